@@ -1,0 +1,166 @@
+"""Requirements: what a project or a component asks for under one dependency key.
+
+A key names a component (``lib-tensorflow``) or, when no component has that name
+and ``tags`` are given, a capability (``compiler`` with tags ``compiler,lang-c``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ckpm.errors import SpecifierError
+from ckpm.model.version import Specifier, parse_specifier
+
+DEP_KINDS = ("run", "build")
+PREFER = ("host", "build")
+
+
+def split_tags(value: Any) -> frozenset[str]:
+    """Tags from ``"a,b"`` or ``["a", "b"]`` (lower case, blanks dropped)."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        items = value.split(",")
+    else:
+        items = [str(v) for v in value]
+    return frozenset(t.strip().lower() for t in items if t.strip())
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One dependency edge: a key, a version range and filters."""
+
+    key: str
+    spec: Specifier = field(default_factory=lambda: parse_specifier("*"))
+    tags: frozenset[str] = frozenset()
+    no_tags: frozenset[str] = frozenset()
+    targets: tuple[str, ...] | None = None
+    kind: str = "run"
+    optional: bool = False
+    git: str | None = None
+    subdir: str | None = None
+    prefer: str | None = None
+    index: str | None = None
+
+    @property
+    def is_capability_hint(self) -> bool:
+        return bool(self.tags)
+
+    def describe(self) -> str:
+        """A short human form: ``compiler >=9 [tags compiler,lang-c]``."""
+        out = self.key
+        if self.spec.text != "*":
+            out += f" {self.spec.text}"
+        extra = []
+        if self.tags:
+            extra.append("tags " + ",".join(sorted(self.tags)))
+        if self.no_tags:
+            extra.append("no-tags " + ",".join(sorted(self.no_tags)))
+        if self.targets:
+            extra.append("targets " + ",".join(self.targets))
+        if self.git:
+            extra.append(f"git {self.git}")
+        if self.kind != "run":
+            extra.append(self.kind)
+        return out + (f" [{'; '.join(extra)}]" if extra else "")
+
+    def to_index_dep(self) -> dict[str, Any]:
+        """The index-format form of this requirement (DESIGN.md ``deps``)."""
+        d: dict[str, Any] = {"name": self.key, "req": self.spec.text}
+        if self.tags:
+            d["tags"] = sorted(self.tags)
+        if self.no_tags:
+            d["no_tags"] = sorted(self.no_tags)
+        if self.kind != "run":
+            d["kind"] = self.kind
+        if self.targets:
+            d["targets"] = list(self.targets)
+        if self.optional:
+            d["optional"] = True
+        if self.git:
+            d["git"] = self.git
+        if self.subdir:
+            d["subdir"] = self.subdir
+        return d
+
+
+def requirement_from_index_dep(d: Mapping[str, Any]) -> Requirement:
+    """Build a Requirement from an index ``deps`` item."""
+    targets = d.get("targets")
+    return Requirement(
+        key=str(d["name"]).lower(),
+        spec=parse_specifier(str(d.get("req") or "*")),
+        tags=split_tags(d.get("tags")),
+        no_tags=split_tags(d.get("no_tags")),
+        targets=tuple(targets) if targets else None,
+        kind=str(d.get("kind") or "run"),
+        optional=bool(d.get("optional", False)),
+        git=d.get("git"),
+        subdir=d.get("subdir"),
+        prefer=d.get("prefer"),
+    )
+
+
+DEP_TABLE_KEYS = (
+    "version", "tags", "no-tags", "targets", "kind", "optional", "git", "subdir", "prefer", "index",
+)
+
+
+def requirement_from_manifest(key: str, value: Any) -> Requirement:
+    """Build a Requirement from a ``[dependencies]`` entry (string or inline table).
+
+    Raises ValueError / SpecifierError with a message suitable for a manifest error;
+    the caller adds the file and line.
+    """
+    if isinstance(value, str):
+        return Requirement(key=key.lower(), spec=parse_specifier(value))
+    if not isinstance(value, Mapping):
+        raise ValueError(f"dependency {key!r} must be a version string or a table, not {type(value).__name__}")
+    for k in value:
+        if k not in DEP_TABLE_KEYS:
+            raise _unknown_key(k, DEP_TABLE_KEYS, f"dependency {key!r}")
+    kind = str(value.get("kind", "run"))
+    if kind not in DEP_KINDS:
+        raise ValueError(f"dependency {key!r}: kind must be one of {', '.join(DEP_KINDS)}, not {kind!r}")
+    prefer = value.get("prefer")
+    if prefer is not None and prefer not in PREFER:
+        raise ValueError(f"dependency {key!r}: prefer must be one of {', '.join(PREFER)}, not {prefer!r}")
+    targets = value.get("targets")
+    if targets is not None:
+        if isinstance(targets, str):
+            targets = [targets]
+        targets = tuple(str(t) for t in targets)
+    return Requirement(
+        key=key.lower(),
+        spec=parse_specifier(str(value.get("version", "*"))),
+        tags=split_tags(value.get("tags")),
+        no_tags=split_tags(value.get("no-tags")),
+        targets=targets,
+        kind=kind,
+        optional=bool(value.get("optional", False)),
+        git=value.get("git"),
+        subdir=value.get("subdir"),
+        prefer=prefer,
+        index=value.get("index"),
+    )
+
+
+def _unknown_key(key: str, known: tuple[str, ...] | list[str], where: str) -> ValueError:
+    from difflib import get_close_matches
+
+    near = get_close_matches(key, list(known), n=1)
+    msg = f"unknown key {key!r} in {where}"
+    if near:
+        msg += f" (did you mean {near[0]!r}?)"
+    else:
+        msg += f" (known keys: {', '.join(known)})"
+    return ValueError(msg)
+
+
+__all__ = [
+    "Requirement",
+    "requirement_from_index_dep",
+    "requirement_from_manifest",
+    "split_tags",
+    "SpecifierError",
+]
