@@ -41,6 +41,8 @@ def _to_pep440(text: str) -> _PV:
     if lm:  # 1.1.1w: letters count patch releases after 1.1.1
         return _PV(f"{head}.post{ord(lm.group(1)) - ord('a') + 1}")
     local = _LOCAL_OK.sub(".", rest).strip(".")
+    if local and not any(ch.isdigit() for ch in local):
+        raise VersionError(f"not a version: {text!r}", hint="write versions like 1.2.0, v1.2.0, 1.1.1w or 12.2.0-14")
     if not local:
         return _PV(head)
     try:

@@ -1,0 +1,1 @@
+"""The thin click CLI: parse options, call one library function, print, map errors to exit codes."""

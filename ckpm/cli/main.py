@@ -1,0 +1,405 @@
+"""``ckpm``: the command line. Every command is a few lines over ``ckpm.api``.
+
+Heavy modules (the resolver, pygit2, requests, rich) are imported inside the
+commands, so ``ckpm --version`` and ``ckpm --help`` start fast.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ckpm import __version__
+
+
+@dataclass
+class Ctx:
+    project: Path | None
+    index: str | None
+    verbose: int
+    offline: bool
+    cache_dir: Path | None
+
+    def options(self, **kw: Any) -> Any:
+        from ckpm.api import Options
+
+        return Options(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline, **kw)
+
+    def workspace(self, **kw: Any) -> Any:
+        from ckpm.api import Workspace
+
+        return Workspace(self.project, self.options(**kw))
+
+    def indexes(self) -> list[Any]:
+        """The project's indexes when inside a project, else --index / the embedded index."""
+        from ckpm.api import make_indexes
+        from ckpm.errors import ManifestError
+
+        opts = self.options()
+        if opts.effective_index_url():
+            return make_indexes(None, opts)
+        try:
+            return self.workspace().indexes
+        except ManifestError as e:
+            if "no ckpm.toml" in e.message:
+                return make_indexes(None, opts)
+            raise
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn CkpmError into one clear message and an exit code (traceback only with -v)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ckpm.errors import CkpmError
+
+        ctx = click.get_current_context()
+        verbose = ctx.find_object(Ctx).verbose if ctx.find_object(Ctx) else 0
+        try:
+            return fn(*args, **kwargs)
+        except CkpmError as e:
+            if verbose:
+                import traceback
+
+                traceback.print_exc()
+            as_json = kwargs.get("as_json")
+            if as_json:
+                from ckpm.cli.output import emit_json
+
+                emit_json({"ok": False, **e.to_dict()})
+            click.echo(e.render(), err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="ckpm")
+@click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), help="Run as if in DIR.")
+@click.option("--index", envvar="CKPM_INDEX", help="Index URL (folder, file://, git+…, https://); overrides [[index]].")
+@click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
+@click.option("--offline", is_flag=True, help="Use only what is cached; no network.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), envvar="CKPM_CACHE_DIR", help="Cache folder.")
+@click.pass_context
+def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: int, offline: bool,
+        cache_dir: Path | None) -> None:
+    """ckpm: a git-native package manager for research artifacts."""
+    ctx.obj = Ctx(project, index, verbose, offline, cache_dir)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Project name (default: the folder's name).")
+@click.option("--description", default="", help="One line about the project.")
+@pass_ctx
+@handle_errors
+def init(c: Ctx, path: Path | None, name: str | None, description: str) -> None:
+    """Create a project: PATH/ckpm.toml with [project] and [dependencies]."""
+    from ckpm.api import init_project
+
+    target = path or c.project or Path(".")
+    p = init_project(target, name or (path.name if path else None), description=description)
+    click.echo(f"created {p}")
+
+
+def _lock_opts(upgrade: bool = False, upgrade_package: tuple[str, ...] = (), target: tuple[str, ...] = (),
+               prerelease: bool | None = None, max_rounds: int = 50_000, timeout: float = 120.0,
+               locked: bool = False) -> Any:
+    from ckpm.api import LockOptions
+
+    return LockOptions(upgrade=upgrade, upgrade_packages=upgrade_package, targets=list(target) or None,
+                       prerelease=prerelease, max_rounds=max_rounds, timeout=timeout, locked=locked)
+
+
+def _report(outcome: Any, as_json: bool) -> None:
+    from ckpm.cli.output import emit_json, info
+
+    if as_json:
+        emit_json({"ok": True, **outcome.to_dict()})
+        return
+    for x in outcome.added:
+        info(f"[green]+[/green] {x}")
+    for x in outcome.removed:
+        info(f"[red]-[/red] {x}")
+    for x in outcome.updated:
+        info(f"[yellow]~[/yellow] {x}")
+    state = "updated" if outcome.changed else "unchanged"
+    info(f"{outcome.path.name} {state}: {len(outcome.lock.packages)} packages for {', '.join(outcome.lock.targets)}")
+
+
+resolve_options = [
+    click.option("--target", "-t", multiple=True, help="Resolve for TARGET (repeatable; default: the host)."),
+    click.option("--prerelease/--no-prerelease", default=None, help="Allow pre-releases."),
+    click.option("--max-rounds", type=int, default=50_000, show_default=True, help="Resolver round budget."),
+    click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s)."),
+]
+
+
+def with_resolve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(resolve_options):
+        fn = opt(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--tags", help="Comma-separated tags the component must carry (a capability).")
+@click.option("--no-tags", help="Comma-separated tags it must not carry.")
+@click.option("--git", help="Git URL: versions are the repo's tags.")
+@click.option("--subdir", help="Sub-folder of the git repo holding ckpm.toml.")
+@click.option("--for-target", "for_targets", multiple=True, help="Only for these target patterns (e.g. 'linux-*').")
+@click.option("--build", "build_dep", is_flag=True, help="A build-time dependency (resolved for the host).")
+@click.option("--index-name", help="Take it from this [[index]] only.")
+@with_resolve_options
+@json_option
+@pass_ctx
+@handle_errors
+def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, git: str | None,
+        subdir: str | None, for_targets: tuple[str, ...], build_dep: bool, index_name: str | None,
+        target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float, as_json: bool) -> None:
+    """Add dependencies (NAME, NAME@RANGE), resolve, and update ckpm.lock."""
+    from ckpm import api
+
+    reqs = [api.AddRequest(s, tags=tags, no_tags=no_tags, git=git, subdir=subdir, targets=for_targets,
+                           kind="build" if build_dep else None, index=index_name) for s in specs]
+    out = api.add(c.workspace(), reqs, lock_options=_lock_opts(target=target, prerelease=prerelease,
+                                                               max_rounds=max_rounds, timeout=timeout))
+    _report(out, as_json)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@json_option
+@pass_ctx
+@handle_errors
+def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
+    """Remove dependencies and update ckpm.lock."""
+    from ckpm import api
+
+    _report(api.remove(c.workspace(), names), as_json)
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Exit non-zero if ckpm.lock is stale; write nothing.")
+@click.option("--upgrade", "-U", is_flag=True, help="Ignore the existing pins.")
+@click.option("--upgrade-package", "-P", multiple=True, help="Move this package's pin only (repeatable).")
+@click.option("--locked", is_flag=True, help="Fail if the lock would change.")
+@with_resolve_options
+@json_option
+@pass_ctx
+@handle_errors
+def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], locked: bool,
+         target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float, as_json: bool) -> None:
+    """Resolve every dependency and write ckpm.lock."""
+    from ckpm import api
+
+    ws = c.workspace()
+    if check:
+        res = api.check(ws, targets=list(target) or None)
+        if as_json:
+            from ckpm.cli.output import emit_json
+
+            emit_json(res.to_dict())
+        elif res.ok:
+            click.echo(f"{res.lock_path.name} is up to date")
+        else:
+            click.echo(f"{res.lock_path.name} is stale:", err=True)
+            for p in res.problems:
+                click.echo(f"  - {p}", err=True)
+            click.echo("hint: run `ckpm lock` to update it", err=True)
+        from ckpm.errors import StaleLock
+
+        sys.exit(0 if res.ok else StaleLock.exit_code)
+    out = api.lock(ws, _lock_opts(upgrade, upgrade_package, target, prerelease, max_rounds, timeout, locked))
+    _report(out, as_json)
+
+
+@cli.command()
+@click.option("--target", "-t", help="Show one target (default: every locked target).")
+@json_option
+@pass_ctx
+@handle_errors
+def tree(c: Ctx, target: str | None, as_json: bool) -> None:
+    """Show the locked dependency graph."""
+    from ckpm import api
+
+    trees = api.tree(c.workspace(), target)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json({t: [n.to_dict() for n in nodes] for t, nodes in trees.items()})
+        return
+    ws_name = c.workspace().manifest.name
+    for t, nodes in trees.items():
+        click.echo(f"{ws_name} ({t})")
+        _print_nodes(nodes, "")
+
+
+def _print_nodes(nodes: list[Any], prefix: str) -> None:
+    for i, n in enumerate(nodes):
+        last = i == len(nodes) - 1
+        label = n.name if n.key == n.name else f"{n.key} = {n.name}"
+        extra = " (*)" if n.repeated else ""
+        src = "" if n.source == "index" else f" [{n.source}]"
+        click.echo(f"{prefix}{'└── ' if last else '├── '}{label} {n.version}{src}{extra}")
+        _print_nodes(n.children, prefix + ("    " if last else "│   "))
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+@handle_errors
+def why(c: Ctx, name: str, as_json: bool) -> None:
+    """Show who pulled NAME into the lock, through which requirements."""
+    from ckpm import api
+
+    chains = api.why(c.workspace(), name)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json({"name": name, "chains": chains})
+        return
+    for ch in chains:
+        click.echo(" → ".join(ch))
+
+
+@cli.command("why-not")
+@click.argument("spec")
+@click.option("--target", "-t", help="Target to explain for (default: the first locked target).")
+@json_option
+@pass_ctx
+@handle_errors
+def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
+    """Explain why NAME@VERSION is not in the lock."""
+    from ckpm import api
+    from ckpm.errors import ProjectError
+
+    name, _, version = spec.partition("@")
+    if not version:
+        raise ProjectError(f"{spec!r}: give NAME@VERSION, e.g. lib-numpy@1.26.4")
+    res = api.why_not(c.workspace(), name, version.lstrip("="), target=target)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json(res.to_dict())
+        return
+    for line in res.lines:
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("text", required=False)
+@click.option("--tags", help="Comma-separated tags every hit must carry.")
+@click.option("--kind", help="Only this kind (program, lib, compiler, tool, model, dataset, script).")
+@click.option("--limit", type=int, help="At most N hits.")
+@json_option
+@pass_ctx
+@handle_errors
+def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, as_json: bool) -> None:
+    """Search the index by free TEXT and/or --tags."""
+    from ckpm import api
+
+    hits = api.search(c.indexes(), text=text, tags=tags, kind=kind, limit=limit)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json([h.to_dict() for h in hits])
+        return
+    if not hits:
+        click.echo("no components match", err=True)
+        sys.exit(1)
+    from ckpm.cli.output import table
+
+    table(["name", "latest", "kind", "tags", "description"],
+          [(h.name, h.latest, h.kind, ",".join(h.tags), h.description) for h in hits])
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_ctx
+@handle_errors
+def show(c: Ctx, name: str, as_json: bool) -> None:
+    """Show a component's versions, tags, deps, targets and source."""
+    from ckpm import api
+
+    info = api.show(c.indexes(), name)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json(info)
+        return
+    last = info["versions"][-1]
+    click.echo(f"{info['name']} ({info['kind']}) from index {info['index']}")
+    if info["description"]:
+        click.echo(f"  {info['description']}")
+    click.echo(f"  tags:    {', '.join(last['tags'])}")
+    click.echo(f"  targets: {', '.join(last['targets'])}")
+    src = last["source"]
+    if src:
+        click.echo(f"  source:  {src.get('git') or ', '.join(src.get('urls', []))}")
+    if last["deps"]:
+        click.echo("  deps (latest):")
+        for d in last["deps"]:
+            extra = f" tags={','.join(d['tags'])}" if d.get("tags") else ""
+            click.echo(f"    {d['name']} {d.get('req', '*')}{extra}"
+                       + (f" [{d['kind']}]" if d.get("kind", "run") != "run" else ""))
+    vs = [v["version"] + (" (yanked)" if v["yanked"] else "") for v in info["versions"]]
+    click.echo(f"  versions ({len(vs)}): {', '.join(vs)}")
+
+
+@cli.group()
+def index() -> None:
+    """Manage indexes: update git/HTTP copies, rebuild a folder's summary."""
+
+
+@index.command("update")
+@json_option
+@pass_ctx
+@handle_errors
+def index_update(c: Ctx, as_json: bool) -> None:
+    """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
+    from ckpm import api
+
+    res = api.index_update(c.indexes())
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json(res)
+        return
+    for r in res:
+        click.echo(f"{r['name']}: {r['url']}" + (f" at {r['revision'][:12]}" if r.get("revision") else ""))
+
+
+@index.command("reindex")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@pass_ctx
+@handle_errors
+def index_reindex(c: Ctx, path: Path) -> None:
+    """Rebuild PATH/summary.jsonl from the component files of an index folder."""
+    from ckpm.index.writer import reindex
+
+    n = reindex(path)
+    click.echo(f"{path}/summary.jsonl: {n} components")
+
+
+def main() -> None:
+    cli(prog_name="ckpm")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""``ckpm.lock``: the pinned result of a resolution (TOML, written deterministically).
+
+Reading uses tomllib; writing uses a small emitter of our own so that the same
+resolution always gives byte-identical files (sorted packages, fixed key order).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ckpm.errors import LockError
+
+LOCK_VERSION = 1
+LOCKFILE = "ckpm.lock"
+
+
+@dataclass(frozen=True)
+class LockedDep:
+    """An edge: under ``key`` this package (or the project) uses ``name`` ``version``."""
+
+    key: str
+    name: str
+    version: str
+    targets: tuple[str, ...] | None = None  # None: on every target of the parent
+    original: str | None = None  # for roots: what the user asked (range, tags, git)
+
+    def to_toml_inline(self) -> str:
+        items = [("key", self.key), ("name", self.name), ("version", self.version)]
+        if self.targets is not None:
+            items.append(("targets", list(self.targets)))
+        if self.original is not None:
+            items.append(("original", self.original))
+        return _inline(items)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LockedDep":
+        t = d.get("targets")
+        return cls(str(d["key"]), str(d["name"]), str(d["version"]), tuple(t) if t is not None else None,
+                   d.get("original"))
+
+
+@dataclass
+class LockedPackage:
+    """One pinned component (name, version, source) and what it depends on."""
+
+    name: str
+    version: str
+    kind: str
+    source: dict[str, Any]
+    targets: list[str]
+    keys: list[str]
+    dependencies: list[LockedDep] = field(default_factory=list)
+
+    @property
+    def source_kind(self) -> str:
+        if "git" in self.source:
+            return "git"
+        if "host" in self.source:
+            return "host"
+        return "index"
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.name, self.version, _source_id(self.source))
+
+
+def _source_id(src: Mapping[str, Any]) -> str:
+    if "git" in src:
+        return f"git:{src['git']}#{src.get('subdir') or ''}@{src.get('rev')}"
+    if "host" in src:
+        return f"host:{src.get('path')}"
+    return f"index:{src.get('index')}"
+
+
+@dataclass
+class Lock:
+    """The whole lock file."""
+
+    manifest_hash: str
+    targets: list[str]
+    roots: list[LockedDep]
+    packages: list[LockedPackage]
+    indexes: list[dict[str, Any]] = field(default_factory=list)
+    ckpm_version: str = ""
+    prerelease: bool = False
+    lock_version: int = LOCK_VERSION
+
+    def find(self, name: str) -> list[LockedPackage]:
+        return [p for p in self.packages if p.name == name]
+
+    def by_key(self, key: str) -> list[LockedPackage]:
+        return [p for p in self.packages if key in p.keys]
+
+    def package_for(self, dep: LockedDep) -> LockedPackage | None:
+        for p in self.packages:
+            if p.name == dep.name and p.version == dep.version:
+                return p
+        return None
+
+    def dumps(self) -> str:
+        """The lock as TOML text (deterministic)."""
+        out = ["# ckpm.lock: written by ckpm; do not edit by hand.", ""]
+        out.append("[metadata]")
+        out.append(f"lock-version = {self.lock_version}")
+        out.append(f"ckpm-version = {_s(self.ckpm_version)}")
+        out.append(f"manifest-hash = {_s(self.manifest_hash)}")
+        out.append(f"targets = {_v(sorted(self.targets))}")
+        if self.prerelease:
+            out.append("prerelease = true")
+        for idx in self.indexes:
+            out.append("")
+            out.append("[[metadata.index]]")
+            for k in ("name", "url", "revision"):
+                if idx.get(k) is not None:
+                    out.append(f"{k} = {_s(str(idx[k]))}")
+        for r in sorted(self.roots, key=lambda d: (d.key, d.name, d.version, d.targets or ())):
+            out.append("")
+            out.append("[[root]]")
+            out.append(f"key = {_s(r.key)}")
+            out.append(f"original = {_s(r.original or '*')}")
+            out.append(f"name = {_s(r.name)}")
+            out.append(f"version = {_s(r.version)}")
+            if r.targets is not None:
+                out.append(f"targets = {_v(list(r.targets))}")
+        for p in sorted(self.packages, key=lambda p: p.ident):
+            out.append("")
+            out.append("[[package]]")
+            out.append(f"name = {_s(p.name)}")
+            out.append(f"version = {_s(p.version)}")
+            out.append(f"kind = {_s(p.kind)}")
+            out.append(f"keys = {_v(sorted(p.keys))}")
+            out.append(f"targets = {_v(sorted(p.targets))}")
+            out.append(f"source = {_inline(sorted(p.source.items()))}")
+            deps = sorted(p.dependencies, key=lambda d: (d.key, d.name, d.version, d.targets or ()))
+            if deps:
+                out.append("dependencies = [")
+                out.extend(f"    {d.to_toml_inline()}," for d in deps)
+                out.append("]")
+            else:
+                out.append("dependencies = []")
+        return "\n".join(out) + "\n"
+
+    @classmethod
+    def loads(cls, text: str, origin: str = LOCKFILE) -> "Lock":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise LockError(f"{origin}: not a valid lock file ({e})", hint="delete it and run `ckpm lock`") from None
+        try:
+            meta = data["metadata"]
+            lv = int(meta.get("lock-version", 0))
+            if lv != LOCK_VERSION:
+                raise LockError(f"{origin}: lock-version {lv} is not supported (this ckpm reads {LOCK_VERSION})",
+                                hint="run `ckpm lock` to rewrite it")
+            return cls(
+                manifest_hash=str(meta["manifest-hash"]),
+                targets=list(meta.get("targets", [])),
+                roots=[LockedDep.from_dict(r) for r in data.get("root", [])],
+                packages=[
+                    LockedPackage(
+                        name=str(p["name"]), version=str(p["version"]), kind=str(p.get("kind", "lib")),
+                        source=dict(p.get("source", {})), targets=list(p.get("targets", [])),
+                        keys=list(p.get("keys", [p["name"]])),
+                        dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
+                    )
+                    for p in data.get("package", [])
+                ],
+                indexes=[dict(i) for i in meta.get("index", [])],
+                ckpm_version=str(meta.get("ckpm-version", "")),
+                prerelease=bool(meta.get("prerelease", False)),
+                lock_version=lv,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise LockError(f"{origin}: malformed lock file (missing or bad {e})",
+                            hint="delete it and run `ckpm lock`") from None
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock at ``path``, or None when there is none."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Lock.loads(text, str(path))
+
+
+def _s(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _v(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return _s(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_v(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return _inline(sorted(v.items()))
+    if v is None:
+        return '""'
+    return _s(str(v))
+
+
+def _key(k: str) -> str:
+    return k if k.replace("-", "").replace("_", "").isalnum() else _s(k)
+
+
+def _inline(items: Iterable[tuple[str, Any]]) -> str:
+    return "{ " + ", ".join(f"{_key(k)} = {_v(v)}" for k, v in items if v is not None) + " }"

@@ -1,0 +1,94 @@
+"""Requirements and candidates as the resolver sees them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ckpm.model.entry import IndexEntry
+from ckpm.model.requirement import Requirement
+from ckpm.model.version import Version
+
+
+def ident_for(key: str, target: str, main_target: str) -> str:
+    """The resolvelib identifier: the key, plus ``@target`` for build deps resolved for another platform."""
+    return key if target == main_target else f"{key}@{target}"
+
+
+@dataclass(frozen=True, eq=False)
+class Req:
+    """A Requirement in context: the target it is resolved for and who asked."""
+
+    req: Requirement
+    target: str
+    ident: str
+    parent: "Candidate | None" = None
+
+    @property
+    def key(self) -> str:
+        return self.req.key
+
+    def who(self) -> str:
+        return "the project" if self.parent is None else self.parent.label()
+
+    def describe(self) -> str:
+        return f"{self.who()} requires {self.req.describe()}"
+
+
+@dataclass(eq=False)
+class Candidate:
+    """One way to satisfy a key: a component version from an index, a git tag, or the host."""
+
+    ident: str
+    key: str
+    name: str
+    version: Version
+    target: str
+    origin: str  # "index" | "git" | "host"
+    entry: IndexEntry
+    index_name: str | None = None
+    index_url: str | None = None
+    host: dict[str, Any] | None = None  # detection record for origin == "host"
+    locked: bool = False
+    _id: tuple[str, str, str] = field(default=("", "", ""), repr=False)
+
+    def __post_init__(self) -> None:
+        self._id = (self.name, self.version.text, self.source_id())
+
+    def source_id(self) -> str:
+        if self.origin == "git":
+            return f"git:{self.entry.source.get('git')}#{self.entry.source.get('subdir') or ''}@{self.entry.source.get('rev')}"
+        if self.origin == "host":
+            return f"host:{(self.host or {}).get('path')}"
+        return f"index:{self.index_name}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Candidate) and self._id == other._id and self.ident == other.ident
+
+    def __hash__(self) -> int:
+        return hash((self._id, self.ident))
+
+    @property
+    def tags(self) -> frozenset[str]:
+        return self.entry.tag_set
+
+    def label(self) -> str:
+        where = {"git": " (git)", "host": " (host)"}.get(self.origin, "")
+        return f"{self.name} {self.version.text}{where}"
+
+    def lock_source(self) -> dict[str, Any]:
+        """The ``source`` table of this candidate in ckpm.lock."""
+        if self.origin == "git":
+            s = self.entry.source
+            out = {"git": s.get("git"), "tag": s.get("tag"), "rev": s.get("rev")}
+            if s.get("subdir"):
+                out["subdir"] = s["subdir"]
+            if self.entry.cksum:
+                out["cksum"] = self.entry.cksum
+            return out
+        if self.origin == "host":
+            h = dict(self.host or {})
+            return {"host": h.get("detector", "host"), "path": h.get("path"), "fingerprint": h.get("fingerprint")}
+        out = {"index": self.index_name, "url": self.index_url}
+        if self.entry.cksum:
+            out["cksum"] = self.entry.cksum
+        return out

@@ -1,0 +1,83 @@
+"""Words for resolution failures: who asked for what, why each candidate was rejected, what to try."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ckpm.errors import CkpmError, ResolutionError
+from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.provider import Provider, Reporter
+
+MAX_CANDIDATES_SHOWN = 12
+
+
+def chain(provider: Provider, req: Req, limit: int = 12) -> str:
+    """``lib-a >=2 ← lib-b 1.0 ← the project``: the path of requirements from the project to ``req``."""
+    parts = [req.req.describe()]
+    parent = req.parent
+    seen: set[str] = set()
+    while parent is not None and len(parts) < limit:
+        parts.append(parent.label())
+        if parent.ident in seen:
+            break
+        seen.add(parent.ident)
+        reqs = provider.reqs_seen.get(parent.ident) or []
+        up = next((r for r in reqs if provider.factory.satisfies(r, parent)), reqs[0] if reqs else None)
+        parent = up.parent if up is not None else None
+    parts.append("the project")
+    return " ← ".join(parts)
+
+
+def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
+    """One line per candidate of ``ident`` with the reason it fails (or that it fits)."""
+    f = provider.factory
+    lines: list[str] = []
+    try:
+        cands = f.ordered(f.all_candidates(ident, list(reqs)))
+    except CkpmError as e:
+        return [f"(no candidates: {e.message})"]
+    for c in cands[:MAX_CANDIDATES_SHOWN]:
+        why = []
+        for r in reqs:
+            reason = f.reasons_against(r, c)
+            if reason:
+                why.append(f"{reason} (asked by {r.who()})")
+        lines.append(f"{c.label()}: " + ("; ".join(why) if why else "fits each requirement alone, but not with the rest"))
+    if len(cands) > MAX_CANDIDATES_SHOWN:
+        lines.append(f"... and {len(cands) - MAX_CANDIDATES_SHOWN} more")
+    if not cands:
+        lines.append("(no version of it exists for these filters)")
+    return lines
+
+
+def impossible(provider: Provider, target: str, causes: Sequence[Any]) -> ResolutionError:
+    """A ResolutionError for resolvelib's ResolutionImpossible."""
+    by_ident: dict[str, list[Req]] = {}
+    for info in causes:
+        by_ident.setdefault(info.requirement.ident, []).append(info.requirement)
+    details: list[str] = []
+    names = []
+    for ident, reqs in sorted(by_ident.items()):
+        names.append(ident)
+        # include every requirement seen on this key, not only the last conflict
+        all_reqs = list({id(r): r for r in [*reqs, *provider.reqs_seen.get(ident, [])]}.values())
+        details.append(f"{ident} is required as:")
+        for r in all_reqs:
+            details.append(f"  {chain(provider, r)}")
+        details.append("candidates considered:")
+        details.extend(f"  {line}" for line in rejected(provider, ident, all_reqs))
+    first = names[0] if names else "?"
+    hint = (f"relax one of the ranges on {', '.join(names)}, or run `ckpm why-not {first}@VERSION` "
+            "to see why a version you expected was not chosen")
+    return ResolutionError(f"no set of versions satisfies every requirement on {', '.join(names)} "
+                           f"(target {target})", details=details, hint=hint)
+
+
+def too_deep(reporter: Reporter, target: str, why: str) -> ResolutionError:
+    spots = reporter.hot_spots()
+    details = [f"gave up after {reporter.rounds} rounds ({why})"]
+    if spots:
+        details.append("the search was stuck on:")
+        details.extend(f"  {ident}: {n} candidates rejected" for ident, n in spots)
+    hint = ("narrow the version ranges of the components above (a lower bound on a newer version "
+            "helps most), or raise the budget with --max-rounds / --timeout")
+    return ResolutionError(f"resolution for {target} did not finish", details=details, hint=hint)

@@ -1,0 +1,217 @@
+"""The candidate factory: every piece of I/O the resolver needs, memoised.
+
+It turns a key into candidates from, in preference order, the pins of an existing
+lock, the host (detected software), and the indexes or a git repo's tags, newest
+first. ``reasons_against`` says why a candidate does not satisfy a requirement; the
+provider and the failure explanations share it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+
+from ckpm.errors import CkpmError, GitSourceError, ResolutionError, UnknownComponent
+from ckpm.index.base import Index
+from ckpm.model.entry import IndexEntry
+from ckpm.resolve.candidates import Candidate, Req
+
+
+class HostSource(Protocol):
+    """Software found on this machine, offered as candidates (see ckpm.detect)."""
+
+    def candidates_for(self, key: str, reqs: Sequence[Req], target: str, ident: str) -> list[Candidate]:
+        ...
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A package of an existing lock, preferred while it still satisfies."""
+
+    name: str
+    version: str
+    source_id: str
+
+
+class BudgetExceeded(ResolutionError):
+    code = "resolution-budget"
+
+
+class CandidateFactory:
+    """Finds and filters candidates; owns indexes, git sources and the host source."""
+
+    def __init__(
+        self,
+        indexes: Sequence[Index],
+        *,
+        main_target: str,
+        host_target: str,
+        pins: dict[str, Pin] | None = None,
+        prerelease: bool = False,
+        git_source: Callable[[str, str | None], Any] | None = None,
+        host: HostSource | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self.indexes = list(indexes)
+        self.main_target = main_target
+        self.host_target = host_target
+        self.pins = pins or {}
+        self.prerelease = prerelease
+        self._git_source = git_source
+        self.host = host
+        self.deadline = deadline
+        self._entries: dict[tuple[str, str | None], list[tuple[IndexEntry, Index]]] = {}
+        self._capability: dict[frozenset[str], list[tuple[IndexEntry, Index]]] = {}
+        self._git_sources: dict[tuple[str, str | None], Any] = {}
+        self.searched: list[str] = [i.url for i in self.indexes]
+        self.capability_keys: set[str] = set()
+
+    # -- budget ---------------------------------------------------------------------------
+    def check_budget(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BudgetExceeded("resolution ran past its time budget")
+
+    # -- lookups --------------------------------------------------------------------------
+    def index_entries(self, key: str, index_name: str | None = None) -> list[tuple[IndexEntry, Index]]:
+        """Every version of component ``key`` from the first index that knows it."""
+        memo = self._entries.get((key, index_name))
+        if memo is not None:
+            return memo
+        out: list[tuple[IndexEntry, Index]] = []
+        for idx in self.indexes:
+            if index_name is not None and idx.name != index_name:
+                continue
+            es = idx.entries(key)
+            if es:
+                out = [(e, idx) for e in es]
+                break
+        self._entries[(key, index_name)] = out
+        return out
+
+    def capability_entries(self, tags: frozenset[str]) -> list[tuple[IndexEntry, Index]]:
+        """Every version of every component whose tags include ``tags``."""
+        memo = self._capability.get(tags)
+        if memo is not None:
+            return memo
+        out: list[tuple[IndexEntry, Index]] = []
+        seen: set[str] = set()
+        for idx in self.indexes:
+            for s in idx.summaries():
+                if tags <= s.tags and s.name not in seen:
+                    seen.add(s.name)
+                    out.extend((e, idx) for e in idx.entries(s.name) if tags <= e.tag_set)
+        self._capability[tags] = out
+        return out
+
+    def git_entries(self, url: str, subdir: str | None, first: str | None = None) -> Iterator[IndexEntry]:
+        """Entries of a git-native component, ``first`` (a pinned version) then newest tag first.
+
+        Manifests are read lazily, one tag at a time, as the resolver asks.
+        """
+        if self._git_source is None:
+            raise GitSourceError("git dependencies are not available in this context")
+        key = (url, subdir)
+        src = self._git_sources.get(key)
+        if src is None:
+            src = self._git_sources[key] = self._git_source(url, subdir)
+        tvs = sorted(src.versions(), key=lambda tv: tv.version, reverse=True)
+        if first is not None:
+            tvs.sort(key=lambda tv: tv.version.text != first)
+        for tv in tvs:
+            self.check_budget()
+            try:
+                e = src.entry_at(tv)
+            except CkpmError:
+                continue
+            if e is not None:
+                yield e
+
+    def suggestions(self, key: str) -> list[str]:
+        names: list[str] = []
+        for idx in self.indexes:
+            try:
+                names.extend(s.name for s in idx.summaries())
+            except CkpmError:
+                continue
+        return get_close_matches(key, sorted(set(names)), n=3, cutoff=0.6)
+
+    def unknown(self, key: str) -> UnknownComponent:
+        near = self.suggestions(key)
+        where = ", ".join(f"{i.name} ({i.url})" for i in self.indexes) or "no index"
+        hint = f"did you mean {', '.join(near)}?" if near else "check the name with `ckpm search`, or add tags to ask for a capability"
+        return UnknownComponent(f"no component named {key!r} in {where}", hint=hint)
+
+    # -- candidates -----------------------------------------------------------------------
+    def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: str, idx: Index | None) -> Candidate:
+        c = Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin=origin, entry=e,
+                      index_name=idx.name if idx else None, index_url=idx.url if idx else None)
+        pin = self.pins.get(ident)
+        if pin is not None and pin.name == c.name and pin.version == c.version.text and pin.source_id == c.source_id():
+            c.locked = True
+        return c
+
+    def all_candidates(self, ident: str, reqs: Sequence[Req]) -> Iterator[Candidate]:
+        """Every candidate for ``ident`` before filtering, in no particular order (lazy for git)."""
+        self.check_budget()
+        first = reqs[0]
+        key, target = first.key, first.target
+        if self.host is not None and target == self.host_target and not any(r.req.prefer == "build" for r in reqs):
+            yield from self.host.candidates_for(key, reqs, target, ident)
+        gits = {(r.req.git, r.req.subdir) for r in reqs if r.req.git}
+        if len(gits) > 1:
+            raise ResolutionError(f"{key!r} is asked for from more than one git repository: "
+                                  + ", ".join(sorted(g for g, _ in gits)))
+        if gits:
+            url, subdir = next(iter(gits))
+            pin = self.pins.get(ident)
+            for e in self.git_entries(url, subdir, first=pin.version if pin else None):
+                yield self._make(ident, key, target, e, "git", None)
+            return
+        index_name = next((r.req.index for r in reqs if r.req.index), None)
+        entries = self.index_entries(key, index_name)
+        if not entries:
+            tags = frozenset().union(*(r.req.tags for r in reqs))
+            if tags:
+                self.capability_keys.add(key)
+                entries = self.capability_entries(tags)
+            elif self.host is None or not self.host.candidates_for(key, reqs, target, ident):
+                raise self.unknown(key)
+        for e, idx in entries:
+            yield self._make(ident, key, target, e, "index", idx)
+
+    def reasons_against(self, r: Req, c: Candidate) -> str | None:
+        """Why ``c`` does not satisfy ``r`` (None when it does)."""
+        req = r.req
+        if req.git and (c.origin != "git" or c.entry.source.get("git") != req.git):
+            return f"not from {req.git}"
+        allow_pre = self.prerelease or c.locked or req.spec.names_prerelease
+        if not req.spec.contains(c.version, prereleases=allow_pre):
+            if c.version.is_prerelease and req.spec.contains(c.version, prereleases=True):
+                return "is a pre-release (use --prerelease, or name one in the range)"
+            return f"version {c.version.text} is outside {req.spec.text}"
+        if c.origin != "host":
+            missing = req.tags - c.tags
+            if missing:
+                return f"lacks tags {', '.join(sorted(missing))}"
+            if req.no_tags & c.tags:
+                return f"carries excluded tags {', '.join(sorted(req.no_tags & c.tags))}"
+            if not c.entry.supports(r.target):
+                return f"does not support target {r.target} (supports {', '.join(c.entry.targets)})"
+            if c.entry.yanked and not c.locked:
+                return "is yanked"
+        else:
+            missing = req.tags - c.tags
+            if missing:
+                return f"lacks tags {', '.join(sorted(missing))}"
+        return None
+
+    def satisfies(self, r: Req, c: Candidate) -> bool:
+        return self.reasons_against(r, c) is None
+
+    def ordered(self, cands: Iterable[Candidate]) -> list[Candidate]:
+        """Preference order: lock pins, then host, then newest version first (name breaks ties)."""
+        lst = sorted(cands, key=lambda c: (c.name, c.origin))
+        lst.sort(key=lambda c: c.version, reverse=True)
+        lst.sort(key=lambda c: (not c.locked, c.origin != "host"))
+        return lst

@@ -1,0 +1,94 @@
+"""The resolvelib Provider: it only routes; the factory does the I/O."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from resolvelib import AbstractProvider
+from resolvelib.reporters import BaseReporter
+
+from ckpm.model.targets import matches
+from ckpm.resolve.candidates import Candidate, Req, ident_for
+from ckpm.resolve.factory import CandidateFactory
+
+
+class Provider(AbstractProvider):
+    """Answers resolvelib's questions for one target."""
+
+    def __init__(self, factory: CandidateFactory, *, root_idents: set[str]) -> None:
+        self.factory = factory
+        self.root_idents = root_idents
+        self.reqs_seen: dict[str, list[Req]] = {}
+
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.ident
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[Any]],
+        backtrack_causes: Sequence[Any],
+    ) -> Any:
+        in_causes = any(c.requirement.ident == identifier or (c.parent is not None and c.parent.ident == identifier)
+                        for c in backtrack_causes)
+        pinned = identifier in self.factory.pins
+        return (not in_causes, not pinned, identifier not in self.root_idents, identifier)
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Any:
+        reqs = list(requirements[identifier])
+        if not reqs:
+            return []
+        self.reqs_seen[identifier] = reqs
+        bad = set(incompatibilities[identifier])
+        f = self.factory
+        if any(r.req.git for r in reqs):
+            def lazy() -> Iterator[Candidate]:
+                for c in f.all_candidates(identifier, reqs):
+                    if c not in bad and all(f.satisfies(r, c) for r in reqs):
+                        yield c
+            return lazy
+        return [c for c in f.ordered(f.all_candidates(identifier, reqs))
+                if c not in bad and all(f.satisfies(r, c) for r in reqs)]
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        return self.factory.satisfies(requirement, candidate)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
+        f = self.factory
+        f.check_budget()
+        out = []
+        for dep in candidate.entry.deps:
+            if dep.optional:
+                continue
+            if not matches(candidate.target, dep.targets):
+                continue
+            target = f.host_target if dep.kind == "build" else candidate.target
+            out.append(Req(dep, target, ident_for(dep.key, target, f.main_target), parent=candidate))
+        return out
+
+
+class Reporter(BaseReporter):
+    """Counts rounds and rejections so a stuck resolution can say where it was stuck."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+        self.rejections: dict[str, int] = {}
+        self.pinned: list[str] = []
+
+    def starting_round(self, index: int) -> None:
+        self.rounds = index + 1
+
+    def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
+        self.rejections[candidate.ident] = self.rejections.get(candidate.ident, 0) + 1
+
+    def pinning(self, candidate: Candidate) -> None:
+        self.pinned.append(candidate.ident)
+
+    def hot_spots(self, n: int = 5) -> list[tuple[str, int]]:
+        return sorted(self.rejections.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
