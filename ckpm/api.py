@@ -617,7 +617,7 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     extra = Requirement(key=key, spec=parse_specifier(f"=={version}"), git=req.git if req else None,
                         subdir=req.subdir if req else None, tags=req.tags if req else frozenset())
     try:
-        resolve_workspace(ws, LockOptions(targets=[t], prerelease=True), extra=[extra])
+        results, _ = resolve_workspace(ws, LockOptions(targets=[t], prerelease=True), extra=[extra])
     except ResolutionError as e:
         lines.append(e.message)
         lines.extend(e.details)
@@ -629,6 +629,11 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     if chosen:
         lines.append(f"{key} {version} would resolve; the lock has {', '.join(p.name + ' ' + p.version for p in chosen)} "
                      "because ckpm keeps locked pins and otherwise prefers the newest version")
+        locked = {p.name: p.version for p in (lk.packages if lk else []) if t in p.targets}
+        moves = sorted(f"{c.name} {locked[c.name]} -> {c.version.text}" for c in results[0].mapping.values()
+                       if c.name != key and c.name in locked and locked[c.name] != c.version.text)
+        if moves:
+            lines.append("taking it would also change: " + ", ".join(moves))
         lines.append(f"to move to it: ckpm add {key}@=={version}  (or widen the range and run `ckpm lock --upgrade-package {key}`)")
     else:
         lines.append(f"{key} {version} would resolve, but nothing in the project depends on {key}")

@@ -93,6 +93,15 @@ class ProjectError(CkpmError):
     code = "project"
 
 
+def unknown_key_message(key: str, known: "list[str] | tuple[str, ...]", where: str) -> str:
+    """``unknown key 'x' in [project]; did you mean 'y'?`` (or the list of known keys)."""
+    from difflib import get_close_matches
+
+    near = get_close_matches(key, list(known), n=1, cutoff=0.6)
+    msg = f"unknown key {key!r} in {where}"
+    return msg + (f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})")
+
+
 @dataclass
 class Warning_:
     """A non-fatal problem collected during a command (shown, never raised)."""

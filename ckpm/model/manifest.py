@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ckpm.errors import CkpmError, ManifestError
+from ckpm.errors import CkpmError, ManifestError, unknown_key_message
 from ckpm.model.entry import KINDS, valid_name
 from ckpm.model.requirement import Requirement, requirement_from_manifest, split_tags
 from ckpm.model.targets import validate_target
@@ -65,12 +65,6 @@ def _line_of(text: str, table: str | None, key: str | None = None) -> int | None
     return header_line
 
 
-def _unknown(key: str, known: tuple[str, ...], where: str) -> str:
-    near = get_close_matches(key, list(known), n=1, cutoff=0.6)
-    msg = f"unknown key {key!r} in {where}"
-    return msg + (f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})")
-
-
 def load_toml(text: str, origin: str) -> dict[str, Any]:
     """Parse TOML, turning a syntax error into a ManifestError with the line."""
     try:
@@ -85,7 +79,7 @@ def load_toml(text: str, origin: str) -> dict[str, Any]:
 def _check_keys(text: str, origin: str, table: str | None, data: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
     for k in data:
         if k not in known:
-            raise ManifestError(origin, _unknown(k, known, where), _line_of(text, table, k))
+            raise ManifestError(origin, unknown_key_message(k, known, where), _line_of(text, table, k))
 
 
 def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "dependencies") -> dict[str, Requirement]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ckpm.errors import SpecifierError
+from ckpm.errors import SpecifierError, unknown_key_message
 from ckpm.model.version import Specifier, parse_specifier
 
 DEP_KINDS = ("run", "build")
@@ -118,7 +118,7 @@ def requirement_from_manifest(key: str, value: Any) -> Requirement:
         raise ValueError(f"dependency {key!r} must be a version string or a table, not {type(value).__name__}")
     for k in value:
         if k not in DEP_TABLE_KEYS:
-            raise _unknown_key(k, DEP_TABLE_KEYS, f"dependency {key!r}")
+            raise ValueError(unknown_key_message(k, DEP_TABLE_KEYS, f"dependency {key!r}"))
     kind = str(value.get("kind", "run"))
     if kind not in DEP_KINDS:
         raise ValueError(f"dependency {key!r}: kind must be one of {', '.join(DEP_KINDS)}, not {kind!r}")
@@ -143,18 +143,6 @@ def requirement_from_manifest(key: str, value: Any) -> Requirement:
         prefer=prefer,
         index=value.get("index"),
     )
-
-
-def _unknown_key(key: str, known: tuple[str, ...] | list[str], where: str) -> ValueError:
-    from difflib import get_close_matches
-
-    near = get_close_matches(key, list(known), n=1)
-    msg = f"unknown key {key!r} in {where}"
-    if near:
-        msg += f" (did you mean {near[0]!r}?)"
-    else:
-        msg += f" (known keys: {', '.join(known)})"
-    return ValueError(msg)
 
 
 __all__ = [
