@@ -1,0 +1,66 @@
+"""Where ckpm keeps what it downloads: index copies, git mirrors and parsed manifests.
+
+Layout under the cache root (``CKPM_CACHE_DIR``, else the platform's user cache dir)::
+
+    index-git/<key>/     bare clones of git indexes          (ckpm.index.git)
+    index-http/<key>/    files of static HTTP indexes + ETag (ckpm.index.http)
+    git/<key>/           bare mirrors of git-native components (ckpm.index.gitsource)
+    git-meta/            parsed component manifests, one JSON file per commit
+
+``<key>`` is :func:`cache_key` of the URL. Everything here can be deleted at any time;
+it is downloaded again when needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+CACHE_ENV = "CKPM_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """The cache root: ``$CKPM_CACHE_DIR``, else ``platformdirs.user_cache_dir("ckpm")``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ckpm"))
+
+
+def cache_root(cache_dir: Path | str | None) -> Path:
+    """``cache_dir`` if given, else :func:`default_cache_dir`."""
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+
+def cache_key(url: str) -> str:
+    """A short, file-name-safe key for a URL: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def build_dir_atomically(final: Path, build: Callable[[Path], None]) -> bool:
+    """Run ``build(tmp)`` on a fresh temporary path beside ``final``, then rename it into place.
+
+    ``tmp`` does not exist when ``build`` is called (``build`` creates it). Returns True when
+    this call installed ``final``, False when another process got there first (its copy is
+    kept and ours discarded). If ``build`` raises, nothing is left behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        tmp = work / "new"
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():
+                return False
+            raise
+        return True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

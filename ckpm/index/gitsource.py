@@ -1,0 +1,318 @@
+"""Git-native components: versions are the tags of a git repository.
+
+A dependency ``mytool = { git = "https://…/mytool.git", version = ">=0.3" }`` needs no
+index. :class:`GitComponentSource` keeps a bare mirror of the repository under
+``<cache>/git/<key>`` and reads it without a checkout:
+
+- every tag that is a version (``v1.2.0`` or ``1.2.0``; not ``latest``) is a candidate,
+  annotated and lightweight tags alike, peeled to its commit;
+- a version's metadata is the ``ckpm.toml`` blob at that commit (in ``subdir`` if given),
+  turned into an index entry by :func:`ckpm.model.manifest.parse_component_manifest`;
+- ``version`` is the tag's (minus a leading ``v``); ``source`` pins the commit;
+- ``cksum`` is ``"sha256:" + sha256("git-tree:" + <hex id of the published tree>)``, where
+  the published tree is the commit's root tree, or the tree at ``subdir``. Git tree ids
+  already hash the content, so this names the exact content without reading it.
+
+Parsed manifests are cached on disk under ``<cache>/git-meta/``, one JSON file per
+(commit, subdir): keyed by content, never by name or version, because tags move.
+
+Tags are fetched (forced, pruned) once per process per mirror on first use, so a lock
+sees new and moved tags; :meth:`GitComponentSource.refresh` fetches again on demand.
+``offline=True`` never clones or fetches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pygit2
+from pygit2.enums import FetchPrune, ObjectType
+
+from ckpm.errors import GitSourceError, ManifestError
+from ckpm.index.cache import cache_key, cache_root
+from ckpm.index.git import clone_bare, git_reason, strip_git_plus
+from ckpm.index.writer import atomic_write
+from ckpm.model.entry import IndexEntry
+from ckpm.model.manifest import parse_component_manifest
+from ckpm.model.version import Version, try_version
+
+MANIFEST = "ckpm.toml"
+TAG_PREFIX = "refs/tags/"
+REFRESH_REFSPECS = ["+refs/tags/*:refs/tags/*", "+refs/heads/*:refs/remotes/origin/*"]
+META_SCHEMA = 1
+_LEADING_V = re.compile(r"^[vV](?=\d)")
+
+# mirrors fetched by this process (a lock must see new tags, but once is enough)
+
+
+@dataclass(frozen=True)
+class TaggedVersion:
+    """A tag that names a version, and the commit it points to (peeled)."""
+
+    tag: str
+    version: Version
+    commit: str
+
+
+def tag_version(tag: str) -> Version | None:
+    """The version a tag names (``v1.2.0`` → 1.2.0), or None (``latest``)."""
+    return try_version(_LEADING_V.sub("", tag))
+
+
+def tree_cksum(tree_hex: str) -> str:
+    """The ``cksum`` of a published git tree: ``sha256:`` + sha256 of ``"git-tree:" + tree_hex``."""
+    return "sha256:" + hashlib.sha256(("git-tree:" + tree_hex).encode("ascii")).hexdigest()
+
+
+def _norm_subdir(subdir: str | None) -> str | None:
+    if not subdir:
+        return None
+    p = PurePosixPath(subdir.replace("\\", "/").strip("/"))
+    if p.is_absolute() or ".." in p.parts:
+        raise GitSourceError(f"subdir {subdir!r} must be a relative path inside the repository")
+    s = p.as_posix()
+    return None if s in ("", ".") else s
+
+
+class GitComponentSource:
+    """The versions of one component published as tags of a git repository."""
+
+    def __init__(self, url: str, *, subdir: str | None = None, cache_dir: Path | None = None,
+                 offline: bool = False) -> None:
+        self.url = strip_git_plus(url)
+        self.subdir = _norm_subdir(subdir)
+        self.offline = offline
+        root = cache_root(cache_dir)
+        self.path = root / "git" / cache_key(self.url)
+        self.meta_dir = root / "git-meta"
+        self.warnings: list[str] = []
+        self._repo: pygit2.Repository | None = None
+        self._versions: list[TaggedVersion] | None = None
+        self._entries: list[IndexEntry] | None = None
+        self._at: dict[tuple[str, str], IndexEntry] = {}
+        self._refreshed = False
+
+    @property
+    def manifest_path(self) -> str:
+        """Where ``ckpm.toml`` lives in the repository (``ckpm.toml`` or ``<subdir>/ckpm.toml``)."""
+        return f"{self.subdir}/{MANIFEST}" if self.subdir else MANIFEST
+
+    # -- network --------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Fetch tags (forced, pruned) and branches now; clones first if needed.
+
+        Offline, this is an error. A failed fetch with a cached mirror is a warning: the
+        cached tags are used.
+        """
+        if self.offline:
+            raise GitSourceError(f"cannot fetch {self.url} while offline", hint="run again without --offline")
+        repo = self._open()
+        try:
+            repo.remotes["origin"].fetch(REFRESH_REFSPECS, prune=FetchPrune.PRUNE)
+        except (pygit2.GitError, KeyError) as e:
+            self._warn(f"cannot fetch {self.url} ({git_reason(e)}); using the tags cached on {self.path}")
+        self._refreshed = True
+        self._versions = None
+        self._entries = None
+        self._at.clear()
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def versions(self) -> list[TaggedVersion]:
+        """Every tag that names a version and has a manifest, oldest version first.
+
+        Tags that are not versions are ignored silently; a version tag on a commit without
+        ``ckpm.toml`` is skipped with a warning. When two tags name the same version
+        (``v1.2.0`` and ``1.2.0``), the ``v`` one wins.
+        """
+        if self._versions is None:
+            repo = self._ready()
+            found: dict[Version, TaggedVersion] = {}
+            for ref in sorted(r for r in repo.references if r.startswith(TAG_PREFIX)):
+                tag = ref[len(TAG_PREFIX):]
+                v = tag_version(tag)
+                if v is None:
+                    continue
+                commit = self._peel(repo, ref)
+                if commit is None:
+                    self._warn(f"{self.url}: tag {tag} does not point to a commit; ignored")
+                    continue
+                if self._manifest_blob(repo, commit) is None:
+                    self._warn(f"{self.url}: tag {tag} has no {self.manifest_path}; ignored")
+                    continue
+                tv = TaggedVersion(tag=tag, version=Version(_LEADING_V.sub("", tag)), commit=str(commit.id))
+                old = found.get(v)
+                if old is not None:
+                    keep, drop = (tv, old) if tag.startswith(("v", "V")) else (old, tv)
+                    if keep.commit != drop.commit:
+                        self._warn(f"{self.url}: tags {keep.tag} and {drop.tag} name the same version "
+                                   f"on different commits; using {keep.tag}")
+                    tv = keep
+                found[v] = tv
+            self._versions = sorted(found.values(), key=lambda t: (t.version, t.tag))
+        return self._versions
+
+    def entry_at(self, tv: TaggedVersion) -> IndexEntry:
+        """The index entry of one tagged version, read from ``ckpm.toml`` at its commit.
+
+        Costs one blob read and one TOML parse the first time a commit is seen on this
+        machine; afterwards one small JSON file. Raises GitSourceError when the commit has
+        no manifest and ManifestError when it is invalid.
+        """
+        key = (tv.tag, tv.commit)
+        hit = self._at.get(key)
+        if hit is not None:
+            return hit
+        meta = self._meta(tv)
+        manifest = meta.get("manifest")
+        if manifest is None:
+            raise GitSourceError(f"{self.url}: tag {tv.tag} ({tv.commit[:12]}) has no {self.manifest_path}",
+                                 hint="a git-native component keeps ckpm.toml with a [component] table at each tag")
+        d: dict[str, Any] = dict(manifest)
+        mv = d.get("version")
+        if mv is not None and try_version(str(mv)) != tv.version:
+            self._warn(f"{self.url}: tag {tv.tag} says version {tv.version.text} but its {self.manifest_path} "
+                       f"says {mv}; the tag wins")
+        d["version"] = tv.version.text
+        source: dict[str, Any] = {"git": self.url, "rev": tv.commit, "tag": tv.tag}
+        if self.subdir:
+            source["subdir"] = self.subdir
+        d["source"] = source
+        d["cksum"] = tree_cksum(str(meta["tree"]))
+        d.setdefault("yanked", False)
+        entry = IndexEntry.from_json(d)
+        self._at[key] = entry
+        return entry
+
+    def entries(self) -> list[IndexEntry]:
+        """Entries of every version, oldest first; a version whose manifest is invalid is
+        skipped with a warning (an old broken tag must not hide the good ones)."""
+        if self._entries is None:
+            out = []
+            for tv in self.versions():
+                try:
+                    out.append(self.entry_at(tv))
+                except (ManifestError, GitSourceError) as e:
+                    self._warn(f"{self.url}: tag {tv.tag} skipped: {e.message}")
+            self._entries = out
+        return self._entries
+
+    def find(self, version: str) -> TaggedVersion | None:
+        """The tagged version equal to ``version`` (``1.2``, ``v1.2.0``…), or None."""
+        want = tag_version(version)
+        if want is None:
+            return None
+        return next((tv for tv in self.versions() if tv.version == want), None)
+
+    def commit_of(self, tag: str) -> str | None:
+        """The commit ``tag`` points to now (after the refresh), or None if it is gone.
+
+        Compare with a lock's ``rev`` to detect a tag that moved after locking.
+        """
+        repo = self._ready()
+        c = self._peel(repo, TAG_PREFIX + tag)
+        return str(c.id) if c is not None else None
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _warn(self, msg: str) -> None:
+        if msg not in self.warnings:
+            self.warnings.append(msg)
+
+    def _open(self) -> pygit2.Repository:
+        if self._repo is None:
+            if not (self.path / "HEAD").is_file():
+                if self.offline:
+                    raise GitSourceError(
+                        f"{self.url}: not in the cache, and ckpm is offline",
+                        hint="run once with network access so that the repository is mirrored",
+                    )
+                try:
+                    clone_bare(self.url, self.path)
+                except pygit2.GitError as e:
+                    raise GitSourceError(
+                        f"cannot clone {self.url}: {git_reason(e)}",
+                        hint="check the git URL (a local repository is written file:///path/to/repo.git), "
+                             "your network and credentials",
+                    ) from None
+            try:
+                self._repo = pygit2.Repository(str(self.path))
+            except pygit2.GitError as e:
+                raise GitSourceError(f"{self.url}: the cached mirror at {self.path} is damaged ({git_reason(e)})",
+                                     hint=f"delete {self.path}; it is cloned again on next use") from None
+        return self._repo
+
+    def _ready(self) -> pygit2.Repository:
+        """The mirror, fetched once per instance (one per command; unless offline)."""
+        repo = self._open()
+        if not self.offline and not self._refreshed:
+            self.refresh()
+        return repo
+
+    @staticmethod
+    def _peel(repo: pygit2.Repository, ref: str) -> pygit2.Commit | None:
+        try:
+            obj = repo.lookup_reference(ref).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        return obj if isinstance(obj, pygit2.Commit) else None
+
+    def _manifest_blob(self, repo: pygit2.Repository, commit: pygit2.Commit) -> pygit2.Blob | None:
+        try:
+            obj = commit.tree[self.manifest_path]
+        except KeyError:
+            return None
+        return obj if obj.type == ObjectType.BLOB and isinstance(obj, pygit2.Blob) else None
+
+    def _meta_file(self, commit: str) -> Path:
+        if self.subdir:
+            return self.meta_dir / f"{commit}-{hashlib.sha256(self.subdir.encode()).hexdigest()[:12]}.json"
+        return self.meta_dir / f"{commit}.json"
+
+    def _meta(self, tv: TaggedVersion) -> dict[str, Any]:
+        """The parsed manifest and published tree of a commit: disk cache, else the blob."""
+        p = self._meta_file(tv.commit)
+        try:
+            meta = json.loads(p.read_text(encoding="utf-8"))
+            if (isinstance(meta, dict) and meta.get("schema") == META_SCHEMA and meta.get("commit") == tv.commit
+                    and meta.get("subdir") == self.subdir):
+                return meta
+        except (OSError, ValueError):
+            pass
+        repo = self._ready()
+        commit = repo.get(tv.commit)
+        if not isinstance(commit, pygit2.Commit):
+            raise GitSourceError(f"{self.url}: commit {tv.commit} of tag {tv.tag} is not in the mirror",
+                                 hint=f"delete {self.path}; it is cloned again on next use")
+        tree: Any = commit.tree
+        if self.subdir:
+            try:
+                tree = commit.tree[self.subdir]
+            except KeyError:
+                tree = None
+        blob = self._manifest_blob(repo, commit)
+        manifest = None
+        if blob is not None and tree is not None and tree.type == ObjectType.TREE:
+            origin = f"{self.url}@{tv.tag}:{self.manifest_path}"
+            try:
+                text = blob.data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ManifestError(origin, f"not UTF-8 text ({e.reason})") from None
+            manifest = parse_component_manifest(text, origin)
+        meta = {
+            "schema": META_SCHEMA,
+            "commit": tv.commit,
+            "subdir": self.subdir,
+            "tree": str(tree.id) if manifest is not None else None,
+            "manifest": manifest,
+        }
+        try:
+            atomic_write(p, json.dumps(meta, sort_keys=True, separators=(",", ":")) + "\n")
+        except OSError as e:  # a read-only cache only costs speed
+            self._warn(f"cannot write the manifest cache {p}: {e}")
+        return meta

@@ -1,0 +1,124 @@
+"""Git-native components and remote indexes, end to end through a project.
+
+Real git repositories with real tags (ckpm.testing fixtures), a real git index, and a
+real HTTP index on 127.0.0.1 port 0 that fails the test if a file is fetched twice.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ckpm import api
+from ckpm.testing import component_toml, entry
+
+
+def project(tmp_path: Path, index_url: str | None = None) -> api.Workspace:
+    d = tmp_path / "proj"
+    api.init_project(d, "proj")
+    if index_url:
+        with open(d / "ckpm.toml", "a") as f:
+            f.write(f'\n[[index]]\nname = "lab"\nurl = "{index_url}"\n')
+    return api.Workspace(d)
+
+
+@pytest.fixture
+def lab_index(index_factory):  # type: ignore[no-untyped-def]
+    return index_factory({
+        "lib-a": [entry("lib-a", "1.0"), entry("lib-a", "1.4"), entry("lib-a", "2.0")],
+    }, name="lab")
+
+
+@pytest.fixture
+def mytool(git_repo_factory):  # type: ignore[no-untyped-def]
+    return git_repo_factory("mytool", {
+        "v0.2.0": component_toml("mytool", "0.2.0", kind="tool", tags=["tool"]),
+        "v0.3.0": component_toml("mytool", "0.3.0", kind="tool", tags=["tool"], deps={"lib-a": "<2"}),
+        "latest": component_toml("mytool", "9.9.9", kind="tool", tags=["tool"]),  # not a version tag
+        "0.4.0": component_toml("mytool", "0.4.0", kind="tool", tags=["tool"], deps={"lib-a": ">=1.4,<2"}),
+    }, annotated=["v0.3.0"])
+
+
+def fresh(ws: api.Workspace) -> api.Workspace:
+    return api.Workspace(ws.root)
+
+
+def test_add_git_component_pins_full_commit(tmp_path: Path, lab_index: Path, mytool, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    ws = project(tmp_path, str(lab_index))
+    api.add(ws, [api.AddRequest("mytool@>=0.3", git=mytool.url)])
+    lk = fresh(ws).read_lock()
+    assert lk is not None
+    (p,) = lk.find("mytool")
+    assert p.version == "0.4.0"  # the tag 'latest' is not a version and is ignored
+    assert p.source["git"] == mytool.url and p.source["tag"] == "0.4.0"
+    assert p.source["rev"] == mytool.tags()["0.4.0"] and len(p.source["rev"]) == 40
+    assert [d.name + " " + d.version for d in p.dependencies] == ["lib-a 1.4"]
+    assert api.check(fresh(ws)).ok
+    # a second lock changes nothing
+    assert not api.lock(fresh(ws)).changed
+
+
+def test_moved_tag_is_detected_by_check(tmp_path: Path, lab_index: Path, mytool, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    ws = project(tmp_path, str(lab_index))
+    api.add(ws, [api.AddRequest("mytool@>=0.3", git=mytool.url)])
+    old = mytool.tags()["0.4.0"]
+    mytool.move_tag("0.4.0", {"ckpm.toml": component_toml("mytool", "0.4.0", kind="tool", deps={"lib-a": "*"})})
+    new = mytool.tags()["0.4.0"]
+    assert new != old
+    res = api.check(fresh(ws))
+    assert not res.ok
+    assert res.problems == [f"mytool 0.4.0: tag 0.4.0 of {mytool.url} moved from {old[:12]} to {new[:12]} "
+                            "since the lock was written"]
+    # re-locking takes the new commit, and its manifest (cache is keyed by commit, not name-version)
+    api.lock(fresh(ws), api.LockOptions(upgrade=True))
+    (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
+    assert p.source["rev"] == new
+    assert [d.name + " " + d.version for d in p.dependencies] == ["lib-a 2.0"]
+
+
+def test_git_component_conflict_is_explained(tmp_path: Path, lab_index: Path, mytool, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    from ckpm.errors import ResolutionError
+
+    ws = project(tmp_path, str(lab_index))
+    with pytest.raises(ResolutionError) as info:
+        api.add(ws, [api.AddRequest("mytool@>=0.3", git=mytool.url), api.AddRequest("lib-a@>=2")])
+    text = info.value.render()
+    assert "lib-a <2 ← mytool 0.3.0 (git) ← the project" in text
+    assert "lib-a >=1.4,<2 ← mytool 0.4.0 (git) ← the project" in text
+
+
+def test_git_index_end_to_end(tmp_path: Path, git_index_factory, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    gi = git_index_factory({"lib-a": [entry("lib-a", "1.0")]}, name="lab")
+    ws = project(tmp_path, gi.url)
+    api.add(ws, [api.AddRequest("lib-a")])
+    lk = fresh(ws).read_lock()
+    rev1 = lk.indexes[0]["revision"]  # type: ignore[union-attr]
+    assert len(rev1) == 40
+    gi.publish(entry("lib-a", "1.1"))
+    # nothing changes until the index is updated
+    assert not api.lock(fresh(ws), api.LockOptions(upgrade=True)).changed
+    ws2 = fresh(ws)
+    (upd,) = api.index_update(ws2.indexes)
+    assert upd["revision"] != rev1
+    out = api.lock(fresh(ws), api.LockOptions(upgrade=True))
+    assert out.updated == ["lib-a 1.0 -> 1.1"]
+
+
+def test_http_index_end_to_end(tmp_path: Path, index_factory, http_index_server, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    root = index_factory({
+        "lib-a": [entry("lib-a", "1.0"), entry("lib-a", "1.4")],
+        "lib-b": [entry("lib-b", "1.0", deps=["lib-a <1.4"])],
+        "lib-unused": [entry("lib-unused", "1.0")],
+    }, name="lab")
+    http_index_server.serve(root)
+    ws = project(tmp_path, http_index_server.url)
+    api.add(ws, [api.AddRequest("lib-b")])
+    # only the files the resolution needs were fetched
+    fetched = set(http_index_server.hits)
+    assert not any("lib-unused" in p for p in fetched)
+    assert any(p.endswith("/lib-a") for p in fetched) and any(p.endswith("/lib-b") for p in fetched)
+    before = dict(http_index_server.hits)
+    assert api.check(fresh(ws)).ok
+    assert not api.lock(fresh(ws)).changed
+    # later processes revalidate (304) instead of downloading again; teardown asserts no refetch
+    assert http_index_server.hits == before
