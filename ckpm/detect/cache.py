@@ -1,0 +1,98 @@
+"""The host profile: memoised probe results, keyed by fingerprints, in one JSON file.
+
+Layout (``<cache dir>/host-profile-<node>.json``)::
+
+    {"format": 1, "node": "...", "entries": {KEY: {"fp": ..., "value": ..., "warnings": [...],
+                                                   "path": ... or null}}}
+
+``KEY`` is the JSON text of a list naming what was probed (detector kind, component,
+rule, path). An entry is reused only while its ``fp`` equals the fingerprint computed
+now. Writes go to a temporary file renamed into place; an unreadable file is ignored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+FORMAT = 1
+ENV_CACHE_DIR = "CKPM_CACHE_DIR"
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CKPM_CACHE_DIR``, else the platform's user cache folder for ckpm."""
+    env = os.environ if env is None else env
+    if env.get(ENV_CACHE_DIR):
+        return Path(env[ENV_CACHE_DIR]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ckpm"))
+
+
+def profile_path(cache_dir: str | os.PathLike[str]) -> Path:
+    """Where this machine's profile lives in ``cache_dir`` (one file per host name)."""
+    node = re.sub(r"[^A-Za-z0-9._-]+", "_", os.uname().nodename if hasattr(os, "uname") else "host") or "host"
+    return Path(cache_dir) / f"host-profile-{node}.json"
+
+
+class HostProfile:
+    """Memo entries loaded from, and saved to, one profile file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.dirty = False
+        self.load_error: str | None = None
+
+    @classmethod
+    def load(cls, path: Path | None) -> "HostProfile":
+        """Read ``path``; a missing, corrupt or foreign-format file gives an empty profile."""
+        prof = cls(path)
+        if path is None:
+            return prof
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return prof
+        except (OSError, ValueError) as e:
+            prof.load_error = f"host profile {path} is unreadable ({type(e).__name__}); starting afresh"
+            return prof
+        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), dict):
+            prof.load_error = f"host profile {path} has an unknown layout; starting afresh"
+            return prof
+        prof.entries = {k: v for k, v in data["entries"].items() if isinstance(v, dict) and "fp" in v}
+        return prof
+
+    def get(self, key: str, fp: str) -> dict[str, Any] | None:
+        """The entry for ``key`` if its fingerprint is still ``fp``."""
+        e = self.entries.get(key)
+        if e is not None and e.get("fp") == fp:
+            return e
+        return None
+
+    def put(self, key: str, fp: str, value: Any, warnings: list[str], path: str | None) -> None:
+        self.entries[key] = {"fp": fp, "value": value, "warnings": warnings, "path": path}
+        self.dirty = True
+
+    def save(self) -> None:
+        """Write atomically if anything changed; drops entries whose path has vanished."""
+        if not self.dirty or self.path is None:
+            return
+        keep = {k: e for k, e in self.entries.items() if not e.get("path") or os.path.lexists(e["path"])}
+        data = {"format": FORMAT, "entries": keep}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".host-profile-", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, separators=(",", ":"), sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.dirty = False
