@@ -31,7 +31,8 @@ class Options:
     index_url: str | None = None  # overrides the project's [[index]] list (also $CKPM_INDEX)
     cache_dir: Path | None = None
     offline: bool = False
-    no_host: bool = False
+    no_host: bool = False  # pretend nothing is installed
+    refresh_host: bool = False  # ignore the host-profile cache
 
     def effective_index_url(self) -> str | None:
         return self.index_url or os.environ.get(INDEX_ENV) or None
@@ -51,6 +52,7 @@ class Workspace:
         self._manifest: ProjectManifest | None = None
         self._indexes: list[Index] | None = None
         self._git_sources: dict[tuple[str, str | None], Any] = {}
+        self._host: Any = None
 
     @property
     def lock_path(self) -> Path:
@@ -85,6 +87,17 @@ class Workspace:
                                      offline=self.options.offline)
             self._git_sources[key] = src
         return src
+
+    def host_source(self) -> Any:
+        """Software on this machine as resolution candidates (None with --no-host)."""
+        if self.options.no_host:
+            return None
+        if self._host is None:
+            from ckpm.resolve.host import DetectedHost
+
+            self._host = DetectedHost(self.indexes, host_target=host_target(), cache_dir=self.options.cache_dir,
+                                      refresh=self.options.refresh_host)
+        return self._host
 
     def targets(self, override: Sequence[str] | None = None) -> list[str]:
         ts = list(override or self.manifest.targets or [host_target()])
@@ -374,7 +387,7 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
             pins.update({f"{k}@{htarget}": v for k, v in per_target.get(htarget, {}).items()})
         results.append(resolve_target(
             ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
-            git_source=ws.git_source, host=None,
+            git_source=ws.git_source, host=ws.host_source(),
             budget=Budget(max_rounds=options.max_rounds, seconds=options.timeout), extra=extra,
         ))
     return results, prerelease
@@ -427,19 +440,35 @@ def _write_lock(ws: Workspace, outcome: LockOutcome) -> None:
 # -- check ----------------------------------------------------------------------------------
 
 @dataclass
+class HostDrift:
+    """One host-satisfied package that is not on this machine as the lock recorded it."""
+
+    name: str
+    expected: str
+    found: str
+    action: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class CheckResult:
-    """What ``lock --check`` found: an empty ``problems`` list means the lock holds."""
+    """What ``lock --check`` found: no problems and no (disallowed) drift means the lock holds."""
 
     ok: bool
     problems: list[str]
     lock_path: Path
+    drift: list[HostDrift] = field(default_factory=list)
+    drift_allowed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path)}
+        return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path),
+                "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed}
 
 
-def check(ws: Workspace, *, targets: Sequence[str] | None = None) -> CheckResult:
-    """Is ckpm.lock still valid for ckpm.toml, the indexes and the git tags? Never writes."""
+def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False) -> CheckResult:
+    """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes."""
     problems: list[str] = []
     lk = ws.read_lock()
     if lk is None:
@@ -450,9 +479,39 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None) -> CheckResult
     missing_t = sorted(set(want) - set(lk.targets))
     if missing_t:
         problems.append(f"the lock has no resolution for target(s) {', '.join(missing_t)}")
+    drift: list[HostDrift] = []
+    htarget = host_target()
     for p in sorted(lk.packages, key=lambda p: p.ident):
+        if p.source_kind == "host":
+            if htarget in p.targets:
+                d = host_drift(p)
+                if d is not None:
+                    drift.append(d)
+            continue
         problems.extend(_check_package(ws, p))
-    return CheckResult(not problems, problems, ws.lock_path)
+    ok = not problems and (not drift or allow_host_drift)
+    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift)
+
+
+def host_drift(p: LockedPackage) -> HostDrift | None:
+    """Re-probe one host-satisfied package; None when it is still there as locked."""
+    from ckpm.detect import recheck
+
+    src = p.source
+    record = {"name": p.name, "version": p.version, "path": src.get("path"), "detector": src.get("host"),
+              "fingerprint": src.get("fingerprint") or "", "extra": {"rule": src["rule"]} if src.get("rule") else {}}
+    where = f" at {src['path']}" if src.get("path") else ""
+    now = recheck(record)
+    if now is None:
+        return HostDrift(p.name, f"{p.version}{where}", "missing",
+                         f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
+    if now.version != p.version:
+        return HostDrift(p.name, f"{p.version}{where}", f"{now.version}{where}",
+                         f"install {p.name} {p.version}, or run `ckpm lock` to pin {now.version}")
+    if src.get("fingerprint") and now.fingerprint and now.fingerprint != src.get("fingerprint"):
+        return HostDrift(p.name, f"{p.version}{where}", f"{now.version}{where} (the file changed)",
+                         "run `ckpm lock` to record the new file")
+    return None
 
 
 def _check_package(ws: Workspace, p: LockedPackage) -> list[str]:
@@ -706,3 +765,43 @@ def index_update(indexes: Sequence[Index]) -> list[dict[str, Any]]:
             upd()
         out.append({"name": idx.name, "url": idx.url, "revision": idx.revision()})
     return out
+
+
+# -- detect ---------------------------------------------------------------------------------
+
+def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: ProjectManifest | None = None,
+                refresh: bool = False, cache_dir: Path | None = None) -> Any:
+    """Host facts and the software that the indexes' detect rules find (all, or for one key).
+
+    ``key`` is a component name or, inside a project, a dependency key (a capability key
+    detects every component that carries its tags).
+    """
+    from ckpm.detect import detect
+    from ckpm.detect.rules import rules_from_index, rules_of_entries
+
+    rules: dict[str, Any] = {}
+    if key is None:
+        for idx in reversed(list(indexes)):
+            rules.update(rules_from_index(idx))
+    else:
+        k = key.lower()
+        names: list[str] = []
+        if any(idx.entries(k) for idx in indexes):
+            names = [k]
+        else:
+            req = manifest.dependencies.get(k) if manifest else None
+            if req is None or not req.tags:
+                from ckpm.resolve.factory import CandidateFactory
+
+                raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(k)
+            for idx in indexes:
+                names.extend(s.name for s in idx.summaries() if req.tags <= s.tags)
+        for n in sorted(set(names)):
+            es = next((idx.entries(n) for idx in indexes if idx.entries(n)), [])
+            r = rules_of_entries(es)
+            if r:
+                rules[n] = r
+        if not rules:
+            raise UnknownComponent(f"nothing in the index says how to detect {key!r}",
+                                   hint="an index entry needs `detect` rules; see docs/detection.md")
+    return detect(rules, refresh=refresh, cache_dir=cache_dir)

@@ -141,6 +141,7 @@ def _report(outcome: Any, as_json: bool) -> None:
 
 
 resolve_options = [
+    click.option("--no-host", is_flag=True, help="Pretend nothing is installed: satisfy nothing from the host."),
     click.option("--target", "-t", multiple=True, help="Resolve for TARGET (repeatable; default: the host)."),
     click.option("--prerelease/--no-prerelease", default=None, help="Allow pre-releases."),
     click.option("--max-rounds", type=int, default=50_000, show_default=True, help="Resolver round budget."),
@@ -168,14 +169,14 @@ def with_resolve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @pass_ctx
 @handle_errors
 def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, git: str | None,
-        subdir: str | None, for_targets: tuple[str, ...], build_dep: bool, index_name: str | None,
+        subdir: str | None, for_targets: tuple[str, ...], build_dep: bool, index_name: str | None, no_host: bool,
         target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float, as_json: bool) -> None:
     """Add dependencies (NAME, NAME@RANGE), resolve, and update ckpm.lock."""
     from ckpm import api
 
     reqs = [api.AddRequest(s, tags=tags, no_tags=no_tags, git=git, subdir=subdir, targets=for_targets,
                            kind="build" if build_dep else None, index=index_name) for s in specs]
-    out = api.add(c.workspace(), reqs, lock_options=_lock_opts(target=target, prerelease=prerelease,
+    out = api.add(c.workspace(no_host=no_host), reqs, lock_options=_lock_opts(target=target, prerelease=prerelease,
                                                                max_rounds=max_rounds, timeout=timeout))
     _report(out, as_json)
 
@@ -197,34 +198,103 @@ def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--upgrade", "-U", is_flag=True, help="Ignore the existing pins.")
 @click.option("--upgrade-package", "-P", multiple=True, help="Move this package's pin only (repeatable).")
 @click.option("--locked", is_flag=True, help="Fail if the lock would change.")
+@click.option("--allow-host-drift", is_flag=True, help="With --check: host differences are warnings, not failures.")
 @with_resolve_options
 @json_option
 @pass_ctx
 @handle_errors
-def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], locked: bool,
-         target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float, as_json: bool) -> None:
+def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], locked: bool, allow_host_drift: bool,
+         no_host: bool, target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float,
+         as_json: bool) -> None:
     """Resolve every dependency and write ckpm.lock."""
     from ckpm import api
 
-    ws = c.workspace()
+    ws = c.workspace(no_host=no_host)
     if check:
-        res = api.check(ws, targets=list(target) or None)
-        if as_json:
-            from ckpm.cli.output import emit_json
+        res = api.check(ws, targets=list(target) or None, allow_host_drift=allow_host_drift)
+        _report_check(res, as_json)
+        from ckpm.errors import HostDriftError, StaleLock
 
-            emit_json(res.to_dict())
-        elif res.ok:
-            click.echo(f"{res.lock_path.name} is up to date")
-        else:
-            click.echo(f"{res.lock_path.name} is stale:", err=True)
-            for p in res.problems:
-                click.echo(f"  - {p}", err=True)
-            click.echo("hint: run `ckpm lock` to update it", err=True)
-        from ckpm.errors import StaleLock
-
-        sys.exit(0 if res.ok else StaleLock.exit_code)
+        sys.exit(0 if res.ok else StaleLock.exit_code if res.problems else HostDriftError.exit_code)
     out = api.lock(ws, _lock_opts(upgrade, upgrade_package, target, prerelease, max_rounds, timeout, locked))
     _report(out, as_json)
+
+
+def _report_check(res: Any, as_json: bool) -> None:
+    from ckpm.cli.output import emit_json, table
+
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    name = res.lock_path.name
+    if res.problems:
+        click.echo(f"{name} is stale:", err=True)
+        for p in res.problems:
+            click.echo(f"  - {p}", err=True)
+        click.echo("hint: run `ckpm lock` to update it", err=True)
+    if res.drift:
+        word = "warning" if res.drift_allowed else "error"
+        click.echo(f"{word}: this host differs from what {name} recorded:", err=True)
+        sys.stdout.flush()
+        table(["package", "expected", "found", "what to do"],
+              [(d.name, d.expected, d.found, d.action) for d in res.drift])
+    if res.ok:
+        click.echo(f"{name} is up to date" + (" (host drift allowed)" if res.drift else ""))
+
+
+@cli.command()
+@click.argument("key", required=False)
+@click.option("--refresh", is_flag=True, help="Ignore the host-profile cache: probe everything again.")
+@json_option
+@pass_ctx
+@handle_errors
+def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
+    """Show host facts and detected software (all, or what satisfies KEY)."""
+    from ckpm import api
+    from ckpm.errors import ManifestError
+
+    manifest = None
+    try:
+        manifest = c.workspace().manifest
+    except ManifestError as e:
+        if "no ckpm.toml" not in e.message:
+            raise
+    res = api.detect_host(c.indexes(), key=key, manifest=manifest, refresh=refresh, cache_dir=c.cache_dir)
+    if as_json:
+        from ckpm.cli.output import emit_json
+
+        emit_json(res.to_json())
+        return
+    from ckpm.cli.output import info, table
+
+    if key is None:
+        table(["fact", "value", "details"],
+              [(n, d.version, _extra(d.extra)) for n, d in sorted(res.facts.items())], title="host facts")
+    rows = [(n, d.version, d.path or "", d.detector, _extra(d.extra))
+            for n in sorted(res.found) for d in res.found[n]]
+    table(["component", "version", "path", "detector", "details"], rows, title="detected software")
+    _warnings(res.warnings, c.verbose)
+    if key is not None and not rows:
+        click.echo(f"nothing on this host satisfies {key}", err=True)
+        sys.exit(1)
+
+
+def _warnings(warnings: list[str], verbose: int, shown: int = 5) -> None:
+    """Probe warnings: the first line of each, the first few unless -v."""
+    from ckpm.cli.output import info
+
+    lines = [w.replace("\\n", "\n").splitlines()[0][:200] if w else w for w in warnings]
+    limit = len(lines) if verbose else shown
+    for w in lines[:limit]:
+        info(f"[yellow]warning:[/yellow] {w}")
+    if len(lines) > limit:
+        info(f"... and {len(lines) - limit} more warnings (-v shows them)")
+
+
+def _extra(extra: Any) -> str:
+    keep = ("language", "languages", "triple", "cross", "compiler", "name", "driver", "libdir")
+    return ", ".join(f"{k}={v if not isinstance(v, (list, tuple)) else ','.join(map(str, v))}"
+                     for k, v in extra.items() if k in keep and v not in (None, "", False))
 
 
 @cli.command()

@@ -14,14 +14,20 @@ def rules_from_index(index: Any) -> dict[str, list[Mapping[str, Any]]]:
     (newest version's first, duplicates dropped), sorted by name."""
     out: dict[str, list[Mapping[str, Any]]] = {}
     for summary in sorted(index.summaries(), key=lambda s: s.name):
-        rules: list[Mapping[str, Any]] = []
-        seen: set[str] = set()
-        for entry in reversed(index.entries(summary.name)):
-            for rule in getattr(entry, "detect", ()) or ():
-                key = json.dumps(rule, sort_keys=True, default=str)
-                if key not in seen:
-                    seen.add(key)
-                    rules.append(dict(rule))
+        rules = rules_of_entries(index.entries(summary.name))
         if rules:
             out[summary.name] = rules
     return out
+
+
+def rules_of_entries(entries: Any) -> list[Mapping[str, Any]]:
+    """The union of the ``detect`` rules of one component's entries, newest first, no duplicates."""
+    rules: list[Mapping[str, Any]] = []
+    seen: set[str] = set()
+    for entry in reversed(list(entries)):
+        for rule in getattr(entry, "detect", ()) or ():
+            key = json.dumps(rule, sort_keys=True, default=str)
+            if key not in seen:
+                seen.add(key)
+                rules.append(dict(rule))
+    return rules

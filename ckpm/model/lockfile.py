@@ -76,7 +76,7 @@ def _source_id(src: Mapping[str, Any]) -> str:
     if "git" in src:
         return f"git:{src['git']}#{src.get('subdir') or ''}@{src.get('rev')}"
     if "host" in src:
-        return f"host:{src.get('path')}"
+        return f"host:{src.get('path') or ''}"
     return f"index:{src.get('index')}"
 
 

@@ -88,7 +88,7 @@ def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "depende
     out: dict[str, Requirement] = {}
     for key, value in deps.items():
         line = _line_of(text, table, key)
-        if not valid_name(key.lower()):
+        if not valid_name(key.lower()) and not (key.startswith("__") and valid_name(key[2:].lower())):
             raise ManifestError(origin, f"{key!r} is not a valid dependency name (lower case letters, digits, . _ -)", line)
         try:
             req = requirement_from_manifest(key, value)

@@ -58,7 +58,7 @@ class Candidate:
         if self.origin == "git":
             return f"git:{self.entry.source.get('git')}#{self.entry.source.get('subdir') or ''}@{self.entry.source.get('rev')}"
         if self.origin == "host":
-            return f"host:{(self.host or {}).get('path')}"
+            return f"host:{(self.host or {}).get('path') or self.name}"
         return f"index:{self.index_name}"
 
     def __eq__(self, other: object) -> bool:
@@ -87,7 +87,11 @@ class Candidate:
             return out
         if self.origin == "host":
             h = dict(self.host or {})
-            return {"host": h.get("detector", "host"), "path": h.get("path"), "fingerprint": h.get("fingerprint")}
+            out = {"host": h.get("detector", "host"), "path": h.get("path"), "fingerprint": h.get("fingerprint")}
+            rule = (h.get("extra") or {}).get("rule")
+            if rule:
+                out["rule"] = rule
+            return out
         out = {"index": self.index_name, "url": self.index_url}
         if self.entry.cksum:
             out["cksum"] = self.entry.cksum

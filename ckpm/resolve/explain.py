@@ -44,7 +44,10 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
         lines.append(f"{c.label()}: " + ("; ".join(why) if why else "fits each requirement alone, but not with the rest"))
     if len(cands) > MAX_CANDIDATES_SHOWN:
         lines.append(f"... and {len(cands) - MAX_CANDIDATES_SHOWN} more")
-    if not cands:
+    if not cands and ident.startswith("__"):
+        lines.append(f"host fact {ident} was not found on this host (or --no-host was given, or the target is "
+                     f"not the host); set CKPM_OVERRIDE_{ident[2:].upper()}=VERSION to lock for a machine that has it")
+    elif not cands:
         lines.append("(no version of it exists for these filters)")
     return lines
 

@@ -156,6 +156,10 @@ class CandidateFactory:
         self.check_budget()
         first = reqs[0]
         key, target = first.key, first.target
+        if key.startswith("__"):  # a host fact: only the host can satisfy it
+            if self.host is not None and target == self.host_target:
+                yield from self.host.candidates_for(key, reqs, target, ident)
+            return
         if self.host is not None and target == self.host_target and not any(r.req.prefer == "build" for r in reqs):
             yield from self.host.candidates_for(key, reqs, target, ident)
         gits = {(r.req.git, r.req.subdir) for r in reqs if r.req.git}

@@ -1,0 +1,169 @@
+"""Host software in resolution: preferred when it fits, pinned in the lock, drift reported.
+
+Fake tools are real shell scripts on a real PATH; the real gcc of this machine is
+detected with its real version.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ckpm import api
+from ckpm.detect.testing import tool_script, write_exe
+from ckpm.errors import ResolutionError
+from ckpm.model.targets import host_target
+from ckpm.testing import entry
+
+FAKE_RULE = {"executable": ["faketool"], "version_args": ["--version"], "version_regex": r"faketool (\S+)"}
+
+
+@pytest.fixture
+def bindir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "bin"
+    d.mkdir()
+    monkeypatch.setenv("PATH", f"{d}{os.pathsep}{os.environ['PATH']}")
+    return d
+
+
+def faketool(bindir: Path, version: str) -> Path:
+    return write_exe(bindir / "faketool", tool_script(f"faketool {version}\n"))
+
+
+@pytest.fixture
+def lab(index_factory):  # type: ignore[no-untyped-def]
+    return index_factory({
+        "tool-fake": [entry("tool-fake", v, kind="tool", tags=["tool", "fake"], detect=[FAKE_RULE])
+                      for v in ("1.0", "2.0", "3.0")],
+        "lib-uses-fake": [entry("lib-uses-fake", "1.0", deps=[{"name": "tool-fake", "req": ">=2", "kind": "build"}],
+                                targets=["linux-*"])],
+        "lib-cuda-only": [entry("lib-cuda-only", "1.0", deps=[{"name": "__cuda", "req": ">=12"}])],
+    }, name="lab")
+
+
+def project(tmp_path: Path, index: Path, deps: str = "") -> api.Workspace:
+    d = tmp_path / "proj"
+    api.init_project(d, "proj")
+    text = (d / "ckpm.toml").read_text() + deps + f'\n[[index]]\nname = "lab"\nurl = "{index}"\n'
+    (d / "ckpm.toml").write_text(text)
+    return api.Workspace(d)
+
+
+def fresh(ws: api.Workspace, **kw: bool) -> api.Workspace:
+    return api.Workspace(ws.root, api.Options(**kw))
+
+
+def test_host_version_is_preferred_and_pinned(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    tool = faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab)
+    api.add(ws, [api.AddRequest("tool-fake@>=2")])
+    (p,) = fresh(ws).read_lock().find("tool-fake")  # type: ignore[union-attr]
+    assert p.version == "2.5.0"  # the installed one, not the newest 3.0 of the index
+    assert p.source["host"] == "executable" and p.source["path"] == str(tool)
+    assert p.source["fingerprint"] and p.source["rule"]["executable"] == ["faketool"]
+    assert api.check(fresh(ws)).ok
+    assert not api.lock(fresh(ws)).changed  # stable
+
+
+def test_no_host_and_prefer_build(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(fresh(ws, no_host=True))
+    assert [p.version for p in fresh(ws).read_lock().find("tool-fake")] == ["3.0"]  # type: ignore[union-attr]
+    ws.manifest_path.write_text(ws.manifest_path.read_text().replace(
+        'tool-fake = ">=2"', 'tool-fake = { version = ">=2", prefer = "build" }'))
+    api.lock(fresh(ws), api.LockOptions(upgrade=True))
+    assert [p.version for p in fresh(ws).read_lock().find("tool-fake")] == ["3.0"]  # type: ignore[union-attr]
+
+
+def test_host_version_outside_range_falls_back_to_index(tmp_path: Path, bindir: Path, lab: Path,
+                                                        ckpm_cache_dir: Path) -> None:
+    faketool(bindir, "1.5")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(ws)
+    (p,) = fresh(ws).read_lock().find("tool-fake")  # type: ignore[union-attr]
+    assert (p.version, p.source_kind) == ("3.0", "index")
+
+
+def test_drift_is_reported_with_what_to_do(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(ws)
+    faketool(bindir, "2.6.0")  # somebody upgraded the tool
+    res = api.check(fresh(ws))
+    assert not res.ok and not res.problems
+    (d,) = res.drift
+    assert (d.name, d.expected, d.found) == ("tool-fake", f"2.5.0 at {bindir / 'faketool'}",
+                                             f"2.6.0 at {bindir / 'faketool'}")
+    assert "ckpm lock" in d.action
+    assert api.check(fresh(ws), allow_host_drift=True).ok
+    (bindir / "faketool").unlink()
+    (d,) = api.check(fresh(ws)).drift
+    assert d.found == "missing"
+    # through the CLI: a table, exit 4; warnings only with --allow-host-drift
+    cli = [sys.executable, "-m", "ckpm", "-C", str(ws.root), "lock", "--check"]
+    r = subprocess.run(cli, capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 4, r.stderr
+    assert "this host differs" in r.stderr and "tool-fake" in r.stdout and "missing" in r.stdout
+    r = subprocess.run(cli + ["--allow-host-drift"], capture_output=True, text=True, env=os.environ)
+    assert r.returncode == 0 and "host drift allowed" in r.stdout
+
+
+def test_cross_target_uses_host_only_for_build_deps(tmp_path: Path, bindir: Path, lab: Path,
+                                                    ckpm_cache_dir: Path) -> None:
+    faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'lib-uses-fake = "*"\ntool-fake = "*"\n')
+    cross = "linux-aarch64" if host_target() != "linux-aarch64" else "linux-x86_64"
+    api.lock(ws, api.LockOptions(targets=[cross]))
+    lk = fresh(ws).read_lock()
+    assert lk is not None
+    by = {(p.name, p.version): p for p in lk.packages}
+    # the run dependency for the cross target comes from the index ...
+    assert by[("tool-fake", "3.0")].targets == [cross] and by[("tool-fake", "3.0")].source_kind == "index"
+    # ... the build dependency of lib-uses-fake is resolved for the host, where 2.5.0 is installed
+    assert by[("tool-fake", "2.5.0")].source_kind == "host"
+    assert by[("tool-fake", "2.5.0")].targets == [host_target()]
+
+
+def test_host_facts_and_overrides(tmp_path: Path, lab: Path, ckpm_cache_dir: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = project(tmp_path, lab, '__libc = ">=2.17"\n')
+    api.lock(ws)
+    (p,) = fresh(ws).read_lock().find("__libc")  # type: ignore[union-attr]
+    assert p.source_kind == "host"
+    assert api.check(fresh(ws)).ok
+    monkeypatch.setenv("CKPM_OVERRIDE_GLIBC", "2.17")
+    res = api.check(fresh(ws))
+    assert [(d.name, d.found) for d in res.drift] == [("__libc", "2.17")]
+    monkeypatch.setenv("CKPM_OVERRIDE_GLIBC", "2.12")
+    with pytest.raises(ResolutionError) as info:
+        api.lock(fresh(ws), api.LockOptions(upgrade=True))
+    assert "__libc 2.12 (host): version 2.12 is outside >=2.17" in info.value.render()
+
+
+def test_missing_fact_is_explained(tmp_path: Path, lab: Path, ckpm_cache_dir: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKPM_OVERRIDE_CUDA", "none")
+    ws = project(tmp_path, lab, 'lib-cuda-only = "*"\n')
+    with pytest.raises(ResolutionError) as info:
+        api.lock(ws)
+    assert "set CKPM_OVERRIDE_CUDA=VERSION" in info.value.render()
+    monkeypatch.setenv("CKPM_OVERRIDE_CUDA", "12.4")
+    api.lock(fresh(ws))
+    assert [p.version for p in fresh(ws).read_lock().find("__cuda")] == ["12.4"]  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs the machine's gcc (.ci/run installs it)")
+def test_real_gcc_satisfies_compiler_from_the_embedded_index(tmp_path: Path, ckpm_cache_dir: Path) -> None:
+    d = tmp_path / "proj"
+    api.init_project(d, "proj")
+    ws = api.Workspace(d)
+    api.add(ws, [api.AddRequest("compiler", tags="compiler,lang-c")])
+    (p,) = fresh(ws).read_lock().by_key("compiler")  # type: ignore[union-attr]
+    real = subprocess.run([p.source["path"], "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
+    assert p.source_kind == "host" and p.version == real
+    assert "gcc" in p.name or "clang" in p.name
