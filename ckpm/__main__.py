@@ -1,4 +1,4 @@
 """``python -m ckpm``: the same as the ``ckpm`` command."""
-from ckpm.cli.main import main
+from ckpm.cli import main
 
 main()

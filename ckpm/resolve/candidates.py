@@ -22,6 +22,7 @@ class Req:
     target: str
     ident: str
     parent: "Candidate | None" = None
+    memo: dict["Candidate", bool] = field(default_factory=dict, repr=False)  # candidate → satisfies?
 
     @property
     def key(self) -> str:
@@ -51,8 +52,11 @@ class Candidate:
     locked: bool = False
     _id: tuple[str, str, str] = field(default=("", "", ""), repr=False)
 
+    _hash: int = field(default=0, repr=False)
+
     def __post_init__(self) -> None:
         self._id = (self.name, self.version.text, self.source_id())
+        self._hash = hash((self._id, self.ident))
 
     def source_id(self) -> str:
         if self.origin == "git":
@@ -65,7 +69,7 @@ class Candidate:
         return isinstance(other, Candidate) and self._id == other._id and self.ident == other.ident
 
     def __hash__(self) -> int:
-        return hash((self._id, self.ident))
+        return self._hash
 
     @property
     def tags(self) -> frozenset[str]:

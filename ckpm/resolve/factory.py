@@ -65,6 +65,7 @@ class CandidateFactory:
         self._capability: dict[frozenset[str], list[tuple[IndexEntry, Index]]] = {}
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self.searched: list[str] = [i.url for i in self.indexes]
+        self._made: dict[tuple[str, str | None, frozenset[str]], list[Candidate]] = {}
         self.capability_keys: set[str] = set()
 
     # -- budget ---------------------------------------------------------------------------
@@ -174,15 +175,19 @@ class CandidateFactory:
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
         entries = self.index_entries(key, index_name)
+        memo_key = (ident, index_name, frozenset())
         if not entries:
             tags = frozenset().union(*(r.req.tags for r in reqs))
             if tags:
                 self.capability_keys.add(key)
                 entries = self.capability_entries(tags)
+                memo_key = (ident, index_name, tags)
             elif self.host is None or not self.host.candidates_for(key, reqs, target, ident):
                 raise self.unknown(key)
-        for e, idx in entries:
-            yield self._make(ident, key, target, e, "index", idx)
+        made = self._made.get(memo_key)
+        if made is None:
+            made = self._made[memo_key] = [self._make(ident, key, target, e, "index", idx) for e, idx in entries]
+        yield from made
 
     def reasons_against(self, r: Req, c: Candidate) -> str | None:
         """Why ``c`` does not satisfy ``r`` (None when it does)."""
@@ -210,8 +215,17 @@ class CandidateFactory:
                 return f"lacks tags {', '.join(sorted(missing))}"
         return None
 
-    def satisfies(self, r: Req, c: Candidate) -> bool:
-        return self.reasons_against(r, c) is None
+    def satisfies(self, requirement: Req, candidate: Candidate) -> bool:
+        """``reasons_against(...) is None``, memoised (resolvelib asks the same pairs again and again).
+
+        The parameter names are resolvelib's: the provider hands this method over as its
+        ``is_satisfied_by``, which resolvelib calls with keywords.
+        """
+        memo = requirement.memo
+        hit = memo.get(candidate)
+        if hit is None:
+            hit = memo[candidate] = self.reasons_against(requirement, candidate) is None
+        return hit
 
     def ordered(self, cands: Iterable[Candidate]) -> list[Candidate]:
         """Preference order: lock pins, then host, then newest version first (name breaks ties)."""

@@ -18,6 +18,7 @@ class Provider(AbstractProvider):
         self.factory = factory
         self.root_idents = root_idents
         self.reqs_seen: dict[str, list[Req]] = {}
+        self.is_satisfied_by = factory.satisfies  # type: ignore[method-assign]  # hot: skip one call layer
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return requirement_or_candidate.ident
