@@ -96,6 +96,7 @@ def executable(
     compiler: str | None = None,
     languages: Sequence[str] | None = None,
     target: str | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A detect rule that runs an executable found on PATH."""
     d: dict[str, Any] = {
@@ -109,6 +110,8 @@ def executable(
         d["languages"] = list(languages)
     if target:
         d["target"] = target
+    if exclude:
+        d["exclude"] = list(exclude)
     return d
 
 

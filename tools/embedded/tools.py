@@ -138,7 +138,8 @@ def python() -> list[dict[str, Any]]:
             description="CPython: the reference Python interpreter",
             targets=["linux-*", "macos-*", "windows-*"],
             source=urls(f"https://www.python.org/ftp/python/{v}/Python-{v}.tar.xz"),
-            detect=[executable(["python3", "python3.[0-9]*", "python"], ["--version"], r"Python (\d+\.\d+\.\d+)")],
+            detect=[executable(["python3", "python3.[0-9]*", "python"], ["--version"], r"Python (\d+\.\d+\.\d+)",
+                              exclude=["*-config", "*-gdb.py", "python3.[0-9]*m"])],
             pubtime=date,
         )
         for v, date in PYTHON
