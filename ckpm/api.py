@@ -804,4 +804,6 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
         if not rules:
             raise UnknownComponent(f"nothing in the index says how to detect {key!r}",
                                    hint="an index entry needs `detect` rules; see docs/detection.md")
-    return detect(rules, refresh=refresh, cache_dir=cache_dir)
+    from ckpm.resolve.host import PYTHON_ENV
+
+    return detect(rules, refresh=refresh, cache_dir=cache_dir, python=os.environ.get(PYTHON_ENV) or None)

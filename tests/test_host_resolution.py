@@ -167,3 +167,41 @@ def test_real_gcc_satisfies_compiler_from_the_embedded_index(tmp_path: Path, ckp
     real = subprocess.run([p.source["path"], "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
     assert p.source_kind == "host" and p.version == real
     assert "gcc" in p.name or "clang" in p.name
+
+
+def test_installed_python_package_satisfies_a_lib(tmp_path: Path, index_factory, ckpm_cache_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    from importlib.metadata import version
+
+    real = version("packaging")
+    lab = index_factory({"lib-packaging": [entry("lib-packaging", v, detect=[{"python_package": "packaging"}])
+                                           for v in ("20.0", "99.0")]}, name="lab")
+    ws = project(tmp_path, lab)
+    api.add(ws, [api.AddRequest("lib-packaging@>=20")])
+    (p,) = fresh(ws).read_lock().find("lib-packaging")  # type: ignore[union-attr]
+    assert (p.version, p.source["host"]) == (real, "python_package")
+
+
+def test_glibc_spelling_of_the_libc_fact(tmp_path: Path, lab: Path, ckpm_cache_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CKPM_OVERRIDE_GLIBC", "glibc@2.31")
+    ws = project(tmp_path, lab, '__glibc = ">=2.17"\n')
+    api.lock(ws)
+    (p,) = fresh(ws).read_lock().find("__libc")  # type: ignore[union-attr]
+    assert p.version == "2.31" and p.keys == ["__glibc"]
+
+
+def test_detect_command(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    import json
+
+    faketool(bindir, "2.5.0")
+    env = {**os.environ, "CKPM_INDEX": str(lab)}
+    r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "tool-fake", "--json"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (d,) = json.loads(r.stdout)["found"]["tool-fake"]
+    assert (d["version"], d["path"]) == ("2.5.0", str(bindir / "faketool"))
+    r = subprocess.run([sys.executable, "-m", "ckpm", "detect"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "__libc" in r.stdout and "tool-fake" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "tool-fak"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path)
+    assert r.returncode == 1 and "no component named 'tool-fak'" in r.stderr and "Traceback" not in r.stderr

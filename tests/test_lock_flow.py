@@ -197,3 +197,14 @@ def _pins(ws: api.Workspace) -> dict[str, str]:
     lk = fresh(ws).read_lock()
     assert lk is not None
     return {p.name: p.version for p in lk.packages}
+
+
+@pytest.mark.parametrize("opts,why", [({"max_rounds": 3}, "more than 3 rounds"), ({"timeout": 0.0}, "more than 0 s")])
+def test_runaway_resolution_stops_with_an_explanation(project: api.Workspace, opts: dict[str, Any], why: str) -> None:
+    ws = project
+    ws.manifest_path.write_text(ws.manifest_path.read_text().replace("[dependencies]\n", '[dependencies]\nlib-b = "*"\nlib-c = "*"\n'))
+    with pytest.raises(ResolutionError) as info:
+        api.lock(fresh(ws), api.LockOptions(**opts))
+    text = info.value.render()
+    assert "did not finish" in text and why in text
+    assert "--max-rounds / --timeout" in text

@@ -57,8 +57,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ckpm.errors import CkpmError
 
-        ctx = click.get_current_context()
-        verbose = ctx.find_object(Ctx).verbose if ctx.find_object(Ctx) else 0
+        obj = click.get_current_context().find_object(Ctx)
+        verbose = obj.verbose if obj is not None else 0
         try:
             return fn(*args, **kwargs)
         except CkpmError as e:

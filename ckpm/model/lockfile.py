@@ -33,7 +33,7 @@ class LockedDep:
     original: str | None = None  # for roots: what the user asked (range, tags, git)
 
     def to_toml_inline(self) -> str:
-        items = [("key", self.key), ("name", self.name), ("version", self.version)]
+        items: list[tuple[str, Any]] = [("key", self.key), ("name", self.name), ("version", self.version)]
         if self.targets is not None:
             items.append(("targets", list(self.targets)))
         if self.original is not None:

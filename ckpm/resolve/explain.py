@@ -1,7 +1,7 @@
 """Words for resolution failures: who asked for what, why each candidate was rejected, what to try."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ckpm.errors import CkpmError, ResolutionError
 from ckpm.resolve.candidates import Candidate, Req
@@ -52,7 +52,7 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
     return lines
 
 
-def impossible(provider: Provider, target: str, causes: Sequence[Any]) -> ResolutionError:
+def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> ResolutionError:
     """A ResolutionError for resolvelib's ResolutionImpossible."""
     by_ident: dict[str, list[Req]] = {}
     for info in causes:

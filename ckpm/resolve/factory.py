@@ -175,7 +175,7 @@ class CandidateFactory:
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
         entries = self.index_entries(key, index_name)
-        memo_key = (ident, index_name, frozenset())
+        memo_key: tuple[str, str | None, frozenset[str]] = (ident, index_name, frozenset())
         if not entries:
             tags = frozenset().union(*(r.req.tags for r in reqs))
             if tags:

@@ -18,6 +18,11 @@ from ckpm.model.version import try_version
 from ckpm.resolve.candidates import Candidate, Req
 
 
+# DESIGN.md spells the C library fact __glibc; detection reports __libc with its name.
+FACT_ALIASES = {"__glibc": ("__libc", "glibc"), "__musl": ("__libc", "musl")}
+PYTHON_ENV = "CKPM_PYTHON"  # the interpreter whose packages python_package rules look at
+
+
 class DetectedHost:
     """A HostSource over the detect rules of the project's indexes."""
 
@@ -57,7 +62,9 @@ class DetectedHost:
         todo = {n: rules_of_entries(self._entries(n)) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
         if todo:
-            res = detect(todo, refresh=self.refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env)
+            env = self.env if self.env is not None else os.environ
+            res = detect(todo, refresh=self.refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
+                         python=env.get(PYTHON_ENV) or None)
             self.warnings.extend(res.warnings)
             if self._facts is None:
                 self._facts = res.facts
@@ -73,8 +80,13 @@ class DetectedHost:
         out: list[Candidate] = []
         if key.startswith("__"):
             fact = self.facts().get(key)
+            if fact is None and key in FACT_ALIASES:
+                alias, libc = FACT_ALIASES[key]
+                fact = self.facts().get(alias)
+                if fact is not None and fact.extra.get("name") != libc:
+                    fact = None
             if fact is not None and try_version(fact.version) is not None:
-                e = IndexEntry(name=key, version_text=fact.version, kind="tool", tags=("host-fact",),
+                e = IndexEntry(name=fact.name, version_text=fact.version, kind="tool", tags=("host-fact",),
                                targets=(target,), description="a fact of this host")
                 out.append(_candidate(ident, key, target, e, fact))
             self._cands[ident] = out
