@@ -334,11 +334,22 @@ class LockOptions:
     prerelease: bool | None = None  # None: keep what the lock says
     max_rounds: int = 50_000
     timeout: float = 120.0
-    locked: bool = False  # fail instead of changing the lock
+    locked: bool = False  # fail instead of changing the lock (and on host drift)
+    allow_host_drift: bool = False  # with locked: host drift is a warning
 
 
 def lock(ws: Workspace, options: LockOptions | None = None) -> LockOutcome:
     """Resolve the project and write ckpm.lock (only when it changes)."""
+    if options is not None and options.locked and not options.allow_host_drift:
+        lk = ws.read_lock()
+        drift = [d for p in (lk.packages if lk else []) if p.source_kind == "host" and host_target() in p.targets
+                 for d in [host_drift(p)] if d is not None]
+        if drift:
+            from ckpm.errors import HostDriftError
+
+            raise HostDriftError(f"this host differs from what {ws.lock_path.name} recorded",
+                                 details=[f"{d.name}: expected {d.expected}, found {d.found}; {d.action}" for d in drift],
+                                 hint="install what the lock expects, or pass --allow-host-drift to go on")
     outcome = _lock(ws, options or LockOptions(), write=False)
     if options is not None and options.locked and outcome.changed:
         raise LockError(f"{ws.lock_path} is not up to date and --locked forbids changing it",

@@ -205,3 +205,16 @@ def test_detect_command(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir:
     r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "tool-fak"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
     assert r.returncode == 1 and "no component named 'tool-fak'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_locked_fails_on_host_drift(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    from ckpm.errors import HostDriftError
+
+    faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(ws)
+    api.lock(fresh(ws), api.LockOptions(locked=True))  # nothing differs: fine
+    faketool(bindir, "2.7.0")
+    with pytest.raises(HostDriftError) as info:
+        api.lock(fresh(ws), api.LockOptions(locked=True))
+    assert f"tool-fake: expected 2.5.0 at {bindir / 'faketool'}, found 2.7.0" in info.value.render()

@@ -198,7 +198,7 @@ def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--upgrade", "-U", is_flag=True, help="Ignore the existing pins.")
 @click.option("--upgrade-package", "-P", multiple=True, help="Move this package's pin only (repeatable).")
 @click.option("--locked", is_flag=True, help="Fail if the lock would change.")
-@click.option("--allow-host-drift", is_flag=True, help="With --check: host differences are warnings, not failures.")
+@click.option("--allow-host-drift", is_flag=True, help="With --check/--locked: host differences are warnings.")
 @with_resolve_options
 @json_option
 @pass_ctx
@@ -216,7 +216,9 @@ def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], l
         from ckpm.errors import HostDriftError, StaleLock
 
         sys.exit(0 if res.ok else StaleLock.exit_code if res.problems else HostDriftError.exit_code)
-    out = api.lock(ws, _lock_opts(upgrade, upgrade_package, target, prerelease, max_rounds, timeout, locked))
+    opts = _lock_opts(upgrade, upgrade_package, target, prerelease, max_rounds, timeout, locked)
+    opts.allow_host_drift = allow_host_drift
+    out = api.lock(ws, opts)
     _report(out, as_json)
 
 
