@@ -1,11 +1,13 @@
 """The library API that the CLI, ``access()`` and the tests call.
 
 Each public function takes plain values, does one job, and returns a dataclass (or
-raises a CkpmError). Nothing here imports click or prints.
+raises a CkpmError). Nothing here imports click or prints. This module holds the
+commands that change a project (init, add, remove, lock) and ``check``; the read-only
+queries live in ``ckpm.queries`` and the project model in ``ckpm.workspace``; both are
+re-exported here so that callers need one import.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
@@ -13,121 +15,24 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, LockError, ProjectError, ResolutionError, UnknownComponent
-from ckpm.index.base import Index, open_index
-from ckpm.model.lockfile import LOCKFILE, Lock, LockedPackage, read_lock
-from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project, parse_project_manifest
+from ckpm.errors import CkpmError, LockError, ProjectError
+from ckpm.model.lockfile import Lock, LockedPackage
+from ckpm.model.manifest import MANIFEST, parse_project_manifest
 from ckpm.model.requirement import Requirement, split_tags
-from ckpm.model.targets import host_target, validate_target
+from ckpm.model.targets import host_target
 from ckpm.model.version import parse_specifier, try_version
+from ckpm.queries import (  # noqa: F401  (re-exported)
+    SearchHit, TreeNode, WhyNot, detect_host, index_update, require_lock, search, show, tree, why, why_not,
+)
+from ckpm.workspace import INDEX_ENV, Options, Workspace, make_indexes  # noqa: F401  (re-exported)
 
-INDEX_ENV = "CKPM_INDEX"
-
-
-@dataclass
-class Options:
-    """Settings shared by every command (from the CLI's global flags or the caller)."""
-
-    index_url: str | None = None  # overrides the project's [[index]] list (also $CKPM_INDEX)
-    cache_dir: Path | None = None
-    offline: bool = False
-    no_host: bool = False  # pretend nothing is installed
-    refresh_host: bool = False  # ignore the host-profile cache
-
-    def effective_index_url(self) -> str | None:
-        return self.index_url or os.environ.get(INDEX_ENV) or None
-
-
-class Workspace:
-    """A project folder: its manifest, its indexes and its lock."""
-
-    def __init__(self, root: Path | str | None = None, options: Options | None = None, *, search_up: bool = True) -> None:
-        self.options = options or Options()
-        start = Path(root or ".").resolve()
-        if search_up:
-            self.manifest_path = find_project(start)
-        else:
-            self.manifest_path = start / MANIFEST
-        self.root = self.manifest_path.parent
-        self._manifest: ProjectManifest | None = None
-        self._indexes: list[Index] | None = None
-        self._git_sources: dict[tuple[str, str | None], Any] = {}
-        self._host: Any = None
-
-    @property
-    def lock_path(self) -> Path:
-        return self.root / LOCKFILE
-
-    @property
-    def manifest(self) -> ProjectManifest:
-        if self._manifest is None:
-            self._manifest = load_project(self.manifest_path)
-        return self._manifest
-
-    def set_manifest(self, m: ProjectManifest) -> None:
-        self._manifest = m
-        self._indexes = None
-
-    def read_lock(self) -> Lock | None:
-        return read_lock(self.lock_path)
-
-    @property
-    def indexes(self) -> list[Index]:
-        if self._indexes is None:
-            self._indexes = make_indexes(self.manifest, self.options)
-        return self._indexes
-
-    def git_source(self, url: str, subdir: str | None) -> Any:
-        key = (url, subdir)
-        src = self._git_sources.get(key)
-        if src is None:
-            from ckpm.index.gitsource import GitComponentSource
-
-            src = GitComponentSource(_abs_git_url(url, self.root), subdir=subdir, cache_dir=self.options.cache_dir,
-                                     offline=self.options.offline)
-            self._git_sources[key] = src
-        return src
-
-    def host_source(self) -> Any:
-        """Software on this machine as resolution candidates (None with --no-host)."""
-        if self.options.no_host:
-            return None
-        if self._host is None:
-            from ckpm.resolve.host import DetectedHost
-
-            self._host = DetectedHost(self.indexes, host_target=host_target(), cache_dir=self.options.cache_dir,
-                                      refresh=self.options.refresh_host)
-        return self._host
-
-    def targets(self, override: Sequence[str] | None = None) -> list[str]:
-        ts = list(override or self.manifest.targets or [host_target()])
-        for t in ts:
-            validate_target(t)
-        return sorted(set(ts))
-
-
-def _abs_git_url(url: str, root: Path) -> str:
-    """Relative paths in a manifest's ``git =`` are relative to the project folder."""
-    if "://" in url or url.startswith("git@") or os.path.isabs(url):
-        return url
-    return str((root / url).resolve())
-
-
-def make_indexes(manifest: ProjectManifest | None, options: Options) -> list[Index]:
-    """The indexes a project reads, in order: --index/$CKPM_INDEX, else [[index]], else the embedded one."""
-    url = options.effective_index_url()
-    if url:
-        return [open_index(url, cache_dir=options.cache_dir, offline=options.offline)]
-    if manifest is not None and manifest.indexes:
-        out = []
-        for ref in manifest.indexes:
-            u = ref.url
-            if "://" not in u and not os.path.isabs(u) and u != "embedded":
-                u = str((manifest.root / u).resolve())
-            out.append(open_index(u, name=ref.name, cache_dir=options.cache_dir, offline=options.offline))
-        return out
-    return [open_index(None)]
-
+__all__ = [
+    "INDEX_ENV", "Options", "Workspace", "make_indexes",
+    "init_project", "parse_add_spec", "AddRequest", "LockOutcome", "add", "remove",
+    "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift",
+    "SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show", "tree",
+    "why", "why_not",
+]
 
 # -- init / add / remove ------------------------------------------------------------------
 
@@ -550,271 +455,3 @@ def _check_package(ws: Workspace, p: LockedPackage) -> list[str]:
             return [f"{p.name} {p.version}: checksum in index {idx.name} changed "
                     f"({src.get('cksum')} -> {entry.cksum}); a published version must not change"]
     return []
-
-
-# -- queries --------------------------------------------------------------------------------
-
-def require_lock(ws: Workspace) -> Lock:
-    lk = ws.read_lock()
-    if lk is None:
-        raise LockError(f"{ws.lock_path} does not exist", hint="run `ckpm lock` first")
-    return lk
-
-
-@dataclass
-class TreeNode:
-    key: str
-    name: str
-    version: str
-    source: str
-    children: list["TreeNode"] = field(default_factory=list)
-    repeated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"key": self.key, "name": self.name, "version": self.version, "source": self.source}
-        if self.repeated:
-            d["repeated"] = True
-        d["dependencies"] = [c.to_dict() for c in self.children]
-        return d
-
-
-def tree(ws: Workspace, target: str | None = None) -> dict[str, list[TreeNode]]:
-    """The locked graph per target: roots and their dependencies (repeats marked, not expanded)."""
-    lk = require_lock(ws)
-    targets = [target] if target else lk.targets
-    for t in targets:
-        if t not in lk.targets:
-            raise LockError(f"the lock has no resolution for {t}", hint=f"locked targets: {', '.join(lk.targets)}")
-    out: dict[str, list[TreeNode]] = {}
-    for t in targets:
-        seen: set[tuple[str, str]] = set()
-
-        def node(key: str, name: str, version: str) -> TreeNode:
-            pkg = next((p for p in lk.packages if p.name == name and p.version == version and t in p.targets), None)
-            src = pkg.source_kind if pkg else "?"
-            n = TreeNode(key, name, version, src)
-            if (name, version) in seen:
-                n.repeated = bool(pkg and pkg.dependencies)
-                return n
-            seen.add((name, version))
-            if pkg:
-                for d in sorted(pkg.dependencies, key=lambda d: d.key):
-                    if d.targets is None or t in d.targets:
-                        n.children.append(node(d.key, d.name, d.version))
-            return n
-
-        out[t] = [node(r.key, r.name, r.version) for r in sorted(lk.roots, key=lambda r: r.key)
-                  if r.targets is None or t in r.targets]
-    return out
-
-
-def why(ws: Workspace, name: str) -> list[list[str]]:
-    """Every chain from the project to ``name`` in the lock: ``["the project", "a 1.0 (key)", ...]``."""
-    lk = require_lock(ws)
-    key = name.lower()
-    found = [p for p in lk.packages if p.name == key or key in p.keys]
-    if not found:
-        names = sorted({p.name for p in lk.packages})
-        near = get_close_matches(key, names, n=1)
-        raise UnknownComponent(f"{name!r} is not in {ws.lock_path}",
-                               hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree`")
-    parents: dict[tuple[str, str], list[tuple[LockedPackage, str]]] = {}
-    for p in lk.packages:
-        for d in p.dependencies:
-            parents.setdefault((d.name, d.version), []).append((p, d.key))
-    roots = {(r.name, r.version): r for r in lk.roots}
-    chains: list[list[str]] = []
-
-    def walk(nm: str, ver: str, path: list[str], seen: set[tuple[str, str]]) -> None:
-        if (nm, ver) in roots:
-            r = roots[(nm, ver)]
-            chains.append(["the project", f"requires {r.key} {r.original or '*'}", *path])
-        for parent, k in sorted(parents.get((nm, ver), []), key=lambda x: (x[0].name, x[0].version)):
-            if (parent.name, parent.version) in seen:
-                continue
-            walk(parent.name, parent.version, [f"{parent.name} {parent.version} requires {k}", *path],
-                 seen | {(parent.name, parent.version)})
-
-    for p in found:
-        walk(p.name, p.version, [f"{p.name} {p.version}"], {(p.name, p.version)})
-    return chains
-
-
-@dataclass
-class WhyNot:
-    name: str
-    version: str
-    possible: bool
-    lines: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "possible": self.possible, "explanation": self.lines}
-
-
-def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None) -> WhyNot:
-    """Explain why ``name`` ``version`` is not in the lock (or could not be)."""
-    from ckpm.resolve.factory import CandidateFactory
-    from ckpm.resolve.candidates import Req
-
-    key = name.lower()
-    t = target or ws.targets()[0]
-    v = try_version(version)
-    if v is None:
-        raise ProjectError(f"{version!r} is not a version")
-    lines: list[str] = []
-    req = ws.manifest.dependencies.get(key)
-    factory = CandidateFactory(ws.indexes, main_target=t, host_target=host_target(), git_source=ws.git_source)
-    probe = Requirement(key=key, spec=parse_specifier(f"=={version}"),
-                        git=req.git if req else None, subdir=req.subdir if req else None)
-    cands = [c for c in factory.all_candidates(key, [Req(probe, t, key)]) if c.version == v]
-    if not cands:
-        have = sorted({c.version.text for c in factory.all_candidates(key, [Req(probe, t, key)])},
-                      key=lambda s: try_version(s))  # type: ignore[arg-type,return-value]
-        lines.append(f"{key} {version} does not exist in " + ", ".join(i.name for i in ws.indexes)
-                     + (f" (known versions: {', '.join(have[-8:])})" if have else ""))
-        return WhyNot(key, version, False, lines)
-    c = cands[0]
-    if c.entry.yanked:
-        lines.append(f"{key} {version} is yanked: new resolutions skip it")
-    if not c.entry.supports(t):
-        lines.append(f"{key} {version} does not support target {t} (supports {', '.join(c.entry.targets)})")
-    if c.version.is_prerelease:
-        lines.append(f"{key} {version} is a pre-release: chosen only with --prerelease or a range that names one")
-    if req is not None:
-        reason = factory.reasons_against(Req(req, t, key), c)
-        if reason:
-            lines.append(f"ckpm.toml asks for {req.describe()}: {reason}")
-    extra = Requirement(key=key, spec=parse_specifier(f"=={version}"), git=req.git if req else None,
-                        subdir=req.subdir if req else None, tags=req.tags if req else frozenset())
-    try:
-        results, _ = resolve_workspace(ws, LockOptions(targets=[t], prerelease=True), extra=[extra])
-    except ResolutionError as e:
-        lines.append(e.message)
-        lines.extend(e.details)
-        return WhyNot(key, version, False, lines)
-    if lines:
-        return WhyNot(key, version, False, lines)
-    lk = ws.read_lock()
-    chosen = [p for p in (lk.packages if lk else []) if p.name == key or key in p.keys]
-    if chosen:
-        lines.append(f"{key} {version} would resolve; the lock has {', '.join(p.name + ' ' + p.version for p in chosen)} "
-                     "because ckpm keeps locked pins and otherwise prefers the newest version")
-        locked = {p.name: p.version for p in (lk.packages if lk else []) if t in p.targets}
-        moves = sorted(f"{c.name} {locked[c.name]} -> {c.version.text}" for c in results[0].mapping.values()
-                       if c.name != key and c.name in locked and locked[c.name] != c.version.text)
-        if moves:
-            lines.append("taking it would also change: " + ", ".join(moves))
-        lines.append(f"to move to it: ckpm add {key}@=={version}  (or widen the range and run `ckpm lock --upgrade-package {key}`)")
-    else:
-        lines.append(f"{key} {version} would resolve, but nothing in the project depends on {key}")
-    return WhyNot(key, version, True, lines)
-
-
-# -- search / show --------------------------------------------------------------------------
-
-@dataclass
-class SearchHit:
-    name: str
-    kind: str
-    latest: str
-    tags: list[str]
-    description: str
-    index: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def search(indexes: Sequence[Index], *, text: str | None = None, tags: str | None = None,
-           kind: str | None = None, limit: int | None = None) -> list[SearchHit]:
-    """Components whose tags include ``tags`` and whose name/description contain ``text``."""
-    want = split_tags(tags)
-    needle = (text or "").lower()
-    hits: list[SearchHit] = []
-    seen: set[str] = set()
-    for idx in indexes:
-        for s in idx.summaries():
-            if s.name in seen or not want <= s.tags or (kind and s.kind != kind):
-                continue
-            if needle and needle not in s.name and needle not in s.description.lower() and needle not in s.tags:
-                continue
-            seen.add(s.name)
-            rel = [v for v in s.versions if (tv := try_version(v)) is not None and not tv.is_prerelease] or list(s.versions)
-            latest = max(rel, key=lambda v: try_version(v) or try_version("0")) if rel else ""  # type: ignore[arg-type,return-value]
-            hits.append(SearchHit(s.name, s.kind, latest, sorted(s.tags), s.description, idx.name))
-    hits.sort(key=lambda h: (not (needle and h.name.startswith(needle)), h.name))
-    return hits[:limit] if limit else hits
-
-
-def show(indexes: Sequence[Index], name: str) -> dict[str, Any]:
-    """Everything the indexes say about one component: versions, tags, deps, targets, source."""
-    key = name.lower()
-    for idx in indexes:
-        es = idx.entries(key)
-        if es:
-            return {
-                "name": key, "index": idx.name, "index_url": idx.url,
-                "kind": es[-1].kind, "description": es[-1].description,
-                "versions": [
-                    {"version": e.version_text, "tags": list(e.tags), "targets": list(e.targets),
-                     "deps": [dict(d) for d in e.deps_raw], "source": dict(e.source), "cksum": e.cksum,
-                     "yanked": e.yanked, "pubtime": e.pubtime, "detect": [dict(d) for d in e.detect]}
-                    for e in es
-                ],
-            }
-    from ckpm.resolve.factory import CandidateFactory
-
-    raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(key)
-
-
-def index_update(indexes: Sequence[Index]) -> list[dict[str, Any]]:
-    """Fetch git indexes (and revalidate HTTP ones); returns each index's revision."""
-    out = []
-    for idx in indexes:
-        upd = getattr(idx, "update", None)
-        if callable(upd):
-            upd()
-        out.append({"name": idx.name, "url": idx.url, "revision": idx.revision()})
-    return out
-
-
-# -- detect ---------------------------------------------------------------------------------
-
-def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: ProjectManifest | None = None,
-                refresh: bool = False, cache_dir: Path | None = None) -> Any:
-    """Host facts and the software that the indexes' detect rules find (all, or for one key).
-
-    ``key`` is a component name or, inside a project, a dependency key (a capability key
-    detects every component that carries its tags).
-    """
-    from ckpm.detect import detect
-    from ckpm.detect.rules import rules_from_index, rules_of_entries
-
-    rules: dict[str, Any] = {}
-    if key is None:
-        for idx in reversed(list(indexes)):
-            rules.update(rules_from_index(idx))
-    else:
-        k = key.lower()
-        names: list[str] = []
-        if any(idx.entries(k) for idx in indexes):
-            names = [k]
-        else:
-            req = manifest.dependencies.get(k) if manifest else None
-            if req is None or not req.tags:
-                from ckpm.resolve.factory import CandidateFactory
-
-                raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(k)
-            for idx in indexes:
-                names.extend(s.name for s in idx.summaries() if req.tags <= s.tags)
-        for n in sorted(set(names)):
-            es = next((idx.entries(n) for idx in indexes if idx.entries(n)), [])
-            r = rules_of_entries(es)
-            if r:
-                rules[n] = r
-        if not rules:
-            raise UnknownComponent(f"nothing in the index says how to detect {key!r}",
-                                   hint="an index entry needs `detect` rules; see docs/detection.md")
-    from ckpm.resolve.host import PYTHON_ENV
-
-    return detect(rules, refresh=refresh, cache_dir=cache_dir, python=os.environ.get(PYTHON_ENV) or None)

@@ -267,7 +267,7 @@ def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
 
         emit_json(res.to_json())
         return
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import table
 
     if key is None:
         table(["fact", "value", "details"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from ckpm.errors import CkpmError, ResolutionError
-from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.candidates import Req
 from ckpm.resolve.provider import Provider, Reporter
 
 MAX_CANDIDATES_SHOWN = 12
