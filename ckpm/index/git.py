@@ -11,23 +11,21 @@ clone is used as it is, and a missing one is an error.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pygit2
 from pygit2.enums import FetchPrune, ObjectType
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import parse_lines, parse_summary
+from ckpm.index.base import SUPPORTED_FORMAT, FileIndex, layout_names, summaries_from_entries  # noqa: F401
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
-from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.model.entry import ComponentSummary, IndexEntry, valid_name
+from ckpm.index.layout import CONFIG
+from ckpm.model.entry import ComponentSummary
 
 BRANCH_REFS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master",
                "HEAD", "refs/heads/main", "refs/heads/master")
 HEADS_REFSPEC = "+refs/heads/*:refs/remotes/origin/*"
-SUPPORTED_FORMAT = 1
 
 
 def strip_git_plus(url: str) -> str:
@@ -69,112 +67,26 @@ def resolve_branch(repo: pygit2.Repository, candidates: tuple[str, ...] = BRANCH
     return None
 
 
-class GitIndex:
+class GitIndex(FileIndex):
     """Reads component files as blobs of a cached bare clone; memoises what it read."""
 
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
                  offline: bool = False) -> None:
+        super().__init__(name)
         self.url = url
         self.remote_url = strip_git_plus(url)
         self.offline = offline
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
-        self._name = name
         self._repo: pygit2.Repository | None = None
         self._commit: pygit2.Commit | None = None
-        self._config: dict[str, Any] | None = None
-        self._entries: dict[str, list[IndexEntry]] = {}
-        self._summaries: list[ComponentSummary] | None = None
-
-    # -- identity -------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The name given to the constructor, else config.json's ``name`` (reads the index)."""
-        if self._name is None:
-            cfg_name = self.config.get("name")
-            tail = self.remote_url.rstrip("/").rsplit("/", 1)[-1]
-            self._name = str(cfg_name or tail.removesuffix(".git") or "index")
-        return self._name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._name = value
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The parsed config.json of the index (an error when it has none)."""
-        if self._config is None:
-            data = self._blob(CONFIG)
-            if data is None:
-                raise IndexError_(
-                    f"{self.url}: not an index (no {CONFIG} on branch {self._branch_name()})",
-                    hint="an index repository has config.json and one file per component; see docs/formats.md",
-                )
-            try:
-                cfg = json.loads(data)
-            except ValueError as e:
-                raise IndexError_(f"{self.url}: malformed {CONFIG} ({e})") from None
-            if not isinstance(cfg, dict):
-                raise IndexError_(f"{self.url}: malformed {CONFIG} (not an object)")
-            fmt = cfg.get("format", SUPPORTED_FORMAT)
-            if not isinstance(fmt, int) or fmt > SUPPORTED_FORMAT:
-                raise IndexError_(f"{self.url}: index format {fmt!r} is newer than this ckpm reads ({SUPPORTED_FORMAT})",
-                                  hint="upgrade ckpm")
-            self._config = cfg
-        return self._config
 
     def revision(self) -> str:
         """The hex id of the commit being read (the fetched default branch)."""
         return str(self._head().id)
 
-    # -- reads ----------------------------------------------------------------------------
-
-    def entries(self, name: str) -> list[IndexEntry]:
-        """Every version of ``name`` at the current commit, oldest first; [] when unknown."""
-        n = name.lower()
-        hit = self._entries.get(n)
-        if hit is not None:
-            return hit
-        out: list[IndexEntry] = []
-        if valid_name(n):
-            self._check_config()  # a repository that is no index fails here, not as "unknown component"
-            rel = entry_path(n)
-            data = self._blob(rel)
-            if data:
-                out = parse_lines(self._decode(data, rel), f"{self.url}#{rel}")
-        self._entries[n] = out
-        return out
-
-    def summaries(self) -> list[ComponentSummary]:
-        """summary.jsonl when the index has one, else one summary per component file."""
-        if self._summaries is None:
-            self._check_config()
-            data = self._blob(SUMMARY)
-            if data is not None:
-                try:
-                    self._summaries = parse_summary(self._decode(data, SUMMARY))
-                except (ValueError, KeyError, TypeError) as e:
-                    raise IndexError_(f"{self.url}#{SUMMARY}: malformed summary ({e})") from None
-            else:
-                out = []
-                for n in self.all_names():
-                    es = self.entries(n)
-                    if es:
-                        out.append(ComponentSummary.from_entries(es))
-                self._summaries = out
-        return self._summaries
-
     def all_names(self) -> list[str]:
         """Every component that has a file at its layout path (walks the tree)."""
-        names = []
-        for rel, leaf in self._walk(self._head().tree, ""):
-            if valid_name(leaf) and leaf not in (CONFIG, SUMMARY):
-                try:
-                    if entry_path(leaf) == rel:
-                        names.append(leaf)
-                except ValueError:
-                    continue
-        return sorted(names)
+        return layout_names(self._walk(self._head().tree, ""))
 
     # -- network --------------------------------------------------------------------------
 
@@ -197,15 +109,38 @@ class GitIndex:
                 hint="check the URL, your network and credentials; the cached copy is unchanged",
             ) from None
         self._commit = None
-        self._config = None
-        self._entries.clear()
-        self._summaries = None
+        self._forget()
         return self.revision()
 
-    # -- internals ------------------------------------------------------------------------
+    # -- FileIndex ------------------------------------------------------------------------
 
-    def _check_config(self) -> None:
-        self.config
+    def _read(self, rel: str) -> str | None:
+        try:
+            obj = self._head().tree[rel]
+        except KeyError:
+            return None
+        if obj.type != ObjectType.BLOB:
+            return None
+        assert isinstance(obj, pygit2.Blob)
+        return self._decode(obj.data, rel)
+
+    def _where(self, rel: str) -> str:
+        return f"{self.url}#{rel}"
+
+    def _default_name(self) -> str:
+        tail = self.remote_url.rstrip("/").rsplit("/", 1)[-1]
+        return tail.removesuffix(".git") or "index"
+
+    def _not_an_index(self) -> IndexError_:
+        return IndexError_(
+            f"{self.url}: not an index (no {CONFIG} on branch {self._branch_name()})",
+            hint="an index repository has config.json and one file per component; see docs/formats.md",
+        )
+
+    def _scan_summaries(self) -> list[ComponentSummary]:
+        return summaries_from_entries(self.entries(n) for n in self.all_names())
+
+    # -- internals ------------------------------------------------------------------------
 
     def _cached(self) -> bool:
         return (self.path / "HEAD").is_file()
@@ -254,27 +189,12 @@ class GitIndex:
                 continue
         return "HEAD"
 
-    def _blob(self, rel: str) -> bytes | None:
-        try:
-            obj = self._head().tree[rel]
-        except KeyError:
-            return None
-        if obj.type != ObjectType.BLOB:
-            return None
-        assert isinstance(obj, pygit2.Blob)
-        return obj.data
-
-    def _decode(self, data: bytes, rel: str) -> str:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise IndexError_(f"{self.url}#{rel}: not UTF-8 text ({e.reason})") from None
-
-    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[tuple[str, str]]:
+    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[str]:
+        """The paths of every blob below ``tree``."""
         for obj in tree:
             name = obj.name or ""
             if obj.type == ObjectType.TREE:
                 assert isinstance(obj, pygit2.Tree)
                 yield from self._walk(obj, f"{prefix}{name}/")
             elif obj.type == ObjectType.BLOB:
-                yield f"{prefix}{name}", name
+                yield f"{prefix}{name}"

@@ -18,19 +18,17 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import parse_lines, parse_summary
+from ckpm.index.base import SUPPORTED_FORMAT, FileIndex  # noqa: F401
 from ckpm.index.cache import cache_key, cache_root
-from ckpm.index.layout import CONFIG, SUMMARY, entry_path
+from ckpm.index.layout import CONFIG
 from ckpm.index.writer import atomic_write
-from ckpm.model.entry import ComponentSummary, IndexEntry, valid_name
+from ckpm.model.entry import ComponentSummary
 
 DEFAULT_TIMEOUT = 10.0
-SUPPORTED_FORMAT = 1
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
@@ -55,96 +53,25 @@ class _Cached:
         self.body = body
 
 
-class HttpIndex:
+class HttpIndex(FileIndex):
     """Reads an index over HTTP, file by file, with an ETag-revalidated disk cache."""
 
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
                  offline: bool = False, timeout: float = DEFAULT_TIMEOUT,
                  session: requests.Session | None = None) -> None:
+        super().__init__(name)
         self.url = url
         self.base = url.rstrip("/") + "/"
         self.offline = offline
         self.timeout = timeout
         self.path = cache_root(cache_dir) / "index-http" / cache_key(url.rstrip("/"))
         self.warnings: list[str] = []
-        self._name = name
         self._session = session
         self._memo: dict[str, str | None] = {}
-        self._config: dict[str, Any] | None = None
-        self._entries: dict[str, list[IndexEntry]] = {}
-        self._summaries: list[ComponentSummary] | None = None
-
-    # -- identity -------------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The name given to the constructor, else config.json's ``name`` (reads it)."""
-        if self._name is None:
-            self._name = str(self.config.get("name") or self.base.rstrip("/").rsplit("/", 1)[-1] or "index")
-        return self._name
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._name = value
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The index's config.json (fetched once; a missing one means this is no index)."""
-        if self._config is None:
-            text = self._get(CONFIG)
-            if text is None:
-                raise IndexError_(f"{self.base}{CONFIG}: not found, so {self.url} is not an index",
-                                  hint="an index root serves config.json; check the URL")
-            try:
-                cfg = json.loads(text)
-            except ValueError as e:
-                raise IndexError_(f"{self.base}{CONFIG}: malformed config.json ({e})") from None
-            if not isinstance(cfg, dict):
-                raise IndexError_(f"{self.base}{CONFIG}: malformed config.json (not an object)")
-            fmt = cfg.get("format", SUPPORTED_FORMAT)
-            if not isinstance(fmt, int) or fmt > SUPPORTED_FORMAT:
-                raise IndexError_(f"{self.url}: index format {fmt!r} is newer than this ckpm reads ({SUPPORTED_FORMAT})",
-                                  hint="upgrade ckpm")
-            self._config = cfg
-        return self._config
 
     def revision(self) -> str | None:
         """None: static HTTP has no commit that names the whole index."""
         return None
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def entries(self, name: str) -> list[IndexEntry]:
-        """Every version of ``name``, oldest first; [] when the server has no such file."""
-        n = name.lower()
-        hit = self._entries.get(n)
-        if hit is not None:
-            return hit
-        out: list[IndexEntry] = []
-        if valid_name(n):
-            self._check_config()  # a URL that is no index fails here, not as "unknown component"
-            rel = entry_path(n)
-            text = self._get(rel)
-            if text:
-                out = parse_lines(text, self.base + rel)
-        self._entries[n] = out
-        return out
-
-    def summaries(self) -> list[ComponentSummary]:
-        """The index's summary.jsonl; an index without one cannot be searched over HTTP."""
-        if self._summaries is None:
-            self._check_config()
-            text = self._get(SUMMARY)
-            if text is None:
-                raise IndexError_(
-                    f"{self.url}: this index publishes no summary.jsonl; tag queries and search need it",
-                    hint="the index maintainer can run `ckpm index reindex` and publish summary.jsonl",
-                )
-            try:
-                self._summaries = parse_summary(text)
-            except (ValueError, KeyError, TypeError) as e:
-                raise IndexError_(f"{self.base}{SUMMARY}: malformed summary ({e})") from None
-        return self._summaries
 
     def update(self) -> None:
         """Forget what this instance read, so that the next reads revalidate with the server.
@@ -155,9 +82,7 @@ class HttpIndex:
         if self.offline:
             raise IndexError_(f"{self.url}: cannot update the index while offline", hint="run again without --offline")
         self._memo.clear()
-        self._entries.clear()
-        self._config = None
-        self._summaries = None
+        self._forget()
         self._check_config()
 
     def close(self) -> None:
@@ -166,10 +91,26 @@ class HttpIndex:
             self._session.close()
             self._session = None
 
-    # -- internals ------------------------------------------------------------------------
+    # -- FileIndex ------------------------------------------------------------------------
 
-    def _check_config(self) -> None:
-        self.config
+    def _where(self, rel: str) -> str:
+        return self.base + rel
+
+    def _default_name(self) -> str:
+        return self.base.rstrip("/").rsplit("/", 1)[-1] or "index"
+
+    def _not_an_index(self) -> IndexError_:
+        return IndexError_(f"{self.base}{CONFIG}: not found, so {self.url} is not an index",
+                           hint="an index root serves config.json; check the URL")
+
+    def _scan_summaries(self) -> list[ComponentSummary]:
+        """An index without summary.jsonl cannot be searched over HTTP: an error."""
+        raise IndexError_(
+            f"{self.url}: this index publishes no summary.jsonl; tag queries and search need it",
+            hint="the index maintainer can run `ckpm index reindex` and publish summary.jsonl",
+        )
+
+    # -- internals ------------------------------------------------------------------------
 
     @property
     def session(self) -> requests.Session:
@@ -178,7 +119,7 @@ class HttpIndex:
             self._session.headers["User-Agent"] = "ckpm (+https://github.com/ckpm)"
         return self._session
 
-    def _get(self, rel: str) -> str | None:
+    def _read(self, rel: str) -> str | None:
         """The text of ``rel`` (None for 404): memo, then cache + revalidation, then network."""
         if rel in self._memo:
             return self._memo[rel]
@@ -206,10 +147,7 @@ class HttpIndex:
             if resp.status_code == 304 and cached is not None and cached.status == 200:
                 return cached.body
             if resp.status_code == 200:
-                try:
-                    body = resp.content.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise IndexError_(f"{url}: not UTF-8 text ({e.reason})") from None
+                body = self._decode(resp.content, rel)
                 self._write_cache(rel, _Cached(200, resp.headers.get("ETag"), body))
                 return body
             if resp.status_code in (404, 410):
