@@ -330,8 +330,14 @@ def _lock(ws: Workspace, options: LockOptions, *, write: bool) -> LockOutcome:
 
 
 def _diff(old: Lock | None, new: Lock, outcome: LockOutcome) -> None:
-    before = {p.name: p.version for p in old.packages} if old else {}
-    after = {p.name: p.version for p in new.packages}
+    def versions(lk: Lock | None) -> dict[str, str]:
+        """name → its locked version(s); a name can have one per target set (host vs index)."""
+        out: dict[str, list[str]] = {}
+        for p in lk.packages if lk else []:
+            out.setdefault(p.name, []).append(p.version)
+        return {n: ", ".join(sorted(set(vs), key=lambda v: try_version(v) or v)) for n, vs in out.items()}  # type: ignore[arg-type,return-value]
+
+    before, after = versions(old), versions(new)
     outcome.added = sorted(f"{n} {v}" for n, v in after.items() if n not in before)
     outcome.removed = sorted(f"{n} {v}" for n, v in before.items() if n not in after)
     outcome.updated = sorted(f"{n} {before[n]} -> {v}" for n, v in after.items() if n in before and before[n] != v)

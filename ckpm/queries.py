@@ -52,7 +52,9 @@ def tree(ws: Workspace, target: str | None = None) -> dict[str, list[TreeNode]]:
         seen: set[tuple[str, str]] = set()
 
         def node(key: str, name: str, version: str) -> TreeNode:
-            pkg = next((p for p in lk.packages if p.name == name and p.version == version and t in p.targets), None)
+            same = [p for p in lk.packages if p.name == name and p.version == version]
+            # a build dependency of a cross target is locked for the host, not for t
+            pkg = next((p for p in same if t in p.targets), same[0] if same else None)
             src = pkg.source_kind if pkg else "?"
             n = TreeNode(key, name, version, src)
             if (name, version) in seen:

@@ -127,6 +127,8 @@ def test_cross_target_uses_host_only_for_build_deps(tmp_path: Path, bindir: Path
     # ... the build dependency of lib-uses-fake is resolved for the host, where 2.5.0 is installed
     assert by[("tool-fake", "2.5.0")].source_kind == "host"
     assert by[("tool-fake", "2.5.0")].targets == [host_target()]
+    nodes = {n.name: n for n in api.tree(fresh(ws), cross)[cross]}
+    assert [(c.name, c.version, c.source) for c in nodes["lib-uses-fake"].children] == [("tool-fake", "2.5.0", "host")]
 
 
 def test_host_facts_and_overrides(tmp_path: Path, lab: Path, ckpm_cache_dir: Path,
