@@ -220,3 +220,25 @@ def test_locked_fails_on_host_drift(tmp_path: Path, bindir: Path, lab: Path, ckp
     with pytest.raises(HostDriftError) as info:
         api.lock(fresh(ws), api.LockOptions(locked=True))
     assert f"tool-fake: expected 2.5.0 at {bindir / 'faketool'}, found 2.7.0" in info.value.render()
+
+
+def test_installed_tensorflow_satisfies_the_readme_command(tmp_path: Path, ckpm_cache_dir: Path) -> None:
+    """`ckpm add lib-tensorflow@>=1.13` against the embedded index, in an environment that has
+    tensorflow: a real venv chosen with CKPM_PYTHON, with tensorflow's installed metadata."""
+    from ckpm.detect.testing import write_dist
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    write_dist(site, "tensorflow", "2.15.0")
+    env = {**os.environ, "CKPM_PYTHON": str(venv / "bin" / "python")}
+    env.pop("CKPM_INDEX", None)
+    run = [sys.executable, "-m", "ckpm"]
+    assert subprocess.run(run + ["init", "demo"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    r = subprocess.run(run + ["add", "lib-tensorflow@>=1.13"], cwd=tmp_path / "demo", env=env, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert "+ lib-tensorflow 2.15.0" in r.stderr
+    lk = api.Workspace(tmp_path / "demo").read_lock()
+    (p,) = lk.find("lib-tensorflow")  # type: ignore[union-attr]
+    assert p.source["host"] == "python_package" and p.source["path"].startswith(str(site))
