@@ -122,3 +122,13 @@ def test_http_index_end_to_end(tmp_path: Path, index_factory, http_index_server,
     assert not api.lock(fresh(ws)).changed
     # later processes revalidate (304) instead of downloading again; teardown asserts no refetch
     assert http_index_server.hits == before
+
+
+def test_git_dependency_by_relative_path(tmp_path: Path, lab_index: Path, mytool, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    ws = project(tmp_path, str(lab_index))
+    rel = Path("..") / mytool.path.relative_to(tmp_path)
+    api.add(ws, [api.AddRequest("mytool@>=0.3", git=str(rel))])
+    assert f'git = "{rel}"' in ws.manifest_path.read_text()  # the manifest keeps what the user wrote
+    (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
+    assert p.version == "0.4.0" and p.source["rev"] == mytool.tags()["0.4.0"]
+    assert api.check(fresh(ws)).ok

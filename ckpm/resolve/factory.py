@@ -64,6 +64,7 @@ class CandidateFactory:
         self._entries: dict[tuple[str, str | None], list[tuple[IndexEntry, Index]]] = {}
         self._capability: dict[frozenset[str], list[tuple[IndexEntry, Index]]] = {}
         self._git_sources: dict[tuple[str, str | None], Any] = {}
+        self._git_urls: dict[str, str] = {}
         self.searched: list[str] = [i.url for i in self.indexes]
         self._made: dict[tuple[str, str | None, frozenset[str]], list[Candidate]] = {}
         self.capability_keys: set[str] = set()
@@ -116,6 +117,7 @@ class CandidateFactory:
         src = self._git_sources.get(key)
         if src is None:
             src = self._git_sources[key] = self._git_source(url, subdir)
+            self._git_urls[url] = src.url  # the manifest's spelling → the source's canonical URL
         tvs = sorted(src.versions(), key=lambda tv: tv.version, reverse=True)
         if first is not None:
             tvs.sort(key=lambda tv: tv.version.text != first)
@@ -192,7 +194,7 @@ class CandidateFactory:
     def reasons_against(self, r: Req, c: Candidate) -> str | None:
         """Why ``c`` does not satisfy ``r`` (None when it does)."""
         req = r.req
-        if req.git and (c.origin != "git" or c.entry.source.get("git") != req.git):
+        if req.git and (c.origin != "git" or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
             return f"not from {req.git}"
         allow_pre = self.prerelease or c.locked or req.spec.names_prerelease
         if not req.spec.contains(c.version, prereleases=allow_pre):
