@@ -132,3 +132,13 @@ def test_git_dependency_by_relative_path(tmp_path: Path, lab_index: Path, mytool
     (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
     assert p.version == "0.4.0" and p.source["rev"] == mytool.tags()["0.4.0"]
     assert api.check(fresh(ws)).ok
+
+
+def test_repository_without_version_tags(tmp_path: Path, lab_index: Path, git_repo_factory, ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    from ckpm.errors import ResolutionError
+
+    repo = git_repo_factory("notags", {"latest": component_toml("notags", "1.0")})
+    ws = project(tmp_path, str(lab_index))
+    with pytest.raises(ResolutionError) as info:
+        api.add(ws, [api.AddRequest("notags", git=repo.url)])
+    assert f"{repo.url} has no version tag (like v1.2.0 or 1.2.0) whose commit has a ckpm.toml" in info.value.render()

@@ -47,6 +47,9 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
     if not cands and ident.startswith("__"):
         lines.append(f"host fact {ident} was not found on this host (or --no-host was given, or the target is "
                      f"not the host); set CKPM_OVERRIDE_{ident[2:].upper()}=VERSION to lock for a machine that has it")
+    elif not cands and any(r.req.git for r in reqs):
+        url = next(r.req.git for r in reqs if r.req.git)
+        lines.append(f"{url} has no version tag (like v1.2.0 or 1.2.0) whose commit has a ckpm.toml")
     elif not cands:
         lines.append("(no version of it exists for these filters)")
     return lines
