@@ -5,7 +5,6 @@ unless ``-v``). ``access()`` turns them into ``{"return": N, "error": ...}``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 
@@ -100,11 +99,3 @@ def unknown_key_message(key: str, known: "list[str] | tuple[str, ...]", where: s
     near = get_close_matches(key, list(known), n=1, cutoff=0.6)
     msg = f"unknown key {key!r} in {where}"
     return msg + (f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(known)})")
-
-
-@dataclass
-class Warning_:
-    """A non-fatal problem collected during a command (shown, never raised)."""
-
-    message: str
-    source: str = ""

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ckpm.detect import detect
-from ckpm.detect.testing import compiler_script, runs_of, tool_script, write_exe
+from ckpm.detect.testing import compiler_script, tool_script, write_exe
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pygit2
 from pygit2.enums import FetchPrune, ObjectType
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import SUPPORTED_FORMAT, FileIndex, layout_names, summaries_from_entries  # noqa: F401
+from ckpm.index.base import FileIndex, layout_names, summaries_from_entries
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG
 from ckpm.model.entry import ComponentSummary

@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import SUPPORTED_FORMAT, FileIndex  # noqa: F401
+from ckpm.index.base import FileIndex
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG
 from ckpm.index.writer import atomic_write

@@ -42,10 +42,6 @@ class Requirement:
     prefer: str | None = None
     index: str | None = None
 
-    @property
-    def is_capability_hint(self) -> bool:
-        return bool(self.tags)
-
     def describe(self) -> str:
         """A short human form: ``compiler >=9 [tags compiler,lang-c]``."""
         out = self.key

@@ -65,9 +65,7 @@ class CandidateFactory:
         self._capability: dict[frozenset[str], list[tuple[IndexEntry, Index]]] = {}
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self._git_urls: dict[str, str] = {}
-        self.searched: list[str] = [i.url for i in self.indexes]
         self._made: dict[tuple[str, str | None, frozenset[str]], list[Candidate]] = {}
-        self.capability_keys: set[str] = set()
 
     # -- budget ---------------------------------------------------------------------------
     def check_budget(self) -> None:
@@ -181,7 +179,6 @@ class CandidateFactory:
         if not entries:
             tags = frozenset().union(*(r.req.tags for r in reqs))
             if tags:
-                self.capability_keys.add(key)
                 entries = self.capability_entries(tags)
                 memo_key = (ident, index_name, tags)
             elif self.host is None or not self.host.candidates_for(key, reqs, target, ident):
