@@ -250,8 +250,8 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
                 refresh: bool = False, cache_dir: Path | None = None) -> Any:
     """Host facts and the software that the indexes' detect rules find (all, or for one key).
 
-    ``key`` is a component name or, inside a project, a dependency key (a capability key
-    detects every component that carries its tags).
+    ``key`` is a component name, a dependency key of the project (a capability key detects
+    every component that carries its tags), or else a tag (``compiler``: every compiler).
     """
     from ckpm.detect import detect
     from ckpm.detect.rules import rules_from_index, rules_of_entries
@@ -267,12 +267,14 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
             names = [k]
         else:
             req = manifest.dependencies.get(k) if manifest else None
-            if req is None or not req.tags:
+            # a capability key of the project detects what carries its tags; else KEY as a tag
+            tags = req.tags if req is not None and req.tags else frozenset({k})
+            for idx in indexes:
+                names.extend(s.name for s in idx.summaries() if tags <= s.tags)
+            if not names:
                 from ckpm.resolve.factory import CandidateFactory
 
                 raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(k)
-            for idx in indexes:
-                names.extend(s.name for s in idx.summaries() if req.tags <= s.tags)
         for n in sorted(set(names)):
             es = next((idx.entries(n) for idx in indexes if idx.entries(n)), [])
             r = rules_of_entries(es)
