@@ -10,6 +10,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, runtime_checkable
 
+from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.probe import truncate
 from ckpm.detect.record import Detected
 
@@ -44,9 +45,21 @@ class RuleDetector:
         raise NotImplementedError
 
     def recheck(self, record: Detected, ctx: "DetectContext") -> Detected | None:
-        """Re-probe ``record``: the same rule, the match at the same path, or None."""
+        """Re-probe ``record``: the same rule, the match at the same path, or None.
+
+        A detector that can probe one path directly implements ``reprobe`` and is asked
+        only about that file; otherwise the rule is run again and the same path picked.
+        """
         rule = record.extra.get("rule")
         if not isinstance(rule, Mapping):
+            rule = {}
+        reprobe = getattr(self, "reprobe", None)
+        if reprobe is not None:
+            if not record.path or not os.path.isfile(record.path):
+                return None
+            found: list[Detected] = reprobe(record, dict(rule), fingerprint_of(record.path), ctx)
+            return found[0] if found else None
+        if not rule:
             return None
         for d in self.detect(record.name, rule, ctx):
             if same_path(d.path, record.path):

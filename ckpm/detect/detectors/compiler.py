@@ -222,11 +222,9 @@ class CompilerDetector(RuleDetector):
             extra["realpath"] = real
         return [Detected(name, version, path, self.kind, fp, extra)]
 
-    def recheck(self, record: Detected, ctx: "DetectContext") -> Detected | None:
-        if not record.path or not os.path.isfile(record.path):
-            return None
-        rule = dict(record.extra.get("rule") or {})
+    def reprobe(self, record: Detected, rule: dict[str, Any], fp: str, ctx: "DetectContext") -> list[Detected]:
+        """Probe the recorded compiler again, for the same family and language."""
         family = str(rule.get("compiler") or record.extra.get("family") or "").lower()
         language = str(record.extra.get("language") or "c")
-        out = self.probe(record.name, rule, family, language, record.path, fingerprint_of(record.path), ctx)
-        return out[0] if out else None
+        assert record.path is not None
+        return self.probe(record.name, rule, family, language, record.path, fp, ctx)

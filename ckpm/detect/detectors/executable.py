@@ -57,9 +57,7 @@ class ExecutableDetector(RuleDetector):
             extra["realpath"] = real
         return [Detected(name, version, path, self.kind, fp, extra)]
 
-    def recheck(self, record: Detected, ctx: "DetectContext") -> Detected | None:
-        if not record.path or not os.path.isfile(record.path):
-            return None
-        rule = dict(record.extra.get("rule") or {})
-        out = self.probe(record.name, rule, record.path, fingerprint_of(record.path), ctx)
-        return out[0] if out else None
+    def reprobe(self, record: Detected, rule: dict[str, Any], fp: str, ctx: "DetectContext") -> list[Detected]:
+        """Run the recorded executable again."""
+        assert record.path is not None
+        return self.probe(record.name, rule, record.path, fp, ctx)
