@@ -1,0 +1,105 @@
+"""Files that many ckpm processes share: atomic writes and inter-process locks.
+
+Every write that matters goes through :func:`atomic_write` (a temporary file beside the
+target, fsynced, renamed into place), so a reader sees the old file or the new one,
+never half of one, and an interrupted command leaves the previous good state.
+
+Every command that writes ``ckpm.toml``, ``ckpm.lock`` or a cache entry first takes a
+:func:`file_lock` on it (the ``filelock`` package: ``fcntl.flock`` on POSIX, ``msvcrt``
+on Windows; the lock is released by the kernel when a process dies). A process that has
+to wait says so once, through ``on_wait``, as Cargo does ("Blocking waiting for file
+lock"), and then goes on. Readers take no lock: atomic replacement is enough for them.
+
+This module imports nothing of ckpm; the index clients, the host profile, the lock and
+the manifest writers, and later the store, all use it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+_umask: int | None = None
+_umask_lock = threading.Lock()
+
+#: how often a waiting process retries the lock (seconds)
+POLL = 0.05
+
+
+def current_umask() -> int:
+    """The process umask (read once; reading it means setting it, so it is cached)."""
+    global _umask
+    if _umask is None:
+        with _umask_lock:
+            if _umask is None:
+                old = os.umask(0o022)
+                os.umask(old)
+                _umask = old
+    return _umask
+
+
+def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically.
+
+    The new file keeps the mode of the file it replaces; a new file gets ``mode`` (default
+    ``0o666``) less the umask, as ``open()`` would give it (``mkstemp`` alone makes 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final_mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        final_mode = (0o666 if mode is None else mode) & ~current_umask()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, final_mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class LockTimeout(OSError):
+    """A file lock could not be taken in the time allowed."""
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: Path | str,
+    *,
+    on_wait: Callable[[str], None] | None = None,
+    what: str = "",
+    timeout: float | None = None,
+) -> Iterator[Path]:
+    """Hold an exclusive inter-process lock on ``path`` (a ``.lock`` file, created if missing).
+
+    If another process holds it, ``on_wait`` is called once with a sentence naming
+    ``what`` is locked, and the call blocks until the lock is free (or ``timeout`` seconds
+    pass: :class:`LockTimeout`). Re-entrant within a process and thread.
+    """
+    import filelock
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(p), mode=0o666 & ~current_umask(), is_singleton=True)
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        if on_wait is not None:
+            on_wait(f"waiting for another ckpm process {what or 'using ' + str(p)}…")
+        try:
+            lock.acquire(timeout=-1 if timeout is None else timeout, poll_interval=POLL)
+        except filelock.Timeout:
+            raise LockTimeout(f"could not lock {p} within {timeout:g} s") from None
+    try:
+        yield p
+    finally:
+        lock.release()
