@@ -62,6 +62,3 @@ class Reporter:
     def update(self, label: str) -> None:
         """Change the label of the operation in progress (e.g. the resolution round)."""
 
-
-class NullReporter(Reporter):
-    """A reporter nobody reads (the default of library calls that were given none)."""
