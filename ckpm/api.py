@@ -5,6 +5,9 @@ raises a CkpmError). Nothing here imports click or prints. This module holds the
 commands that change a project (init, add, remove, lock) and ``check``; the read-only
 queries live in ``ckpm.queries`` and the project model in ``ckpm.workspace``; both are
 re-exported here so that callers need one import.
+
+Commands that write take the project's write lock (:meth:`Workspace.writing`) around the
+whole read-resolve-write, so concurrent ckpm processes serialise and none loses an edit.
 """
 from __future__ import annotations
 
@@ -12,22 +15,26 @@ import re
 from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, LockError, ProjectError
+from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock
+from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import MANIFEST, parse_project_manifest
-from ckpm.model.requirement import Requirement, split_tags
-from ckpm.model.targets import host_target
+from ckpm.model.requirement import split_tags
+from ckpm.model.source import GitSource, HostSource, IndexSource
 from ckpm.model.version import parse_specifier, try_version
 from ckpm.queries import (  # noqa: F401  (re-exported)
     SearchHit, TreeNode, WhyNot, detect_host, index_update, require_lock, search, show, tree, why, why_not,
 )
-from ckpm.workspace import INDEX_ENV, Options, Workspace, make_indexes  # noqa: F401  (re-exported)
+from ckpm.settings import Settings
+from ckpm.workspace import (  # noqa: F401  (re-exported)
+    INDEX_ENV, LockOptions, Options, Workspace, make_indexes, resolve_workspace,
+)
 
 __all__ = [
-    "INDEX_ENV", "Options", "Workspace", "make_indexes",
+    "INDEX_ENV", "Options", "Settings", "Workspace", "make_indexes",
     "init_project", "parse_add_spec", "AddRequest", "LockOutcome", "add", "remove",
     "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift",
     "SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show", "tree",
@@ -38,24 +45,27 @@ __all__ = [
 
 def init_project(directory: Path | str, name: str | None = None, *, description: str = "") -> Path:
     """Create ``directory/ckpm.toml`` with a [project] table; refuses to overwrite."""
-    from ckpm.index.writer import atomic_write
-
     d = Path(directory)
     p = d / MANIFEST
     if p.exists():
         raise ProjectError(f"{p} already exists", hint="edit it, or use `ckpm add` to add dependencies")
     name = name or d.resolve().name
     slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "project"
+    desc = description.replace("\\", "\\\\").replace('"', '\\"')
     text = (
         "[project]\n"
         f'name = "{slug}"\n'
         'version = "0.1.0"\n'
-        f'description = "{description}"\n'
+        f'description = "{desc}"\n'
         "\n"
         "[dependencies]\n"
     )
-    d.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, text)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        atomic_write(p, text)
+    except OSError as e:
+        raise ProjectError(f"cannot create {p}: {e.strerror or e}",
+                           hint="choose a folder you can write to") from None
     return p
 
 
@@ -114,233 +124,222 @@ class LockOutcome:
         }
 
 
-def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: "LockOptions | None" = None) -> LockOutcome:
+def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: LockOptions | None = None) -> LockOutcome:
     """Add (or change) dependencies in ckpm.toml, resolve, and write both files.
 
-    Nothing is written when resolution fails. With no range given, the newest version
-    that resolves is written as ``>=X`` (as uv does).
+    An existing dependency keeps everything the request does not change (its table, its
+    comments). Nothing is written when resolution fails. With no range given, the newest
+    version that resolves is written as ``>=X`` (as uv does).
     """
     import tomlkit
 
-    text = ws.manifest_path.read_text(encoding="utf-8")
-    ws.manifest  # validate the current file first
-    doc = tomlkit.parse(text)
-    if "dependencies" not in doc:
-        doc["dependencies"] = tomlkit.table()
-    deps = doc["dependencies"]
-    open_ranges: list[str] = []
-    for rq in requests:
-        name, rng = parse_add_spec(rq.spec)
-        value = _dep_value(rq, rng)
-        if rng is None and not rq.git and not rq.tags:
-            open_ranges.append(name)
-        if name in deps:
-            del deps[name]
-        deps[name] = value
-    new_text = tomlkit.dumps(doc)
-    manifest = parse_project_manifest(new_text, ws.manifest_path)
-    ws.set_manifest(manifest)
-    outcome = _lock(ws, lock_options or LockOptions(), write=False)
-    if open_ranges:  # pin a lower bound at what was chosen, like `uv add`
-        doc = tomlkit.parse(new_text)
-        for name in open_ranges:
-            chosen = [r for r in outcome.lock.roots if r.key == name]
-            if chosen:
-                lower = min((r.version for r in chosen), key=lambda v: try_version(v) or v)  # type: ignore[arg-type]
-                doc["dependencies"][name] = f">={lower}"
+    parsed = [(rq, *parse_add_spec(rq.spec)) for rq in requests]  # a bad spec fails before any lock
+    options = lock_options or LockOptions()
+    ws.set_deadline(options.timeout)
+    with ws.writing():
+        text = _read_manifest_text(ws)
+        ws.manifest  # validate the current file first
+        doc = tomlkit.parse(text)
+        if "dependencies" not in doc:
+            doc["dependencies"] = tomlkit.table()
+        deps = doc["dependencies"]
+        open_ranges: list[str] = []
+        for rq, name, rng in parsed:
+            if rng is None and not rq.git and not rq.tags and name not in deps:
+                open_ranges.append(name)
+            _set_dependency(deps, name, rq, rng)
         new_text = tomlkit.dumps(doc)
         manifest = parse_project_manifest(new_text, ws.manifest_path)
         ws.set_manifest(manifest)
-        outcome.lock.manifest_hash = manifest.content_hash()
-        from ckpm.resolve.resolve import original_of
+        outcome = _lock(ws, options)
+        if open_ranges:  # pin a lower bound at what was chosen, like `uv add`
+            doc = tomlkit.parse(new_text)
+            for name in open_ranges:
+                chosen = [r for r in outcome.lock.roots if r.key == name]
+                if chosen:
+                    lower = min((r.version for r in chosen), key=lambda v: try_version(v) or v)  # type: ignore[arg-type]
+                    doc["dependencies"][name] = f">={lower}"
+            new_text = tomlkit.dumps(doc)
+            manifest = parse_project_manifest(new_text, ws.manifest_path)
+            ws.set_manifest(manifest)
+            outcome.lock.manifest_hash = manifest.content_hash()
+            from ckpm.resolve.resolve import original_of
 
-        outcome.lock.roots = [
-            replace(r, original=original_of(manifest.dependencies[r.key])) if r.key in open_ranges else r
-            for r in outcome.lock.roots
-        ]
-    _write(ws.manifest_path, new_text)
-    outcome.manifest_changed = new_text != text
-    _write_lock(ws, outcome)
-    return outcome
-
-
-def _dep_value(rq: AddRequest, rng: str | None) -> Any:
-    import tomlkit
-
-    table: dict[str, Any] = {}
-    if rng is not None:
-        table["version"] = rng
-    if rq.tags:
-        table["tags"] = ",".join(sorted(split_tags(rq.tags)))
-    if rq.no_tags:
-        table["no-tags"] = ",".join(sorted(split_tags(rq.no_tags)))
-    if rq.git:
-        table["git"] = rq.git
-    if rq.subdir:
-        table["subdir"] = rq.subdir
-    if rq.targets:
-        table["targets"] = list(rq.targets)
-    if rq.kind and rq.kind != "run":
-        table["kind"] = rq.kind
-    if rq.index:
-        table["index"] = rq.index
-    if rq.prefer:
-        table["prefer"] = rq.prefer
-    if set(table) <= {"version"}:
-        return table.get("version", "*")
-    if "version" not in table:
-        table = {"version": "*", **table}
-    it = tomlkit.inline_table()
-    it.update(table)
-    return it
-
-
-def remove(ws: Workspace, names: Sequence[str], *, lock_options: "LockOptions | None" = None) -> LockOutcome:
-    """Remove dependencies from ckpm.toml and re-lock."""
-    import tomlkit
-
-    text = ws.manifest_path.read_text(encoding="utf-8")
-    current = ws.manifest
-    doc = tomlkit.parse(text)
-    deps = doc.get("dependencies", {})
-    for n in names:
-        key = n.lower()
-        if key not in current.dependencies:
-            near = get_close_matches(key, list(current.dependencies), n=1)
-            raise ProjectError(f"{n!r} is not a dependency in {ws.manifest_path}",
-                               hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree` for what is there")
-        for k in list(deps):
-            if k.lower() == key:
-                del deps[k]
-    new_text = tomlkit.dumps(doc)
-    ws.set_manifest(parse_project_manifest(new_text, ws.manifest_path))
-    outcome = _lock(ws, lock_options or LockOptions(), write=False)
-    _write(ws.manifest_path, new_text)
-    outcome.manifest_changed = True
-    _write_lock(ws, outcome)
-    return outcome
-
-
-def _write(path: Path, text: str) -> None:
-    from ckpm.index.writer import atomic_write
-
-    atomic_write(path, text)
-
-
-# -- lock -----------------------------------------------------------------------------------
-
-@dataclass
-class LockOptions:
-    """How ``lock`` resolves."""
-
-    upgrade: bool = False
-    upgrade_packages: Sequence[str] = ()
-    targets: Sequence[str] | None = None
-    prerelease: bool | None = None  # None: keep what the lock says
-    max_rounds: int = 50_000
-    timeout: float = 120.0
-    locked: bool = False  # fail instead of changing the lock (and on host drift)
-    allow_host_drift: bool = False  # with locked: host drift is a warning
-
-
-def lock(ws: Workspace, options: LockOptions | None = None) -> LockOutcome:
-    """Resolve the project and write ckpm.lock (only when it changes)."""
-    if options is not None and options.locked and not options.allow_host_drift:
-        lk = ws.read_lock()
-        drift = [d for p in (lk.packages if lk else []) if p.source_kind == "host" and host_target() in p.targets
-                 for d in [host_drift(p)] if d is not None]
-        if drift:
-            from ckpm.errors import HostDriftError
-
-            raise HostDriftError(f"this host differs from what {ws.lock_path.name} recorded",
-                                 details=[f"{d.name}: expected {d.expected}, found {d.found}; {d.action}" for d in drift],
-                                 hint="install what the lock expects, or pass --allow-host-drift to go on")
-    outcome = _lock(ws, options or LockOptions(), write=False)
-    if options is not None and options.locked and outcome.changed:
-        raise LockError(f"{ws.lock_path} is not up to date and --locked forbids changing it",
-                        details=_change_lines(outcome), hint="run `ckpm lock` without --locked")
-    _write_lock(ws, outcome)
-    return outcome
-
-
-def _pins(old: Lock | None, targets: Sequence[str], upgrade: bool, upgrade_packages: Iterable[str]):
-    from ckpm.model.lockfile import _source_id
-    from ckpm.resolve.factory import Pin
-
-    per_target: dict[str, dict[str, Pin]] = {}
-    if old is None or upgrade:
-        return per_target
-    skip = {n.lower() for n in upgrade_packages}
-    for p in old.packages:
-        if p.name in skip or skip & set(p.keys):
-            continue
-        pin = Pin(p.name, p.version, _source_id(p.source))
-        for t in p.targets:
-            for k in p.keys:
-                per_target.setdefault(t, {})[k] = pin
-    return per_target
-
-
-def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Requirement] = (), old: Lock | None = None):
-    """Resolve for every target; returns (results, prerelease flag)."""
-    from ckpm.resolve.resolve import Budget, resolve_target
-
-    targets = ws.targets(options.targets)
-    prerelease = options.prerelease if options.prerelease is not None else bool(old and old.prerelease)
-    per_target = _pins(old, targets, options.upgrade, options.upgrade_packages)
-    known = {p.lower() for p in options.upgrade_packages}
-    if known and old is not None:
-        names = {p.name for p in old.packages} | {k for p in old.packages for k in p.keys}
-        for n in known - names:
-            near = get_close_matches(n, sorted(names), n=1)
-            raise ProjectError(f"--upgrade-package {n}: no such package in {ws.lock_path}",
-                               hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree`")
-    htarget = host_target()
-    results = []
-    for t in targets:
-        pins = dict(per_target.get(t, {}))
-        if t != htarget:
-            pins.update({f"{k}@{htarget}": v for k, v in per_target.get(htarget, {}).items()})
-        results.append(resolve_target(
-            ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
-            git_source=ws.git_source, host=ws.host_source(),
-            budget=Budget(max_rounds=options.max_rounds, seconds=options.timeout), extra=extra,
-        ))
-    return results, prerelease
-
-
-def _lock(ws: Workspace, options: LockOptions, *, write: bool) -> LockOutcome:
-    from ckpm.resolve.resolve import build_lock
-
-    try:
-        old = ws.read_lock()
-    except LockError:
-        old = None  # an unreadable lock is replaced
-    results, prerelease = resolve_workspace(ws, options, old=old)
-    new = build_lock(
-        results, manifest_hash=ws.manifest.content_hash(),
-        indexes=[{"name": i.name, "url": i.url, "revision": i.revision()} for i in ws.indexes],
-        ckpm_version=__version__, prerelease=prerelease,
-    )
-    outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
-    _diff(old, new, outcome)
-    if write:
+            outcome.lock.roots = [
+                replace(r, original=original_of(manifest.dependencies[r.key])) if r.key in open_ranges else r
+                for r in outcome.lock.roots
+            ]
+        atomic_write(ws.manifest_path, new_text)
+        outcome.manifest_changed = new_text != text
         _write_lock(ws, outcome)
     return outcome
 
 
+def _read_manifest_text(ws: Workspace) -> str:
+    try:
+        return ws.manifest_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        ws.manifest  # raises the manifest's own one-line error
+        raise
+
+
+def _set_dependency(deps: Any, name: str, rq: AddRequest, rng: str | None) -> None:
+    """Write ``name`` into ``[dependencies]``: a new entry, or only what ``rq`` changes of an old one."""
+    import tomlkit
+
+    changes: dict[str, Any] = {}
+    if rng is not None:
+        changes["version"] = rng
+    if rq.tags:
+        changes["tags"] = ",".join(sorted(split_tags(rq.tags)))
+    if rq.no_tags:
+        changes["no-tags"] = ",".join(sorted(split_tags(rq.no_tags)))
+    if rq.git:
+        changes["git"] = rq.git
+    if rq.subdir:
+        changes["subdir"] = rq.subdir
+    if rq.targets:
+        changes["targets"] = list(rq.targets)
+    if rq.kind and rq.kind != "run":
+        changes["kind"] = rq.kind
+    if rq.index:
+        changes["index"] = rq.index
+    if rq.prefer:
+        changes["prefer"] = rq.prefer
+    key = next((k for k in deps if k.lower() == name), None)
+    if key is not None:
+        old = deps[key]
+        if isinstance(old, dict):  # a table: change only the keys the request names
+            for k, v in changes.items():
+                old[k] = v
+            return
+        if set(changes) <= {"version"}:  # a plain range: replace it, keep the line's comment
+            if "version" in changes:
+                deps[key] = changes["version"]
+            return
+        changes = {"version": str(old), **changes}
+        del deps[key]
+    if set(changes) <= {"version"}:
+        deps[name] = changes.get("version", "*")
+        return
+    table = tomlkit.inline_table()
+    table.update({"version": "*", **changes})
+    deps[name] = table
+
+
+def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | None = None) -> LockOutcome:
+    """Remove dependencies from ckpm.toml and re-lock."""
+    import tomlkit
+
+    options = lock_options or LockOptions()
+    ws.set_deadline(options.timeout)
+    with ws.writing():
+        text = _read_manifest_text(ws)
+        current = ws.manifest
+        doc = tomlkit.parse(text)
+        deps = doc.get("dependencies", {})
+        for n in names:
+            key = n.lower()
+            if key not in current.dependencies:
+                near = get_close_matches(key, list(current.dependencies), n=1)
+                raise ProjectError(f"{n!r} is not a dependency in {ws.manifest_path}",
+                                   hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree` for what is there")
+            for k in list(deps):
+                if k.lower() == key:
+                    del deps[k]
+        new_text = tomlkit.dumps(doc)
+        ws.set_manifest(parse_project_manifest(new_text, ws.manifest_path))
+        outcome = _lock(ws, options)
+        atomic_write(ws.manifest_path, new_text)
+        outcome.manifest_changed = True
+        _write_lock(ws, outcome)
+    return outcome
+
+
+# -- lock -----------------------------------------------------------------------------------
+
+def lock(ws: Workspace, options: LockOptions | None = None) -> LockOutcome:
+    """Resolve the project and write ckpm.lock (only when it changes).
+
+    With ``locked``, nothing is resolved or written: the lock must hold as :func:`check`
+    defines it (StaleLock, exit 3, if not; HostDriftError, exit 4, on host drift unless
+    ``allow_host_drift``).
+    """
+    options = options or LockOptions()
+    ws.set_deadline(options.timeout)
+    if options.locked:
+        res = check(ws, targets=options.targets, allow_host_drift=options.allow_host_drift)
+        res.raise_for_status(ws, locked=True)
+        lk = ws.read_lock()
+        assert lk is not None
+        return LockOutcome(lock=lk, path=ws.lock_path, changed=False)
+    with ws.writing():
+        outcome = _lock(ws, options)
+        _write_lock(ws, outcome)
+    return outcome
+
+
+def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
+    """Resolve and build the new lock (nothing written)."""
+    from ckpm.resolve.resolve import build_lock
+
+    try:
+        old = ws.read_lock()
+    except LockError as e:
+        ws.reporter.warning(f"{e.message}; it is rewritten")
+        old = None
+    try:
+        results, prerelease = resolve_workspace(ws, options, old=old)
+        new = build_lock(
+            results, manifest_hash=ws.manifest.content_hash(),
+            indexes=[{"name": i.name, "url": i.url, "revision": i.revision()} for i in ws.indexes],
+            ckpm_version=__version__, prerelease=prerelease,
+        )
+    finally:
+        ws.warnings_from_sources()
+    outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
+    _diff(old, new, outcome)
+    return outcome
+
+
+def _describe_source(p: LockedPackage) -> str:
+    src = p.source
+    if isinstance(src, HostSource):
+        return f"host {src.path}" if src.path else "host"
+    if isinstance(src, GitSource):
+        return f"git {src.rev[:12]}"
+    return src.kind
+
+
 def _diff(old: Lock | None, new: Lock, outcome: LockOutcome) -> None:
-    def versions(lk: Lock | None) -> dict[str, str]:
-        """name → its locked version(s); a name can have one per target set (host vs index)."""
-        out: dict[str, list[str]] = {}
+    """What changed between two locks, per name: versions, and for the same version, its source."""
+    def versions(lk: Lock | None) -> dict[str, dict[str, LockedPackage]]:
+        out: dict[str, dict[str, LockedPackage]] = {}
         for p in lk.packages if lk else []:
-            out.setdefault(p.name, []).append(p.version)
-        return {n: ", ".join(sorted(set(vs), key=lambda v: try_version(v) or v)) for n, vs in out.items()}  # type: ignore[arg-type,return-value]
+            out.setdefault(p.name, {})[p.version] = p
+        return out
+
+    def vtext(vs: dict[str, LockedPackage]) -> str:
+        return ", ".join(sorted(vs, key=lambda v: try_version(v) or v))  # type: ignore[arg-type,return-value]
 
     before, after = versions(old), versions(new)
-    outcome.added = sorted(f"{n} {v}" for n, v in after.items() if n not in before)
-    outcome.removed = sorted(f"{n} {v}" for n, v in before.items() if n not in after)
-    outcome.updated = sorted(f"{n} {before[n]} -> {v}" for n, v in after.items() if n in before and before[n] != v)
+    outcome.added = sorted(f"{n} {vtext(v)}" for n, v in after.items() if n not in before)
+    outcome.removed = sorted(f"{n} {vtext(v)}" for n, v in before.items() if n not in after)
+    updated = []
+    for n, vs in after.items():
+        if n not in before:
+            continue
+        if set(vs) != set(before[n]):
+            updated.append(f"{n} {vtext(before[n])} -> {vtext(vs)}")
+            continue
+        for v, p in sorted(vs.items()):
+            q = before[n][v]
+            if q.source.identity() != p.source.identity():
+                updated.append(f"{n} {v}: {_describe_source(q)} -> {_describe_source(p)}")
+            elif q.source != p.source:
+                what = "the file changed" if isinstance(p.source, HostSource) else "its source record changed"
+                updated.append(f"{n} {v}: {what}")
+    outcome.updated = sorted(updated)
     outcome.changed = old is None or old.dumps() != new.dumps()
 
 
@@ -351,24 +350,29 @@ def _change_lines(o: LockOutcome) -> list[str]:
 def _write_lock(ws: Workspace, outcome: LockOutcome) -> None:
     text = outcome.lock.dumps()
     try:
-        current = ws.lock_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        current: str | None = ws.lock_path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
         current = None
     outcome.changed = current != text
     if outcome.changed:
-        _write(ws.lock_path, text)
+        atomic_write(ws.lock_path, text)
 
 
 # -- check ----------------------------------------------------------------------------------
 
 @dataclass
 class HostDrift:
-    """One host-satisfied package that is not on this machine as the lock recorded it."""
+    """One host-satisfied package that is not on this machine as the lock recorded it.
+
+    ``severity`` is ``error`` (missing, another version, cannot be checked) or ``note``
+    (the same version, found at another path or with a changed file).
+    """
 
     name: str
     expected: str
     found: str
     action: str
+    severity: str = "error"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -376,88 +380,152 @@ class HostDrift:
 
 @dataclass
 class CheckResult:
-    """What ``lock --check`` found: no problems and no (disallowed) drift means the lock holds."""
+    """Whether a lock holds: no problems and no (disallowed) host drift.
+
+    This is the one definition of "the lock is current": ``lock --check`` prints it, and
+    ``lock --locked`` raises it (:meth:`raise_for_status`).
+    """
 
     ok: bool
     problems: list[str]
     lock_path: Path
     drift: list[HostDrift] = field(default_factory=list)
     drift_allowed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if self.problems:
+            return StaleLock.exit_code
+        if self.errors and not self.drift_allowed:
+            return HostDriftError.exit_code
+        return 0
+
+    @property
+    def errors(self) -> list[HostDrift]:
+        return [d for d in self.drift if d.severity == "error"]
+
+    def raise_for_status(self, ws: Workspace, *, locked: bool = False) -> None:
+        why = " and --locked forbids changing it" if locked else ""
+        if self.problems:
+            raise StaleLock(f"{self.lock_path} is not up to date{why}", details=self.problems,
+                            hint="run `ckpm lock` without --locked" if locked else "run `ckpm lock`")
+        if self.errors and not self.drift_allowed:
+            raise HostDriftError(f"this host differs from what {self.lock_path.name} recorded",
+                                 details=[f"{d.name}: expected {d.expected}, found {d.found}; {d.action}"
+                                          for d in self.errors],
+                                 hint="install what the lock expects, or pass --allow-host-drift to go on")
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path),
-                "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed}
+                "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed,
+                "notes": self.notes}
 
 
 def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False) -> CheckResult:
-    """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes."""
+    """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes.
+
+    A source that cannot be reached (a git remote, an HTTP index) is a problem ("could not
+    verify"), unless ckpm is offline, where what is cached is trusted and a note says so.
+    """
     problems: list[str] = []
+    notes: list[str] = []
     lk = ws.read_lock()
     if lk is None:
         return CheckResult(False, [f"{ws.lock_path} does not exist; run `ckpm lock`"], ws.lock_path)
     if lk.manifest_hash != ws.manifest.content_hash():
         problems.append(f"{ws.manifest_path.name} changed since the lock was written (dependencies, indexes or targets)")
-    want = ws.targets(targets)
+    want = ws.targets(targets, lk)
     missing_t = sorted(set(want) - set(lk.targets))
     if missing_t:
         problems.append(f"the lock has no resolution for target(s) {', '.join(missing_t)}")
     drift: list[HostDrift] = []
-    htarget = host_target()
-    for p in sorted(lk.packages, key=lambda p: p.ident):
-        if p.source_kind == "host":
-            if htarget in p.targets:
-                d = host_drift(p)
-                if d is not None:
-                    drift.append(d)
-            continue
-        problems.extend(_check_package(ws, p))
-    ok = not problems and (not drift or allow_host_drift)
-    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift)
+    htarget = ws.host_target
+    try:
+        for p in sorted(lk.packages, key=lambda p: p.ident):
+            if isinstance(p.source, HostSource):
+                if htarget in p.targets:
+                    d = host_drift(ws, p)
+                    if d is not None:
+                        drift.append(d)
+                continue
+            problems.extend(_check_package(ws, p, notes))
+    finally:
+        ws.warnings_from_sources()
+    errors = [d for d in drift if d.severity == "error"]
+    ok = not problems and (not errors or allow_host_drift)
+    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes)
 
 
-def host_drift(p: LockedPackage) -> HostDrift | None:
-    """Re-probe one host-satisfied package; None when it is still there as locked."""
-    from ckpm.detect import recheck
+def host_drift(ws: Workspace, p: LockedPackage) -> HostDrift | None:
+    """Re-probe one host-satisfied package with the index's rule; None when it is there as locked."""
+    from ckpm.resolve.host import recheck_pin
 
-    src = p.source
-    record = {"name": p.name, "version": p.version, "path": src.get("path"), "detector": src.get("host"),
-              "fingerprint": src.get("fingerprint") or "", "extra": {"rule": src["rule"]} if src.get("rule") else {}}
-    where = f" at {src['path']}" if src.get("path") else ""
-    now = recheck(record)
-    if now is None:
-        return HostDrift(p.name, f"{p.version}{where}", "missing",
-                         f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
-    if now.version != p.version:
-        return HostDrift(p.name, f"{p.version}{where}", f"{now.version}{where}",
-                         f"install {p.name} {p.version}, or run `ckpm lock` to pin {now.version}")
-    if src.get("fingerprint") and now.fingerprint and now.fingerprint != src.get("fingerprint"):
-        return HostDrift(p.name, f"{p.version}{where}", f"{now.version}{where} (the file changed)",
-                         "run `ckpm lock` to record the new file")
-    return None
+    return recheck_pin(ws.host_source_for_check(), p, HostDrift)
 
 
-def _check_package(ws: Workspace, p: LockedPackage) -> list[str]:
-    src = p.source
-    if "git" in src:
-        gs = ws.git_source(src["git"], src.get("subdir"))
-        try:
-            now = gs.commit_of(src.get("tag"))
-        except CkpmError as e:
-            return [f"{p.name} {p.version}: cannot read {src['git']}: {e.message}"]
-        if now is None:
-            return [f"{p.name} {p.version}: tag {src.get('tag')} no longer exists in {src['git']}"]
-        if now != src.get("rev"):
-            return [f"{p.name} {p.version}: tag {src.get('tag')} of {src['git']} moved from "
-                    f"{str(src.get('rev'))[:12]} to {now[:12]} since the lock was written"]
+def _unreachable(ws: Workspace, p: LockedPackage, where: str, e: CkpmError, notes: list[str]) -> list[str]:
+    if ws.settings.offline:
+        notes.append(f"{p.name} {p.version}: not verified against {where} (offline): {e.message}")
         return []
-    if "index" in src:
-        idx = next((i for i in ws.indexes if i.name == src["index"]), None)
+    return [f"{p.name} {p.version}: could not verify against {where}: {e.message} "
+            "(pass --offline to trust the cached copy)"]
+
+
+def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[str]:
+    src = p.source
+    if isinstance(src, GitSource):
+        gs = ws.git_source(src.git, src.subdir)
+        try:
+            now = gs.commit_of(src.tag)
+        except CkpmError as e:
+            return _unreachable(ws, p, src.git, e, notes)
+        if now is None:
+            return [f"{p.name} {p.version}: tag {src.tag} no longer exists in {src.git}"]
+        if now != src.rev:
+            return [f"{p.name} {p.version}: tag {src.tag} of {src.git} moved from {src.rev[:12]} to {now[:12]} "
+                    "since the lock was written"]
+        return []
+    if isinstance(src, IndexSource):
+        idx = next((i for i in ws.indexes if i.name == src.index), None)
         if idx is None:
-            return [f"{p.name} {p.version}: index {src['index']!r} is no longer configured"]
-        entry = next((e for e in idx.entries(p.name) if e.version_text == p.version), None)
+            return [f"{p.name} {p.version}: index {src.index!r} is no longer configured"]
+        try:
+            entry = next((e for e in idx.entries(p.name) if e.version_text == p.version), None)
+        except CkpmError as e:
+            return _unreachable(ws, p, f"index {idx.name} ({idx.url})", e, notes)
         if entry is None:
             return [f"{p.name} {p.version}: no longer in index {idx.name} ({idx.url})"]
-        if src.get("cksum") and entry.cksum != src.get("cksum"):
+        if src.cksum and entry.cksum != src.cksum:
             return [f"{p.name} {p.version}: checksum in index {idx.name} changed "
-                    f"({src.get('cksum')} -> {entry.cksum}); a published version must not change"]
+                    f"({src.cksum} -> {entry.cksum}); a published version must not change"]
+        changed = _deps_changed(ws.lock_path, p, entry)
+        if changed:
+            return [f"{p.name} {p.version}: its dependencies in index {idx.name} changed since the lock was written "
+                    f"({changed})"]
     return []
+
+
+def _deps_changed(lock_path: Path, p: LockedPackage, entry: Any) -> str | None:
+    """Whether the index now gives ``p`` dependencies that its locked edges do not satisfy."""
+    from ckpm.model.targets import matches
+
+    locked = {d.key: d for d in p.dependencies}
+    for dep in entry.deps:
+        if dep.optional or dep.kind == "build":
+            continue
+        if not any(matches(t, dep.targets) for t in p.targets):
+            continue
+        have = locked.get(dep.key)
+        if have is None:
+            if dep.key.startswith("__"):
+                continue  # host facts are checked as host drift
+            return f"new dependency {dep.describe()}"
+        v = try_version(have.version)
+        if v is not None and not dep.spec.contains(v, prereleases=True):
+            return f"{dep.describe()} no longer admits the locked {have.name} {have.version}"
+    index_keys = {d.key for d in entry.deps}
+    gone = sorted(k for k, d in locked.items() if k not in index_keys and not k.startswith("__"))
+    if gone:
+        return f"no longer depends on {', '.join(gone)}"
+    return None

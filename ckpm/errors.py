@@ -43,6 +43,19 @@ class ManifestError(CkpmError, ValueError):
         self.line = line
 
 
+class NoProject(ManifestError):
+    """No ckpm.toml in a folder or any of its parents."""
+
+    code = "no-project"
+
+
+class UsageError(CkpmError):
+    """The command line itself is wrong (an unknown option, a missing argument)."""
+
+    code = "usage"
+    exit_code = 64
+
+
 class VersionError(CkpmError, ValueError):
     code = "version"
 
@@ -70,8 +83,24 @@ class GitSourceError(CkpmError):
 
 
 class ResolutionError(CkpmError):
+    """No set of versions satisfies the requirements (or the search gave up).
+
+    ``conflict`` keeps the failure as data for ``--json`` and a registry: per key, the
+    requirements with their chains back to the project, and every candidate considered
+    with the reason it was rejected.
+    """
+
     code = "resolution"
     exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None,
+                 conflict: list[dict[str, Any]] | None = None, target: str | None = None) -> None:
+        super().__init__(message, hint=hint, details=details)
+        self.conflict: list[dict[str, Any]] = list(conflict or [])
+        self.target = target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "target": self.target, "conflict": self.conflict}
 
 
 class LockError(CkpmError):
@@ -79,13 +108,24 @@ class LockError(CkpmError):
 
 
 class StaleLock(LockError):
+    """The lock does not hold for the manifest, the indexes or the git tags any more."""
+
     code = "stale-lock"
     exit_code = 3
 
 
 class HostDriftError(LockError):
+    """This host does not have what the lock's host pins recorded."""
+
     code = "host-drift"
     exit_code = 4
+
+
+#: every exit code the CLI uses, for the docs and for --json consumers
+EXIT_CODES = {0: "success", 1: "a user error (bad input, unknown name, unreadable file)",
+              2: "no resolution exists (or the search gave up)", 3: "the lock is stale",
+              4: "this host differs from the lock", 64: "the command line is wrong (usage)",
+              130: "interrupted (Ctrl-C)"}
 
 
 class ProjectError(CkpmError):

@@ -1,7 +1,6 @@
 """Read-only questions about a project and the indexes: tree, why, why-not, search, show, detect."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -9,12 +8,15 @@ from typing import Any, Sequence
 
 from ckpm.errors import LockError, ProjectError, ResolutionError, UnknownComponent
 from ckpm.index.base import Index
+from ckpm.index.lookup import unknown_component
+from ckpm.model.entry import KINDS
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import ProjectManifest
 from ckpm.model.requirement import Requirement, split_tags
-from ckpm.model.targets import host_target
 from ckpm.model.version import parse_specifier, try_version
-from ckpm.workspace import Workspace
+from ckpm.settings import Settings
+from ckpm.workspace import LockOptions, Workspace, resolve_workspace
+
 
 def require_lock(ws: Workspace) -> Lock:
     lk = ws.read_lock()
@@ -72,11 +74,28 @@ def tree(ws: Workspace, target: str | None = None) -> dict[str, list[TreeNode]]:
     return out
 
 
-def why(ws: Workspace, name: str) -> list[list[str]]:
-    """Every chain from the project to ``name`` in the lock: ``["the project", "a 1.0 (key)", ...]``."""
+def default_target(ws: Workspace, lk: Lock | None) -> str:
+    """The target a question is about when none is given: the host's if locked, else the first locked."""
+    if lk is not None and lk.targets:
+        return ws.host_target if ws.host_target in lk.targets else sorted(lk.targets)[0]
+    return ws.targets()[0]
+
+
+def _check_target(lk: Lock, target: str) -> None:
+    if target not in lk.targets:
+        raise LockError(f"the lock has no resolution for {target}", hint=f"locked targets: {', '.join(lk.targets)}")
+
+
+def why(ws: Workspace, name: str, *, target: str | None = None) -> list[list[str]]:
+    """Every chain from the project to ``name`` in the lock: ``["the project", "a 1.0 (key)", ...]``.
+
+    With ``target``, only what the lock resolved for that target.
+    """
     lk = require_lock(ws)
+    if target is not None:
+        _check_target(lk, target)
     key = name.lower()
-    found = [p for p in lk.packages if p.name == key or key in p.keys]
+    found = [p for p in lk.packages if (p.name == key or key in p.keys) and (target is None or target in p.targets)]
     if not found:
         names = sorted({p.name for p in lk.packages})
         near = get_close_matches(key, names, n=1)
@@ -85,8 +104,9 @@ def why(ws: Workspace, name: str) -> list[list[str]]:
     parents: dict[tuple[str, str], list[tuple[LockedPackage, str]]] = {}
     for p in lk.packages:
         for d in p.dependencies:
-            parents.setdefault((d.name, d.version), []).append((p, d.key))
-    roots = {(r.name, r.version): r for r in lk.roots}
+            if target is None or d.targets is None or target in d.targets:
+                parents.setdefault((d.name, d.version), []).append((p, d.key))
+    roots = {(r.name, r.version): r for r in lk.roots if target is None or r.targets is None or target in r.targets}
     chains: list[list[str]] = []
 
     def walk(nm: str, ver: str, path: list[str], seen: set[tuple[str, str]]) -> None:
@@ -110,9 +130,11 @@ class WhyNot:
     version: str
     possible: bool
     lines: list[str]
+    locked: bool = False  # the version asked about is the one in the lock
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "possible": self.possible, "explanation": self.lines}
+        return {"name": self.name, "version": self.version, "possible": self.possible, "locked": self.locked,
+                "explanation": self.lines}
 
 
 def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None) -> WhyNot:
@@ -121,13 +143,23 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     from ckpm.resolve.candidates import Req
 
     key = name.lower()
-    t = target or ws.targets()[0]
+    lk = ws.read_lock()
+    if target is not None and lk is not None:
+        _check_target(lk, target)
+    t = target or default_target(ws, lk)
     v = try_version(version)
     if v is None:
         raise ProjectError(f"{version!r} is not a version")
     lines: list[str] = []
+    here = [p for p in (lk.packages if lk else []) if (p.name == key or key in p.keys) and t in p.targets]
+    if any(try_version(p.version) == v for p in here):
+        p = next(p for p in here if try_version(p.version) == v)
+        chains = why(ws, key, target=t)
+        lines.append(f"{p.name} {p.version} is in the lock for {t} (from {p.source_kind})")
+        lines.extend(" → ".join(c) for c in chains)
+        return WhyNot(key, version, True, lines, locked=True)
     req = ws.manifest.dependencies.get(key)
-    factory = CandidateFactory(ws.indexes, main_target=t, host_target=host_target(), git_source=ws.git_source)
+    factory = CandidateFactory(ws.indexes, main_target=t, host_target=ws.host_target, git_source=ws.git_source)
     probe = Requirement(key=key, spec=parse_specifier(f"=={version}"),
                         git=req.git if req else None, subdir=req.subdir if req else None)
     cands = [c for c in factory.all_candidates(key, [Req(probe, t, key)]) if c.version == v]
@@ -151,8 +183,6 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     extra = Requirement(key=key, spec=parse_specifier(f"=={version}"), git=req.git if req else None,
                         subdir=req.subdir if req else None, tags=req.tags if req else frozenset())
     try:
-        from ckpm.api import LockOptions, resolve_workspace
-
         results, _ = resolve_workspace(ws, LockOptions(targets=[t], prerelease=True), extra=[extra])
     except ResolutionError as e:
         lines.append(e.message)
@@ -160,8 +190,7 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
         return WhyNot(key, version, False, lines)
     if lines:
         return WhyNot(key, version, False, lines)
-    lk = ws.read_lock()
-    chosen = [p for p in (lk.packages if lk else []) if p.name == key or key in p.keys]
+    chosen = here
     if chosen:
         lines.append(f"{key} {version} would resolve; the lock has {', '.join(p.name + ' ' + p.version for p in chosen)} "
                      "because ckpm keeps locked pins and otherwise prefers the newest version")
@@ -194,6 +223,12 @@ class SearchHit:
 def search(indexes: Sequence[Index], *, text: str | None = None, tags: str | None = None,
            kind: str | None = None, limit: int | None = None) -> list[SearchHit]:
     """Components whose tags include ``tags`` and whose name/description contain ``text``."""
+    if kind is not None and kind not in KINDS:
+        from difflib import get_close_matches
+
+        near = get_close_matches(kind, list(KINDS), n=1)
+        raise ProjectError(f"unknown kind {kind!r}", hint=(f"did you mean {near[0]!r}? " if near else "")
+                           + f"kinds are {', '.join(KINDS)}")
     want = split_tags(tags)
     needle = (text or "").lower()
     hits: list[SearchHit] = []
@@ -228,18 +263,14 @@ def show(indexes: Sequence[Index], name: str) -> dict[str, Any]:
                     for e in es
                 ],
             }
-    from ckpm.resolve.factory import CandidateFactory
-
-    raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(key)
+    raise unknown_component(indexes, key)
 
 
 def index_update(indexes: Sequence[Index]) -> list[dict[str, Any]]:
     """Fetch git indexes (and revalidate HTTP ones); returns each index's revision."""
     out = []
     for idx in indexes:
-        upd = getattr(idx, "update", None)
-        if callable(upd):
-            upd()
+        idx.update()
         out.append({"name": idx.name, "url": idx.url, "revision": idx.revision()})
     return out
 
@@ -247,7 +278,7 @@ def index_update(indexes: Sequence[Index]) -> list[dict[str, Any]]:
 # -- detect ---------------------------------------------------------------------------------
 
 def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: ProjectManifest | None = None,
-                refresh: bool = False, cache_dir: Path | None = None) -> Any:
+                refresh: bool = False, cache_dir: Path | None = None, settings: Settings | None = None) -> Any:
     """Host facts and the software that the indexes' detect rules find (all, or for one key).
 
     ``key`` is a component name, a dependency key of the project (a capability key detects
@@ -272,9 +303,7 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
             for idx in indexes:
                 names.extend(s.name for s in idx.summaries() if tags <= s.tags)
             if not names:
-                from ckpm.resolve.factory import CandidateFactory
-
-                raise CandidateFactory(indexes, main_target=host_target(), host_target=host_target()).unknown(k)
+                raise unknown_component(indexes, k)
         for n in sorted(set(names)):
             es = next((idx.entries(n) for idx in indexes if idx.entries(n)), [])
             r = rules_of_entries(es)
@@ -283,6 +312,8 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
         if not rules:
             raise UnknownComponent(f"nothing in the index says how to detect {key!r}",
                                    hint="an index entry needs `detect` rules; see docs/detection.md")
-    from ckpm.resolve.host import PYTHON_ENV
-
-    return detect(rules, refresh=refresh, cache_dir=cache_dir, python=os.environ.get(PYTHON_ENV) or None)
+    settings = settings if settings is not None else Settings(cache_dir=cache_dir)
+    with settings.reporter.progress("detecting software on this host"):
+        res = detect(rules, refresh=refresh or settings.refresh_host, cache_dir=cache_dir or settings.cache_dir,
+                     python=settings.python, env=settings.environ)
+    return res

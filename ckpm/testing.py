@@ -1,6 +1,8 @@
 """Pytest fixtures for ckpm and for component authors: real git repos, indexes, HTTP servers.
 
-Enabled by the ``pytest11`` entry point once ckpm is installed; no mocks anywhere:
+Opt-in, so that installing ckpm changes no other project's test suite: enable them with
+``pytest_plugins = ["ckpm.testing"]`` in a ``conftest.py`` (or ``pytest -p ckpm.testing``).
+No mocks anywhere:
 
 ``git_repo_factory``   real git repositories with one commit and one tag per version
 ``index_factory``      index folders written with :mod:`ckpm.index.writer`

@@ -1,65 +1,78 @@
 """A project folder as the library sees it: its manifest, its indexes, its lock, and the host.
 
-``Options`` carries the settings every command shares (the CLI's global flags);
-``Workspace`` opens what a command needs lazily and memoises it for that command.
+``Settings`` (``ckpm.settings``) carries what every command shares; ``Workspace`` opens what
+a command needs lazily and memoises it for that command; ``resolve_workspace`` runs the
+resolution for every target. Commands that write the project take :meth:`Workspace.writing`
+first, so concurrent ckpm processes on one project serialise and none loses another's edit.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import time
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
-from ckpm.index.base import Index, open_index
+from ckpm.errors import ProjectError
+from ckpm.index import Index, open_index
 from ckpm.model.lockfile import LOCKFILE, Lock, read_lock
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
-from ckpm.model.targets import host_target, validate_target
+from ckpm.model.requirement import Requirement
+from ckpm.model.targets import validate_target
+from ckpm.settings import INDEX_ENV, Settings
 
-INDEX_ENV = "CKPM_INDEX"
+__all__ = ["INDEX_ENV", "Settings", "Options", "Workspace", "make_indexes", "LockOptions", "resolve_workspace"]
 
-
-@dataclass
-class Options:
-    """Settings shared by every command (from the CLI's global flags or the caller)."""
-
-    index_url: str | None = None  # overrides the project's [[index]] list (also $CKPM_INDEX)
-    cache_dir: Path | None = None
-    offline: bool = False
-    no_host: bool = False  # pretend nothing is installed
-    refresh_host: bool = False  # ignore the host-profile cache
-
-    def effective_index_url(self) -> str | None:
-        return self.index_url or os.environ.get(INDEX_ENV) or None
+#: the settings object under the name the API has used since the start
+Options = Settings
 
 
 class Workspace:
     """A project folder: its manifest, its indexes and its lock."""
 
-    def __init__(self, root: Path | str | None = None, options: Options | None = None, *, search_up: bool = True) -> None:
-        self.options = options or Options()
+    def __init__(self, root: Path | str | None = None, options: Settings | None = None, *,
+                 search_up: bool = True) -> None:
+        self.settings = options if options is not None else Settings()
+        self.reporter = self.settings.reporter
         start = Path(root or ".").resolve()
-        if search_up:
-            self.manifest_path = find_project(start)
-        else:
-            self.manifest_path = start / MANIFEST
+        self.manifest_path = find_project(start) if search_up else start / MANIFEST
         self.root = self.manifest_path.parent
+        self.deadline: float | None = None  # a time.monotonic() value that bounds network reads
         self._manifest: ProjectManifest | None = None
         self._indexes: list[Index] | None = None
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self._host: Any = None
 
     @property
+    def options(self) -> Settings:
+        return self.settings
+
+    @property
     def lock_path(self) -> Path:
         return self.root / LOCKFILE
+
+    @property
+    def host_target(self) -> str:
+        """This host's target, from its facts (``CKPM_OVERRIDE_OS``/``ARCH`` applied)."""
+        return self.settings.host_target()
 
     @property
     def manifest(self) -> ProjectManifest:
         if self._manifest is None:
             self._manifest = load_project(self.manifest_path)
+            self.reporter.warn_all(self._manifest.warnings)
         return self._manifest
 
     def set_manifest(self, m: ProjectManifest) -> None:
         self._manifest = m
+        self._indexes = None
+
+    def reload(self) -> None:
+        """Forget what was read, so the next use reads the files as they are now."""
+        self._manifest = None
         self._indexes = None
 
     def read_lock(self) -> Lock | None:
@@ -68,8 +81,18 @@ class Workspace:
     @property
     def indexes(self) -> list[Index]:
         if self._indexes is None:
-            self._indexes = make_indexes(self.manifest, self.options)
+            self._indexes = make_indexes(self.manifest, self.settings, deadline=self.deadline)
         return self._indexes
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """Bound every network read of this command to ``seconds`` from now."""
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        for idx in self._indexes or ():
+            if hasattr(idx, "deadline"):
+                idx.deadline = self.deadline
+        for src in self._git_sources.values():
+            if hasattr(src, "deadline"):
+                src.deadline = self.deadline
 
     def git_source(self, url: str, subdir: str | None) -> Any:
         key = (url, subdir)
@@ -77,27 +100,73 @@ class Workspace:
         if src is None:
             from ckpm.index.gitsource import GitComponentSource
 
-            src = GitComponentSource(_abs_git_url(url, self.root), subdir=subdir, cache_dir=self.options.cache_dir,
-                                     offline=self.options.offline)
+            src = GitComponentSource(_abs_git_url(url, self.root), subdir=subdir, cache_dir=self.settings.cache_dir,
+                                     offline=self.settings.offline, **_client_kw(self.settings, self.deadline))
             self._git_sources[key] = src
         return src
 
     def host_source(self) -> Any:
         """Software on this machine as resolution candidates (None with --no-host)."""
-        if self.options.no_host:
+        if self.settings.no_host:
             return None
         if self._host is None:
             from ckpm.resolve.host import DetectedHost
 
-            self._host = DetectedHost(self.indexes, host_target=host_target(), cache_dir=self.options.cache_dir,
-                                      refresh=self.options.refresh_host)
+            self._host = DetectedHost(self.indexes, host_target=self.host_target, settings=self.settings,
+                                      project_root=self.root)
         return self._host
 
-    def targets(self, override: Sequence[str] | None = None) -> list[str]:
-        ts = list(override or self.manifest.targets or [host_target()])
+    def host_source_for_check(self) -> Any:
+        """The host adapter even under --no-host: checking the lock's host pins needs it."""
+        if self._host is None:
+            from ckpm.resolve.host import DetectedHost
+
+            self._host = DetectedHost(self.indexes, host_target=self.host_target, settings=self.settings,
+                                      project_root=self.root)
+        return self._host
+
+    def targets(self, override: Sequence[str] | None = None, old: Lock | None = None) -> list[str]:
+        """``override``, else the manifest's ``[targets] default``, else the old lock's, else the host."""
+        ts = list(override or self.manifest.targets or (old.targets if old is not None else []) or [self.host_target])
         for t in ts:
             validate_target(t)
         return sorted(set(ts))
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold this project's write lock; a process that had to wait re-reads the files.
+
+        The lock file lives in the cache (``projects/<hash of the folder>.lock``), so the
+        project folder gets no extra file. Read-only commands never take it.
+        """
+        from ckpm.fsutil import file_lock
+
+        waited: list[str] = []
+
+        def on_wait(msg: str) -> None:
+            waited.append(msg)
+            self.reporter.note(msg)
+
+        key = hashlib.sha256(str(self.root).encode("utf-8")).hexdigest()[:16]
+        path = self.settings.cache_root / "projects" / f"{key}.lock"
+        with file_lock(path, on_wait=on_wait, what=f"on the project {self.root}"):
+            if waited:
+                self.reload()
+            yield
+
+    def warnings_from_sources(self) -> None:
+        """Pass on what the index clients and git sources collected (for clients that keep lists)."""
+        for obj in [*(self._indexes or ()), *self._git_sources.values(), self._host]:
+            self.reporter.warn_all(list(getattr(obj, "warnings", None) or ()))
+
+    def close(self) -> None:
+        for idx in self._indexes or ():
+            idx.close()
+
+
+def _client_kw(settings: Settings, deadline: float | None) -> dict[str, Any]:
+    """Keywords every index client and git source takes (reporter, deadline)."""
+    return {}
 
 
 def _abs_git_url(url: str, root: Path) -> str:
@@ -107,17 +176,83 @@ def _abs_git_url(url: str, root: Path) -> str:
     return str((root / url).resolve())
 
 
-def make_indexes(manifest: ProjectManifest | None, options: Options) -> list[Index]:
+def make_indexes(manifest: ProjectManifest | None, options: Settings, *, deadline: float | None = None) -> list[Index]:
     """The indexes a project reads, in order: --index/$CKPM_INDEX, else [[index]], else the embedded one."""
+    kw = {"cache_dir": options.cache_dir, "offline": options.offline, **_client_kw(options, deadline)}
     url = options.effective_index_url()
     if url:
-        return [open_index(url, cache_dir=options.cache_dir, offline=options.offline)]
+        return [open_index(url, **kw)]
     if manifest is not None and manifest.indexes:
         out = []
         for ref in manifest.indexes:
             u = ref.url
             if "://" not in u and not os.path.isabs(u) and u != "embedded":
                 u = str((manifest.root / u).resolve())
-            out.append(open_index(u, name=ref.name, cache_dir=options.cache_dir, offline=options.offline))
+            out.append(open_index(u, name=ref.name, **kw))
         return out
-    return [open_index(None)]
+    return [open_index(None, **kw)]
+
+
+# -- resolution ------------------------------------------------------------------------------
+
+@dataclass
+class LockOptions:
+    """How ``lock`` resolves."""
+
+    upgrade: bool = False
+    upgrade_packages: Sequence[str] = ()
+    targets: Sequence[str] | None = None
+    prerelease: bool | None = None  # None: keep what the lock says
+    max_rounds: int = 50_000
+    timeout: float = 120.0  # bounds the whole command: resolution and network reads
+    locked: bool = False  # never re-resolve: fail if the lock does not hold
+    allow_host_drift: bool = False  # with locked: host drift is a warning
+
+
+def pins_from_lock(old: Lock | None, upgrade: bool, upgrade_packages: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """target → {key: Pin} of an existing lock (nothing with ``upgrade``; not the named packages)."""
+    from ckpm.resolve.factory import Pin
+
+    per_target: dict[str, dict[str, Any]] = {}
+    if old is None or upgrade:
+        return per_target
+    skip = {n.lower() for n in upgrade_packages}
+    for p in old.packages:
+        if p.name in skip or skip & set(p.keys):
+            continue
+        pin = Pin(p.name, p.version, p.source.identity(), p.source)
+        for t in p.targets:
+            for k in p.keys:
+                per_target.setdefault(t, {})[k] = pin
+    return per_target
+
+
+def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Requirement] = (),
+                      old: Lock | None = None) -> tuple[list[Any], bool]:
+    """Resolve for every target; returns (per-target results, prerelease flag)."""
+    from ckpm.resolve.resolve import Budget, resolve_target
+
+    targets = ws.targets(options.targets, old)
+    prerelease = options.prerelease if options.prerelease is not None else bool(old and old.prerelease)
+    per_target = pins_from_lock(old, options.upgrade, options.upgrade_packages)
+    known = {p.lower() for p in options.upgrade_packages}
+    if known and old is not None:
+        names = {p.name for p in old.packages} | {k for p in old.packages for k in p.keys}
+        for n in sorted(known - names):
+            near = get_close_matches(n, sorted(names), n=1)
+            raise ProjectError(f"--upgrade-package {n}: no such package in {ws.lock_path}",
+                               hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree`")
+    htarget = ws.host_target
+    results = []
+    with ws.reporter.progress("resolving"):
+        for t in targets:
+            pins = dict(per_target.get(t, {}))
+            if t != htarget:
+                pins.update({f"{k}@{htarget}": v for k, v in per_target.get(htarget, {}).items()})
+            results.append(resolve_target(
+                ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
+                git_source=ws.git_source, host=ws.host_source(),
+                budget=Budget(max_rounds=options.max_rounds, seconds=options.timeout), extra=extra,
+                reporter=ws.reporter,
+            ))
+    return results, prerelease

@@ -58,7 +58,7 @@ def test_user_tour(tmp_path: Path, index: Path) -> None:
     r = run("lock", "--check", cwd=demo, env=env)
     assert r.returncode == 0 and "up to date" in r.stdout
     r = run("tree", "--json", cwd=demo, env=env)
-    (target, nodes), = json.loads(r.stdout).items()
+    (target, nodes), = json.loads(r.stdout)["data"].items()
     assert [n["name"] for n in nodes] == ["gcc", "lib-tensorflow"]
     assert nodes[1]["dependencies"][0]["name"] == "lib-numpy"
     r = run("tree", cwd=demo, env=env)
@@ -66,9 +66,9 @@ def test_user_tour(tmp_path: Path, index: Path) -> None:
     r = run("why", "lib-numpy", cwd=demo, env=env)
     assert "lib-tensorflow 1.15.5 requires lib-numpy" in r.stdout
     r = run("search", "--tags", "compiler,lang-c", "--json", cwd=demo, env=env)
-    assert [h["name"] for h in json.loads(r.stdout)] == ["gcc"]
+    assert [h["name"] for h in json.loads(r.stdout)["data"]] == ["gcc"]
     r = run("show", "lib-tensorflow", "--json", cwd=demo, env=env)
-    assert [v["version"] for v in json.loads(r.stdout)["versions"]] == ["1.13.1", "1.15.5"]
+    assert [v["version"] for v in json.loads(r.stdout)["data"]["versions"]] == ["1.13.1", "1.15.5"]
     r = run("why-not", "lib-numpy@1.26.4", cwd=demo, env=env)
     assert "lib-numpy 1.26.4 would resolve; the lock has lib-numpy 1.18.5" in r.stdout
     assert "taking it would also change: lib-tensorflow 1.15.5 -> 1.13.1" in r.stdout

@@ -200,13 +200,13 @@ def test_detect_command(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir:
     r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "tool-fake", "--json"], capture_output=True,
                        text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    (d,) = json.loads(r.stdout)["found"]["tool-fake"]
+    (d,) = json.loads(r.stdout)["data"]["found"]["tool-fake"]
     assert (d["version"], d["path"]) == ("2.5.0", str(bindir / "faketool"))
     r = subprocess.run([sys.executable, "-m", "ckpm", "detect"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 0 and "__libc" in r.stdout and "tool-fake" in r.stdout
     r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "fake", "--json"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)  # a tag: every component that carries it
-    assert r.returncode == 0 and [d["version"] for d in json.loads(r.stdout)["found"]["tool-fake"]] == ["2.5.0"]
+    assert r.returncode == 0 and [d["version"] for d in json.loads(r.stdout)["data"]["found"]["tool-fake"]] == ["2.5.0"]
     r = subprocess.run([sys.executable, "-m", "ckpm", "detect", "tool-fak"], capture_output=True, text=True,
                        env=env, cwd=tmp_path)
     assert r.returncode == 1 and "no component named 'tool-fak'" in r.stderr and "Traceback" not in r.stderr

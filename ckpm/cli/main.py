@@ -23,31 +23,48 @@ class Ctx:
     verbose: int
     offline: bool
     cache_dir: Path | None
+    command: str = ""
+    reporter: Any = None
 
-    def options(self, **kw: Any) -> Any:
-        from ckpm.api import Options
+    def options(self, *, as_json: bool = False, **kw: Any) -> Any:
+        """The settings of this run (global flags and the environment, read once)."""
+        from ckpm.cli.output import ConsoleReporter
+        from ckpm.settings import Settings
 
-        return Options(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline, **kw)
+        if self.reporter is None:
+            self.reporter = ConsoleReporter(verbose=self.verbose, quiet=as_json)
+        settings = Settings(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline,
+                            reporter=self.reporter, **kw)
+        settings.check()
+        return settings
 
-    def workspace(self, **kw: Any) -> Any:
+    def workspace(self, *, as_json: bool = False, **kw: Any) -> Any:
         from ckpm.api import Workspace
 
-        return Workspace(self.project, self.options(**kw))
+        return Workspace(self.project, self.options(as_json=as_json, **kw))
 
-    def indexes(self) -> list[Any]:
+    def indexes(self, *, as_json: bool = False) -> list[Any]:
         """The project's indexes when inside a project, else --index / the embedded index."""
         from ckpm.api import make_indexes
-        from ckpm.errors import ManifestError
+        from ckpm.errors import NoProject
 
-        opts = self.options()
+        opts = self.options(as_json=as_json)
         if opts.effective_index_url():
             return make_indexes(None, opts)
         try:
-            return self.workspace().indexes
-        except ManifestError as e:
-            if "no ckpm.toml" in e.message:
-                return make_indexes(None, opts)
-            raise
+            return self.workspace(as_json=as_json).indexes
+        except NoProject:
+            return make_indexes(None, opts)
+
+    def warnings(self) -> list[str]:
+        return list(self.reporter.warnings) if self.reporter is not None else []
+
+
+def emit(c: Ctx, data: Any) -> None:
+    """The --json envelope of a successful command."""
+    from ckpm.cli.output import emit_json, envelope
+
+    emit_json(envelope(c.command, data, c.warnings()))
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,27 +74,45 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from ckpm.errors import CkpmError
 
-        obj = click.get_current_context().find_object(Ctx)
+        ctx = click.get_current_context()
+        obj = ctx.find_object(Ctx)
         verbose = obj.verbose if obj is not None else 0
+        if obj is not None:
+            obj.command = ctx.command_path.partition(" ")[2] or ctx.info_name or ""
+        as_json = bool(kwargs.get("as_json"))
         try:
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+            if obj is not None and obj.reporter is not None:
+                obj.reporter.finish()
+            return out
         except CkpmError as e:
-            if verbose:
-                import traceback
-
-                traceback.print_exc()
-            as_json = kwargs.get("as_json")
-            if as_json:
-                from ckpm.cli.output import emit_json
-
-                emit_json({"ok": False, **e.to_dict()})
-            click.echo(e.render(), err=True)
-            sys.exit(e.exit_code)
+            _fail(obj, verbose, as_json, e.to_dict(), e.render(), e.exit_code)
+        except OSError as e:
+            what = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")
+            _fail(obj, verbose, as_json, {"code": "os", "error": what, "hint": None, "details": []},
+                  f"error: {what}", 1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
 
     return wrapper
+
+
+def _fail(obj: Ctx | None, verbose: int, as_json: bool, err: dict[str, Any], text: str, code: int) -> None:
+    from ckpm.report import escape_control
+
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    if obj is not None and obj.reporter is not None:
+        obj.reporter.finish()
+    if as_json:
+        from ckpm.cli.output import emit_json, error_envelope
+
+        emit_json(error_envelope(obj.command if obj else "", err, obj.warnings() if obj else []))
+    click.echo(escape_control(text), err=True)
+    sys.exit(code)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
@@ -124,11 +159,11 @@ def _lock_opts(upgrade: bool = False, upgrade_package: tuple[str, ...] = (), tar
                        prerelease=prerelease, max_rounds=max_rounds, timeout=timeout, locked=locked)
 
 
-def _report(outcome: Any, as_json: bool) -> None:
-    from ckpm.cli.output import emit_json, info
+def _report(c: Ctx, outcome: Any, as_json: bool) -> None:
+    from ckpm.cli.output import info
 
     if as_json:
-        emit_json({"ok": True, **outcome.to_dict()})
+        emit(c, outcome.to_dict())
         return
     for x in outcome.added:
         info(f"[green]+[/green] {x}")
@@ -137,7 +172,8 @@ def _report(outcome: Any, as_json: bool) -> None:
     for x in outcome.updated:
         info(f"[yellow]~[/yellow] {x}")
     state = "updated" if outcome.changed else "unchanged"
-    info(f"{outcome.path.name} {state}: {len(outcome.lock.packages)} packages for {', '.join(outcome.lock.targets)}")
+    n = len(outcome.lock.packages)
+    info(f"{outcome.path.name} {state}: {n} package{'' if n == 1 else 's'} for {', '.join(outcome.lock.targets)}")
 
 
 resolve_options = [
@@ -176,9 +212,9 @@ def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, g
 
     reqs = [api.AddRequest(s, tags=tags, no_tags=no_tags, git=git, subdir=subdir, targets=for_targets,
                            kind="build" if build_dep else None, index=index_name) for s in specs]
-    out = api.add(c.workspace(no_host=no_host), reqs, lock_options=_lock_opts(target=target, prerelease=prerelease,
-                                                               max_rounds=max_rounds, timeout=timeout))
-    _report(out, as_json)
+    out = api.add(c.workspace(as_json=as_json, no_host=no_host), reqs,
+                  lock_options=_lock_opts(target=target, prerelease=prerelease, max_rounds=max_rounds, timeout=timeout))
+    _report(c, out, as_json)
 
 
 @cli.command()
@@ -190,7 +226,7 @@ def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
     """Remove dependencies and update ckpm.lock."""
     from ckpm import api
 
-    _report(api.remove(c.workspace(), names), as_json)
+    _report(c, api.remove(c.workspace(as_json=as_json), names), as_json)
 
 
 @cli.command()
@@ -209,38 +245,44 @@ def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], l
     """Resolve every dependency and write ckpm.lock."""
     from ckpm import api
 
-    ws = c.workspace(no_host=no_host)
+    ws = c.workspace(as_json=as_json, no_host=no_host)
     if check:
+        ws.set_deadline(timeout)
         res = api.check(ws, targets=list(target) or None, allow_host_drift=allow_host_drift)
-        _report_check(res, as_json)
-        from ckpm.errors import HostDriftError, StaleLock
-
-        sys.exit(0 if res.ok else StaleLock.exit_code if res.problems else HostDriftError.exit_code)
+        _report_check(c, res, as_json)
+        sys.exit(res.exit_code)
     opts = _lock_opts(upgrade, upgrade_package, target, prerelease, max_rounds, timeout, locked)
     opts.allow_host_drift = allow_host_drift
     out = api.lock(ws, opts)
-    _report(out, as_json)
+    _report(c, out, as_json)
 
 
-def _report_check(res: Any, as_json: bool) -> None:
-    from ckpm.cli.output import emit_json, table
+def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
+    from ckpm.cli.output import table
+    from ckpm.report import escape_control
 
+    c.reporter.finish()
     if as_json:
-        emit_json(res.to_dict())
+        from ckpm.cli.output import emit_json
+
+        emit_json({**({"ok": True, "command": c.command, "data": res.to_dict(), "warnings": c.warnings()}),
+                   "ok": res.exit_code == 0})
         return
     name = res.lock_path.name
     if res.problems:
         click.echo(f"{name} is stale:", err=True)
         for p in res.problems:
-            click.echo(f"  - {p}", err=True)
+            click.echo(f"  - {escape_control(p)}", err=True)
         click.echo("hint: run `ckpm lock` to update it", err=True)
+    for n in res.notes:
+        click.echo(f"note: {escape_control(n)}", err=True)
     if res.drift:
-        word = "warning" if res.drift_allowed else "error"
+        word = "error" if res.errors and not res.drift_allowed else "warning" if res.errors else "note"
         click.echo(f"{word}: this host differs from what {name} recorded:", err=True)
         sys.stdout.flush()
         table(["package", "expected", "found", "what to do"],
               [(d.name, d.expected, d.found, d.action) for d in res.drift])
-    if res.ok:
+    if res.exit_code == 0:
         click.echo(f"{name} is up to date" + (" (host drift allowed)" if res.drift else ""))
 
 
@@ -253,19 +295,19 @@ def _report_check(res: Any, as_json: bool) -> None:
 def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
     """Show host facts and detected software (all, or what satisfies KEY)."""
     from ckpm import api
-    from ckpm.errors import ManifestError
+    from ckpm.errors import NoProject
 
     manifest = None
+    settings = c.options(as_json=as_json)
     try:
-        manifest = c.workspace().manifest
-    except ManifestError as e:
-        if "no ckpm.toml" not in e.message:
-            raise
-    res = api.detect_host(c.indexes(), key=key, manifest=manifest, refresh=refresh, cache_dir=c.cache_dir)
+        manifest = c.workspace(as_json=as_json).manifest
+    except NoProject:
+        pass
+    res = api.detect_host(c.indexes(as_json=as_json), key=key, manifest=manifest, refresh=refresh,
+                          cache_dir=settings.cache_dir, settings=settings)
+    c.reporter.warn_all(res.warnings)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json(res.to_json())
+        emit(c, {k: v for k, v in res.to_json().items() if k != "warnings"})
         return
     from ckpm.cli.output import table
 
@@ -275,22 +317,9 @@ def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
     rows = [(n, d.version, d.path or "", d.detector, _extra(d.extra))
             for n in sorted(res.found) for d in res.found[n]]
     table(["component", "version", "path", "detector", "details"], rows, title="detected software")
-    _warnings(res.warnings, c.verbose)
     if key is not None and not rows:
         click.echo(f"nothing on this host satisfies {key}", err=True)
         sys.exit(1)
-
-
-def _warnings(warnings: list[str], verbose: int, shown: int = 5) -> None:
-    """Probe warnings: the first line of each, the first few unless -v."""
-    from ckpm.cli.output import info
-
-    lines = [w.replace("\\n", "\n").splitlines()[0][:200] if w else w for w in warnings]
-    limit = len(lines) if verbose else shown
-    for w in lines[:limit]:
-        info(f"[yellow]warning:[/yellow] {w}")
-    if len(lines) > limit:
-        info(f"... and {len(lines) - limit} more warnings (-v shows them)")
 
 
 def _extra(extra: Any) -> str:
@@ -308,50 +337,51 @@ def tree(c: Ctx, target: str | None, as_json: bool) -> None:
     """Show the locked dependency graph."""
     from ckpm import api
 
-    trees = api.tree(c.workspace(), target)
+    ws = c.workspace(as_json=as_json)
+    trees = api.tree(ws, target)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json({t: [n.to_dict() for n in nodes] for t, nodes in trees.items()})
+        emit(c, {t: [n.to_dict() for n in nodes] for t, nodes in trees.items()})
         return
-    ws_name = c.workspace().manifest.name
+    ws_name = ws.manifest.name
     for t, nodes in trees.items():
         click.echo(f"{ws_name} ({t})")
         _print_nodes(nodes, "")
 
 
 def _print_nodes(nodes: list[Any], prefix: str) -> None:
+    from ckpm.report import escape_control
+
     for i, n in enumerate(nodes):
         last = i == len(nodes) - 1
         label = n.name if n.key == n.name else f"{n.key} = {n.name}"
         extra = " (*)" if n.repeated else ""
         src = "" if n.source == "index" else f" [{n.source}]"
-        click.echo(f"{prefix}{'└── ' if last else '├── '}{label} {n.version}{src}{extra}")
+        click.echo(escape_control(f"{prefix}{'└── ' if last else '├── '}{label} {n.version}{src}{extra}"))
         _print_nodes(n.children, prefix + ("    " if last else "│   "))
 
 
 @cli.command()
 @click.argument("name")
+@click.option("--target", "-t", help="Only what the lock resolved for TARGET.")
 @json_option
 @pass_ctx
 @handle_errors
-def why(c: Ctx, name: str, as_json: bool) -> None:
+def why(c: Ctx, name: str, target: str | None, as_json: bool) -> None:
     """Show who pulled NAME into the lock, through which requirements."""
     from ckpm import api
+    from ckpm.report import escape_control
 
-    chains = api.why(c.workspace(), name)
+    chains = api.why(c.workspace(as_json=as_json), name, target=target)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json({"name": name, "chains": chains})
+        emit(c, {"name": name, "chains": chains})
         return
     for ch in chains:
-        click.echo(" → ".join(ch))
+        click.echo(escape_control(" → ".join(ch)))
 
 
 @cli.command("why-not")
 @click.argument("spec")
-@click.option("--target", "-t", help="Target to explain for (default: the first locked target).")
+@click.option("--target", "-t", help="Target to explain for (default: the host's, else the first locked target).")
 @json_option
 @pass_ctx
 @handle_errors
@@ -363,14 +393,14 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
     name, _, version = spec.partition("@")
     if not version:
         raise ProjectError(f"{spec!r}: give NAME@VERSION, e.g. lib-numpy@1.26.4")
-    res = api.why_not(c.workspace(), name, version.lstrip("="), target=target)
+    res = api.why_not(c.workspace(as_json=as_json), name, version.lstrip("="), target=target)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json(res.to_dict())
+        emit(c, res.to_dict())
         return
+    from ckpm.report import escape_control
+
     for line in res.lines:
-        click.echo(line)
+        click.echo(escape_control(line))
 
 
 @cli.command()
@@ -385,15 +415,13 @@ def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: 
     """Search the index by free TEXT and/or --tags."""
     from ckpm import api
 
-    hits = api.search(c.indexes(), text=text, tags=tags, kind=kind, limit=limit)
+    hits = api.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json([h.to_dict() for h in hits])
+        emit(c, [h.to_dict() for h in hits])
         return
     if not hits:
         click.echo("no components match", err=True)
-        sys.exit(1)
+        return
     from ckpm.cli.output import table
 
     table(["name", "latest", "kind", "tags", "description"],
@@ -409,29 +437,32 @@ def show(c: Ctx, name: str, as_json: bool) -> None:
     """Show a component's versions, tags, deps, targets and source."""
     from ckpm import api
 
-    info = api.show(c.indexes(), name)
+    info = api.show(c.indexes(as_json=as_json), name)
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json(info)
+        emit(c, info)
         return
+    from ckpm.report import escape_control
+
+    def echo(text: str) -> None:
+        click.echo(escape_control(text))
+
     last = info["versions"][-1]
-    click.echo(f"{info['name']} ({info['kind']}) from index {info['index']}")
+    echo(f"{info['name']} ({info['kind']}) from index {info['index']}")
     if info["description"]:
-        click.echo(f"  {info['description']}")
-    click.echo(f"  tags:    {', '.join(last['tags'])}")
-    click.echo(f"  targets: {', '.join(last['targets'])}")
+        echo(f"  {info['description']}")
+    echo(f"  tags:    {', '.join(last['tags'])}")
+    echo(f"  targets: {', '.join(last['targets'])}")
     src = last["source"]
     if src:
-        click.echo(f"  source:  {src.get('git') or ', '.join(src.get('urls', []))}")
+        echo(f"  source:  {src.get('git') or ', '.join(src.get('urls', []))}")
     if last["deps"]:
-        click.echo("  deps (latest):")
+        echo("  deps (latest):")
         for d in last["deps"]:
             extra = f" tags={','.join(d['tags'])}" if d.get("tags") else ""
-            click.echo(f"    {d['name']} {d.get('req', '*')}{extra}"
+            echo(f"    {d['name']} {d.get('req', '*')}{extra}"
                        + (f" [{d['kind']}]" if d.get("kind", "run") != "run" else ""))
     vs = [v["version"] + (" (yanked)" if v["yanked"] else "") for v in info["versions"]]
-    click.echo(f"  versions ({len(vs)}): {', '.join(vs)}")
+    echo(f"  versions ({len(vs)}): {', '.join(vs)}")
 
 
 @cli.group()
@@ -447,11 +478,9 @@ def index_update(c: Ctx, as_json: bool) -> None:
     """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
     from ckpm import api
 
-    res = api.index_update(c.indexes())
+    res = api.index_update(c.indexes(as_json=as_json))
     if as_json:
-        from ckpm.cli.output import emit_json
-
-        emit_json(res)
+        emit(c, res)
         return
     for r in res:
         click.echo(f"{r['name']}: {r['url']}" + (f" at {r['revision'][:12]}" if r.get("revision") else ""))
@@ -469,8 +498,65 @@ def index_reindex(c: Ctx, path: Path) -> None:
     click.echo(f"{path}/summary.jsonl: {n} components")
 
 
-def main() -> None:
-    cli(prog_name="ckpm")
+#: global options and whether each takes a value; they may stand before or after the command
+GLOBAL_OPTIONS = {"-C": True, "--project": True, "--index": True, "--cache-dir": True, "--offline": False,
+                  "-v": False, "--verbose": False}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options written after the command to before it (``ckpm lock -v`` = ``ckpm -v lock``).
+
+    Only the options above are moved, with their values; everything after ``--`` stays.
+    """
+    commands = set(cli.commands)  # type: ignore[attr-defined]
+    i, n = 0, len(argv)
+    while i < n and argv[i] not in commands:  # find the command, skipping global options and values
+        a = argv[i]
+        if a == "--":
+            return argv
+        i += 2 if GLOBAL_OPTIONS.get(a) else 1
+    if i >= n:
+        return argv
+    head, rest, moved = argv[:i + 1], [], []
+    j = i + 1
+    while j < n:
+        a = argv[j]
+        if a == "--":
+            rest.extend(argv[j:])
+            break
+        name = a.split("=", 1)[0] if a.startswith("--") else a
+        if name in GLOBAL_OPTIONS or (a.startswith("-v") and set(a[1:]) == {"v"}):
+            if GLOBAL_OPTIONS.get(name) and "=" not in a and j + 1 < n:
+                moved.extend(argv[j:j + 2])
+                j += 2
+                continue
+            moved.append(a)
+        else:
+            rest.append(a)
+        j += 1
+    return argv[:i] + moved + head[i:] + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; usage errors exit 64 (2 means that no resolution exists)."""
+    from ckpm.errors import UsageError
+
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        rv = cli.main(args=args, prog_name="ckpm", standalone_mode=False)
+    except click.exceptions.UsageError as e:
+        e.show()
+        sys.exit(UsageError.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

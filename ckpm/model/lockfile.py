@@ -5,7 +5,7 @@ resolution always gives byte-identical files (sorted packages, fixed key order).
 """
 from __future__ import annotations
 
-import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ckpm.errors import LockError
+from ckpm.model.source import Source, source_from_lock
 
 LOCK_VERSION = 1
 LOCKFILE = "ckpm.lock"
@@ -54,30 +55,18 @@ class LockedPackage:
     name: str
     version: str
     kind: str
-    source: dict[str, Any]
+    source: Source
     targets: list[str]
     keys: list[str]
     dependencies: list[LockedDep] = field(default_factory=list)
 
     @property
     def source_kind(self) -> str:
-        if "git" in self.source:
-            return "git"
-        if "host" in self.source:
-            return "host"
-        return "index"
+        return self.source.kind
 
     @property
     def ident(self) -> tuple[str, str, str]:
-        return (self.name, self.version, _source_id(self.source))
-
-
-def _source_id(src: Mapping[str, Any]) -> str:
-    if "git" in src:
-        return f"git:{src['git']}#{src.get('subdir') or ''}@{src.get('rev')}"
-    if "host" in src:
-        return f"host:{src.get('path') or ''}"
-    return f"index:{src.get('index')}"
+        return (self.name, self.version, self.source.identity())
 
 
 @dataclass
@@ -138,7 +127,7 @@ class Lock:
             out.append(f"kind = {_s(p.kind)}")
             out.append(f"keys = {_v(sorted(p.keys))}")
             out.append(f"targets = {_v(sorted(p.targets))}")
-            out.append(f"source = {_inline(sorted(p.source.items()))}")
+            out.append(f"source = {_inline(sorted(p.source.to_lock().items()))}")
             deps = sorted(p.dependencies, key=lambda d: (d.key, d.name, d.version, d.targets or ()))
             if deps:
                 out.append("dependencies = [")
@@ -162,13 +151,13 @@ class Lock:
                                 hint="run `ckpm lock` to rewrite it")
             return cls(
                 manifest_hash=str(meta["manifest-hash"]),
-                targets=list(meta.get("targets", [])),
+                targets=_strs(meta.get("targets", [])),
                 roots=[LockedDep.from_dict(r) for r in data.get("root", [])],
                 packages=[
                     LockedPackage(
                         name=str(p["name"]), version=str(p["version"]), kind=str(p.get("kind", "lib")),
-                        source=dict(p.get("source", {})), targets=list(p.get("targets", [])),
-                        keys=list(p.get("keys", [p["name"]])),
+                        source=source_from_lock(p.get("source", {}), origin), targets=_strs(p.get("targets", [])),
+                        keys=_strs(p.get("keys", [p["name"]])),
                         dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
                     )
                     for p in data.get("package", [])
@@ -183,17 +172,53 @@ class Lock:
                             hint="delete it and run `ckpm lock`") from None
 
 
+MAX_LOCK_BYTES = 64 << 20
+
+
 def read_lock(path: Path) -> Lock | None:
-    """The lock at ``path``, or None when there is none."""
+    """The lock at ``path``, or None when there is none; LockError when it cannot be read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+        with open(path, "rb") as f:
+            data = f.read(MAX_LOCK_BYTES + 1)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as e:
+        raise LockError(f"{path}: cannot read the lock file ({e.strerror or e})") from None
+    if len(data) > MAX_LOCK_BYTES:
+        raise LockError(f"{path}: not a valid lock file (larger than {MAX_LOCK_BYTES >> 20} MiB)",
+                        hint="delete it and run `ckpm lock`")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LockError(f"{path}: not a valid lock file (not UTF-8: byte {e.start})",
+                        hint="run `ckpm lock` to rewrite it") from None
     return Lock.loads(text, str(path))
 
 
+def _strs(v: Any) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError("a list of strings expected")
+    return list(v)
+
+
+_TOML_ESCAPE = re.compile("[\"\\\\\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    if ch in '"\\':
+        return "\\" + ch
+    if 0xD800 <= ord(ch) <= 0xDFFF:
+        raise LockError(f"cannot write {m.string!r} into a lock file (a lone surrogate is not text)")
+    return f"\\u{ord(ch):04x}"
+
+
 def _s(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
+    """A TOML basic string: quotes, backslashes and every control character escaped.
+
+    A lone surrogate cannot be written in UTF-8 or TOML: refused with a LockError.
+    """
+    return '"' + _TOML_ESCAPE.sub(_escape_char, s) + '"'
 
 
 def _v(v: Any) -> str:
@@ -213,7 +238,7 @@ def _v(v: Any) -> str:
 
 
 def _key(k: str) -> str:
-    return k if k.replace("-", "").replace("_", "").isalnum() else _s(k)
+    return k if k and k.isascii() and k.replace("-", "").replace("_", "").isalnum() else _s(k)
 
 
 def _inline(items: Iterable[tuple[str, Any]]) -> str:

@@ -20,10 +20,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ckpm.errors import CkpmError, ManifestError, unknown_key_message
+from ckpm.errors import CkpmError, ManifestError, NoProject, unknown_key_message
 from ckpm.model.entry import KINDS, valid_name
 from ckpm.model.requirement import Requirement, requirement_from_manifest, split_tags
-from ckpm.model.targets import validate_target
+from ckpm.model.targets import pattern_problem, validate_target
 from ckpm.model.version import try_version
 
 MANIFEST = "ckpm.toml"
@@ -82,7 +82,8 @@ def _check_keys(text: str, origin: str, table: str | None, data: Mapping[str, An
             raise ManifestError(origin, unknown_key_message(k, known, where), _line_of(text, table, k))
 
 
-def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "dependencies") -> dict[str, Requirement]:
+def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "dependencies",
+                        warnings: list[str] | None = None) -> dict[str, Requirement]:
     if not isinstance(deps, Mapping):
         raise ManifestError(origin, f"[{table}] must be a table", _line_of(text, table))
     out: dict[str, Requirement] = {}
@@ -95,6 +96,8 @@ def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "depende
             for t in req.targets or ():
                 if not any(ch in t for ch in "*?["):
                     validate_target(t)
+                elif warnings is not None and (problem := pattern_problem(t)):
+                    warnings.append(f"{origin}:{line}: dependency {key!r}: {problem}; it matches no target")
         except CkpmError as e:
             raise ManifestError(origin, f"dependency {key!r}: {e.message}", line, hint=e.hint) from None
         except ValueError as e:
@@ -123,6 +126,7 @@ class ProjectManifest:
     indexes: list[IndexRef]
     targets: list[str]
     data: dict[str, Any] = field(repr=False, default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # e.g. target patterns that match nothing
 
     @property
     def root(self) -> Path:
@@ -167,7 +171,8 @@ def parse_project_manifest(text: str, path: Path) -> ProjectManifest:
     version = proj.get("version")
     if version is not None and (not isinstance(version, str) or try_version(version) is None):
         raise ManifestError(origin, f"[project] version {version!r} is not a version", _line_of(text, "project", "version"))
-    deps = _parse_dependencies(text, origin, data.get("dependencies", {}))
+    warnings: list[str] = []
+    deps = _parse_dependencies(text, origin, data.get("dependencies", {}), warnings=warnings)
     indexes = []
     raw_idx = data.get("index", [])
     if not isinstance(raw_idx, list):
@@ -189,7 +194,7 @@ def parse_project_manifest(text: str, path: Path) -> ProjectManifest:
             raise ManifestError(origin, e.message, _line_of(text, "targets", "default"), hint=e.hint) from None
     return ProjectManifest(
         path=Path(path), name=name, version=version, description=str(proj.get("description", "")),
-        dependencies=deps, indexes=indexes, targets=[str(t) for t in targets], data=data,
+        dependencies=deps, indexes=indexes, targets=[str(t) for t in targets], data=data, warnings=warnings,
     )
 
 
@@ -199,9 +204,11 @@ def load_project(path: Path) -> ProjectManifest:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ManifestError(str(path), "no such file", hint="run `ckpm init` to create a project") from None
+        raise NoProject(str(path), "no such file", hint="run `ckpm init` to create a project") from None
     except UnicodeDecodeError as e:
         raise ManifestError(str(path), f"not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise ManifestError(str(path), f"cannot read it ({e.strerror or e})") from None
     return parse_project_manifest(text, path)
 
 
@@ -253,5 +260,5 @@ def find_project(start: Path) -> Path:
         p = d / MANIFEST
         if p.is_file():
             return p
-    raise ManifestError(str(start / MANIFEST), "no ckpm.toml here or in any parent folder",
+    raise NoProject(str(start / MANIFEST), "no ckpm.toml here or in any parent folder",
                         hint="run `ckpm init NAME` to create a project, or pass -C DIR")

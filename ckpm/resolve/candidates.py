@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ckpm.model.entry import IndexEntry
 from ckpm.model.requirement import Requirement
+from ckpm.model.source import GitSource, HostSource, IndexSource, Source
 from ckpm.model.version import Version
 
 
@@ -55,15 +57,27 @@ class Candidate:
     _hash: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self._id = (self.name, self.version.text, self.source_id())
+        self._id = (self.name, self.version.text, self.source.identity())
         self._hash = hash((self._id, self.ident))
 
-    def source_id(self) -> str:
+    @cached_property
+    def source(self) -> Source:
+        """Where this candidate comes from (what the lock records)."""
         if self.origin == "git":
-            return f"git:{self.entry.source.get('git')}#{self.entry.source.get('subdir') or ''}@{self.entry.source.get('rev')}"
+            s = self.entry.source
+            return GitSource(str(s.get("git")), str(s.get("rev")), s.get("tag"), s.get("subdir") or None,
+                             self.entry.cksum)
         if self.origin == "host":
-            return f"host:{(self.host or {}).get('path') or self.name}"
-        return f"index:{self.index_name}"
+            h = self.host or {}
+            detector = str(h.get("detector") or "host")
+            extra = h.get("extra") or {}
+            fact = self.name if detector in ("fact", "override") else None
+            return HostSource(detector, h.get("path"), h.get("fingerprint") or None, extra.get("rule_id"), fact,
+                              bool(extra.get("local", False)))
+        return IndexSource(str(self.index_name), self.index_url, self.entry.cksum)
+
+    def source_id(self) -> str:
+        return self.source.identity()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Candidate) and self._id == other._id and self.ident == other.ident
@@ -78,25 +92,3 @@ class Candidate:
     def label(self) -> str:
         where = {"git": " (git)", "host": " (host)"}.get(self.origin, "")
         return f"{self.name} {self.version.text}{where}"
-
-    def lock_source(self) -> dict[str, Any]:
-        """The ``source`` table of this candidate in ckpm.lock."""
-        if self.origin == "git":
-            s = self.entry.source
-            out = {"git": s.get("git"), "tag": s.get("tag"), "rev": s.get("rev")}
-            if s.get("subdir"):
-                out["subdir"] = s["subdir"]
-            if self.entry.cksum:
-                out["cksum"] = self.entry.cksum
-            return out
-        if self.origin == "host":
-            h = dict(self.host or {})
-            out = {"host": h.get("detector", "host"), "path": h.get("path"), "fingerprint": h.get("fingerprint")}
-            rule = (h.get("extra") or {}).get("rule")
-            if rule:
-                out["rule"] = rule
-            return out
-        out = {"index": self.index_name, "url": self.index_url}
-        if self.entry.cksum:
-            out["cksum"] = self.entry.cksum
-        return out

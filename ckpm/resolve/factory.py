@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from difflib import get_close_matches
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from ckpm.errors import CkpmError, GitSourceError, ResolutionError, UnknownComponent
 from ckpm.index.base import Index
+from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
+from ckpm.model.source import Source
 from ckpm.resolve.candidates import Candidate, Req
 
 
@@ -32,6 +33,7 @@ class Pin:
     name: str
     version: str
     source_id: str
+    source: Source | None = None
 
 
 class BudgetExceeded(ResolutionError):
@@ -128,20 +130,8 @@ class CandidateFactory:
             if e is not None:
                 yield e
 
-    def suggestions(self, key: str) -> list[str]:
-        names: list[str] = []
-        for idx in self.indexes:
-            try:
-                names.extend(s.name for s in idx.summaries())
-            except CkpmError:
-                continue
-        return get_close_matches(key, sorted(set(names)), n=3, cutoff=0.6)
-
     def unknown(self, key: str) -> UnknownComponent:
-        near = self.suggestions(key)
-        where = ", ".join(f"{i.name} ({i.url})" for i in self.indexes) or "no index"
-        hint = f"did you mean {', '.join(near)}?" if near else "check the name with `ckpm search`, or add tags to ask for a capability"
-        return UnknownComponent(f"no component named {key!r} in {where}", hint=hint)
+        return unknown_component(self.indexes, key)
 
     # -- candidates -----------------------------------------------------------------------
     def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: str, idx: Index | None) -> Candidate:
@@ -198,20 +188,15 @@ class CandidateFactory:
             if c.version.is_prerelease and req.spec.contains(c.version, prereleases=True):
                 return "is a pre-release (use --prerelease, or name one in the range)"
             return f"version {c.version.text} is outside {req.spec.text}"
-        if c.origin != "host":
-            missing = req.tags - c.tags
-            if missing:
-                return f"lacks tags {', '.join(sorted(missing))}"
-            if req.no_tags & c.tags:
-                return f"carries excluded tags {', '.join(sorted(req.no_tags & c.tags))}"
-            if not c.entry.supports(r.target):
-                return f"does not support target {r.target} (supports {', '.join(c.entry.targets)})"
-            if c.entry.yanked and not c.locked:
-                return "is yanked"
-        else:
-            missing = req.tags - c.tags
-            if missing:
-                return f"lacks tags {', '.join(sorted(missing))}"
+        missing = req.tags - c.tags
+        if missing:
+            return f"lacks tags {', '.join(sorted(missing))}"
+        if req.no_tags & c.tags:
+            return f"carries excluded tags {', '.join(sorted(req.no_tags & c.tags))}"
+        if not c.entry.supports(r.target):
+            return f"does not support target {r.target} (supports {', '.join(c.entry.targets)})"
+        if c.entry.yanked and not c.locked:
+            return "is yanked"
         return None
 
     def satisfies(self, requirement: Req, candidate: Candidate) -> bool:

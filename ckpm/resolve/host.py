@@ -18,26 +18,56 @@ from ckpm.model.version import try_version
 from ckpm.resolve.candidates import Candidate, Req
 
 
-# DESIGN.md spells the C library fact __glibc; detection reports __libc with its name.
+# The C library fact is __libc; __glibc and __musl name it with its implementation.
 FACT_ALIASES = {"__glibc": ("__libc", "glibc"), "__musl": ("__libc", "musl")}
-PYTHON_ENV = "CKPM_PYTHON"  # the interpreter whose packages python_package rules look at
+LOCAL_ENV = ".venv"  # a project's own virtual environment, searched before PATH
 
 
 class DetectedHost:
-    """A HostSource over the detect rules of the project's indexes."""
+    """A HostSource over the detect rules of the project's indexes.
 
-    def __init__(self, indexes: Sequence[Index], *, host_target: str, cache_dir: os.PathLike[str] | str | None = None,
-                 refresh: bool = False, timeout: float = 3.0, env: Mapping[str, str] | None = None) -> None:
+    Detection runs in ``settings.env`` (PATH, overrides), with ``settings.python`` for python
+    packages, and the project's own ``.venv`` searched first: what it finds there is marked
+    ``local`` and recorded relative to the project, so the lock does not depend on whether
+    the user's PATH had the environment activated.
+    """
+
+    def __init__(self, indexes: Sequence[Index], *, host_target: str, settings: Any = None,
+                 project_root: os.PathLike[str] | str | None = None, timeout: float = 3.0) -> None:
+        from ckpm.settings import Settings
+
         self.indexes = list(indexes)
         self.host_target = host_target
-        self.cache_dir = cache_dir
-        self.refresh = refresh
+        self.settings = settings if settings is not None else Settings()
+        self.cache_dir = self.settings.cache_dir
+        self.refresh = self.settings.refresh_host
         self.timeout = timeout
-        self.env = env
+        self.env = self.settings.environ
+        self.root = os.path.realpath(project_root) if project_root is not None else None
+        self.local = os.path.join(self.root, LOCAL_ENV) if self.root and os.path.isdir(
+            os.path.join(self.root, LOCAL_ENV)) else None
         self.warnings: list[str] = []
         self._found: dict[str, list[Any]] = {}
         self._facts: dict[str, Any] | None = None
         self._cands: dict[str, list[Candidate]] = {}
+
+    @property
+    def python(self) -> str | None:
+        """The interpreter for python_package rules: CKPM_PYTHON, else the project's .venv, else ckpm's."""
+        if self.settings.python:
+            return str(self.settings.python)
+        if self.local:
+            for name in ("bin/python", "Scripts/python.exe"):
+                p = os.path.join(self.local, name)
+                if os.path.exists(p):
+                    return p
+        return None
+
+    def _warn(self, messages: Sequence[str]) -> None:
+        for m in messages:
+            if m not in self.warnings:
+                self.warnings.append(m)
+        self.settings.reporter.warn_all(list(messages))
 
     # -- detection ----------------------------------------------------------------------
     def facts(self) -> dict[str, Any]:
@@ -62,10 +92,10 @@ class DetectedHost:
         todo = {n: rules_of_entries(self._entries(n)) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
         if todo:
-            env = self.env if self.env is not None else os.environ
-            res = detect(todo, refresh=self.refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
-                         python=env.get(PYTHON_ENV) or None)
-            self.warnings.extend(res.warnings)
+            with self.settings.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
+                res = detect(todo, refresh=self.refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
+                             python=self.python, search_paths=[self.local] if self.local else ())
+            self._warn(res.warnings)
             if self._facts is None:
                 self._facts = res.facts
             for n in todo:
@@ -106,20 +136,107 @@ class DetectedHost:
                 names.extend(s.name for s in idx.summaries() if tags <= s.tags)
             names = sorted(set(names))
         for name, recs in self.detected(names).items():
-            latest = self._entries(name)[-1]
+            entries = self._entries(name)
+            if not entries:  # a stale summary can name a component whose file is gone
+                continue
+            latest = entries[-1]
             for d in recs:
                 if try_version(d.version) is None:
-                    self.warnings.append(f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored")
+                    self._warn([f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored"])
                     continue
                 if capability and d.extra.get("cross"):
                     continue  # a cross compiler does not build for this host
+                same = next((x for x in entries if x.version_text == d.version), None)
                 e = IndexEntry(name=name, version_text=d.version, kind=latest.kind, tags=latest.tags,
-                               description=latest.description, targets=(target,))
-                out.append(_candidate(ident, key, target, e, d))
+                               description=latest.description, targets=latest.targets,
+                               yanked=bool(same is not None and same.yanked))
+                out.append(_candidate(ident, key, target, e, self._localise(d)))
         self._cands[ident] = out
         return out
+
+
+    # -- checking a lock's host pins ------------------------------------------------------
+    def rule_by_id(self, name: str, rule_id: str | None) -> Mapping[str, Any] | None:
+        """The index's detect rule of ``name`` whose id is ``rule_id`` (None if no index has it)."""
+        from ckpm.detect.rules import rules_of_entries
+        from ckpm.detect.trust import rule_id as id_of
+
+        if not rule_id:
+            return None
+        for rule in rules_of_entries(self._entries(name)):
+            if id_of(rule) == rule_id:
+                return rule
+        return None
+
+    def probe_again(self, name: str, rule: Mapping[str, Any]) -> list[Any]:
+        """Run one (index) rule afresh, ignoring the host profile; every match, localised."""
+        from ckpm.detect import detect
+
+        res = detect({name: [rule]}, refresh=True, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
+                     python=self.python, search_paths=[self.local] if self.local else ())
+        self._warn(res.warnings)
+        return [self._localise(d) for d in res.found.get(name, [])]
+
+    def _localise(self, d: Any) -> Any:
+        """A record found inside the project's .venv, with its path relative to the project."""
+        if not (self.root and self.local and d.path):
+            return d
+        real = os.path.abspath(d.path)
+        if not real.startswith(self.local + os.sep):
+            return d
+        return d.replace(path=os.path.relpath(real, self.root), extra={**d.extra, "local": True})
 
 
 def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Any) -> Candidate:
     return Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin="host", entry=e,
                      host=d.to_json())
+
+
+def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
+    """Drift of one host pin of a lock (``make(name, expected, found, action, severity)``), or None.
+
+    Nothing is taken from the lock but the names to compare: a fact is computed again; a
+    component's rule is looked up in the index by the lock's ``rule-id`` and run as the
+    index says; the locked path is only compared with what that finds.
+    """
+    from ckpm.detect.detectors.base import same_path
+
+    src = p.source
+    path = src.path
+    if path and src.local and host.root:
+        path = os.path.join(host.root, path)
+    where = f" at {src.path}" if src.path else ""
+    expected = f"{p.version}{where}"
+    if src.fact:
+        fact = host.facts().get(src.fact)
+        if fact is None and src.fact in FACT_ALIASES:
+            fact = host.facts().get(FACT_ALIASES[src.fact][0])
+        if fact is None:
+            return make(p.name, expected, "missing", f"this host has no {src.fact}; run `ckpm lock` to re-resolve")
+        if fact.version != p.version:
+            return make(p.name, expected, fact.version, f"run `ckpm lock` to lock for this host's {src.fact}")
+        return None
+    rule = host.rule_by_id(p.name, src.rule_id)
+    if rule is None:
+        return make(p.name, expected, "cannot check",
+                    "no index has the detect rule the lock recorded any more; run `ckpm lock`")
+    found = host.probe_again(p.name, rule)
+    here = [d for d in found if same_path(d.path if not (d.extra.get("local") and host.root)
+                                          else os.path.join(host.root, d.path), path)]
+    same_version = [d for d in found if d.version == p.version]
+    if here:
+        now = here[0]
+        if now.version != p.version:
+            return make(p.name, expected, f"{now.version}{where}",
+                        f"install {p.name} {p.version}, or run `ckpm lock` to pin {now.version}")
+        if src.fingerprint and now.fingerprint and now.fingerprint != src.fingerprint:
+            return make(p.name, expected, f"{now.version}{where} (the file changed)",
+                        "run `ckpm lock` to record the new file", "note")
+        return None
+    if same_version:
+        return make(p.name, expected, f"{p.version} at {same_version[0].path}",
+                    "the same version at another path; `ckpm lock` records it", "note")
+    if found:
+        return make(p.name, expected, ", ".join(f"{d.version} at {d.path}" for d in found[:3]),
+                    f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
+    return make(p.name, expected, "missing", f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")

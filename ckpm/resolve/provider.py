@@ -75,15 +75,23 @@ class Provider(AbstractProvider):
 
 
 class Reporter(BaseReporter):
-    """Counts rounds and rejections so a stuck resolution can say where it was stuck."""
+    """Counts rounds and rejections so a stuck resolution can say where it was stuck.
 
-    def __init__(self) -> None:
+    With ``progress`` (a :class:`ckpm.report.Reporter`), every 100th round updates the
+    label of the operation in progress, so a person sees that a long search goes on.
+    """
+
+    def __init__(self, progress: Any = None, target: str = "") -> None:
         self.rounds = 0
         self.rejections: dict[str, int] = {}
         self.pinned: list[str] = []
+        self._progress = progress
+        self._target = target
 
     def starting_round(self, index: int) -> None:
         self.rounds = index + 1
+        if self._progress is not None and index % 100 == 0 and index:
+            self._progress.update(f"resolving for {self._target}: round {index}, {len(self.pinned)} pinned")
 
     def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
         self.rejections[candidate.ident] = self.rejections.get(candidate.ident, 0) + 1

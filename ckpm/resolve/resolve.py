@@ -60,6 +60,7 @@ def resolve_target(
     host: HostSource | None = None,
     budget: Budget | None = None,
     extra: Sequence[Requirement] = (),
+    reporter: Any = None,
 ) -> TargetResult:
     """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError."""
     budget = budget or Budget()
@@ -71,7 +72,7 @@ def resolve_target(
     for r in extra:
         roots.append(Req(r, target, ident_for(r.key, target, target)))
     provider = Provider(factory, root_idents={r.ident for r in roots})
-    reporter = Reporter()
+    reporter = Reporter(progress=reporter, target=target)
     resolver: Resolver = Resolver(provider, reporter)
     try:
         result = resolver.resolve(roots, max_rounds=budget.max_rounds)
@@ -113,7 +114,7 @@ def build_lock(
             pid = c._id
             p = packages.get(pid)
             if p is None:
-                p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.lock_source(), [], [])
+                p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
             if c.key not in p.keys:
                 p.keys.append(c.key)
             pkg_targets.setdefault(pid, set()).add(c.target)

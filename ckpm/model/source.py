@@ -1,0 +1,168 @@
+"""Where a locked package comes from: one typed ``Source`` per kind, with one identity.
+
+| kind | lock table | identity |
+| --- | --- | --- |
+| index | ``{index, url, cksum?}`` | ``index:<index name>`` |
+| git | ``{git, tag, rev, subdir?, cksum?}`` | ``git:<url>#<subdir>@<rev>`` |
+| host | ``{host, path?, fingerprint?, rule-id?, fact?, local?}`` | ``host:<path or fact name>`` |
+| archive | ``{urls, sha256?}`` | ``archive:<sha256 or first url>`` |
+| store | ``{store}`` | ``store:<prefix key>`` |
+
+The identity distinguishes two packages of the same name and version that come from
+different places; the resolver's candidates, the lock's packages and the pins that a
+re-lock keeps all compute it here, so they can never disagree. A source is also a
+read-only mapping over its lock table (``src["rev"]``), which is what the lock writes.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Iterator
+
+from ckpm.errors import LockError
+
+
+class Source(Mapping[str, Any]):
+    """Base of the source kinds: a frozen dataclass that reads as its lock table."""
+
+    kind: ClassVar[str] = ""
+
+    def identity(self) -> str:
+        raise NotImplementedError
+
+    def to_lock(self) -> dict[str, Any]:
+        """The ``source`` table in ckpm.lock (keys in lock spelling, None values dropped)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if v is None or v is False or v == ():
+                continue
+            out[f.name.replace("_", "-")] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    # -- Mapping over the lock table ----------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self.to_lock()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_lock())
+
+    def __len__(self) -> int:
+        return len(self.to_lock())
+
+
+@dataclass(frozen=True)
+class IndexSource(Source):
+    """A version published in a registry index."""
+
+    index: str
+    url: str | None = None
+    cksum: str | None = None
+    kind: ClassVar[str] = "index"
+
+    def identity(self) -> str:
+        return f"index:{self.index}"
+
+
+@dataclass(frozen=True)
+class GitSource(Source):
+    """A tag of a git repository, pinned to its full commit."""
+
+    git: str
+    rev: str
+    tag: str | None = None
+    subdir: str | None = None
+    cksum: str | None = None
+    kind: ClassVar[str] = "git"
+
+    def identity(self) -> str:
+        return f"git:{self.git}#{self.subdir or ''}@{self.rev}"
+
+
+@dataclass(frozen=True)
+class HostSource(Source):
+    """Software found on this machine (or a host fact such as ``__libc``).
+
+    ``rule_id`` names the index's detect rule that found it: ``lock --check`` looks the rule
+    up again in the index by this id and never takes a command, path or argument from the
+    lock. ``local`` marks a path inside the project (its virtual environment), kept
+    relative to the project folder.
+    """
+
+    host: str  # the detector kind (``executable``, ``compiler``, ``fact``…)
+    path: str | None = None
+    fingerprint: str | None = None
+    rule_id: str | None = None
+    fact: str | None = None
+    local: bool = False
+    kind: ClassVar[str] = "host"
+
+    def identity(self) -> str:
+        return f"host:{self.path or self.fact or ''}"
+
+
+@dataclass(frozen=True)
+class ArchiveSource(Source):
+    """Files downloaded from URLs (mirrors in order), verified against ``sha256``."""
+
+    urls: tuple[str, ...]
+    sha256: str | None = None
+    kind: ClassVar[str] = "archive"
+
+    def identity(self) -> str:
+        return f"archive:{self.sha256 or (self.urls[0] if self.urls else '')}"
+
+
+@dataclass(frozen=True)
+class StoreSource(Source):
+    """A prefix of the content-addressed store, named by its key."""
+
+    store: str
+    kind: ClassVar[str] = "store"
+
+    def identity(self) -> str:
+        return f"store:{self.store}"
+
+
+_STR_FIELDS = {
+    "index": ("index", "url", "cksum"),
+    "git": ("git", "rev", "tag", "subdir", "cksum"),
+    "host": ("host", "path", "fingerprint", "rule-id", "fact"),
+}
+
+
+def source_from_lock(d: Mapping[str, Any], origin: str = "ckpm.lock") -> Source:
+    """The typed source of a lock's ``source`` table; a LockError names what is wrong."""
+    if not isinstance(d, Mapping):
+        raise LockError(f"{origin}: a package's source is not a table")
+    if "git" in d:
+        kind = "git"
+    elif "host" in d:
+        kind = "host"
+    elif "index" in d:
+        kind = "index"
+    elif "urls" in d:
+        urls = d.get("urls")
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise LockError(f"{origin}: an archive source's urls must be a list of strings")
+        sha = d.get("sha256")
+        if sha is not None and not isinstance(sha, str):
+            raise LockError(f"{origin}: an archive source's sha256 must be a string")
+        return ArchiveSource(tuple(urls), sha)
+    elif "store" in d:
+        if not isinstance(d["store"], str):
+            raise LockError(f"{origin}: a store source's key must be a string")
+        return StoreSource(d["store"])
+    else:
+        raise LockError(f"{origin}: a package's source has none of git, host, index, urls, store")
+    for k in _STR_FIELDS[kind]:
+        if d.get(k) is not None and not isinstance(d[k], str):
+            raise LockError(f"{origin}: source field {k!r} must be a string")
+    if kind == "git":
+        if not d.get("rev"):
+            raise LockError(f"{origin}: a git source needs rev (the full commit)")
+        return GitSource(d["git"], d["rev"], d.get("tag"), d.get("subdir"), d.get("cksum"))
+    if kind == "host":
+        return HostSource(d["host"], d.get("path"), d.get("fingerprint"), d.get("rule-id"), d.get("fact"),
+                          bool(d.get("local", False)))
+    return IndexSource(d["index"], d.get("url"), d.get("cksum"))

@@ -1,0 +1,200 @@
+"""Settings: everything ckpm reads from the environment and the user's config, read once.
+
+The CLI builds one :class:`Settings` from its global flags and the environment; library
+callers pass one to :class:`ckpm.workspace.Workspace` (or let it default to this process's
+environment, read when the object is made). Nothing below the API reads ``os.environ``:
+detection gets ``env`` from here, the index clients get the cache folder and the deadline,
+so a service can run requests with different settings side by side.
+
+Environment variables (all optional):
+
+| variable | setting |
+| --- | --- |
+| ``CKPM_INDEX`` | ``index_url``: an index that replaces the project's ``[[index]]`` list |
+| ``CKPM_CACHE_DIR`` | ``cache_dir`` (default: the platform's user cache folder) |
+| ``CKPM_PYTHON`` | ``python``: the interpreter whose packages ``python_package`` rules look at |
+| ``CKPM_OVERRIDE_<FACT>`` | host-fact overrides (kept in ``env``, validated here) |
+| ``CKPM_DETECT_ROOTS`` | extra folders (``:``-separated) that index ``path`` rules may look in |
+| ``CKPM_CONFIG`` | the user config file (default: ``<user config dir>/ckpm/config.toml``) |
+
+The user config file may hold ``[detect] roots = ["/data/models", ...]``.
+
+This module is a leaf: it imports only the standard library, ``platformdirs``,
+``ckpm.errors``, ``ckpm.report`` and ``ckpm.model.targets``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ckpm.errors import CkpmError
+from ckpm.report import Reporter
+
+INDEX_ENV = "CKPM_INDEX"
+CACHE_ENV = "CKPM_CACHE_DIR"
+PYTHON_ENV = "CKPM_PYTHON"
+ROOTS_ENV = "CKPM_DETECT_ROOTS"
+CONFIG_ENV = "CKPM_CONFIG"
+OVERRIDE_PREFIX = "CKPM_OVERRIDE_"
+MAX_CONFIG_BYTES = 1 << 20
+#: the facts an override can set (``CKPM_OVERRIDE_<SUFFIX>``)
+OVERRIDE_FACTS = ("OS", "ARCH", "LIBC", "GLIBC", "CPU", "CUDA", "PYTHON")
+
+
+class SettingsError(CkpmError):
+    """A setting (environment variable or config file) that cannot be used."""
+
+    code = "settings"
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CKPM_CACHE_DIR`` of ``env``, else the platform's user cache folder for ckpm."""
+    value = (os.environ if env is None else env).get(CACHE_ENV)
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ckpm"))
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("ckpm")) / "config.toml"
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The user config file ({} when there is none); a broken one is a SettingsError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except OSError as e:
+        raise SettingsError(f"{path}: cannot read the ckpm config ({e.strerror or e})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise SettingsError(f"{path}: the ckpm config is larger than {MAX_CONFIG_BYTES} bytes")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise SettingsError(f"{path}: not a valid ckpm config ({e})") from None
+
+
+@dataclass
+class Settings:
+    """Settings shared by every command (the CLI's global flags, the environment, the config).
+
+    Fields left as None are filled from ``env`` (default: this process's environment,
+    copied when the object is made).
+    """
+
+    index_url: str | None = None  # replaces the project's [[index]] list
+    cache_dir: Path | None = None
+    offline: bool = False
+    no_host: bool = False  # pretend nothing is installed
+    refresh_host: bool = False  # ignore the host-profile cache
+    python: str | None = None  # interpreter for python_package rules
+    detect_roots: tuple[str, ...] | None = None  # extra folders index `path` rules may read
+    env: dict[str, str] | None = None  # the environment detection probes run in
+    reporter: Reporter = field(default_factory=Reporter)
+    config_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        env = dict(os.environ if self.env is None else self.env)
+        self.env = env
+        if self.index_url is None:
+            self.index_url = env.get(INDEX_ENV) or None
+        self.cache_dir = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir(env)
+        if self.python is None:
+            self.python = env.get(PYTHON_ENV) or None
+        if self.config_path is None:
+            self.config_path = default_config_path(env)
+        if self.detect_roots is None:
+            roots = [p for p in env.get(ROOTS_ENV, "").split(os.pathsep) if p]
+            self.detect_roots = tuple(roots)
+            self._config_roots_pending = True
+        else:
+            self._config_roots_pending = False
+
+    # -- derived --------------------------------------------------------------------------
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The environment as read (never None after construction)."""
+        assert self.env is not None
+        return self.env
+
+    @property
+    def cache_root(self) -> Path:
+        assert self.cache_dir is not None
+        return self.cache_dir
+
+    def effective_index_url(self) -> str | None:
+        return self.index_url
+
+    def overrides(self) -> dict[str, str]:
+        """The ``CKPM_OVERRIDE_*`` variables in force."""
+        return {k: v for k, v in self.environ.items() if k.startswith(OVERRIDE_PREFIX)}
+
+    def host_target(self) -> str:
+        """This host's target, as its ``__os``/``__arch`` facts (overrides applied) describe it."""
+        from ckpm.model.targets import host_target
+
+        return host_target(self.environ)
+
+    def roots(self) -> tuple[str, ...]:
+        """Folders the user allows index ``path`` rules to read, from the environment and config."""
+        if self._config_roots_pending:
+            self._config_roots_pending = False
+            cfg = read_config(self.config_path) if self.config_path is not None else {}
+            extra = (cfg.get("detect") or {}).get("roots") if isinstance(cfg.get("detect"), dict) else None
+            if extra is not None:
+                if not isinstance(extra, list) or not all(isinstance(x, str) for x in extra):
+                    raise SettingsError(f"{self.config_path}: [detect] roots must be a list of folder names")
+                self.detect_roots = tuple(self.detect_roots or ()) + tuple(extra)
+        return tuple(os.path.expanduser(r) for r in self.detect_roots or ())
+
+    def check(self) -> None:
+        """Raise SettingsError for a setting that cannot be used (e.g. an invalid override)."""
+        from ckpm.model.targets import ARCHES, OSES, normalize_arch, normalize_os, override_name
+        from ckpm.model.version import try_version
+
+        problems = []
+        for k, v in sorted(self.overrides().items()):
+            fact = k[len(OVERRIDE_PREFIX):]
+            value = v.strip()
+            if fact not in OVERRIDE_FACTS:
+                problems.append(f"{k}: no host fact is called {fact!r} (known: {', '.join(OVERRIDE_FACTS)})")
+                continue
+            if not value or value.lower() == "none":
+                continue
+            label, at, version = value.partition("@")
+            if fact == "OS":
+                name = override_name(value)
+                if name is not None and normalize_os(name) not in OSES:
+                    problems.append(f"{k}={v!r}: unknown OS (known: {', '.join(OSES)})")
+                    continue
+            elif fact == "ARCH":
+                name = override_name(value)
+                if name is not None and normalize_arch(name) not in ARCHES:
+                    problems.append(f"{k}={v!r}: unknown architecture (known: {', '.join(ARCHES)})")
+                    continue
+            elif fact == "CPU":
+                continue  # a microarchitecture name or a level
+            else:
+                version = version if at else value
+            if (at or fact not in ("OS", "ARCH")) and version and try_version(version) is None:
+                problems.append(f"{k}={v!r}: {version!r} is not a version")
+        if problems:
+            raise SettingsError(problems[0] if len(problems) == 1 else "invalid host-fact overrides",
+                                details=problems if len(problems) > 1 else [],
+                                hint="an override is VERSION, NAME@VERSION, a name (OS, ARCH, CPU) or `none`")

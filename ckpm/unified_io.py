@@ -1,0 +1,213 @@
+"""``ckpm.access({...})``: the Collective Knowledge unified I/O over the library API.
+
+A request is a dict with an ``action`` and that action's inputs; the answer is a dict
+with ``return`` 0 and the outputs, or ``return`` > 0 and ``error`` (never an exception
+for a caller's mistake). Every answer carries the ``warnings`` the action produced.
+
+Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``,
+``no_host``. Actions and their own inputs:
+
+| action | inputs |
+| --- | --- |
+| ``init`` | ``path``, ``name``, ``description`` |
+| ``add`` | ``spec`` or ``specs``, ``tags``, ``no_tags``, ``git``, ``subdir``, ``targets``, ``kind`` |
+| ``remove`` | ``name`` or ``names`` |
+| ``lock`` | ``upgrade``, ``upgrade_packages``, ``targets``, ``locked``, ``allow_host_drift`` |
+| ``check`` | ``targets``, ``allow_host_drift`` |
+| ``tree`` | ``target`` |
+| ``why`` | ``name``, ``target`` |
+| ``why_not`` | ``name``, ``version``, ``target`` |
+| ``search`` | ``text``, ``tags``, ``kind``, ``limit`` |
+| ``show`` | ``name`` |
+| ``detect`` | ``key``, ``refresh`` |
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ckpm.errors import CkpmError
+
+
+class RequestError(CkpmError):
+    """A request dict that is not what its action takes."""
+
+    code = "request"
+
+
+def _strs(r: dict[str, Any], key: str) -> list[str] | None:
+    """A list of strings from ``r[key]``; one string is a list of one (never its characters)."""
+    v = r.get(key)
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+        return list(v)
+    raise RequestError(f"{key!r} must be a string or a list of strings")
+
+
+def _str(r: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    v = r.get(key)
+    if v is None:
+        if required:
+            raise RequestError(f"action {r.get('action')!r} needs {key!r}")
+        return None
+    if not isinstance(v, str):
+        raise RequestError(f"{key!r} must be a string")
+    return v
+
+
+def _settings(r: dict[str, Any]) -> Any:
+    """The request's settings (made once per request; its reporter collects the warnings)."""
+    s = r.get("_settings")
+    if s is None:
+        from ckpm.settings import Settings
+
+        cache_dir = r.get("cache_dir")
+        if cache_dir is not None and not isinstance(cache_dir, str):
+            raise RequestError("'cache_dir' must be a string")
+        s = Settings(index_url=_str(r, "index"), cache_dir=cache_dir, offline=bool(r.get("offline", False)),
+                     no_host=bool(r.get("no_host", False)))
+        s.check()
+        r["_settings"] = s
+    return s
+
+
+def _ws(r: dict[str, Any]) -> Any:
+    from ckpm.api import Workspace
+
+    return Workspace(_str(r, "project"), _settings(r))
+
+
+def _init(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import init_project
+
+    p = init_project(_str(r, "path") or _str(r, "project") or ".", _str(r, "name"),
+                     description=_str(r, "description") or "")
+    return {"manifest": str(p)}
+
+
+def _lock(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import LockOptions, lock
+
+    out = lock(_ws(r), LockOptions(upgrade=bool(r.get("upgrade")), upgrade_packages=_strs(r, "upgrade_packages") or (),
+                                   targets=_strs(r, "targets"), locked=bool(r.get("locked")),
+                                   allow_host_drift=bool(r.get("allow_host_drift"))))
+    return out.to_dict()
+
+
+def _check(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import check
+
+    res = check(_ws(r), targets=_strs(r, "targets"), allow_host_drift=bool(r.get("allow_host_drift")))
+    return {**res.to_dict(), "exit_code": res.exit_code}
+
+
+def _add(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import AddRequest, add
+
+    specs = _strs(r, "specs") or [_str(r, "spec", required=True) or ""]
+    reqs = [AddRequest(s, tags=_str(r, "tags"), no_tags=_str(r, "no_tags"), git=_str(r, "git"),
+                       subdir=_str(r, "subdir"), targets=_strs(r, "targets") or (), kind=_str(r, "kind"))
+            for s in specs]
+    return add(_ws(r), reqs).to_dict()
+
+
+def _remove(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import remove
+
+    return remove(_ws(r), _strs(r, "names") or [_str(r, "name", required=True) or ""]).to_dict()
+
+
+def _tree(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import tree
+
+    return {"tree": {t: [n.to_dict() for n in ns] for t, ns in tree(_ws(r), _str(r, "target")).items()}}
+
+
+def _why(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import why
+
+    name = _str(r, "name", required=True) or ""
+    return {"name": name, "chains": why(_ws(r), name, target=_str(r, "target"))}
+
+
+def _why_not(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import why_not
+
+    res = why_not(_ws(r), _str(r, "name", required=True) or "", _str(r, "version", required=True) or "",
+                  target=_str(r, "target"))
+    return res.to_dict()
+
+
+def _indexes(r: dict[str, Any]) -> Sequence[Any]:
+    from ckpm.api import make_indexes
+    from ckpm.errors import NoProject
+
+    settings = _settings(r)
+    if settings.effective_index_url() is None and r.get("project") is not None:
+        try:
+            return _ws(r).indexes  # type: ignore[no-any-return]
+        except NoProject:
+            pass
+    return make_indexes(None, settings)
+
+
+def _search(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import search
+
+    limit = r.get("limit")
+    if limit is not None and not isinstance(limit, int):
+        raise RequestError("'limit' must be an integer")
+    hits = search(_indexes(r), text=_str(r, "text"), tags=_str(r, "tags"), kind=_str(r, "kind"), limit=limit)
+    return {"hits": [h.to_dict() for h in hits]}
+
+
+def _show(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import show
+
+    return show(_indexes(r), _str(r, "name", required=True) or "")
+
+
+def _detect(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import detect_host
+    from ckpm.errors import NoProject
+
+    settings = _settings(r)
+    manifest = None
+    if r.get("project") is not None:
+        try:
+            manifest = _ws(r).manifest
+        except NoProject:
+            pass
+    res = detect_host(_indexes(r), key=_str(r, "key"), manifest=manifest, refresh=bool(r.get("refresh")),
+                      settings=settings)
+    return res.to_json()  # type: ignore[no-any-return]
+
+
+ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
+    "why_not": _why_not, "search": _search, "show": _show, "detect": _detect,
+}
+
+
+def access(request: Any) -> dict[str, Any]:
+    """Run ``request["action"]``; returns ``{"return": 0, ...}`` or ``{"return": N, "error": ...}``."""
+    if not isinstance(request, dict):
+        return {"return": 1, "error": f"a request is a dict with an 'action', not {type(request).__name__}",
+                "code": "request"}
+    action = request.get("action")
+    fn = ACTIONS.get(action) if isinstance(action, str) else None
+    if fn is None:
+        return {"return": 1, "error": f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}",
+                "code": "request"}
+    r = dict(request)
+    try:
+        out: dict[str, Any] = {"return": 0, **fn(r)}
+    except CkpmError as e:
+        out = {"return": e.exit_code or 1, "error": e.message, "hint": e.hint, "details": e.details, "code": e.code}
+    except OSError as e:
+        out = {"return": 1, "error": f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""), "code": "os"}
+    s = r.get("_settings")
+    out["warnings"] = list(s.reporter.warnings) if s is not None else []
+    return out
