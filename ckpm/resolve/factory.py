@@ -130,8 +130,14 @@ class CandidateFactory:
             if e is not None:
                 yield e
 
-    def unknown(self, key: str) -> UnknownComponent:
-        return unknown_component(self.indexes, key)
+    def unknown(self, key: str, reqs: Sequence[Req] = ()) -> UnknownComponent:
+        """The error for a key no index has, saying who required it (when not the project)."""
+        err = unknown_component(self.indexes, key)
+        who = sorted({r.who() for r in reqs if r.parent is not None})
+        if who:
+            err.message += f", required by {', '.join(who)}"
+            err.args = (err.message,)
+        return err
 
     # -- candidates -----------------------------------------------------------------------
     def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: str, idx: Index | None) -> Candidate:
@@ -172,7 +178,7 @@ class CandidateFactory:
                 entries = self.capability_entries(tags)
                 memo_key = (ident, index_name, tags)
             elif self.host is None or not self.host.candidates_for(key, reqs, target, ident):
-                raise self.unknown(key)
+                raise self.unknown(key, reqs)
         made = self._made.get(memo_key)
         if made is None:
             made = self._made[memo_key] = [self._make(ident, key, target, e, "index", idx) for e, idx in entries]
