@@ -1,0 +1,101 @@
+"""Concurrent ckpm processes on one project serialise and lose nothing; files keep the umask.
+
+Real `ckpm` processes started together on a real project and a real index folder.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ckpm import api
+from ckpm.fsutil import atomic_write, file_lock
+from ckpm.index.writer import init_index, reindex, write_component
+from ckpm.testing import entry
+
+NAMES = [f"lib-n{i}" for i in range(8)]
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    root = tmp_path / "index"
+    init_index(root, "lab")
+    for n in NAMES:
+        write_component(root, [entry(n, "1.0"), entry(n, "2.0")])
+    write_component(root, [entry("lib-base", "1.0")])
+    reindex(root)
+    return root
+
+
+def _project(tmp_path: Path, index: Path) -> Path:
+    d = tmp_path / "proj"
+    api.init_project(d, "proj")
+    with open(d / "ckpm.toml", "a") as f:
+        f.write(f'lib-base = "*"\n\n[[index]]\nname = "lab"\nurl = "{index}"\n')
+    return d
+
+
+def _ckpm(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "ckpm.cli.main", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_eight_concurrent_adds_keep_all_eight(tmp_path: Path, index: Path) -> None:
+    proj = _project(tmp_path, index)
+    procs = [_ckpm(["add", n], proj) for n in NAMES]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [o[1] for o in outs]
+    ws = api.Workspace(proj)
+    assert set(NAMES) <= set(ws.manifest.dependencies)
+    lk = ws.read_lock()
+    assert lk is not None and {p.name for p in lk.packages} == {*NAMES, "lib-base"}
+    assert api.check(api.Workspace(proj)).ok  # the lock matches the manifest that survived
+    waited = [o[1] for o in outs if "waiting for another ckpm process" in o[1]]
+    assert waited, "at least one process had to wait, and said so"
+    assert all(o[1].count("waiting for another ckpm process") == 1 for o in outs if o[1] in waited)
+
+
+def test_relock_for_two_targets_racing_an_add_leaves_a_current_lock(tmp_path: Path, index: Path) -> None:
+    proj = _project(tmp_path, index)
+    for _ in range(3):
+        a = _ckpm(["lock", "-U", "-t", "linux-x86_64", "-t", "linux-aarch64"], proj)
+        b = _ckpm(["add", NAMES[0]], proj)
+        assert a.wait(timeout=120) == 0 and b.wait(timeout=120) == 0
+        res = api.check(api.Workspace(proj))
+        assert res.ok, res.problems
+        api.remove(api.Workspace(proj), [NAMES[0]])
+
+
+def test_created_files_follow_the_umask_and_replacing_keeps_the_mode(tmp_path: Path, index: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        proj = _project(tmp_path, index)
+        api.add(api.Workspace(proj), [api.AddRequest(NAMES[1])])
+        for f in ("ckpm.toml", "ckpm.lock"):
+            assert stat.S_IMODE(os.stat(proj / f).st_mode) == 0o644, f
+        os.chmod(proj / "ckpm.lock", 0o640)
+        api.add(api.Workspace(proj), [api.AddRequest(NAMES[2])])
+        assert stat.S_IMODE(os.stat(proj / "ckpm.lock").st_mode) == 0o640
+    finally:
+        os.umask(old)
+    atomic_write(tmp_path / "new.txt", "x", mode=0o600)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.txt").st_mode) == 0o600
+
+
+def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from ckpm.fsutil import file_lock\n"
+                               f"with file_lock({str(lock)!r}):\n"
+                               "    print('held', flush=True); time.sleep(1.0)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    said: list[str] = []
+    with file_lock(lock, on_wait=said.append, what="on x"):
+        pass
+    assert holder.wait(timeout=30) == 0
+    assert said == ["waiting for another ckpm process on x…"]
