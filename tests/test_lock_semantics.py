@@ -155,3 +155,17 @@ def test_a_capability_whose_summary_is_stale_does_not_crash(tmp_path: Path, inde
     assert r.returncode != 0 and "Traceback" not in r.stderr
     r = run("add", "lib-zz", cwd=ws.root)
     assert "did you mean lib-zz" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_resolution_failure_is_data_in_the_json_envelope(tmp_path: Path, index: Path) -> None:
+    ws = project(tmp_path, index, 'lib-b = "*"\nlib-a = ">=9"\n')
+    r = run("lock", "--json", cwd=ws.root)
+    out = __import__("json").loads(r.stdout)
+    assert r.returncode == 2 and out["ok"] is False and out["command"] == "lock"
+    err = out["error"]
+    assert err["code"] == "resolution" and err["target"]
+    (c,) = err["conflict"]
+    assert c["key"] == "lib-a"
+    assert [q["requirement"] for q in c["requirements"]] == ["lib-a >=9"]
+    assert {(x["version"], bool(x["rejected"])) for x in c["candidates"]} == {("1.0", True), ("2.0", True)}
+    assert c["candidates"][0]["rejected"][0]["asked_by"] == "the project"
