@@ -1,0 +1,74 @@
+"""The package's import arrows run one way: cli → api/queries → workspace → resolve → index/detect → model.
+
+Read from the source (every import statement, also those inside functions), so a shortcut
+that would make the layers a tangle fails here rather than in review.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "ckpm"
+
+LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.report"}
+# entry points (``ckpm.access``, ``python -m ckpm``, ``python -m ckpm.detect``) sit on top of everything
+ENTRY_POINTS = {"ckpm", "ckpm.__main__", "ckpm.detect.__main__"}
+# what each layer may import, beside itself and the leaves
+ALLOWED: dict[str, set[str]] = {
+    "ckpm.model": set(),
+    "ckpm.settings": {"ckpm.model"},
+    "ckpm.index": {"ckpm.model", "ckpm.settings"},
+    "ckpm.detect": {"ckpm.model", "ckpm.settings"},
+    "ckpm.resolve": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect"},
+    "ckpm.workspace": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve"},
+    "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace"},
+    "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                 "ckpm.queries"},
+    "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
+                        "ckpm.workspace", "ckpm.queries", "ckpm.api"},
+    "ckpm.testing": {"ckpm.model", "ckpm.index"},
+    "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                 "ckpm.queries", "ckpm.api"},
+}
+
+
+def _layer(module: str) -> str:
+    for name in sorted(ALLOWED, key=len, reverse=True):
+        if module == name or module.startswith(name + "."):
+            return name
+    return module
+
+
+def _imports(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("ckpm"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ckpm") and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def test_imports_follow_the_layers() -> None:
+    bad = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        layer = _layer(module)
+        if module in ENTRY_POINTS:
+            continue
+        if layer in LEAVES or module in LEAVES:
+            allowed: set[str] = set()
+        else:
+            allowed = ALLOWED.get(layer, set())
+        for imp in _imports(path):
+            target = _layer(imp)
+            if imp in LEAVES or target == layer or target in allowed:
+                continue
+            bad.append(f"{module} imports {imp}")
+    assert not bad, "\n".join(bad)
+
+
+def test_base_index_does_not_import_its_clients() -> None:
+    imports = _imports(ROOT / "index" / "base.py")
+    assert not imports & {"ckpm.index.folder", "ckpm.index.git", "ckpm.index.http", "ckpm.index.writer"}
