@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ckpm.index.base import Index, open_index
+from ckpm.index import Index, open_index
 from ckpm.model.lockfile import LOCKFILE, Lock, read_lock
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
 from ckpm.model.targets import host_target, validate_target

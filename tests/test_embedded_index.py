@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ckpm.index.base import embedded_index_path, open_index
+from ckpm.index import embedded_index_path, open_index
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.index.writer import reindex
