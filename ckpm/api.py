@@ -38,7 +38,7 @@ __all__ = [
 
 def init_project(directory: Path | str, name: str | None = None, *, description: str = "") -> Path:
     """Create ``directory/ckpm.toml`` with a [project] table; refuses to overwrite."""
-    from ckpm.index.writer import atomic_write
+    from ckpm.fsutil import atomic_write
 
     d = Path(directory)
     p = d / MANIFEST
@@ -222,7 +222,7 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: "LockOptions | 
 
 
 def _write(path: Path, text: str) -> None:
-    from ckpm.index.writer import atomic_write
+    from ckpm.fsutil import atomic_write
 
     atomic_write(path, text)
 
