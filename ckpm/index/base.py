@@ -94,8 +94,7 @@ def _size_text(text: str) -> str:
 
 def size_error(origin: str, size: str, limit: int, what: str) -> IndexDataError:
     """The one error for a file refused because it is over its size cap."""
-    return IndexDataError(f"{origin}: {what} of {size}, over the cap of {limit:,} bytes; refused",
-                          hint="the index is damaged or hostile; its maintainer must fix the file")
+    return IndexDataError(f"{origin}: {what} of {size}, over the cap of {limit:,} bytes; refused")
 
 
 def check_text_size(text: str, origin: str, limit: int, what: str) -> None:
@@ -117,7 +116,7 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
         count = sum(1 for line in _split(text) if line.strip())
         if count > MAX_VERSIONS:
             raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
-                                 "refused", hint="the index is damaged or hostile; its maintainer must fix the file")
+                                 "refused")
     out: list[IndexEntry] = []
     problems: list[str] = []
     for no, line in enumerate(_split(text), 1):
