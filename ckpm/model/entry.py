@@ -172,8 +172,14 @@ def _list(d: Mapping[str, Any], key: str, limit: int, *, where: str = "") -> lis
 
 def _strings(d: Mapping[str, Any], key: str, limit: int, item_limit: int, *, where: str = "",
              pattern: re.Pattern[str] | None = None, lower: bool = False) -> list[str]:
+    items = _list(d, key, limit, where=where)
+    if set(map(type, items)) <= {str}:  # the usual case, checked at C speed; else say what is wrong
+        fast = [v.lower() for v in items] if lower else items
+        if (not fast or max(map(len, fast)) <= item_limit) and not _CONTROL.search("".join(fast)) and (
+                pattern is None or all(pattern.fullmatch(v) for v in fast)):
+            return fast
     out = []
-    for i, v in enumerate(_list(d, key, limit, where=where)):
+    for i, v in enumerate(items):
         label = f"{where}{key}[{i}]"
         if not isinstance(v, str):
             raise IndexDataError(f"{label} must be a string, not {_type(v)}")
@@ -215,7 +221,37 @@ def _type(v: Any) -> str:
             float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
 
 
+_DEP_MEMO: dict[tuple[Any, ...], Requirement] = {}
+_DEP_MEMO_MAX = 65_536
+
+
+def _dep_key(raw: Any) -> tuple[Any, ...] | None:
+    """A hashable key for a dependency object of plain values (types included: True is not 1), or None."""
+    if not isinstance(raw, dict):
+        return None
+    key = tuple((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _dep(raw: Any, i: int) -> Requirement:
+    """A checked dependency; the same dependency on many versions is checked once (memoised)."""
+    key = _dep_key(raw)
+    hit = _DEP_MEMO.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    req = _check_dep(raw, i)
+    if key is not None:
+        if len(_DEP_MEMO) >= _DEP_MEMO_MAX:
+            _DEP_MEMO.clear()
+        _DEP_MEMO[key] = req
+    return req
+
+
+def _check_dep(raw: Any, i: int) -> Requirement:
     label = f"deps[{i}]."
     d = _object(raw, f"deps[{i}]")
     name = d.get("name")
