@@ -94,7 +94,7 @@ BAD_LINES = [
     pytest.param(_line(entry("liba", "9.0")), "name 'liba' does not match the file, which holds 'libb'", id="other-name"),
     pytest.param('{"name":"libb","version":"' + "1" * 10_000 + '"}',
                  "version '" + "1" * 40 + "'… (10000 characters) is longer than 64 characters", id="10000-digit-version"),
-    pytest.param('{"name":"libb","version":' + "1" * 10_000 + "}", "not JSON (Exceeds the limit", id="10000-digit-number"),
+    pytest.param('{"name":"libb","version":' + "1" * 10_000 + "}", "not JSON (a number with too many digits)", id="10000-digit-number"),
     pytest.param('{"name":"libb","version":"1.5","description":"\\ud800"}', r"a string holds a lone surrogate (\ud800)",
                  id="lone-surrogate"),
     pytest.param('{"name":"\\udfff","version":"1.5"}', r"lone surrogate (\udfff)", id="lone-surrogate-name"),

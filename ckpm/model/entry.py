@@ -132,6 +132,8 @@ def load_json_line(line: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
 
 def _short_reason(e: Exception) -> str:
     text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "integer string conversion" in text:  # Python's int digit limit (sys.get_int_max_str_digits)
+        return "a number with too many digits"
     return text if len(text) <= 120 else text[:120] + "…"
 
 
