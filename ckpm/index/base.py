@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol, runtime_checkable
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.model.entry import (
-    MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_LINE_BYTES, MAX_SUMMARY_BYTES,
-    MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry, check_entry,
+    MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_SUMMARY_BYTES,
+    MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
     check_summary, load_json_line, shown, utf8_len, valid_name,
 )
 from ckpm.report import escape_control
