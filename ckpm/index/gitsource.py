@@ -35,7 +35,7 @@ from pygit2.enums import FetchPrune, ObjectType
 from ckpm.errors import GitSourceError, ManifestError
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.git import clone_bare, git_reason, strip_git_plus
-from ckpm.index.writer import atomic_write
+from ckpm.fsutil import atomic_write
 from ckpm.model.entry import IndexEntry
 from ckpm.model.manifest import parse_component_manifest
 from ckpm.model.version import Version, try_version

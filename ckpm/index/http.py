@@ -25,7 +25,7 @@ from ckpm.errors import IndexError_
 from ckpm.index.base import FileIndex
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG
-from ckpm.index.writer import atomic_write
+from ckpm.fsutil import atomic_write
 from ckpm.model.entry import ComponentSummary
 
 DEFAULT_TIMEOUT = 10.0
