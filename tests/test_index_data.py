@@ -488,6 +488,7 @@ def test_cli_end_to_end(libb_index: Path, tmp_path: Path) -> None:
     assert "Traceback" not in add.stderr and ESC not in add.stdout + add.stderr
     lock = (proj / "ckpm.lock").read_text()
     assert 'name = "libb"\nversion = "2.0"' in lock and 'name = "liba"' not in lock
+    assert "warning: " in add.stderr and "\\x1b[2Jlibb" in add.stderr  # the bad line reaches the user, escaped
 
     show = _ckpm(*ix, "show", "libb", cwd=proj)
     assert show.returncode == 0 and "versions (2): 1.0, 2.0" in show.stdout
@@ -495,7 +496,7 @@ def test_cli_end_to_end(libb_index: Path, tmp_path: Path) -> None:
 
     search = _ckpm(*ix, "search", "--json", cwd=proj)
     assert search.returncode == 0, search.stderr
-    assert [h["name"] for h in json.loads(search.stdout)] == ["liba", "libb"]
+    assert [h["name"] for h in json.loads(search.stdout)["data"]] == ["liba", "libb"]
     assert "Traceback" not in search.stderr
 
     refused = _ckpm(*ix, "show", "big", cwd=proj)
