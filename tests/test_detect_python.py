@@ -57,11 +57,16 @@ def test_other_interpreter_is_asked_in_a_subprocess(cache):
     assert warm.probes_run == 0 and warm.found == result.found
 
 
-def test_rule_may_name_its_interpreter(cache):
+def test_rule_may_not_name_its_interpreter(cache):
+    # the interpreter is the user's (python= / CKPM_PYTHON), never one an index names
     other = other_name_for_this_interpreter()
     result = detect({"pt": [{"python_package": "pytest", "python": other}]}, cache_dir=cache)
-    assert result.found["pt"][0].extra["python"] == other
-    assert result.found["pt"][0].version == importlib.metadata.version("pytest")
+    assert result.found["pt"] == []
+    assert any("component pt: detect rule 1: python: an index may not choose the interpreter" in w
+               for w in result.warnings)
+    chosen = detect({"pt": [{"python_package": "pytest"}]}, cache_dir=cache, python=other)
+    assert chosen.found["pt"][0].extra["python"] == other
+    assert chosen.found["pt"][0].version == importlib.metadata.version("pytest")
 
 
 def test_broken_interpreter_is_a_warning(tmp_path, cache):
