@@ -381,3 +381,24 @@ def test_lock_check_never_executes_the_recorded_path(tmp_path: Path, marker: Pat
     assert r.returncode == 4, r.stdout + r.stderr  # not at the recorded path: drift, found elsewhere
     assert "Traceback" not in r.stderr and "tool-fake" in r.stdout
     assert not marker.exists(), "the path in the lock was executed"
+
+
+def test_python_m_ckpm_detect_with_a_hostile_index(tmp_path: Path, marker: Path, env: dict[str, str]) -> None:
+    idx = tmp_path / "idx"
+    init_index(idx, "lab")
+    for name, rules in hostile_rules(tmp_path, marker).items():
+        write_component(idx, [entry(name, "1.0", kind="tool", detect=rules)])
+    data = tmp_path / "data" / "ds"
+    data.mkdir(parents=True)
+    (data / "VERSION").write_text("3.1\n")
+    write_component(idx, [entry("data-ds", "3.1", kind="data", detect=[{"path": str(data), "version_file": "VERSION"}])])
+    cmd = [sys.executable, "-m", "ckpm.detect", "--index", str(idx), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and not marker.exists()
+    assert "warning: index lab: component evil-tool: detect rule 1: executable '/bin/sh' must be a bare name" in r.stderr
+    assert json.loads(r.stdout)["found"]["data-ds"] == []
+    assert "component data-ds: detect rule 1: path" in r.stderr and "outside the folders" in r.stderr
+    r = subprocess.run(cmd + ["--path-root", str(tmp_path / "data")], capture_output=True, text=True, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and [d["version"] for d in json.loads(r.stdout)["found"]["data-ds"]] == ["3.1"]
+    assert SECRET_VERSION not in r.stdout and not marker.exists()

@@ -15,6 +15,7 @@ This module imports nothing heavy: ``sre_parse`` and ``platformdirs`` only when 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -310,13 +311,19 @@ def check_regex(regex: Any) -> None:
         raise RuleRejected(f"version_regex {_show(regex)} repeats a repetition (catastrophic backtracking)")
 
 
+@functools.lru_cache(maxsize=1024)
 def _nested_quantifiers(regex: str) -> bool:
+    import importlib
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import sre_constants as C
-        import sre_parse
+    try:  # the parser behind re (Python 3.11+), else its deprecated public name
+        sre_parse: Any = importlib.import_module("re._parser")
+        C: Any = importlib.import_module("re._constants")
+    except ImportError:  # pragma: no cover
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            sre_parse = importlib.import_module("sre_parse")
+            C = importlib.import_module("sre_constants")
 
     try:
         tree = sre_parse.parse(regex)
