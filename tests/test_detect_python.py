@@ -102,6 +102,8 @@ def test_recheck_python_package(cache):
     d = detect({"pytest": [{"python_package": "pytest"}]}, cache_dir=cache).found["pytest"][0]
     again = recheck(d.to_json())
     assert again is not None and again.version == d.version and again.path == d.path
+    (now,) = recheck("pytest", {"python_package": "pytest"}, path=d.path)  # the user's interpreter
+    assert (now.version, now.path, now.extra["python"]) == (d.version, d.path, sys.executable)
 
 
 def test_python_fact_is_this_interpreter(tmp_path, monkeypatch):
