@@ -402,3 +402,33 @@ def test_python_m_ckpm_detect_with_a_hostile_index(tmp_path: Path, marker: Path,
                        cwd=tmp_path)
     assert r.returncode == 0 and [d["version"] for d in json.loads(r.stdout)["found"]["data-ds"]] == ["3.1"]
     assert SECRET_VERSION not in r.stdout and not marker.exists()
+
+
+def test_probes_do_not_run_files_of_the_current_folder(tmp_path: Path, marker: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sh version` would run ./version: probes run in the file-system root, not in the project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "version").write_text(f"touch {marker}\necho 1.0\n")
+    (project / "json.py").write_text(f"open({str(marker)!r}, 'w').close()\n")  # python -c imports from cwd
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    other_python = tmp_path / "py" / "python3"
+    other_python.parent.mkdir()
+    os.symlink(sys.executable, other_python)
+    result = detect({"sh": [{"executable": "sh", "version_args": "version"}],
+                     "pt": [{"python_package": "pytest"}]}, cache_dir=tmp_path / "cache", python=str(other_python))
+    assert not marker.exists()
+    assert result.found["sh"] == []
+
+
+@pytest.mark.parametrize("name", ["reboot", "shutdown", "sudo", "rm", "mkfs.ext4", "kill"])
+def test_commands_that_act_are_never_probes(name: str, tmp_path: Path, marker: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    write_exe(tmp_path / "bin" / name, f"touch {marker}\necho {name} 1.0")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    clean, warnings = validate_rule({"executable": name, "version_args": []}, origin="index x", component="c")
+    assert clean is None and f"executable {name!r} is a command ckpm never runs as a probe" in warnings[0]
+    # a glob that happens to match it finds nothing either
+    result = detect({"c": [{"executable": name[:2] + "*", "version_args": []}]}, cache_dir=tmp_path / "cache")
+    assert result.found["c"] == [] and not marker.exists()

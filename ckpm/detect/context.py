@@ -20,7 +20,7 @@ from ckpm.detect.cache import HostProfile
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.probe import ProbeOutput, run_probe, truncate
 from ckpm.detect.record import Detected
-from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical
+from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical, denied
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
@@ -317,6 +317,8 @@ class DetectContext:
             if excl and any(fnmatch.fnmatchcase(os.path.basename(h), e) for e in excl):
                 continue
             if not (os.path.isfile(h) and os.access(h, os.X_OK)):
+                continue
+            if denied(os.path.basename(h)):  # e.g. a glob that happens to match reboot
                 continue
             real = os.path.realpath(h)
             if real in seen:

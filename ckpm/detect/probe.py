@@ -2,7 +2,8 @@
 
 A probe runs in its own session so that, on timeout, the whole process group is
 killed: a ``#!/bin/sh`` wrapper whose child keeps the output pipe open cannot hang
-ckpm. Probes run with ``LC_ALL=C`` so that outputs parse the same everywhere. At most
+ckpm. Probes run with ``LC_ALL=C`` so that outputs parse the same everywhere, in the
+file-system root (never in a folder a project or an index could fill). At most
 :data:`OUTPUT_LIMIT` bytes of each stream are kept; the rest is read and discarded (so
 the child never blocks on a full pipe), and memory stays bounded for a probe that
 prints gigabytes.
@@ -57,10 +58,19 @@ def probe_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def probe_cwd() -> str:
+    """The folder probes run in: the file-system root, which holds no file a project or an
+    index could have put there (``sh version`` or ``python -c`` would read the current
+    folder)."""
+    return os.path.abspath(os.sep)
+
+
 def run_probe(
     argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None, limit: int = OUTPUT_LIMIT,
+    cwd: str | None = None,
 ) -> ProbeOutput:
-    """Run ``argv`` with no stdin and a timeout; raises OSError if it cannot start.
+    """Run ``argv`` with no stdin and a timeout, in ``cwd`` (default :func:`probe_cwd`);
+    raises OSError if it cannot start.
 
     Keeps at most ``limit`` bytes of stdout and of stderr (``truncated`` says if more came).
     """
@@ -68,8 +78,12 @@ def run_probe(
     import time
 
     posix = os.name == "posix"
+    args = list(argv)
+    if args and os.sep in args[0] and not os.path.isabs(args[0]):
+        args[0] = os.path.abspath(args[0])  # a relative PATH entry: resolved here, not in cwd
     proc = subprocess.Popen(
-        list(argv),
+        args,
+        cwd=probe_cwd() if cwd is None else cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

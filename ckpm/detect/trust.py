@@ -46,6 +46,17 @@ VERSION_ARGS = frozenset({"--version", "-version", "-V", "version", "-dumpfullve
 #: system prefixes that ``search_paths``, ``include_paths`` and ``path`` globs may name
 SYSTEM_ROOTS: tuple[str, ...] = ("/usr", "/opt", "/lib", "/lib64", "/nix/store", "/snap")
 
+#: commands never run as a probe, whatever their arguments: they act (power, privileges,
+#: processes, files, disks) rather than print a version. Checked on the rule's names and
+#: on the name of every executable found.
+DENIED_EXECUTABLES: tuple[str, ...] = (
+    "reboot", "poweroff", "halt", "shutdown", "init", "telinit", "systemctl", "loginctl",
+    "sudo", "su", "doas", "pkexec", "runuser", "setpriv", "chroot", "nsenter", "unshare",
+    "kill", "killall", "pkill", "xkill", "rm", "rmdir", "unlink", "mv", "cp", "ln", "dd", "shred",
+    "truncate", "chmod", "chown", "chgrp", "chattr", "mkfs", "mkfs.*", "mke2fs", "mkswap", "swapoff",
+    "swapon", "wipefs", "fdisk", "sfdisk", "gdisk", "parted", "mount", "umount", "crontab", "at",
+    "passwd", "useradd", "userdel", "usermod", "xdg-open", "open",
+)
 MAX_NAME = 128          # an executable, package, library or pkg-config name
 MAX_PATH = 4096         # a folder or glob
 MAX_LIST = 32           # items in one list-valued field
@@ -164,6 +175,8 @@ def _check_builtin(kind: str, rule: dict[str, Any], roots: "Roots | None") -> No
         names = _strings(rule, "executable", required=kind == "executable")
         for n in names:
             _bare_glob("executable", n)
+            if denied(n):
+                raise RuleRejected(f"executable {_show(n)} is a command ckpm never runs as a probe")
         for n in _strings(rule, "exclude"):
             _bare_glob("exclude", n)
         _version_args(rule)
@@ -258,6 +271,21 @@ def _bare_glob(field_: str, name: str) -> None:
             or "$" in name:
         raise RuleRejected(f"{field_} {_show(name)} must be a bare name (no path, no leading '-', '.' or '~'); "
                            "it is searched on PATH")
+
+
+@functools.lru_cache(maxsize=None)
+def _denied_regex() -> "re.Pattern[str]":
+    import fnmatch
+
+    return re.compile("|".join(f"(?:{fnmatch.translate(d)})" for d in DENIED_EXECUTABLES))
+
+
+def denied(name: str) -> bool:
+    """Is ``name`` (an executable's file name, or a rule's pattern) one ckpm never runs as a probe?"""
+    base = name.lower()
+    if base.endswith(".exe"):
+        base = base[:-4]
+    return _denied_regex().match(base) is not None
 
 
 def _bare_name(field_: str, name: str) -> None:
