@@ -14,7 +14,7 @@ from ckpm.detect.cache import HostProfile, default_cache_dir, profile_path
 from ckpm.detect.context import DetectContext
 from ckpm.detect.detectors.base import same_path
 from ckpm.detect.record import DetectionResult, Detected, rank
-from ckpm.detect.trust import BUILTIN_KINDS, MAX_VERSION, kind_of, rule_id, validate_rule
+from ckpm.detect.trust import BUILTIN_KINDS, MAX_VERSION, kind_of, rule_id, show_value, validate_rule, where
 
 if TYPE_CHECKING:
     from ckpm.detect.registry import DetectorRegistry
@@ -75,7 +75,8 @@ def detect_component(
     for number, rule in enumerate(_as_rules(rule_list), 1):
         det = registry.route(rule)
         if det is None:
-            ctx.warn(f"{name}: no detector for rule {sorted(rule)[:10]}")
+            keys = ", ".join(show_value(k) for k in sorted(map(str, rule))[:10])
+            ctx.warn(f"{where(origin, name, number)}no detector for a rule with keys {keys}")
             continue
         kind = getattr(det, "kind", None) or ""
         builtin = kind in BUILTIN_KINDS

@@ -122,7 +122,7 @@ def validate_rule(
     names are also checked against them (after ``~``/``$VAR`` expansion). The cleaned rule
     is a plain JSON copy with the same content, so ``rule_id`` is the same for both.
     """
-    where = _where(origin, component, number)
+    prefix = where(origin, component, number)
     try:
         if not isinstance(rule, Mapping) or not all(isinstance(k, str) for k in rule):
             raise RuleRejected("a rule must be a JSON object")
@@ -137,21 +137,23 @@ def validate_rule(
         if k is None or k not in ALLOWED_KEYS:
             det = clean.get("detector")
             if det is not None and (not isinstance(det, str) or not _WORD.match(det) or len(det) > MAX_NAME):
-                raise RuleRejected(f"detector {_show(det)} must be a bare name")
+                raise RuleRejected(f"detector {show_value(det)} must be a bare name")
             return clean, []  # a plugin's rule: data for code the user installed
         _check_builtin(k, clean, roots)
         return clean, []
     except RuleRejected as e:
-        return None, [f"{where}{e}; rule ignored"]
+        return None, [f"{prefix}{e}; rule ignored"]
 
 
-def _where(origin: str | None, component: str | None, number: int | None) -> str:
+def where(origin: str | None, component: str | None, number: int | None) -> str:
+    """The prefix of a rule's warning: ``index lab: component c: detect rule 2: ``."""
     parts = [p for p in (origin, f"component {component}" if component else None,
                          f"detect rule {number}" if number is not None else "detect rule") if p]
     return ": ".join(parts) + ": "
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
+    """``repr(value)`` with control characters escaped, cut to 80 characters."""
     text = repr(value)
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
     return text if len(text) <= 80 else text[:80] + "…"
@@ -160,7 +162,7 @@ def _show(value: Any) -> str:
 def _check_builtin(kind: str, rule: dict[str, Any], roots: "Roots | None") -> None:
     det = rule.get("detector")
     if det is not None and det != kind:
-        raise RuleRejected(f"detector {_show(det)} is not {kind!r}")
+        raise RuleRejected(f"detector {show_value(det)} is not {kind!r}")
     allowed = ALLOWED_KEYS[kind] | {"detector"}
     if kind == "executable" and "compiler" in rule:  # a compiler rule routed to executable explicitly
         allowed |= ALLOWED_KEYS["compiler"]
@@ -176,33 +178,33 @@ def _check_builtin(kind: str, rule: dict[str, Any], roots: "Roots | None") -> No
         for n in names:
             _bare_glob("executable", n)
             if denied(n):
-                raise RuleRejected(f"executable {_show(n)} is a command ckpm never runs as a probe")
+                raise RuleRejected(f"executable {show_value(n)} is a command ckpm never runs as a probe")
         for n in _strings(rule, "exclude"):
             _bare_glob("exclude", n)
         _version_args(rule)
     if kind == "compiler" or (kind == "executable" and "compiler" in rule):
         fam = rule.get("compiler")
         if not isinstance(fam, str) or not _WORD.match(fam) or len(fam) > 32:
-            raise RuleRejected(f"compiler {_show(fam)} must be a short bare name (gcc, clang, nvcc)")
+            raise RuleRejected(f"compiler {show_value(fam)} must be a short bare name (gcc, clang, nvcc)")
         for lang in _strings(rule, "languages"):
             if not _WORD.match(lang) or len(lang) > 16:
-                raise RuleRejected(f"languages: {_show(lang)} is not a language name")
+                raise RuleRejected(f"languages: {show_value(lang)} is not a language name")
         for b in ("cross", "dumpmachine"):
             if b in rule and not isinstance(rule[b], bool):
                 raise RuleRejected(f"{b} must be true or false")
         if "target" in rule:
             t = rule["target"]
             if not isinstance(t, str) or not _TARGET.match(t) or len(t) > 64:
-                raise RuleRejected(f"target {_show(t)} must be a platform or triple glob")
+                raise RuleRejected(f"target {show_value(t)} must be a platform or triple glob")
     if kind == "executable" and "exit_codes" in rule:
         codes = rule["exit_codes"]
         if (not isinstance(codes, list) or not codes or len(codes) > 8
                 or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in codes)):
-            raise RuleRejected(f"exit_codes {_show(codes)} must be a list of at most 8 integers 0-255")
+            raise RuleRejected(f"exit_codes {show_value(codes)} must be a list of at most 8 integers 0-255")
     if kind == "python_package":
         for n in _strings(rule, "python_package", required=True):
             if not _PY_NAME.match(n) or len(n) > MAX_NAME:
-                raise RuleRejected(f"python_package {_show(n)} is not a distribution name")
+                raise RuleRejected(f"python_package {show_value(n)} is not a distribution name")
     if kind == "pkg_config":
         for n in _strings(rule, "pkg_config", required=True):
             _bare_name("pkg_config", n)
@@ -230,7 +232,7 @@ def _check_builtin(kind: str, rule: dict[str, Any], roots: "Roots | None") -> No
             _relative("version_file", vf)
         vfrom = rule.get("version_from")
         if vfrom is not None and vfrom != "name":
-            raise RuleRejected(f"version_from {_show(vfrom)} must be \"name\"")
+            raise RuleRejected(f"version_from {show_value(vfrom)} must be \"name\"")
         if "version_regex" in rule and "version_file" not in rule and vfrom != "name":
             raise RuleRejected("version_regex over the matched file is not allowed; name a version_file, "
                                "or set version_from = \"name\" to read the matched name")
@@ -238,9 +240,9 @@ def _check_builtin(kind: str, rule: dict[str, Any], roots: "Roots | None") -> No
             v = rule["version"]
             if not isinstance(v, (str, int, float)) or isinstance(v, bool) or len(str(v)) > MAX_VERSION \
                     or _CONTROL.search(str(v)):
-                raise RuleRejected(f"version {_show(v)} must be a version of at most {MAX_VERSION} characters")
+                raise RuleRejected(f"version {show_value(v)} must be a version of at most {MAX_VERSION} characters")
         if "type" in rule and rule["type"] not in ("file", "dir"):
-            raise RuleRejected(f"type {_show(rule['type'])} must be \"file\" or \"dir\"")
+            raise RuleRejected(f"type {show_value(rule['type'])} must be \"file\" or \"dir\"")
 
 
 def _strings(rule: Mapping[str, Any], key: str, *, required: bool = False) -> list[str]:
@@ -259,17 +261,17 @@ def _strings(rule: Mapping[str, Any], key: str, *, required: bool = False) -> li
         raise RuleRejected(f"{key} is empty")
     for x in items:
         if _CONTROL.search(x):
-            raise RuleRejected(f"{key} {_show(x)} contains a control character")
+            raise RuleRejected(f"{key} {show_value(x)} contains a control character")
     return items
 
 
 def _bare_glob(field_: str, name: str) -> None:
     """A bare executable name, or a glob over bare names (``gcc-[0-9]*``, ``*-*-gcc``)."""
     if not name or len(name) > MAX_NAME:
-        raise RuleRejected(f"{field_} {_show(name)} must be a bare name of 1 to {MAX_NAME} characters")
+        raise RuleRejected(f"{field_} {show_value(name)} must be a bare name of 1 to {MAX_NAME} characters")
     if "/" in name or "\\" in name or name.startswith(("-", "~", ".")) or ".." in name or ":" in name \
             or "$" in name:
-        raise RuleRejected(f"{field_} {_show(name)} must be a bare name (no path, no leading '-', '.' or '~'); "
+        raise RuleRejected(f"{field_} {show_value(name)} must be a bare name (no path, no leading '-', '.' or '~'); "
                            "it is searched on PATH")
 
 
@@ -291,7 +293,7 @@ def denied(name: str) -> bool:
 def _bare_name(field_: str, name: str) -> None:
     """A name that becomes a command-line argument or a file name: no option, no path."""
     if not name or len(name) > MAX_NAME or not _PKG_NAME.match(name) or ".." in name:
-        raise RuleRejected(f"{field_} {_show(name)} must be a bare name (letters, digits, '_.+-@'; "
+        raise RuleRejected(f"{field_} {show_value(name)} must be a bare name (letters, digits, '_.+-@'; "
                            "no leading '-', no '/')")
 
 
@@ -300,7 +302,7 @@ def _relative(field_: str, path: str) -> None:
     parts = re.split(r"[/\\]", path)
     if (not path or len(path) > MAX_PATH or os.path.isabs(path) or path.startswith(("/", "\\", "~", "-", "$"))
             or ".." in parts or re.match(r"^[A-Za-z]:", path) or "$" in path):
-        raise RuleRejected(f"{field_} {_show(path)} must be a relative path without '..'")
+        raise RuleRejected(f"{field_} {show_value(path)} must be a relative path without '..'")
 
 
 def _version_args(rule: Mapping[str, Any]) -> None:
@@ -310,17 +312,17 @@ def _version_args(rule: Mapping[str, Any]) -> None:
     args = [v] if isinstance(v, str) else v
     if not isinstance(args, list) or len(args) > 1 or not all(isinstance(a, str) and a in VERSION_ARGS
                                                               for a in args):
-        raise RuleRejected(f"version_args {_show(v)} must be one of {', '.join(sorted(VERSION_ARGS))} "
+        raise RuleRejected(f"version_args {show_value(v)} must be one of {', '.join(sorted(VERSION_ARGS))} "
                            "(or [] for none)")
 
 
 def _folder_pattern(field_: str, pattern: str, roots: "Roots | None") -> None:
     if not pattern or len(pattern) > MAX_PATH:
-        raise RuleRejected(f"{field_} {_show(pattern)} must be a path of 1 to {MAX_PATH} characters")
+        raise RuleRejected(f"{field_} {show_value(pattern)} must be a path of 1 to {MAX_PATH} characters")
     if ".." in re.split(r"[/\\]", pattern):
-        raise RuleRejected(f"{field_} {_show(pattern)} must not contain '..'")
+        raise RuleRejected(f"{field_} {show_value(pattern)} must not contain '..'")
     if roots is not None and not roots.allows_pattern(roots.expand(pattern)):
-        raise RuleRejected(f"{field_} {_show(pattern)} is outside the folders detection may look in "
+        raise RuleRejected(f"{field_} {show_value(pattern)} is outside the folders detection may look in "
                            f"({roots.describe()}); list its folder in the user's path_roots to allow it")
 
 
@@ -334,9 +336,9 @@ def check_regex(regex: Any) -> None:
     try:
         re.compile(regex)
     except (re.error, RecursionError, OverflowError) as e:
-        raise RuleRejected(f"version_regex {_show(regex)} does not compile: {e}") from None
+        raise RuleRejected(f"version_regex {show_value(regex)} does not compile: {e}") from None
     if _nested_quantifiers(regex):
-        raise RuleRejected(f"version_regex {_show(regex)} repeats a repetition (catastrophic backtracking)")
+        raise RuleRejected(f"version_regex {show_value(regex)} repeats a repetition (catastrophic backtracking)")
 
 
 @functools.lru_cache(maxsize=1024)
