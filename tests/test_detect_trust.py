@@ -113,8 +113,8 @@ def test_hostile_index_through_the_cli(tmp_path: Path, marker: Path, env: dict[s
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     assert not marker.exists()
-    data = json.loads(r.stdout)
-    assert all(data["found"][name] == [] for name in EXPECTED)
+    data = json.loads(r.stdout)["data"] | {"warnings": json.loads(r.stdout)["warnings"]}
+    assert all(data["found"].get(name, []) == [] for name in EXPECTED)
     assert SECRET_VERSION not in r.stdout + r.stderr
     warnings = "\n".join(data.get("warnings") or [])
     assert "component evil-tool: detect rule 1: executable '/bin/sh' must be a bare name" in warnings
@@ -329,13 +329,11 @@ def test_recheck_runs_the_index_rule_not_the_lock(tmp_path: Path, marker: Path, 
     found = recheck("okt", rule, path="/bin/sh")
     got = match_recorded(found, "/bin/sh", version="1.0")
     assert not got.same_path and got.record is not None and got.record.path == str(tmp_path / "bin" / "okt")
-    hostile = {"name": "okt", "version": "1.0", "path": "/bin/sh", "detector": "executable", "fingerprint": "",
-               "extra": {"rule": {"executable": "sh", "version_args": ["-c", f"touch {marker}"]}}}
-    assert recheck(hostile) is None
     assert not marker.exists()
 
 
-def _hostile_lock(tmp_path: Path, marker: Path, rule_toml: str, path: str) -> tuple[Path, dict[str, str]]:
+def _hostile_lock(tmp_path: Path, marker: Path, rule_toml: str, path: str,
+                  rule_id: str | None = None) -> tuple[Path, dict[str, str]]:
     from ckpm import api
 
     idx = tmp_path / "idx"
@@ -355,8 +353,12 @@ def _hostile_lock(tmp_path: Path, marker: Path, rule_toml: str, path: str) -> tu
     lock = proj / "ckpm.lock"
     text = lock.read_text()
     assert "host = \"executable\"" in text
+    assert "rule-id = " in text and "version_args" not in text  # the lock records which rule, not the rule
     text = re.sub(r'path = "[^"]*"', lambda m: f'path = "{path}"', text)
-    text = re.sub(r"rule = \{[^}]*\}", lambda m: f"rule = {rule_toml}", text)
+    # an attacker adds a rule of their own to the pin (and may change the rule's id)
+    text = text.replace("source = { ", f"source = {{ rule = {rule_toml}, ")
+    if rule_id is not None:
+        text = re.sub(r'rule-id = "[^"]*"', f'rule-id = "{rule_id}"', text)
     lock.write_text(text)
     return proj, env
 
@@ -367,8 +369,17 @@ def test_lock_check_with_a_hostile_host_pin_runs_nothing(tmp_path: Path, marker:
                               "/bin/sh")
     r = subprocess.run([sys.executable, "-m", "ckpm", "-C", str(proj), "lock", "--check"], capture_output=True,
                        text=True, env=env)
-    assert r.returncode == 4, r.stdout + r.stderr  # the pin cannot be confirmed: host drift
-    assert "Traceback" not in r.stderr and "tool-fake" in r.stdout and "missing" in r.stdout
+    # the index's rule runs, finds faketool 1.0 elsewhere: a note, and nothing of the lock ran
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "the same version at another path" in r.stdout
+    assert not marker.exists()
+    proj, env = _hostile_lock(tmp_path / "again", marker,
+                              f'{{ executable = "/bin/sh", version_args = ["-c", "touch {marker}; echo 1.0"] }}',
+                              "/bin/sh", rule_id="sha256:0000000000000000")
+    r = subprocess.run([sys.executable, "-m", "ckpm", "-C", str(proj), "lock", "--check"], capture_output=True,
+                       text=True, env=env)
+    assert r.returncode == 4, r.stdout + r.stderr  # a rule no index has: reported, not run
+    assert "cannot check" in r.stdout and "no index has the detect rule" in r.stdout
     assert not marker.exists()
 
 
@@ -378,8 +389,8 @@ def test_lock_check_never_executes_the_recorded_path(tmp_path: Path, marker: Pat
                               str(shim))
     r = subprocess.run([sys.executable, "-m", "ckpm", "-C", str(proj), "lock", "--check"], capture_output=True,
                        text=True, env=env)
-    assert r.returncode == 4, r.stdout + r.stderr  # not at the recorded path: drift, found elsewhere
-    assert "Traceback" not in r.stderr and "tool-fake" in r.stdout
+    assert r.returncode == 0, r.stdout + r.stderr  # not at the recorded path: a note, found elsewhere
+    assert "Traceback" not in r.stderr and "tool-fake" in r.stdout and str(shim) in r.stdout
     assert not marker.exists(), "the path in the lock was executed"
 
 

@@ -10,7 +10,7 @@ a probe actually runs. See ``docs/detection.md``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, overload
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.record import DetectionResult, Detected
@@ -70,26 +70,8 @@ def detect(
                          origin=origin)
 
 
-@overload
 def recheck(
-    name: str, rule: Mapping[str, Any] | None = None, *, path: str | None = None, timeout: float = 3.0,
-    env: Mapping[str, str] | None = None, python: str | None = None, search_paths: Sequence[str] = (),
-    path_roots: Sequence[str | os.PathLike[str]] = (), origin: str | None = None,
-    warnings: list[str] | None = None,
-) -> list[Detected]: ...
-
-
-@overload
-def recheck(
-    name: Detected | Mapping[str, Any], rule: None = None, *, path: str | None = None, timeout: float = 3.0,
-    env: Mapping[str, str] | None = None, python: str | None = None, search_paths: Sequence[str] = (),
-    path_roots: Sequence[str | os.PathLike[str]] = (), origin: str | None = None,
-    warnings: list[str] | None = None,
-) -> Detected | None: ...
-
-
-def recheck(
-    name: str | Detected | Mapping[str, Any],
+    name: str,
     rule: Mapping[str, Any] | None = None,
     *,
     path: str | None = None,
@@ -100,7 +82,7 @@ def recheck(
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
     warnings: list[str] | None = None,
-) -> list[Detected] | Detected | None:
+) -> list[Detected]:
     """Re-check what a lock pinned: run ``rule`` (looked up again in the index by its
     ``rule_id``) fresh, without the cache, and return every match, the one at ``path``
     first.
@@ -110,15 +92,9 @@ def recheck(
     For a host fact (``name`` starting with ``__``, ``rule`` None) the facts are recomputed,
     overrides applied. Use :func:`match_recorded` to tell "same version at another path"
     from "missing". ``warnings`` (a list) receives what went wrong.
-
-    Transitional form: ``recheck(record)`` with a :class:`Detected` or a lockfile's dict
-    validates the rule stored in the record (origin ``ckpm.lock``), runs it, and returns
-    the match at the recorded path or None. Callers should move to the form above.
     """
-    from ckpm.detect.engine import recheck_record, recheck_rule
+    from ckpm.detect.engine import recheck_rule
 
-    if not isinstance(name, str):
-        return recheck_record(name, timeout=timeout, env=env, python=python, path_roots=path_roots)
     return recheck_rule(name, rule, path=path, timeout=timeout, env=env, python=python, search_paths=search_paths,
                         path_roots=path_roots, origin=origin, warnings=warnings)
 

@@ -156,31 +156,6 @@ def recheck_rule(
     return out
 
 
-def recheck_record(
-    record: Detected | Mapping[str, Any], *, timeout: float = 3.0, env: Mapping[str, str] | None = None,
-    python: str | None = None, path_roots: Sequence[str | os.PathLike[str]] = (),
-) -> Detected | None:
-    """Transitional: re-check a lock's record (see :func:`ckpm.detect.recheck`).
-
-    The rule stored in the record is validated like an index rule (origin ``ckpm.lock``)
-    and run fresh; the recorded path is only compared, never executed; a fact is
-    recomputed. The match at the recorded path, or None.
-    """
-    d = record if isinstance(record, Detected) else Detected.from_json(record)
-    environ = dict(os.environ if env is None else env)
-    if d.detector in ("fact", "override"):
-        found = recheck_rule(d.name, None, timeout=timeout, env=environ)
-        return found[0] if found else None
-    rule = d.extra.get("rule")
-    if not isinstance(rule, Mapping) or kind_of(rule) != d.detector:
-        return None
-    py = python or environ.get("CKPM_PYTHON") or None
-    found = recheck_rule(d.name, rule, path=d.path, timeout=timeout, env=environ, python=py,
-                         path_roots=path_roots, origin="ckpm.lock")
-    got = match_recorded(found, d.path)
-    return got.record if got.same_path else None
-
-
 @dataclass(frozen=True)
 class Rechecked:
     """What :func:`match_recorded` picked: the match at the recorded path, else another one."""
