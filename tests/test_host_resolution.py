@@ -246,3 +246,20 @@ def test_installed_tensorflow_satisfies_the_readme_command(tmp_path: Path, ckpm_
     lk = api.Workspace(tmp_path / "demo").read_lock()
     (p,) = lk.find("lib-tensorflow")  # type: ignore[union-attr]
     assert p.source["host"] == "python_package" and p.source["path"].startswith(str(site))
+
+
+def test_a_tool_in_the_projects_venv_is_locked_relative_and_does_not_flip(tmp_path: Path, lab: Path,
+                                                                          ckpm_cache_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    local = write_exe(ws.root / ".venv" / "bin" / "faketool", tool_script("faketool 2.5.0\n"))
+    other = tmp_path / "elsewhere"
+    write_exe(other / "faketool", tool_script("faketool 2.5.0\n"))
+    base = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{local.parent}{os.pathsep}{other}{os.pathsep}{base}")  # activated
+    api.lock(fresh(ws))
+    (p,) = fresh(ws).read_lock().find("tool-fake")  # type: ignore[union-attr]
+    assert (p.source["path"], p.source["local"]) == (".venv/bin/faketool", True)
+    monkeypatch.setenv("PATH", f"{other}{os.pathsep}{base}")  # not activated
+    assert not api.lock(fresh(ws)).changed
+    assert api.check(fresh(ws)).ok and not api.check(fresh(ws)).drift
