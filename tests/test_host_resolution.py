@@ -263,3 +263,19 @@ def test_a_tool_in_the_projects_venv_is_locked_relative_and_does_not_flip(tmp_pa
     monkeypatch.setenv("PATH", f"{other}{os.pathsep}{base}")  # not activated
     assert not api.lock(fresh(ws)).changed
     assert api.check(fresh(ws)).ok and not api.check(fresh(ws)).drift
+
+
+def test_a_lock_rewritten_because_the_host_changed_says_what_changed(tmp_path: Path, bindir: Path, lab: Path,
+                                                                      ckpm_cache_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    first = faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(ws)
+    moved = tmp_path / "moved"
+    write_exe(moved / "faketool", tool_script("faketool 2.5.0\n"))
+    first.unlink()
+    monkeypatch.setenv("PATH", f"{moved}{os.pathsep}{os.environ['PATH']}")
+    res = api.check(fresh(ws))
+    assert res.ok and [d.severity for d in res.drift] == ["note"]  # the same version elsewhere
+    out = api.lock(fresh(ws))
+    assert out.changed and out.updated == [f"tool-fake 2.5.0: host {first} -> host {moved / 'faketool'}"]
