@@ -26,6 +26,7 @@ class FolderIndex(FileIndex):
                  reporter: "Reporter | None" = None) -> None:
         super().__init__(name or None, reporter=reporter)
         self.root = Path(root)
+        self._root_text = str(self.root)
         self.url = url or str(self.root)
         self._check_config()  # a folder that is no index fails when opened
 
@@ -51,7 +52,7 @@ class FolderIndex(FileIndex):
         return self._decode(data, rel)
 
     def _has_file(self, rel: str) -> bool:
-        return (self.root / rel).is_file()
+        return os.path.isfile(os.path.join(self._root_text, rel))  # os.path: a summary asks 10,000 times
 
     def _where(self, rel: str) -> str:
         return str(self.root / rel)
