@@ -143,6 +143,10 @@ class Meter:
         window_end = self._window_start + self.limits.low_speed_seconds
         return max(0.001, min(self.end, window_end) - now)
 
+    def silence_slice(self) -> float:
+        """How long one blocking read may see no data: a whole low-speed window, or until the end."""
+        return max(0.001, min(self.end - time.monotonic(), self.limits.low_speed_seconds))
+
     def check(self) -> None:
         now = time.monotonic()
         if now >= self.end:
