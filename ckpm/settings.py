@@ -165,6 +165,8 @@ class Settings:
 
     def check(self) -> None:
         """Raise SettingsError for a setting that cannot be used (e.g. an invalid override)."""
+        if not self.overrides():
+            return
         from ckpm.model.targets import ARCHES, OSES, normalize_arch, normalize_os, override_name
         from ckpm.model.version import try_version
 

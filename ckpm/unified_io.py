@@ -23,6 +23,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ckpm.errors import CkpmError
@@ -66,7 +67,8 @@ def _settings(r: dict[str, Any]) -> Any:
         cache_dir = r.get("cache_dir")
         if cache_dir is not None and not isinstance(cache_dir, str):
             raise RequestError("'cache_dir' must be a string")
-        s = Settings(index_url=_str(r, "index"), cache_dir=cache_dir, offline=bool(r.get("offline", False)),
+        s = Settings(index_url=_str(r, "index"), cache_dir=Path(cache_dir) if cache_dir else None,
+                     offline=bool(r.get("offline", False)),
                      no_host=bool(r.get("no_host", False)))
         s.check()
         r["_settings"] = s

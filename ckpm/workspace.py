@@ -101,7 +101,7 @@ class Workspace:
             from ckpm.index.gitsource import GitComponentSource
 
             src = GitComponentSource(_abs_git_url(url, self.root), subdir=subdir, cache_dir=self.settings.cache_dir,
-                                     offline=self.settings.offline, **_client_kw(self.settings, self.deadline))
+                                     offline=self.settings.offline)
             self._git_sources[key] = src
         return src
 
@@ -166,7 +166,7 @@ class Workspace:
 
 def _client_kw(settings: Settings, deadline: float | None) -> dict[str, Any]:
     """Keywords every index client and git source takes (reporter, deadline)."""
-    return {}
+    return {"reporter": settings.reporter}
 
 
 def _abs_git_url(url: str, root: Path) -> str:

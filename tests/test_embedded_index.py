@@ -12,7 +12,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ckpm.index.base import embedded_index_path, open_index
+from ckpm.index import embedded_index_path, open_index
+from ckpm.index.base import parse_component, parse_summary_text
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.index.writer import reindex
@@ -270,3 +271,21 @@ def test_build_is_deterministic_and_index_is_up_to_date(tmp_path):
     assert fa == _files(INDEX), "index/ is out of date: run python tools/build_embedded_index.py"
     check = subprocess.run([sys.executable, str(BUILD), "--check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("rel", sorted(FILES))
+def test_every_line_passes_the_reader_checks(rel):
+    name = ALL[rel][0]["name"]
+    entries, problems = parse_component(FILES[rel].read_text(encoding="utf-8"), rel, name)
+    assert problems == []
+    assert [e.version_text for e in entries] == [d["version"] for d in ALL[rel]]
+
+
+def test_embedded_index_reads_without_warnings():
+    idx = open_index(None)
+    for n in idx.all_names():
+        assert idx.entries(n)
+    assert len(idx.summaries()) == len(EXPECTED)
+    assert idx.warnings == []
+    summaries, problems = parse_summary_text((INDEX / SUMMARY).read_text(encoding="utf-8"), SUMMARY)
+    assert problems == [] and [s.name for s in summaries] == sorted(EXPECTED)

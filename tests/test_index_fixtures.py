@@ -5,9 +5,11 @@ import json
 import os
 
 import pygit2
+import pytest
 
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import entry_path
+from ckpm.model.entry import IndexDataError
 from ckpm.model.manifest import parse_component_manifest
 from ckpm.testing import component_toml, entry
 
@@ -77,3 +79,16 @@ def test_git_index_factory(git_index_factory) -> None:
     lines = tree[entry_path("lib-x")].read_raw().decode().splitlines()
     assert [json.loads(x)["version"] for x in lines] == ["1.0", "1.1"]
     assert "summary.jsonl" in [o.name for o in tree]
+
+
+def test_index_factory_writes_only_valid_lines(index_factory) -> None:
+    with pytest.raises(IndexDataError, match="name 'liba' does not match the file, which holds 'libb'"):
+        index_factory({"libb": [entry("libb", "1.0"), entry("liba", "9.0")]})
+    root = index_factory({"libb": [entry("libb", "1.0")]})
+    with pytest.raises(IndexDataError, match="'../../../etc/passwd' is not a valid component name"):
+        index_factory.append(root, entry("../../../etc/passwd", "1.0"))
+    with pytest.raises(IndexDataError, match=r"version '1{40}'… \(10000 characters\) is longer than 64 characters"):
+        index_factory.append(root, entry("libb", "1" * 10_000))
+    idx = FolderIndex(root)
+    assert [e.version_text for e in idx.entries("libb")] == ["1.0"]
+    assert [s.name for s in idx.summaries()] == ["libb"] and idx.warnings == []

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import Index, open_index
+from ckpm.index import Index, open_index
 from ckpm.index.cache import cache_key
 from ckpm.index.git import GitIndex
 from ckpm.testing import entry

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import Index, open_index
+from ckpm.index import Index, open_index
 from ckpm.index.cache import cache_key
 from ckpm.index.http import HttpIndex
 from ckpm.index.layout import entry_path

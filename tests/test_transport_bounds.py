@@ -131,9 +131,30 @@ def trickle(server: RawServer, conn: socket.socket) -> None:
         time.sleep(0.2)
 
 
+CONFIG = json.dumps({"format": 1, "name": "web"}).encode()
+
+
+def config_then(handler: Callable[[RawServer, socket.socket], None]) -> Callable[[RawServer, socket.socket], None]:
+    """Serve a good config.json, and hand every other request to ``handler``."""
+    def routed(server: RawServer, conn: socket.socket) -> None:
+        request = read_request(conn)
+        if request.split(b" ")[1:2] == [b"/config.json"]:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(CONFIG) + CONFIG)
+            return
+        handler(server, conn)
+    return routed
+
+
+def reading(handler: Callable[[RawServer, socket.socket], None]) -> Callable[[RawServer, socket.socket], None]:
+    """Read the request, then hand the connection to ``handler``."""
+    def wrapped(server: RawServer, conn: socket.socket) -> None:
+        read_request(conn)
+        handler(server, conn)
+    return wrapped
+
+
 def endless(server: RawServer, conn: socket.socket) -> None:
     """Answer 200 without a length and stream zeros until the client hangs up."""
-    read_request(conn)
     conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
     block = b"0" * (64 * 1024)
     while server.alive() and server.sent < 4096 * MiB:
@@ -143,7 +164,6 @@ def endless(server: RawServer, conn: socket.socket) -> None:
 
 def serve_bytes(body: bytes, headers: str = "") -> Callable[[RawServer, socket.socket], None]:
     def handler(server: RawServer, conn: socket.socket) -> None:
-        read_request(conn)
         conn.sendall(f"HTTP/1.1 200 OK\r\nConnection: close\r\n{headers}\r\n".encode())
         view = memoryview(body)
         for i in range(0, len(body), 64 * 1024):
@@ -212,7 +232,7 @@ READ_IN_CHILD = """
     from ckpm.index.http import HttpIndex
     idx = HttpIndex(sys.argv[1], cache_dir=sys.argv[2])
     try:
-        idx.config
+        idx.entries("lib-a")
         out = {"error": None}
     except IndexError_ as e:
         out = {"error": e.message}
@@ -221,7 +241,7 @@ READ_IN_CHILD = """
 """
 
 
-def _read_config_in_child(url: str, cache: Path) -> dict[str, object]:
+def _read_entries_in_child(url: str, cache: Path) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-c", textwrap.dedent(READ_IN_CHILD), url, str(cache)],
                        capture_output=True, text=True, timeout=60, env=env)
@@ -232,42 +252,44 @@ def _read_config_in_child(url: str, cache: Path) -> dict[str, object]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="max RSS through the resource module")
 def test_endless_body_stops_at_the_cap_in_bounded_memory(raw_server, tmp_path: Path) -> None:
-    server = raw_server(endless)
+    server = raw_server(config_then(endless))
     cache = tmp_path / "cache"
-    out = _read_config_in_child(server.url, cache)
+    out = _read_entries_in_child(server.url, cache)
     msg = str(out["error"])
-    assert f"{server.url}/config.json" in msg and "8 MiB cap" in msg and "\n" not in msg
+    assert f"{server.url}/li/b-/lib-a" in msg and "over the cap of 8,388,608 bytes" in msg and "\n" not in msg
     assert int(str(out["maxrss_kib"])) < 200 * 1024  # the body is endless; 8 MiB read, then hung up
     assert server.hung_up.wait(10)
     assert server.sent < 256 * MiB
-    assert cache_files(cache) == []  # nothing cached
+    assert cache_files(cache) == [f"index-http/{cache_key(server.url)}/config.json"]  # nothing else cached
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="max RSS through the resource module")
 def test_gzip_bomb_stops_at_the_decoded_cap_in_bounded_memory(raw_server, tmp_path: Path) -> None:
     bomb = gzip_bomb(2048 * MiB)  # ~2 MB on the wire, 2 GiB decoded
     assert len(bomb) < 8 * MiB
-    server = raw_server(serve_bytes(bomb, f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n"))
+    server = raw_server(config_then(serve_bytes(bomb, f"Content-Encoding: gzip\r\nContent-Length: {len(bomb)}\r\n")))
     cache = tmp_path / "cache"
-    out = _read_config_in_child(server.url, cache)
+    out = _read_entries_in_child(server.url, cache)
     msg = str(out["error"])
-    assert f"{server.url}/config.json" in msg and "decodes to more than the 8 MiB cap" in msg
+    assert f"{server.url}/li/b-/lib-a" in msg and "more than 8,388,608 bytes decoded (gzip)" in msg
+    assert "over the cap of 8,388,608 bytes" in msg
     assert int(str(out["maxrss_kib"])) < 200 * 1024
-    assert cache_files(cache) == []
+    assert cache_files(cache) == [f"index-http/{cache_key(server.url)}/config.json"]
 
 
 def test_deflate_bomb_and_content_length_over_the_cap(raw_server, tmp_path: Path) -> None:
     c = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS)
     bomb = c.compress(bytes(32 * MiB)) + c.flush()
-    server = raw_server(serve_bytes(bomb, "Content-Encoding: deflate\r\n"))
-    with pytest.raises(IndexError_, match="decodes to more than the 8 MiB cap") as ei:
-        HttpIndex(server.url, cache_dir=tmp_path / "c1").config
-    assert server.url in ei.value.message
-    big = raw_server(serve_bytes(b"x" * 1024, f"Content-Length: {9 * MiB}\r\n"))
-    with pytest.raises(IndexError_, match=r"larger than the 8 MiB cap .*Content-Length") as ei:
-        HttpIndex(big.url, cache_dir=tmp_path / "c2").config
-    assert f"{big.url}/config.json" in ei.value.message
-    assert cache_files(tmp_path / "c1") == [] and cache_files(tmp_path / "c2") == []
+    server = raw_server(config_then(serve_bytes(bomb, "Content-Encoding: deflate\r\n")))
+    with pytest.raises(IndexError_, match=r"more than 8,388,608 bytes decoded \(deflate\), over the cap") as ei:
+        HttpIndex(server.url, cache_dir=tmp_path / "c1").entries("lib-a")
+    assert f"{server.url}/li/b-/lib-a" in ei.value.message
+    big = raw_server(reading(serve_bytes(b"x" * 1024, f"Content-Length: {9 * MiB}\r\n")))
+    with pytest.raises(IndexError_, match=r"9,437,184 bytes \(Content-Length\), over the cap of 65,536") as ei:
+        HttpIndex(big.url, cache_dir=tmp_path / "c2").config  # config.json's own, smaller cap
+    assert f"{big.url}/config.json" in ei.value.message and "\n" not in ei.value.message
+    assert cache_files(tmp_path / "c1") == [f"index-http/{cache_key(server.url)}/config.json"]  # not lib-a
+    assert cache_files(tmp_path / "c2") == []
 
 
 def test_compressed_bodies_within_the_cap_are_read(raw_server, tmp_path: Path) -> None:
@@ -275,7 +297,7 @@ def test_compressed_bodies_within_the_cap_are_read(raw_server, tmp_path: Path) -
     gz = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)  # deflate without the zlib wrapper
     for body, enc in ((gz.compress(cfg) + gz.flush(), "gzip"), (raw.compress(cfg) + raw.flush(), "deflate")):
-        server = raw_server(serve_bytes(body, f"Content-Encoding: {enc}\r\nContent-Length: {len(body)}\r\n"))
+        server = raw_server(reading(serve_bytes(body, f"Content-Encoding: {enc}\r\nContent-Length: {len(body)}\r\n")))
         idx = HttpIndex(server.url, cache_dir=tmp_path / enc)
         assert idx.name == "zipped"
         assert cache_files(tmp_path / enc) == [f"index-http/{cache_key(server.url)}/config.json"]
@@ -299,10 +321,6 @@ def test_summary_has_its_own_larger_cap(raw_server, tmp_path: Path, index_factor
     server = raw_server(handler)
     idx = HttpIndex(server.url, cache_dir=tmp_path / "cache")
     assert [s.name for s in idx.summaries()] == ["lib-a"]
-    small = HttpIndex(server.url, cache_dir=tmp_path / "cache2")
-    small.max_summary_bytes = 1 * MiB
-    with pytest.raises(IndexError_, match=r"summary.jsonl.*1 MiB cap for summary.jsonl"):
-        small.summaries()
 
 
 # -- HTTP: time and speed ----------------------------------------------------------------------

@@ -1,53 +1,183 @@
-"""The Index protocol that every client implements, and the factory that picks one."""
+"""The Index protocol that every client implements, and :class:`FileIndex`, the shared reader.
+
+Index data is someone else's data. Every file is read through :meth:`FileIndex._read_file`
+(size caps) and every line through :func:`parse_component` / :func:`parse_summary_text`
+(line cap, JSON depth, then :func:`ckpm.model.entry.check_entry`): a bad line is skipped
+and reported as ``INDEX/FILE:LINE: what is wrong``, a file over its caps is refused as a
+whole with one error. The limits live in :mod:`ckpm.model.entry`; docs/formats.md
+("Limits") lists them and says which problems skip a line and which refuse a file.
+
+This module imports none of the clients built on it; :func:`ckpm.index.open_index`
+(:mod:`ckpm.index.open`) picks one from a URL.
+"""
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol, runtime_checkable
 
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.model.entry import ComponentSummary, IndexEntry, valid_name
+from ckpm.model.entry import (
+    MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_SUMMARY_BYTES,
+    MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
+    check_summary, load_json_line, shown, utf8_len, valid_name,
+)
+from ckpm.report import escape_control
+
+if TYPE_CHECKING:
+    from ckpm.report import Reporter
 
 SUPPORTED_FORMAT = 1
+
+#: bad lines of one file reported one by one; the rest are counted in one more message
+MAX_LINE_WARNINGS = 20
 
 
 @runtime_checkable
 class Index(Protocol):
-    """A registry of components. Reads are lazy and memoised per instance."""
+    """A registry of components. Reads are lazy and memoised per instance.
+
+    Problems in the index's data that do not stop a read (a skipped line, a stale
+    summary entry, a cached copy used because the server is down) are collected in
+    :attr:`warnings`, in order and once each.
+    """
 
     name: str
     url: str
+    warnings: list[str]
 
     def entries(self, name: str) -> list[IndexEntry]:
-        """Every published version of ``name``, oldest first; [] when unknown."""
+        """Every valid published version of ``name``, oldest first; [] when unknown.
+
+        Raises IndexError_ when the component's file is refused as a whole (over a cap).
+        """
         ...
 
     def summaries(self) -> list[ComponentSummary]:
-        """One summary per component (for search, tag queries and suggestions)."""
+        """One summary per component (for search, tag queries and suggestions).
+
+        Folder and git indexes leave out a summary line whose component file is gone;
+        an HTTP index cannot tell cheaply, so callers must tolerate a summary whose
+        ``entries()`` is [] (a stale summary.jsonl).
+        """
+        ...
+
+    def all_names(self) -> list[str]:
+        """The component names of the index, sorted (its files where they can be listed, else its summary)."""
         ...
 
     def revision(self) -> str | None:
         """A commit or content revision that identifies this state of the index, if any."""
         ...
 
+    def update(self) -> str | None:
+        """Bring the index up to date (fetch a git index, revalidate HTTP, re-read a folder)
+        and forget what was read; returns the new revision, if any."""
+        ...
 
-def parse_lines(text: str, origin: str) -> list[IndexEntry]:
-    """Parse an index file's JSON lines; a bad line raises IndexError_ naming file and line."""
+    def close(self) -> None:
+        """Release what the index holds open (sessions); reads after it may reopen them."""
+        ...
+
+
+# -- parsing, shared by the clients and the writer --------------------------------------------
+
+def _split(text: str) -> list[str]:
+    """JSON Lines are separated by ``\\n`` only (a JSON string may hold U+2028 or a form feed)."""
+    return text.split("\n")
+
+
+def _size_text(text: str) -> str:
+    n = utf8_len(text) if len(text) <= 4 * MAX_SUMMARY_BYTES else len(text)
+    return f"{n:,} bytes"
+
+
+def size_error(origin: str, size: str, limit: int, what: str) -> IndexDataError:
+    """The one error for a file refused because it is over its size cap."""
+    return IndexDataError(f"{origin}: {what} of {size}, over the cap of {limit:,} bytes; refused")
+
+
+def check_text_size(text: str, origin: str, limit: int, what: str) -> None:
+    """Raise :func:`size_error` when ``text`` is over ``limit`` bytes of UTF-8."""
+    if len(text) > limit or (len(text) * 4 > limit and utf8_len(text) > limit):
+        raise size_error(origin, _size_text(text), limit, what)
+
+
+def parse_component(text: str, origin: str, name: str | None = None) -> tuple[list[IndexEntry], list[str]]:
+    """The valid lines of a component file, and one message per skipped line.
+
+    ``origin`` names the file in messages (``ORIGIN:LINE: what is wrong; line skipped``);
+    ``name`` is the component the file holds (each line's ``name`` must equal it). Raises
+    :class:`IndexDataError` when the file is refused as a whole: over
+    :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
+    """
+    check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
+    if text.count("\n") >= MAX_VERSIONS:
+        count = sum(1 for line in _split(text) if line.strip())
+        if count > MAX_VERSIONS:
+            raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
+                                 "refused")
     out: list[IndexEntry] = []
-    for no, line in enumerate(text.splitlines(), 1):
+    problems: list[str] = []
+    for no, line in enumerate(_split(text), 1):
         if not line.strip():
             continue
         try:
-            out.append(IndexEntry.from_line(line))
-        except (ValueError, KeyError, TypeError) as e:
-            raise IndexError_(f"{origin}:{no}: malformed index line ({e})") from None
+            out.append(IndexEntry.from_line(line, name=name))
+        except IndexDataError as e:
+            problems.append(f"{origin}:{no}: {e.message}; line skipped")
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
+            problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
+                            "line skipped")
+    return out, problems
+
+
+def parse_summary_text(text: str, origin: str) -> tuple[list[ComponentSummary], list[str]]:
+    """The valid lines of ``summary.jsonl`` (first line of each name wins), and one message per skipped line.
+
+    Raises :class:`IndexDataError` when the file is over
+    :data:`~ckpm.model.entry.MAX_SUMMARY_BYTES`.
+    """
+    check_text_size(text, origin, MAX_SUMMARY_BYTES, "summary.jsonl")
+    out: list[ComponentSummary] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for no, line in enumerate(_split(text), 1):
+        if not line.strip():
+            continue
+        try:
+            if utf8_len(line) > MAX_SUMMARY_LINE_BYTES:
+                raise IndexDataError(f"line is {utf8_len(line):,} bytes long (at most {MAX_SUMMARY_LINE_BYTES:,})")
+            s = check_summary(load_json_line(line))
+            if s.name in seen:
+                raise IndexDataError(f"a second line for {shown(s.name)}")
+        except IndexDataError as e:
+            problems.append(f"{origin}:{no}: {e.message}; line skipped")
+            continue
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
+            problems.append(f"{origin}:{no}: malformed summary line ({type(e).__name__}: {shown(str(e))}); "
+                            "line skipped")
+            continue
+        seen.add(s.name)
+        out.append(s)
+    return out, problems
+
+
+def parse_lines(text: str, origin: str, name: str | None = None) -> list[IndexEntry]:
+    """All or nothing: the entries of a component file, or IndexError_ naming the first bad line."""
+    out, problems = parse_component(text, origin, name)
+    if problems:
+        raise IndexDataError(problems[0].removesuffix("; line skipped"))
     return out
 
 
-def parse_summary(text: str) -> list[ComponentSummary]:
-    return [ComponentSummary.from_json(json.loads(line)) for line in text.splitlines() if line.strip()]
+def limit_of(rel: str) -> tuple[int, str]:
+    """The size cap of the index file at layout path ``rel``, and what the file is called in messages."""
+    if rel == CONFIG:
+        return MAX_CONFIG_BYTES, CONFIG
+    if rel == SUMMARY:
+        return MAX_SUMMARY_BYTES, SUMMARY
+    return MAX_FILE_BYTES, "a component file"
 
 
 def layout_names(rel_paths: Iterable[str]) -> list[str]:
@@ -60,27 +190,46 @@ def layout_names(rel_paths: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
+def summaries_from_entries(groups: Iterable[list[IndexEntry]]) -> list[ComponentSummary]:
+    return [ComponentSummary.from_entries(g) for g in groups if g]
+
+
+# -- the shared reader --------------------------------------------------------------------------
+
 class FileIndex(ABC):
     """An index read file by file: name, config, entries and summaries, memoised per instance.
 
     Subclasses say how a file is read (:meth:`_read`), how it is named in messages
     (:meth:`_where`), and what to do without ``summary.jsonl`` (:meth:`_scan_summaries`).
     Nothing is read until the first use of :attr:`config`, :meth:`entries` or :meth:`summaries`.
+
+    Problems in the data are collected in :attr:`warnings` and, when the index has a
+    ``reporter`` (:class:`ckpm.report.Reporter`), also sent to ``reporter.warning``.
     """
 
     url: str
 
-    def __init__(self, name: str | None) -> None:
+    def __init__(self, name: str | None, *, reporter: "Reporter | None" = None) -> None:
         self._name = name
+        self.reporter = reporter
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
         self._config: dict[str, Any] | None = None
         self._entries: dict[str, list[IndexEntry]] = {}
+        self._refused: dict[str, IndexError_] = {}
         self._summaries: list[ComponentSummary] | None = None
+        self._listing: frozenset[str] | None = None
+        self._scanning = False
 
     # -- what a subclass provides ---------------------------------------------------------
 
     @abstractmethod
     def _read(self, rel: str) -> str | None:
-        """The text of the file at layout path ``rel``; None when the index has no such file."""
+        """The text of the file at layout path ``rel``; None when the index has no such file.
+
+        May raise :class:`IndexDataError` (e.g. :func:`size_error`) to refuse a file
+        before reading it all.
+        """
 
     @abstractmethod
     def _where(self, rel: str) -> str:
@@ -96,7 +245,11 @@ class FileIndex(ABC):
 
     @abstractmethod
     def _scan_summaries(self) -> list[ComponentSummary]:
-        """The summaries of an index that publishes no summary.jsonl."""
+        """The summaries of an index that publishes no summary.jsonl.
+
+        While it runs, a component file that is refused as a whole is reported as a
+        warning and read as [] (one bad component must not break search).
+        """
 
     # -- identity -------------------------------------------------------------------------
 
@@ -115,19 +268,25 @@ class FileIndex(ABC):
     def config(self) -> dict[str, Any]:
         """The parsed config.json of the index (read once; a missing one means this is no index)."""
         if self._config is None:
-            text = self._read(CONFIG)
+            where = self._where(CONFIG)
+            text = self._read_file(CONFIG)
             if text is None:
                 raise self._not_an_index()
             try:
-                cfg = json.loads(text)
-            except ValueError as e:
-                raise IndexError_(f"{self._where(CONFIG)}: malformed {CONFIG} ({e})") from None
+                cfg = load_json_line(text)
+            except IndexDataError as e:
+                raise IndexError_(escape_control(f"{where}: malformed {CONFIG} ({e.message})")) from None
             if not isinstance(cfg, dict):
-                raise IndexError_(f"{self._where(CONFIG)}: malformed {CONFIG} (not an object)")
+                raise IndexError_(f"{where}: malformed {CONFIG} (not an object)")
             fmt = cfg.get("format", SUPPORTED_FORMAT)
             if not isinstance(fmt, int) or fmt > SUPPORTED_FORMAT:
-                raise IndexError_(f"{self.url}: index format {fmt!r} is newer than this ckpm reads ({SUPPORTED_FORMAT})",
-                                  hint="upgrade ckpm")
+                raise IndexError_(escape_control(f"{self.url}: index format {shown(fmt)} is newer than this ckpm "
+                                                 f"reads ({SUPPORTED_FORMAT})"), hint="upgrade ckpm")
+            name = cfg.get("name")
+            if name is not None and (not isinstance(name, str) or not name.isprintable()
+                                     or len(name) > MAX_FIELD_LEN):
+                raise IndexError_(escape_control(f"{where}: malformed {CONFIG} (name {shown(name)} is not a "
+                                                 "printable string)"))
             self._config = cfg
         return self._config
 
@@ -138,34 +297,63 @@ class FileIndex(ABC):
     # -- reads ----------------------------------------------------------------------------
 
     def entries(self, name: str) -> list[IndexEntry]:
-        """Every version of ``name``, oldest first; [] when the index has no such file."""
+        """Every valid version of ``name``, oldest first; [] when the index has no such file.
+
+        A bad line is skipped with a warning; a file over its caps raises IndexError_
+        (during a scan for summaries it is a warning, and the component is left out).
+        """
         n = name.lower()
         hit = self._entries.get(n)
         if hit is not None:
             return hit
+        refused = self._refused.get(n)
+        if refused is not None:
+            return self._refuse(refused)
         out: list[IndexEntry] = []
         if valid_name(n):
             self._check_config()  # a location that is no index fails here, not as "unknown component"
             rel = entry_path(n)
-            text = self._read(rel)
-            if text:
-                out = parse_lines(text, self._where(rel))
+            try:
+                text = self._read_file(rel)
+                if text:
+                    out, problems = parse_component(text, self._where(rel), n)
+                    self._warn_lines(problems, self._where(rel))
+            except IndexDataError as e:
+                self._refused[n] = e
+                return self._refuse(e)
         self._entries[n] = out
         return out
 
     def summaries(self) -> list[ComponentSummary]:
-        """summary.jsonl when the index has one, else :meth:`_scan_summaries`."""
+        """summary.jsonl when the index has one (bad and stale lines left out), else :meth:`_scan_summaries`."""
         if self._summaries is None:
             self._check_config()
-            text = self._read(SUMMARY)
+            text = self._read_file(SUMMARY)
             if text is None:
-                self._summaries = self._scan_summaries()
-            else:
+                self._scanning = True
                 try:
-                    self._summaries = parse_summary(text)
-                except (ValueError, KeyError, TypeError) as e:
-                    raise IndexError_(f"{self._where(SUMMARY)}: malformed summary ({e})") from None
+                    self._summaries = self._scan_summaries()
+                finally:
+                    self._scanning = False
+            else:
+                where = self._where(SUMMARY)
+                items, problems = parse_summary_text(text, where)
+                self._warn_lines(problems, where)
+                self._summaries = self._drop_stale(items)
         return self._summaries
+
+    def all_names(self) -> list[str]:
+        """The names in the index's summary (a client that can list its files overrides this)."""
+        return sorted(s.name for s in self.summaries())
+
+    def update(self) -> str | None:
+        """Re-read: forget what was read and check config.json again; returns :meth:`revision`."""
+        self._forget()
+        self._check_config()
+        return self.revision()
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     # -- helpers for subclasses -----------------------------------------------------------
 
@@ -176,44 +364,64 @@ class FileIndex(ABC):
         """Drop what was read, so that the next reads see the index as it is now."""
         self._config = None
         self._entries.clear()
+        self._refused.clear()
         self._summaries = None
+        self._listing = None
 
     def _decode(self, data: bytes, rel: str) -> str:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise IndexError_(f"{self._where(rel)}: not UTF-8 text ({e.reason})") from None
+            raise IndexDataError(f"{self._where(rel)}: not UTF-8 text ({e.reason} at byte {e.start}); refused") from None
 
+    def _read_file(self, rel: str) -> str | None:
+        """:meth:`_read`, with the file's size cap (:func:`limit_of`) enforced."""
+        text = self._read(rel)
+        if text is not None:
+            limit, what = limit_of(rel)
+            check_text_size(text, self._where(rel), limit, what)
+        return text
 
-def embedded_index_path() -> Path:
-    """The default index shipped with ckpm (``index/`` beside the package)."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here.parent / "index", here / "_index"):
-        if (cand / "config.json").is_file():
-            return cand
-    return here.parent / "index"
+    def _has_file(self, rel: str) -> bool | None:
+        """Whether the index has the file ``rel``; None when that is not cheap to know.
 
+        A client whose :meth:`all_names` lists its files (folder, git) answers from that
+        listing (read once per state); a folder overrides this with a stat.
+        """
+        if type(self).all_names is FileIndex.all_names:
+            return None
+        if self._listing is None:
+            self._listing = frozenset(entry_path(n) for n in self.all_names())
+        return rel in self._listing
 
-EMBEDDED = "embedded"
+    def _drop_stale(self, items: list[ComponentSummary]) -> list[ComponentSummary]:
+        out = []
+        for s in items:
+            if self._has_file(entry_path(s.name)) is False:
+                self._warn(f"{self._where(SUMMARY)}: {s.name!r} has no component file (a stale summary; "
+                           "`ckpm index reindex` rebuilds it); left out")
+                continue
+            out.append(s)
+        return out
 
+    def _refuse(self, e: IndexError_) -> list[IndexEntry]:
+        if self._scanning:
+            self._warn(e.message)
+            return []
+        raise e
 
-def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | None = None, offline: bool = False) -> Index:
-    """Open the index at ``url`` (None or ``embedded``: the default index that ships with ckpm)."""
-    from ckpm.index.folder import FolderIndex
+    def _warn_lines(self, problems: list[str], where: str) -> None:
+        for p in problems[:MAX_LINE_WARNINGS]:
+            self._warn(p)
+        if len(problems) > MAX_LINE_WARNINGS:
+            self._warn(f"{where}: {len(problems) - MAX_LINE_WARNINGS} more bad lines skipped")
 
-    if url is None or url == EMBEDDED:
-        return FolderIndex(embedded_index_path(), name=name or "default", url=EMBEDDED)
-    if url.startswith("git+"):
-        from ckpm.index.git import GitIndex
-
-        return GitIndex(url, name=name, cache_dir=cache_dir, offline=offline)
-    if url.startswith(("http://", "https://")):
-        from ckpm.index.http import HttpIndex
-
-        return HttpIndex(url, name=name, cache_dir=cache_dir, offline=offline)
-    path = Path(url[len("file://"):]) if url.startswith("file://") else Path(url)
-    return FolderIndex(path, name=name, url=url)
-
-
-def summaries_from_entries(groups: Iterable[list[IndexEntry]]) -> list[ComponentSummary]:
-    return [ComponentSummary.from_entries(g) for g in groups if g]
+    def _warn(self, message: str) -> None:
+        """Collect a warning (once) and pass it to the reporter, if any."""
+        message = escape_control(message)
+        if message in self._warned:
+            return
+        self._warned.add(message)
+        self.warnings.append(message)
+        if self.reporter is not None:
+            self.reporter.warning(message)

@@ -1,19 +1,30 @@
 """An index in a local folder (a path or ``file://`` URL)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex, layout_names, summaries_from_entries
+from ckpm.index.base import FileIndex, layout_names, limit_of, size_error, summaries_from_entries
 from ckpm.index.layout import CONFIG
 from ckpm.model.entry import ComponentSummary
 
+if TYPE_CHECKING:
+    from ckpm.report import Reporter
+
 
 class FolderIndex(FileIndex):
-    """Reads component files straight from a folder; memoises what it read."""
+    """Reads component files straight from a folder; memoises what it read.
 
-    def __init__(self, root: Path, *, name: str | None = None, url: str | None = None) -> None:
-        super().__init__(name or None)
+    A file over its size cap is refused from its size on disk, before it is read, and
+    never more than the cap (plus one byte) is read: memory stays bounded whatever the
+    folder holds.
+    """
+
+    def __init__(self, root: Path, *, name: str | None = None, url: str | None = None,
+                 reporter: "Reporter | None" = None) -> None:
+        super().__init__(name or None, reporter=reporter)
         self.root = Path(root)
         self.url = url or str(self.root)
         self._check_config()  # a folder that is no index fails when opened
@@ -23,11 +34,24 @@ class FolderIndex(FileIndex):
         return layout_names(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
 
     def _read(self, rel: str) -> str | None:
+        limit, what = limit_of(rel)
+        path = self.root / rel
         try:
-            data = (self.root / rel).read_bytes()
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > limit:
+                    raise size_error(self._where(rel), f"{size:,} bytes", limit, what)
+                data = f.read(limit + 1)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except OSError as e:
+            raise IndexError_(f"{self._where(rel)}: cannot read ({e.strerror or e})") from None
+        if len(data) > limit:  # it grew since fstat
+            raise size_error(self._where(rel), f"more than {limit:,} bytes", limit, what)
         return self._decode(data, rel)
+
+    def _has_file(self, rel: str) -> bool:
+        return (self.root / rel).is_file()
 
     def _where(self, rel: str) -> str:
         return str(self.root / rel)

@@ -136,15 +136,13 @@ class GitIndex(FileIndex):
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
                  offline: bool = False, reporter: Reporter | None = None, deadline: float | None = None,
                  limits: Limits = GIT_LIMITS) -> None:
-        super().__init__(name)
+        super().__init__(name, reporter=reporter)
         self.url = url
         self.remote_url = strip_git_plus(url)
         self.offline = offline
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
-        self.reporter = reporter
         self.deadline = deadline
         self.limits = limits
-        self.warnings: list[str] = []
         self._repo: pygit2.Repository | None = None
         self._commit: pygit2.Commit | None = None
 

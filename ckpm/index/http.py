@@ -16,9 +16,11 @@ the reason.
 
 Bounds (:mod:`ckpm.index.transfer`): each response is streamed and refused past its cap,
 counting the bytes on the wire and the decoded bytes (a gzip or deflate bomb stops at the
-cap): :data:`~ckpm.index.transfer.MAX_INDEX_FILE_BYTES` (8 MiB) per index file and
-:data:`~ckpm.index.transfer.MAX_SUMMARY_BYTES` (64 MiB) for ``summary.jsonl``. Over the cap the
-connection is closed, nothing is cached, and the error names the URL and the cap. Each request
+cap). The caps are the index's own (:func:`ckpm.index.base.limit_of`, constants in
+:mod:`ckpm.model.entry`): ``MAX_CONFIG_BYTES`` (64 KiB) for ``config.json``,
+``MAX_FILE_BYTES`` (8 MiB) per component file, ``MAX_SUMMARY_BYTES`` (64 MiB) for
+``summary.jsonl``. Over the cap the connection is closed, nothing is cached, and the error
+(:func:`ckpm.index.base.size_error`) names the URL and the cap. Each request
 has a timeout (``timeout``, 10 s) and a low-speed limit (``limits``: fewer than 1 KiB in 10 s
 fails), and the client may carry a whole-command ``deadline`` (a ``time.monotonic()`` value): a
 request gets ``min(timeout, time left)``. A cache file is written, atomically, only after a
@@ -39,11 +41,10 @@ import urllib3.exceptions
 
 from ckpm.errors import IndexError_
 from ckpm.fsutil import LockTimeout, atomic_write, file_lock
-from ckpm.index.base import FileIndex
+from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.cache import cache_key, cache_root
-from ckpm.index.layout import CONFIG, SUMMARY
-from ckpm.index.transfer import (HTTP_LIMITS, MAX_INDEX_FILE_BYTES, MAX_SUMMARY_BYTES, Limits, Meter, TooLarge,
-                                 TooSlow, TransferError, expired_reason, human_bytes)
+from ckpm.index.layout import CONFIG
+from ckpm.index.transfer import HTTP_LIMITS, Limits, Meter, TooLarge, TooSlow, TransferError, expired_reason
 from ckpm.model.entry import ComponentSummary
 from ckpm.report import Reporter
 
@@ -72,10 +73,9 @@ def _reason(e: requests.RequestException, meter: Meter) -> str:
 class _Decoder:
     """Decodes a body (identity, gzip, deflate) and refuses more than ``cap`` decoded bytes."""
 
-    def __init__(self, encoding: str, cap: int, what: str) -> None:
+    def __init__(self, encoding: str, cap: int) -> None:
         self.encoding = encoding
         self.cap = cap
-        self.what = what
         self.parts: list[bytes] = []
         self.size = 0
         self._raw_deflate_tried = False
@@ -131,7 +131,7 @@ class _Decoder:
             return
         self.size += len(piece)
         if self.size > self.cap:
-            raise TooLarge(f"decodes to more than the {human_bytes(self.cap)} cap for {self.what}")
+            raise TooLarge(f"more than {self.cap:,} bytes decoded ({self.encoding})")
         self.parts.append(piece)
 
 
@@ -149,25 +149,19 @@ class _Cached:
 class HttpIndex(FileIndex):
     """Reads an index over HTTP, file by file, with an ETag-revalidated disk cache."""
 
-    #: the most bytes of one index file, and of summary.jsonl (on the wire and decoded)
-    max_file_bytes = MAX_INDEX_FILE_BYTES
-    max_summary_bytes = MAX_SUMMARY_BYTES
-
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
                  offline: bool = False, timeout: float = DEFAULT_TIMEOUT,
                  session: requests.Session | None = None, reporter: Reporter | None = None,
                  deadline: float | None = None, limits: Limits = HTTP_LIMITS) -> None:
-        super().__init__(name)
+        super().__init__(name, reporter=reporter)
         self.url = url
         self.base = url.rstrip("/") + "/"
         self.offline = offline
         self.timeout = timeout
-        self.reporter = reporter
         #: a ``time.monotonic()`` value that bounds every request of the command (None: no bound)
         self.deadline = deadline
         self.limits = limits
         self.path = cache_root(cache_dir) / "index-http" / cache_key(url.rstrip("/"))
-        self.warnings: list[str] = []
         self._session = session
         self._memo: dict[str, str | None] = {}
 
@@ -247,8 +241,7 @@ class HttpIndex(FileIndex):
 
     def _fetch(self, rel: str, cached: _Cached | None) -> str | None:
         url = self.base + rel
-        cap = self.max_summary_bytes if rel == SUMMARY else self.max_file_bytes
-        what = SUMMARY if rel == SUMMARY else "an index file"
+        cap, what = limit_of(rel)
         meter = Meter(self._limits(), self.deadline, max_bytes=cap)
         if meter.remaining() <= 0:
             return self._fallback(url, cached, expired_reason(self.timeout, self.deadline))
@@ -266,11 +259,11 @@ class HttpIndex(FileIndex):
                     return cached.body
                 if resp.status_code == 200:
                     try:
-                        data = self._read_body(resp, meter, cap, what)
+                        data = self._read_body(resp, meter, cap)
                     except TooLarge as e:
-                        raise IndexError_(f"{url}: the response {e.reason}; not read",
-                                          hint="an index file is small; check the URL, or tell the index maintainer"
-                                          ) from None
+                        err = size_error(url, e.reason, cap, what)
+                        err.hint = "nothing was cached; check the URL, or tell the index maintainer"
+                        raise err from None
                     except TransferError as e:
                         return self._fallback(url, cached, e.reason)
                     body = self._decode(data, rel)
@@ -281,12 +274,12 @@ class HttpIndex(FileIndex):
                     return None
                 return self._fallback(url, cached, f"HTTP {resp.status_code} {resp.reason or ''}".strip())
 
-    def _read_body(self, resp: requests.Response, meter: Meter, cap: int, what: str) -> bytes:
+    def _read_body(self, resp: requests.Response, meter: Meter, cap: int) -> bytes:
         """The body of ``resp``, streamed within the cap, the deadline and the low-speed limit."""
         length = resp.headers.get("Content-Length", "").strip()
         if length.isdigit() and int(length) > cap:
-            raise TooLarge(f"is larger than the {human_bytes(cap)} cap for {what} (Content-Length {length})")
-        decoder = _Decoder(resp.headers.get("Content-Encoding", "").strip().lower(), cap, what)
+            raise TooLarge(f"{int(length):,} bytes (Content-Length)")
+        decoder = _Decoder(resp.headers.get("Content-Encoding", "").strip().lower(), cap)
         raw = resp.raw
         while True:
             meter.check()
@@ -305,7 +298,7 @@ class HttpIndex(FileIndex):
             try:
                 meter.add(len(chunk))
             except TooLarge:
-                raise TooLarge(f"is larger than the {human_bytes(cap)} cap for {what}") from None
+                raise TooLarge(f"more than {cap:,} bytes") from None
             decoder.feed(chunk)
         return decoder.finish()
 
@@ -316,12 +309,6 @@ class HttpIndex(FileIndex):
         raise IndexError_(f"cannot read index file {url}: {reason}",
                           hint="check the URL and your network (or allow more time with --timeout); "
                                "--offline uses only what is cached")
-
-    def _warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
-        if self.reporter is not None:
-            self.reporter.warning(message)
 
     def _note(self, message: str) -> None:
         if self.reporter is not None:

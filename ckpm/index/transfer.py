@@ -2,10 +2,11 @@
 
 Whatever a server sends is data written by someone else, so no transfer is unbounded:
 
-- **size**: an HTTP index file is read while streaming and refused past
-  :data:`MAX_INDEX_FILE_BYTES` (``summary.jsonl``: :data:`MAX_SUMMARY_BYTES`), counting both
-  the bytes on the wire and the decoded bytes (a gzip or deflate bomb stops at the cap); a
-  git clone or fetch stops past :data:`GIT_MAX_BYTES` received;
+- **size**: an HTTP index file is read while streaming and refused past its cap (the
+  index's own caps, :func:`ckpm.index.base.limit_of`: 64 KiB for ``config.json``, 8 MiB per
+  component file, 64 MiB for ``summary.jsonl``), counting both the bytes on the wire and the
+  decoded bytes (a gzip or deflate bomb stops at the cap); a git clone or fetch stops past
+  :data:`GIT_MAX_BYTES` received;
 - **time**: each transfer has a timeout (:attr:`Limits.timeout`), and a client may carry a
   whole-command deadline (a ``time.monotonic()`` value): a transfer gets
   ``min(timeout, time left)``;
@@ -22,13 +23,11 @@ no server to wait for.
 
 The caps and limits (defaults):
 
-=============================  ============  ==========================================
-``MAX_INDEX_FILE_BYTES``       8 MiB         one HTTP index file (wire and decoded)
-``MAX_SUMMARY_BYTES``          64 MiB        ``summary.jsonl`` over HTTP
-``HTTP_LIMITS``                10 s, 1 KiB per 10 s      per HTTP request
-``GIT_LIMITS``                 600 s, 1 KiB per 30 s     per git clone or fetch
-``GIT_MAX_BYTES``              2 GiB         received by one clone or fetch
-=============================  ============  ==========================================
+=================  ==========================  ======================================
+``HTTP_LIMITS``    10 s, 1 KiB per 10 s        one HTTP request (``HttpIndex(timeout=)``)
+``GIT_LIMITS``     600 s, 1 KiB per 30 s       one git clone or fetch
+``GIT_MAX_BYTES``  2 GiB                       received by one git clone or fetch
+=================  ==========================  ======================================
 """
 from __future__ import annotations
 
@@ -45,10 +44,6 @@ from typing import IO, Any, Callable
 
 MiB = 1024 * 1024
 
-#: the largest index file read over HTTP (bytes on the wire and bytes decoded)
-MAX_INDEX_FILE_BYTES = 8 * MiB
-#: the largest ``summary.jsonl`` read over HTTP
-MAX_SUMMARY_BYTES = 64 * MiB
 #: the most one git clone or fetch may receive
 GIT_MAX_BYTES = 2 * 1024 * MiB
 
@@ -62,14 +57,15 @@ class Limits:
     #: fewer than this many bytes in any window of ``low_speed_seconds`` aborts the transfer
     low_speed_bytes: int = 1024
     low_speed_seconds: float = 30.0
-    #: the most bytes the transfer may receive (git; HTTP caps per file)
+    #: the most bytes the transfer may receive (git; HTTP caps each file: ckpm.index.base.limit_of)
     max_bytes: int = GIT_MAX_BYTES
 
     def with_timeout(self, timeout: float) -> "Limits":
         return replace(self, timeout=timeout)
 
 
-HTTP_LIMITS = Limits(timeout=10.0, low_speed_bytes=1024, low_speed_seconds=10.0, max_bytes=MAX_INDEX_FILE_BYTES)
+#: HTTP index requests (the size cap is per file: ckpm.index.base.limit_of)
+HTTP_LIMITS = Limits(timeout=10.0, low_speed_bytes=1024, low_speed_seconds=10.0)
 GIT_LIMITS = Limits(timeout=600.0, low_speed_bytes=1024, low_speed_seconds=30.0, max_bytes=GIT_MAX_BYTES)
 
 

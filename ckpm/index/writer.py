@@ -2,37 +2,31 @@
 
 Used by publishing, by tests and benchmarks that build indexes, and by
 ``ckpm index reindex`` after files were edited by hand.
+
+The writer never writes what the reader would refuse: every line is checked as the
+reader checks it (:meth:`ckpm.model.entry.IndexEntry.from_line` with the file's name), so
+an invalid name, a line of another component, a version that does not parse or data
+over the limits raises :class:`~ckpm.model.entry.IndexDataError` and nothing is written.
+Lines of ``summary.jsonl`` that the reader would skip are dropped when it is rewritten.
 """
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from ckpm.index.base import parse_lines
+from ckpm.fsutil import atomic_write
+from ckpm.errors import IndexError_
+from ckpm.index.base import check_text_size, parse_component, parse_summary_text, size_error
+from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.model.entry import ComponentSummary, IndexEntry
+from ckpm.model.entry import (
+    MAX_FILE_BYTES, MAX_SUMMARY_BYTES, MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError,
+    IndexEntry, check_summary, load_json_line, shown, utf8_len, valid_name,
+)
 
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+if TYPE_CHECKING:
+    from ckpm.report import Reporter
 
 
 def init_index(root: Path, name: str = "default", api: str | None = None) -> None:
@@ -44,71 +38,158 @@ def init_index(root: Path, name: str = "default", api: str | None = None) -> Non
         atomic_write(cfg, json.dumps({"format": 1, "name": name, "api": api}, indent=2) + "\n")
 
 
+def _name_of(e: Mapping[str, Any] | IndexEntry) -> str:
+    name = e.name if isinstance(e, IndexEntry) else e.get("name")
+    if not isinstance(name, str) or not valid_name(name):
+        raise IndexDataError(f"name {shown(name)} is not a valid component name; nothing written")
+    return name
+
+
+def _checked_line(e: Mapping[str, Any] | IndexEntry, name: str, what: str) -> str:
+    """The JSON line of ``e``, checked as the reader checks a line of ``name``'s file."""
+    d = e.to_json() if isinstance(e, IndexEntry) else dict(e)
+    line = json.dumps(d, separators=(",", ":"))
+    try:
+        IndexEntry.from_line(line, name=name)
+    except IndexDataError as err:
+        raise IndexDataError(f"{what}: {err.message}; nothing written") from None
+    return line
+
+
 def write_component(root: Path, entries: Iterable[Mapping[str, Any] | IndexEntry]) -> Path:
-    """(Re)write the whole file of one component from its entries, oldest first."""
-    lines = []
-    name = None
-    for e in entries:
-        d = e.to_json() if isinstance(e, IndexEntry) else dict(e)
-        name = name or str(d["name"])
-        lines.append(json.dumps(d, separators=(",", ":")))
+    """(Re)write the whole file of one component from its entries, oldest first.
+
+    Every entry must carry the same valid name; raises IndexDataError otherwise.
+    """
+    lines: list[str] = []
+    name: str | None = None
+    for i, e in enumerate(entries, 1):
+        if name is None:
+            name = _name_of(e)
+        if len(lines) >= MAX_VERSIONS:
+            raise IndexDataError(f"{name}: more than {MAX_VERSIONS:,} versions; nothing written")
+        lines.append(_checked_line(e, name, f"{name} entry {i}"))
     if name is None:
         raise ValueError("write_component needs at least one entry")
     p = Path(root) / entry_path(name)
-    atomic_write(p, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    check_text_size(text, str(p), MAX_FILE_BYTES, "a component file")
+    atomic_write(p, text)
     return p
 
 
-def append_entry(root: Path, entry: Mapping[str, Any] | IndexEntry, *, update_summary: bool = True) -> Path:
+def append_entry(root: Path, entry: Mapping[str, Any] | IndexEntry, *, update_summary: bool = True,
+                 reporter: "Reporter | None" = None) -> Path:
     """Append one version line to a component's file (published lines are never rewritten)."""
-    d = entry.to_json() if isinstance(entry, IndexEntry) else dict(entry)
-    p = Path(root) / entry_path(str(d["name"]))
-    old = p.read_text(encoding="utf-8") if p.exists() else ""
+    name = _name_of(entry)
+    version = entry.version_text if isinstance(entry, IndexEntry) else entry.get("version")
+    line = _checked_line(entry, name, f"{name} {shown(version)}")
+    p = Path(root) / entry_path(name)
+    old = _read_text(p, MAX_FILE_BYTES, "a component file") or ""
     if old and not old.endswith("\n"):
         old += "\n"
-    atomic_write(p, old + json.dumps(d, separators=(",", ":")) + "\n")
+    if sum(1 for x in old.split("\n") if x.strip()) >= MAX_VERSIONS:
+        raise IndexDataError(f"{p}: already {MAX_VERSIONS:,} versions, the cap per component; nothing written")
+    text = old + line + "\n"
+    check_text_size(text, str(p), MAX_FILE_BYTES, "a component file")
+    atomic_write(p, text)
     if update_summary:
-        update_summary_for(root, str(d["name"]))
+        update_summary_for(root, name, reporter=reporter)
     return p
 
 
-def _read_summary(root: Path) -> dict[str, ComponentSummary]:
+def _read_text(p: Path, limit: int, what: str) -> str | None:
+    """The text of ``p`` (None when missing); IndexDataError when it is over ``limit`` bytes."""
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size > limit:
+        raise size_error(str(p), f"{size:,} bytes", limit, what)
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise IndexDataError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start}); refused") from None
+
+
+def _warner(reporter: "Reporter | None") -> Callable[[str], None]:
+    return reporter.warning if reporter is not None else (lambda message: None)
+
+
+def _read_summary(root: Path, warn: Callable[[str], None]) -> dict[str, ComponentSummary]:
+    """The valid lines of ``summary.jsonl`` by name (bad lines reported and dropped)."""
     s = Path(root) / SUMMARY
-    out: dict[str, ComponentSummary] = {}
-    if s.exists():
-        for line in s.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                c = ComponentSummary.from_json(json.loads(line))
-                out[c.name] = c
-    return out
+    text = _read_text(s, MAX_SUMMARY_BYTES, "summary.jsonl")
+    if text is None:
+        return {}
+    items, problems = parse_summary_text(text, str(s))
+    for msg in problems:
+        warn(msg.replace("; line skipped", "; dropped"))
+    return {c.name: c for c in items}
 
 
-def _write_summary(root: Path, items: dict[str, ComponentSummary]) -> None:
-    text = "".join(json.dumps(items[k].to_json(), separators=(",", ":")) + "\n" for k in sorted(items))
+def summary_line(c: ComponentSummary) -> str:
+    """The line of ``summary.jsonl`` for ``c``, checked as the reader checks it (IndexDataError)."""
+    line = json.dumps(c.to_json(), separators=(",", ":"))
+    try:
+        if utf8_len(line) > MAX_SUMMARY_LINE_BYTES:
+            raise IndexDataError(f"line is {utf8_len(line):,} bytes long (at most {MAX_SUMMARY_LINE_BYTES:,})")
+        check_summary(load_json_line(line))
+    except IndexDataError as e:
+        raise IndexDataError(f"summary of {shown(c.name)}: {e.message}; not written") from None
+    return line
+
+
+def _write_summary(root: Path, items: dict[str, ComponentSummary], warn: Callable[[str], None]) -> int:
+    """Write the lines of ``items`` that the reader would accept (others reported); returns how many."""
+    out = []
+    for k in sorted(items):
+        if items[k].name != k:
+            raise IndexDataError(f"summary of {shown(k)} names {shown(items[k].name)}; not written")
+        try:
+            out.append(summary_line(items[k]) + "\n")
+        except IndexDataError as e:
+            warn(e.message)
+    text = "".join(out)
+    check_text_size(text, str(Path(root) / SUMMARY), MAX_SUMMARY_BYTES, "summary.jsonl")
     atomic_write(Path(root) / SUMMARY, text)
+    return len(out)
 
 
-def update_summary_for(root: Path, name: str) -> None:
-    """Refresh one component's line of ``summary.jsonl``."""
-    items = _read_summary(root)
+def update_summary_for(root: Path, name: str, *, reporter: "Reporter | None" = None) -> None:
+    """Refresh one component's line of ``summary.jsonl`` (from the valid lines of its file)."""
+    if not valid_name(name):
+        raise IndexDataError(f"name {shown(name)} is not a valid component name; summary not written")
+    warn = _warner(reporter)
+    items = _read_summary(root, warn)
     p = Path(root) / entry_path(name)
-    entries = parse_lines(p.read_text(encoding="utf-8"), str(p)) if p.exists() else []
+    text = _read_text(p, MAX_FILE_BYTES, "a component file")
+    entries: list[IndexEntry] = []
+    if text is not None:
+        entries, problems = parse_component(text, str(p), name)
+        for msg in problems:
+            warn(msg)
     if entries:
         items[name] = ComponentSummary.from_entries(entries)
     else:
         items.pop(name, None)
-    _write_summary(root, items)
+    _write_summary(root, items, warn)
 
 
-def reindex(root: Path) -> int:
-    """Rebuild ``summary.jsonl`` from every component file; returns the component count."""
-    from ckpm.index.folder import FolderIndex
+def reindex(root: Path, *, reporter: "Reporter | None" = None) -> int:
+    """Rebuild ``summary.jsonl`` from every component file; returns the component count.
 
-    idx = FolderIndex(Path(root))
+    Only files at their layout path count; bad lines are skipped and files over their
+    caps left out, each with a warning (to ``reporter``, if given).
+    """
+    idx = FolderIndex(Path(root), reporter=reporter)
     items = {}
     for n in idx.all_names():
-        es = idx.entries(n)
+        try:
+            es = idx.entries(n)
+        except IndexError_ as e:
+            idx._warn(e.message)
+            continue
         if es:
             items[n] = ComponentSummary.from_entries(es)
-    _write_summary(root, items)
-    return len(items)
+    return _write_summary(root, items, idx._warn)

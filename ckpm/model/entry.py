@@ -1,4 +1,11 @@
-"""Index entries: one published version of one component (index format 1, DESIGN.md)."""
+"""Index entries: one published version of one component (index format 1, DESIGN.md).
+
+Index data is someone else's data. :func:`check_entry` and :func:`check_summary` turn one
+parsed JSON line into an :class:`IndexEntry` or a :class:`ComponentSummary`, or raise
+:class:`IndexDataError` saying what is wrong; :func:`load_json_line` parses a line with
+its nesting depth checked first. The limits they enforce are the constants below (one
+place; docs/formats.md, "Limits", lists them).
+"""
 from __future__ import annotations
 
 import json
@@ -7,16 +14,333 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
 
+from ckpm.errors import IndexError_, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, requirement_from_index_dep
 from ckpm.model.targets import matches
 from ckpm.model.version import Version, parse_version
 
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+TAG_RE = re.compile(r"[a-z0-9][a-z0-9._+-]*")
+KIND_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+DEP_NAME_RE = re.compile(r"(?:__)?[a-z0-9][a-z0-9._-]*")  # a component, a capability key, or a host fact (__os)
+
+# -- limits (docs/formats.md, "Limits") ------------------------------------------------------
+# Sizes are in bytes of UTF-8; lengths of strings in characters.
+
+MAX_NAME_LEN = 64                      #: a component (or dependency) name, as Cargo
+MAX_VERSION_LEN = 64                   #: a version string
+MAX_KIND_LEN = 32
+MAX_TAG_LEN = 64
+MAX_TAGS = 64                          #: tags of one line; also tags / no_tags of one dependency
+MAX_DESCRIPTION_LEN = 1024
+MAX_TARGET_LEN = 64
+MAX_TARGETS = 64                       #: target patterns of one line or one dependency
+MAX_DEPS = 256                         #: dependencies of one line
+MAX_REQ_LEN = 256                      #: a dependency's version range
+MAX_URL_LEN = 2048                     #: source.git, source.urls[i], a dependency's git
+MAX_URLS = 16                          #: source.urls
+MAX_PATH_LEN = 1024                    #: source.subdir, a dependency's subdir
+MAX_FIELD_LEN = 256                    #: other short strings: source.rev, source.tag, cksum, pubtime…
+MAX_DETECT_RULES = 32                  #: detect rules of one line
+MAX_INSTALL_RECIPES = 32               #: install recipes of one line
+MAX_JSON_DEPTH = 32                    #: nesting of arrays and objects in one line (a line needs ~7)
+MAX_LINE_BYTES = 64 * 1024             #: one line of a component file
+MAX_FILE_BYTES = 8 * 1024 * 1024       #: one component file
+MAX_VERSIONS = 10_000                  #: lines (versions) of one component file
+MAX_CONFIG_BYTES = 64 * 1024           #: config.json
+MAX_SUMMARY_LINE_BYTES = 1024 * 1024   #: one line of summary.jsonl (holds every version of a component)
+MAX_SUMMARY_TAGS = 1024                #: tags of one summary line (the union over all versions)
+MAX_SUMMARY_BYTES = 64 * 1024 * 1024   #: summary.jsonl
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_SHOWN = 40
+
+
+class IndexDataError(IndexError_, ValueError):
+    """Index data that breaks the format or its limits: the message says what is wrong.
+
+    Raised for one line (the index reader adds ``FILE:LINE`` and skips the line) and by
+    the index writer, which refuses to write such data.
+    """
 
 
 def valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name))
+    """A component name: ``[a-z0-9][a-z0-9._-]*``, at most :data:`MAX_NAME_LEN` characters."""
+    return isinstance(name, str) and len(name) <= MAX_NAME_LEN and NAME_RE.fullmatch(name) is not None
+
+
+def shown(value: Any) -> str:
+    """``value`` for a message: repr() (which escapes control characters), cut to a few dozen characters."""
+    if isinstance(value, str) and len(value) > _SHOWN:
+        return repr(value[:_SHOWN]) + f"… ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= _SHOWN + 2 else text[:_SHOWN] + "…"
+
+
+def utf8_len(text: str) -> int:
+    """The UTF-8 size of ``text`` (without encoding it when the answer is plain)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when JSON ``text`` nests arrays/objects deeper than ``limit`` (strings are skipped).
+
+    Cheap: a text with at most ``limit`` opening brackets is never scanned, and the scan is
+    a regular expression, never recursion. The scanner reads strings as JSON does, so the
+    depth a JSON parser reaches on ``text`` is never more than the depth seen here.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text):
+        c = m.group()[0]
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif c == "]" or c == "}":
+            depth -= 1
+    return False
+
+
+def load_json_line(line: str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse one JSON value with its depth checked first; lone surrogates are refused.
+
+    Raises :class:`IndexDataError` (never RecursionError, whatever the text).
+    """
+    if json_too_deep(line, max_depth):
+        raise IndexDataError(f"JSON nested deeper than {max_depth} levels")
+    try:
+        value = json.loads(line)
+    except RecursionError:  # pragma: no cover - json_too_deep keeps the parser shallow
+        raise IndexDataError(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as e:  # JSONDecodeError, and integers past Python's digit limit
+        raise IndexDataError(f"not JSON ({_short_reason(e)})") from None
+    if _SURROGATE_ESCAPE.search(line):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = e.object[e.start:e.end] if isinstance(e.object, str) else "?"
+            raise IndexDataError(f"a string holds a lone surrogate ({bad.encode('unicode_escape').decode()})") from None
+    return value
+
+
+def _short_reason(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "integer string conversion" in text:  # Python's int digit limit (sys.get_int_max_str_digits)
+        return "a number with too many digits"
+    return text if len(text) <= 120 else text[:120] + "…"
+
+
+# -- field checks -------------------------------------------------------------------------
+
+def _string(d: Mapping[str, Any], key: str, limit: int, *, where: str = "", required: bool = False,
+            control_ok: bool = False) -> str | None:
+    v = d.get(key)
+    label = f"{where}{key}"
+    if v is None:
+        if required:
+            raise IndexDataError(f"{label} is missing")
+        return None
+    if not isinstance(v, str):
+        raise IndexDataError(f"{label} must be a string, not {_type(v)}")
+    return _text(v, label, limit, control_ok=control_ok)
+
+
+def _text(v: str, label: str, limit: int, *, control_ok: bool = False) -> str:
+    if len(v) > limit:
+        raise IndexDataError(f"{label} {shown(v)} is longer than {limit} characters")
+    if not control_ok and _CONTROL.search(v):
+        raise IndexDataError(f"{label} {shown(v)} holds control characters")
+    return v
+
+
+def _list(d: Mapping[str, Any], key: str, limit: int, *, where: str = "") -> list[Any]:
+    v = d.get(key)
+    label = f"{where}{key}"
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise IndexDataError(f"{label} must be a list, not {_type(v)}")
+    if len(v) > limit:
+        raise IndexDataError(f"{label} has {len(v)} items (at most {limit})")
+    return v
+
+
+def _strings(d: Mapping[str, Any], key: str, limit: int, item_limit: int, *, where: str = "",
+             pattern: re.Pattern[str] | None = None, lower: bool = False) -> list[str]:
+    items = _list(d, key, limit, where=where)
+    if set(map(type, items)) <= {str}:  # the usual case, checked at C speed; else say what is wrong
+        fast = [v.lower() for v in items] if lower else items
+        if (not fast or max(map(len, fast)) <= item_limit) and not _CONTROL.search("".join(fast)) and (
+                pattern is None or all(pattern.fullmatch(v) for v in fast)):
+            return fast
+    out = []
+    for i, v in enumerate(items):
+        label = f"{where}{key}[{i}]"
+        if not isinstance(v, str):
+            raise IndexDataError(f"{label} must be a string, not {_type(v)}")
+        v = _text(v.lower() if lower else v, label, item_limit)
+        if pattern is not None and pattern.fullmatch(v) is None:
+            raise IndexDataError(f"{label} {shown(v)} is not valid")
+        out.append(v)
+    return out
+
+
+def _name(v: Any, label: str, *, dep: bool = False) -> str:
+    if not isinstance(v, str):
+        raise IndexDataError(f"{label} must be a string, not {_type(v)}")
+    ok = len(v) <= MAX_NAME_LEN and DEP_NAME_RE.fullmatch(v) is not None if dep else valid_name(v)
+    if not ok:
+        raise IndexDataError(f"{label} {shown(v)} is not a valid component name "
+                             f"([a-z0-9][a-z0-9._-]*, at most {MAX_NAME_LEN} characters)")
+    return v
+
+
+def _version(v: Any, label: str = "version") -> Version:
+    if not isinstance(v, str):
+        raise IndexDataError(f"{label} must be a string, not {_type(v)}")
+    _text(v, label, MAX_VERSION_LEN)
+    try:
+        return parse_version(v)
+    except VersionError:
+        raise IndexDataError(f"{label} {shown(v)} is not a version") from None
+
+
+def _object(v: Any, label: str) -> Mapping[str, Any]:
+    if not isinstance(v, dict):
+        raise IndexDataError(f"{label} must be an object, not {_type(v)}")
+    return v
+
+
+def _type(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+_DEP_MEMO: dict[tuple[Any, ...], Requirement] = {}
+_DEP_MEMO_MAX = 65_536
+
+
+def _dep_key(raw: Any) -> tuple[Any, ...] | None:
+    """A hashable key for a dependency object of plain values (types included: True is not 1), or None."""
+    if not isinstance(raw, dict):
+        return None
+    key = tuple((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _dep(raw: Any, i: int) -> Requirement:
+    """A checked dependency; the same dependency on many versions is checked once (memoised)."""
+    key = _dep_key(raw)
+    hit = _DEP_MEMO.get(key) if key is not None else None
+    if hit is not None:
+        return hit
+    req = _check_dep(raw, i)
+    if key is not None:
+        if len(_DEP_MEMO) >= _DEP_MEMO_MAX:
+            _DEP_MEMO.clear()
+        _DEP_MEMO[key] = req
+    return req
+
+
+def _check_dep(raw: Any, i: int) -> Requirement:
+    label = f"deps[{i}]."
+    d = _object(raw, f"deps[{i}]")
+    name = d.get("name")
+    _name(name.lower() if isinstance(name, str) else name, f"{label}name", dep=True)
+    req = _string(d, "req", MAX_REQ_LEN, where=label)
+    _strings(d, "tags", MAX_TAGS, MAX_TAG_LEN, where=label, pattern=TAG_RE, lower=True)
+    _strings(d, "no_tags", MAX_TAGS, MAX_TAG_LEN, where=label, pattern=TAG_RE, lower=True)
+    _strings(d, "targets", MAX_TARGETS, MAX_TARGET_LEN, where=label)
+    _string(d, "kind", MAX_KIND_LEN, where=label)
+    _string(d, "prefer", MAX_KIND_LEN, where=label)
+    _string(d, "git", MAX_URL_LEN, where=label)
+    _string(d, "subdir", MAX_PATH_LEN, where=label)
+    opt = d.get("optional")
+    if opt is not None and not isinstance(opt, bool):
+        raise IndexDataError(f"{label}optional must be true or false, not {shown(opt)}")
+    try:
+        return requirement_from_index_dep(d)
+    except SpecifierError as e:
+        raise IndexDataError(f"{label}req {shown(req)} is not a version range ({e.message})") from None
+
+
+def _source(raw: Any) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    d = _object(raw, "source")
+    _string(d, "git", MAX_URL_LEN, where="source.")
+    _string(d, "rev", MAX_FIELD_LEN, where="source.")
+    _string(d, "tag", MAX_FIELD_LEN, where="source.")
+    _string(d, "subdir", MAX_PATH_LEN, where="source.")
+    _string(d, "sha256", MAX_FIELD_LEN, where="source.")
+    _strings(d, "urls", MAX_URLS, MAX_URL_LEN, where="source.")
+    return d
+
+
+def _objects(d: Mapping[str, Any], key: str, limit: int) -> tuple[Mapping[str, Any], ...]:
+    return tuple(_object(x, f"{key}[{i}]") for i, x in enumerate(_list(d, key, limit)))
+
+
+def check_entry(raw: Any, *, name: str | None = None) -> "IndexEntry":
+    """One parsed index line → an :class:`IndexEntry`, or :class:`IndexDataError` saying what is wrong.
+
+    ``name`` is the component whose file the line is in: the line's ``name`` must equal it.
+    Checks types, the name, that the version parses, that each dependency's range parses,
+    and every limit above (the line's size and depth are checked by the reader).
+    """
+    d = _object(raw, "the line")
+    line_name = _name(d.get("name"), "name")
+    if name is not None and line_name != name:
+        raise IndexDataError(f"name {shown(line_name)} does not match the file, which holds {shown(name)}")
+    version = _version(d.get("version"))
+    kind = _string(d, "kind", MAX_KIND_LEN)
+    if kind is not None and KIND_RE.fullmatch(kind) is None:
+        raise IndexDataError(f"kind {shown(kind)} is not valid")
+    _strings(d, "tags", MAX_TAGS, MAX_TAG_LEN, pattern=TAG_RE, lower=True)
+    _string(d, "description", MAX_DESCRIPTION_LEN)
+    _strings(d, "targets", MAX_TARGETS, MAX_TARGET_LEN)
+    deps = tuple(_dep(x, i) for i, x in enumerate(_list(d, "deps", MAX_DEPS)))
+    _source(d.get("source"))
+    _string(d, "cksum", MAX_FIELD_LEN)
+    _string(d, "pubtime", MAX_FIELD_LEN)
+    _objects(d, "detect", MAX_DETECT_RULES)
+    _objects(d, "install", MAX_INSTALL_RECIPES)
+    yanked = d.get("yanked")
+    if yanked is not None and not isinstance(yanked, bool):
+        raise IndexDataError(f"yanked must be true or false, not {shown(yanked)}")
+    e = IndexEntry.from_json(d)
+    # what was parsed to check the line is what the properties would compute: keep it
+    e.__dict__["version"] = version
+    e.__dict__["deps"] = deps
+    return e
+
+
+def check_summary(raw: Any) -> "ComponentSummary":
+    """One parsed line of summary.jsonl → a :class:`ComponentSummary`, or :class:`IndexDataError`.
+
+    Versions are checked for type and length, not parsed (a summary can list every
+    version of every component; readers parse the ones they use).
+    """
+    d = _object(raw, "the line")
+    _name(d.get("name"), "name")
+    kind = _string(d, "kind", MAX_KIND_LEN)
+    if kind is not None and KIND_RE.fullmatch(kind) is None:
+        raise IndexDataError(f"kind {shown(kind)} is not valid")
+    _strings(d, "tags", MAX_SUMMARY_TAGS, MAX_TAG_LEN, pattern=TAG_RE, lower=True)
+    _string(d, "description", MAX_DESCRIPTION_LEN)
+    _strings(d, "versions", MAX_VERSIONS, MAX_VERSION_LEN)
+    return ComponentSummary.from_json(d)
 
 
 @dataclass
@@ -73,8 +397,11 @@ class IndexEntry:
         )
 
     @classmethod
-    def from_line(cls, line: str) -> "IndexEntry":
-        return cls.from_json(json.loads(line))
+    def from_line(cls, line: str, *, name: str | None = None) -> "IndexEntry":
+        """Parse and check one index line (:func:`check_entry`); raises :class:`IndexDataError`."""
+        if utf8_len(line) > MAX_LINE_BYTES:
+            raise IndexDataError(f"line is {utf8_len(line)} bytes long (at most {MAX_LINE_BYTES})")
+        return check_entry(load_json_line(line), name=name)
 
     def to_json(self) -> dict[str, Any]:
         if self.raw:
@@ -135,6 +462,6 @@ class ComponentSummary:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "ComponentSummary":
         return cls(
-            str(d["name"]), str(d.get("kind", "lib")), frozenset(d.get("tags") or ()),
+            str(d["name"]), str(d.get("kind") or "lib"), frozenset(str(t).lower() for t in d.get("tags") or ()),
             str(d.get("description") or ""), tuple(d.get("versions") or ()),
         )

@@ -54,7 +54,9 @@ class CandidateFactory:
         git_source: Callable[[str, str | None], Any] | None = None,
         host: HostSource | None = None,
         deadline: float | None = None,
+        reporter: Any = None,
     ) -> None:
+        self.reporter = reporter
         self.indexes = list(indexes)
         self.main_target = main_target
         self.host_target = host_target
@@ -102,7 +104,14 @@ class CandidateFactory:
             for s in idx.summaries():
                 if tags <= s.tags and s.name not in seen:
                     seen.add(s.name)
-                    out.extend((e, idx) for e in idx.entries(s.name) if tags <= e.tag_set)
+                    try:
+                        entries = idx.entries(s.name)
+                    except CkpmError as e:  # one refused file must not hide every other provider
+                        idx.warnings.append(f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}")
+                        if self.reporter is not None:
+                            self.reporter.warning(f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}")
+                        continue
+                    out.extend((e, idx) for e in entries if tags <= e.tag_set)
         self._capability[tags] = out
         return out
 

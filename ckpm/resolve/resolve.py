@@ -66,7 +66,7 @@ def resolve_target(
     budget = budget or Budget()
     factory = CandidateFactory(
         indexes, main_target=target, host_target=host_target, pins=pins, prerelease=prerelease,
-        git_source=git_source, host=host, deadline=time.monotonic() + budget.seconds,
+        git_source=git_source, host=host, deadline=time.monotonic() + budget.seconds, reporter=reporter,
     )
     roots = root_requirements(deps, target, target, host_target)
     for r in extra:

@@ -1,0 +1,53 @@
+"""Open an index from a URL: the factory that picks a client (folder, git or HTTP).
+
+Kept apart from :mod:`ckpm.index.base` so that the protocol and the shared reader
+import none of the clients that build on them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ckpm.index.base import Index
+
+if TYPE_CHECKING:
+    from ckpm.report import Reporter
+
+EMBEDDED = "embedded"
+
+
+def embedded_index_path() -> Path:
+    """The default index shipped with ckpm (``index/`` beside the package)."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here.parent / "index", here / "_index"):
+        if (cand / "config.json").is_file():
+            return cand
+    return here.parent / "index"
+
+
+def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | None = None, offline: bool = False,
+               reporter: "Reporter | None" = None) -> Index:
+    """Open the index at ``url`` (None or ``embedded``: the default index that ships with ckpm).
+
+    Problems found in the index's data (a malformed line, a line of another component)
+    are collected in the index's ``warnings`` and, with a ``reporter``, also sent to
+    ``reporter.warning``.
+    """
+    from ckpm.index.folder import FolderIndex
+
+    if url is None or url == EMBEDDED:
+        return FolderIndex(embedded_index_path(), name=name or "default", url=EMBEDDED, reporter=reporter)
+    if url.startswith("git+"):
+        from ckpm.index.git import GitIndex
+
+        gi = GitIndex(url, name=name, cache_dir=cache_dir, offline=offline)
+        gi.reporter = reporter
+        return gi
+    if url.startswith(("http://", "https://")):
+        from ckpm.index.http import HttpIndex
+
+        hi = HttpIndex(url, name=name, cache_dir=cache_dir, offline=offline)
+        hi.reporter = reporter
+        return hi
+    path = Path(url[len("file://"):]) if url.startswith("file://") else Path(url)
+    return FolderIndex(path, name=name, url=url, reporter=reporter)
