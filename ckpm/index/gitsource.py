@@ -114,6 +114,7 @@ class GitComponentSource:
         self._entries: list[IndexEntry] | None = None
         self._at: dict[tuple[str, str], IndexEntry] = {}
         self._refreshed = False
+        self._fetch_failed: str | None = None  # why the last fetch of this instance failed
 
     @property
     def manifest_path(self) -> str:
@@ -135,9 +136,12 @@ class GitComponentSource:
             with self._progress(f"fetching {self.url}"):
                 fetch_mirror(self.url, self.path, list(REFRESH_REFSPECS), limits=self.limits,
                              deadline=self.deadline, on_wait=self._note)
+            self._fetch_failed = None
         except TransferError as e:
+            self._fetch_failed = e.reason
             self._warn(f"cannot fetch {self.url} ({e.reason}); using the tags cached on {self.path}")
         except (GitTransferError, pygit2.GitError) as e:
+            self._fetch_failed = git_reason(e)
             self._warn(f"cannot fetch {self.url} ({git_reason(e)}); using the tags cached on {self.path}")
         self._repo = None  # the fetch wrote the mirror from outside this object: reopen it
         self._refreshed = True
@@ -256,11 +260,35 @@ class GitComponentSource:
         return self.entry_at(tv)
 
     def commit_of(self, tag: str) -> str | None:
-        """The commit ``tag`` points to now (after the refresh), or None if it is gone.
+        """The commit ``tag`` points to now at the remote (after the refresh), or None if it is gone.
 
-        Compare with a lock's ``rev`` to detect a tag that moved after locking.
+        Compare with a lock's ``rev`` to detect a tag that moved after locking. When that
+        cannot be known, raises GitSourceError: offline (no fetch), or the fetch of this
+        instance failed (the server is unreachable, too slow, …). :meth:`cached_commit_of`
+        answers from the mirror as it is.
         """
+        if self.offline:
+            cached = self.cached_commit_of(tag)
+            raise GitSourceError(
+                f"{self.url}: ckpm is offline, so where tag {tag} points now is unknown "
+                f"(the cached mirror says {cached[:12] if cached else 'nowhere'})",
+                hint="run again without --offline to check the remote")
         repo = self._ready()
+        if self._fetch_failed is not None:
+            raise GitSourceError(f"cannot fetch {self.url} ({self._fetch_failed}), so where tag {tag} points now "
+                                 "is unknown", hint=TIMEOUT_HINT)
+        c = self._peel(repo, TAG_PREFIX + tag)
+        return str(c.id) if c is not None else None
+
+    def cached_commit_of(self, tag: str) -> str | None:
+        """The commit ``tag`` points to in the mirror as it is (no fetch, never raises for the
+        network), or None if the tag (or the mirror) is not there."""
+        if self._repo is None and not (self.path / "HEAD").is_file():
+            return None
+        try:
+            repo = self._open()
+        except GitSourceError:
+            return None
         c = self._peel(repo, TAG_PREFIX + tag)
         return str(c.id) if c is not None else None
 
