@@ -303,6 +303,28 @@ def test_compressed_bodies_within_the_cap_are_read(raw_server, tmp_path: Path) -
         assert cache_files(tmp_path / enc) == [f"index-http/{cache_key(server.url)}/config.json"]
 
 
+def test_chunked_bodies_are_read_and_capped(raw_server, tmp_path: Path) -> None:
+    cfg = json.dumps({"format": 1, "name": "chunky"}).encode()
+
+    def chunked(body: bytes, headers: str = "") -> Callable[[RawServer, socket.socket], None]:
+        def handler(server: RawServer, conn: socket.socket) -> None:
+            read_request(conn)
+            conn.sendall(f"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n{headers}\r\n".encode())
+            for i in range(0, len(body), 4096):
+                part = body[i:i + 4096]
+                conn.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+            conn.sendall(b"0\r\n\r\n")
+        return handler
+
+    ok = raw_server(chunked(cfg))
+    assert HttpIndex(ok.url, cache_dir=tmp_path / "ok").name == "chunky"
+    big = raw_server(chunked(b" " * (70 * 1024)))  # no Content-Length to refuse it early
+    with pytest.raises(IndexError_, match="more than 65,536 bytes, over the cap of 65,536 bytes") as ei:
+        HttpIndex(big.url, cache_dir=tmp_path / "big").config
+    assert f"{big.url}/config.json" in ei.value.message
+    assert cache_files(tmp_path / "big") == []
+
+
 def test_summary_has_its_own_larger_cap(raw_server, tmp_path: Path, index_factory) -> None:
     root = index_factory({"lib-a": [entry("lib-a", "1.0")]})
     summary = (root / "summary.jsonl").read_bytes()
@@ -437,6 +459,34 @@ def test_git_index_against_a_silent_server_and_a_deadline(raw_server, tmp_path: 
         idx.entries("lib-x")
     assert f"{server.url}/index.git" in ei.value.message
     assert server.hung_up.wait(10)
+    assert cache_files(tmp_path / "cache") == []
+
+
+def git_trickle(server: RawServer, conn: socket.socket) -> None:
+    """A smart-HTTP ref advertisement that starts a long pkt-line, then sends a byte per 0.2 s.
+
+    libgit2's own socket timeout (``pygit2.settings.server_timeout``) never fires on it and no
+    progress callback runs during the advertisement: only the child process's meter stops it.
+    """
+    read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n"
+                 b"Content-Length: 100000\r\nConnection: close\r\n\r\n0fff")
+    for _ in range(500):
+        if not server.alive():
+            return
+        conn.sendall(b"a")
+        server.sent += 1
+        time.sleep(0.2)
+
+
+def test_git_source_against_a_trickling_server_fails_in_time(raw_server, tmp_path: Path) -> None:
+    server = raw_server(git_trickle)
+    url = f"{server.url}/tool.git"
+    with pytest.raises(GitSourceError, match="too slow") as ei:
+        GitComponentSource(url, cache_dir=tmp_path / "cache", limits=FAST).versions()
+    assert url in ei.value.message
+    assert server.hung_up.wait(10)
+    assert server.sent < 30
     assert cache_files(tmp_path / "cache") == []
 
 
@@ -627,3 +677,27 @@ def test_old_commit_of_a_moved_tag_stays_readable(git_repo_factory, tmp_path: Pa
     assert now.description == "second"
     assert fresh.entry_at_commit("v1.0.0", "0" * 40) is None
     assert fresh.entry_at_commit("latest", old) is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_cli_ctrl_c_during_index_clone_exits_130(raw_server, tmp_path: Path) -> None:
+    server = raw_server(silent)
+    cache = tmp_path / "cache"
+    p = subprocess.Popen([sys.executable, "-m", "ckpm", "--index", f"git+{server.url}/index.git", "--cache-dir",
+                          str(cache), "index", "update"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 20
+        while server.connections == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.connections >= 1
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert server.hung_up.wait(10)
+    assert [q.name for q in (cache / "index-git").iterdir() if not q.name.endswith(".lock")] == []
