@@ -288,9 +288,10 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
     from ckpm.detect.rules import rules_from_index, rules_of_entries
 
     rules: dict[str, Any] = {}
+    warnings: list[str] = []
     if key is None:
         for idx in reversed(list(indexes)):
-            rules.update(rules_from_index(idx))
+            rules.update(rules_from_index(idx, origin=f"index {idx.name}", warnings=warnings))
     else:
         k = key.lower()
         names: list[str] = []
@@ -305,8 +306,9 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
             if not names:
                 raise unknown_component(indexes, k)
         for n in sorted(set(names)):
-            es = next((idx.entries(n) for idx in indexes if idx.entries(n)), [])
-            r = rules_of_entries(es)
+            idx_of = next((idx for idx in indexes if idx.entries(n)), None)
+            es = idx_of.entries(n) if idx_of is not None else []
+            r = rules_of_entries(es, origin=f"index {idx_of.name if idx_of else '?'}", warnings=warnings)
             if r:
                 rules[n] = r
         if not rules:
@@ -315,5 +317,6 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
     settings = settings if settings is not None else Settings(cache_dir=cache_dir)
     with settings.reporter.progress("detecting software on this host"):
         res = detect(rules, refresh=refresh or settings.refresh_host, cache_dir=cache_dir or settings.cache_dir,
-                     python=settings.python, env=settings.environ)
+                     python=settings.python, env=settings.environ, path_roots=settings.roots())
+    res.warnings[:0] = [w for w in warnings if w not in res.warnings]
     return res

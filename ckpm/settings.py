@@ -40,8 +40,6 @@ ROOTS_ENV = "CKPM_DETECT_ROOTS"
 CONFIG_ENV = "CKPM_CONFIG"
 OVERRIDE_PREFIX = "CKPM_OVERRIDE_"
 MAX_CONFIG_BYTES = 1 << 20
-#: the facts an override can set (``CKPM_OVERRIDE_<SUFFIX>``)
-OVERRIDE_FACTS = ("OS", "ARCH", "LIBC", "GLIBC", "CPU", "CUDA", "PYTHON")
 
 
 class SettingsError(CkpmError):
@@ -162,41 +160,3 @@ class Settings:
                     raise SettingsError(f"{self.config_path}: [detect] roots must be a list of folder names")
                 self.detect_roots = tuple(self.detect_roots or ()) + tuple(extra)
         return tuple(os.path.expanduser(r) for r in self.detect_roots or ())
-
-    def check(self) -> None:
-        """Raise SettingsError for a setting that cannot be used (e.g. an invalid override)."""
-        if not self.overrides():
-            return
-        from ckpm.model.targets import ARCHES, OSES, normalize_arch, normalize_os, override_name
-        from ckpm.model.version import try_version
-
-        problems = []
-        for k, v in sorted(self.overrides().items()):
-            fact = k[len(OVERRIDE_PREFIX):]
-            value = v.strip()
-            if fact not in OVERRIDE_FACTS:
-                problems.append(f"{k}: no host fact is called {fact!r} (known: {', '.join(OVERRIDE_FACTS)})")
-                continue
-            if not value or value.lower() == "none":
-                continue
-            label, at, version = value.partition("@")
-            if fact == "OS":
-                name = override_name(value)
-                if name is not None and normalize_os(name) not in OSES:
-                    problems.append(f"{k}={v!r}: unknown OS (known: {', '.join(OSES)})")
-                    continue
-            elif fact == "ARCH":
-                name = override_name(value)
-                if name is not None and normalize_arch(name) not in ARCHES:
-                    problems.append(f"{k}={v!r}: unknown architecture (known: {', '.join(ARCHES)})")
-                    continue
-            elif fact == "CPU":
-                continue  # a microarchitecture name or a level
-            else:
-                version = version if at else value
-            if (at or fact not in ("OS", "ARCH")) and version and try_version(version) is None:
-                problems.append(f"{k}={v!r}: {version!r} is not a version")
-        if problems:
-            raise SettingsError(problems[0] if len(problems) == 1 else "invalid host-fact overrides",
-                                details=problems if len(problems) > 1 else [],
-                                hint="an override is VERSION, NAME@VERSION, a name (OS, ARCH, CPU) or `none`")

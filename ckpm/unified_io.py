@@ -62,7 +62,7 @@ def _settings(r: dict[str, Any]) -> Any:
     """The request's settings (made once per request; its reporter collects the warnings)."""
     s = r.get("_settings")
     if s is None:
-        from ckpm.settings import Settings
+        from ckpm.workspace import Settings, check_settings
 
         cache_dir = r.get("cache_dir")
         if cache_dir is not None and not isinstance(cache_dir, str):
@@ -70,8 +70,7 @@ def _settings(r: dict[str, Any]) -> Any:
         s = Settings(index_url=_str(r, "index"), cache_dir=Path(cache_dir) if cache_dir else None,
                      offline=bool(r.get("offline", False)),
                      no_host=bool(r.get("no_host", False)))
-        s.check()
-        r["_settings"] = s
+        r["_settings"] = check_settings(s)
     return s
 
 

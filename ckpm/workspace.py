@@ -22,12 +22,26 @@ from ckpm.model.lockfile import LOCKFILE, Lock, read_lock
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import validate_target
-from ckpm.settings import INDEX_ENV, Settings
+from ckpm.settings import INDEX_ENV, Settings, SettingsError
 
-__all__ = ["INDEX_ENV", "Settings", "Options", "Workspace", "make_indexes", "LockOptions", "resolve_workspace"]
+__all__ = ["INDEX_ENV", "Settings", "Options", "Workspace", "check_settings", "make_indexes", "LockOptions",
+           "resolve_workspace"]
 
 #: the settings object under the name the API has used since the start
 Options = Settings
+
+
+def check_settings(settings: Settings) -> Settings:
+    """``settings``, or a SettingsError for one that cannot be used (an invalid ``CKPM_OVERRIDE_*``)."""
+    if settings.overrides():
+        from ckpm.detect import invalid_overrides
+
+        problems = invalid_overrides(settings.environ)
+        if problems:
+            raise SettingsError(problems[0] if len(problems) == 1 else "invalid host-fact overrides",
+                                details=problems if len(problems) > 1 else [],
+                                hint="unset the variable, or see `Host facts` in docs/detection.md")
+    return settings
 
 
 class Workspace:

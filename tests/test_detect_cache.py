@@ -117,7 +117,8 @@ def test_writes_are_atomic_and_leave_no_temporary_files(setup):
     bindir, counter, rules, cache = setup
     detect(rules, cache_dir=cache)
     detect(rules, cache_dir=cache, refresh=True)
-    assert [p.name for p in cache.iterdir()] == [profile_path(cache).name]
+    # the profile and its inter-process lock file (kept, as file locks are); no temporary file
+    assert sorted(p.name for p in cache.iterdir()) == [profile_path(cache).name, profile_path(cache).name + ".lock"]
     mtime = profile_path(cache).stat().st_mtime_ns
     detect(rules, cache_dir=cache)
     assert profile_path(cache).stat().st_mtime_ns == mtime, "a warm run writes nothing"
@@ -145,3 +146,51 @@ def test_unwritable_cache_is_a_warning(setup, tmp_path):
 def test_fingerprint_of():
     assert fingerprint_of("/nonexistent/ckpm/file") == ""
     assert fingerprint_of("/usr/bin/gcc") == fingerprint_of("/usr/bin/gcc") != ""
+
+
+def test_two_runs_merge_their_entries(setup, tmp_path):
+    """Two ckpm processes with different rules share one profile: neither loses the other's entries."""
+    from ckpm.detect.cache import HostProfile
+
+    path = profile_path(tmp_path / "cache")
+    a, b = HostProfile.load(path), HostProfile.load(path)  # both read the (missing) file first
+    a.put("a", "fp-a", 1, [], None)
+    b.put("b", "fp-b", 2, [], None)
+    a.save()
+    b.save()
+    assert set(HostProfile.load(path).entries) == {"a", "b"}
+    b.put("b", "fp-b2", 3, [], None)  # an update of its own entry wins over what is on disk
+    b.save()
+    assert HostProfile.load(path).get("b", "fp-b2")["value"] == 3
+    assert HostProfile.load(path).get("a", "fp-a")["value"] == 1
+
+
+def test_concurrent_processes_keep_every_entry(setup, tmp_path):
+    import subprocess
+    import sys
+
+    bindir, counter, rules, cache = setup
+    for i in range(6):
+        write_exe(bindir / f"conc{i}", tool_script(f"tool {i}.0"))
+    procs = []
+    for i in range(6):
+        rfile = tmp_path / f"rules{i}.json"
+        rfile.write_text(json.dumps({f"c{i}": [{"executable": [f"conc{i}"], **VER}]}))
+        procs.append(subprocess.Popen([sys.executable, "-m", "ckpm.detect", str(rfile), "--json",
+                                       "--cache-dir", str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env={**os.environ, "PATH": str(bindir)}))
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    entries = json.loads(profile_path(cache).read_text())["entries"]
+    for i in range(6):
+        assert any(f"conc{i}" in k for k in entries), f"entry of process {i} lost"
+
+
+def test_profile_keeps_its_mode(setup):
+    bindir, counter, rules, cache = setup
+    detect(rules, cache_dir=cache)
+    path = profile_path(cache)
+    os.chmod(path, 0o640)
+    detect(rules, cache_dir=cache, refresh=True)
+    assert path.stat().st_mode & 0o777 == 0o640

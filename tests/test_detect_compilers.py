@@ -106,8 +106,8 @@ def test_compiler_probes_are_cached_and_rechecked(tmp_path, monkeypatch, cache):
     assert second.found == first.found
     assert second.probes_run == 0 and runs_of(counter, "gcc") == 3
     write_exe(gcc, compiler_script("13.1.0", f"{HOST}-linux-gnu"), counter=counter)
-    now = recheck(first.found["gcc"][0].to_json())
-    assert now is not None and now.version == "13.1.0" and now.extra["family"] == "gcc"
+    (again,) = recheck("gcc", rules["gcc"][0], path=str(gcc))  # the index's rule, run afresh
+    assert (again.version, again.path, again.extra["family"]) == ("13.1.0", str(gcc), "gcc")
 
 
 @pytest.mark.parametrize("triple, platform", [

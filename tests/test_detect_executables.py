@@ -53,7 +53,7 @@ def test_rule_search_paths_globs_and_exclude(bindir, tmp_path, cache):
     write_exe(bindir / "mytool3.1", tool_script("mytool 3.1"))
     rule = {"executable": ["mytool", "mytool3.*"], "exclude": ["*-config"],
             "search_paths": [str(tmp_path / "cuda-*")], **VER}
-    result = detect({"t": [rule]}, cache_dir=cache)
+    result = detect({"t": [rule]}, cache_dir=cache, path_roots=[str(tmp_path)])  # the user allows tmp_path
     assert [d.version for d in result.found["t"]] == ["12.4", "11.8", "3.1"]
     assert result.warnings == []
 

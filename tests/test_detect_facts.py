@@ -159,3 +159,52 @@ def test_cuda_for_driver(driver, expected):
 ])
 def test_parse_ldd(text, expected):
     assert libc.parse_ldd(text) == expected
+
+
+# -- invalid overrides say so ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("var, value, why", [
+    ("CKPM_OVERRIDE_GLIBC", "banana", "'banana' is not a version"),
+    ("CKPM_OVERRIDE_LIBC", "musl@banana", "'banana' is not a version"),
+    ("CKPM_OVERRIDE_LIBC", "newlib@1.0", "'newlib' is not a C library name"),
+    ("CKPM_OVERRIDE_CUDA", "twelve", "'twelve' is not a version"),
+    ("CKPM_OVERRIDE_PYTHON", "3.x", "'3.x' is not a version"),
+    ("CKPM_OVERRIDE_OS", "plan9", "'plan9' is not an OS name"),
+    ("CKPM_OVERRIDE_OS", "linux@five", "'five' is not a version"),
+    ("CKPM_OVERRIDE_ARCH", "banana", "'banana' is not an architecture name"),
+    ("CKPM_OVERRIDE_CPU", "banana", "'banana' is not a CPU microarchitecture name"),
+])
+def test_invalid_override_says_invalid(var, value, why, monkeypatch):
+    from ckpm.detect import invalid_overrides
+
+    (msg,) = invalid_overrides({var: value})
+    assert msg.startswith(f"{var}={value} is invalid: {why}")
+    assert "not found" not in msg
+    real = host_facts()
+    monkeypatch.setenv(var, value)
+    result = detect({})
+    assert any(w.startswith(f"{var}={value} is invalid: {why}") and w.endswith("ignored, using what this host has")
+               for w in result.warnings)
+    # the value is ignored: the fact is what this host has
+    assert {n: (d.version, d.detector) for n, d in result.facts.items()} == \
+        {n: (d.version, d.detector) for n, d in real.items()}
+
+
+@pytest.mark.parametrize("var, value", [
+    ("CKPM_OVERRIDE_GLIBC", "2.17"), ("CKPM_OVERRIDE_LIBC", "musl@1.2.4"), ("CKPM_OVERRIDE_CUDA", "none"),
+    ("CKPM_OVERRIDE_CUDA", ""), ("CKPM_OVERRIDE_OS", "linux@5.10"), ("CKPM_OVERRIDE_OS", "macos"),
+    ("CKPM_OVERRIDE_ARCH", "aarch64"), ("CKPM_OVERRIDE_ARCH", "amd64"), ("CKPM_OVERRIDE_CPU", "haswell"),
+    ("CKPM_OVERRIDE_CPU", "3"), ("CKPM_OVERRIDE_PYTHON", "3.10.14"),
+])
+def test_valid_overrides_are_not_reported(var, value):
+    from ckpm.detect import invalid_overrides
+
+    assert invalid_overrides({var: value, "PATH": "/usr/bin"}) == []
+
+
+def test_unknown_override_name_is_reported():
+    from ckpm.detect.facts import invalid_overrides
+
+    (msg,) = invalid_overrides({"CKPM_OVERRIDE_GLBC": "2.17"})
+    assert msg.startswith("CKPM_OVERRIDE_GLBC is not a known override (known: CKPM_OVERRIDE_OS")
+    assert "CKPM_OVERRIDE_GLIBC" in msg

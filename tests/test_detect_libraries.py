@@ -116,7 +116,8 @@ def test_fake_library_in_a_prefix(system_path, tmp_path, cache):
     assert with_re.found["ckfake"][0].version == "2.5.1-rc2"
     header_only = detect({"hdr": [{"library": [], "header": "ckfake/ckfake.h",
                                    "include_paths": [str(prefix / "include")],
-                                   "version_regex": r'CKFAKE_VERSION "([^"]+)"'}]}, cache_dir=cache)
+                                   "version_regex": r'CKFAKE_VERSION "([^"]+)"'}]}, cache_dir=cache,
+                         path_roots=[str(tmp_path)])  # include_paths outside the system prefixes: the user allows
     assert [d.version for d in header_only.found["hdr"]] == ["2.5.1-rc2"]
 
 

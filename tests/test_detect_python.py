@@ -57,11 +57,16 @@ def test_other_interpreter_is_asked_in_a_subprocess(cache):
     assert warm.probes_run == 0 and warm.found == result.found
 
 
-def test_rule_may_name_its_interpreter(cache):
+def test_rule_may_not_name_its_interpreter(cache):
+    # the interpreter is the user's (python= / CKPM_PYTHON), never one an index names
     other = other_name_for_this_interpreter()
     result = detect({"pt": [{"python_package": "pytest", "python": other}]}, cache_dir=cache)
-    assert result.found["pt"][0].extra["python"] == other
-    assert result.found["pt"][0].version == importlib.metadata.version("pytest")
+    assert result.found["pt"] == []
+    assert any("component pt: detect rule 1: python: an index may not choose the interpreter" in w
+               for w in result.warnings)
+    chosen = detect({"pt": [{"python_package": "pytest"}]}, cache_dir=cache, python=other)
+    assert chosen.found["pt"][0].extra["python"] == other
+    assert chosen.found["pt"][0].version == importlib.metadata.version("pytest")
 
 
 def test_broken_interpreter_is_a_warning(tmp_path, cache):
@@ -95,8 +100,8 @@ def test_install_and_upgrade_invalidate_the_cache(tmp_path, monkeypatch, cache):
 
 def test_recheck_python_package(cache):
     d = detect({"pytest": [{"python_package": "pytest"}]}, cache_dir=cache).found["pytest"][0]
-    again = recheck(d.to_json())
-    assert again is not None and again.version == d.version and again.path == d.path
+    (now,) = recheck("pytest", {"python_package": "pytest"}, path=d.path)  # the user's interpreter
+    assert (now.version, now.path, now.extra["python"]) == (d.version, d.path, sys.executable)
 
 
 def test_python_fact_is_this_interpreter(tmp_path, monkeypatch):

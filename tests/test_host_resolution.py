@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ckpm import api
+from ckpm.detect import rule_id
 from ckpm.detect.testing import tool_script, write_exe
 from ckpm.errors import ResolutionError
 from ckpm.model.targets import host_target
@@ -64,7 +65,7 @@ def test_host_version_is_preferred_and_pinned(tmp_path: Path, bindir: Path, lab:
     (p,) = fresh(ws).read_lock().find("tool-fake")  # type: ignore[union-attr]
     assert p.version == "2.5.0"  # the installed one, not the newest 3.0 of the index
     assert p.source["host"] == "executable" and p.source["path"] == str(tool)
-    assert p.source["fingerprint"] and p.source["rule"]["executable"] == ["faketool"]
+    assert p.source["fingerprint"] and p.source["rule-id"] == rule_id(FAKE_RULE)  # which rule, not the rule
     assert api.check(fresh(ws)).ok
     assert not api.lock(fresh(ws)).changed  # stable
 
@@ -245,3 +246,36 @@ def test_installed_tensorflow_satisfies_the_readme_command(tmp_path: Path, ckpm_
     lk = api.Workspace(tmp_path / "demo").read_lock()
     (p,) = lk.find("lib-tensorflow")  # type: ignore[union-attr]
     assert p.source["host"] == "python_package" and p.source["path"].startswith(str(site))
+
+
+def test_a_tool_in_the_projects_venv_is_locked_relative_and_does_not_flip(tmp_path: Path, lab: Path,
+                                                                          ckpm_cache_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    local = write_exe(ws.root / ".venv" / "bin" / "faketool", tool_script("faketool 2.5.0\n"))
+    other = tmp_path / "elsewhere"
+    write_exe(other / "faketool", tool_script("faketool 2.5.0\n"))
+    base = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{local.parent}{os.pathsep}{other}{os.pathsep}{base}")  # activated
+    api.lock(fresh(ws))
+    (p,) = fresh(ws).read_lock().find("tool-fake")  # type: ignore[union-attr]
+    assert (p.source["path"], p.source["local"]) == (".venv/bin/faketool", True)
+    monkeypatch.setenv("PATH", f"{other}{os.pathsep}{base}")  # not activated
+    assert not api.lock(fresh(ws)).changed
+    assert api.check(fresh(ws)).ok and not api.check(fresh(ws)).drift
+
+
+def test_a_lock_rewritten_because_the_host_changed_says_what_changed(tmp_path: Path, bindir: Path, lab: Path,
+                                                                      ckpm_cache_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    first = faketool(bindir, "2.5.0")
+    ws = project(tmp_path, lab, 'tool-fake = ">=2"\n')
+    api.lock(ws)
+    moved = tmp_path / "moved"
+    write_exe(moved / "faketool", tool_script("faketool 2.5.0\n"))
+    first.unlink()
+    monkeypatch.setenv("PATH", f"{moved}{os.pathsep}{os.environ['PATH']}")
+    res = api.check(fresh(ws))
+    assert res.ok and [d.severity for d in res.drift] == ["note"]  # the same version elsewhere
+    out = api.lock(fresh(ws))
+    assert out.changed and out.updated == [f"tool-fake 2.5.0: host {first} -> host {moved / 'faketool'}"]

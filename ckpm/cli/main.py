@@ -29,14 +29,12 @@ class Ctx:
     def options(self, *, as_json: bool = False, **kw: Any) -> Any:
         """The settings of this run (global flags and the environment, read once)."""
         from ckpm.cli.output import ConsoleReporter
-        from ckpm.settings import Settings
+        from ckpm.workspace import Settings, check_settings
 
         if self.reporter is None:
             self.reporter = ConsoleReporter(verbose=self.verbose, quiet=as_json)
-        settings = Settings(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline,
-                            reporter=self.reporter, **kw)
-        settings.check()
-        return settings
+        return check_settings(Settings(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline,
+                                       reporter=self.reporter, **kw))
 
     def workspace(self, *, as_json: bool = False, **kw: Any) -> Any:
         from ckpm.api import Workspace
@@ -283,7 +281,7 @@ def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
         table(["package", "expected", "found", "what to do"],
               [(d.name, d.expected, d.found, d.action) for d in res.drift])
     if res.exit_code == 0:
-        click.echo(f"{name} is up to date" + (" (host drift allowed)" if res.drift else ""))
+        click.echo(f"{name} is up to date" + (" (host drift allowed)" if res.errors else ""))
 
 
 @cli.command()

@@ -2,18 +2,25 @@
 
 Detectors yield :class:`Detected` records and know nothing of the resolver. Results
 are cached in a host profile keyed by fingerprints (path, size, mtime), so a warm run
-starts no subprocess. This module imports nothing heavy: archspec, importlib.metadata
-and subprocess are loaded only when a probe actually runs. See ``docs/detection.md``.
+starts no subprocess. Detect rules come from indexes, data written by someone else:
+every rule is validated (:mod:`ckpm.detect.trust`) before any of it is used. This module
+imports nothing heavy: archspec, importlib.metadata and subprocess are loaded only when
+a probe actually runs. See ``docs/detection.md``.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.record import DetectionResult, Detected
+from ckpm.detect.trust import rule_id, validate_rule
 
-__all__ = ["Detected", "DetectionResult", "detect", "host_facts", "recheck", "fingerprint_of"]
+if TYPE_CHECKING:
+    from ckpm.detect.engine import Rechecked
+
+__all__ = ["Detected", "DetectionResult", "detect", "host_facts", "recheck", "match_recorded", "Rechecked",
+           "fingerprint_of", "rule_id", "validate_rule", "invalid_overrides"]
 
 
 def host_facts(
@@ -23,7 +30,8 @@ def host_facts(
     """This host's facts (``__os``, ``__arch``, ``__libc``, ``__cpu``, ``__cuda``, ``__python``).
 
     ``env`` (default ``os.environ``) supplies ``CKPM_OVERRIDE_<NAME>`` overrides and PATH;
-    costly facts are memoised in the host profile like any detection.
+    costly facts are memoised in the host profile like any detection. An override whose
+    value is invalid is a warning (see :func:`invalid_overrides`) and is ignored.
     """
     from ckpm.detect.engine import run_detection
 
@@ -39,28 +47,78 @@ def detect(
     search_paths: Sequence[str] = (),
     python: str | None = None,
     env: Mapping[str, str] | None = None,
+    path_roots: Sequence[str | os.PathLike[str]] = (),
+    origin: str | None = None,
 ) -> DetectionResult:
     """Run every rule (component name → its ``detect`` rules) and the host facts.
 
-    ``found[name]`` lists all matches, best first (native before cross, newest, then
-    path). ``refresh`` re-probes everything; ``timeout`` bounds each probe in seconds;
+    Each rule is validated first (:func:`ckpm.detect.trust.validate_rule`): one that
+    breaks a limit is skipped with a warning (prefixed by ``origin``, e.g. ``"index
+    lab"``). ``found[name]`` lists all matches, best first (native before cross, newest,
+    then path); each record's ``extra["rule_id"]`` names the rule that found it.
+    ``refresh`` re-probes everything; ``timeout`` bounds each probe in seconds;
     ``search_paths`` are folders searched before PATH; ``python`` is the interpreter
-    whose packages ``python_package`` rules look at (default: this one).
-    Never raises for a failing probe: see ``warnings``.
+    whose packages ``python_package`` rules look at (default: this one); ``path_roots``
+    are the user's folders that rules' ``path`` globs and ``search_paths`` may name,
+    beside the system prefixes and ckpm's data folder.
+    Never raises for a failing probe or a rejected rule: see ``warnings``.
     """
     from ckpm.detect.engine import run_detection
 
     return run_detection(rules, refresh=refresh, cache_dir=cache_dir, timeout=timeout,
-                         search_paths=search_paths, python=python, env=env)
+                         search_paths=search_paths, python=python, env=env, path_roots=path_roots,
+                         origin=origin)
 
 
 def recheck(
-    d: Detected | Mapping[str, Any], *, timeout: float = 3.0, env: Mapping[str, str] | None = None,
-) -> Detected | None:
-    """Re-probe one recorded detection (same detector, same path): what is there now, or None.
+    name: str,
+    rule: Mapping[str, Any] | None = None,
+    *,
+    path: str | None = None,
+    timeout: float = 3.0,
+    env: Mapping[str, str] | None = None,
+    python: str | None = None,
+    search_paths: Sequence[str] = (),
+    path_roots: Sequence[str | os.PathLike[str]] = (),
+    origin: str | None = None,
+    warnings: list[str] | None = None,
+) -> list[Detected]:
+    """Re-check what a lock pinned: run ``rule`` (looked up again in the index by its
+    ``rule_id``) fresh, without the cache, and return every match, the one at ``path``
+    first.
 
-    Takes a :class:`Detected` or its JSON dict (as a lockfile stores it); never uses the cache.
+    The rule is validated like any index rule; nothing is taken from the lock but the
+    component ``name`` and the recorded ``path``, which is only compared (never executed).
+    For a host fact (``name`` starting with ``__``, ``rule`` None) the facts are recomputed,
+    overrides applied. Use :func:`match_recorded` to tell "same version at another path"
+    from "missing". ``warnings`` (a list) receives what went wrong.
     """
-    from ckpm.detect.engine import recheck_record
+    from ckpm.detect.engine import recheck_rule
 
-    return recheck_record(d, timeout=timeout, env=env)
+    return recheck_rule(name, rule, path=path, timeout=timeout, env=env, python=python, search_paths=search_paths,
+                        path_roots=path_roots, origin=origin, warnings=warnings)
+
+
+def match_recorded(found: Sequence[Detected], path: str | None, version: str | None = None) -> "Rechecked":
+    """What :func:`recheck` found, for a lock's record: the match at the recorded ``path``
+    (``same_path`` True), else one elsewhere with the recorded ``version`` (if given), else
+    the best other match, else none (``missing``). See :class:`ckpm.detect.engine.Rechecked`."""
+    from ckpm.detect.engine import match_recorded as _match
+
+    return _match(found, path, version)
+
+
+def invalid_overrides(env: Mapping[str, str] | None = None) -> list[str]:
+    """One message per ``CKPM_OVERRIDE_*`` variable whose value is invalid (see
+    :func:`ckpm.detect.facts.invalid_overrides`)."""
+    from ckpm.detect.facts import invalid_overrides as _invalid
+
+    return _invalid(os.environ if env is None else env)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Rechecked":
+        from ckpm.detect.engine import Rechecked
+
+        return Rechecked
+    raise AttributeError(name)

@@ -22,16 +22,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3.0, help="seconds allowed to each probe (default 3)")
     p.add_argument("--python", help="interpreter whose packages python_package rules look at")
     p.add_argument("--search-path", action="append", default=[], help="folder searched before PATH (repeatable)")
+    p.add_argument("--path-root", action="append", default=[],
+                   help="folder that rules' path globs and search_paths may name, beside the system prefixes "
+                        "(repeatable)")
     return p
 
 
-def load_rules(args: argparse.Namespace) -> dict[str, Any]:
+def load_rules(args: argparse.Namespace, warnings: list[str] | None = None) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     if args.index:
         from ckpm.detect.rules import rules_from_index
         from ckpm.index import open_index
 
-        rules.update(rules_from_index(open_index(None if args.index == "embedded" else args.index)))
+        idx = open_index(None if args.index == "embedded" else args.index)
+        origin = f"index {getattr(idx, 'name', None) or args.index}"
+        rules.update(rules_from_index(idx, origin=origin, warnings=warnings))
     if args.rules:
         text = sys.stdin.read() if args.rules == "-" else open(args.rules, encoding="utf-8").read()
         data = json.loads(text)
@@ -43,15 +48,20 @@ def load_rules(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    rejected: list[str] = []
     try:
-        rules = load_rules(args)
+        rules = load_rules(args, rejected)
     except (OSError, ValueError) as e:
         print(f"error: cannot read rules: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # e.g. an index that cannot be opened: one line, no traceback
+        print(f"error: cannot read rules: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     from ckpm.detect import detect
 
     result = detect(rules, refresh=args.refresh, cache_dir=args.cache_dir, timeout=args.timeout,
-                    search_paths=args.search_path, python=args.python)
+                    search_paths=args.search_path, python=args.python, path_roots=args.path_root)
+    result.warnings[:0] = rejected
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")

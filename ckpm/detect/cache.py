@@ -7,14 +7,16 @@ Layout (``<cache dir>/host-profile-<node>.json``)::
 
 ``KEY`` is the JSON text of a list naming what was probed (detector kind, component,
 rule, path). An entry is reused only while its ``fp`` equals the fingerprint computed
-now. Writes go to a temporary file renamed into place; an unreadable file is ignored.
+now. An unreadable file is ignored. Saving takes an inter-process lock
+(``<profile>.lock``), reads the file again, merges this run's new entries into it and
+writes it atomically (``ckpm.fsutil.atomic_write``, which keeps the file's mode), so two
+ckpm processes never lose each other's entries.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +48,7 @@ class HostProfile:
         self.entries: dict[str, dict[str, Any]] = {}
         self.dirty = False
         self.load_error: str | None = None
+        self._changed: set[str] = set()
 
     @classmethod
     def load(cls, path: Path | None) -> "HostProfile":
@@ -75,24 +78,26 @@ class HostProfile:
 
     def put(self, key: str, fp: str, value: Any, warnings: list[str], path: str | None) -> None:
         self.entries[key] = {"fp": fp, "value": value, "warnings": warnings, "path": path}
+        self._changed.add(key)
         self.dirty = True
 
     def save(self) -> None:
-        """Write atomically if anything changed; drops entries whose path has vanished."""
+        """Merge this run's new entries into the file, under a lock, and write it atomically.
+
+        Entries whose path has vanished are dropped. Nothing is written if nothing changed.
+        """
         if not self.dirty or self.path is None:
             return
-        keep = {k: e for k, e in self.entries.items() if not e.get("path") or os.path.lexists(e["path"])}
-        data = {"format": FORMAT, "entries": keep}
+        from ckpm.fsutil import atomic_write, file_lock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".host-profile-", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"), sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with file_lock(str(self.path) + ".lock", what=f"writing the host profile {self.path}"):
+            on_disk = HostProfile.load(self.path)  # what other processes wrote meanwhile
+            merged = dict(on_disk.entries)
+            merged.update({k: self.entries[k] for k in self._changed if k in self.entries})
+            keep = {k: e for k, e in merged.items() if not e.get("path") or os.path.lexists(e["path"])}
+            data = {"format": FORMAT, "entries": keep}
+            atomic_write(self.path, json.dumps(data, separators=(",", ":"), sort_keys=True))
+        self.entries = keep
+        self._changed.clear()
         self.dirty = False

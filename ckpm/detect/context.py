@@ -20,6 +20,7 @@ from ckpm.detect.cache import HostProfile
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.probe import ProbeOutput, run_probe, truncate
 from ckpm.detect.record import Detected
+from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical, denied
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
@@ -32,6 +33,10 @@ ARCH_ALIASES = {
     "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86", "x86": "x86",
     "ppc64le": "ppc64le", "powerpc64le": "ppc64le", "s390x": "s390x",
 }
+
+
+def _is_path(pattern: str) -> bool:
+    return not pattern or "/" in pattern or "\\" in pattern or os.sep in pattern or pattern.startswith(("~", "-"))
 
 
 def normalize_arch(machine: str) -> str:
@@ -62,7 +67,7 @@ def host_os() -> str:
 
 def rule_key(rule: Mapping[str, Any]) -> str:
     """Canonical text of a rule (part of a memo key)."""
-    return json.dumps(rule, sort_keys=True, separators=(",", ":"), default=str)
+    return canonical(rule)
 
 
 class DetectContext:
@@ -78,6 +83,7 @@ class DetectContext:
         profile: HostProfile | None = None,
         refresh: bool = False,
         jobs: int = 8,
+        path_roots: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         self.timeout = float(timeout)
         self.jobs = max(1, int(jobs))
@@ -86,6 +92,8 @@ class DetectContext:
         self.python = os.path.abspath(python) if python else sys.executable
         self.profile = profile if profile is not None else HostProfile(None)
         self.refresh = refresh
+        self.path_roots = [os.fspath(p) for p in path_roots]
+        self._roots: Roots | None = None
         self.warnings: list[str] = []
         self.probes_run = 0
         self.cache_hits = 0
@@ -230,51 +238,74 @@ class DetectContext:
             self._listdir[d] = hit
         return hit
 
-    def glob_dirs(self, patterns: Iterable[str]) -> list[str]:
-        """Folders named by paths or glob patterns (``~``/env expanded), in order, deduped."""
-        import glob
+    @property
+    def roots(self) -> Roots:
+        """The folders a rule's ``search_paths``, ``include_paths`` and ``path`` globs may name
+        (system prefixes, ckpm's data folder, the run's ``search_paths``, the user's ``path_roots``)."""
+        if self._roots is None:
+            self._roots = Roots.build(self.path_roots, self.search_paths, self.env)
+        return self._roots
 
+    def glob(self, pattern: str, *, recursive: bool = False, limit: int = MAX_GLOB_MATCHES) -> list[str]:
+        """Sorted matches of an expanded glob (at most ``limit`` looked at, with a warning)."""
+        import glob
+        import itertools
+
+        if not GLOB_CHARS.search(pattern):
+            return [pattern]
+        hits = list(itertools.islice(glob.iglob(pattern, recursive=recursive), limit + 1))
+        if len(hits) > limit:
+            self.warn(f"glob {pattern} matches more than {limit} paths; only {limit} looked at")
+            hits = hits[:limit]
+        return sorted(hits)
+
+    def glob_dirs(self, patterns: Iterable[str], *, confined: bool = False) -> list[str]:
+        """Folders named by paths or glob patterns (``~``/env expanded), in order, deduped.
+
+        ``confined``: the patterns come from a rule, so only folders whose real path lies
+        inside :attr:`roots` are kept.
+        """
         out: list[str] = []
         for pat in patterns:
             p = self.expand(pat)
-            found = sorted(glob.glob(p)) if GLOB_CHARS.search(p) else [p]
-            for f in found:
-                if f not in out and os.path.isdir(f):
+            for f in self.glob(p):
+                if f not in out and os.path.isdir(f) and (not confined or self.roots.contains(f)):
                     out.append(f)
         return out
 
-    def path_dirs(self, extra: Iterable[str] = ()) -> list[str]:
-        """Executable search folders: rule and context extras (and their bin/), then PATH."""
+    def rule_dirs(self, patterns: Iterable[str], subdirs: Sequence[str] = ("",)) -> list[str]:
+        """A rule's folders (``search_paths``), each with ``subdirs``, kept inside :attr:`roots`."""
+        cands = [os.path.join(p, s) if s else p for p in patterns for s in subdirs]
+        return self.glob_dirs(cands, confined=True)
+
+    def path_dirs(self, extra: Iterable[str] = (), *, trusted: Iterable[str] = ()) -> list[str]:
+        """Executable search folders: a rule's extras (confined to the roots), then ``trusted``
+        folders (ckpm's own, e.g. ``/sbin``) and the run's search paths (and their bin/), then PATH."""
         cands: list[str] = []
-        for p in [*extra, *self.search_paths]:
+        for p in [*trusted, *self.search_paths]:
             cands += [p, os.path.join(p, "bin")]
-        out = self.glob_dirs(cands)
+        out = self.rule_dirs(extra, ("", "bin"))
+        out += [d for d in self.glob_dirs(cands) if d not in out]
         for d in self.env.get("PATH", "").split(os.pathsep):
             if d and d not in out and os.path.isdir(d):
                 out.append(d)
         return out
 
     def find_executables(
-        self, patterns: Iterable[str], extra_dirs: Iterable[str] = (), exclude: Iterable[str] = ()
+        self, patterns: Iterable[str], extra_dirs: Iterable[str] = (), exclude: Iterable[str] = (),
+        *, trusted_dirs: Iterable[str] = (),
     ) -> list[str]:
-        """Every executable matching ``patterns`` (names, globs or absolute paths), search order.
+        """Every executable matching ``patterns`` (bare names or globs over names), search order.
 
-        Folders come first in order (PATH precedence), then patterns in order, then names
-        sorted. Names matching an ``exclude`` glob are skipped; duplicates by realpath are
-        dropped, keeping the first.
+        A pattern that is a path (a separator, a leading ``~``) is ignored: executables are
+        only searched in folders, never named by a rule. Folders come first in order (PATH
+        precedence), then patterns in order, then names sorted. Names matching an
+        ``exclude`` glob are skipped; duplicates by realpath are dropped, keeping the first.
         """
-        import glob
-
-        pats = [str(p) for p in patterns]
+        pats = [str(p) for p in patterns if not _is_path(str(p))]
         hits: list[str] = []
-        for pat in pats:
-            if os.sep in pat or pat.startswith("~"):
-                p = self.expand(pat)
-                hits += sorted(glob.glob(p)) if GLOB_CHARS.search(p) else [p]
-        for d in self.path_dirs(extra_dirs):
+        for d in self.path_dirs(extra_dirs, trusted=trusted_dirs):
             for pat in pats:
-                if os.sep in pat or pat.startswith("~"):
-                    continue
                 if GLOB_CHARS.search(pat):
                     hits += [os.path.join(d, n) for n in fnmatch.filter(self.listdir(d), pat)]
                 else:
@@ -286,6 +317,8 @@ class DetectContext:
             if excl and any(fnmatch.fnmatchcase(os.path.basename(h), e) for e in excl):
                 continue
             if not (os.path.isfile(h) and os.access(h, os.X_OK)):
+                continue
+            if denied(os.path.basename(h)):  # e.g. a glob that happens to match reboot
                 continue
             real = os.path.realpath(h)
             if real in seen:

@@ -2,15 +2,22 @@
 
 A probe runs in its own session so that, on timeout, the whole process group is
 killed: a ``#!/bin/sh`` wrapper whose child keeps the output pipe open cannot hang
-ckpm. Probes run with ``LC_ALL=C`` so that outputs parse the same everywhere.
+ckpm. Probes run with ``LC_ALL=C`` so that outputs parse the same everywhere, in the
+file-system root (never in a folder a project or an index could fill). At most
+:data:`OUTPUT_LIMIT` bytes of each stream are kept; the rest is read and discarded (so
+the child never blocks on a full pipe), and memory stays bounded for a probe that
+prints gigabytes.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 TRUNCATE = 300
+#: bytes kept of each of a probe's streams
+OUTPUT_LIMIT = 1 << 20
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,7 @@ class ProbeOutput:
     stdout: str
     stderr: str
     timed_out: bool = False
+    truncated: bool = False  # a stream printed more than OUTPUT_LIMIT bytes (the rest was discarded)
 
     @property
     def text(self) -> str:
@@ -50,33 +58,134 @@ def probe_env(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def run_probe(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> ProbeOutput:
-    """Run ``argv`` with no stdin and a timeout; raises OSError if it cannot start."""
+def probe_cwd() -> str:
+    """The folder probes run in: the file-system root, which holds no file a project or an
+    index could have put there (``sh version`` or ``python -c`` would read the current
+    folder)."""
+    return os.path.abspath(os.sep)
+
+
+def run_probe(
+    argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None, limit: int = OUTPUT_LIMIT,
+    cwd: str | None = None,
+) -> ProbeOutput:
+    """Run ``argv`` with no stdin and a timeout, in ``cwd`` (default :func:`probe_cwd`);
+    raises OSError if it cannot start.
+
+    Keeps at most ``limit`` bytes of stdout and of stderr (``truncated`` says if more came).
+    """
     import subprocess
+    import time
 
     posix = os.name == "posix"
+    args = list(argv)
+    if args and os.sep in args[0] and not os.path.isabs(args[0]):
+        args[0] = os.path.abspath(args[0])  # a relative PATH entry: resolved here, not in cwd
     proc = subprocess.Popen(
-        list(argv),
+        args,
+        cwd=probe_cwd() if cwd is None else cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=probe_env(env if env is not None else os.environ),
         start_new_session=posix,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    bufs = [bytearray(), bytearray()]
+    over = [False, False]
+    deadline = time.monotonic() + timeout
+    timed_out = False
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc, posix)
-        try:
-            out, err = proc.communicate(timeout=1.0)
-        except subprocess.TimeoutExpired:  # a grandchild escaped the group and holds the pipe
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        done = _pump([proc.stdout, proc.stderr], bufs, over, limit, deadline, posix)
+        if done:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                done = False
+        if not done:
+            timed_out = True
+            _kill_group(proc, posix)
+            # drain what is left for a moment (a grandchild that escaped the group may hold the pipe)
+            _pump([proc.stdout, proc.stderr], bufs, over, limit, time.monotonic() + 1.0, posix)
             proc.wait()
-            out, err = b"", b""
-        return ProbeOutput(tuple(argv), None, _decode(out), _decode(err), timed_out=True)
-    return ProbeOutput(tuple(argv), proc.returncode, _decode(out), _decode(err))
+    finally:
+        for stream in (proc.stdout, proc.stderr):
+            stream.close()
+    out, err = _decode(bytes(bufs[0])), _decode(bytes(bufs[1]))
+    if timed_out:
+        return ProbeOutput(tuple(argv), None, out, err, timed_out=True, truncated=any(over))
+    return ProbeOutput(tuple(argv), proc.returncode, out, err, truncated=any(over))
+
+
+def _pump(streams: list[Any], bufs: list[bytearray], over: list[bool], limit: int, deadline: float,
+          posix: bool) -> bool:
+    """Read ``streams`` until both reach EOF (True) or ``deadline`` passes (False), keeping at
+    most ``limit`` bytes of each in ``bufs`` and discarding the rest."""
+    import time
+
+    if not posix:
+        return _pump_threads(streams, bufs, over, limit, deadline)
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    try:
+        for i, st in enumerate(streams):
+            if not st.closed:
+                try:
+                    sel.register(st.fileno(), selectors.EVENT_READ, i)
+                except (ValueError, KeyError, OSError):
+                    pass
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            for key, _ in sel.select(timeout=left):
+                i = key.data
+                try:
+                    chunk = os.read(key.fd, _CHUNK)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    sel.unregister(key.fd)
+                    continue
+                _keep(bufs[i], over, i, chunk, limit)
+        return True
+    finally:
+        sel.close()
+
+
+def _keep(buf: bytearray, over: list[bool], i: int, chunk: bytes, limit: int) -> None:
+    room = limit - len(buf)
+    if room >= len(chunk):
+        buf += chunk
+    else:
+        if room > 0:
+            buf += chunk[:room]
+        over[i] = True
+
+
+def _pump_threads(streams: list[Any], bufs: list[bytearray], over: list[bool], limit: int,
+                  deadline: float) -> bool:
+    """:func:`_pump` where pipes cannot be selected (Windows): one reader thread per stream."""
+    import threading
+    import time
+
+    def reader(i: int) -> None:
+        try:
+            while True:
+                chunk = streams[i].read1(_CHUNK) if hasattr(streams[i], "read1") else streams[i].read(_CHUNK)
+                if not chunk:
+                    return
+                _keep(bufs[i], over, i, chunk, limit)
+        except (OSError, ValueError):
+            return
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(len(streams))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return not any(t.is_alive() for t in threads)
 
 
 def _kill_group(proc: "object", posix: bool) -> None:

@@ -78,24 +78,42 @@ class DetectedHost:
         return self._facts
 
     def _entries(self, name: str) -> list[IndexEntry]:
+        return self._entries_from(name)[0]
+
+    def _entries_from(self, name: str) -> tuple[list[IndexEntry], str]:
+        """The versions of ``name`` from the first index that has it, and that index's name."""
         for idx in self.indexes:
             es = idx.entries(name)
             if es:
-                return es
-        return []
+                return es, idx.name
+        return [], ""
+
+    def rules_of(self, name: str) -> list[Mapping[str, Any]]:
+        """The validated detect rules of ``name`` (a rejected rule is a warning naming its index)."""
+        from ckpm.detect.rules import rules_of_entries
+
+        entries, index = self._entries_from(name)
+        warnings: list[str] = []
+        rules = rules_of_entries(entries, origin=f"index {index}", warnings=warnings)
+        self._warn(warnings)
+        return rules
+
+    def _detect(self, rules: Mapping[str, Any], *, refresh: bool) -> Any:
+        from ckpm.detect import detect
+
+        res = detect(rules, refresh=refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
+                     python=self.python, search_paths=[self.local] if self.local else (),
+                     path_roots=self.settings.roots())
+        self._warn(res.warnings)
+        return res
 
     def detected(self, names: Sequence[str]) -> dict[str, list[Any]]:
         """Detection records per component name (each component probed at most once)."""
-        from ckpm.detect import detect
-        from ckpm.detect.rules import rules_of_entries
-
-        todo = {n: rules_of_entries(self._entries(n)) for n in names if n not in self._found}
+        todo = {n: self.rules_of(n) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
         if todo:
             with self.settings.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
-                res = detect(todo, refresh=self.refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
-                             python=self.python, search_paths=[self.local] if self.local else ())
-            self._warn(res.warnings)
+                res = self._detect(todo, refresh=self.refresh)
             if self._facts is None:
                 self._facts = res.facts
             for n in todo:
@@ -157,25 +175,22 @@ class DetectedHost:
 
     # -- checking a lock's host pins ------------------------------------------------------
     def rule_by_id(self, name: str, rule_id: str | None) -> Mapping[str, Any] | None:
-        """The index's detect rule of ``name`` whose id is ``rule_id`` (None if no index has it)."""
-        from ckpm.detect.rules import rules_of_entries
-        from ckpm.detect.trust import rule_id as id_of
+        """The index's (validated) detect rule of ``name`` whose id is ``rule_id``, or None."""
+        from ckpm.detect.rules import rule_by_id
 
-        if not rule_id:
-            return None
-        for rule in rules_of_entries(self._entries(name)):
-            if id_of(rule) == rule_id:
-                return rule
-        return None
+        return rule_by_id(self.rules_of(name), rule_id) if rule_id else None
 
-    def probe_again(self, name: str, rule: Mapping[str, Any]) -> list[Any]:
-        """Run one (index) rule afresh, ignoring the host profile; every match, localised."""
-        from ckpm.detect import detect
+    def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Any]:
+        """Run one index rule (or, with None, the host facts) afresh; every match, localised,
+        the one at ``path`` first. ``path`` is only compared, never executed."""
+        from ckpm.detect import recheck
 
-        res = detect({name: [rule]}, refresh=True, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
-                     python=self.python, search_paths=[self.local] if self.local else ())
-        self._warn(res.warnings)
-        return [self._localise(d) for d in res.found.get(name, [])]
+        warnings: list[str] = []
+        found = recheck(name, rule, path=path, timeout=self.timeout, env=self.env, python=self.python,
+                        search_paths=[self.local] if self.local else (), path_roots=self.settings.roots(),
+                        warnings=warnings)
+        self._warn(warnings)
+        return [self._localise(d) for d in found]
 
     def _localise(self, d: Any) -> Any:
         """A record found inside the project's .venv, with its path relative to the project."""
@@ -195,11 +210,11 @@ def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Any) -> Cand
 def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
     """Drift of one host pin of a lock (``make(name, expected, found, action, severity)``), or None.
 
-    Nothing is taken from the lock but the names to compare: a fact is computed again; a
+    Nothing is taken from the lock but names to compare: a fact is computed again; a
     component's rule is looked up in the index by the lock's ``rule-id`` and run as the
     index says; the locked path is only compared with what that finds.
     """
-    from ckpm.detect.detectors.base import same_path
+    from ckpm.detect import match_recorded
 
     src = p.source
     path = src.path
@@ -208,24 +223,26 @@ def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
     where = f" at {src.path}" if src.path else ""
     expected = f"{p.version}{where}"
     if src.fact:
-        fact = host.facts().get(src.fact)
-        if fact is None and src.fact in FACT_ALIASES:
-            fact = host.facts().get(FACT_ALIASES[src.fact][0])
-        if fact is None:
+        fact = src.fact if src.fact not in FACT_ALIASES else FACT_ALIASES[src.fact][0]
+        facts = host.probe_again(fact, None, None)
+        if not facts:
             return make(p.name, expected, "missing", f"this host has no {src.fact}; run `ckpm lock` to re-resolve")
-        if fact.version != p.version:
-            return make(p.name, expected, fact.version, f"run `ckpm lock` to lock for this host's {src.fact}")
+        if facts[0].version != p.version:
+            return make(p.name, expected, facts[0].version, f"run `ckpm lock` to lock for this host's {src.fact}")
         return None
     rule = host.rule_by_id(p.name, src.rule_id)
     if rule is None:
         return make(p.name, expected, "cannot check",
-                    "no index has the detect rule the lock recorded any more; run `ckpm lock`")
-    found = host.probe_again(p.name, rule)
-    here = [d for d in found if same_path(d.path if not (d.extra.get("local") and host.root)
-                                          else os.path.join(host.root, d.path), path)]
-    same_version = [d for d in found if d.version == p.version]
-    if here:
-        now = here[0]
+                    "no index has the detect rule the lock recorded (its rule-id); run `ckpm lock`")
+    found = host.probe_again(p.name, rule, path)
+    if src.local and host.root:  # compare like with like: localised paths are relative
+        path = src.path
+    got = match_recorded(found, path, p.version)
+    now = got.record
+    if now is None:
+        return make(p.name, expected, "missing",
+                    f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
+    if got.same_path:
         if now.version != p.version:
             return make(p.name, expected, f"{now.version}{where}",
                         f"install {p.name} {p.version}, or run `ckpm lock` to pin {now.version}")
@@ -233,10 +250,8 @@ def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
             return make(p.name, expected, f"{now.version}{where} (the file changed)",
                         "run `ckpm lock` to record the new file", "note")
         return None
-    if same_version:
-        return make(p.name, expected, f"{p.version} at {same_version[0].path}",
+    if now.version == p.version:
+        return make(p.name, expected, f"{p.version} at {now.path}",
                     "the same version at another path; `ckpm lock` records it", "note")
-    if found:
-        return make(p.name, expected, ", ".join(f"{d.version} at {d.path}" for d in found[:3]),
-                    f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
-    return make(p.name, expected, "missing", f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")
+    return make(p.name, expected, f"{now.version} at {now.path}",
+                f"install {p.name} {p.version}, or run `ckpm lock` to choose another candidate")

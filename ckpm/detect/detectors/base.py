@@ -32,7 +32,7 @@ class Detector(Protocol):
 
 
 class RuleDetector:
-    """Base of the built-in detectors: a default ``recheck`` and a priority for routing.
+    """Base of the built-in detectors: a kind and a priority for routing.
 
     ``priority`` breaks ties when a rule carries the keys of several detectors
     (``{"compiler": "gcc", "executable": [...]}`` goes to ``compiler``).
@@ -43,28 +43,6 @@ class RuleDetector:
 
     def detect(self, name: str, rule: Mapping[str, Any], ctx: "DetectContext") -> Iterable[Detected]:
         raise NotImplementedError
-
-    def recheck(self, record: Detected, ctx: "DetectContext") -> Detected | None:
-        """Re-probe ``record``: the same rule, the match at the same path, or None.
-
-        A detector that can probe one path directly implements ``reprobe`` and is asked
-        only about that file; otherwise the rule is run again and the same path picked.
-        """
-        rule = record.extra.get("rule")
-        if not isinstance(rule, Mapping):
-            rule = {}
-        reprobe = getattr(self, "reprobe", None)
-        if reprobe is not None:
-            if not record.path or not os.path.isfile(record.path):
-                return None
-            found: list[Detected] = reprobe(record, dict(rule), fingerprint_of(record.path), ctx)
-            return found[0] if found else None
-        if not rule:
-            return None
-        for d in self.detect(record.name, rule, ctx):
-            if same_path(d.path, record.path):
-                return d
-        return None
 
 
 def same_path(a: str | None, b: str | None) -> bool:

@@ -221,10 +221,3 @@ class CompilerDetector(RuleDetector):
         if real != path:
             extra["realpath"] = real
         return [Detected(name, version, path, self.kind, fp, extra)]
-
-    def reprobe(self, record: Detected, rule: dict[str, Any], fp: str, ctx: "DetectContext") -> list[Detected]:
-        """Probe the recorded compiler again, for the same family and language."""
-        family = str(rule.get("compiler") or record.extra.get("family") or "").lower()
-        language = str(record.extra.get("language") or "c")
-        assert record.path is not None
-        return self.probe(record.name, rule, family, language, record.path, fp, ctx)

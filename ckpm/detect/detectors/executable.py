@@ -56,8 +56,3 @@ class ExecutableDetector(RuleDetector):
         if real != path:
             extra["realpath"] = real
         return [Detected(name, version, path, self.kind, fp, extra)]
-
-    def reprobe(self, record: Detected, rule: dict[str, Any], fp: str, ctx: "DetectContext") -> list[Detected]:
-        """Run the recorded executable again."""
-        assert record.path is not None
-        return self.probe(record.name, rule, record.path, fp, ctx)

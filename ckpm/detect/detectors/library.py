@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ckpm.detect.detectors.base import RuleDetector, as_list, extract_version, read_head
 from ckpm.detect.fingerprint import combine, fingerprint_of
+from ckpm.detect.probe import truncate
 from ckpm.detect.record import Detected
+from ckpm.detect.trust import VERSION_FILE_LIMIT, check_version
 
 if TYPE_CHECKING:
     from ckpm.detect.context import DetectContext
@@ -75,14 +77,15 @@ class LibraryDetector(RuleDetector):
     kind = "library"
 
     def lib_dirs(self, rule: Mapping[str, Any], ctx: "DetectContext") -> list[str]:
+        own = ctx.rule_dirs(as_list(rule.get("search_paths")), ("", "lib", "lib64"))
         cands: list[str] = []
-        for p in [*as_list(rule.get("search_paths")), *ctx.search_paths]:
+        for p in ctx.search_paths:
             cands += [p, os.path.join(p, "lib"), os.path.join(p, "lib64")]
         for var in ("LIBRARY_PATH", "LD_LIBRARY_PATH"):
             cands += [d for d in ctx.env.get(var, "").split(os.pathsep) if d]
         cands += self.ldconfig_dirs(ctx)
         cands += standard_lib_dirs()
-        return self._unique_dirs(ctx.glob_dirs(cands))
+        return self._unique_dirs([*own, *ctx.glob_dirs(cands)])
 
     @staticmethod
     def _unique_dirs(dirs: Iterable[str]) -> list[str]:
@@ -98,7 +101,7 @@ class LibraryDetector(RuleDetector):
         """The folders named in the linker cache (Linux only; memoised)."""
         if not sys.platform.startswith("linux") or not os.path.exists(LD_SO_CACHE):
             return []
-        tools = ctx.find_executables(["ldconfig"], ["/sbin", "/usr/sbin"])
+        tools = ctx.find_executables(["ldconfig"], trusted_dirs=["/sbin", "/usr/sbin"])
         if not tools:
             return []
         tool = tools[0]
@@ -117,18 +120,22 @@ class LibraryDetector(RuleDetector):
         return list(ctx.memo_value(["ldconfig-dirs", tool], fp, compute, path=tool))
 
     def include_dirs(self, rule: Mapping[str, Any], ctx: "DetectContext", libdir: str | None) -> list[str]:
-        cands = [*as_list(rule.get("include_paths"))]
+        own = ctx.rule_dirs(as_list(rule.get("include_paths")))
+        own += ctx.rule_dirs(as_list(rule.get("search_paths")), ("include",))
+        cands: list[str] = []
         pre = prefix_of(libdir) if libdir else None
         if pre:
             if MULTIARCH:
                 cands.append(os.path.join(pre, "include", MULTIARCH))
             cands.append(os.path.join(pre, "include"))
-        for p in [*as_list(rule.get("search_paths")), *ctx.search_paths]:
+        for p in ctx.search_paths:
             cands.append(os.path.join(p, "include"))
         for var in ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH"):
             cands += [d for d in ctx.env.get(var, "").split(os.pathsep) if d]
         cands += standard_include_dirs()
-        return ctx.glob_dirs(cands)
+        out = list(own)
+        out += [d for d in ctx.glob_dirs(cands) if d not in out]
+        return out
 
     def find_headers(self, rule: Mapping[str, Any], ctx: "DetectContext", libdir: str | None) -> list[str] | None:
         """Paths of every header the rule names (None if one is missing)."""
@@ -168,8 +175,13 @@ class LibraryDetector(RuleDetector):
         version = None
         regex = rule.get("version_regex")
         if regex and headers:
-            version = extract_version(read_head(headers[0]) or "", regex)
-            if version is None:
+            version = extract_version(read_head(headers[0], VERSION_FILE_LIMIT) or "", regex)
+            why = check_version(version) if version is not None else None
+            if why is not None:
+                ctx.warn(f"{name}: version_regex {regex!r} in {headers[0]} gives {truncate(version or '', 40)!r}: "
+                         f"{why}; ignored")
+                version = None
+            elif version is None:
                 ctx.warn(f"{name}: no match for version_regex {regex!r} in {headers[0]}")
         if version is None:
             for f in files:

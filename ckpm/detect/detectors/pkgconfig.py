@@ -75,7 +75,7 @@ class PkgConfigDetector(RuleDetector):
     def search_dirs(self, ctx: "DetectContext", tool: str | None, extra: list[str]) -> list[str]:
         """The folders pkg-config looks in, in order."""
         env_part = [ctx.env.get(k, "") for k in ENV_KEYS]
-        dirs = [ctx.expand(e) for e in extra]
+        dirs = list(extra)
         dirs += [d for d in ctx.env.get("PKG_CONFIG_PATH", "").split(os.pathsep) if d]
         if ctx.env.get("PKG_CONFIG_LIBDIR"):
             return dirs + [d for d in ctx.env["PKG_CONFIG_LIBDIR"].split(os.pathsep) if d]
@@ -92,7 +92,7 @@ class PkgConfigDetector(RuleDetector):
 
     def detect(self, name: str, rule: Mapping[str, Any], ctx: "DetectContext") -> Iterable[Detected]:
         tool = self._tool(ctx)
-        extra_dirs = as_list(rule.get("search_paths"))
+        extra_dirs = ctx.rule_dirs(as_list(rule.get("search_paths")))  # kept inside the roots
         dirs = self.search_dirs(ctx, tool, extra_dirs)
         key = rule_key(rule)
         tool_fp = fingerprint_of(tool) if tool else ""
@@ -118,9 +118,9 @@ class PkgConfigDetector(RuleDetector):
         if tool is not None:
             env = dict(ctx.env)
             if extra_dirs:
-                parts = [*map(ctx.expand, extra_dirs), env.get("PKG_CONFIG_PATH", "")]
+                parts = [*extra_dirs, env.get("PKG_CONFIG_PATH", "")]
                 env["PKG_CONFIG_PATH"] = os.pathsep.join(parts).rstrip(os.pathsep)
-            out = ctx.run([tool, "--modversion", pkg], label=f"{name}: pkg-config {pkg}", env=env)
+            out = ctx.run([tool, "--modversion", "--", pkg], label=f"{name}: pkg-config {pkg}", env=env)
             if out is None:
                 return []
             version = out.stdout.strip().splitlines()[0].strip() if out.stdout.strip() else None

@@ -1,7 +1,8 @@
 """``{"python_package": "numpy"}``: a distribution installed in a Python environment.
 
-The interpreter is the rule's ``python`` key, else the one chosen for the run (default:
-the interpreter running ckpm, asked in-process). ``python_package`` may list
+The interpreter is the one chosen for the run by the user (``detect(python=...)``, from
+``CKPM_PYTHON``; default: the interpreter running ckpm, asked in-process), never one
+named by the rule: a rule with a ``python`` key is rejected by :mod:`ckpm.detect.trust`. ``python_package`` may list
 alternatives (``["tensorflow", "tensorflow-cpu"]``); each one installed is reported.
 """
 from __future__ import annotations
@@ -24,8 +25,7 @@ class PythonPackageDetector(RuleDetector):
     kind = "python_package"
 
     def detect(self, name: str, rule: Mapping[str, Any], ctx: "DetectContext") -> Iterable[Detected]:
-        python = ctx.expand(str(rule["python"])) if rule.get("python") else ctx.python
-        python = os.path.abspath(python)
+        python = os.path.abspath(ctx.python)
         if not os.path.exists(python):
             ctx.warn(f"{name}: python interpreter {python} not found")
             return []
@@ -50,14 +50,3 @@ class PythonPackageDetector(RuleDetector):
                      "rule": dict(rule)}
             out.append(Detected(name, str(info["version"]), path, self.kind, fp, extra))
         return out
-
-    def recheck(self, record: Detected, ctx: "DetectContext") -> Detected | None:
-        rule = dict(record.extra.get("rule") or {"python_package": record.extra.get("package") or record.name})
-        python = str(record.extra.get("python") or ctx.python)
-        if not os.path.exists(python):
-            return None
-        fp = pyenv.env_fingerprint(ctx, python) or ""
-        pkg = str(record.extra.get("package") or "")
-        narrowed = {**rule, "python_package": [pkg] if pkg else rule["python_package"]}
-        recs = self.probe(record.name, narrowed, python, fp, ctx)
-        return recs[0] if recs else None
