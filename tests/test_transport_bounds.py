@@ -22,7 +22,6 @@ import pygit2
 import pytest
 
 from ckpm.errors import GitSourceError, IndexError_
-from ckpm.fsutil import file_lock
 from ckpm.index import transfer
 from ckpm.index.cache import cache_key
 from ckpm.index.git import GitIndex, clone_bare, entry_lock

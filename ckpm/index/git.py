@@ -29,8 +29,8 @@ from ckpm.fsutil import LockTimeout, file_lock
 from ckpm.index.base import FileIndex, layout_names, summaries_from_entries
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG
-from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, git_clone, git_fetch,
-                                 remove_stale_git_locks, time_left)
+from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
+                                 git_fetch, remove_stale_git_locks, time_left)
 from ckpm.model.entry import ComponentSummary
 from ckpm.report import Reporter
 
@@ -56,8 +56,6 @@ def locked_entry(path: Path, *, on_wait: Callable[[str], None] | None, what: str
 
     Raises :class:`~ckpm.index.transfer.TransferTimeout` when the deadline passes while waiting.
     """
-    from ckpm.index.transfer import TransferTimeout
-
     wait = None if deadline is None else max(0.0, time_left(limits.timeout, deadline))
     try:
         with file_lock(entry_lock(path), on_wait=on_wait, what=what, timeout=wait):
