@@ -38,7 +38,8 @@ def test_clone_and_read(git_index_factory, cache: Path) -> None:
     clone = cache / "index-git" / cache_key(gi.url)
     assert (clone / "HEAD").is_file()
     assert not (clone / "config.json").exists()  # bare: no checkout
-    assert [p.name for p in (cache / "index-git").iterdir()] == [clone.name]  # no temp dirs left
+    # no temp dirs left (the entry's lock file stays, as lock files do)
+    assert [p.name for p in (cache / "index-git").iterdir() if not p.name.endswith(".lock")] == [clone.name]
 
 
 def test_open_index_dispatches_to_git(git_index_factory, cache: Path) -> None:
@@ -116,7 +117,7 @@ def test_bad_url_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
     msg = ei.value.message
     assert "cannot clone index" in msg and f"{tmp_path}/no-such-repo.git" in msg
     assert ei.value.hint
-    assert not any((cache / "index-git").iterdir())  # nothing half-cloned left
+    assert not any(p for p in (cache / "index-git").iterdir() if not p.name.endswith(".lock"))  # nothing half-cloned left
 
 
 def test_repo_without_config_is_not_an_index(git_repo_factory, cache: Path) -> None:

@@ -8,20 +8,31 @@ read, so an index that the resolution never needs costs nothing.
 
 With ``offline=True`` nothing is ever cloned or fetched, whatever the URL scheme: a cached
 clone is used as it is, and a missing one is an error.
+
+Clones and fetches are bounded in time, speed and size (:mod:`ckpm.index.transfer`: over
+the network they run in a child process that is killed at the deadline or on Ctrl-C), and
+hold a file lock on the cache entry (``<cache>/index-git/<key>.lock``), so concurrent ckpm
+processes take turns; one that waits says so through the reporter. A clone is built in a
+temporary folder and renamed into place, so an interrupted one leaves nothing behind.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pygit2
-from pygit2.enums import FetchPrune, ObjectType
+from pygit2.enums import ObjectType
 
 from ckpm.errors import IndexError_
+from ckpm.fsutil import LockTimeout, file_lock
 from ckpm.index.base import FileIndex, layout_names, summaries_from_entries
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG
+from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
+                                 git_fetch, remove_stale_git_locks, time_left)
 from ckpm.model.entry import ComponentSummary
+from ckpm.report import Reporter
 
 BRANCH_REFS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master",
                "HEAD", "refs/heads/main", "refs/heads/master")
@@ -33,20 +44,60 @@ def strip_git_plus(url: str) -> str:
     return url[4:] if url.startswith("git+") else url
 
 
-def clone_bare(remote_url: str, dest: Path) -> bool:
-    """Clone ``remote_url`` bare into ``dest`` atomically; False if another process won the race.
+def entry_lock(path: Path) -> Path:
+    """The file lock of a cache entry (a clone or a mirror): ``<path>.lock`` beside it."""
+    return path.with_name(path.name + ".lock")
 
-    Raises pygit2.GitError when the URL cannot be cloned. Automatic tag following is
-    switched off in the clone (``tagopt = --no-tags``) so that explicit, forced tag
-    refspecs are the only thing that writes tags (libgit2 otherwise keeps a moved tag).
+
+@contextlib.contextmanager
+def locked_entry(path: Path, *, on_wait: Callable[[str], None] | None, what: str,
+                 limits: Limits = GIT_LIMITS, deadline: float | None = None) -> Iterator[None]:
+    """Hold the lock of the cache entry at ``path`` (waiting at most until the deadline).
+
+    Raises :class:`~ckpm.index.transfer.TransferTimeout` when the deadline passes while waiting.
+    """
+    wait = None if deadline is None else max(0.0, time_left(limits.timeout, deadline))
+    try:
+        with file_lock(entry_lock(path), on_wait=on_wait, what=what, timeout=wait):
+            yield
+    except LockTimeout:
+        raise TransferTimeout("another ckpm process held the cache entry past the time limit") from None
+
+
+def clone_bare(remote_url: str, dest: Path, *, limits: Limits = GIT_LIMITS, deadline: float | None = None,
+               on_wait: Callable[[str], None] | None = None) -> bool:
+    """Clone ``remote_url`` bare into ``dest`` atomically; False if another process made it first.
+
+    Holds ``dest``'s lock while cloning. Raises :class:`~ckpm.index.transfer.GitTransferError`
+    when the URL cannot be cloned, and
+    :class:`~ckpm.index.transfer.TransferError` when a bound stops the clone. Automatic tag
+    following is switched off in the clone (``tagopt = --no-tags``) so that explicit, forced
+    tag refspecs are the only thing that writes tags (libgit2 otherwise keeps a moved tag).
     """
 
     def build(tmp: Path) -> None:
-        repo = pygit2.clone_repository(remote_url, str(tmp), bare=True)
-        repo.config["remote.origin.tagopt"] = "--no-tags"
-        repo.free()
+        git_clone(remote_url, tmp, limits=limits, deadline=deadline)
 
-    return build_dir_atomically(dest, build)
+    with locked_entry(dest, on_wait=on_wait, what=f"cloning {remote_url}", limits=limits, deadline=deadline):
+        if (dest / "HEAD").is_file():
+            return False
+        return build_dir_atomically(dest, build)
+
+
+def fetch_mirror(remote_url: str, path: Path, refspecs: list[str], *, limits: Limits = GIT_LIMITS,
+                 deadline: float | None = None, on_wait: Callable[[str], None] | None = None) -> None:
+    """Fetch ``refspecs`` (forced, pruned) into the bare clone at ``path``, holding its lock.
+
+    Lock files that a killed git process left in the clone are removed first (under our
+    lock no other ckpm process writes it). Errors as :func:`clone_bare`.
+    """
+    with locked_entry(path, on_wait=on_wait, what=f"fetching {remote_url}", limits=limits, deadline=deadline):
+        remove_stale_git_locks(path)
+        try:
+            git_fetch(remote_url, path, refspecs, limits=limits, deadline=deadline)
+        except BaseException:
+            remove_stale_git_locks(path)
+            raise
 
 
 def git_reason(e: BaseException) -> str:
@@ -67,16 +118,29 @@ def resolve_branch(repo: pygit2.Repository, candidates: tuple[str, ...] = BRANCH
     return None
 
 
+TIMEOUT_HINT = ("the server did not answer in time or sent too little; check the URL and your network, "
+                "or allow more time with --timeout")
+
+
 class GitIndex(FileIndex):
-    """Reads component files as blobs of a cached bare clone; memoises what it read."""
+    """Reads component files as blobs of a cached bare clone; memoises what it read.
+
+    ``reporter`` receives warnings, notes (waiting for another process) and progress
+    (``cloning <url>``, ``fetching <url>``); ``deadline`` (a ``time.monotonic()`` value, also
+    settable as an attribute) bounds every clone and fetch of the command; ``limits`` sets the
+    per-transfer timeout and low-speed limit.
+    """
 
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
-                 offline: bool = False) -> None:
-        super().__init__(name)
+                 offline: bool = False, reporter: Reporter | None = None, deadline: float | None = None,
+                 limits: Limits = GIT_LIMITS) -> None:
+        super().__init__(name, reporter=reporter)
         self.url = url
         self.remote_url = strip_git_plus(url)
         self.offline = offline
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
+        self.deadline = deadline
+        self.limits = limits
         self._repo: pygit2.Repository | None = None
         self._commit: pygit2.Commit | None = None
 
@@ -100,14 +164,20 @@ class GitIndex(FileIndex):
                               hint="run again without --offline")
         if self._repo is None and not self._cached():
             self._clone()
-        repo = self._open_repo()
+        self._open_repo()
         try:
-            repo.remotes["origin"].fetch([HEADS_REFSPEC], prune=FetchPrune.PRUNE)
-        except (pygit2.GitError, KeyError) as e:
+            with self._progress(f"fetching {self.remote_url}"):
+                fetch_mirror(self.remote_url, self.path, [HEADS_REFSPEC], limits=self.limits,
+                             deadline=self.deadline, on_wait=self._note)
+        except TransferError as e:
+            raise IndexError_(f"cannot fetch index {self.remote_url}: {e.reason}; the cached copy is unchanged",
+                              hint=TIMEOUT_HINT) from None
+        except (GitTransferError, pygit2.GitError) as e:
             raise IndexError_(
                 f"cannot fetch index {self.remote_url}: {git_reason(e)}",
                 hint="check the URL, your network and credentials; the cached copy is unchanged",
             ) from None
+        self._repo = None  # the fetch wrote the clone from outside this object: reopen it
         self._commit = None
         self._forget()
         return self.revision()
@@ -145,10 +215,21 @@ class GitIndex(FileIndex):
     def _cached(self) -> bool:
         return (self.path / "HEAD").is_file()
 
+    def _note(self, message: str) -> None:
+        if self.reporter is not None:
+            self.reporter.note(message)
+
+    def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
+        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
+
     def _clone(self) -> None:
         try:
-            clone_bare(self.remote_url, self.path)
-        except pygit2.GitError as e:
+            with self._progress(f"cloning {self.remote_url}"):
+                clone_bare(self.remote_url, self.path, limits=self.limits, deadline=self.deadline,
+                           on_wait=self._note)
+        except TransferError as e:
+            raise IndexError_(f"cannot clone index {self.remote_url}: {e.reason}", hint=TIMEOUT_HINT) from None
+        except (GitTransferError, pygit2.GitError) as e:
             raise IndexError_(
                 f"cannot clone index {self.remote_url}: {git_reason(e)}",
                 hint="check the URL (a local repository is written git+file:///path/to/index.git), "

@@ -19,9 +19,17 @@ Parsed manifests are cached on disk under ``<cache>/git-meta/``, one JSON file p
 Tags are fetched (forced, pruned) once per process per mirror on first use, so a lock
 sees new and moved tags; :meth:`GitComponentSource.refresh` fetches again on demand.
 ``offline=True`` never clones or fetches.
+
+A fetch moves and prunes refs but never deletes objects (libgit2 does not gc), so the
+commit a lock pinned stays readable after its tag moved: :meth:`GitComponentSource.entry_at_commit`.
+
+Clones and fetches are bounded (:mod:`ckpm.index.transfer`) and hold the mirror's file lock
+(``<cache>/git/<key>.lock``); warnings go to the ``reporter`` (and stay in ``warnings``), and
+clones and fetches are wrapped in ``reporter.progress("cloning <url>")`` / ``"fetching <url>"``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -30,15 +38,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pygit2
-from pygit2.enums import FetchPrune, ObjectType
+from pygit2.enums import ObjectType
 
 from ckpm.errors import GitSourceError, ManifestError
-from ckpm.index.cache import cache_key, cache_root
-from ckpm.index.git import clone_bare, git_reason, strip_git_plus
 from ckpm.fsutil import atomic_write
+from ckpm.index.cache import cache_key, cache_root
+from ckpm.index.git import TIMEOUT_HINT, clone_bare, fetch_mirror, git_reason, strip_git_plus
+from ckpm.index.transfer import GIT_LIMITS, GitTransferError, Limits, TransferError
 from ckpm.model.entry import IndexEntry
 from ckpm.model.manifest import parse_component_manifest
 from ckpm.model.version import Version, try_version
+from ckpm.report import Reporter
 
 MANIFEST = "ckpm.toml"
 TAG_PREFIX = "refs/tags/"
@@ -79,13 +89,22 @@ def _norm_subdir(subdir: str | None) -> str | None:
 
 
 class GitComponentSource:
-    """The versions of one component published as tags of a git repository."""
+    """The versions of one component published as tags of a git repository.
+
+    ``reporter`` receives every warning (also kept in :attr:`warnings`), notes and progress;
+    ``deadline`` (a ``time.monotonic()`` value, also settable as an attribute) bounds every
+    clone and fetch of the command; ``limits`` sets the per-transfer timeout and low-speed limit.
+    """
 
     def __init__(self, url: str, *, subdir: str | None = None, cache_dir: Path | None = None,
-                 offline: bool = False) -> None:
+                 offline: bool = False, reporter: Reporter | None = None, deadline: float | None = None,
+                 limits: Limits = GIT_LIMITS) -> None:
         self.url = strip_git_plus(url)
         self.subdir = _norm_subdir(subdir)
         self.offline = offline
+        self.reporter = reporter
+        self.deadline = deadline
+        self.limits = limits
         root = cache_root(cache_dir)
         self.path = root / "git" / cache_key(self.url)
         self.meta_dir = root / "git-meta"
@@ -95,6 +114,7 @@ class GitComponentSource:
         self._entries: list[IndexEntry] | None = None
         self._at: dict[tuple[str, str], IndexEntry] = {}
         self._refreshed = False
+        self._fetch_failed: str | None = None  # why the last fetch of this instance failed
 
     @property
     def manifest_path(self) -> str:
@@ -111,11 +131,19 @@ class GitComponentSource:
         """
         if self.offline:
             raise GitSourceError(f"cannot fetch {self.url} while offline", hint="run again without --offline")
-        repo = self._open()
+        self._open()
         try:
-            repo.remotes["origin"].fetch(REFRESH_REFSPECS, prune=FetchPrune.PRUNE)
-        except (pygit2.GitError, KeyError) as e:
+            with self._progress(f"fetching {self.url}"):
+                fetch_mirror(self.url, self.path, list(REFRESH_REFSPECS), limits=self.limits,
+                             deadline=self.deadline, on_wait=self._note)
+            self._fetch_failed = None
+        except TransferError as e:
+            self._fetch_failed = e.reason
+            self._warn(f"cannot fetch {self.url} ({e.reason}); using the tags cached on {self.path}")
+        except (GitTransferError, pygit2.GitError) as e:
+            self._fetch_failed = git_reason(e)
             self._warn(f"cannot fetch {self.url} ({git_reason(e)}); using the tags cached on {self.path}")
+        self._repo = None  # the fetch wrote the mirror from outside this object: reopen it
         self._refreshed = True
         self._versions = None
         self._entries = None
@@ -209,12 +237,58 @@ class GitComponentSource:
             return None
         return next((tv for tv in self.versions() if tv.version == want), None)
 
-    def commit_of(self, tag: str) -> str | None:
-        """The commit ``tag`` points to now (after the refresh), or None if it is gone.
+    def entry_at_commit(self, tag: str, commit: str) -> IndexEntry | None:
+        """The entry of ``tag`` as it was at ``commit`` (a full hex id), even if the tag moved since.
 
-        Compare with a lock's ``rev`` to detect a tag that moved after locking.
+        For a lock that pinned ``commit``: the manifest is read from that commit (the parsed
+        copy in ``git-meta/``, else the object in the mirror). None when ``tag`` names no
+        version or the commit is in neither. Raises like :meth:`entry_at` when the commit
+        has no manifest or an invalid one.
         """
+        v = tag_version(tag)
+        if v is None:
+            return None
+        tv = TaggedVersion(tag=tag, version=Version(_LEADING_V.sub("", tag)), commit=commit)
+        if (tag, commit) not in self._at and self._cached_meta(tv) is None:
+            repo = self._ready()
+            try:
+                obj = repo.get(commit)
+            except (ValueError, pygit2.GitError):
+                obj = None
+            if not isinstance(obj, pygit2.Commit):
+                return None
+        return self.entry_at(tv)
+
+    def commit_of(self, tag: str) -> str | None:
+        """The commit ``tag`` points to now at the remote (after the refresh), or None if it is gone.
+
+        Compare with a lock's ``rev`` to detect a tag that moved after locking. When that
+        cannot be known, raises GitSourceError: offline (no fetch), or the fetch of this
+        instance failed (the server is unreachable, too slow, …). :meth:`cached_commit_of`
+        answers from the mirror as it is.
+        """
+        if self.offline:
+            cached = self.cached_commit_of(tag)
+            raise GitSourceError(
+                f"{self.url}: ckpm is offline, so where tag {tag} points now is unknown "
+                f"(the cached mirror says {cached[:12] if cached else 'nowhere'})",
+                hint="run again without --offline to check the remote")
         repo = self._ready()
+        if self._fetch_failed is not None:
+            raise GitSourceError(f"cannot fetch {self.url} ({self._fetch_failed}), so where tag {tag} points now "
+                                 "is unknown", hint=TIMEOUT_HINT)
+        c = self._peel(repo, TAG_PREFIX + tag)
+        return str(c.id) if c is not None else None
+
+    def cached_commit_of(self, tag: str) -> str | None:
+        """The commit ``tag`` points to in the mirror as it is (no fetch, never raises for the
+        network), or None if the tag (or the mirror) is not there."""
+        if self._repo is None and not (self.path / "HEAD").is_file():
+            return None
+        try:
+            repo = self._open()
+        except GitSourceError:
+            return None
         c = self._peel(repo, TAG_PREFIX + tag)
         return str(c.id) if c is not None else None
 
@@ -223,6 +297,15 @@ class GitComponentSource:
     def _warn(self, msg: str) -> None:
         if msg not in self.warnings:
             self.warnings.append(msg)
+        if self.reporter is not None:
+            self.reporter.warning(msg)
+
+    def _note(self, message: str) -> None:
+        if self.reporter is not None:
+            self.reporter.note(message)
+
+    def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
+        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
 
     def _open(self) -> pygit2.Repository:
         if self._repo is None:
@@ -233,8 +316,12 @@ class GitComponentSource:
                         hint="run once with network access so that the repository is mirrored",
                     )
                 try:
-                    clone_bare(self.url, self.path)
-                except pygit2.GitError as e:
+                    with self._progress(f"cloning {self.url}"):
+                        clone_bare(self.url, self.path, limits=self.limits, deadline=self.deadline,
+                                   on_wait=self._note)
+                except TransferError as e:
+                    raise GitSourceError(f"cannot clone {self.url}: {e.reason}", hint=TIMEOUT_HINT) from None
+                except (GitTransferError, pygit2.GitError) as e:
                     raise GitSourceError(
                         f"cannot clone {self.url}: {git_reason(e)}",
                         hint="check the git URL (a local repository is written file:///path/to/repo.git), "
@@ -274,16 +361,22 @@ class GitComponentSource:
             return self.meta_dir / f"{commit}-{hashlib.sha256(self.subdir.encode()).hexdigest()[:12]}.json"
         return self.meta_dir / f"{commit}.json"
 
+    def _cached_meta(self, tv: TaggedVersion) -> dict[str, Any] | None:
+        try:
+            meta = json.loads(self._meta_file(tv.commit).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if (isinstance(meta, dict) and meta.get("schema") == META_SCHEMA and meta.get("commit") == tv.commit
+                and meta.get("subdir") == self.subdir):
+            return meta
+        return None
+
     def _meta(self, tv: TaggedVersion) -> dict[str, Any]:
         """The parsed manifest and published tree of a commit: disk cache, else the blob."""
         p = self._meta_file(tv.commit)
-        try:
-            meta = json.loads(p.read_text(encoding="utf-8"))
-            if (isinstance(meta, dict) and meta.get("schema") == META_SCHEMA and meta.get("commit") == tv.commit
-                    and meta.get("subdir") == self.subdir):
-                return meta
-        except (OSError, ValueError):
-            pass
+        cached = self._cached_meta(tv)
+        if cached is not None:
+            return cached
         repo = self._ready()
         commit = repo.get(tv.commit)
         if not isinstance(commit, pygit2.Commit):

@@ -10,36 +10,129 @@ A cached file holds one JSON header line (``{"status": 200, "etag": ...}``) and 
 body, written atomically, so a header never describes another body. A 404 is cached as
 ``{"status": 404}`` so that offline runs can tell "absent" from "never fetched".
 
-When the server cannot be reached, a cached copy is used and a warning is collected in
-:attr:`HttpIndex.warnings`; without one, the error names the URL and the reason.
+When the server cannot be reached (or is too slow), a cached copy is used and a warning goes
+to the ``reporter`` (and :attr:`HttpIndex.warnings`); without one, the error names the URL and
+the reason.
+
+Bounds (:mod:`ckpm.index.transfer`): each response is streamed and refused past its cap,
+counting the bytes on the wire and the decoded bytes (a gzip or deflate bomb stops at the
+cap). The caps are the index's own (:func:`ckpm.index.base.limit_of`, constants in
+:mod:`ckpm.model.entry`): ``MAX_CONFIG_BYTES`` (64 KiB) for ``config.json``,
+``MAX_FILE_BYTES`` (8 MiB) per component file, ``MAX_SUMMARY_BYTES`` (64 MiB) for
+``summary.jsonl``. Over the cap the connection is closed, nothing is cached, and the error
+(:func:`ckpm.index.base.size_error`) names the URL and the cap. Each request
+has a timeout (``timeout``, 10 s) and a low-speed limit (``limits``: fewer than 1 KiB in 10 s
+fails), and the client may carry a whole-command ``deadline`` (a ``time.monotonic()`` value): a
+request gets ``min(timeout, time left)``. A cache file is written, atomically, only after a
+complete body within its cap, while holding the file's lock (``<cache file>.lock``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
+import zlib
 from pathlib import Path
+from typing import Any, Iterator
 
 import requests
+import urllib3.exceptions
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex
+from ckpm.fsutil import LockTimeout, atomic_write, file_lock
+from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG
-from ckpm.fsutil import atomic_write
+from ckpm.index.transfer import HTTP_LIMITS, Limits, Meter, TooLarge, TooSlow, TransferError, expired_reason
 from ckpm.model.entry import ComponentSummary
+from ckpm.report import Reporter
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = HTTP_LIMITS.timeout
+#: the most read from the socket at once
+CHUNK = 64 * 1024
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
-def _reason(e: requests.RequestException, timeout: float) -> str:
+def _reason(e: requests.RequestException, meter: Meter) -> str:
     """A short reason for a failed request (requests' own messages are long)."""
     if isinstance(e, requests.Timeout):
-        return f"timed out after {timeout:g} s"
+        try:
+            meter.check()
+        except TransferError as t:
+            return t.reason
+        if isinstance(e, requests.ConnectTimeout):
+            return "timed out connecting"
+        return f"too slow (no answer for {meter.limits.low_speed_seconds:g} s)"
     m = _ERRNO.search(str(e))
     if m:
         return m.group(0).strip()
     return str(e) or type(e).__name__
+
+
+class _Decoder:
+    """Decodes a body (identity, gzip, deflate) and refuses more than ``cap`` decoded bytes."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        self.encoding = encoding
+        self.cap = cap
+        self.parts: list[bytes] = []
+        self.size = 0
+        self._raw_deflate_tried = False
+        self._seen_input = False
+        if encoding in ("", "identity"):
+            self._d: Any = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._d = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise TransferError(f"unsupported Content-Encoding {encoding!r}")
+
+    def feed(self, data: bytes) -> None:
+        if self._d is None:
+            self._add(data)
+            return
+        try:
+            self._inflate(data)
+        except zlib.error as e:
+            if self.encoding == "deflate" and not self._seen_input and not self._raw_deflate_tried:
+                # some servers send raw deflate without the zlib wrapper
+                self._raw_deflate_tried = True
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._inflate(data)
+            else:
+                raise TransferError(f"cannot decode the {self.encoding} body ({e})") from None
+        self._seen_input = True
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            if self._d.eof:  # a gzip body of several members, or junk after the end
+                rest = self._d.unused_data + data
+                if self.encoding not in ("gzip", "x-gzip"):
+                    return
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                data = rest
+            self._add(self._d.decompress(data, self.cap - self.size + 1))
+            data = self._d.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self._d is not None:
+            try:
+                self._add(self._d.flush())
+            except zlib.error as e:
+                raise TransferError(f"cannot decode the {self.encoding} body ({e})") from None
+            if not self._d.eof and self._seen_input:
+                raise TransferError(f"the {self.encoding} body ends early")
+        return b"".join(self.parts)
+
+    def _add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.size += len(piece)
+        if self.size > self.cap:
+            raise TooLarge(f"more than {self.cap:,} bytes decoded ({self.encoding})")
+        self.parts.append(piece)
 
 
 class _Cached:
@@ -58,14 +151,17 @@ class HttpIndex(FileIndex):
 
     def __init__(self, url: str, *, name: str | None = None, cache_dir: Path | None = None,
                  offline: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                 session: requests.Session | None = None) -> None:
-        super().__init__(name)
+                 session: requests.Session | None = None, reporter: Reporter | None = None,
+                 deadline: float | None = None, limits: Limits = HTTP_LIMITS) -> None:
+        super().__init__(name, reporter=reporter)
         self.url = url
         self.base = url.rstrip("/") + "/"
         self.offline = offline
         self.timeout = timeout
+        #: a ``time.monotonic()`` value that bounds every request of the command (None: no bound)
+        self.deadline = deadline
+        self.limits = limits
         self.path = cache_root(cache_dir) / "index-http" / cache_key(url.rstrip("/"))
-        self.warnings: list[str] = []
         self._session = session
         self._memo: dict[str, str | None] = {}
 
@@ -123,44 +219,122 @@ class HttpIndex(FileIndex):
         """The text of ``rel`` (None for 404): memo, then cache + revalidation, then network."""
         if rel in self._memo:
             return self._memo[rel]
-        cached = self._read_cache(rel)
         if self.offline:
+            cached = self._read_cache(rel)
             if cached is None:
                 raise IndexError_(f"{self.base}{rel}: not in the cache, and ckpm is offline",
                                   hint="run once with network access (e.g. `ckpm index update`) to fill the cache")
             result = cached.body
         else:
-            result = self._fetch(rel, cached)
+            with self._cache_lock(rel) as locked:
+                cached = self._read_cache(rel)  # after waiting, what the other process wrote
+                if not locked:
+                    result = self._fallback(self.base + rel, cached,
+                                            "another ckpm process held its cache file past the time limit")
+                else:
+                    result = self._fetch(rel, cached)
         self._memo[rel] = result
         return result
 
+    def _limits(self) -> Limits:
+        return self.limits.with_timeout(self.timeout)
+
     def _fetch(self, rel: str, cached: _Cached | None) -> str | None:
         url = self.base + rel
-        headers = {}
+        cap, what = limit_of(rel)
+        meter = Meter(self._limits(), self.deadline, max_bytes=cap)
+        if meter.remaining() <= 0:
+            return self._fallback(url, cached, expired_reason(self.timeout, self.deadline))
+        headers = {"Accept-Encoding": "gzip, deflate"}
         if cached is not None and cached.status == 200 and cached.etag:
             headers["If-None-Match"] = cached.etag
-        try:
-            resp = self.session.get(url, headers=headers, timeout=self.timeout)
-        except requests.RequestException as e:
-            return self._fallback(url, cached, _reason(e, self.timeout))
-        with resp:
-            if resp.status_code == 304 and cached is not None and cached.status == 200:
-                return cached.body
-            if resp.status_code == 200:
-                body = self._decode(resp.content, rel)
-                self._write_cache(rel, _Cached(200, resp.headers.get("ETag"), body))
-                return body
-            if resp.status_code in (404, 410):
-                self._write_cache(rel, _Cached(404, None, None))
-                return None
-            return self._fallback(url, cached, f"HTTP {resp.status_code} {resp.reason or ''}".strip())
+        with self._progress(f"fetching {url}"):
+            try:
+                resp = self.session.get(url, headers=headers, stream=True,
+                                        timeout=(max(0.001, meter.remaining()), meter.silence_slice()))
+            except requests.RequestException as e:
+                return self._fallback(url, cached, _reason(e, meter))
+            with resp:
+                if resp.status_code == 304 and cached is not None and cached.status == 200:
+                    return cached.body
+                if resp.status_code == 200:
+                    try:
+                        data = self._read_body(resp, meter, cap)
+                    except TooLarge as e:
+                        err = size_error(url, e.reason, cap, what)
+                        err.hint = "nothing was cached; check the URL, or tell the index maintainer"
+                        raise err from None
+                    except TransferError as e:
+                        return self._fallback(url, cached, e.reason)
+                    body = self._decode(data, rel)
+                    self._write_cache(rel, _Cached(200, resp.headers.get("ETag"), body))
+                    return body
+                if resp.status_code in (404, 410):
+                    self._write_cache(rel, _Cached(404, None, None))
+                    return None
+                return self._fallback(url, cached, f"HTTP {resp.status_code} {resp.reason or ''}".strip())
+
+    def _read_body(self, resp: requests.Response, meter: Meter, cap: int) -> bytes:
+        """The body of ``resp``, streamed within the cap, the deadline and the low-speed limit."""
+        length = resp.headers.get("Content-Length", "").strip()
+        if length.isdigit() and int(length) > cap:
+            raise TooLarge(f"{int(length):,} bytes (Content-Length)")
+        decoder = _Decoder(resp.headers.get("Content-Encoding", "").strip().lower(), cap)
+        raw = resp.raw
+        while True:
+            meter.check()
+            sock = getattr(getattr(raw, "_connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(meter.silence_slice())
+            try:
+                chunk = raw.read1(CHUNK, decode_content=False)
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
+                meter.check()
+                raise TooSlow(f"too slow (no data for {meter.limits.low_speed_seconds:g} s)") from None
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                raise TransferError(f"the connection broke ({type(e).__name__})") from None
+            if not chunk:
+                break
+            try:
+                meter.add(len(chunk))
+            except TooLarge:
+                raise TooLarge(f"more than {cap:,} bytes") from None
+            decoder.feed(chunk)
+        return decoder.finish()
 
     def _fallback(self, url: str, cached: _Cached | None, reason: str) -> str | None:
         if cached is not None:
-            self.warnings.append(f"{url}: {reason}; using the cached copy")
+            self._warn(f"{url}: {reason}; using the cached copy")
             return cached.body
         raise IndexError_(f"cannot read index file {url}: {reason}",
-                          hint="check the URL and your network; --offline uses only what is cached")
+                          hint="check the URL and your network (or allow more time with --timeout); "
+                               "--offline uses only what is cached")
+
+    def _note(self, message: str) -> None:
+        if self.reporter is not None:
+            self.reporter.note(message)
+
+    def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
+        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _cache_lock(self, rel: str) -> Iterator[bool]:
+        """Hold the lock of one cache file while it is fetched and written; yields False when
+        the deadline passed while waiting. A cache where no lock file can be made (read-only)
+        is read without one."""
+        p = self._cache_file(rel)
+        lock = p.with_name(p.name + ".lock")
+        wait = None if self.deadline is None else max(0.0, min(self.timeout, self.deadline - time.monotonic()))
+        with contextlib.ExitStack() as stack:
+            ok = True
+            try:
+                stack.enter_context(file_lock(lock, on_wait=self._note, what=f"fetching {self.base + rel}",
+                                              timeout=wait))
+            except LockTimeout:
+                ok = False
+            except OSError:
+                pass
+            yield ok
 
     def _cache_file(self, rel: str) -> Path:
         return self.path / rel
@@ -185,4 +359,4 @@ class HttpIndex(FileIndex):
         try:
             atomic_write(self._cache_file(rel), head + "\n" + (c.body or ""))
         except OSError as e:  # a read-only cache must not break reading the index
-            self.warnings.append(f"cannot write the index cache {self._cache_file(rel)}: {e}")
+            self._warn(f"cannot write the index cache {self._cache_file(rel)}: {e}")
