@@ -477,9 +477,12 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
         try:
-            now = gs.commit_of(src.tag)
+            now = gs.cached_commit_of(src.tag) if ws.settings.offline else gs.commit_of(src.tag)
         except CkpmError as e:
             return _unreachable(ws, p, src.git, e, notes)
+        if now is None and ws.settings.offline:
+            notes.append(f"{p.name} {p.version}: not verified against {src.git} (offline, and not in the cache)")
+            return []
         if now is None:
             return [f"{p.name} {p.version}: tag {src.tag} no longer exists in {src.git}"]
         if now != src.rev:

@@ -115,7 +115,7 @@ class Workspace:
             from ckpm.index.gitsource import GitComponentSource
 
             src = GitComponentSource(_abs_git_url(url, self.root), subdir=subdir, cache_dir=self.settings.cache_dir,
-                                     offline=self.settings.offline)
+                                     offline=self.settings.offline, **_client_kw(self.settings, self.deadline))
             self._git_sources[key] = src
         return src
 
@@ -180,7 +180,7 @@ class Workspace:
 
 def _client_kw(settings: Settings, deadline: float | None) -> dict[str, Any]:
     """Keywords every index client and git source takes (reporter, deadline)."""
-    return {"reporter": settings.reporter}
+    return {"reporter": settings.reporter, "deadline": deadline}
 
 
 def _abs_git_url(url: str, root: Path) -> str:

@@ -142,3 +142,29 @@ def test_repository_without_version_tags(tmp_path: Path, lab_index: Path, git_re
     with pytest.raises(ResolutionError) as info:
         api.add(ws, [api.AddRequest("notags", git=repo.url)])
     assert f"{repo.url} has no version tag (like v1.2.0 or 1.2.0) whose commit has a ckpm.toml" in info.value.render()
+
+
+def test_plain_lock_keeps_the_locked_commit_of_a_moved_tag(tmp_path: Path, lab_index: Path, mytool,
+                                                            ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    from ckpm.errors import StaleLock
+    from ckpm.report import Reporter
+
+    ws = project(tmp_path, str(lab_index))
+    api.add(ws, [api.AddRequest("mytool@>=0.3", git=mytool.url)])
+    old = mytool.tags()["0.4.0"]
+    mytool.move_tag("0.4.0", {"ckpm.toml": component_toml("mytool", "0.4.0", kind="tool", deps={"lib-a": "*"})})
+    new = mytool.tags()["0.4.0"]
+    rep = Reporter()
+    out = api.lock(api.Workspace(ws.root, api.Settings(reporter=rep)))
+    assert not out.changed
+    (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
+    assert p.source["rev"] == old and [d.name + " " + d.version for d in p.dependencies] == ["lib-a 1.4"]
+    assert any(f"tag 0.4.0 of {mytool.url} moved from {old[:12]} to {new[:12]}; keeping the locked {old[:12]}" in w
+               for w in rep.warnings)
+    with pytest.raises(StaleLock) as info:  # --locked lists it
+        api.lock(fresh(ws), api.LockOptions(locked=True))
+    assert f"moved from {old[:12]} to {new[:12]}" in info.value.render()
+    api.lock(fresh(ws), api.LockOptions(upgrade_packages=["mytool"]))  # moves it (lib-a's pin still fits "*")
+    (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
+    assert p.source["rev"] == new and p.dependencies[0].key == "lib-a"
+    assert api.check(fresh(ws)).ok

@@ -26,12 +26,13 @@ def embedded_index_path() -> Path:
 
 
 def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | None = None, offline: bool = False,
-               reporter: "Reporter | None" = None) -> Index:
+               reporter: "Reporter | None" = None, deadline: float | None = None) -> Index:
     """Open the index at ``url`` (None or ``embedded``: the default index that ships with ckpm).
 
     Problems found in the index's data (a malformed line, a line of another component)
     are collected in the index's ``warnings`` and, with a ``reporter``, also sent to
-    ``reporter.warning``.
+    ``reporter.warning``. ``deadline`` (a ``time.monotonic()`` value) bounds every network
+    read of a git or HTTP index.
     """
     from ckpm.index.folder import FolderIndex
 
@@ -40,14 +41,10 @@ def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | No
     if url.startswith("git+"):
         from ckpm.index.git import GitIndex
 
-        gi = GitIndex(url, name=name, cache_dir=cache_dir, offline=offline)
-        gi.reporter = reporter
-        return gi
+        return GitIndex(url, name=name, cache_dir=cache_dir, offline=offline, reporter=reporter, deadline=deadline)
     if url.startswith(("http://", "https://")):
         from ckpm.index.http import HttpIndex
 
-        hi = HttpIndex(url, name=name, cache_dir=cache_dir, offline=offline)
-        hi.reporter = reporter
-        return hi
+        return HttpIndex(url, name=name, cache_dir=cache_dir, offline=offline, reporter=reporter, deadline=deadline)
     path = Path(url[len("file://"):]) if url.startswith("file://") else Path(url)
     return FolderIndex(path, name=name, url=url, reporter=reporter)

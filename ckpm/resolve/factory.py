@@ -15,7 +15,7 @@ from ckpm.errors import CkpmError, GitSourceError, ResolutionError, UnknownCompo
 from ckpm.index.base import Index
 from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
-from ckpm.model.source import Source
+from ckpm.model.source import GitSource, Source
 from ckpm.resolve.candidates import Candidate, Req
 
 
@@ -115,10 +115,12 @@ class CandidateFactory:
         self._capability[tags] = out
         return out
 
-    def git_entries(self, url: str, subdir: str | None, first: str | None = None) -> Iterator[IndexEntry]:
+    def git_entries(self, url: str, subdir: str | None, first: str | None = None,
+                    pinned: GitSource | None = None) -> Iterator[IndexEntry]:
         """Entries of a git-native component, ``first`` (a pinned version) then newest tag first.
 
-        Manifests are read lazily, one tag at a time, as the resolver asks.
+        Manifests are read lazily, one tag at a time, as the resolver asks. With ``pinned``
+        (the lock's source), the locked tag is read at the locked commit even if it moved.
         """
         if self._git_source is None:
             raise GitSourceError("git dependencies are not available in this context")
@@ -133,11 +135,31 @@ class CandidateFactory:
         for tv in tvs:
             self.check_budget()
             try:
-                e = src.entry_at(tv)
+                e = self._locked_commit(src, tv, pinned) if pinned is not None else None
+                if e is None:
+                    e = src.entry_at(tv)
             except CkpmError:
                 continue
             if e is not None:
                 yield e
+
+    def _locked_commit(self, src: Any, tv: Any, pinned: GitSource) -> IndexEntry | None:
+        """The entry at the lock's commit when ``tv`` is the locked tag and it has moved since.
+
+        As Cargo and uv do, a plain re-lock keeps what the lock pinned and says so; only
+        ``--upgrade-package`` (or ``--upgrade``) takes the tag's new commit.
+        """
+        if tv.tag != pinned.tag or tv.commit == pinned.rev:
+            return None
+        e = src.entry_at_commit(tv.tag, pinned.rev)
+        if e is None:
+            return None
+        name = e.name
+        message = (f"{name}: tag {tv.tag} of {src.url} moved from {pinned.rev[:12]} to {tv.commit[:12]}; "
+                   f"keeping the locked {pinned.rev[:12]} (`ckpm lock --upgrade-package {name}` takes the new one)")
+        if self.reporter is not None:
+            self.reporter.warning(message)
+        return e
 
     def unknown(self, key: str, reqs: Sequence[Req] = ()) -> UnknownComponent:
         """The error for a key no index has, saying who required it (when not the project)."""
@@ -175,7 +197,8 @@ class CandidateFactory:
         if gits:
             url, subdir = next(iter(gits))
             pin = self.pins.get(ident)
-            for e in self.git_entries(url, subdir, first=pin.version if pin else None):
+            pinned = pin.source if pin is not None and isinstance(pin.source, GitSource) else None
+            for e in self.git_entries(url, subdir, first=pin.version if pin else None, pinned=pinned):
                 yield self._make(ident, key, target, e, "git", None)
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
