@@ -700,3 +700,25 @@ def test_cli_ctrl_c_during_index_clone_exits_130(raw_server, tmp_path: Path) -> 
     assert p.returncode == 130, err
     assert server.hung_up.wait(10)
     assert [q.name for q in (cache / "index-git").iterdir() if not q.name.endswith(".lock")] == []
+
+
+def test_lock_timeout_bounds_the_whole_command(raw_server, tmp_path: Path) -> None:
+    """`ckpm lock --timeout 2` against an index that trickles: the command ends near 2 s with one line."""
+    import os
+    import sys
+
+    from ckpm import api
+
+    server = raw_server(config_then(trickle), lifetime=60)
+    proj = tmp_path / "proj"
+    api.init_project(proj, "proj")
+    with open(proj / "ckpm.toml", "a") as f:
+        f.write(f'lib-a = "*"\n\n[[index]]\nname = "web"\nurl = "{server.url}/"\n')
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "ckpm.cli.main", "lock", "--timeout", "2"], cwd=proj,
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "CKPM_CACHE_DIR": str(tmp_path / "cache")})
+    took = time.monotonic() - t0
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.startswith("error: ") and server.url in r.stderr
+    assert took < 30, f"--timeout 2 did not bound the command ({took:.1f} s)"  # it did not hang
