@@ -165,3 +165,14 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path, index: Path) -> None:
     assert "resolving" in shown and "ckpm.lock updated" in shown
     piped = run("lock", "-U", cwd=proj)
     assert "resolving" not in piped.stderr + piped.stdout
+
+
+def test_the_host_target_follows_the_arch_override_like_detect(tmp_path: Path, index: Path) -> None:
+    proj = project(tmp_path, index)
+    env = {"CKPM_OVERRIDE_ARCH": "arm64"}  # an alias: both say aarch64
+    r = run("add", "lib-a", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    lk = api.Workspace(proj).read_lock()
+    assert lk is not None and lk.targets == ["linux-aarch64"] and lk.find("lib-a")[0].version == "3.0"
+    d = run("detect", "--json", cwd=proj, env=env)
+    assert json.loads(d.stdout)["data"]["facts"]["__arch"]["extra"]["name"] == "aarch64"

@@ -279,3 +279,20 @@ def test_a_lock_rewritten_because_the_host_changed_says_what_changed(tmp_path: P
     assert res.ok and [d.severity for d in res.drift] == ["note"]  # the same version elsewhere
     out = api.lock(fresh(ws))
     assert out.changed and out.updated == [f"tool-fake 2.5.0: host {first} -> host {moved / 'faketool'}"]
+
+
+def test_host_candidates_pass_the_same_checks_as_index_ones(tmp_path: Path, bindir: Path, index_factory,
+                                                           ckpm_cache_dir: Path) -> None:
+    faketool(bindir, "2.5.0")
+    lab = index_factory({"tool-fake": [entry("tool-fake", v, kind="tool", tags=["tool", "cross"], detect=[FAKE_RULE])
+                                       for v in ("1.0", "3.0")]}, name="lab")
+    ws = project(tmp_path, lab, 'tool-fake = { version = "*", no-tags = "cross" }\n')
+    with pytest.raises(ResolutionError) as info:  # the host's tool-fake carries the index's tags too
+        api.lock(ws)
+    assert "tool-fake 2.5.0 (host): carries excluded tags cross" in info.value.render()
+    lab2 = index_factory({"tool-fake": [entry("tool-fake", "2.5.0", kind="tool", tags=["tool"], detect=[FAKE_RULE],
+                                              yanked=True), entry("tool-fake", "3.0", kind="tool", tags=["tool"])]},
+                         name="lab2")
+    ws2 = project(tmp_path / "two", lab2, 'tool-fake = "*"\n')
+    api.lock(ws2)  # the installed version is yanked in the index: a new resolution skips it
+    assert [(p.version, p.source_kind) for p in fresh(ws2).read_lock().find("tool-fake")] == [("3.0", "index")]

@@ -20,18 +20,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from ckpm.settings import default_cache_dir  # noqa: F401  (re-exported: one definition)
+
 FORMAT = 1
-ENV_CACHE_DIR = "CKPM_CACHE_DIR"
-
-
-def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$CKPM_CACHE_DIR``, else the platform's user cache folder for ckpm."""
-    env = os.environ if env is None else env
-    if env.get(ENV_CACHE_DIR):
-        return Path(env[ENV_CACHE_DIR]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("ckpm"))
 
 
 def profile_path(cache_dir: str | os.PathLike[str]) -> Path:

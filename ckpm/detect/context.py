@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import platform
 import re
 import sys
 import threading
@@ -21,48 +20,13 @@ from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.probe import ProbeOutput, run_probe, truncate
 from ckpm.detect.record import Detected
 from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical, denied
+from ckpm.model.targets import ARCH_ALIASES, host_arch, host_os, normalize_arch  # noqa: F401  (one spelling of platforms)
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
 
-ARCH_ALIASES = {
-    "amd64": "x86_64", "x86_64": "x86_64", "x64": "x86_64",
-    "arm64": "aarch64", "aarch64": "aarch64",
-    "armv7l": "armv7", "armv7": "armv7", "armv7a": "armv7", "armhf": "armv7", "arm": "armv7",
-    "riscv64": "riscv64",
-    "i386": "x86", "i486": "x86", "i586": "x86", "i686": "x86", "x86": "x86",
-    "ppc64le": "ppc64le", "powerpc64le": "ppc64le", "s390x": "s390x",
-}
-
-
 def _is_path(pattern: str) -> bool:
     return not pattern or "/" in pattern or "\\" in pattern or os.sep in pattern or pattern.startswith(("~", "-"))
-
-
-def normalize_arch(machine: str) -> str:
-    """ckpm's arch name for a machine or triple component (``amd64`` → ``x86_64``)."""
-    m = machine.lower()
-    if m in ARCH_ALIASES:
-        return ARCH_ALIASES[m]
-    if m.startswith("armv7") or m.startswith("armv6"):
-        return "armv7"
-    return m
-
-
-def host_arch() -> str:
-    """This machine's arch in ckpm's words (``x86_64``, ``aarch64``…)."""
-    return normalize_arch(platform.machine())
-
-
-def host_os() -> str:
-    """This machine's OS in ckpm's words (``linux``, ``macos``, ``windows``, ``android``)."""
-    if sys.platform.startswith("linux"):
-        return "android" if hasattr(sys, "getandroidapilevel") else "linux"
-    if sys.platform == "darwin":
-        return "macos"
-    if sys.platform.startswith(("win", "cygwin")):
-        return "windows"
-    return sys.platform
 
 
 def rule_key(rule: Mapping[str, Any]) -> str:

@@ -19,17 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-CACHE_ENV = "CKPM_CACHE_DIR"
+from ckpm.settings import default_cache_dir
 
-
-def default_cache_dir() -> Path:
-    """The cache root: ``$CKPM_CACHE_DIR``, else ``platformdirs.user_cache_dir("ckpm")``."""
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("ckpm"))
 
 
 def cache_root(cache_dir: Path | str | None) -> Path:

@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING, Mapping
 
 from ckpm.detect.record import Detected
+from ckpm.model.targets import normalize_arch, normalize_os
 
 if TYPE_CHECKING:
     from ckpm.detect.context import DetectContext
@@ -47,6 +48,10 @@ def apply_override(name: str, found: Detected | None, value: str) -> Detected | 
         label = v
     else:
         version = v
+    if label and name == "__arch":  # one spelling of platforms with the host target (model.targets)
+        label = normalize_arch(label)
+    elif label and name == "__os":
+        label = normalize_os(label)
     same = label is None or label == base.get("name")
     # an override describes another machine: keep only what still holds
     extra: dict[str, object] = {"name": label or base.get("name") or ("glibc" if name == "__libc" else None)}
