@@ -1,4 +1,4 @@
-"""Index clients: read components from a registry index (format 1, DESIGN.md).
+"""Index clients: read components from a registry index (format 1, docs/formats.md).
 
 Every client implements :class:`ckpm.index.base.Index`. :func:`open_index` (in
 :mod:`ckpm.index.open`) picks one from a URL: a folder (path or ``file://``), a git repo

@@ -1,4 +1,4 @@
-"""The file layout of index format 1 (DESIGN.md): where a component's file lives."""
+"""The file layout of index format 1 (docs/formats.md): where a component's file lives."""
 from __future__ import annotations
 
 from ckpm.model.entry import valid_name

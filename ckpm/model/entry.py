@@ -1,4 +1,4 @@
-"""Index entries: one published version of one component (index format 1, DESIGN.md).
+"""Index entries: one published version of one component (index format 1, docs/formats.md).
 
 Index data is someone else's data. :func:`check_entry` and :func:`check_summary` turn one
 parsed JSON line into an :class:`IndexEntry` or a :class:`ComponentSummary`, or raise

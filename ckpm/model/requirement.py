@@ -61,7 +61,7 @@ class Requirement:
         return out + (f" [{'; '.join(extra)}]" if extra else "")
 
     def to_index_dep(self) -> dict[str, Any]:
-        """The index-format form of this requirement (DESIGN.md ``deps``)."""
+        """The index-format form of this requirement (the ``deps`` of an index line, docs/formats.md)."""
         d: dict[str, Any] = {"name": self.key, "req": self.spec.text}
         if self.tags:
             d["tags"] = sorted(self.tags)
