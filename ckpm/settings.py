@@ -85,6 +85,8 @@ def read_config(path: Path) -> dict[str, Any]:
         return tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise SettingsError(f"{path}: not a valid ckpm config ({e})") from None
+    except RecursionError:
+        raise SettingsError(f"{path}: not a valid ckpm config (nested too deeply)") from None
 
 
 @dataclass

@@ -171,3 +171,22 @@ def test_a_resolution_failure_is_data_in_the_json_envelope(tmp_path: Path, index
     assert [q["requirement"] for q in c["requirements"]] == ["lib-a >=9"]
     assert {(x["version"], bool(x["rejected"])) for x in c["candidates"]} == {("1.0", True), ("2.0", True)}
     assert c["candidates"][0]["rejected"][0]["asked_by"] == "the project"
+
+
+def test_deeply_nested_toml_is_one_line_not_a_traceback(tmp_path: Path, index: Path) -> None:
+    from ckpm.errors import ManifestError
+    from ckpm.model.manifest import parse_component_manifest
+
+    deep = "x = " + "[" * 50_000 + "]" * 50_000 + "\n"
+    ws = project(tmp_path, index, 'lib-a = "*"\n')
+    api.lock(ws)
+    good_lock = ws.lock_path.read_text()
+    ws.lock_path.write_text(good_lock + deep)
+    r = run("lock", "--check", cwd=ws.root)
+    assert r.returncode == 1 and "nested too deeply" in r.stderr and "Traceback" not in r.stderr
+    ws.lock_path.write_text(good_lock)
+    ws.manifest_path.write_text(ws.manifest_path.read_text() + deep)
+    r = run("tree", cwd=ws.root)
+    assert r.returncode == 1 and "ckpm.toml: invalid TOML: arrays or tables nested too deeply" in r.stderr
+    with pytest.raises(ManifestError, match="nested too deeply"):  # a component's manifest in someone's git tag
+        parse_component_manifest('[component]\nname = "x"\n' + deep, "repo@v1:ckpm.toml")

@@ -141,6 +141,9 @@ class Lock:
     def loads(cls, text: str, origin: str = LOCKFILE) -> "Lock":
         try:
             data = tomllib.loads(text)
+        except RecursionError:
+            raise LockError(f"{origin}: not a valid lock file (arrays or tables nested too deeply)",
+                            hint="delete it and run `ckpm lock`") from None
         except tomllib.TOMLDecodeError as e:
             raise LockError(f"{origin}: not a valid lock file ({e})", hint="delete it and run `ckpm lock`") from None
         try:

@@ -65,10 +65,21 @@ def _line_of(text: str, table: str | None, key: str | None = None) -> int | None
     return header_line
 
 
+MAX_MANIFEST_CHARS = 1 << 20  # a manifest is a page of text; a component's comes from someone else
+
+
 def load_toml(text: str, origin: str) -> dict[str, Any]:
-    """Parse TOML, turning a syntax error into a ManifestError with the line."""
+    """Parse TOML, turning a syntax error into a ManifestError with the line.
+
+    Bounded: a text over :data:`MAX_MANIFEST_CHARS`, or nested deeper than the parser can
+    follow, is one clear error, never a traceback.
+    """
+    if len(text) > MAX_MANIFEST_CHARS:
+        raise ManifestError(origin, f"larger than {MAX_MANIFEST_CHARS:,} characters; not read")
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ManifestError(origin, "invalid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as e:
         msg = str(e)
         m = _TOML_LINE.search(msg)
