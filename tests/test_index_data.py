@@ -442,6 +442,16 @@ def test_git_index_skips_bad_lines(git_index_factory, ckpm_cache_dir: Path) -> N
     ]
 
 
+def test_git_index_refuses_an_oversized_blob_before_reading_it(git_index_factory, ckpm_cache_dir: Path) -> None:
+    gi = git_index_factory({"libb": [entry("libb", "1.0")]})
+    with open(gi.folder / LIBB, "ab") as f:
+        f.write(b" " * (MAX_FILE_BYTES + 1))
+    gi.commit("grow libb past the cap")
+    idx = open_index(gi.url, cache_dir=ckpm_cache_dir)
+    with pytest.raises(IndexError_, match=r"a component file of [\d,]+ bytes, over the cap of 8,388,608 bytes; refused"):
+        idx.entries("libb")
+
+
 def test_http_index_skips_bad_lines(index_factory, http_index_server, ckpm_cache_dir: Path) -> None:
     root = index_factory({"libb": [entry("libb", "1.0")]})
     _add_lines(root, "libb", _line(entry("liba", "9.0")), _line(entry("libb", "2.0")))

@@ -26,7 +26,7 @@ from pygit2.enums import ObjectType
 
 from ckpm.errors import IndexError_
 from ckpm.fsutil import LockTimeout, file_lock
-from ckpm.index.base import FileIndex, layout_names, summaries_from_entries
+from ckpm.index.base import FileIndex, layout_names, limit_of, size_error, summaries_from_entries
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG
 from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
@@ -192,6 +192,9 @@ class GitIndex(FileIndex):
         if obj.type != ObjectType.BLOB:
             return None
         assert isinstance(obj, pygit2.Blob)
+        limit, what = limit_of(rel)
+        if obj.size > limit:  # refused from the object's header, before its data is read
+            raise size_error(self._where(rel), f"{obj.size:,} bytes", limit, what)
         return self._decode(obj.data, rel)
 
     def _where(self, rel: str) -> str:
