@@ -536,6 +536,22 @@ def test_git_happy_path_through_the_child_process(git_repo_factory, monkeypatch,
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
 
+def interrupt_once_connected(p: subprocess.Popen[str], server: RawServer) -> tuple[str, str]:
+    """Send SIGINT to ``p`` once its clone has connected to ``server``; its (stdout, stderr)."""
+    try:
+        deadline = time.monotonic() + 20
+        while server.connections == 0 and time.monotonic() < deadline:  # the clone is under way
+            time.sleep(0.05)
+        assert server.connections >= 1
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        return p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
 @pytest.mark.parametrize("kind", ["index", "source"])
 def test_ctrl_c_during_a_first_clone_aborts_and_leaves_no_clone(kind: str, raw_server, tmp_path: Path) -> None:
@@ -554,19 +570,8 @@ def test_ctrl_c_during_a_first_clone_aborts_and_leaves_no_clone(kind: str, raw_s
     """
     p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert p.stdout is not None and p.stdout.readline().strip() == "start"
-        deadline = time.monotonic() + 20
-        while server.connections == 0 and time.monotonic() < deadline:  # the clone is under way
-            time.sleep(0.05)
-        assert server.connections >= 1
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=15)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    assert p.stdout is not None and p.stdout.readline().strip() == "start"
+    out, err = interrupt_once_connected(p, server)
     assert p.returncode != 0
     assert "KeyboardInterrupt" in err and "finished" not in out
     assert server.hung_up.wait(10)  # the git child was killed
@@ -685,18 +690,7 @@ def test_cli_ctrl_c_during_index_clone_exits_130(raw_server, tmp_path: Path) -> 
     p = subprocess.Popen([sys.executable, "-m", "ckpm", "--index", f"git+{server.url}/index.git", "--cache-dir",
                           str(cache), "index", "update"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        deadline = time.monotonic() + 20
-        while server.connections == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.connections >= 1
-        time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=15)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    _, err = interrupt_once_connected(p, server)
     assert p.returncode == 130, err
     assert server.hung_up.wait(10)
     assert [q.name for q in (cache / "index-git").iterdir() if not q.name.endswith(".lock")] == []

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pygit2
 from pygit2.enums import ObjectType
 
-from ckpm.errors import IndexError_
+from ckpm.errors import CkpmError, IndexError_
 from ckpm.fsutil import LockTimeout, file_lock
 from ckpm.index.base import FileIndex, layout_names, limit_of, size_error, summaries_from_entries
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
@@ -98,6 +98,20 @@ def fetch_mirror(remote_url: str, path: Path, refspecs: list[str], *, limits: Li
         except BaseException:
             remove_stale_git_locks(path)
             raise
+
+
+def clone_or_raise(remote_url: str, dest: Path, *, limits: Any, deadline: float | None,
+                   on_wait: Callable[[str], None] | None,
+                   progress: Callable[[str], "contextlib.AbstractContextManager[None]"],
+                   error: type[CkpmError], what: str, hint: str) -> None:
+    """:func:`clone_bare` under a progress label; a failure is ``error`` naming the URL and why."""
+    try:
+        with progress(f"cloning {remote_url}"):
+            clone_bare(remote_url, dest, limits=limits, deadline=deadline, on_wait=on_wait)
+    except TransferError as e:
+        raise error(f"cannot clone {what}{remote_url}: {e.reason}", hint=TIMEOUT_HINT) from None
+    except (GitTransferError, pygit2.GitError) as e:
+        raise error(f"cannot clone {what}{remote_url}: {git_reason(e)}", hint=hint) from None
 
 
 def git_reason(e: BaseException) -> str:
@@ -226,18 +240,10 @@ class GitIndex(FileIndex):
         return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
 
     def _clone(self) -> None:
-        try:
-            with self._progress(f"cloning {self.remote_url}"):
-                clone_bare(self.remote_url, self.path, limits=self.limits, deadline=self.deadline,
-                           on_wait=self._note)
-        except TransferError as e:
-            raise IndexError_(f"cannot clone index {self.remote_url}: {e.reason}", hint=TIMEOUT_HINT) from None
-        except (GitTransferError, pygit2.GitError) as e:
-            raise IndexError_(
-                f"cannot clone index {self.remote_url}: {git_reason(e)}",
-                hint="check the URL (a local repository is written git+file:///path/to/index.git), "
-                     "your network and credentials",
-            ) from None
+        clone_or_raise(self.remote_url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self._note,
+                       progress=self._progress, error=IndexError_, what="index ",
+                       hint="check the URL (a local repository is written git+file:///path/to/index.git), "
+                            "your network and credentials")
 
     def _open_repo(self) -> pygit2.Repository:
         if self._repo is None:

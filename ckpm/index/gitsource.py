@@ -43,7 +43,7 @@ from pygit2.enums import ObjectType
 from ckpm.errors import GitSourceError, ManifestError
 from ckpm.fsutil import atomic_write
 from ckpm.index.cache import cache_key, cache_root
-from ckpm.index.git import TIMEOUT_HINT, clone_bare, fetch_mirror, git_reason, strip_git_plus
+from ckpm.index.git import TIMEOUT_HINT, clone_or_raise, fetch_mirror, git_reason, strip_git_plus
 from ckpm.index.transfer import GIT_LIMITS, GitTransferError, Limits, TransferError
 from ckpm.model.entry import IndexEntry
 from ckpm.model.manifest import parse_component_manifest
@@ -315,18 +315,10 @@ class GitComponentSource:
                         f"{self.url}: not in the cache, and ckpm is offline",
                         hint="run once with network access so that the repository is mirrored",
                     )
-                try:
-                    with self._progress(f"cloning {self.url}"):
-                        clone_bare(self.url, self.path, limits=self.limits, deadline=self.deadline,
-                                   on_wait=self._note)
-                except TransferError as e:
-                    raise GitSourceError(f"cannot clone {self.url}: {e.reason}", hint=TIMEOUT_HINT) from None
-                except (GitTransferError, pygit2.GitError) as e:
-                    raise GitSourceError(
-                        f"cannot clone {self.url}: {git_reason(e)}",
-                        hint="check the git URL (a local repository is written file:///path/to/repo.git), "
-                             "your network and credentials",
-                    ) from None
+                clone_or_raise(self.url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self._note,
+                               progress=self._progress, error=GitSourceError, what="",
+                               hint="check the git URL (a local repository is written file:///path/to/repo.git), "
+                                    "your network and credentials")
             try:
                 self._repo = pygit2.Repository(str(self.path))
             except pygit2.GitError as e:
