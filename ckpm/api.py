@@ -288,15 +288,12 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
     except LockError as e:
         ws.reporter.warning(f"{e.message}; it is rewritten")
         old = None
-    try:
-        results, prerelease = resolve_workspace(ws, options, old=old)
-        new = build_lock(
-            results, manifest_hash=ws.manifest.content_hash(),
-            indexes=[{"name": i.name, "url": i.url, "revision": i.revision()} for i in ws.indexes],
-            ckpm_version=__version__, prerelease=prerelease,
-        )
-    finally:
-        ws.warnings_from_sources()
+    results, prerelease = resolve_workspace(ws, options, old=old)
+    new = build_lock(
+        results, manifest_hash=ws.manifest.content_hash(),
+        indexes=[{"name": i.name, "url": i.url, "revision": i.revision()} for i in ws.indexes],
+        ckpm_version=__version__, prerelease=prerelease,
+    )
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
@@ -441,17 +438,14 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
         problems.append(f"the lock has no resolution for target(s) {', '.join(missing_t)}")
     drift: list[HostDrift] = []
     htarget = ws.host_target
-    try:
-        for p in sorted(lk.packages, key=lambda p: p.ident):
-            if isinstance(p.source, HostSource):
-                if htarget in p.targets:
-                    d = host_drift(ws, p)
-                    if d is not None:
-                        drift.append(d)
-                continue
-            problems.extend(_check_package(ws, p, notes))
-    finally:
-        ws.warnings_from_sources()
+    for p in sorted(lk.packages, key=lambda p: p.ident):
+        if isinstance(p.source, HostSource):
+            if htarget in p.targets:
+                d = host_drift(ws, p)
+                if d is not None:
+                    drift.append(d)
+            continue
+        problems.extend(_check_package(ws, p, notes))
     errors = [d for d in drift if d.severity == "error"]
     ok = not problems and (not errors or allow_host_drift)
     return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes)

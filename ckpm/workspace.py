@@ -168,11 +168,6 @@ class Workspace:
                 self.reload()
             yield
 
-    def warnings_from_sources(self) -> None:
-        """Pass on what the index clients and git sources collected (for clients that keep lists)."""
-        for obj in [*(self._indexes or ()), *self._git_sources.values(), self._host]:
-            self.reporter.warn_all(list(getattr(obj, "warnings", None) or ()))
-
     def close(self) -> None:
         for idx in self._indexes or ():
             idx.close()

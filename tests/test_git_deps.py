@@ -168,3 +168,25 @@ def test_plain_lock_keeps_the_locked_commit_of_a_moved_tag(tmp_path: Path, lab_i
     (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]
     assert p.source["rev"] == new and p.dependencies[0].key == "lib-a"
     assert api.check(fresh(ws)).ok
+
+
+def test_git_source_warnings_reach_the_user_of_lock(tmp_path: Path, lab_index: Path, git_repo_factory,
+                                                    ckpm_cache_dir) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    repo = git_repo_factory("halftool", {
+        "v0.1.0": component_toml("halftool", "0.1.0", kind="tool"),
+        "v0.2.0": {"README": "a tag with no ckpm.toml"},
+        "v0.3.0": '[component]\nname = "halftool"\nversion = "0.3.0"\nkind = "tol"\n',  # a broken manifest
+    })
+    ws = project(tmp_path, str(lab_index))
+    text = ws.manifest_path.read_text().replace("[dependencies]\n", f'[dependencies]\nhalftool = {{ git = "{repo.url}" }}\n', 1)
+    ws.manifest_path.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "ckpm.cli.main", "lock"], cwd=ws.root, capture_output=True, text=True,
+                       timeout=60, env={**os.environ})
+    assert r.returncode == 0, r.stderr
+    assert "+ halftool 0.1.0" in r.stderr
+    assert "tag v0.2.0 has no ckpm.toml" in r.stderr
+    assert "warning: " in r.stderr and "tag v0.3.0 skipped: " in r.stderr and "kind 'tol'" in r.stderr

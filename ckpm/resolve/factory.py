@@ -107,9 +107,8 @@ class CandidateFactory:
                     try:
                         entries = idx.entries(s.name)
                     except CkpmError as e:  # one refused file must not hide every other provider
-                        idx.warnings.append(f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}")
-                        if self.reporter is not None:
-                            self.reporter.warning(f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}")
+                        message = f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}"
+                        (self.reporter.warning if self.reporter is not None else idx.warnings.append)(message)
                         continue
                     out.extend((e, idx) for e in entries if tags <= e.tag_set)
         self._capability[tags] = out
@@ -138,7 +137,9 @@ class CandidateFactory:
                 e = self._locked_commit(src, tv, pinned) if pinned is not None else None
                 if e is None:
                     e = src.entry_at(tv)
-            except CkpmError:
+            except CkpmError as err:  # a broken tag must not hide the good ones, but the user hears of it
+                if self.reporter is not None:
+                    self.reporter.warning(f"{src.url}: tag {tv.tag} skipped: {err.message}")
                 continue
             if e is not None:
                 yield e
