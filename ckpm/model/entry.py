@@ -229,8 +229,10 @@ _DEP_MEMO_MAX = 65_536
 
 def _dep_key(raw: Any) -> tuple[Any, ...] | None:
     """A hashable key for a dependency object of plain values (types included: True is not 1), or None."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         return None
+    if set(map(type, raw.values())) <= {str}:  # the usual {"name": ..., "req": ...}: strings only
+        return tuple(raw.items())
     key = tuple((k, type(v).__name__, tuple(v) if isinstance(v, list) else v) for k, v in raw.items())
     try:
         hash(key)
@@ -292,6 +294,74 @@ def _objects(d: Mapping[str, Any], key: str, limit: int) -> tuple[Mapping[str, A
     return tuple(_object(x, f"{key}[{i}]") for i, x in enumerate(_list(d, key, limit)))
 
 
+def _short_strs(v: Any, count: int, length: int) -> bool:
+    """``v`` is a list of at most ``count`` strings of at most ``length`` characters, no control characters."""
+    return (type(v) is list and len(v) <= count and set(map(type, v)) <= {str}
+            and (not v or (max(map(len, v)) <= length and not _CONTROL.search("".join(v)))))
+
+
+def _entry_fast(d: Any, name: str | None) -> "IndexEntry | None":
+    """The usual well-formed index line, accepted with C-speed checks of the same limits as
+    :func:`check_entry`; None sends anything unusual to the detailed path, which says what
+    is wrong. A resolution reads every version of every component it meets, so this matters."""
+    if type(d) is not dict:
+        return None
+    line_name, version_text = d.get("name"), d.get("version")
+    if type(line_name) is not str or not (line_name == name or (name is None and valid_name(line_name))):
+        return None
+    if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or _CONTROL.search(version_text):
+        return None
+    kind, description, tags = d.get("kind"), d.get("description"), d.get("tags", [])
+    if kind is not None and not (type(kind) is str and len(kind) <= MAX_KIND_LEN and KIND_RE.fullmatch(kind)):
+        return None
+    if description is not None and not (type(description) is str and len(description) <= MAX_DESCRIPTION_LEN
+                                         and not _CONTROL.search(description)):
+        return None
+    if type(tags) is not list or len(tags) > MAX_TAGS or not set(map(type, tags)) <= {str}:
+        return None
+    low = ",".join(tags).lower()
+    if not _TAGS_JOINED.fullmatch(low) or (tags and max(map(len, tags)) > MAX_TAG_LEN):
+        return None
+    targets = d.get("targets", ["*"])
+    if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN):
+        return None
+    source = d.get("source", {})
+    if type(source) is not dict:
+        return None
+    for k, v in source.items():
+        if k == "urls":
+            if not _short_strs(v, MAX_URLS, MAX_URL_LEN):
+                return None
+        elif type(v) is not str or len(v) > MAX_URL_LEN or _CONTROL.search(v):
+            return None
+    for k in ("cksum", "pubtime"):
+        v = d.get(k)
+        if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or _CONTROL.search(v)):
+            return None
+    detect, install, yanked = d.get("detect", []), d.get("install", []), d.get("yanked", False)
+    if type(yanked) is not bool:
+        return None
+    for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
+        if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
+            return None
+    raw_deps = d.get("deps", [])
+    if type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
+        return None
+    try:
+        version = parse_version(version_text)
+        deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+    except (VersionError, IndexDataError):
+        return None
+    e = IndexEntry(name=line_name, version_text=version_text, kind=kind or "lib",
+                   tags=tuple(low.split(",")) if tags else (), description=description or "",
+                   targets=tuple(targets) or ("*",), deps_raw=tuple(raw_deps), source=source,
+                   cksum=d.get("cksum"), detect=tuple(detect), install=tuple(install), yanked=yanked,
+                   pubtime=d.get("pubtime"), raw=d)
+    e.__dict__["version"] = version
+    e.__dict__["deps"] = deps
+    return e
+
+
 def check_entry(raw: Any, *, name: str | None = None) -> "IndexEntry":
     """One parsed index line → an :class:`IndexEntry`, or :class:`IndexDataError` saying what is wrong.
 
@@ -299,6 +369,9 @@ def check_entry(raw: Any, *, name: str | None = None) -> "IndexEntry":
     Checks types, the name, that the version parses, that each dependency's range parses,
     and every limit above (the line's size and depth are checked by the reader).
     """
+    fast = _entry_fast(raw, name)
+    if fast is not None:
+        return fast
     d = _object(raw, "the line")
     line_name = _name(d.get("name"), "name")
     if name is not None and line_name != name:
