@@ -300,6 +300,22 @@ def _short_strs(v: Any, count: int, length: int) -> bool:
             and (not v or (max(map(len, v)) <= length and not _CONTROL.search("".join(v)))))
 
 
+def _common_fast(kind: Any, description: Any, tags: Any, max_tags: int) -> str | None:
+    """The fast checks of ``kind``, ``description`` and ``tags`` shared by index and summary
+    lines: the tags lower-cased and joined with commas, or None when anything is unusual."""
+    if kind is not None and not (type(kind) is str and len(kind) <= MAX_KIND_LEN and KIND_RE.fullmatch(kind)):
+        return None
+    if description is not None and not (type(description) is str and len(description) <= MAX_DESCRIPTION_LEN
+                                         and not _CONTROL.search(description)):
+        return None
+    if type(tags) is not list or len(tags) > max_tags or not set(map(type, tags)) <= {str}:
+        return None
+    low = ",".join(tags).lower()
+    if not _TAGS_JOINED.fullmatch(low) or (tags and max(map(len, tags)) > MAX_TAG_LEN):
+        return None
+    return low
+
+
 def _entry_fast(d: Any, name: str | None) -> "IndexEntry | None":
     """The usual well-formed index line, accepted with C-speed checks of the same limits as
     :func:`check_entry`; None sends anything unusual to the detailed path, which says what
@@ -312,15 +328,8 @@ def _entry_fast(d: Any, name: str | None) -> "IndexEntry | None":
     if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or _CONTROL.search(version_text):
         return None
     kind, description, tags = d.get("kind"), d.get("description"), d.get("tags", [])
-    if kind is not None and not (type(kind) is str and len(kind) <= MAX_KIND_LEN and KIND_RE.fullmatch(kind)):
-        return None
-    if description is not None and not (type(description) is str and len(description) <= MAX_DESCRIPTION_LEN
-                                         and not _CONTROL.search(description)):
-        return None
-    if type(tags) is not list or len(tags) > MAX_TAGS or not set(map(type, tags)) <= {str}:
-        return None
-    low = ",".join(tags).lower()
-    if not _TAGS_JOINED.fullmatch(low) or (tags and max(map(len, tags)) > MAX_TAG_LEN):
+    low = _common_fast(kind, description, tags, MAX_TAGS)
+    if low is None:
         return None
     targets = d.get("targets", ["*"])
     if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN):
@@ -412,15 +421,8 @@ def _summary_fast(d: Any) -> "ComponentSummary | None":
                                                d.get("description"), d.get("versions", []))
     if not (type(name) is str and len(name) <= MAX_NAME_LEN and NAME_RE.fullmatch(name)):
         return None
-    if kind is not None and not (type(kind) is str and len(kind) <= MAX_KIND_LEN and KIND_RE.fullmatch(kind)):
-        return None
-    if description is not None and not (type(description) is str and len(description) <= MAX_DESCRIPTION_LEN
-                                         and not _CONTROL.search(description)):
-        return None
-    if type(tags) is not list or len(tags) > MAX_SUMMARY_TAGS or not set(map(type, tags)) <= {str}:
-        return None
-    low = ",".join(tags).lower()
-    if not _TAGS_JOINED.fullmatch(low) or (tags and max(map(len, tags)) > MAX_TAG_LEN):
+    low = _common_fast(kind, description, tags, MAX_SUMMARY_TAGS)
+    if low is None:
         return None
     if type(versions) is not list or len(versions) > MAX_VERSIONS or not set(map(type, versions)) <= {str}:
         return None
