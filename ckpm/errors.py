@@ -23,9 +23,14 @@ class CkpmError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "error": self.message, "hint": self.hint, "details": self.details}
 
-    def render(self) -> str:
+    def render(self, verbose: bool = False) -> str:
         lines = [f"error: {self.message}"]
         lines.extend(f"  {d}" for d in self.details)
+        more = getattr(self, "more", None)
+        if more and verbose:
+            lines.extend(f"  {d}" for d in more)
+        elif more:
+            lines.append(f"  (-v shows {len(more)} more lines of detail)")
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
@@ -94,13 +99,15 @@ class ResolutionError(CkpmError):
     exit_code = 2
 
     def __init__(self, message: str, *, hint: str | None = None, details: list[str] | None = None,
-                 conflict: list[dict[str, Any]] | None = None, target: str | None = None) -> None:
+                 conflict: list[dict[str, Any]] | None = None, target: str | None = None,
+                 more: list[str] | None = None) -> None:
         super().__init__(message, hint=hint, details=details)
         self.conflict: list[dict[str, Any]] = list(conflict or [])
         self.target = target
+        self.more: list[str] = list(more or [])  # full detail: shown with -v, always in --json
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "target": self.target, "conflict": self.conflict}
+        return {**super().to_dict(), "target": self.target, "conflict": self.conflict, "more": self.more}
 
 
 class LockError(CkpmError):

@@ -187,6 +187,7 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     except ResolutionError as e:
         lines.append(e.message)
         lines.extend(e.details)
+        lines.extend(e.more)  # why-not is where a person asks for the whole story
         return WhyNot(key, version, False, lines)
     if lines:
         return WhyNot(key, version, False, lines)

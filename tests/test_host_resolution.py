@@ -145,7 +145,7 @@ def test_host_facts_and_overrides(tmp_path: Path, lab: Path, ckpm_cache_dir: Pat
     monkeypatch.setenv("CKPM_OVERRIDE_GLIBC", "2.12")
     with pytest.raises(ResolutionError) as info:
         api.lock(fresh(ws), api.LockOptions(upgrade=True))
-    assert "__libc 2.12 (host): version 2.12 is outside >=2.17" in info.value.render()
+    assert "__libc 2.12 (host): outside >=2.17" in info.value.render()
 
 
 def test_missing_fact_is_explained(tmp_path: Path, lab: Path, ckpm_cache_dir: Path,

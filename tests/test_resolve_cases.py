@@ -55,9 +55,15 @@ def test_resolve_case(case: Path, tmp_path: Path) -> None:
         with pytest.raises(CkpmError) as info:
             for t in targets:
                 resolve_target(deps, t, [idx], host_target=host)
-        text = info.value.render()
+        text = info.value.render(verbose=True)
         for needle in expect["error"]:
             assert needle in text, f"{needle!r} not in:\n{text}"
+        brief = info.value.render()  # what a user sees without -v
+        for needle in expect.get("brief", []):
+            assert needle in brief, f"{needle!r} not in:\n{brief}"
+        if "max-lines" in expect:
+            assert len(brief.splitlines()) <= expect["max-lines"], brief
+            assert max(len(line) for line in brief.splitlines()) <= 200, brief
         return
     per_target = expect.get("per-target", {})
     for t in targets:

@@ -84,7 +84,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 obj.reporter.finish()
             return out
         except CkpmError as e:
-            _fail(obj, verbose, as_json, e.to_dict(), e.render(), e.exit_code)
+            _fail(obj, verbose, as_json, e.to_dict(), e.render(verbose=bool(verbose)), e.exit_code)
         except OSError as e:
             what = f"{e.strerror or e}" + (f": {e.filename}" if getattr(e, "filename", None) else "")
             _fail(obj, verbose, as_json, {"code": "os", "error": what, "hint": None, "details": []},

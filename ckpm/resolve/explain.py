@@ -21,10 +21,70 @@ def chain(provider: Provider, req: Req, limit: int = 12) -> str:
             break
         seen.add(parent.ident)
         reqs = provider.reqs_seen.get(parent.ident) or []
-        up = next((r for r in reqs if provider.factory.satisfies(r, parent)), reqs[0] if reqs else None)
-        parent = up.parent if up is not None else None
+        if not reqs:
+            parts.append("…")
+            return " ← ".join(parts)
+        up = next((r for r in reqs if provider.factory.satisfies(r, parent)), reqs[0])
+        parent = up.parent
     parts.append("the project")
     return " ← ".join(parts)
+
+
+def ranges(ordered: Sequence[str], chosen: Iterable[str]) -> str:
+    """``1.0–1.4, 2.1``: the ``chosen`` versions as runs of consecutive items of ``ordered`` (ascending)."""
+    want = set(chosen)
+    runs: list[list[str]] = []
+    prev_in = False
+    for v in ordered:
+        if v in want:
+            if prev_in:
+                runs[-1].append(v)
+            else:
+                runs.append([v])
+        prev_in = v in want
+    extra = sorted(want - set(ordered))
+    parts = [r[0] if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs] + extra
+    if len(parts) > 6:
+        parts = parts[:5] + [f"… ({len(parts) - 5} more ranges)"]
+    return ", ".join(parts)
+
+
+def _versions_known(provider: Provider, ident: str) -> list[str]:
+    """Every version of ``ident`` the factory has made, ascending (for ranges)."""
+    f = provider.factory
+    reqs = provider.reqs_seen.get(ident) or []
+    if not reqs:
+        return []
+    try:
+        cands = f.ordered(f.all_candidates(ident, reqs[:1]))
+    except CkpmError:
+        return []
+    return sorted({c.version.text for c in cands}, key=_vkey)
+
+
+def _group_chains(provider: Provider, reqs: Sequence[Req]) -> list[str]:
+    """Chains that differ only in the parent's version, as one line with the versions as ranges."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for r in reqs:
+        c = chain(provider, r)
+        if r.parent is None:
+            grouped.setdefault((c, "", ""), [])
+            continue
+        head, _, rest = c.partition(" ← ")
+        _, _, above = rest.partition(" ← ")
+        p = r.parent
+        where = p.label()[len(f"{p.name} {p.version.text}"):]
+        grouped.setdefault((head, "\0".join((p.name, p.ident, where)), above), []).append(p.version.text)
+    out = []
+    for (head, parent, above), versions in grouped.items():
+        if not parent:
+            out.append(head)
+            continue
+        name, ident, where = parent.split("\0")
+        known = _versions_known(provider, ident) or sorted(set(versions), key=_vkey)
+        line = f"{head} ← {name} {ranges(known, versions)}{where}"
+        out.append(line + (f" ← {above}" if above else ""))
+    return out
 
 
 def considered(provider: Provider, ident: str, reqs: Sequence[Req]) -> tuple[list[dict[str, Any]], int, str | None]:
@@ -51,9 +111,16 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
     cands, total, error = considered(provider, ident, reqs)
     if error is not None:
         return [f"(no candidates: {error})"]
-    lines = [f"{c['label']}: " + ("; ".join(f"{w['reason']} (asked by {w['asked_by']})" for w in c["rejected"])
-                                  if c["rejected"] else "fits each requirement alone, but not with the rest")
-             for c in cands]
+    by_reasons: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for c in cands:
+        by_reasons.setdefault((_reason_text(provider, c["rejected"]), c["name"], c["origin"]), []).append(c)
+    every = sorted({c["version"] for c in cands}, key=_vkey)
+    lines = []
+    for (text, name, _origin), cs in by_reasons.items():
+        where = cs[0]["label"][len(f"{name} {cs[0]['version']}"):]
+        versions = [c["version"] for c in cs]
+        label = cs[0]["label"] if len(cs) == 1 else f"{name} {ranges(every, versions)}{where}"
+        lines.append(f"{label}: {text}")
     if total > MAX_CANDIDATES_SHOWN:
         lines.append(f"... and {total - MAX_CANDIDATES_SHOWN} more")
     if not total and ident.startswith("__"):
@@ -65,6 +132,32 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
     elif not total:
         lines.append("(no version of it exists for these filters)")
     return lines
+
+
+def _vkey(text: str) -> Any:
+    from ckpm.model.version import parse_version
+
+    return parse_version(text)
+
+
+def _reason_text(provider: Provider, rejected: list[dict[str, Any]]) -> str:
+    """``outside <2 (asked by lib-b 1.0–1.4); …``: one reason once, with the askers' versions as ranges."""
+    if not rejected:
+        return "fits each requirement alone, but not with the rest"
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for w in rejected:
+        asker = w["asked_by"]
+        name, _, version = asker.rpartition(" ")
+        if asker == "the project" or not name or " (" in asker:
+            grouped.setdefault((w["reason"], asker), [])
+        else:
+            grouped.setdefault((w["reason"], name), []).append(version)
+    parts = []
+    for (reason, who), versions in grouped.items():
+        if versions:
+            who = f"{who} {ranges(sorted(set(versions), key=_vkey), versions)}"
+        parts.append(f"{reason} (asked by {who})")
+    return "; ".join(parts)
 
 
 def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> ResolutionError:
@@ -81,7 +174,7 @@ def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> Resolu
         all_reqs = list({id(r): r for r in [*reqs, *provider.reqs_seen.get(ident, [])]}.values())
         chains = [chain(provider, r) for r in all_reqs]
         details.append(f"{ident} is required as:")
-        details.extend(f"  {c}" for c in chains)
+        details.extend(f"  {c}" for c in _group_chains(provider, all_reqs))
         details.append("candidates considered:")
         details.extend(f"  {line}" for line in rejected(provider, ident, all_reqs))
         cands, total, error = considered(provider, ident, all_reqs)
@@ -108,3 +201,86 @@ def too_deep(reporter: Reporter, target: str, why: str) -> ResolutionError:
             "helps most), or raise the budget with --max-rounds / --timeout")
     return ResolutionError(f"resolution for {target} did not finish", details=details, hint=hint, target=target,
                            conflict=[{"key": ident, "rejections": n} for ident, n in spots])
+
+
+def from_core(provider: Provider, problem: Any, groups: Sequence[Any], target: str) -> ResolutionError:
+    """The ResolutionError for an unsatisfiable closure: the core's requirements, versions as ranges.
+
+    Each line is one requirement of the core, with the versions that carry it merged:
+    ``lib-tensorflow 2.0.0–2.19.0 require lib-numpy <2.2 (in 9 ranges): 1.14.5–2.1.3``.
+    ``more`` keeps the full detail (every chain and candidate) for -v and --json.
+    """
+    f = provider.factory
+    cands = problem.cands
+
+    def versions_of(ident: str) -> list[str]:
+        return sorted({cands[v - 1].version.text for v in problem.by_ident.get(ident, [])}, key=_vkey)
+
+    merged: dict[tuple[str | None, str], list[Any]] = {}
+    for g in groups:
+        merged.setdefault((g.parent_ident, g.ident), []).append(g)
+    lines: list[str] = []
+    idents: list[str] = []
+    reqs_by_ident: dict[str, list[Req]] = {}
+    for (parent_ident, ident), gs in merged.items():
+        if ident not in idents:
+            idents.append(ident)
+        reqs = [r for g in gs for _, r in g.reqs]
+        reqs_by_ident.setdefault(ident, []).extend(reqs)
+        matches: set[int] = set().union(*(g.matches for g in gs))
+        if parent_ident is None:
+            who = "the project requires"
+        else:
+            parents = [cands[v - 1] for g in gs for v, _ in g.reqs]
+            pv = list(dict.fromkeys(c.version.text for c in parents))
+            who = f"{parents[0].name} {ranges(versions_of(parent_ident), pv)} require{'s' if len(pv) == 1 else ''}"
+        if len(gs) == 1:
+            what = gs[0].reqs[0][1].req.describe()
+        else:  # one parent key asks in several ways: each range with the versions that ask it
+            key = gs[0].reqs[0][1].req.key
+            per = [f"{g.reqs[0][1].req.describe()[len(key):].strip() or '*'} "
+                   f"({ranges(versions_of(parent_ident or ''), [cands[v - 1].version.text for v, _ in g.reqs])})"
+                   for g in gs]
+            what = f"{key} " + (", ".join(per) if len(per) <= 3 else f"in {len(per)} different ranges (-v lists them)")
+        if ident in f.missing:
+            lines.append(f"{who} {what}, which no index has: {_unknown_words(f, ident)}")
+        elif not matches:
+            lines.append(f"{who} {what}, which no version satisfies:")
+            lines.extend(f"  {line}" for line in rejected(provider, ident, reqs))
+        else:
+            allowed = ranges(versions_of(ident), [cands[v - 1].version.text for v in matches])
+            lines.append(f"{who} {what}: {'together ' if len(gs) > 1 else ''}{allowed}")
+    more: list[str] = []
+    conflict: list[dict[str, Any]] = []
+    for ident in idents:
+        reqs = list({id(r): r for r in [*reqs_by_ident[ident], *provider.reqs_seen.get(ident, [])]}.values())
+        provider.reqs_seen.setdefault(ident, reqs)
+        more.append(f"{ident} is required as:")
+        more.extend(f"  {c}" for c in _group_chains(provider, reqs))
+        more.append("candidates considered:")
+        more.extend(f"  {line}" for line in rejected(provider, ident, reqs))
+        considered_, total, error = considered(provider, ident, reqs)
+        conflict.append({
+            "key": ident,
+            "requirements": [{"requirement": r.req.describe(), "asked_by": r.who(), "chain": chain(provider, r)}
+                             for r in reqs],
+            "candidates": considered_, "candidates_total": total, "error": error,
+        })
+    counts = {i: sum(1 for _, d in merged if d == i) for i in idents}
+    clash = [i for i in idents if counts[i] > 1] or idents
+    missing = [i for i in idents if i in f.missing]
+    if missing:
+        message = (f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required but no index has "
+                   f"{'it' if len(missing) == 1 else 'them'}, and no other choice of versions avoids "
+                   f"{'it' if len(missing) == 1 else 'them'} (target {target})")
+    else:
+        message = f"no set of versions satisfies every requirement on {', '.join(clash)} (target {target})"
+    hint = (f"relax one of the requirements above, or run `ckpm why-not {clash[0]}@VERSION` "
+            "to see why a version you expected was not chosen")
+    return ResolutionError(message, details=["these requirements cannot all hold:", *lines], hint=hint,
+                           conflict=conflict, target=target, more=more)
+
+
+def _unknown_words(f: Any, ident: str) -> str:
+    err = f.unknown(ident.partition("@")[0])
+    return err.message + (f" ({err.hint})" if err.hint else "")

@@ -70,6 +70,8 @@ class CandidateFactory:
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self._git_urls: dict[str, str] = {}
         self._made: dict[tuple[str, str | None, frozenset[str]], list[Candidate]] = {}
+        self.missing: dict[str, list[Req]] = {}  # keys no index has, with the requirements that named them
+        self.preferred: dict[str, Candidate] = {}  # the complete solver's assignment, tried first
 
     # -- budget ---------------------------------------------------------------------------
     def check_budget(self) -> None:
@@ -211,7 +213,12 @@ class CandidateFactory:
                 entries = self.capability_entries(tags)
                 memo_key = (ident, index_name, tags)
             elif self.host is None or not self.host.candidates_for(key, reqs, target, ident):
-                raise self.unknown(key, reqs)
+                if all(r.parent is None for r in reqs):
+                    raise self.unknown(key, reqs)
+                # a dependency on a name no index has is a dead end the search can back away from
+                # (an older version of the dependent may not need it); explain.py names it if not
+                self.missing.setdefault(ident, []).extend(r for r in reqs if r not in self.missing.get(ident, ()))
+                return
         made = self._made.get(memo_key)
         if made is None:
             made = self._made[memo_key] = [self._make(ident, key, target, e, "index", idx) for e, idx in entries]
@@ -226,7 +233,7 @@ class CandidateFactory:
         if not req.spec.contains(c.version, prereleases=allow_pre):
             if c.version.is_prerelease and req.spec.contains(c.version, prereleases=True):
                 return "is a pre-release (use --prerelease, or name one in the range)"
-            return f"version {c.version.text} is outside {req.spec.text}"
+            return f"outside {req.spec.text}"
         missing = req.tags - c.tags
         if missing:
             return f"lacks tags {', '.join(sorted(missing))}"

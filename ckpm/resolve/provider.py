@@ -18,6 +18,7 @@ class Provider(AbstractProvider):
         self.factory = factory
         self.root_idents = root_idents
         self.reqs_seen: dict[str, list[Req]] = {}
+        self.lazy: set[str] = set()  # keys whose candidates are read one git tag at a time
         self.is_satisfied_by = factory.satisfies  # type: ignore[method-assign]  # hot: skip one call layer
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -31,10 +32,17 @@ class Provider(AbstractProvider):
         information: Mapping[str, Iterator[Any]],
         backtrack_causes: Sequence[Any],
     ) -> Any:
+        """Causes of the last conflict first, then keys the lock pins, then the fewest candidates left.
+
+        Fewest remaining candidates first is what pip and pdm do: a key with one candidate
+        left is decided before the choices it constrains. Counting a git key's candidates
+        would read every tag's manifest, so those count as many.
+        """
         in_causes = any(c.requirement.ident == identifier or (c.parent is not None and c.parent.ident == identifier)
                         for c in backtrack_causes)
         pinned = identifier in self.factory.pins
-        return (not in_causes, not pinned, identifier not in self.root_idents, identifier)
+        left = 1 << 30 if identifier in self.lazy else sum(1 for _ in candidates[identifier])
+        return (not in_causes, not pinned, left, identifier not in self.root_idents, identifier)
 
     def find_matches(
         self,
@@ -48,14 +56,23 @@ class Provider(AbstractProvider):
         self.reqs_seen[identifier] = reqs
         bad = set(incompatibilities[identifier])
         f = self.factory
+        first = f.preferred.get(identifier)
         if any(r.req.git for r in reqs):
+            self.lazy.add(identifier)
+
             def lazy() -> Iterator[Candidate]:
+                if first is not None and first not in bad and all(f.satisfies(r, first) for r in reqs):
+                    yield first
                 for c in f.all_candidates(identifier, reqs):
-                    if c not in bad and all(f.satisfies(r, c) for r in reqs):
+                    if c != first and c not in bad and all(f.satisfies(r, c) for r in reqs):
                         yield c
             return lazy
-        return [c for c in f.ordered(f.all_candidates(identifier, reqs))
-                if c not in bad and all(f.satisfies(r, c) for r in reqs)]
+        out = [c for c in f.ordered(f.all_candidates(identifier, reqs))
+               if c not in bad and all(f.satisfies(r, c) for r in reqs)]
+        if first is not None and out and out[0] != first and first in out:
+            out.remove(first)
+            out.insert(0, first)
+        return out
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         return self.factory.satisfies(requirement, candidate)
@@ -83,18 +100,22 @@ class Reporter(BaseReporter):
 
     def __init__(self, progress: Any = None, target: str = "") -> None:
         self.rounds = 0
+        self.backtracks = 0
         self.rejections: dict[str, int] = {}
         self.pinned: list[str] = []
         self._progress = progress
-        self._target = target
+        self.target = target
 
     def starting_round(self, index: int) -> None:
         self.rounds = index + 1
         if self._progress is not None and index % 100 == 0 and index:
-            self._progress.update(f"resolving for {self._target}: round {index}, {len(self.pinned)} pinned")
+            self._progress.update(f"resolving for {self.target}: round {index}, {len(self.pinned)} pinned")
 
     def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
         self.rejections[candidate.ident] = self.rejections.get(candidate.ident, 0) + 1
+
+    def resolving_conflicts(self, causes: Any) -> None:
+        self.backtracks += 1
 
     def pinning(self, candidate: Candidate) -> None:
         self.pinned.append(candidate.ident)

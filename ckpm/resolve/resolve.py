@@ -5,7 +5,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from resolvelib import Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
 from ckpm.index.base import Index
@@ -14,16 +13,40 @@ from ckpm.model.requirement import Requirement
 from ckpm.model.targets import matches
 from ckpm.resolve import explain
 from ckpm.resolve.candidates import Candidate, Req, ident_for
+from ckpm.resolve.engine import IncrementalResolution, Stuck, build_result
 from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostSource, Pin
 from ckpm.resolve.provider import Provider, Reporter
+
+# Backtracks resolvelib may spend before the complete (SAT) search takes over. Easy graphs
+# backtrack a few dozen times at most (45 on bench/gen_index.py's default seed); a graph
+# whose backtracking explodes passes this within a second, and the complete search costs
+# about as much as collecting the closure. Counted, never timed, so the switch (and so
+# the lock) does not depend on the machine's speed.
+STUCK_AFTER = 200
 
 
 @dataclass
 class Budget:
-    """Limits that stop a runaway search with an explanation."""
+    """Limits for a whole command: rounds and seconds over every target and both searches.
+
+    The deadline starts with the first resolution that uses the budget; rounds are
+    counted across resolvelib passes (the first search and, after the complete search,
+    the confirming pass).
+    """
 
     max_rounds: int = 50_000
     seconds: float = 120.0
+    stuck_after: int | None = STUCK_AFTER
+    deadline: float | None = None
+    rounds_used: int = 0
+
+    def start(self) -> float:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.seconds
+        return self.deadline
+
+    def rounds_left(self) -> int:
+        return max(0, self.max_rounds - self.rounds_used)
 
 
 @dataclass
@@ -35,6 +58,7 @@ class TargetResult:
     roots: list[tuple[Req, str]]  # (root requirement, ident it resolved to)
     edges: dict[str, list[tuple[Req, str]]] = field(default_factory=dict)  # parent ident → (req, child ident)
     rounds: int = 0
+    method: str = "resolvelib"  # or "sat": the complete search proposed, resolvelib confirmed
 
 
 def root_requirements(deps: dict[str, Requirement], target: str, main_target: str, host_target: str) -> list[Req]:
@@ -62,26 +86,37 @@ def resolve_target(
     extra: Sequence[Requirement] = (),
     reporter: Any = None,
 ) -> TargetResult:
-    """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError."""
+    """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError.
+
+    resolvelib searches first. When it backtracks more than ``budget.stuck_after`` times
+    or finds no solution, the complete search (ckpm.resolve.sat) takes the candidate
+    closure to a SAT solver: its assignment becomes resolvelib's first preference for a
+    second, confirming pass; an unsatisfiable closure is explained from the solver's core.
+    """
     budget = budget or Budget()
+    deadline = budget.start()
     factory = CandidateFactory(
         indexes, main_target=target, host_target=host_target, pins=pins, prerelease=prerelease,
-        git_source=git_source, host=host, deadline=time.monotonic() + budget.seconds, reporter=reporter,
+        git_source=git_source, host=host, deadline=deadline, reporter=reporter,
     )
     roots = root_requirements(deps, target, target, host_target)
     for r in extra:
         roots.append(Req(r, target, ident_for(r.key, target, target)))
-    provider = Provider(factory, root_idents={r.ident for r in roots})
-    reporter = Reporter(progress=reporter, target=target)
-    resolver: Resolver = Resolver(provider, reporter)
+    root_idents = {r.ident for r in roots}
+    provider = Provider(factory, root_idents=root_idents)
+    rep = Reporter(progress=reporter, target=target)
+    method = "resolvelib"
     try:
-        result = resolver.resolve(roots, max_rounds=budget.max_rounds)
-    except ResolutionImpossible as e:
-        raise explain.impossible(provider, target, e.causes) from None
-    except ResolutionTooDeep:
-        raise explain.too_deep(reporter, target, f"more than {budget.max_rounds} rounds") from None
-    except BudgetExceeded:
-        raise explain.too_deep(reporter, target, f"more than {budget.seconds:g} s") from None
+        state = _search(provider, rep, roots, budget, budget.stuck_after)
+    except (Stuck, ResolutionImpossible) as e:
+        first_causes = e.causes if isinstance(e, ResolutionImpossible) else None
+        provider, rep = _complete(provider, rep, roots, budget, target, first_causes, reporter)
+        try:
+            state = _search(provider, rep, roots, budget, None)
+        except ResolutionImpossible as e2:  # the assignment satisfies every requirement: should not happen
+            raise explain.impossible(provider, target, e2.causes) from None
+        method = "sat"
+    result = build_result(state)
     edges: dict[str, list[tuple[Req, str]]] = {}
     root_edges: list[tuple[Req, str]] = []
     for ident, crit in result.criteria.items():
@@ -90,9 +125,56 @@ def resolve_target(
         for info in crit.information:
             if info.parent is None:
                 root_edges.append((info.requirement, ident))
-            else:
+            elif info.parent.ident in result.mapping:
                 edges.setdefault(info.parent.ident, []).append((info.requirement, ident))
-    return TargetResult(target, dict(result.mapping), root_edges, edges, reporter.rounds)
+    return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
+
+
+def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None) -> Any:
+    """One resolvelib pass within the budget's rounds and deadline; returns the final state."""
+    target = rep.target
+    resolution = IncrementalResolution(provider, rep, stuck_after=stuck_after)
+    left = budget.rounds_left()
+    try:
+        return resolution.resolve(roots, max_rounds=left)
+    except ResolutionTooDeep:
+        raise explain.too_deep(rep, target, f"more than {budget.max_rounds} rounds") from None
+    except BudgetExceeded:
+        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s") from None
+    finally:
+        budget.rounds_used += rep.rounds
+
+
+def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, target: str,
+              causes: Any, progress: Any) -> tuple[Provider, Reporter]:
+    """The complete search; returns a provider that prefers its assignment, or raises the explanation."""
+    from ckpm.resolve import sat
+
+    factory = provider.factory
+    if progress is not None:
+        progress.update(f"resolving for {target}: complete search")
+    try:
+        problem = sat.collect(provider, roots)
+        answer = sat.solve(problem, deadline=budget.deadline)
+    except (BudgetExceeded, sat.OutOfTime):
+        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s") from None
+    if answer.assignment is None:
+        try:
+            groups = sat.explain(problem, deadline=budget.deadline)
+        except sat.OutOfTime:
+            groups = []
+        if groups:
+            raise explain.from_core(provider, problem, groups, target)
+        if causes is not None:
+            raise explain.impossible(provider, target, causes)
+        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s")
+    if answer.stopped_early and progress is not None:
+        progress.warning(f"resolving for {target}: the time budget ran out while looking for newer versions; "
+                         "the lock is valid but may not hold the newest versions (raise --timeout)")
+    factory.preferred = answer.assignment
+    confirm = Provider(factory, root_idents=provider.root_idents)
+    confirm.reqs_seen = provider.reqs_seen
+    return confirm, Reporter(progress=progress, target=target)
 
 
 def build_lock(

@@ -1,0 +1,333 @@
+"""The complete search behind resolvelib: the candidate closure as boolean satisfiability.
+
+When resolvelib's backtracking passes its budget (or says the problem is impossible),
+:func:`collect` gathers every candidate reachable from the roots — every version of every
+key that some reachable candidate may need, with its requirements on each target — and
+:func:`solve` encodes it for a CDCL solver:
+
+* one variable per candidate;
+* at most one candidate per key (a sequential-counter encoding above six candidates);
+* a chosen candidate implies one of the candidates that match each of its requirements
+  (a requirement nothing matches, such as a name no index has, forbids the candidate);
+* each root requirement is satisfied.
+
+The solver is CaDiCaL 1.9.5 through PySAT (``python-sat``): a maintained, incremental
+CDCL solver with assumptions, phases and unsatisfiable cores, in prebuilt wheels. The
+preference order is the resolver's (lock pins, then the host, then the newest version):
+the first choice of each key gets a positive phase and the others a negative one, then
+a greedy pass walks the solution from the roots and, key by key, moves each to the most
+preferred candidate that still leaves the rest satisfiable (an assumption per decision).
+The assignment then goes back to resolvelib as its first preference, so every lock
+still comes out of resolvelib with its usual checks.
+
+When the formula is unsatisfiable, :func:`explain` re-encodes it with one selector per
+requirement group (the project's requirement on a key, or a component's requirement on
+another key, shared by the versions that carry it), takes the solver's unsatisfiable
+core over the selectors, shrinks it by deletion, and returns the groups: the few
+requirements that cannot hold together.
+
+Everything is deterministic: keys and candidates are numbered in a fixed order, and
+CaDiCaL makes no random choices.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from ckpm.errors import ResolutionError, UnknownComponent
+from ckpm.resolve.candidates import Candidate, Req
+
+SOLVER = "cadical195"
+MAX_CANDIDATES = 500_000  # a closure larger than this is refused rather than encoded
+MAX_CORE_SHRINK = 200  # solver calls spent shrinking an unsatisfiable core
+
+
+class OutOfTime(ResolutionError):
+    code = "resolution-budget"
+
+
+@dataclass
+class Group:
+    """One requirement text on one key, from the project or from the versions of one key that carry it."""
+
+    parent_ident: str | None  # None: the project
+    ident: str  # the key required
+    reqs: list[tuple[int, Req]] = field(default_factory=list)  # (parent variable or 0, requirement)
+    matches: set[int] = field(default_factory=set)
+
+
+@dataclass
+class Problem:
+    """The candidate closure, numbered: variable v is ``cands[v - 1]``."""
+
+    cands: list[Candidate] = field(default_factory=list)
+    var: dict[Candidate, int] = field(default_factory=dict)
+    by_ident: dict[str, list[int]] = field(default_factory=dict)  # preference order after collect()
+    deps: dict[int, list[tuple[Req, list[int]]]] = field(default_factory=dict)
+    roots: list[tuple[Req, list[int]]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.cands)
+
+
+def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CANDIDATES) -> Problem:
+    """Every candidate reachable from ``roots`` with its requirements (raises on the time budget)."""
+    f = provider.factory
+    p = Problem()
+    queue: deque[Candidate] = deque()
+    memo: dict[tuple[str, Any], list[int]] = {}
+
+    def var_of(c: Candidate) -> int:
+        v = p.var.get(c)
+        if v is None:
+            p.cands.append(c)
+            v = p.var[c] = len(p.cands)
+            p.by_ident.setdefault(c.ident, []).append(v)
+            queue.append(c)
+            if len(p.cands) > max_candidates:
+                raise ResolutionError(f"the candidate closure has more than {max_candidates} candidates",
+                                      hint="narrow the version ranges of the project's dependencies")
+        return v
+
+    def matches(r: Req) -> list[int]:
+        sig = (r.ident, r.req)
+        hit = memo.get(sig)
+        if hit is None:
+            try:
+                cands = f.ordered(f.all_candidates(r.ident, [r]))
+            except UnknownComponent:
+                if r.parent is None:
+                    raise
+                cands = []
+            hit = memo[sig] = [var_of(c) for c in cands if f.satisfies(r, c)]
+        return hit
+
+    for r in roots:
+        p.roots.append((r, matches(r)))
+    while queue:
+        c = queue.popleft()
+        v = p.var[c]
+        p.deps[v] = [(r, matches(r)) for r in provider.get_dependencies(c)]
+    for ident, vs in p.by_ident.items():
+        order = {id(c): i for i, c in enumerate(f.ordered(p.cands[v - 1] for v in vs))}
+        vs.sort(key=lambda v: order[id(p.cands[v - 1])])
+    return p
+
+
+class _Formula:
+    """Clauses over the problem's variables, plus auxiliary ones above them."""
+
+    def __init__(self, p: Problem) -> None:
+        self.top = p.size
+        self.clauses: list[list[int]] = []
+        for ident in sorted(p.by_ident):
+            self.at_most_one(p.by_ident[ident])
+
+    def new(self) -> int:
+        self.top += 1
+        return self.top
+
+    def at_most_one(self, xs: list[int]) -> None:
+        if len(xs) <= 6:
+            for i, a in enumerate(xs):
+                for b in xs[i + 1:]:
+                    self.clauses.append([-a, -b])
+            return
+        # sequential counter (Sinz 2005): s_i means "one of x_1..x_i is true"
+        s = [self.new() for _ in xs[:-1]]
+        n = len(xs)
+        self.clauses.append([-xs[0], s[0]])
+        for i in range(1, n - 1):
+            self.clauses.append([-xs[i], s[i]])
+            self.clauses.append([-s[i - 1], s[i]])
+            self.clauses.append([-xs[i], -s[i - 1]])
+        self.clauses.append([-xs[n - 1], -s[n - 2]])
+
+
+class _Solver:
+    """A PySAT solver whose calls all stop at a deadline."""
+
+    def __init__(self, clauses: list[list[int]], deadline: float | None) -> None:
+        from pysat.solvers import Solver
+
+        self.s = Solver(name=SOLVER, bootstrap_with=clauses)
+        self.deadline = deadline
+        self.calls = 0
+
+    def solve(self, assumptions: Iterable[int] = ()) -> bool:
+        self.calls += 1
+        if self.deadline is None:
+            return bool(self.s.solve(assumptions=list(assumptions)))
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise OutOfTime("resolution ran past its time budget")
+        timer = threading.Timer(left, self.s.interrupt)
+        timer.start()
+        try:
+            res = self.s.solve_limited(assumptions=list(assumptions), expect_interrupt=True)
+        finally:
+            timer.cancel()
+        if res is None:
+            self.s.clear_interrupt()
+            raise OutOfTime("resolution ran past its time budget")
+        return bool(res)
+
+    def model(self) -> set[int]:
+        return {lit for lit in (self.s.get_model() or []) if lit > 0}
+
+    def close(self) -> None:
+        self.s.delete()
+
+
+@dataclass
+class Answer:
+    """A satisfying assignment (ident → candidate) or, when there is none, ``None``."""
+
+    assignment: dict[str, Candidate] | None
+    solver_calls: int = 0
+    improved: int = 0  # keys the greedy pass moved to a preferred candidate
+    stopped_early: bool = False  # the greedy pass ran out of time (the assignment is still valid)
+
+
+def solve(p: Problem, *, deadline: float | None = None) -> Answer:
+    """A satisfying assignment, as preferred as a greedy pass makes it; ``assignment=None`` if none."""
+    formula = _Formula(p)
+    cl = formula.clauses
+    for v in range(1, p.size + 1):
+        for _r, ms in p.deps.get(v, ()):
+            cl.append([-v, *ms])
+    for _r, ms in p.roots:
+        cl.append(list(ms))
+    solver = _Solver(cl, deadline)
+    try:
+        phases = []
+        for ident in sorted(p.by_ident):
+            vs = p.by_ident[ident]
+            phases.append(vs[0])
+            phases.extend(-v for v in vs[1:])
+        solver.s.set_phases(phases)
+        if not solver.solve():
+            return Answer(None, solver.calls)
+        model = solver.model()
+        answer = Answer({}, 0)
+        try:
+            model = _improve(p, solver, model, answer)
+        except OutOfTime:
+            answer.stopped_early = True
+        answer.assignment = _assignment(p, model)
+        answer.solver_calls = solver.calls
+        return answer
+    finally:
+        solver.close()
+
+
+def _improve(p: Problem, solver: _Solver, model: set[int], answer: Answer) -> set[int]:
+    """Walk the solution from the roots; move each key to its most preferred feasible candidate."""
+    fixed: list[int] = []
+    seen: set[str] = set()
+    todo: deque[str] = deque()
+    for _r, ms in p.roots:
+        for v in ms:
+            ident = p.cands[v - 1].ident
+            if ident not in seen:
+                seen.add(ident)
+                todo.append(ident)
+            break
+    while todo:
+        ident = todo.popleft()
+        vs = p.by_ident.get(ident, [])
+        cur = next((v for v in vs if v in model), None)
+        if cur is None:
+            continue
+        for v in vs:
+            if v == cur:
+                break
+            if solver.solve([*fixed, v]):
+                model = solver.model()
+                cur = v
+                answer.improved += 1
+                break
+        fixed.append(cur)
+        for _r, ms in p.deps.get(cur, ()):
+            for m in ms:
+                child = p.cands[m - 1].ident
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+                break
+    return model
+
+
+def _assignment(p: Problem, model: set[int]) -> dict[str, Candidate]:
+    out: dict[str, Candidate] = {}
+    for ident, vs in p.by_ident.items():
+        for v in vs:
+            if v in model:
+                out[ident] = p.cands[v - 1]
+                break
+    return out
+
+
+def explain(p: Problem, *, deadline: float | None = None) -> list[Group]:
+    """A small set of requirement groups that cannot all hold (from an unsatisfiable core)."""
+    formula = _Formula(p)
+    groups: dict[tuple[str | None, str, Any], Group] = {}
+    order: list[tuple[str | None, str, Any]] = []
+
+    def group(parent_ident: str | None, r: Req) -> Group:
+        k = (parent_ident, r.ident, r.req)
+        g = groups.get(k)
+        if g is None:
+            g = groups[k] = Group(parent_ident, r.ident)
+            order.append(k)
+        return g
+
+    clause_groups: list[tuple[Group, list[int]]] = []
+    for r, ms in p.roots:
+        g = group(None, r)
+        g.reqs.append((0, r))
+        g.matches.update(ms)
+        clause_groups.append((g, list(ms)))
+    for v in range(1, p.size + 1):
+        c = p.cands[v - 1]
+        for r, ms in p.deps.get(v, ()):
+            g = group(c.ident, r)
+            g.reqs.append((v, r))
+            g.matches.update(ms)
+            clause_groups.append((g, [-v, *ms]))
+    selector: dict[int, Group] = {}
+    sel_of: dict[int, int] = {}
+    for k in order:
+        g = groups[k]
+        s = formula.new()
+        selector[s] = g
+        sel_of[id(g)] = s
+    for g, clause in clause_groups:
+        formula.clauses.append([-sel_of[id(g)], *clause])
+    solver = _Solver(formula.clauses, deadline)
+    try:
+        assumptions = sorted(selector)
+        if solver.solve(assumptions):
+            return []  # satisfiable: nothing to explain
+        core = sorted(set(solver.s.get_core() or assumptions))
+        # shrink by deletion: drop a selector when the rest is still unsatisfiable
+        i = 0
+        while i < len(core) and solver.calls < MAX_CORE_SHRINK:
+            trial = core[:i] + core[i + 1:]
+            try:
+                sat = solver.solve(trial)
+            except OutOfTime:
+                break
+            if sat:
+                i += 1
+            else:
+                smaller = set(solver.s.get_core() or trial)
+                core = [s for s in trial if s in smaller]
+        return [selector[s] for s in core]
+    finally:
+        solver.close()
+
