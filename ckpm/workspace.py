@@ -253,6 +253,9 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
                                hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree`")
     htarget = ws.host_target
     results = []
+    # one budget for the whole command: every target, both searches (and the deadline that
+    # `lock --timeout` set for network reads, when there is one)
+    budget = Budget(max_rounds=options.max_rounds, seconds=options.timeout, deadline=ws.deadline)
     with ws.reporter.progress("resolving"):
         for t in targets:
             pins = dict(per_target.get(t, {}))
@@ -261,7 +264,7 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
             results.append(resolve_target(
                 ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
                 git_source=ws.git_source, host=ws.host_source(),
-                budget=Budget(max_rounds=options.max_rounds, seconds=options.timeout), extra=extra,
+                budget=budget, extra=extra,
                 reporter=ws.reporter,
             ))
     return results, prerelease

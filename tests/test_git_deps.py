@@ -84,7 +84,7 @@ def test_git_component_conflict_is_explained(tmp_path: Path, lab_index: Path, my
         api.add(ws, [api.AddRequest("mytool@>=0.3", git=mytool.url), api.AddRequest("lib-a@>=2")])
     brief = info.value.render()
     assert "the project requires lib-a >=2: 2.0" in brief, brief
-    assert "mytool 0.3.0–0.4.0 require lib-a >=1.4,<2 (0.4.0), <2 (0.3.0): together 1.0–1.4" in brief, brief
+    assert "mytool 0.3.0–0.4.0 require lib-a <2 (0.3.0), >=1.4,<2 (0.4.0): together 1.0–1.4" in brief, brief
     text = info.value.render(verbose=True)
     assert "lib-a <2 ← mytool 0.3.0 (git) ← the project" in text
     assert "lib-a >=1.4,<2 ← mytool 0.4.0 (git) ← the project" in text

@@ -21,7 +21,7 @@ from ckpm.index import open_index
 from ckpm.index.writer import init_index, reindex, write_component
 from ckpm.model.manifest import _parse_dependencies
 from ckpm.model.targets import host_target
-from ckpm.resolve.resolve import resolve_target
+from ckpm.resolve.resolve import Budget, resolve_target
 
 CASES = sorted((Path(__file__).parent / "cases" / "resolve").glob("*.toml"))
 
@@ -42,8 +42,10 @@ def build_index(root: Path, components: list[dict[str, Any]]) -> None:
     reindex(root)
 
 
+@pytest.mark.parametrize("complete_first", [False, True], ids=["resolvelib", "complete"])
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
-def test_resolve_case(case: Path, tmp_path: Path) -> None:
+def test_resolve_case(case: Path, tmp_path: Path, complete_first: bool) -> None:
+    """Each case twice: as ckpm runs it, and with the complete (SAT) search proposing the answer."""
     data = tomllib.loads(case.read_text())
     build_index(tmp_path / "index", data["component"])
     idx = open_index(str(tmp_path / "index"))
@@ -51,10 +53,13 @@ def test_resolve_case(case: Path, tmp_path: Path) -> None:
     host = data.get("host", host_target())
     targets = data.get("targets", [host])
     expect = data["expect"]
+
+    def budget() -> Budget:
+        return Budget(complete_first=complete_first, stuck_after=data.get("stuck-after", 200))
     if "error" in expect:
         with pytest.raises(CkpmError) as info:
             for t in targets:
-                resolve_target(deps, t, [idx], host_target=host)
+                resolve_target(deps, t, [idx], host_target=host, budget=budget())
         text = info.value.render(verbose=True)
         for needle in expect["error"]:
             assert needle in text, f"{needle!r} not in:\n{text}"
@@ -63,11 +68,13 @@ def test_resolve_case(case: Path, tmp_path: Path) -> None:
             assert needle in brief, f"{needle!r} not in:\n{brief}"
         if "max-lines" in expect:
             assert len(brief.splitlines()) <= expect["max-lines"], brief
-            assert max(len(line) for line in brief.splitlines()) <= 200, brief
+            assert max(len(line) for line in brief.splitlines()) <= 250, brief
         return
     per_target = expect.get("per-target", {})
     for t in targets:
-        res = resolve_target(deps, t, [idx], host_target=host)
+        res = resolve_target(deps, t, [idx], host_target=host, budget=budget())
+        if "method" in expect and not complete_first:
+            assert res.method == expect["method"]
         got = {ident: f"{c.name} {c.version.text}" for ident, c in res.mapping.items()}
         want = dict(expect["pins"])
         want.update(per_target.get(t, {}))

@@ -210,7 +210,9 @@ def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, g
 
     reqs = [api.AddRequest(s, tags=tags, no_tags=no_tags, git=git, subdir=subdir, targets=for_targets,
                            kind="build" if build_dep else None, index=index_name) for s in specs]
-    out = api.add(c.workspace(as_json=as_json, no_host=no_host), reqs,
+    ws = c.workspace(as_json=as_json, no_host=no_host)
+    ws.set_deadline(timeout)  # --timeout bounds the whole command: index reads and both searches
+    out = api.add(ws, reqs,
                   lock_options=_lock_opts(target=target, prerelease=prerelease, max_rounds=max_rounds, timeout=timeout))
     _report(c, out, as_json)
 
@@ -244,8 +246,8 @@ def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], l
     from ckpm import api
 
     ws = c.workspace(as_json=as_json, no_host=no_host)
+    ws.set_deadline(timeout)  # --timeout bounds the whole command: index reads and both searches
     if check:
-        ws.set_deadline(timeout)
         res = api.check(ws, targets=list(target) or None, allow_host_drift=allow_host_drift)
         _report_check(c, res, as_json)
         sys.exit(res.exit_code)

@@ -216,6 +216,14 @@ def from_core(provider: Provider, problem: Any, groups: Sequence[Any], target: s
     def versions_of(ident: str) -> list[str]:
         return sorted({cands[v - 1].version.text for v in problem.by_ident.get(ident, [])}, key=_vkey)
 
+    seen: dict[str, list[Req]] = {}
+    for r, _ms in problem.roots:
+        seen.setdefault(r.ident, []).append(r)
+    for deps in problem.deps.values():
+        for r, _ms in deps:
+            seen.setdefault(r.ident, []).append(r)
+    for ident, reqs in seen.items():  # the first search may not have met every key: chains need them
+        provider.reqs_seen.setdefault(ident, reqs)
     merged: dict[tuple[str | None, str], list[Any]] = {}
     for g in groups:
         merged.setdefault((g.parent_ident, g.ident), []).append(g)
@@ -238,9 +246,11 @@ def from_core(provider: Provider, problem: Any, groups: Sequence[Any], target: s
             what = gs[0].reqs[0][1].req.describe()
         else:  # one parent key asks in several ways: each range with the versions that ask it
             key = gs[0].reqs[0][1].req.key
+            pall = versions_of(parent_ident or "")
+            by_low = sorted(gs, key=lambda g: min(_vkey(cands[v - 1].version.text) for v, _ in g.reqs))
             per = [f"{g.reqs[0][1].req.describe()[len(key):].strip() or '*'} "
-                   f"({ranges(versions_of(parent_ident or ''), [cands[v - 1].version.text for v, _ in g.reqs])})"
-                   for g in gs]
+                   f"({ranges(pall, [cands[v - 1].version.text for v, _ in g.reqs])})"
+                   for g in by_low]
             what = f"{key} " + (", ".join(per) if len(per) <= 3 else f"in {len(per)} different ranges (-v lists them)")
         if ident in f.missing:
             lines.append(f"{who} {what}, which no index has: {_unknown_words(f, ident)}")

@@ -37,6 +37,7 @@ class Budget:
     max_rounds: int = 50_000
     seconds: float = 120.0
     stuck_after: int | None = STUCK_AFTER
+    complete_first: bool = False  # skip the first resolvelib pass (tests and debugging)
     deadline: float | None = None
     rounds_used: int = 0
 
@@ -107,6 +108,8 @@ def resolve_target(
     rep = Reporter(progress=reporter, target=target)
     method = "resolvelib"
     try:
+        if budget.complete_first:
+            raise Stuck(0, 0)
         state = _search(provider, rep, roots, budget, budget.stuck_after)
     except (Stuck, ResolutionImpossible) as e:
         first_causes = e.causes if isinstance(e, ResolutionImpossible) else None
