@@ -99,20 +99,28 @@ def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "depende
         raise ManifestError(origin, f"[{table}] must be a table", _line_of(text, table))
     out: dict[str, Requirement] = {}
     for key, value in deps.items():
-        line = _line_of(text, table, key)
+        line: int | None = None  # found only when needed: one scan per dependency made big manifests quadratic
+
+        def where() -> int | None:
+            nonlocal line
+            if line is None:
+                line = _line_of(text, table, key)
+            return line
+
         if not valid_name(key.lower()) and not (key.startswith("__") and valid_name(key[2:].lower())):
-            raise ManifestError(origin, f"{key!r} is not a valid dependency name (lower case letters, digits, . _ -)", line)
+            raise ManifestError(origin, f"{key!r} is not a valid dependency name (lower case letters, digits, . _ -)",
+                                where())
         try:
             req = requirement_from_manifest(key, value)
             for t in req.targets or ():
                 if not any(ch in t for ch in "*?["):
                     validate_target(t)
                 elif warnings is not None and (problem := pattern_problem(t)):
-                    warnings.append(f"{origin}:{line}: dependency {key!r}: {problem}; it matches no target")
+                    warnings.append(f"{origin}:{where()}: dependency {key!r}: {problem}; it matches no target")
         except CkpmError as e:
-            raise ManifestError(origin, f"dependency {key!r}: {e.message}", line, hint=e.hint) from None
+            raise ManifestError(origin, f"dependency {key!r}: {e.message}", where(), hint=e.hint) from None
         except ValueError as e:
-            raise ManifestError(origin, str(e), line) from None
+            raise ManifestError(origin, str(e), where()) from None
         out[req.key] = req
     return out
 

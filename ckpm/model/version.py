@@ -188,11 +188,13 @@ def _bump(release: tuple[int, ...]) -> Version:
 class Specifier:
     """A comma-separated set of clauses, all of which must hold (``*`` or empty: any)."""
 
-    __slots__ = ("text", "clauses")
+    __slots__ = ("text", "clauses", "_memo", "names_prerelease")
 
     def __init__(self, text: str = "*") -> None:
         self.text = (text or "*").strip()
         self.clauses: tuple[_Clause, ...] = ()
+        self._memo: dict[tuple[Version, bool | None], bool] = {}  # the resolver asks the same pairs often
+        self.names_prerelease = False  # a clause names a pre-release (then pre-releases are admitted)
         if self.text in ("*", ""):
             self.text = "*"
             return
@@ -215,21 +217,24 @@ class Specifier:
                     hint="write ranges like '>=1.13,<2', '==1.2.*', '^0.3' or '*'",
                 ) from None
         self.clauses = tuple(clauses)
-
-    @property
-    def names_prerelease(self) -> bool:
-        return any(c.names_prerelease for c in self.clauses)
+        self.names_prerelease = any(c.names_prerelease for c in self.clauses)
 
     def contains(self, v: Version, prereleases: bool | None = None) -> bool:
         """True when ``v`` satisfies every clause.
 
         Pre-releases are admitted only when ``prereleases`` is true or a clause names one.
         """
-        if v.is_prerelease:
-            allow = prereleases if prereleases is not None else self.names_prerelease
-            if not allow:
-                return False
-        return all(c.contains(v) for c in self.clauses)
+        memo = self._memo
+        hit = memo.get((v, prereleases))
+        if hit is not None:
+            return hit
+        if v.is_prerelease and not (prereleases if prereleases is not None else self.names_prerelease):
+            hit = False
+        else:
+            hit = all(c.contains(v) for c in self.clauses)
+        if len(memo) < 4096:
+            memo[(v, prereleases)] = hit
+        return hit
 
     def filter(self, versions: Iterable[Version], prereleases: bool | None = None) -> list[Version]:
         return [v for v in versions if self.contains(v, prereleases)]

@@ -72,6 +72,7 @@ class CandidateFactory:
         self._made: dict[tuple[str, str | None, frozenset[str]], list[Candidate]] = {}
         self.missing: dict[str, list[Req]] = {}  # keys no index has, with the requirements that named them
         self.preferred: dict[str, Candidate] = {}  # the complete solver's assignment, tried first
+        self._ordered: dict[tuple[Candidate, ...], list[Candidate]] = {}
 
     # -- budget ---------------------------------------------------------------------------
     def check_budget(self) -> None:
@@ -258,7 +259,19 @@ class CandidateFactory:
         return hit
 
     def ordered(self, cands: Iterable[Candidate]) -> list[Candidate]:
-        """Preference order: lock pins, then host, then newest version first (name breaks ties)."""
+        """Preference order: lock pins, then host, then newest version first (name breaks ties).
+
+        Memoised on the exact sequence: resolvelib asks again for the same key's candidates
+        each time a requirement is added to it.
+        """
+        seq = tuple(cands)
+        hit = self._ordered.get(seq)
+        if hit is None:
+            hit = self._ordered[seq] = self._order(seq)
+        return list(hit)
+
+    @staticmethod
+    def _order(cands: Iterable[Candidate]) -> list[Candidate]:
         lst = sorted(cands, key=lambda c: (c.name, c.origin))
         lst.sort(key=lambda c: c.version, reverse=True)
         lst.sort(key=lambda c: (not c.locked, c.origin != "host"))

@@ -80,6 +80,7 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
     p = Problem()
     queue: deque[Candidate] = deque()
     memo: dict[tuple[str, Any], list[int]] = {}
+    found: dict[tuple[Any, ...], list[Candidate]] = {}  # what all_candidates depends on → its answer
 
     def var_of(c: Candidate) -> int:
         v = p.var.get(c)
@@ -97,13 +98,18 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
         sig = (r.ident, r.req)
         hit = memo.get(sig)
         if hit is None:
-            try:
-                cands = f.ordered(f.all_candidates(r.ident, [r]))
-            except UnknownComponent:
-                if r.parent is None:
-                    raise
-                cands = []
-            hit = memo[sig] = [var_of(c) for c in cands if f.satisfies(r, c)]
+            q = r.req
+            where = (r.ident, r.target, q.key, q.git, q.subdir, q.index, q.tags, q.prefer)
+            cands = found.get(where)
+            if cands is None:
+                try:
+                    cands = found[where] = list(f.all_candidates(r.ident, [r]))  # ordered once per key, below
+                except UnknownComponent:
+                    if r.parent is None:
+                        raise
+                    cands = found[where] = []
+            against = f.reasons_against
+            hit = memo[sig] = [var_of(c) for c in cands if against(r, c) is None]
         return hit
 
     for r in roots:
@@ -149,7 +155,7 @@ class _Formula:
 
 
 class _Solver:
-    """A PySAT solver whose calls all stop at a deadline."""
+    """A PySAT solver whose calls all stop at a deadline (one timer thread interrupts it)."""
 
     def __init__(self, clauses: list[list[int]], deadline: float | None) -> None:
         from pysat.solvers import Solver
@@ -157,29 +163,30 @@ class _Solver:
         self.s = Solver(name=SOLVER, bootstrap_with=clauses)
         self.deadline = deadline
         self.calls = 0
+        self._timer: threading.Timer | None = None
+        if deadline is not None:
+            self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.s.interrupt)
+            self._timer.daemon = True
+            self._timer.start()
 
     def solve(self, assumptions: Iterable[int] = ()) -> bool:
         self.calls += 1
         if self.deadline is None:
             return bool(self.s.solve(assumptions=list(assumptions)))
-        left = self.deadline - time.monotonic()
-        if left <= 0:
+        if time.monotonic() >= self.deadline:
             raise OutOfTime("resolution ran past its time budget")
-        timer = threading.Timer(left, self.s.interrupt)
-        timer.start()
-        try:
-            res = self.s.solve_limited(assumptions=list(assumptions), expect_interrupt=True)
-        finally:
-            timer.cancel()
+        res = self.s.solve_limited(assumptions=list(assumptions), expect_interrupt=True)
         if res is None:
-            self.s.clear_interrupt()
             raise OutOfTime("resolution ran past its time budget")
         return bool(res)
 
-    def model(self) -> set[int]:
-        return {lit for lit in (self.s.get_model() or []) if lit > 0}
+    def model(self) -> list[int]:
+        """The assignment: ``model[v - 1] > 0`` when variable v is true."""
+        return self.s.get_model() or []
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         self.s.delete()
 
 
@@ -215,7 +222,7 @@ def solve(p: Problem, *, deadline: float | None = None) -> Answer:
         model = solver.model()
         answer = Answer({}, 0)
         try:
-            model = _improve(p, solver, model, answer)
+            model = _improve(p, solver, model, answer, formula.top)
         except OutOfTime:
             answer.stopped_early = True
         answer.assignment = _assignment(p, model)
@@ -225,48 +232,61 @@ def solve(p: Problem, *, deadline: float | None = None) -> Answer:
         solver.close()
 
 
-def _improve(p: Problem, solver: _Solver, model: set[int], answer: Answer) -> set[int]:
-    """Walk the solution from the roots; move each key to its most preferred feasible candidate."""
-    fixed: list[int] = []
+def _improve(p: Problem, solver: _Solver, model: list[int], answer: Answer, top: int) -> list[int]:
+    """Walk the solution from the roots; move each key to its most preferred feasible candidate.
+
+    For a key whose chosen candidate is not its first preference, one call asks for "any
+    more preferred candidate" (a clause behind a fresh activation literal, the phases
+    leaning to the most preferred): unsatisfiable means the choice is the best possible
+    given the keys fixed before it; otherwise the model's better choice is taken and the
+    question asked again. Then the key is fixed (a unit clause) and its dependencies queued.
+    """
     seen: set[str] = set()
     todo: deque[str] = deque()
     for _r, ms in p.roots:
         for v in ms:
-            ident = p.cands[v - 1].ident
-            if ident not in seen:
-                seen.add(ident)
-                todo.append(ident)
-            break
+            if model[v - 1] > 0:
+                ident = p.cands[v - 1].ident
+                if ident not in seen:
+                    seen.add(ident)
+                    todo.append(ident)
+                break
     while todo:
         ident = todo.popleft()
         vs = p.by_ident.get(ident, [])
-        cur = next((v for v in vs if v in model), None)
+        cur = next((v for v in vs if model[v - 1] > 0), None)
         if cur is None:
             continue
-        for v in vs:
-            if v == cur:
-                break
-            if solver.solve([*fixed, v]):
+        while vs.index(cur) > 0:
+            better = vs[:vs.index(cur)]
+            top += 1
+            act = top
+            solver.s.add_clause([-act, *better])
+            ok = solver.solve([act])
+            if ok:
                 model = solver.model()
-                cur = v
-                answer.improved += 1
+            solver.s.add_clause([-act])  # retire the question (after reading the model)
+            if not ok:
                 break
-        fixed.append(cur)
+            cur = next(v for v in better if model[v - 1] > 0)
+            answer.improved += 1
+        solver.s.add_clause([cur])  # decided: never retracted
         for _r, ms in p.deps.get(cur, ()):
             for m in ms:
-                child = p.cands[m - 1].ident
-                if child not in seen:
-                    seen.add(child)
-                    todo.append(child)
-                break
+                if model[m - 1] > 0:
+                    child = p.cands[m - 1].ident
+                    if child not in seen:
+                        seen.add(child)
+                        todo.append(child)
+                    break
     return model
 
 
-def _assignment(p: Problem, model: set[int]) -> dict[str, Candidate]:
+def _assignment(p: Problem, model: list[int]) -> dict[str, Candidate]:
     out: dict[str, Candidate] = {}
     for ident, vs in p.by_ident.items():
         for v in vs:
-            if v in model:
+            if model[v - 1] > 0:
                 out[ident] = p.cands[v - 1]
                 break
     return out
