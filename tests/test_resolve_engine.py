@@ -176,3 +176,19 @@ def test_unsatisfiable_generated_graph_is_explained_from_a_small_core(tmp_path: 
     assert "the project requires c000 >=99, which no version satisfies" in brief
     assert len(brief.splitlines()) < 20
 
+
+
+def test_a_backjump_deeper_than_the_kept_states_hands_over_to_the_complete_search(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ckpm.resolve.resolve as rr
+
+    monkeypatch.setattr(rr, "KEEP_STATES", 3)  # keep almost no history: deep backjumps cannot happen
+    host = host_target()
+    methods = []
+    for seed in range(6):
+        graph, roots = conflict_graph(tmp_path / f"i{seed}", seed, window=0.5)
+        res = resolve_target(deps_of(roots), host, [open_index(str(tmp_path / f"i{seed}"))], host_target=host,
+                             budget=Budget(stuck_after=None))
+        check_valid(graph, pins_of(res), roots)
+        methods.append(res.method)
+    assert "sat" in methods, methods

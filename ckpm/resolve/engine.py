@@ -44,9 +44,12 @@ class Stuck(Exception):
 class IncrementalResolution(Resolution):  # type: ignore[type-arg]
     """resolvelib's Resolution with an incremental unsatisfied set (see the module docstring)."""
 
-    def __init__(self, provider: Any, reporter: Any, *, stuck_after: int | None = None) -> None:
+    def __init__(self, provider: Any, reporter: Any, *, stuck_after: int | None = None,
+                 keep_states: int | None = None) -> None:
         super().__init__(provider, reporter)
         self.stuck_after = stuck_after
+        self.keep_states = keep_states
+        self.forgot = False  # older states were dropped: a backjump past them means Stuck
         self.backtracks = 0
         self._touched: list[Any] = []
         self._unsat: set[Any] = set()
@@ -54,6 +57,29 @@ class IncrementalResolution(Resolution):  # type: ignore[type-arg]
         self._heap: list[tuple[Any, Any]] = []
 
     # -- bookkeeping ----------------------------------------------------------------------
+    def _push_new_state(self) -> None:
+        """resolvelib keeps one full copy of the state per pin: O(n²) memory for n pins.
+
+        With ``keep_states``, only that many recent states are kept; a backjump that
+        would need an older one raises Stuck instead (the complete search is the answer
+        to a search that deep), and never a false ResolutionImpossible.
+        """
+        super()._push_new_state()
+        if self.keep_states is not None and len(self._states) > self.keep_states:
+            del self._states[0]
+            self.forgot = True
+
+    def _backjump(self, causes: Any) -> bool:
+        try:
+            ok = super()._backjump(causes)
+        except ResolutionImpossible:
+            if self.forgot:
+                raise Stuck(0, self.backtracks) from None
+            raise
+        if not ok and self.forgot:
+            raise Stuck(0, self.backtracks)
+        return bool(ok)
+
     def _get_updated_criteria(self, candidate: Any) -> dict[Any, Criterion]:  # type: ignore[type-arg]
         criteria = self.state.criteria.copy()
         touched = []

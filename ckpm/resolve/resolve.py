@@ -23,6 +23,10 @@ from ckpm.resolve.provider import Provider, Reporter
 # about as much as collecting the closure. Counted, never timed, so the switch (and so
 # the lock) does not depend on the machine's speed.
 STUCK_AFTER = 200
+# States resolvelib keeps for backjumping (it copies the whole state at every pin, so
+# keeping all of them costs O(n²) memory: 690 MB for a 2,900-package lock). A backjump
+# deeper than this hands over to the complete search.
+KEEP_STATES = 256
 
 
 @dataclass
@@ -110,13 +114,16 @@ def resolve_target(
     try:
         if budget.complete_first:
             raise Stuck(0, 0)
-        state = _search(provider, rep, roots, budget, budget.stuck_after)
+        state = _search(provider, rep, roots, budget, budget.stuck_after, KEEP_STATES)
     except (Stuck, ResolutionImpossible) as e:
         first_causes = e.causes if isinstance(e, ResolutionImpossible) else None
         provider, rep = _complete(provider, rep, roots, budget, target, first_causes, reporter)
         try:
-            state = _search(provider, rep, roots, budget, None)
-        except ResolutionImpossible as e2:  # the assignment satisfies every requirement: should not happen
+            try:  # the assignment satisfies every requirement: no backjump, so no state history
+                state = _search(provider, rep, roots, budget, None, 2)
+            except Stuck:  # should not happen; a full search with its whole history is the safety net
+                state = _search(provider, Reporter(progress=reporter, target=target), roots, budget, None, None)
+        except ResolutionImpossible as e2:
             raise explain.impossible(provider, target, e2.causes) from None
         method = "sat"
     result = build_result(state)
@@ -133,10 +140,11 @@ def resolve_target(
     return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
 
 
-def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None) -> Any:
+def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None,
+            keep_states: int | None) -> Any:
     """One resolvelib pass within the budget's rounds and deadline; returns the final state."""
     target = rep.target
-    resolution = IncrementalResolution(provider, rep, stuck_after=stuck_after)
+    resolution = IncrementalResolution(provider, rep, stuck_after=stuck_after, keep_states=keep_states)
     left = budget.rounds_left()
     try:
         return resolution.resolve(roots, max_rounds=left)
