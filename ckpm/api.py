@@ -116,11 +116,13 @@ class LockOutcome:
     removed: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     manifest_changed: bool = False
+    resolved: bool = True  # False: the lock still held, so nothing was resolved
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lock": str(self.path), "changed": self.changed, "added": self.added, "removed": self.removed,
             "updated": self.updated, "packages": len(self.lock.packages), "targets": self.lock.targets,
+            "resolved": self.resolved,
         }
 
 
@@ -288,6 +290,8 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
     except LockError as e:
         ws.reporter.warning(f"{e.message}; it is rewritten")
         old = None
+    if old is not None and _still_holds(ws, old, options):
+        return LockOutcome(lock=old, path=ws.lock_path, changed=False, resolved=False)
     results, prerelease = resolve_workspace(ws, options, old=old)
     new = build_lock(
         results, manifest_hash=ws.manifest.content_hash(),
@@ -297,6 +301,28 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
+
+
+def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
+    """True when a plain re-lock would write ``old`` again, so resolving can be skipped.
+
+    A resolution keeps every locked pin that still satisfies; when the manifest is the
+    one the lock was made from, every locked package is still in its index (or git tag)
+    with the dependencies it had, and the host still has what the lock took from it, the
+    resolution would choose exactly the lock. Options that change the answer (--upgrade,
+    --upgrade-package, other targets, another pre-release policy, --no-host over host
+    pins) always resolve.
+    """
+    if options.upgrade or options.upgrade_packages:
+        return False
+    if options.targets and sorted(set(options.targets)) != sorted(old.targets):
+        return False
+    if options.prerelease is not None and options.prerelease != old.prerelease:
+        return False
+    if ws.settings.no_host and any(isinstance(p.source, HostSource) for p in old.packages):
+        return False
+    res = check(ws, targets=options.targets or None)
+    return res.ok and not res.problems and not res.drift and not res.notes
 
 
 def _describe_source(p: LockedPackage) -> str:

@@ -190,3 +190,19 @@ def test_deeply_nested_toml_is_one_line_not_a_traceback(tmp_path: Path, index: P
     assert r.returncode == 1 and "ckpm.toml: invalid TOML: arrays or tables nested too deeply" in r.stderr
     with pytest.raises(ManifestError, match="nested too deeply"):  # a component's manifest in someone's git tag
         parse_component_manifest('[component]\nname = "x"\n' + deep, "repo@v1:ckpm.toml")
+
+
+def test_an_unchanged_relock_does_not_resolve_and_any_change_does(tmp_path: Path, index: Path) -> None:
+    ws = project(tmp_path, index, 'lib-b = "*"\n')
+    first = api.lock(ws)
+    assert first.resolved and first.changed
+    again = api.lock(fresh(ws))
+    assert not again.resolved and not again.changed
+    assert {(p.name, p.version) for p in again.lock.packages} == {(p.name, p.version) for p in first.lock.packages}
+    assert api.lock(fresh(ws), api.LockOptions(upgrade=True)).resolved  # --upgrade always resolves
+    write_component(index, [entry("lib-b", "1.0", deps=[{"name": "lib-a", "req": "<2"}])])  # a pinned line changed
+    changed = api.lock(fresh(ws))
+    assert changed.resolved and changed.updated == ["lib-a 2.0 -> 1.0"]
+    assert api.add(fresh(ws), [api.AddRequest("lib-a")]).resolved  # the manifest changed
+    r = run("lock", "--json", cwd=ws.root)
+    assert r.returncode == 0 and __import__("json").loads(r.stdout)["data"]["resolved"] is False
