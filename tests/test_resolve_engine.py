@@ -192,3 +192,22 @@ def test_a_backjump_deeper_than_the_kept_states_hands_over_to_the_complete_searc
         check_valid(graph, pins_of(res), roots)
         methods.append(res.method)
     assert "sat" in methods, methods
+
+
+def test_a_search_out_of_rounds_names_the_keys_it_was_stuck_on(tmp_path: Path) -> None:
+    host = host_target()
+    for seed in range(12):
+        graph, roots = conflict_graph(tmp_path / f"i{seed}", seed, window=0.5)
+        idx = open_index(str(tmp_path / f"i{seed}"))
+        probe = resolve_target(deps_of(roots), host, [idx], host_target=host, budget=Budget(stuck_after=None))
+        if probe.rounds <= len(probe.mapping) + 5:
+            continue  # no backtracking on this graph
+        with pytest.raises(ResolutionError) as info:
+            resolve_target(deps_of(roots), host, [idx], host_target=host,
+                           budget=Budget(stuck_after=None, max_rounds=probe.rounds - 1))
+        err = info.value
+        assert "did not finish" in err.message and "the search was stuck on:" in err.details
+        stuck = [c["key"] for c in err.conflict]
+        assert stuck and all(k in (err.hint or "") for k in stuck), err.render()
+        return
+    pytest.fail("no generated graph backtracked")

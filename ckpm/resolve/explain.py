@@ -191,14 +191,21 @@ def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> Resolu
                            f"(target {target})", details=details, hint=hint, conflict=conflict, target=target)
 
 
-def too_deep(reporter: Reporter, target: str, why: str) -> ResolutionError:
+def too_deep(reporter: Reporter, target: str, why: str, stage: str | None = None) -> ResolutionError:
+    """The search stopped at a budget: say where it was and which keys it kept failing on."""
     spots = reporter.hot_spots()
-    details = [f"gave up after {reporter.rounds} rounds ({why})"]
+    details = [f"gave up after {reporter.rounds} rounds ({why})" + (f", during {stage}" if stage else "")]
     if spots:
         details.append("the search was stuck on:")
         details.extend(f"  {ident}: {n} candidates rejected" for ident, n in spots)
-    hint = ("narrow the version ranges of the components above (a lower bound on a newer version "
-            "helps most), or raise the budget with --max-rounds / --timeout")
+        keys = ", ".join(ident for ident, _ in spots)
+        hint = (f"narrow the version ranges of {keys} (a lower bound on a newer version helps most), "
+                "or raise the budget with --max-rounds / --timeout")
+    else:
+        last = list(dict.fromkeys(reversed(reporter.pinned)))[:5]
+        if last:
+            details.append(f"{len(set(reporter.pinned))} keys were decided; the last: {', '.join(last)}")
+        hint = "raise the budget with --max-rounds / --timeout (no key was rejecting candidates: the graph is large)"
     return ResolutionError(f"resolution for {target} did not finish", details=details, hint=hint, target=target,
                            conflict=[{"key": ident, "rejections": n} for ident, n in spots])
 

@@ -168,7 +168,7 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
         problem = sat.collect(provider, roots)
         answer = sat.solve(problem, deadline=budget.deadline)
     except (BudgetExceeded, sat.OutOfTime):
-        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s") from None
+        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s", "the complete search") from None
     if answer.assignment is None:
         try:
             groups = sat.explain(problem, deadline=budget.deadline)
@@ -178,7 +178,7 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
             raise explain.from_core(provider, problem, groups, target)
         if causes is not None:
             raise explain.impossible(provider, target, causes)
-        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s")
+        raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s", "the explanation of a conflict")
     if answer.stopped_early and progress is not None:
         progress.warning(f"resolving for {target}: the time budget ran out while looking for newer versions; "
                          "the lock is valid but may not hold the newest versions (raise --timeout)")
