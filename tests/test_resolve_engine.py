@@ -200,14 +200,15 @@ def test_a_search_out_of_rounds_names_the_keys_it_was_stuck_on(tmp_path: Path) -
         graph, roots = conflict_graph(tmp_path / f"i{seed}", seed, window=0.5)
         idx = open_index(str(tmp_path / f"i{seed}"))
         probe = resolve_target(deps_of(roots), host, [idx], host_target=host, budget=Budget(stuck_after=None))
-        if probe.rounds <= len(probe.mapping) + 5:
-            continue  # no backtracking on this graph
-        with pytest.raises(ResolutionError) as info:
+        with pytest.raises(ResolutionError) as info:  # fewer rounds than pins: it cannot finish
             resolve_target(deps_of(roots), host, [idx], host_target=host,
-                           budget=Budget(stuck_after=None, max_rounds=probe.rounds - 1))
+                           budget=Budget(stuck_after=None, max_rounds=len(probe.mapping) - 1))
         err = info.value
-        assert "did not finish" in err.message and "the search was stuck on:" in err.details
-        stuck = [c["key"] for c in err.conflict]
-        assert stuck and all(k in (err.hint or "") for k in stuck), err.render()
+        assert "did not finish" in err.message
+        if not err.conflict:
+            assert "the graph is large" in (err.hint or "")
+            continue  # nothing was rejected before the budget ran out on this graph
+        assert "the search was stuck on:" in err.details
+        assert all(c["key"] in (err.hint or "") for c in err.conflict), err.render()
         return
-    pytest.fail("no generated graph backtracked")
+    pytest.fail("no generated graph rejected a candidate")
