@@ -212,3 +212,25 @@ def test_a_search_out_of_rounds_names_the_keys_it_was_stuck_on(tmp_path: Path) -
         assert all(c["key"] in (err.hint or "") for c in err.conflict), err.render()
         return
     pytest.fail("no generated graph rejected a candidate")
+
+
+def test_incompatibilities_stay_free_of_duplicates_across_backjumps(tmp_path: Path) -> None:
+    """resolvelib doubles these lists at every backjump; on big graphs that cost minutes."""
+    host = host_target()
+    worst = 0
+    for seed in range(6):
+        graph, roots = conflict_graph(tmp_path / f"i{seed}", seed, window=0.5)
+        idx = open_index(str(tmp_path / f"i{seed}"))
+        factory = CandidateFactory([idx], main_target=host, host_target=host)
+        reqs = root_requirements(deps_of(roots), host, host, host)
+        resolution = IncrementalResolution(Provider(factory, root_idents={r.ident for r in reqs}), Reporter())
+        try:
+            resolution.resolve(reqs, max_rounds=20_000)
+        except Exception:
+            pass
+        for state in resolution._states:
+            for criterion in state.criteria.values():
+                inc = list(criterion.incompatibilities)
+                assert len(inc) == len(set(inc))
+                worst = max(worst, len(inc))
+    assert worst > 0  # some backjump did record incompatibilities
