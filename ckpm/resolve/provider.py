@@ -19,6 +19,8 @@ class Provider(AbstractProvider):
         self.root_idents = root_idents
         self.reqs_seen: dict[str, list[Req]] = {}
         self.lazy: set[str] = set()  # keys whose candidates are read one git tag at a time
+        # the last find_matches per key: (requirements, incompatibilities, preferred, answer)
+        self._last: dict[str, tuple[list[Req], set[Candidate], Candidate | None, list[Candidate]]] = {}
         self.is_satisfied_by = factory.satisfies  # type: ignore[method-assign]  # hot: skip one call layer
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -67,11 +69,20 @@ class Provider(AbstractProvider):
                     if c != first and c not in bad and all(f.satisfies(r, c) for r in reqs):
                         yield c
             return lazy
-        out = [c for c in f.ordered(f.all_candidates(identifier, reqs))
-               if c not in bad and all(f.satisfies(r, c) for r in reqs)]
-        if first is not None and out and out[0] != first and first in out:
-            out.remove(first)
-            out.insert(0, first)
+        last = self._last.get(identifier)
+        if (last is not None and len(reqs) > len(last[0]) and last[1] == bad and last[2] is first
+                and all(a is b for a, b in zip(last[0], reqs))
+                and all(r.req.index is None and r.req.prefer is None for r in reqs[len(last[0]):])):
+            # resolvelib adds one requirement at a time: filter the previous answer by the new ones
+            new = reqs[len(last[0]):]
+            out = [c for c in last[3] if all(f.satisfies(r, c) for r in new)]
+        else:
+            out = [c for c in f.ordered(f.all_candidates(identifier, reqs))
+                   if c not in bad and all(f.satisfies(r, c) for r in reqs)]
+            if first is not None and out and out[0] != first and first in out:
+                out.remove(first)
+                out.insert(0, first)
+        self._last[identifier] = (reqs, bad, first, out)
         return out
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
