@@ -239,6 +239,7 @@ def pins_from_lock(old: Lock | None, upgrade: bool, upgrade_packages: Sequence[s
 def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Requirement] = (),
                       old: Lock | None = None) -> tuple[list[Any], bool]:
     """Resolve for every target; returns (per-target results, prerelease flag)."""
+    from ckpm.perf import paused_gc
     from ckpm.resolve.resolve import Budget, resolve_target
 
     targets = ws.targets(options.targets, old)
@@ -256,7 +257,7 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
     # one budget for the whole command: every target, both searches (and the deadline that
     # `lock --timeout` set for network reads, when there is one)
     budget = Budget(max_rounds=options.max_rounds, seconds=options.timeout, deadline=ws.deadline)
-    with ws.reporter.progress("resolving"):
+    with ws.reporter.progress("resolving"), paused_gc():
         for t in targets:
             pins = dict(per_target.get(t, {}))
             if t != htarget:

@@ -15,6 +15,8 @@ def main() -> None:
 
         sys.stdout.write(f"ckpm, version {__version__}\n")
         return
+    from ckpm import perf
     from ckpm.cli.main import main as click_main
 
+    perf.short_lived = True  # one command, then the process ends
     click_main()
