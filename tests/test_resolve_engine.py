@@ -127,6 +127,25 @@ def test_the_complete_search_takes_over_when_backtracking_passes_the_budget(tmp_
     assert "sat" in taken, taken  # some of these graphs backtrack more than twice
 
 
+def test_a_large_state_is_stuck_after_fewer_backtracks(tmp_path: Path) -> None:
+    """The backtrack budget is also counted in keys rechecked: the same graphs that resolvelib
+    finishes with an unlimited count go to the complete search once keys × backtracks pass it."""
+    host = host_target()
+    for seed in range(12):
+        graph, roots = conflict_graph(tmp_path / f"i{seed}", seed, window=0.5)
+        idx = open_index(str(tmp_path / f"i{seed}"))
+        plain = resolve_target(deps_of(roots), host, [idx], host_target=host,
+                               budget=Budget(stuck_after=10_000, stuck_work=10**9))
+        if plain.method == "sat" or plain.rounds == len(plain.mapping) + 1:
+            continue  # resolvelib alone did not backtrack here
+        small = resolve_target(deps_of(roots), host, [open_index(str(tmp_path / f"i{seed}"))],
+                               host_target=host, budget=Budget(stuck_after=10_000, stuck_work=1))
+        assert small.method == "sat"
+        check_valid(graph, pins_of(small), roots)
+        return
+    pytest.fail("no generated graph backtracked")
+
+
 def test_the_greedy_pass_keeps_roots_newest_where_possible(tmp_path: Path) -> None:
     """With no conflicts at all, the complete search picks the newest version of everything."""
     root = tmp_path / "index"

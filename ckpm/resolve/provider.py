@@ -14,9 +14,13 @@ from ckpm.resolve.factory import CandidateFactory
 class Provider(AbstractProvider):
     """Answers resolvelib's questions for one target."""
 
-    def __init__(self, factory: CandidateFactory, *, root_idents: set[str]) -> None:
+    def __init__(self, factory: CandidateFactory, *, root_idents: set[str], confirming: bool = False) -> None:
         self.factory = factory
         self.root_idents = root_idents
+        # the pass that confirms the complete search's assignment: each key's candidates are
+        # read lazily, the assigned one first, so the others are never checked unless the
+        # assignment fails (it satisfies every requirement, so that pass never backtracks)
+        self.confirming = confirming
         self.reqs_seen: dict[str, list[Req]] = {}
         self.lazy: set[str] = set()  # keys whose candidates are read one git tag at a time
         # the last find_matches per key: (requirements, incompatibilities, preferred, answer)
@@ -43,7 +47,10 @@ class Provider(AbstractProvider):
         in_causes = any(c.requirement.ident == identifier or (c.parent is not None and c.parent.ident == identifier)
                         for c in backtrack_causes)
         pinned = identifier in self.factory.pins
-        left = 1 << 30 if identifier in self.lazy else sum(1 for _ in candidates[identifier])
+        if self.confirming:
+            left = 0  # every key has its answer: the order does not matter, counting would cost
+        else:
+            left = 1 << 30 if identifier in self.lazy else sum(1 for _ in candidates[identifier])
         return (not in_causes, not pinned, left, identifier not in self.root_idents, identifier)
 
     def find_matches(
@@ -59,13 +66,16 @@ class Provider(AbstractProvider):
         bad = set(incompatibilities[identifier])
         f = self.factory
         first = f.preferred.get(identifier)
-        if any(r.req.git for r in reqs):
-            self.lazy.add(identifier)
+        git = any(r.req.git for r in reqs)
+        if git or (self.confirming and first is not None):
+            if git:
+                self.lazy.add(identifier)
 
             def lazy() -> Iterator[Candidate]:
                 if first is not None and first not in bad and all(f.satisfies(r, first) for r in reqs):
                     yield first
-                for c in f.all_candidates(identifier, reqs):
+                found = f.all_candidates(identifier, reqs)
+                for c in (found if git else f.ordered(found)):
                     if c != first and c not in bad and all(f.satisfies(r, c) for r in reqs):
                         yield c
             return lazy

@@ -23,6 +23,10 @@ from ckpm.resolve.provider import Provider, Reporter
 # about as much as collecting the closure. Counted, never timed, so the switch (and so
 # the lock) does not depend on the machine's speed.
 STUCK_AFTER = 200
+# ...or sooner on a large graph: each backtrack rewrites the state and rechecks every key
+# resolvelib knows, so the budget is also counted in keys rechecked (the sum, over the
+# backtracks, of the keys known then): 100,000 is 200 backtracks at 500 keys, 33 at 3,000.
+STUCK_WORK = 100_000
 # States resolvelib keeps for backjumping (it copies the whole state at every pin, so
 # keeping all of them costs O(n²) memory: 690 MB for a 2,900-package lock). A backjump
 # deeper than this hands over to the complete search.
@@ -40,7 +44,8 @@ class Budget:
 
     max_rounds: int = 50_000
     seconds: float = 120.0
-    stuck_after: int | None = STUCK_AFTER
+    stuck_after: int | None = STUCK_AFTER  # None: resolvelib alone, however long it backtracks
+    stuck_work: int = STUCK_WORK
     complete_first: bool = False  # skip the first resolvelib pass (tests and debugging)
     deadline: float | None = None
     rounds_used: int = 0
@@ -144,7 +149,8 @@ def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget,
             keep_states: int | None) -> Any:
     """One resolvelib pass within the budget's rounds and deadline; returns the final state."""
     target = rep.target
-    resolution = IncrementalResolution(provider, rep, stuck_after=stuck_after, keep_states=keep_states)
+    resolution = IncrementalResolution(provider, rep, stuck_after=stuck_after, keep_states=keep_states,
+                                       stuck_work=budget.stuck_work if stuck_after is not None else None)
     left = budget.rounds_left()
     try:
         return resolution.resolve(roots, max_rounds=left)
@@ -183,7 +189,7 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
         progress.warning(f"resolving for {target}: the time budget ran out while looking for newer versions; "
                          "the lock is valid but may not hold the newest versions (raise --timeout)")
     factory.preferred = answer.assignment
-    confirm = Provider(factory, root_idents=provider.root_idents)
+    confirm = Provider(factory, root_idents=provider.root_idents, confirming=True)
     confirm.reqs_seen = provider.reqs_seen
     return confirm, Reporter(progress=progress, target=target)
 
