@@ -17,14 +17,17 @@ from typing import TYPE_CHECKING, Any, Iterable, Protocol, runtime_checkable
 
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
+from ckpm.perf import paused_gc
 from ckpm.model.entry import (
     MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_SUMMARY_BYTES,
     MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
-    check_summary, load_json_line, shown, utf8_len, valid_name,
+    check_entry, check_summary, load_index_line, load_json_line, shown, summary_fields, utf8_len, valid_name,
 )
 from ckpm.report import escape_control
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ckpm.report import Reporter
 
 SUPPORTED_FORMAT = 1
@@ -103,6 +106,16 @@ def check_text_size(text: str, origin: str, limit: int, what: str) -> None:
         raise size_error(origin, _size_text(text), limit, what)
 
 
+def _check_component_caps(text: str, origin: str) -> None:
+    """Refuse a component file over its size or its count of versions (IndexDataError)."""
+    check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
+    if text.count("\n") >= MAX_VERSIONS:
+        count = sum(1 for line in _split(text) if line.strip())
+        if count > MAX_VERSIONS:
+            raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
+                                 "refused")
+
+
 def parse_component(text: str, origin: str, name: str | None = None) -> tuple[list[IndexEntry], list[str]]:
     """The valid lines of a component file, and one message per skipped line.
 
@@ -111,12 +124,7 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
     :class:`IndexDataError` when the file is refused as a whole: over
     :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
     """
-    check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
-    if text.count("\n") >= MAX_VERSIONS:
-        count = sum(1 for line in _split(text) if line.strip())
-        if count > MAX_VERSIONS:
-            raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
-                                 "refused")
+    _check_component_caps(text, origin)
     out: list[IndexEntry] = []
     problems: list[str] = []
     for no, line in enumerate(_split(text), 1):
@@ -130,6 +138,44 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
             problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
                             "line skipped")
     return out, problems
+
+
+def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSummary | None, list[str]]:
+    """The summary of one component file (None when no line is usable), and one message per skipped line.
+
+    Used to search an index that publishes no summary.jsonl: it reads what a summary shows
+    (versions, kind, tags, description; :func:`~ckpm.model.entry.summary_fields`) and builds
+    no :class:`IndexEntry`, so a scan of 10,000 files holds one file at a time. The caps and
+    messages are those of :func:`parse_component` (which raises for a file refused whole).
+    """
+    _check_component_caps(text, origin)
+    versions: list[str] = []
+    tags: set[str] = set()
+    kind, description = "lib", ""
+    problems: list[str] = []
+    for no, line in enumerate(_split(text), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = load_index_line(line)
+            got = summary_fields(raw, name)
+            if got is None:  # unusual: the full check says what is wrong (or that it is fine)
+                e = check_entry(raw, name=name)
+                got = e.version_text, e.kind, ",".join(e.tags), e.description
+        except IndexDataError as e:
+            problems.append(f"{origin}:{no}: {e.message}; line skipped")
+            continue
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
+            problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
+                            "line skipped")
+            continue
+        version, kind, low, description = got
+        versions.append(version)
+        if low:
+            tags.update(low.split(","))
+    if not versions:
+        return None, problems
+    return ComponentSummary(name, kind, frozenset(tags), description, tuple(versions)), problems
 
 
 def parse_summary_text(text: str, origin: str) -> tuple[list[ComponentSummary], list[str]]:
@@ -190,10 +236,6 @@ def layout_names(rel_paths: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
-def summaries_from_entries(groups: Iterable[list[IndexEntry]]) -> list[ComponentSummary]:
-    return [ComponentSummary.from_entries(g) for g in groups if g]
-
-
 # -- the shared reader --------------------------------------------------------------------------
 
 class FileIndex(ABC):
@@ -219,7 +261,8 @@ class FileIndex(ABC):
         self._refused: dict[str, IndexError_] = {}
         self._summaries: list[ComponentSummary] | None = None
         self._listing: frozenset[str] | None = None
-        self._scanning = False
+        # where scanned summaries are kept, and the identity of the index they belong to (None: not kept)
+        self.summary_cache: "tuple[Path, str] | None" = None
 
     # -- what a subclass provides ---------------------------------------------------------
 
@@ -243,13 +286,41 @@ class FileIndex(ABC):
     def _not_an_index(self) -> IndexError_:
         """The error for an index without config.json."""
 
-    @abstractmethod
-    def _scan_summaries(self) -> list[ComponentSummary]:
-        """The summaries of an index that publishes no summary.jsonl.
+    def _file_keys(self) -> dict[str, str]:
+        """Every component file at its layout path: name → a key that changes with its content."""
+        raise NotImplementedError
 
-        While it runs, a component file that is refused as a whole is reported as a
-        warning and read as [] (one bad component must not break search).
+    def _scan_summaries(self) -> list[ComponentSummary]:
+        """The summaries of an index that publishes no summary.jsonl: each component file read
+        once, one at a time (:func:`summary_of_component`), and kept in
+        :attr:`summary_cache` by the file's key (ckpm.index.summary_cache), so that
+        the next scan reads only what changed.
+
+        A component file that is refused as a whole is reported as a warning and left out
+        (one bad component must not break search).
         """
+        from ckpm.index.summary_cache import Scanned, load, save
+
+        keys = self._file_keys()
+        where = self.summary_cache
+        old = load(*where) if where is not None else {}
+        fresh: dict[str, Scanned] = {}
+        for name in sorted(keys):
+            hit = old.get(name)
+            if hit is None or hit.key != keys[name]:
+                rel = entry_path(name)
+                try:
+                    text = self._read_file(rel)
+                    summary, problems = summary_of_component(text or "", self._where(rel), name)
+                except IndexDataError as e:
+                    summary, problems = None, [e.message]
+                hit = Scanned(keys[name], summary, tuple(problems))
+            fresh[name] = hit
+            if hit.problems:
+                self._warn_lines(list(hit.problems), self._where(entry_path(name)))
+        if where is not None and fresh != old:
+            save(*where, fresh)
+        return [h.summary for h in fresh.values() if h.summary is not None]
 
     # -- identity -------------------------------------------------------------------------
 
@@ -329,17 +400,14 @@ class FileIndex(ABC):
         if self._summaries is None:
             self._check_config()
             text = self._read_file(SUMMARY)
-            if text is None:
-                self._scanning = True
-                try:
+            with paused_gc():  # 10,000 summaries that all stay alive: nothing for the collector
+                if text is None:
                     self._summaries = self._scan_summaries()
-                finally:
-                    self._scanning = False
-            else:
-                where = self._where(SUMMARY)
-                items, problems = parse_summary_text(text, where)
-                self._warn_lines(problems, where)
-                self._summaries = self._drop_stale(items)
+                else:
+                    where = self._where(SUMMARY)
+                    items, problems = parse_summary_text(text, where)
+                    self._warn_lines(problems, where)
+                    self._summaries = self._drop_stale(items)
         return self._summaries
 
     def all_names(self) -> list[str]:
@@ -405,9 +473,6 @@ class FileIndex(ABC):
         return out
 
     def _refuse(self, e: IndexError_) -> list[IndexEntry]:
-        if self._scanning:
-            self._warn(e.message)
-            return []
         raise e
 
     def _warn_lines(self, problems: list[str], where: str) -> None:

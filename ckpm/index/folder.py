@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex, layout_names, limit_of, size_error, summaries_from_entries
-from ckpm.index.layout import CONFIG
-from ckpm.model.entry import ComponentSummary
+from ckpm.index.base import FileIndex, limit_of, size_error
+from ckpm.index.layout import CONFIG, SUMMARY, entry_path
+from ckpm.model.entry import valid_name
 
 if TYPE_CHECKING:
     from ckpm.report import Reporter
@@ -23,16 +23,41 @@ class FolderIndex(FileIndex):
     """
 
     def __init__(self, root: Path, *, name: str | None = None, url: str | None = None,
-                 reporter: "Reporter | None" = None) -> None:
+                 reporter: "Reporter | None" = None, cache_dir: Path | None = None) -> None:
         super().__init__(name or None, reporter=reporter)
         self.root = Path(root)
+        if cache_dir is not None:
+            from ckpm.index import summary_cache
+
+            identity = str(self.root.resolve())
+            self.summary_cache = (summary_cache.cache_path(cache_dir, identity), identity)
         self._root_text = str(self.root)
         self.url = url or str(self.root)
         self._check_config()  # a folder that is no index fails when opened
 
     def all_names(self) -> list[str]:
         """Every component that has a file at its layout path (walks the folder)."""
-        return layout_names(p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
+        return sorted(self._file_keys())
+
+    def _file_keys(self) -> dict[str, str]:
+        """Walks the folder (symbolic links are not followed); the key is size:mtime_ns:inode."""
+        found: dict[str, str] = {}
+        todo = [""]
+        while todo:
+            rel_dir = todo.pop()
+            try:
+                with os.scandir(os.path.join(self._root_text, rel_dir)) as it:
+                    for d in it:
+                        if d.is_dir(follow_symlinks=False):
+                            todo.append(f"{rel_dir}{d.name}/")
+                        elif valid_name(d.name) and entry_path(d.name) == rel_dir + d.name and d.is_file():
+                            st = d.stat()
+                            found[d.name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+            except OSError:
+                continue
+        found.pop(CONFIG, None)
+        found.pop(SUMMARY, None)
+        return found
 
     def _read(self, rel: str) -> str | None:
         limit, what = limit_of(rel)
@@ -64,5 +89,3 @@ class FolderIndex(FileIndex):
         return IndexError_(f"{self.url}: not an index (no {CONFIG})",
                            hint="an index folder has config.json and one file per component; see docs/formats.md")
 
-    def _scan_summaries(self) -> list[ComponentSummary]:
-        return summaries_from_entries(self.entries(n) for n in self.all_names())

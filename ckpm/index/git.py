@@ -26,12 +26,12 @@ from pygit2.enums import ObjectType
 
 from ckpm.errors import CkpmError, IndexError_
 from ckpm.fsutil import LockTimeout, file_lock
-from ckpm.index.base import FileIndex, layout_names, limit_of, size_error, summaries_from_entries
+from ckpm.index.base import FileIndex, layout_names, limit_of, size_error
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
-from ckpm.index.layout import CONFIG
+from ckpm.index.layout import CONFIG, entry_path
+from ckpm.index.summary_cache import cache_path as summary_cache_path
 from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
                                  git_fetch, remove_stale_git_locks, time_left)
-from ckpm.model.entry import ComponentSummary
 from ckpm.report import Reporter
 
 BRANCH_REFS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master",
@@ -153,6 +153,7 @@ class GitIndex(FileIndex):
         self.remote_url = strip_git_plus(url)
         self.offline = offline
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
+        self.summary_cache = (summary_cache_path(cache_root(cache_dir), url), url)
         self.deadline = deadline
         self.limits = limits
         self._repo: pygit2.Repository | None = None
@@ -224,8 +225,10 @@ class GitIndex(FileIndex):
             hint="an index repository has config.json and one file per component; see docs/formats.md",
         )
 
-    def _scan_summaries(self) -> list[ComponentSummary]:
-        return summaries_from_entries(self.entries(n) for n in self.all_names())
+    def _file_keys(self) -> dict[str, str]:
+        """Walks the commit's tree; the key is the blob id."""
+        blobs = self._blobs(self._head().tree, "")
+        return {n: blobs[entry_path(n)] for n in layout_names(blobs)}
 
     # -- internals ------------------------------------------------------------------------
 
@@ -281,10 +284,19 @@ class GitIndex(FileIndex):
 
     def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[str]:
         """The paths of every blob below ``tree``."""
-        for obj in tree:
-            name = obj.name or ""
-            if obj.type == ObjectType.TREE:
-                assert isinstance(obj, pygit2.Tree)
-                yield from self._walk(obj, f"{prefix}{name}/")
-            elif obj.type == ObjectType.BLOB:
-                yield f"{prefix}{name}"
+        return iter(self._blobs(tree, prefix))
+
+    def _blobs(self, tree: pygit2.Tree, prefix: str) -> dict[str, str]:
+        """path → blob id of every blob below ``tree`` (iterative: a deep tree needs no recursion)."""
+        out: dict[str, str] = {}
+        todo = [(tree, prefix)]
+        while todo:
+            t, pre = todo.pop()
+            for obj in t:
+                name = obj.name or ""
+                if obj.type == ObjectType.TREE:
+                    assert isinstance(obj, pygit2.Tree)
+                    todo.append((obj, f"{pre}{name}/"))
+                elif obj.type == ObjectType.BLOB:
+                    out[f"{pre}{name}"] = str(obj.id)
+        return out

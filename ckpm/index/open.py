@@ -34,6 +34,7 @@ def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | No
     ``reporter.warning``. ``deadline`` (a ``time.monotonic()`` value) bounds every network
     read of a git or HTTP index.
     """
+    from ckpm.index.cache import cache_root
     from ckpm.index.folder import FolderIndex
 
     if url is None or url == EMBEDDED:
@@ -47,4 +48,4 @@ def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | No
 
         return HttpIndex(url, name=name, cache_dir=cache_dir, offline=offline, reporter=reporter, deadline=deadline)
     path = Path(url[len("file://"):]) if url.startswith("file://") else Path(url)
-    return FolderIndex(path, name=name, url=url, reporter=reporter)
+    return FolderIndex(path, name=name, url=url, reporter=reporter, cache_dir=cache_root(cache_dir))

@@ -20,6 +20,7 @@ from ckpm.errors import IndexError_
 from ckpm.index.base import check_text_size, parse_component, parse_summary_text, size_error
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
+from ckpm.perf import paused_gc
 from ckpm.model.entry import (
     MAX_FILE_BYTES, MAX_SUMMARY_BYTES, MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError,
     IndexEntry, check_summary, load_json_line, shown, utf8_len, valid_name,
@@ -184,12 +185,16 @@ def reindex(root: Path, *, reporter: "Reporter | None" = None) -> int:
     """
     idx = FolderIndex(Path(root), reporter=reporter)
     items = {}
-    for n in idx.all_names():
-        try:
-            es = idx.entries(n)
-        except IndexError_ as e:
-            idx._warn(e.message)
-            continue
-        if es:
-            items[n] = ComponentSummary.from_entries(es)
+    with paused_gc():
+        for n in idx.all_names():  # one file at a time: nothing is memoised
+            rel = entry_path(n)
+            try:
+                text = idx._read_file(rel)
+                es, problems = parse_component(text or "", idx._where(rel), n)
+            except IndexError_ as e:
+                idx._warn(e.message)
+                continue
+            idx._warn_lines(problems, idx._where(rel))
+            if es:
+                items[n] = ComponentSummary.from_entries(es)
     return _write_summary(root, items, idx._warn)

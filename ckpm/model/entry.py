@@ -371,6 +371,37 @@ def _entry_fast(d: Any, name: str | None) -> "IndexEntry | None":
     return e
 
 
+def load_index_line(line: str) -> Any:
+    """One line of a component file parsed as JSON, its size and depth checked first (IndexDataError)."""
+    if utf8_len(line) > MAX_LINE_BYTES:
+        raise IndexDataError(f"line is {utf8_len(line)} bytes long (at most {MAX_LINE_BYTES})")
+    return load_json_line(line)
+
+
+def summary_fields(raw: Any, name: str) -> tuple[str, str, str, str] | None:
+    """What a summary takes from one index line of component ``name``: (version, kind, tags
+    joined with commas, description), checked as :func:`check_entry` checks them; None when
+    anything of those is unusual (the caller then runs :func:`check_entry` for the message).
+
+    The rest of the line (dependencies, sources, recipes) is checked when the component is
+    read for a resolution, as it is for a summary.jsonl that the index publishes.
+    """
+    if type(raw) is not dict or raw.get("name") != name:
+        return None
+    version = raw.get("version")
+    if type(version) is not str or len(version) > MAX_VERSION_LEN or _CONTROL.search(version):
+        return None
+    kind, description = raw.get("kind"), raw.get("description")
+    low = _common_fast(kind, description, raw.get("tags", []), MAX_TAGS)
+    if low is None:
+        return None
+    try:
+        parse_version(version)
+    except VersionError:
+        return None
+    return version, kind or "lib", low, description or ""
+
+
 def check_entry(raw: Any, *, name: str | None = None) -> "IndexEntry":
     """One parsed index line → an :class:`IndexEntry`, or :class:`IndexDataError` saying what is wrong.
 
@@ -509,9 +540,7 @@ class IndexEntry:
     @classmethod
     def from_line(cls, line: str, *, name: str | None = None) -> "IndexEntry":
         """Parse and check one index line (:func:`check_entry`); raises :class:`IndexDataError`."""
-        if utf8_len(line) > MAX_LINE_BYTES:
-            raise IndexDataError(f"line is {utf8_len(line)} bytes long (at most {MAX_LINE_BYTES})")
-        return check_entry(load_json_line(line), name=name)
+        return check_entry(load_index_line(line), name=name)
 
     def to_json(self) -> dict[str, Any]:
         if self.raw:

@@ -1,0 +1,155 @@
+"""Searching an index without summary.jsonl: each component file is read once, then kept in the cache."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ckpm.index import open_index
+from ckpm.index.base import parse_component, summary_of_component
+from ckpm.index.folder import FolderIndex
+from ckpm.index.git import GitIndex
+from ckpm.index.layout import entry_path
+from ckpm.index.summary_cache import cache_path
+from ckpm.index.writer import init_index, reindex, write_component
+from ckpm.model.entry import ComponentSummary
+from ckpm.testing import entry
+
+
+def _index(root: Path) -> Path:
+    init_index(root, "lab")
+    write_component(root, [entry("lib-a", "1.0", tags=["x"]), entry("lib-a", "1.1", tags=["y"])])
+    write_component(root, [entry("zlib", "1.3", kind="tool", description="compression")])
+    (root / "summary.jsonl").unlink(missing_ok=True)
+    return root
+
+
+def _seen(idx: FolderIndex | GitIndex) -> dict[str, tuple[str, list[str], tuple[str, ...]]]:
+    return {s.name: (s.kind, sorted(s.tags), s.versions) for s in idx.summaries()}
+
+
+def _cache_file(cache: Path) -> Path:
+    files = list((cache / "index-summary").iterdir())
+    assert len(files) == 1
+    return files[0]
+
+
+def test_the_first_scan_is_kept_and_the_next_reads_no_component_file(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    first = _seen(FolderIndex(root, cache_dir=cache))
+    assert first == {"lib-a": ("lib", ["x", "y"], ("1.0", "1.1")), "zlib": ("tool", [], ("1.3",))}
+    assert _cache_file(cache) == cache_path(cache, str(root.resolve()))
+    # rewrite lib-a in place with other bytes of the same size, keeping its mtime: the
+    # cache key (size, mtime, inode) is unchanged, so a second scan must not read it
+    p = root / entry_path("lib-a")
+    st = p.stat()
+    text = p.read_text()
+    with open(p, "r+") as f:
+        f.write(text.replace('"1.1"', '"1.2"'))
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _seen(FolderIndex(root, cache_dir=cache)) == first
+    # a real change (a new mtime) is seen at once
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert _seen(FolderIndex(root, cache_dir=cache))["lib-a"][2] == ("1.0", "1.2")
+
+
+def test_added_removed_and_appended_components_are_seen(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    _seen(FolderIndex(root, cache_dir=cache))
+    write_component(root, [entry("lib-a", "1.0"), entry("lib-a", "2.0", tags=["new"])])
+    write_component(root, [entry("lib-b", "0.1")])
+    (root / entry_path("zlib")).unlink()
+    (root / "summary.jsonl").unlink(missing_ok=True)
+    got = _seen(FolderIndex(root, cache_dir=cache))
+    assert got == {"lib-a": ("lib", ["new"], ("1.0", "2.0")), "lib-b": ("lib", [], ("0.1",))}
+    names = [json.loads(line)[0] for line in _cache_file(cache).read_text().splitlines()[1:]]
+    assert names == ["lib-a", "lib-b"]  # the line of the removed file is dropped
+
+
+@pytest.mark.parametrize("damage", [
+    lambda text: "",
+    lambda text: "not json\n" + text,
+    lambda text: text[: len(text) // 2],
+    lambda text: text.replace('["1.0","1.1"]', "[1,2]"),
+    lambda text: text.replace('"lib"', '{"deep":' * 50 + "1" + "}" * 50, 1),
+    lambda text: '{"format":99}\n' + "\n".join(text.splitlines()[1:]),
+])
+def test_a_damaged_cache_is_a_miss_never_a_wrong_answer(tmp_path: Path, damage) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    expected = _seen(FolderIndex(root, cache_dir=cache))
+    f = _cache_file(cache)
+    damaged = damage(f.read_text())
+    assert damaged != f.read_text()
+    f.write_text(damaged)
+    assert _seen(FolderIndex(root, cache_dir=cache)) == expected
+    assert _seen(FolderIndex(root, cache_dir=cache)) == expected  # and it was written again
+
+
+def test_bad_lines_are_reported_on_every_search_cached_or_not(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    p = root / entry_path("lib-a")
+    p.write_text(p.read_text() + '{"name":"lib-a","version":"bad version"}\n{"name":"other","version":"1"}\n')
+    for _ in range(2):
+        idx = FolderIndex(root, cache_dir=cache)
+        assert _seen(idx)["lib-a"][2] == ("1.0", "1.1")
+        assert [w.split(": ", 1)[0] for w in idx.warnings] == [f"{p}:3", f"{p}:4"]
+        assert "line skipped" in idx.warnings[0] and "other" in idx.warnings[1]
+
+
+def test_a_file_over_its_cap_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    from ckpm.model.entry import MAX_FILE_BYTES
+
+    p = root / entry_path("lib-a")
+    p.write_text(p.read_text() + "\n" * (MAX_FILE_BYTES + 1))
+    idx = FolderIndex(root, cache_dir=cache)
+    assert set(_seen(idx)) == {"zlib"}
+    assert any("over the cap" in w for w in idx.warnings)
+
+
+def test_the_scan_agrees_with_reading_every_entry(tmp_path: Path) -> None:
+    """summary_of_component shows what ComponentSummary.from_entries shows, and skips the
+    lines that parse_component skips for what a summary holds."""
+    text = "\n".join(json.dumps(e) for e in [
+        entry("lib-q", "1.0", tags=["B", "a"], description="one"),
+        {"name": "lib-q", "version": "1.0.1", "tags": ["Bad Tag"]},
+        {"name": "lib-q", "version": "2.0", "kind": "tool", "tags": ["c"], "description": "two"},
+        {"name": "lib-q", "version": "3.0", "kind": "no such kind!"},
+        "[1, 2]",
+        "",
+    ]) + "\n"
+    summary, problems = summary_of_component(text, "F", "lib-q")
+    entries, expected_problems = parse_component(text, "F", "lib-q")
+    assert summary == ComponentSummary.from_entries(entries)
+    assert summary is not None and summary.versions == ("1.0", "2.0") and summary.kind == "tool"
+    assert problems == expected_problems
+
+
+def test_search_without_a_summary_matches_search_with_one(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    without = _seen(FolderIndex(root, cache_dir=cache))
+    reindex(root)
+    assert (root / "summary.jsonl").is_file()
+    assert _seen(FolderIndex(root, cache_dir=cache)) == without
+
+
+def test_open_index_keeps_the_scan_in_the_cache_dir(tmp_path: Path) -> None:
+    root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
+    idx = open_index(str(root), cache_dir=cache)
+    assert set(s.name for s in idx.summaries()) == {"lib-a", "zlib"}
+    assert _cache_file(cache).is_file()
+
+
+def test_a_git_index_is_keyed_by_blob(git_index_factory, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    gi = git_index_factory({"lib-x": [entry("lib-x", "1.0")], "zlib": [entry("zlib", "1.3")]}, summary=False)
+    assert _seen(GitIndex(gi.url, cache_dir=cache))["lib-x"][2] == ("1.0",)
+    keys = {json.loads(line)[0]: json.loads(line)[1] for line in _cache_file(cache).read_text().splitlines()[1:]}
+    gi.publish(entry("lib-x", "2.0"), summary=False)
+    idx = GitIndex(gi.url, cache_dir=cache)
+    idx.update()
+    assert _seen(idx)["lib-x"][2] == ("1.0", "2.0")
+    again = {json.loads(line)[0]: json.loads(line)[1] for line in _cache_file(cache).read_text().splitlines()[1:]}
+    assert again["zlib"] == keys["zlib"] and again["lib-x"] != keys["lib-x"]
