@@ -113,6 +113,16 @@ def test_crashing_probe_is_a_warning_with_its_stderr(bindir, cache):
     assert "mytool-bad" in w and "exited with 3" in w and "Segmentation fault" in w
 
 
+def test_a_shim_with_nothing_behind_it_is_skipped_quietly(bindir, cache):
+    """pyenv's shim of an inactive version exits 127 saying "command not found": not a program
+    here, so no warning (a loader failure, also 127, still warns: tests/test_detect_recheck.py)."""
+    write_exe(bindir / "mytool-9", tool_script(stderr="pyenv: mytool-9: command not found", exit_code=127))
+    write_exe(bindir / "mytool", tool_script("mytool 1.0"))
+    result = detect({"t": [{"executable": ["mytool", "mytool-*"], **VER}]}, cache_dir=cache)
+    assert [d.version for d in result.found["t"]] == ["1.0"]
+    assert result.warnings == []
+
+
 def test_garbage_output_is_reported_raw_and_truncated(bindir, cache):
     garbage = "Welcome to MyTool!! " * 40
     write_exe(bindir / "mytool", tool_script(garbage))

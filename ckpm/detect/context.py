@@ -96,6 +96,10 @@ class DetectContext:
             self.warn(f"{label}: `{cmd}` timed out after {t:g}s; skipped")
             return None
         if out.returncode not in tuple(ok_codes):
+            if out.returncode == 127 and "command not found" in (out.stderr or out.stdout or ""):
+                # a wrapper with nothing behind it (pyenv's shim of a version that is not
+                # active says so): no program here, not a broken one worth a warning
+                return None
             said = truncate(out.stderr or out.stdout) or "(no output)"
             self.warn(f"{label}: `{cmd}` exited with {out.returncode}: {said}")
             return None
