@@ -321,7 +321,7 @@ def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
         return False
     if ws.settings.no_host and any(isinstance(p.source, HostSource) for p in old.packages):
         return False
-    res = check(ws, targets=options.targets or None)
+    res = check(ws, targets=options.targets or None, lock=old)
     return res.ok and not res.problems and not res.drift and not res.notes
 
 
@@ -445,15 +445,17 @@ class CheckResult:
                 "notes": self.notes}
 
 
-def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False) -> CheckResult:
+def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False,
+          lock: Lock | None = None) -> CheckResult:
     """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes.
 
     A source that cannot be reached (a git remote, an HTTP index) is a problem ("could not
     verify"), unless ckpm is offline, where what is cached is trusted and a note says so.
+    ``lock`` is the lock when the caller has read it already.
     """
     problems: list[str] = []
     notes: list[str] = []
-    lk = ws.read_lock()
+    lk = lock if lock is not None else ws.read_lock()
     if lk is None:
         return CheckResult(False, [f"{ws.lock_path} does not exist; run `ckpm lock`"], ws.lock_path)
     if lk.manifest_hash != ws.manifest.content_hash():
@@ -514,7 +516,7 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
         if idx is None:
             return [f"{p.name} {p.version}: index {src.index!r} is no longer configured"]
         try:
-            entry = next((e for e in idx.entries(p.name) if e.version_text == p.version), None)
+            entry = idx.find_entry(p.name, p.version)
         except CkpmError as e:
             return _unreachable(ws, p, f"index {idx.name} ({idx.url})", e, notes)
         if entry is None:

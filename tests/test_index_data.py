@@ -518,3 +518,34 @@ def test_cli_end_to_end(libb_index: Path, tmp_path: Path) -> None:
     reidx = _ckpm("index", "reindex", str(libb_index), cwd=proj)
     assert reidx.returncode == 0 and "Traceback" not in reidx.stderr
     assert [json.loads(x)["name"] for x in s.read_text().splitlines()] == ["liba", "libb"]
+
+
+def test_find_entry_reads_one_line_and_agrees_with_entries(tmp_path: Path) -> None:
+    """The re-lock check reads one line per locked package: the same entry entries() gives
+    (the first valid line of that version), without checking the others."""
+    from ckpm.index.folder import FolderIndex
+    from ckpm.index.layout import entry_path
+    from ckpm.index.writer import init_index
+
+    root = tmp_path / "idx"
+    init_index(root, "lab")
+    p = root / entry_path("lib-a")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {"name": "lib-a", "version": "1.0", "cksum": "first"},
+        {"name": "lib-a", "version": "2.0", "deps": [{"name": "x", "req": "not a range"}]},  # bad: skipped
+        {"name": "lib-a", "version": "2.0", "cksum": "good"},
+        {"name": "lib-a", "version": "1.0", "cksum": "second"},  # a duplicate: the first wins
+        {"name": "other", "version": "3.0"},  # another component's line: skipped
+    ]
+    p.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    fresh = FolderIndex(root)
+    got = {v: fresh.find_entry("lib-a", v) for v in ("1.0", "2.0", "3.0", "9")}
+    assert fresh._entries == {}  # nothing was memoised: only lines were read
+    read = FolderIndex(root)
+    for v, e in got.items():
+        want = next((x for x in read.entries("lib-a") if x.version_text == v), None)
+        assert (e and (e.version_text, e.cksum)) == (want and (want.version_text, want.cksum))
+    assert got["1.0"].cksum == "first" and got["2.0"].cksum == "good" and got["3.0"] is None
+    assert read.find_entry("LIB-A", "2.0").cksum == "good"  # from the memoised entries
+    assert fresh.find_entry("no-such", "1.0") is None and fresh.find_entry("Not A Name!", "1") is None

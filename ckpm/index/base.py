@@ -56,6 +56,11 @@ class Index(Protocol):
         """
         ...
 
+    def find_entry(self, name: str, version: str) -> IndexEntry | None:
+        """The entry of ``name`` at ``version`` as ``entries(name)`` has it, or None (reads only
+        what it needs where it can). Raises IndexError_ as ``entries`` does."""
+        ...
+
     def summaries(self) -> list[ComponentSummary]:
         """One summary per component (for search, tag queries and suggestions).
 
@@ -138,6 +143,27 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
             problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
                             "line skipped")
     return out, problems
+
+
+def find_in_component(text: str, origin: str, name: str, version: str) -> IndexEntry | None:
+    """The first valid line of ``version`` in a component file, or None; checks only that line.
+
+    What ``next(e for e in parse_component(...)[0] if e.version_text == version)`` gives,
+    without checking (or building) the other versions: checking that a lock still holds
+    needs one line of each locked package's file. Raises :class:`IndexDataError` when the
+    file is refused as a whole.
+    """
+    _check_component_caps(text, origin)
+    for line in _split(text):
+        if not line.strip():
+            continue
+        try:
+            raw = load_index_line(line)
+            if type(raw) is dict and raw.get("version") == version:
+                return check_entry(raw, name=name)
+        except (IndexDataError, ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
+            continue
+    return None
 
 
 def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSummary | None, list[str]]:
@@ -394,6 +420,29 @@ class FileIndex(ABC):
                 return self._refuse(e)
         self._entries[n] = out
         return out
+
+    def find_entry(self, name: str, version: str) -> IndexEntry | None:
+        """The entry of ``name`` at ``version`` (as it appears in ``entries(name)``), or None.
+
+        Reads only that version's line when the component has not been read yet.
+        """
+        n = name.lower()
+        hit = self._entries.get(n)
+        if hit is not None:
+            return next((e for e in hit if e.version_text == version), None)
+        refused = self._refused.get(n)
+        if refused is not None:
+            raise refused
+        if not valid_name(n):
+            return None
+        self._check_config()
+        rel = entry_path(n)
+        try:
+            text = self._read_file(rel)
+            return find_in_component(text, self._where(rel), n, version) if text else None
+        except IndexDataError as e:
+            self._refused[n] = e
+            raise
 
     def summaries(self) -> list[ComponentSummary]:
         """summary.jsonl when the index has one (bad and stale lines left out), else :meth:`_scan_summaries`."""
