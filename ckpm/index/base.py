@@ -13,7 +13,7 @@ This module imports none of the clients built on it; :func:`ckpm.index.open_inde
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar, runtime_checkable
 
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from ckpm.report import Reporter
 
 SUPPORTED_FORMAT = 1
+
+T = TypeVar("T")
 
 #: bad lines of one file reported one by one; the rest are counted in one more message
 MAX_LINE_WARNINGS = 20
@@ -121,6 +123,26 @@ def _check_component_caps(text: str, origin: str) -> None:
                                  "refused")
 
 
+#: what a line of someone else's JSON can raise besides IndexDataError (reported, never raised)
+_LINE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
+
+
+def _parse_lines(text: str, origin: str, what: str, parse: Callable[[str], T]) -> tuple[list[T], list[str]]:
+    """``parse`` of each non-empty line, and ``ORIGIN:LINE: what is wrong; line skipped`` for each that fails."""
+    out: list[T] = []
+    problems: list[str] = []
+    for no, line in enumerate(_split(text), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(parse(line))
+        except IndexDataError as e:
+            problems.append(f"{origin}:{no}: {e.message}; line skipped")
+        except _LINE_ERRORS as e:
+            problems.append(f"{origin}:{no}: malformed {what} ({type(e).__name__}: {shown(str(e))}); line skipped")
+    return out, problems
+
+
 def parse_component(text: str, origin: str, name: str | None = None) -> tuple[list[IndexEntry], list[str]]:
     """The valid lines of a component file, and one message per skipped line.
 
@@ -130,19 +152,7 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
     :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
     """
     _check_component_caps(text, origin)
-    out: list[IndexEntry] = []
-    problems: list[str] = []
-    for no, line in enumerate(_split(text), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(IndexEntry.from_line(line, name=name))
-        except IndexDataError as e:
-            problems.append(f"{origin}:{no}: {e.message}; line skipped")
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
-            problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
-                            "line skipped")
-    return out, problems
+    return _parse_lines(text, origin, "index line", lambda line: IndexEntry.from_line(line, name=name))
 
 
 def find_in_component(text: str, origin: str, name: str, version: str) -> IndexEntry | None:
@@ -161,7 +171,7 @@ def find_in_component(text: str, origin: str, name: str, version: str) -> IndexE
             raw = load_index_line(line)
             if type(raw) is dict and raw.get("version") == version:
                 return check_entry(raw, name=name)
-        except (IndexDataError, ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError):
+        except (IndexDataError, *_LINE_ERRORS):
             continue
     return None
 
@@ -175,32 +185,21 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
     messages are those of :func:`parse_component` (which raises for a file refused whole).
     """
     _check_component_caps(text, origin)
-    versions: list[str] = []
-    tags: set[str] = set()
-    kind, description = "lib", ""
-    problems: list[str] = []
-    for no, line in enumerate(_split(text), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = load_index_line(line)
-            got = summary_fields(raw, name)
-            if got is None:  # unusual: the full check says what is wrong (or that it is fine)
-                e = check_entry(raw, name=name)
-                got = e.version_text, e.kind, ",".join(e.tags), e.description
-        except IndexDataError as e:
-            problems.append(f"{origin}:{no}: {e.message}; line skipped")
-            continue
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
-            problems.append(f"{origin}:{no}: malformed index line ({type(e).__name__}: {shown(str(e))}); "
-                            "line skipped")
-            continue
-        version, kind, low, description = got
-        versions.append(version)
-        if low:
-            tags.update(low.split(","))
-    if not versions:
+
+    def fields(line: str) -> tuple[str, str, str, str]:
+        raw = load_index_line(line)
+        got = summary_fields(raw, name)
+        if got is None:  # unusual: the full check says what is wrong (or that it is fine)
+            e = check_entry(raw, name=name)
+            got = e.version_text, e.kind, ",".join(e.tags), e.description
+        return got
+
+    lines, problems = _parse_lines(text, origin, "index line", fields)
+    versions = [v for v, _, _, _ in lines]
+    tags = {t for _, _, low, _ in lines if low for t in low.split(",")}
+    if not lines:
         return None, problems
+    _, kind, _, description = lines[-1]
     return ComponentSummary(name, kind, frozenset(tags), description, tuple(versions)), problems
 
 
@@ -211,28 +210,18 @@ def parse_summary_text(text: str, origin: str) -> tuple[list[ComponentSummary], 
     :data:`~ckpm.model.entry.MAX_SUMMARY_BYTES`.
     """
     check_text_size(text, origin, MAX_SUMMARY_BYTES, "summary.jsonl")
-    out: list[ComponentSummary] = []
-    problems: list[str] = []
     seen: set[str] = set()
-    for no, line in enumerate(_split(text), 1):
-        if not line.strip():
-            continue
-        try:
-            if utf8_len(line) > MAX_SUMMARY_LINE_BYTES:
-                raise IndexDataError(f"line is {utf8_len(line):,} bytes long (at most {MAX_SUMMARY_LINE_BYTES:,})")
-            s = check_summary(load_json_line(line))
-            if s.name in seen:
-                raise IndexDataError(f"a second line for {shown(s.name)}")
-        except IndexDataError as e:
-            problems.append(f"{origin}:{no}: {e.message}; line skipped")
-            continue
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as e:
-            problems.append(f"{origin}:{no}: malformed summary line ({type(e).__name__}: {shown(str(e))}); "
-                            "line skipped")
-            continue
+
+    def one(line: str) -> ComponentSummary:
+        if utf8_len(line) > MAX_SUMMARY_LINE_BYTES:
+            raise IndexDataError(f"line is {utf8_len(line):,} bytes long (at most {MAX_SUMMARY_LINE_BYTES:,})")
+        s = check_summary(load_json_line(line))
+        if s.name in seen:
+            raise IndexDataError(f"a second line for {shown(s.name)}")
         seen.add(s.name)
-        out.append(s)
-    return out, problems
+        return s
+
+    return _parse_lines(text, origin, "summary line", one)
 
 
 def parse_lines(text: str, origin: str, name: str | None = None) -> list[IndexEntry]:

@@ -160,6 +160,28 @@ def _reason_text(provider: Provider, rejected: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def _key_detail(provider: Provider, ident: str, reqs: list[Req], lines: list[str], *,
+                remember: bool = False) -> dict[str, Any]:
+    """Append the detail of one key in conflict to ``lines``; return it as data for --json.
+
+    Every requirement seen on the key counts, not only those of the last conflict.
+    """
+    all_reqs = list({id(r): r for r in [*reqs, *provider.reqs_seen.get(ident, [])]}.values())
+    if remember:
+        provider.reqs_seen.setdefault(ident, all_reqs)
+    lines.append(f"{ident} is required as:")
+    lines.extend(f"  {c}" for c in _group_chains(provider, all_reqs))
+    lines.append("candidates considered:")
+    lines.extend(f"  {line}" for line in rejected(provider, ident, all_reqs))
+    cands, total, error = considered(provider, ident, all_reqs)
+    return {
+        "key": ident,
+        "requirements": [{"requirement": r.req.describe(), "asked_by": r.who(), "chain": chain(provider, r)}
+                         for r in all_reqs],
+        "candidates": cands, "candidates_total": total, "error": error,
+    }
+
+
 def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> ResolutionError:
     """A ResolutionError for resolvelib's ResolutionImpossible, with the conflict as data."""
     by_ident: dict[str, list[Req]] = {}
@@ -170,20 +192,7 @@ def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> Resolu
     names = []
     for ident, reqs in sorted(by_ident.items()):
         names.append(ident)
-        # include every requirement seen on this key, not only the last conflict
-        all_reqs = list({id(r): r for r in [*reqs, *provider.reqs_seen.get(ident, [])]}.values())
-        chains = [chain(provider, r) for r in all_reqs]
-        details.append(f"{ident} is required as:")
-        details.extend(f"  {c}" for c in _group_chains(provider, all_reqs))
-        details.append("candidates considered:")
-        details.extend(f"  {line}" for line in rejected(provider, ident, all_reqs))
-        cands, total, error = considered(provider, ident, all_reqs)
-        conflict.append({
-            "key": ident,
-            "requirements": [{"requirement": r.req.describe(), "asked_by": r.who(), "chain": c}
-                             for r, c in zip(all_reqs, chains)],
-            "candidates": cands, "candidates_total": total, "error": error,
-        })
+        conflict.append(_key_detail(provider, ident, reqs, details))
     first = names[0] if names else "?"
     hint = (f"relax one of the ranges on {', '.join(names)}, or run `ckpm why-not {first}@VERSION` "
             "to see why a version you expected was not chosen")
@@ -270,19 +279,7 @@ def from_core(provider: Provider, problem: Any, groups: Sequence[Any], target: s
     more: list[str] = []
     conflict: list[dict[str, Any]] = []
     for ident in idents:
-        reqs = list({id(r): r for r in [*reqs_by_ident[ident], *provider.reqs_seen.get(ident, [])]}.values())
-        provider.reqs_seen.setdefault(ident, reqs)
-        more.append(f"{ident} is required as:")
-        more.extend(f"  {c}" for c in _group_chains(provider, reqs))
-        more.append("candidates considered:")
-        more.extend(f"  {line}" for line in rejected(provider, ident, reqs))
-        considered_, total, error = considered(provider, ident, reqs)
-        conflict.append({
-            "key": ident,
-            "requirements": [{"requirement": r.req.describe(), "asked_by": r.who(), "chain": chain(provider, r)}
-                             for r in reqs],
-            "candidates": considered_, "candidates_total": total, "error": error,
-        })
+        conflict.append(_key_detail(provider, ident, reqs_by_ident[ident], more, remember=True))
     counts = {i: sum(1 for _, d in merged if d == i) for i in idents}
     clash = [i for i in idents if counts[i] > 1] or idents
     missing = [i for i in idents if i in f.missing]

@@ -243,14 +243,19 @@ def _improve(p: Problem, solver: _Solver, model: list[int], answer: Answer, top:
     """
     seen: set[str] = set()
     todo: deque[str] = deque()
-    for _r, ms in p.roots:
-        for v in ms:
-            if model[v - 1] > 0:
-                ident = p.cands[v - 1].ident
-                if ident not in seen:
-                    seen.add(ident)
-                    todo.append(ident)
-                break
+
+    def queue_chosen(edges: Any) -> None:
+        """Queue the key of the chosen match of each (requirement, matches), once."""
+        for _r, ms in edges:
+            for m in ms:
+                if model[m - 1] > 0:
+                    child = p.cands[m - 1].ident
+                    if child not in seen:
+                        seen.add(child)
+                        todo.append(child)
+                    break
+
+    queue_chosen(p.roots)
     while todo:
         ident = todo.popleft()
         vs = p.by_ident.get(ident, [])
@@ -271,14 +276,7 @@ def _improve(p: Problem, solver: _Solver, model: list[int], answer: Answer, top:
             cur = next(v for v in better if model[v - 1] > 0)
             answer.improved += 1
         solver.s.add_clause([cur])  # decided: never retracted
-        for _r, ms in p.deps.get(cur, ()):
-            for m in ms:
-                if model[m - 1] > 0:
-                    child = p.cands[m - 1].ident
-                    if child not in seen:
-                        seen.add(child)
-                        todo.append(child)
-                    break
+        queue_chosen(p.deps.get(cur, ()))
     return model
 
 
