@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""Conflict-heavy resolver benchmark: ckpm lock, the minimal resolvelib provider and uv, checked.
+
+    python bench/bench_conflict.py [--seeds 40] [--n 2000] [--m 20] [--c 0.15 0.3] [--timeout 60]
+                                   [--runs 1] [--json] [--json-out FILE] [--no-uv] [--uv PATH] [--work DIR]
+
+For each C and each seed (1..SEEDS), generates an ecosystem with
+bench/gen_conflict.py into ``WORK/n{N}-m{M}-c{C}/seed-{S}`` (reused when
+present), then times, one after the other, as whole processes:
+
+(a) ``ckpm -C PROJECT lock --no-host`` on a fresh copy of the project (no
+    ckpm.lock, so every run resolves). By default ckpm is this checkout's
+    code, run as ``python -m ckpm`` with the repository on PYTHONPATH;
+    ``--ckpm PATH`` times another command;
+(b) ``python bench/minimal_provider.py INDEX ROOT...`` (a plain resolvelib
+    provider; ``--minimal-timeout`` bounds it separately, as it can backtrack
+    for minutes on these graphs);
+(c) ``uv pip compile --no-index --find-links WHEELS requirements.in -o OUT
+    --no-cache`` when uv is found (``--uv PATH``, else on PATH, else
+    bench/_work/uvenv/bin/uv); otherwise ``n/a``.
+
+Each result's pins are read (ckpm.lock, the provider's stdout, uv's
+requirements file) and CHECKED against the graph in meta.json: every root's
+range holds, every pinned package's version exists and each of its
+dependencies is pinned at a version its range admits, and no name is pinned
+twice. "Passed over" is the sum over the pins of how many versions newer than
+the chosen one exist (0 = every package at its newest).
+
+A run past ``--timeout`` is reported as ``timeout``, a non-zero exit as
+``failed`` with its error line. Timings are the median of ``--runs`` runs.
+Nothing here asserts timing: the targets are printed beside the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import gen_conflict  # noqa: E402
+
+WORK = HERE / "_work" / "conflict"
+TARGET_TIME_S = 2.0
+TARGET_UV_RATIO = 2.0
+TARGET_PASSED_OVER_RATIO = 1.5
+TOOLS = ("ckpm", "minimal", "uv")
+
+
+# ---------------------------------------------------------------------- checker
+def vkey(version: str) -> tuple[int, ...]:
+    """The order of the generator's versions (``X.Y.Z``, integers)."""
+    return tuple(int(p) for p in version.strip().split("."))
+
+
+_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([0-9][0-9.]*)\s*$")
+
+
+def satisfies(version: str, req: str) -> bool:
+    """Whether ``version`` is in ``req`` (comma-separated ``>=``/``<``/... clauses, or ``*``)."""
+    req = (req or "").strip()
+    if req in ("", "*"):
+        return True
+    v = vkey(version)
+    for clause in req.split(","):
+        m = _CLAUSE.match(clause)
+        if not m:
+            raise ValueError(f"not a range the checker knows: {req!r}")
+        op, bound = m.group(1), vkey(m.group(2))
+        # pad to the same length (1.0 == 1.0.0)
+        width = max(len(v), len(bound))
+        a, b = v + (0,) * (width - len(v)), bound + (0,) * (width - len(bound))
+        ok = {">=": a >= b, "<=": a <= b, "==": a == b, "!=": a != b, ">": a > b, "<": a < b}[op]
+        if not ok:
+            return False
+    return True
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name.strip().lower())
+
+
+def pins_from_lock(path: Path) -> list[tuple[str, str]]:
+    """The ``[[package]]`` pins of a ckpm.lock (TOML), in file order."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return [(normalize(p["name"]), str(p["version"])) for p in data.get("package", [])]
+
+
+def pins_from_requirements(text: str) -> list[tuple[str, str]]:
+    """``name==version`` lines (uv's output, the provider's stdout); comments and annotations skipped."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or line[:1].isspace():
+            continue
+        body = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" not in body:
+            continue
+        name, version = body.split("==", 1)
+        out.append((normalize(name), version.strip()))
+    return out
+
+
+def check(meta: dict[str, Any], pins: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Check pins against the graph. Returns ``{"valid", "errors", "packages", "passed_over", "unreachable"}``."""
+    comps = meta["components"]
+    errors: list[str] = []
+    chosen: dict[str, str] = {}
+    for name, version in pins:
+        if name in chosen and chosen[name] != version:
+            errors.append(f"{name} pinned twice: {chosen[name]} and {version}")
+            continue
+        chosen[name] = version
+    for name, version in sorted(chosen.items()):
+        comp = comps.get(name)
+        if comp is None:
+            errors.append(f"{name}: not a component of the graph")
+            continue
+        if version not in comp["deps"]:
+            errors.append(f"{name}=={version}: no such version")
+            continue
+        for dep, req in comp["deps"][version]:
+            got = chosen.get(dep)
+            if got is None:
+                errors.append(f"{name}=={version} needs {dep}{req}: not pinned")
+            elif not satisfies(got, req):
+                errors.append(f"{name}=={version} needs {dep}{req}: pinned {got}")
+    for name, req in meta["roots"]:
+        got = chosen.get(name)
+        if got is None:
+            errors.append(f"root {name}{req}: not pinned")
+        elif not satisfies(got, req):
+            errors.append(f"root {name}{req}: pinned {got}")
+    # what the roots reach through the chosen versions (extra pins are not an error, only counted)
+    reach: set[str] = set()
+    stack = [name for name, _ in meta["roots"]]
+    while stack:
+        name = stack.pop()
+        if name in reach or name not in chosen or name not in comps:
+            continue
+        reach.add(name)
+        stack.extend(dep for dep, _ in comps[name]["deps"].get(chosen[name], []))
+    return {
+        "valid": not errors,
+        "errors": errors[:20],
+        "n_errors": len(errors),
+        "packages": len(chosen),
+        "passed_over": passed_over(meta, chosen),
+        "unreachable": len(set(chosen) - reach),
+    }
+
+
+def passed_over(meta: dict[str, Any], chosen: dict[str, str]) -> int:
+    """Sum over the pins of the number of versions newer than the one chosen."""
+    total = 0
+    for name, version in chosen.items():
+        comp = meta["components"].get(name)
+        if comp is None:
+            continue
+        v = vkey(version)
+        total += sum(1 for other in comp["versions"] if vkey(other) > v)
+    return total
+
+
+# ---------------------------------------------------------------------- running
+def run(cmd: list[str], timeout: float, *, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "seconds": time.perf_counter() - t0, "error": f"timed out after {timeout:g} s"}
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"status": "failed", "seconds": dt, "returncode": proc.returncode, "error": error_line(proc),
+                "stdout": proc.stdout, "stderr": proc.stderr}
+    return {"status": "ok", "seconds": dt, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    err = proc.stderr.strip() or proc.stdout.strip()
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
+    if not lines:
+        return f"exit status {proc.returncode}"
+    for ln in lines:
+        if ln.lower().startswith("error"):
+            return ln[:200]
+    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:200]
+
+
+def find_uv(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    found = shutil.which("uv")
+    if found:
+        return found
+    local = HERE / "_work" / "uvenv" / "bin" / "uv"
+    return str(local) if local.is_file() and os.access(local, os.X_OK) else None
+
+
+def ckpm_command(explicit: str | None) -> tuple[list[str], dict[str, str]]:
+    """``--ckpm PATH``, else this checkout's code: ``python -m ckpm`` with the repository first on PYTHONPATH."""
+    env = dict(os.environ)
+    if explicit:
+        return [explicit], env
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return [sys.executable, "-m", "ckpm"], env
+
+
+def ensure_generated(d: Path, n: int, m: int, c: float, seed: int, roots: int, wheels: bool) -> float:
+    """Generate into ``d`` unless it is there; add wheels/ when asked and missing. Returns seconds spent."""
+    t0 = time.perf_counter()
+    if not (d / "meta.json").is_file():  # meta.json is written last but for the wheels
+        if d.exists():
+            shutil.rmtree(d)
+        gen_conflict.generate(d, n, m, c, seed, roots, wheels)
+        if wheels:
+            (d / "wheels.complete").write_text("")
+        return time.perf_counter() - t0
+    if wheels and not (d / "wheels.complete").is_file():
+        if (d / "wheels").exists():
+            shutil.rmtree(d / "wheels")
+        gen_conflict.write_wheels(gen_conflict.Plan(n, m, c, seed, roots), d / "wheels")
+        (d / "wheels.complete").write_text("")
+    return time.perf_counter() - t0
+
+
+def measure(tool: str, d: Path, meta: dict[str, Any], args: argparse.Namespace,
+            ckpm: tuple[list[str], dict[str, str]], uv: str | None) -> dict[str, Any]:
+    """Run ``tool`` ``args.runs`` times on the seed in ``d``; check the last run's pins."""
+    roots = [f"{name}{req}" for name, req in meta["roots"]]
+    times: list[float] = []
+    res: dict[str, Any] = {}
+    for _ in range(args.runs):
+        if tool == "ckpm":
+            proj = d / "run-ckpm"
+            if proj.exists():
+                shutil.rmtree(proj)
+            proj.mkdir()
+            shutil.copy2(d / "project" / "ckpm.toml", proj / "ckpm.toml")
+            res = run([*ckpm[0], "-C", str(proj), "lock", "--no-host"], args.timeout, env=ckpm[1])
+            if res["status"] == "ok":
+                res["pins"] = pins_from_lock(proj / "ckpm.lock")
+        elif tool == "minimal":
+            res = run([sys.executable, str(HERE / "minimal_provider.py"), str(d / "index"), *roots],
+                      args.minimal_timeout or args.timeout)
+            if res["status"] == "ok":
+                res["pins"] = pins_from_requirements(res["stdout"])
+        else:
+            out = d / "uv-out.txt"
+            if out.exists():
+                out.unlink()
+            res = run([uv or "uv", "pip", "compile", "--no-index", "--find-links", str(d / "wheels"),
+                       str(d / "requirements.in"), "-o", str(out), "--no-cache", "--no-header", "--no-annotate",
+                       "-q"], args.timeout)
+            if res["status"] == "ok":
+                res["pins"] = pins_from_requirements(out.read_text(encoding="utf-8"))
+        if res["status"] != "ok":
+            break
+        times.append(res["seconds"])
+    out_res: dict[str, Any] = {"status": res["status"]}
+    if res["status"] == "ok":
+        out_res["seconds"] = statistics.median(times)
+        out_res.update(check(meta, res["pins"]))
+        if not out_res["valid"]:
+            out_res["status"] = "invalid"
+    else:
+        out_res["seconds"] = res["seconds"]
+        out_res["error"] = res.get("error")
+    if tool == "minimal" and res.get("stderr"):
+        out_res["stats"] = res["stderr"].strip().splitlines()[-1][:200]
+    return out_res
+
+
+# ---------------------------------------------------------------------- summary
+def summarize(rows: list[dict[str, Any]], tools: list[str]) -> dict[str, Any]:
+    s: dict[str, Any] = {"seeds": len(rows)}
+    for tool in tools:
+        rs = [r[tool] for r in rows]
+        done = [x["seconds"] for x in rs if x["status"] in ("ok", "invalid")]
+        s[tool] = {
+            "valid": sum(1 for x in rs if x["status"] == "ok"),
+            "invalid": sum(1 for x in rs if x["status"] == "invalid"),
+            "failed": sum(1 for x in rs if x["status"] == "failed"),
+            "timeout": sum(1 for x in rs if x["status"] == "timeout"),
+            "max_s": max(done) if done else None,
+            "median_s": statistics.median(done) if done else None,
+            "passed_over": sum(x["passed_over"] for x in rs if x["status"] == "ok"),
+        }
+    ck = [r["ckpm"] for r in rows]
+    s["ckpm"]["fast_and_valid"] = sum(1 for x in ck if x["status"] == "ok" and x["seconds"] < TARGET_TIME_S)
+    if "uv" in tools:
+        slow = 0
+        po_ck = po_uv = 0
+        both = 0
+        for r in rows:
+            a, b = r["ckpm"], r["uv"]
+            if b["status"] == "ok" and (a["status"] != "ok" or a["seconds"] > TARGET_UV_RATIO * b["seconds"]):
+                slow += 1
+            if a["status"] == "ok" and b["status"] == "ok":
+                both += 1
+                po_ck += a["passed_over"]
+                po_uv += b["passed_over"]
+        s["ckpm_over_2x_uv"] = slow
+        s["passed_over_both"] = {"seeds": both, "ckpm": po_ck, "uv": po_uv,
+                                 "ratio": (po_ck / po_uv) if po_uv else (None if po_ck else 1.0)}
+    return s
+
+
+def fmt_s(x: dict[str, Any]) -> str:
+    if x["status"] == "ok":
+        return f"{x['seconds']:.2f}"
+    if x["status"] == "invalid":
+        return f"{x['seconds']:.2f}!"
+    return x["status"]
+
+
+def print_table(res: dict[str, Any]) -> None:
+    tools = res["tools"]
+    print(f"conflict bench: N={res['n']} M={res['m']} roots={res['roots']} seeds={res['seeds']} runs={res['runs']} "
+          f"timeout={res['timeout']}s minimal-timeout={res['minimal_timeout']}s")
+    print(f"ckpm: {' '.join(res['ckpm_cmd'])}   uv: {res['uv'] or 'n/a (not found)'}")
+    for block in res["by_c"]:
+        c = block["c"]
+        print()
+        print(f"C = {c}")
+        head = f"{'seed':>4} {'pins':>5}"
+        for t in tools:
+            head += f" {t + ' s':>10} {t + ' PO':>10}"
+        print(head)
+        for r in block["rows"]:
+            line = f"{r['seed']:>4} {r['ckpm'].get('packages', '-'):>5}"
+            for t in tools:
+                x = r[t]
+                line += f" {fmt_s(x):>10} {x.get('passed_over', '-') if x['status'] in ('ok', 'invalid') else '-':>10}"
+            print(line)
+            for t in tools:
+                x = r[t]
+                if x["status"] == "invalid":
+                    print(f"      {t} INVALID ({x['n_errors']} errors): {'; '.join(x['errors'][:3])}")
+                elif x["status"] == "failed":
+                    print(f"      {t} failed: {x.get('error')}")
+        print_summary(block["summary"], tools, c)
+
+
+def _t(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f} s"
+
+
+def print_summary(s: dict[str, Any], tools: list[str], c: float) -> None:
+    n = s["seeds"]
+    print(f"-- summary, C = {c}, {n} seeds")
+    for t in tools:
+        x = s[t]
+        print(f"   {t:<8} valid {x['valid']}/{n}  invalid {x['invalid']}  failed {x['failed']}  timeout {x['timeout']}"
+              f"  max {_t(x['max_s'])}  median {_t(x['median_s'])}  passed-over (valid) {x['passed_over']}")
+    ck = s["ckpm"]
+    print(f"   target: every seed < {TARGET_TIME_S:g} s with a valid lock:  {ck['fast_and_valid']}/{n}"
+          f"  {'ok' if ck['fast_and_valid'] == n else 'MISSED'}")
+    if "uv" in tools:
+        print(f"   target: no seed > {TARGET_UV_RATIO:g}x uv:  {s['ckpm_over_2x_uv']} seeds"
+              f"  {'ok' if s['ckpm_over_2x_uv'] == 0 else 'MISSED'}")
+        po = s["passed_over_both"]
+        ratio = po["ratio"]
+        rtxt = "n/a" if ratio is None else f"{ratio:.2f}x"
+        ok = ratio is not None and ratio <= TARGET_PASSED_OVER_RATIO
+        print(f"   target: passed-over <= {TARGET_PASSED_OVER_RATIO:g}x uv:  {rtxt} (ckpm {po['ckpm']} / uv {po['uv']}"
+              f" over {po['seeds']} seeds where both are valid)  {'ok' if ok else 'MISSED'}")
+    else:
+        print("   uv: n/a (not found or --no-uv): the uv targets are not measured")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Conflict-heavy resolver benchmark (ckpm, minimal provider, uv).")
+    ap.add_argument("--seeds", type=int, default=40, help="seeds 1..SEEDS (default 40)")
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--m", type=int, default=20)
+    ap.add_argument("--c", type=float, nargs="+", default=[0.15, 0.3])
+    ap.add_argument("--roots", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=60.0, help="per run, seconds (default 60)")
+    ap.add_argument("--minimal-timeout", type=float, default=None,
+                    help="per run of the minimal provider (default: --timeout)")
+    ap.add_argument("--runs", type=int, default=1, help="runs per tool per seed; the median is reported")
+    ap.add_argument("--json", action="store_true", help="print the whole table as JSON")
+    ap.add_argument("--json-out", type=Path, help="also write the whole table as JSON to this file")
+    ap.add_argument("--no-uv", action="store_true", help="do not run uv (no wheels are generated)")
+    ap.add_argument("--no-minimal", action="store_true", help="do not run the minimal provider")
+    ap.add_argument("--uv", help="the uv executable (default: on PATH, else bench/_work/uvenv/bin/uv)")
+    ap.add_argument("--ckpm", help="the ckpm command to time (default: this checkout, python -m ckpm)")
+    ap.add_argument("--work", type=Path, default=WORK, help=f"where to generate (default {WORK})")
+    args = ap.parse_args(argv)
+
+    uv = None if args.no_uv else find_uv(args.uv)
+    tools = ["ckpm"] + ([] if args.no_minimal else ["minimal"]) + (["uv"] if uv else [])
+    ckpm = ckpm_command(args.ckpm)
+    res: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"), "n": args.n, "m": args.m, "roots": args.roots,
+        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "runs": args.runs,
+        "timeout": args.timeout, "minimal_timeout": args.minimal_timeout or args.timeout,
+        "ckpm_cmd": ckpm[0], "uv": uv, "python": sys.executable, "tools": tools, "by_c": [],
+    }
+    # one untimed run of each program first, so that no seed pays for writing bytecode or a cold file cache
+    run([*ckpm[0], "--version"], args.timeout, env=ckpm[1])
+    run([sys.executable, "-c", "import packaging.specifiers, resolvelib"], args.timeout)
+    if uv:
+        run([uv, "--version"], args.timeout)
+    for c in args.c:
+        rows = []
+        for seed in res["seeds"]:
+            d = (args.work / f"n{args.n}-m{args.m}-c{c:g}-r{args.roots}" / f"seed-{seed:03d}").resolve()
+            gen_s = ensure_generated(d, args.n, args.m, c, seed, args.roots, wheels=bool(uv))
+            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+            row: dict[str, Any] = {"seed": seed, "dir": str(d), "generated_s": round(gen_s, 3),
+                                   "planted": check(meta, meta["planted_closure"].items())}
+            for tool in tools:
+                row[tool] = measure(tool, d, meta, args, ckpm, uv)
+            rows.append(row)
+            if not args.json:
+                print(f"C={c:g} seed {seed}: " + "  ".join(f"{t} {fmt_s(row[t])}" for t in tools),
+                      file=sys.stderr, flush=True)
+        res["by_c"].append({"c": c, "rows": rows, "summary": summarize(rows, tools)})
+    if args.json_out:
+        args.json_out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print_table(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
