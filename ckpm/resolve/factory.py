@@ -18,6 +18,8 @@ from ckpm.model.entry import IndexEntry
 from ckpm.model.source import GitSource, Source
 from ckpm.resolve.candidates import Candidate, Req
 
+ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
+
 
 class HostSource(Protocol):
     """Software found on this machine, offered as candidates (see ckpm.detect)."""
@@ -235,12 +237,13 @@ class CandidateFactory:
             if c.version.is_prerelease and req.spec.contains(c.version, prereleases=True):
                 return "is a pre-release (use --prerelease, or name one in the range)"
             return f"outside {req.spec.text}"
-        missing = req.tags - c.tags
-        if missing:
-            return f"lacks tags {', '.join(sorted(missing))}"
-        if req.no_tags & c.tags:
+        if req.tags:  # (guarded: the usual requirement has none, and this runs millions of times)
+            missing = req.tags - c.tags
+            if missing:
+                return f"lacks tags {', '.join(sorted(missing))}"
+        if req.no_tags and req.no_tags & c.tags:
             return f"carries excluded tags {', '.join(sorted(req.no_tags & c.tags))}"
-        if not c.entry.supports(r.target):
+        if c.entry.targets != ANY_TARGET and not c.entry.supports(r.target):
             return f"does not support target {r.target} (supports {', '.join(c.entry.targets)})"
         if c.entry.yanked and not c.locked:
             return "is yanked"

@@ -18,14 +18,16 @@ from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostSource, P
 from ckpm.resolve.provider import Provider, Reporter
 
 # Backtracks resolvelib may spend before the complete (SAT) search takes over. Easy graphs
-# backtrack a few dozen times at most (45 on bench/gen_index.py's default seed); a graph
-# whose backtracking explodes passes this within a second, and the complete search costs
-# about as much as collecting the closure. Counted, never timed, so the switch (and so
-# the lock) does not depend on the machine's speed.
-STUCK_AFTER = 200
+# backtrack a few dozen times at most (45 on bench/gen_index.py's default seed); on the 80
+# conflict graphs of bench/bench_conflict.py, those resolvelib finished took 5-84 backtracks
+# (one 170), and the other 47 were still going at 200. The complete search costs about as
+# much as collecting the closure (0.5-0.9 s there), 200 backtracks about 0.5 s: at 60 the
+# median lock went from 1.12 to 0.94 s and the slowest from 1.74 to 1.42 s. Counted, never
+# timed, so the switch (and so the lock) does not depend on the machine's speed.
+STUCK_AFTER = 60
 # ...or sooner on a large graph: each backtrack rewrites the state and rechecks every key
 # resolvelib knows, so the budget is also counted in keys rechecked (the sum, over the
-# backtracks, of the keys known then): 100,000 is 200 backtracks at 500 keys, 33 at 3,000.
+# backtracks, of the keys known then): 100,000 is 60 backtracks up to 1,666 keys, 33 at 3,000.
 STUCK_WORK = 100_000
 # States resolvelib keeps for backjumping (it copies the whole state at every pin, so
 # keeping all of them costs O(n²) memory: 690 MB for a 2,900-package lock). A backjump
