@@ -253,3 +253,32 @@ def test_incompatibilities_stay_free_of_duplicates_across_backjumps(tmp_path: Pa
                 assert len(inc) == len(set(inc))
                 worst = max(worst, len(inc))
     assert worst > 0  # some backjump did record incompatibilities
+
+
+@pytest.mark.parametrize("prerelease", [False, True])
+def test_admitted_agrees_with_reasons_against(tmp_path: Path, prerelease: bool) -> None:
+    """The complete search filters candidates with the inline check; it must admit exactly
+    what reasons_against admits (ranges, pre-releases, targets, yanked, tags, git)."""
+    from ckpm.model.requirement import requirement_from_index_dep
+    from ckpm.resolve.candidates import Req
+
+    root = tmp_path / "index"
+    init_index(root, "gen")
+    lines = []
+    for i, v in enumerate(["0.9", "1.0", "1.1rc1", "1.1", "1.5", "2.0", "2.1.dev1", "3.0"]):
+        lines.append({"name": "lib-z", "version": v, "kind": "lib", "tags": ["fast"] if i % 2 else ["slow"],
+                      "targets": ["*"] if i % 3 else ["linux-*"], "yanked": v == "1.5", "deps": []})
+    write_component(root, lines)
+    idx = open_index(str(root))
+    host = host_target()
+    sizes = set()
+    for target in (host, "windows-x86_64"):
+        factory = CandidateFactory([idx], main_target=target, host_target=host, prerelease=prerelease)
+        for dep in [{"req": "*"}, {"req": ">=1.0,<2"}, {"req": ">=1.1rc1"}, {"req": "<2.1"}, {"req": "==1.5"},
+                    {"req": ">=1", "tags": ["fast"]}, {"req": "*", "no_tags": ["fast"]}, {"req": ">3"}]:
+            r = Req(requirement_from_index_dep({"name": "lib-z", **dep}), target, "lib-z")
+            cands = list(factory.all_candidates("lib-z", [r]))
+            got = factory.admitted(r, cands)
+            assert got == [c for c in cands if factory.reasons_against(r, c) is None]
+            sizes.add(len(got))
+    assert len(sizes) > 4  # the cases admit different sets

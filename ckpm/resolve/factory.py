@@ -249,6 +249,23 @@ class CandidateFactory:
             return "is yanked"
         return None
 
+    def admitted(self, r: Req, cands: Iterable[Candidate]) -> list[Candidate]:
+        """The candidates that ``r`` admits (:meth:`reasons_against` is None), in order.
+
+        The usual requirement (a range, no git, no tags) is checked inline: the complete
+        search asks this for every requirement of every candidate of the closure (150,000
+        pairs on a 2,000-component conflict graph).
+        """
+        req = r.req
+        if req.git or req.tags or req.no_tags:
+            return [c for c in cands if self.reasons_against(r, c) is None]
+        contains, target = req.spec.contains, r.target
+        pre = self.prerelease or req.spec.names_prerelease
+        return [c for c in cands
+                if contains(c.version, prereleases=pre or c.locked)
+                and (c.entry.targets == ANY_TARGET or c.entry.supports(target))
+                and (c.locked or not c.entry.yanked)]
+
     def satisfies(self, requirement: Req, candidate: Candidate) -> bool:
         """``reasons_against(...) is None``, memoised (resolvelib asks the same pairs again and again).
 

@@ -108,8 +108,7 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                     if r.parent is None:
                         raise
                     cands = found[where] = []
-            against = f.reasons_against
-            hit = memo[sig] = [var_of(c) for c in cands if against(r, c) is None]
+            hit = memo[sig] = [var_of(c) for c in f.admitted(r, cands)]
         return hit
 
     for r in roots:
