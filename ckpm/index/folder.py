@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
 from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.model.entry import valid_name
+from ckpm.model.entry import IndexDataError, valid_name
 
 if TYPE_CHECKING:
     from ckpm.report import Reporter
@@ -63,10 +64,15 @@ class FolderIndex(FileIndex):
         limit, what = limit_of(rel)
         path = self.root / rel
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size > limit:
-                    raise size_error(self._where(rel), f"{size:,} bytes", limit, what)
+            # O_NONBLOCK: a named pipe (or device) at a layout path must not hang the read;
+            # anything but a regular file is refused from its fstat, before a byte is read
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+            with open(fd, "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise IndexDataError(f"{self._where(rel)}: not a regular file; refused")
+                if st.st_size > limit:
+                    raise size_error(self._where(rel), f"{st.st_size:,} bytes", limit, what)
                 data = f.read(limit + 1)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None

@@ -12,6 +12,7 @@ Lines of ``summary.jsonl`` that the reader would skip are dropped when it is rew
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
@@ -102,9 +103,12 @@ def append_entry(root: Path, entry: Mapping[str, Any] | IndexEntry, *, update_su
 def _read_text(p: Path, limit: int, what: str) -> str | None:
     """The text of ``p`` (None when missing); IndexDataError when it is over ``limit`` bytes."""
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(st.st_mode):  # a named pipe would block the read below
+        raise IndexDataError(f"{p}: not a regular file; refused")
+    size = st.st_size
     if size > limit:
         raise size_error(str(p), f"{size:,} bytes", limit, what)
     try:
