@@ -55,6 +55,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import gen_conflict  # noqa: E402
+from bench_lock import error_line  # noqa: E402
 
 WORK = HERE / "_work" / "conflict"
 TARGET_TIME_S = 2.0
@@ -191,17 +192,6 @@ def run(cmd: list[str], timeout: float, *, cwd: Path | None = None,
         return {"status": "failed", "seconds": dt, "returncode": proc.returncode, "error": error_line(proc),
                 "stdout": proc.stdout, "stderr": proc.stderr}
     return {"status": "ok", "seconds": dt, "stdout": proc.stdout, "stderr": proc.stderr}
-
-
-def error_line(proc: subprocess.CompletedProcess[str]) -> str:
-    err = proc.stderr.strip() or proc.stdout.strip()
-    lines = [ln.strip() for ln in err.splitlines() if ln.strip()]
-    if not lines:
-        return f"exit status {proc.returncode}"
-    for ln in lines:
-        if ln.lower().startswith("error"):
-            return ln[:200]
-    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:200]
 
 
 def find_uv(explicit: str | None) -> str | None:
