@@ -241,14 +241,14 @@ def limit_of(rel: str) -> tuple[int, str]:
     return MAX_FILE_BYTES, "a component file"
 
 
+def at_layout_path(leaf: str, rel: str) -> bool:
+    """Whether the file ``rel`` (whose last part is ``leaf``) is the component file of ``leaf``."""
+    return valid_name(leaf) and leaf not in (CONFIG, SUMMARY) and entry_path(leaf) == rel
+
+
 def layout_names(rel_paths: Iterable[str]) -> list[str]:
     """The component names whose files stand at their layout path among ``rel_paths``, sorted."""
-    names = []
-    for rel in rel_paths:
-        leaf = rel.rsplit("/", 1)[-1]
-        if valid_name(leaf) and leaf not in (CONFIG, SUMMARY) and entry_path(leaf) == rel:
-            names.append(leaf)
-    return sorted(names)
+    return sorted(leaf for rel in rel_paths if at_layout_path(leaf := rel.rsplit("/", 1)[-1], rel))
 
 
 # -- the shared reader --------------------------------------------------------------------------
@@ -385,28 +385,20 @@ class FileIndex(ABC):
     def entries(self, name: str) -> list[IndexEntry]:
         """Every valid version of ``name``, oldest first; [] when the index has no such file.
 
-        A bad line is skipped with a warning; a file over its caps raises IndexError_
-        (during a scan for summaries it is a warning, and the component is left out).
+        A bad line is skipped with a warning; a file over its caps raises IndexError_.
         """
         n = name.lower()
         hit = self._entries.get(n)
         if hit is not None:
             return hit
-        refused = self._refused.get(n)
-        if refused is not None:
-            return self._refuse(refused)
         out: list[IndexEntry] = []
         if valid_name(n):
-            self._check_config()  # a location that is no index fails here, not as "unknown component"
-            rel = entry_path(n)
-            try:
-                text = self._read_file(rel)
-                if text:
-                    out, problems = parse_component(text, self._where(rel), n)
-                    self._warn_lines(problems, self._where(rel))
-            except IndexDataError as e:
-                self._refused[n] = e
-                return self._refuse(e)
+            def parse(text: str, where: str) -> list[IndexEntry]:
+                found, problems = parse_component(text, where, n)
+                self._warn_lines(problems, where)
+                return found
+
+            out = self._read_component(n, parse) or []
         self._entries[n] = out
         return out
 
@@ -419,16 +411,23 @@ class FileIndex(ABC):
         hit = self._entries.get(n)
         if hit is not None:
             return next((e for e in hit if e.version_text == version), None)
+        if not valid_name(n):
+            return None
+        return self._read_component(n, lambda text, where: find_in_component(text, where, n, version))
+
+    def _read_component(self, n: str, parse: Callable[[str, str], T]) -> T | None:
+        """``parse(text, where)`` of component ``n``'s file, None when it has none (or it is empty).
+
+        A file refused as a whole raises IndexDataError, and is remembered as refused.
+        """
         refused = self._refused.get(n)
         if refused is not None:
             raise refused
-        if not valid_name(n):
-            return None
-        self._check_config()
+        self._check_config()  # a location that is no index fails here, not as "unknown component"
         rel = entry_path(n)
         try:
             text = self._read_file(rel)
-            return find_in_component(text, self._where(rel), n, version) if text else None
+            return parse(text, self._where(rel)) if text else None
         except IndexDataError as e:
             self._refused[n] = e
             raise
@@ -509,9 +508,6 @@ class FileIndex(ABC):
                 continue
             out.append(s)
         return out
-
-    def _refuse(self, e: IndexError_) -> list[IndexEntry]:
-        raise e
 
     def _warn_lines(self, problems: list[str], where: str) -> None:
         for p in problems[:MAX_LINE_WARNINGS]:

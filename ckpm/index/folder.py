@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex, limit_of, size_error
-from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.model.entry import IndexDataError, valid_name
+from ckpm.index.base import FileIndex, at_layout_path, limit_of, size_error
+from ckpm.index.layout import CONFIG
+from ckpm.model.entry import IndexDataError
 
 if TYPE_CHECKING:
     from ckpm.report import Reporter
@@ -41,7 +41,8 @@ class FolderIndex(FileIndex):
         return sorted(self._file_keys())
 
     def _file_keys(self) -> dict[str, str]:
-        """Walks the folder (symbolic links are not followed); the key is size:mtime_ns:inode."""
+        """Walks the folder (not into directories reached by symbolic links); the key is
+        size:mtime_ns:inode of the file."""
         found: dict[str, str] = {}
         todo = [""]
         while todo:
@@ -51,13 +52,11 @@ class FolderIndex(FileIndex):
                     for d in it:
                         if d.is_dir(follow_symlinks=False):
                             todo.append(f"{rel_dir}{d.name}/")
-                        elif valid_name(d.name) and entry_path(d.name) == rel_dir + d.name and d.is_file():
+                        elif at_layout_path(d.name, rel_dir + d.name) and d.is_file():
                             st = d.stat()
                             found[d.name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
             except OSError:
                 continue
-        found.pop(CONFIG, None)
-        found.pop(SUMMARY, None)
         return found
 
     def _read(self, rel: str) -> str | None:

@@ -165,7 +165,7 @@ class GitIndex(FileIndex):
 
     def all_names(self) -> list[str]:
         """Every component that has a file at its layout path (walks the tree)."""
-        return layout_names(self._walk(self._head().tree, ""))
+        return layout_names(self._blobs(self._head().tree, ""))
 
     # -- network --------------------------------------------------------------------------
 
@@ -281,10 +281,6 @@ class GitIndex(FileIndex):
             except (KeyError, ValueError, pygit2.GitError):
                 continue
         return "HEAD"
-
-    def _walk(self, tree: pygit2.Tree, prefix: str) -> Iterator[str]:
-        """The paths of every blob below ``tree``."""
-        return iter(self._blobs(tree, prefix))
 
     def _blobs(self, tree: pygit2.Tree, prefix: str) -> dict[str, str]:
         """path → blob id of every blob below ``tree`` (iterative: a deep tree needs no recursion)."""
