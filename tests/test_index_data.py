@@ -125,6 +125,19 @@ BAD_LINES = [
     pytest.param(_line(entry("libb", "1.5", targets=["linux-" + "x" * 100])), "targets[0]", id="long-target"),
     pytest.param(_line({**entry("libb", "1.5"), "source": {"git": "g" * 3000}}), "source.git", id="long-git-url"),
     pytest.param(_line({**entry("libb", "1.5"), "yanked": "no"}), "yanked must be true or false", id="yanked-string"),
+    pytest.param(_line({**entry("libb", "1.5"), "source": {"sha256": "0" * 300}}), "source.sha256",
+                 id="long-sha256"),
+    pytest.param(_line({**entry("libb", "1.5"), "source": {"rev": "r" * 300}}), "source.rev", id="long-rev"),
+    pytest.param(_line(entry("libb", "1.5", deps=[{"name": "zlib", "req": ">=1\u0007"}])),
+                 "deps[0].req", id="bell-in-range"),
+    pytest.param(_line(entry("libb", "1.5", deps=[{"name": "zlib", "req": ">=1"}, {"name": "../x", "req": ">=1"}])),
+                 "deps[1].name '../x' is not a valid component name", id="path-as-dep-name"),
+    pytest.param(_line(entry("libb", "1.5", deps=[{"name": "z" * (MAX_NAME_LEN + 1), "req": ">=1"}])),
+                 "deps[0].name", id="long-dep-name"),
+    pytest.param(_line(entry("libb", "1.5", deps=[{"name": "zlib", "req": ">=1" + " " * 300}])), "deps[0].req",
+                 id="long-range"),
+    pytest.param(_line({**entry("libb", "1.5"), "detect": {}}), "detect must be a list", id="detect-empty-object"),
+    pytest.param(_line({**entry("libb", "1.5"), "install": 0}), "install must be a list", id="install-zero"),
 ]
 
 
@@ -549,3 +562,41 @@ def test_find_entry_reads_one_line_and_agrees_with_entries(tmp_path: Path) -> No
     assert got["1.0"].cksum == "first" and got["2.0"].cksum == "good" and got["3.0"] is None
     assert read.find_entry("LIB-A", "2.0").cksum == "good"  # from the memoised entries
     assert fresh.find_entry("no-such", "1.0") is None and fresh.find_entry("Not A Name!", "1") is None
+
+
+class _Slow(dict):
+    """A dict that is not exactly a dict: check_entry takes its detailed path (the reference)."""
+
+
+GOOD_LINES = [
+    entry("libb", "1.5"),
+    entry("libb", "2.0rc1", deps=[{"name": "zlib", "req": ">=1.2,<2"}, {"req": "*", "name": "Lib-C"}]),
+    entry("libb", "1.5", deps=[{"name": "zlib", "req": ""}, {"name": "cc", "req": ">=9", "kind": "build"}]),
+    entry("libb", "1.5", deps=[{"name": "zlib", "req": ">=1", "tags": ["Fast"], "targets": ["linux-*"]}]),
+    {**entry("libb", "1.5", tags=["Compiler", "c++"]), "description": "caf\u00e9 \u00ae", "targets": []},
+    {**entry("libb", "1.5"), "source": {"git": "https://x/y.git", "rev": "a" * 40, "sha256": "0" * 64,
+                                         "urls": ["https://x/a.tgz"], "note": "x"}},
+    {**entry("libb", "1.5"), "source": {"git": "https://x/y.git", "note": 3}},
+    {**entry("libb", "1.5"), "detect": None, "install": [], "yanked": None, "cksum": None, "pubtime": "2026"},
+    {**entry("libb", "1.5"), "detect": [{"exe": "gcc"}], "install": [{"url": "https://x"}], "yanked": True},
+    {**entry("libb", "1.5"), "kind": None, "description": None, "tags": [], "source": None},
+    {**entry("libb", "1.5"), "description": "tab\tinside", "source": {"subdir": "s" * 1000}},
+]
+
+
+@pytest.mark.parametrize("raw", GOOD_LINES, ids=range(len(GOOD_LINES)))
+def test_fast_check_of_a_line_agrees_with_the_detailed_one(raw: dict) -> None:
+    """The usual line is checked at C speed; whatever it accepts, the detailed path accepts
+    the same way (the same fields, version and requirements)."""
+    from ckpm.model.entry import IndexEntry, _entry_fast, check_entry
+
+    line = _line(raw)
+    fast = IndexEntry.from_line(line, name="libb")
+    slow = check_entry(_Slow(json.loads(line)), name="libb")
+    nulls = "null" in line or ":3}" in line
+    assert (_entry_fast(json.loads(line), "libb") is None) == nulls  # the usual ones take the fast path
+    assert fast.to_json() == slow.to_json()
+    for f in ("name", "version_text", "kind", "tags", "description", "targets", "deps_raw", "cksum", "detect",
+              "install", "yanked", "pubtime", "version", "deps"):
+        assert getattr(fast, f) == getattr(slow, f), f
+    assert dict(fast.source) == dict(slow.source)

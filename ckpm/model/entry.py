@@ -294,19 +294,20 @@ def _objects(d: Mapping[str, Any], key: str, limit: int) -> tuple[Mapping[str, A
     return tuple(_object(x, f"{key}[{i}]") for i, x in enumerate(_list(d, key, limit)))
 
 
-def _short_strs(v: Any, count: int, length: int) -> bool:
-    """``v`` is a list of at most ``count`` strings of at most ``length`` characters, no control characters."""
+def _short_strs(v: Any, count: int, length: int, clean: bool = False) -> bool:
+    """``v`` is a list of at most ``count`` strings of at most ``length`` characters, no control
+    characters (not searched when ``clean``: the line they come from has none)."""
     return (type(v) is list and len(v) <= count and set(map(type, v)) <= {str}
-            and (not v or (max(map(len, v)) <= length and not _CONTROL.search("".join(v)))))
+            and (not v or (max(map(len, v)) <= length and (clean or not _CONTROL.search("".join(v))))))
 
 
-def _common_fast(kind: Any, description: Any, tags: Any, max_tags: int) -> str | None:
+def _common_fast(kind: Any, description: Any, tags: Any, max_tags: int, clean: bool = False) -> str | None:
     """The fast checks of ``kind``, ``description`` and ``tags`` shared by index and summary
     lines: the tags lower-cased and joined with commas, or None when anything is unusual."""
     if kind is not None and not (type(kind) is str and len(kind) <= MAX_KIND_LEN and KIND_RE.fullmatch(kind)):
         return None
     if description is not None and not (type(description) is str and len(description) <= MAX_DESCRIPTION_LEN
-                                         and not _CONTROL.search(description)):
+                                         and (clean or not _CONTROL.search(description))):
         return None
     if type(tags) is not list or len(tags) > max_tags or not set(map(type, tags)) <= {str}:
         return None
@@ -316,56 +317,108 @@ def _common_fast(kind: Any, description: Any, tags: Any, max_tags: int) -> str |
     return low
 
 
-def _entry_fast(d: Any, name: str | None) -> "IndexEntry | None":
+def clean_line(line: str) -> bool:
+    """True when no string in the JSON ``line`` can hold a control character: the text has
+    none (JSON forbids raw ones below U+0020 in strings; U+007F-U+009F may appear raw) and
+    no escapes at all. Most index lines are clean, and their fields skip the search."""
+    return "\\" not in line and _CONTROL.search(line) is None
+
+
+#: (name, req) → the checked Requirement of the usual dependency ``{"name": ..., "req": ...}``
+_PLAIN_DEP_MEMO: dict[tuple[str, str], Requirement] = {}
+
+
+def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
+    """The dependencies when each is the usual ``{"name": str, "req": str}`` (memoised per pair), else None."""
+    out = []
+    for x in raw_deps:
+        if type(x) is not dict or len(x) != 2:
+            return None
+        n, r = x.get("name"), x.get("req")
+        if type(n) is not str or type(r) is not str:
+            return None
+        key = (n, r)
+        req = _PLAIN_DEP_MEMO.get(key)
+        if req is None:  # the checks of _check_dep for this shape, once per pair
+            low = n.lower()
+            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None or len(r) > MAX_REQ_LEN or (
+                    _CONTROL.search(r)):
+                return None
+            try:
+                req = requirement_from_index_dep(x)
+            except SpecifierError:
+                return None
+            if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
+                _PLAIN_DEP_MEMO.clear()
+            _PLAIN_DEP_MEMO[key] = req
+        out.append(req)
+    return tuple(out)
+
+
+#: the limit of each string field of ``source`` (:func:`_source`); other keys are not read
+_SOURCE_LIMITS = {"git": MAX_URL_LEN, "rev": MAX_FIELD_LEN, "tag": MAX_FIELD_LEN, "subdir": MAX_PATH_LEN,
+                  "sha256": MAX_FIELD_LEN}
+
+
+def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | None":
     """The usual well-formed index line, accepted with C-speed checks of the same limits as
     :func:`check_entry`; None sends anything unusual to the detailed path, which says what
-    is wrong. A resolution reads every version of every component it meets, so this matters."""
+    is wrong. A resolution reads every version of every component it meets, so this matters.
+    ``clean``: the line has no control characters and no escapes (:func:`clean_line`)."""
     if type(d) is not dict:
         return None
-    line_name, version_text = d.get("name"), d.get("version")
+    get = d.get
+    line_name, version_text = get("name"), get("version")
     if type(line_name) is not str or not (line_name == name or (name is None and valid_name(line_name))):
         return None
-    if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or _CONTROL.search(version_text):
+    if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
+            not clean and _CONTROL.search(version_text)):
         return None
-    kind, description, tags = d.get("kind"), d.get("description"), d.get("tags", [])
-    low = _common_fast(kind, description, tags, MAX_TAGS)
+    kind, description, tags = get("kind"), get("description"), get("tags", [])
+    low = _common_fast(kind, description, tags, MAX_TAGS, clean)
     if low is None:
         return None
-    targets = d.get("targets", ["*"])
-    if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN):
+    targets = get("targets", ["*"])
+    if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
         return None
-    source = d.get("source", {})
+    source = get("source", {})
     if type(source) is not dict:
         return None
     for k, v in source.items():
         if k == "urls":
-            if not _short_strs(v, MAX_URLS, MAX_URL_LEN):
+            if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
                 return None
-        elif type(v) is not str or len(v) > MAX_URL_LEN or _CONTROL.search(v):
+        elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
+                not clean and _CONTROL.search(v)):
             return None
-    for k in ("cksum", "pubtime"):
-        v = d.get(k)
-        if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or _CONTROL.search(v)):
+    cksum, pubtime = get("cksum"), get("pubtime")
+    for v in (cksum, pubtime):
+        if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (not clean and _CONTROL.search(v))):
             return None
-    detect, install, yanked = d.get("detect", []), d.get("install", []), d.get("yanked", False)
+    detect, install, yanked = get("detect", ()), get("install", ()), get("yanked", False)
     if type(yanked) is not bool:
         return None
-    for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
-        if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
-            return None
-    raw_deps = d.get("deps", [])
+    if detect or install:
+        for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
+            if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
+                return None
+    elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
+        return None  # a falsy non-list ("", 0, null, {}): the detailed path says what is wrong
+    raw_deps = get("deps", [])
     if type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
         return None
     try:
         version = parse_version(version_text)
-        deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+        deps = _plain_deps(raw_deps)
+        if deps is None:
+            deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
     except (VersionError, IndexDataError):
         return None
     e = IndexEntry(name=line_name, version_text=version_text, kind=kind or "lib",
                    tags=tuple(low.split(",")) if tags else (), description=description or "",
                    targets=tuple(targets) or ("*",), deps_raw=tuple(raw_deps), source=source,
-                   cksum=d.get("cksum"), detect=tuple(detect), install=tuple(install), yanked=yanked,
-                   pubtime=d.get("pubtime"), raw=d)
+                   cksum=cksum, detect=tuple(detect), install=tuple(install), yanked=yanked,
+                   pubtime=pubtime, raw=d)
     e.__dict__["version"] = version
     e.__dict__["deps"] = deps
     return e
@@ -402,14 +455,14 @@ def summary_fields(raw: Any, name: str) -> tuple[str, str, str, str] | None:
     return version, kind or "lib", low, description or ""
 
 
-def check_entry(raw: Any, *, name: str | None = None) -> "IndexEntry":
+def check_entry(raw: Any, *, name: str | None = None, clean: bool = False) -> "IndexEntry":
     """One parsed index line → an :class:`IndexEntry`, or :class:`IndexDataError` saying what is wrong.
 
     ``name`` is the component whose file the line is in: the line's ``name`` must equal it.
     Checks types, the name, that the version parses, that each dependency's range parses,
     and every limit above (the line's size and depth are checked by the reader).
     """
-    fast = _entry_fast(raw, name)
+    fast = _entry_fast(raw, name, clean)
     if fast is not None:
         return fast
     d = _object(raw, "the line")
@@ -540,7 +593,7 @@ class IndexEntry:
     @classmethod
     def from_line(cls, line: str, *, name: str | None = None) -> "IndexEntry":
         """Parse and check one index line (:func:`check_entry`); raises :class:`IndexDataError`."""
-        return check_entry(load_index_line(line), name=name)
+        return check_entry(load_index_line(line), name=name, clean=clean_line(line))
 
     def to_json(self) -> dict[str, Any]:
         if self.raw:
