@@ -128,6 +128,51 @@ class HostDriftError(LockError):
     exit_code = 4
 
 
+class FetchError(CkpmError):
+    """A file could not be fetched from any mirror: ``attempts`` lists each URL tried and why it failed."""
+
+    code = "fetch"
+
+    def __init__(self, message: str, *, attempts: "list[tuple[str, str]] | None" = None, hint: str | None = None,
+                 details: list[str] | None = None) -> None:
+        self.attempts: list[tuple[str, str]] = list(attempts or [])
+        super().__init__(message, hint=hint,
+                         details=list(details or []) + [f"{url}: {why}" for url, why in self.attempts])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "attempts": [{"url": u, "error": w} for u, w in self.attempts]}
+
+
+class UnpackError(CkpmError):
+    """An archive that was refused (a member escaping the destination, a bomb, a device file…)."""
+
+    code = "unpack"
+
+
+class StoreError(CkpmError):
+    """The store cannot be used (unwritable, a prefix that cannot be installed)."""
+
+    code = "store"
+
+
+class BuildError(CkpmError):
+    """A recipe failed: the message names the step; ``log`` is the build log, ``tail`` its last lines."""
+
+    code = "build"
+
+    def __init__(self, message: str, *, log: str | None = None, tail: "list[str] | None" = None,
+                 hint: str | None = None) -> None:
+        self.log = log
+        self.tail: list[str] = list(tail or [])
+        details = [f"| {line}" for line in self.tail]
+        if log:
+            details.append(f"the whole log: {log}")
+        super().__init__(message, hint=hint, details=details)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "log": self.log}
+
+
 #: every exit code the CLI uses, for the docs and for --json consumers
 EXIT_CODES = {0: "success", 1: "a user error (bad input, unknown name, unreadable file)",
               2: "no resolution exists (or the search gave up)", 3: "the lock is stale",

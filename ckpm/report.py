@@ -10,7 +10,7 @@ envelope.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def escape_control(text: str) -> str:
@@ -62,3 +62,9 @@ class Reporter:
     def update(self, label: str) -> None:
         """Change the label of the operation in progress (e.g. the resolution round)."""
 
+    @contextlib.contextmanager
+    def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """Wrap a download of ``total`` bytes (None: unknown) named by ``label``; yields
+        ``advance(n)``, called with each chunk's size. The CLI draws a progress bar on a
+        terminal; the base class ignores it."""
+        yield lambda n: None

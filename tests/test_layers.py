@@ -20,15 +20,23 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.index": {"ckpm.model", "ckpm.settings"},
     "ckpm.detect": {"ckpm.model", "ckpm.settings"},
     "ckpm.resolve": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect"},
+    # provisioning: downloads and mirrors; safe unpacking and the store; recipes and toolchains
+    "ckpm.fetch": {"ckpm.model", "ckpm.settings"},
+    "ckpm.store": {"ckpm.model", "ckpm.settings"},
+    "ckpm.build": {"ckpm.model", "ckpm.settings", "ckpm.detect", "ckpm.store"},
+    # `ckpm sync` and friends: the lock made real (uses everything below the API)
+    "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
+                       "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
     "ckpm.workspace": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve"},
     "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                 "ckpm.queries"},
+                 "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision"},
     "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
-                        "ckpm.workspace", "ckpm.queries", "ckpm.api"},
+                        "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
+                        "ckpm.provision"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                 "ckpm.queries", "ckpm.api"},
+                 "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision"},
 }
 
 

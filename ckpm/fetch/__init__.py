@@ -1,0 +1,1 @@
+"""Downloads: mirrors, verification, resume (see ckpm/fetch/download.py)."""

@@ -1,0 +1,1 @@
+"""The store: safe unpacking and content-addressed prefixes."""
