@@ -298,6 +298,7 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
         indexes=[{"name": i.name, "url": i.url, "revision": i.revision()} for i in ws.indexes],
         ckpm_version=__version__, prerelease=prerelease,
     )
+    new.carry_pins(old)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
@@ -528,7 +529,21 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
         if changed:
             return [f"{p.name} {p.version}: its dependencies in index {idx.name} changed since the lock was written "
                     f"({changed})"]
+        if not isinstance(p.source, HostSource) and _provisioning_differs(p, entry):
+            notes.append(f"{p.name} {p.version}: the lock's sources or install recipes differ from index {idx.name}'s; "
+                         "`ckpm lock` rewrites them")
     return []
+
+
+def _provisioning_differs(p: LockedPackage, entry: Any) -> bool:
+    """Whether the index gives other sources or recipes than the lock holds (a sha256 learnt
+    on the first download, where the index has none, is not a difference)."""
+    from ckpm.model.lockfile import without_learnt
+    from ckpm.resolve.resolve import recipe_applies, provisioning_of
+
+    sources, install = provisioning_of(entry)
+    install = [r for r in install if recipe_applies(r, p.targets)]
+    return without_learnt(p, sources, install) != (sources, install)
 
 
 def _deps_changed(lock_path: Path, p: LockedPackage, entry: Any) -> str | None:
@@ -554,3 +569,71 @@ def _deps_changed(lock_path: Path, p: LockedPackage, entry: Any) -> str | None:
     if gone:
         return f"no longer depends on {', '.join(gone)}"
     return None
+
+
+# -- provisioning -----------------------------------------------------------------------------
+
+def _lock_for_target(ws: Workspace, target: str, lock_options: LockOptions | None) -> LockOutcome:
+    """The lock, made or refreshed so that it holds a resolution for ``target`` (with
+    ``locked``, only checked: nothing is resolved or written)."""
+    opts = replace(lock_options) if lock_options is not None else LockOptions()
+    if opts.locked:
+        out = lock(ws, opts)
+        if target not in out.lock.targets:
+            raise StaleLock(f"{ws.lock_path.name} has no resolution for {target} "
+                            f"(it has {', '.join(out.lock.targets) or 'none'})",
+                            hint=f"run `ckpm lock --target {target}` with the other targets you need")
+        return out
+    if opts.targets is None:
+        try:
+            old = ws.read_lock()
+        except LockError:
+            old = None
+        base = list(old.targets) if old is not None else list(ws.manifest.targets or [ws.host_target])
+        if target not in base:
+            opts.targets = sorted(set(base) | {target})
+    return lock(ws, opts)
+
+
+def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = None) -> tuple[LockOutcome, Any]:
+    """``ckpm sync``: lock (unless ``locked``), then provision every locked package for one target."""
+    from ckpm import provision
+
+    options = options or provision.SyncOptions()
+    target = options.target or ws.host_target
+    outcome = _lock_for_target(ws, target, lock_options)
+    result = provision.sync(ws, outcome.lock, replace(options, target=target))
+    return outcome, result
+
+
+def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None,
+          mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None) -> Any:
+    """``ckpm fetch [NAME…]``: download and verify the sources of the named packages (all when
+    none are named) and their dependencies; nothing is built."""
+    from ckpm import provision
+
+    target = target or ws.host_target
+    outcome = _lock_for_target(ws, target, lock_options)
+    opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs))
+    return provision.sync(ws, outcome.lock, opts)
+
+
+def vendor(ws: Workspace, dest: Path, *, mirror_dirs: Sequence[Path] = (),
+           lock_options: LockOptions | None = None) -> list[dict[str, Any]]:
+    """``ckpm vendor DIR``: every source file the lock needs, copied into a folder that works as a mirror."""
+    from ckpm import provision
+
+    lk = ws.read_lock() if lock_options is not None and lock_options.locked else lock(ws, lock_options).lock
+    if lk is None:
+        raise StaleLock(f"no {ws.lock_path.name}", hint="run `ckpm lock` first")
+    return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs))
+
+
+def environment(ws: Workspace, target: str | None = None) -> dict[str, str]:
+    """``ckpm env``: the variables that make what sync provisioned usable (nothing is built)."""
+    from ckpm import provision
+
+    lk = ws.read_lock()
+    if lk is None:
+        raise StaleLock(f"no {ws.lock_path.name}", hint="run `ckpm sync` first")
+    return provision.env(ws, lk, target)

@@ -16,8 +16,12 @@ Environment variables (all optional):
 | ``CKPM_OVERRIDE_<FACT>`` | host-fact overrides (kept in ``env``, validated here) |
 | ``CKPM_DETECT_ROOTS`` | extra folders (``:``-separated) that index ``path`` rules may look in |
 | ``CKPM_CONFIG`` | the user config file (default: ``<user config dir>/ckpm/config.toml``) |
+| ``CKPM_STORE`` | ``store_dir``: the store of built and fetched prefixes (default: the platform's user data folder) |
 
-The user config file may hold ``[detect] roots = ["/data/models", ...]``.
+The user config file may hold ``[detect] roots = ["/data/models", ...]``, ``[mirrors]``
+(a URL prefix → an ordered list of replacement prefixes, tried after the project's own
+``[mirrors]``) and ``[pip]`` (``index-url``, ``find-links``: where the ``pip`` recipe
+takes python packages from).
 
 This module is a leaf: it imports only the standard library, ``platformdirs``,
 ``ckpm.errors``, ``ckpm.report`` and ``ckpm.model.targets``.
@@ -38,6 +42,7 @@ CACHE_ENV = "CKPM_CACHE_DIR"
 PYTHON_ENV = "CKPM_PYTHON"
 ROOTS_ENV = "CKPM_DETECT_ROOTS"
 CONFIG_ENV = "CKPM_CONFIG"
+STORE_ENV = "CKPM_STORE"
 OVERRIDE_PREFIX = "CKPM_OVERRIDE_"
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -56,6 +61,16 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("ckpm"))
+
+
+def default_store_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$CKPM_STORE`` of ``env``, else ``<the platform's user data folder>/ckpm/store``."""
+    value = (os.environ if env is None else env).get(STORE_ENV)
+    if value:
+        return Path(value).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ckpm")) / "store"
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -107,6 +122,7 @@ class Settings:
     env: dict[str, str] | None = None  # the environment detection probes run in
     reporter: Reporter = field(default_factory=Reporter)
     config_path: Path | None = None
+    store_dir: Path | None = None
 
     def __post_init__(self) -> None:
         env = dict(os.environ if self.env is None else self.env)
@@ -118,6 +134,9 @@ class Settings:
             self.python = env.get(PYTHON_ENV) or None
         if self.config_path is None:
             self.config_path = default_config_path(env)
+        if self.store_dir is None:
+            self.store_dir = default_store_dir(env)
+        self._config: dict[str, Any] | None = None
         if self.detect_roots is None:
             roots = [p for p in env.get(ROOTS_ENV, "").split(os.pathsep) if p]
             self.detect_roots = tuple(roots)
@@ -151,11 +170,24 @@ class Settings:
 
         return host_target(self.environ)
 
+    def config(self) -> dict[str, Any]:
+        """The user config file, read once ({} when there is none)."""
+        if self._config is None:
+            self._config = read_config(self.config_path) if self.config_path is not None else {}
+        return self._config
+
+    def config_table(self, name: str) -> dict[str, Any]:
+        """One table of the user config ({} when absent); a non-table is a SettingsError."""
+        v = self.config().get(name, {})
+        if not isinstance(v, dict):
+            raise SettingsError(f"{self.config_path}: [{name}] must be a table")
+        return v
+
     def roots(self) -> tuple[str, ...]:
         """Folders the user allows index ``path`` rules to read, from the environment and config."""
         if self._config_roots_pending:
             self._config_roots_pending = False
-            cfg = read_config(self.config_path) if self.config_path is not None else {}
+            cfg = self.config()
             extra = (cfg.get("detect") or {}).get("roots") if isinstance(cfg.get("detect"), dict) else None
             if extra is not None:
                 if not isinstance(extra, list) or not all(isinstance(x, str) for x in extra):

@@ -465,6 +465,172 @@ def show(c: Ctx, name: str, as_json: bool) -> None:
     echo(f"  versions ({len(vs)}): {', '.join(vs)}")
 
 
+# -- provisioning ---------------------------------------------------------------------------
+
+mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+                             help="A vendored folder (`ckpm vendor`) tried first for every http(s) URL (repeatable).")
+
+
+@cli.command()
+@click.option("--target", "-t", help="Provision for TARGET (default: the host); cross-compiles what must be built.")
+@click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
+@click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s).")
+@mirror_option
+@json_option
+@pass_ctx
+@handle_errors
+def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, timeout: float,
+         mirrors: tuple[Path, ...], as_json: bool) -> None:
+    """Provision every locked package: from the host, the store, or fetched and built."""
+    from ckpm import api
+    from ckpm.provision import SyncOptions
+
+    ws = c.workspace(as_json=as_json, no_host=no_host)
+    lock_opts = _lock_opts(timeout=timeout, locked=locked)
+    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors), lock_opts)
+    if as_json:
+        emit(c, {"lock": outcome.to_dict(), **res.to_dict()})
+        return
+    _report_sync(res)
+
+
+def _report_sync(res: Any) -> None:
+    from ckpm.cli.output import info, table
+
+    table(["package", "version", "target", "action", "where"],
+          [(p.name, p.version, p.target, p.action, p.path or p.detail) for p in res.packages])
+    counts: dict[str, int] = {}
+    for p in res.packages:
+        counts[p.action] = counts.get(p.action, 0) + 1
+    info(f"synced {len(res.packages)} packages for {res.target}: "
+         + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+    for line in res.pinned:
+        info(f"pinned on first use: {line}")
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--target", "-t", help="The target whose sources to fetch (default: the host).")
+@click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@mirror_option
+@json_option
+@pass_ctx
+@handle_errors
+def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, mirrors: tuple[Path, ...],
+          as_json: bool) -> None:
+    """Download and verify the sources of NAMES (default: every locked package); build nothing."""
+    from ckpm import api
+
+    ws = c.workspace(as_json=as_json)
+    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    if as_json:
+        emit(c, res.to_dict())
+        return
+    _report_sync(res)
+
+
+@cli.command()
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--locked", is_flag=True, help="Never resolve: use ckpm.lock as it is.")
+@mirror_option
+@json_option
+@pass_ctx
+@handle_errors
+def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json: bool) -> None:
+    """Copy every source file the lock needs into DEST, laid out to work as a mirror."""
+    from ckpm import api
+    from ckpm.cli.output import info
+
+    ws = c.workspace(as_json=as_json)
+    files = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    if as_json:
+        emit(c, {"dest": str(dest), "files": files})
+        return
+    info(f"vendored {len(files)} files into {dest}")
+    info(f"to use it offline: ckpm sync --offline --mirror {dest}   (or in ckpm.toml: "
+         f"[mirrors] \"https://\" = [\"{dest}\"])")
+
+
+@cli.command("env")
+@click.option("--target", "-t", help="The target (default: the host).")
+@json_option
+@pass_ctx
+@handle_errors
+def env_cmd(c: Ctx, target: str | None, as_json: bool) -> None:
+    """Print the environment (PATH, CC, CFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
+    import shlex
+
+    from ckpm import api
+
+    variables = api.environment(c.workspace(as_json=as_json), target)
+    if as_json:
+        emit(c, variables)
+        return
+    for k, v in sorted(variables.items()):
+        click.echo(f"export {k}={shlex.quote(v)}")
+
+
+@cli.group()
+def store() -> None:
+    """The store of fetched and built prefixes: ls, path NAME, gc."""
+
+
+@store.command("ls")
+@json_option
+@pass_ctx
+@handle_errors
+def store_ls(c: Ctx, as_json: bool) -> None:
+    """List the complete prefixes of the store."""
+    from ckpm import provision
+
+    entries = provision.store_entries(c.options(as_json=as_json))
+    if as_json:
+        emit(c, [{"key": e.key, "name": e.name, "version": e.version, "target": e.target, "path": str(e.path)}
+                 for e in entries])
+        return
+    from ckpm.cli.output import table
+
+    table(["name", "version", "target", "path"], [(e.name, e.version, e.target, str(e.path)) for e in entries])
+
+
+@store.command("path")
+@click.argument("name")
+@click.option("--target", "-t", help="Only prefixes built for TARGET.")
+@pass_ctx
+@handle_errors
+def store_path(c: Ctx, name: str, target: str | None) -> None:
+    """Print the store prefix(es) of NAME."""
+    from ckpm import provision
+    from ckpm.errors import CkpmError
+
+    entries = provision.store_path(c.options(), name, target)
+    if not entries:
+        raise CkpmError(f"no prefix of {name} in the store", hint="run `ckpm sync` first")
+    for e in entries:
+        click.echo(str(e.path))
+
+
+@store.command("gc")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@pass_ctx
+@handle_errors
+def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
+    """Remove the prefixes that no known project's lock uses."""
+    from ckpm import provision
+    from ckpm.cli.output import info
+
+    removed = provision.store_gc(c.options(as_json=as_json), dry_run=dry_run)
+    if as_json:
+        emit(c, {"removed": removed, "dry_run": dry_run})
+        return
+    for k in removed:
+        info(f"{'would remove' if dry_run else 'removed'} {k}")
+    info(f"{len(removed)} prefixes {'to remove' if dry_run else 'removed'}")
+
+
 @cli.group()
 def index() -> None:
     """Manage indexes: update git/HTTP copies, rebuild a folder's summary."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ckpm.report import Reporter, escape_control
 
@@ -146,3 +146,26 @@ class ConsoleReporter(Reporter):
     def update(self, label: str) -> None:
         if self._status is not None:
             self._status.update(escape_control(label) + "…")
+
+    @contextlib.contextmanager
+    def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """A rich progress bar (bytes, speed, time left) on a terminal; nothing otherwise."""
+        if self.quiet or not sys.stderr.isatty():
+            yield lambda n: None
+            return
+        from rich.console import Console
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        paused = self._status
+        if paused is not None:
+            paused.stop()
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                       TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+        task = bar.add_task(escape_control(label), total=total)
+        try:
+            with bar:
+                yield lambda n: bar.advance(task, n)
+        finally:
+            if paused is not None:
+                paused.start()

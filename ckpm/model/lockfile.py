@@ -5,6 +5,7 @@ resolution always gives byte-identical files (sorted packages, fixed key order).
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -50,7 +51,12 @@ class LockedDep:
 
 @dataclass
 class LockedPackage:
-    """One pinned component (name, version, source) and what it depends on."""
+    """One pinned component (name, version, source) and what it depends on.
+
+    ``sources`` and ``install`` are copied from the index line (its ``source`` when it has
+    ``urls`` or ``git``, and its ``install`` recipes), so that ``ckpm sync --locked`` needs
+    no index; a sha256 learnt on the first download (trust on first use) is written here.
+    """
 
     name: str
     version: str
@@ -59,6 +65,8 @@ class LockedPackage:
     targets: list[str]
     keys: list[str]
     dependencies: list[LockedDep] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # [{urls, sha256?, size?} or {git, rev}]
+    install: list[dict[str, Any]] = field(default_factory=list)  # recipes: [{targets, sources?, steps, env?}]
 
     @property
     def source_kind(self) -> str:
@@ -94,6 +102,24 @@ class Lock:
                 return p
         return None
 
+    def carry_pins(self, old: "Lock | None") -> None:
+        """Keep the sha256 (and size) that ``old`` learnt on a first download (trust on first
+        use) for the same package and the same URLs, where this lock's source has none."""
+        if old is None:
+            return
+        before = {p.ident: p for p in old.packages}
+        for p in self.packages:
+            q = before.get(p.ident)
+            if q is None:
+                continue
+            learnt = {_urls_key(s): s for s in _all_sources(q) if s.get("sha256")}
+            for s in _all_sources(p):
+                got = learnt.get(_urls_key(s))
+                if got is not None and not s.get("sha256"):
+                    s["sha256"] = got["sha256"]
+                    if got.get("size") is not None and s.get("size") is None:
+                        s["size"] = got["size"]
+
     def dumps(self) -> str:
         """The lock as TOML text (deterministic)."""
         out = ["# ckpm.lock: written by ckpm; do not edit by hand.", ""]
@@ -128,6 +154,14 @@ class Lock:
             out.append(f"keys = {_v(sorted(p.keys))}")
             out.append(f"targets = {_v(sorted(p.targets))}")
             out.append(f"source = {_inline(sorted(p.source.to_lock().items()))}")
+            if p.sources:
+                out.append("sources = [")
+                out.extend(f"    {_v(x)}," for x in p.sources)
+                out.append("]")
+            if p.install:
+                out.append("install = [")
+                out.extend(f"    {_v(x)}," for x in p.install)
+                out.append("]")
             deps = sorted(p.dependencies, key=lambda d: (d.key, d.name, d.version, d.targets or ()))
             if deps:
                 out.append("dependencies = [")
@@ -162,6 +196,8 @@ class Lock:
                         source=source_from_lock(p.get("source", {}), origin), targets=_strs(p.get("targets", [])),
                         keys=_strs(p.get("keys", [p["name"]])),
                         dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
+                        sources=_tables(p.get("sources", []), "sources", origin),
+                        install=_tables(p.get("install", []), "install", origin),
                     )
                     for p in data.get("package", [])
                 ],
@@ -198,6 +234,50 @@ def read_lock(path: Path) -> Lock | None:
     return Lock.loads(text, str(path))
 
 
+def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:
+    """The package's own sources and those of its recipes (the tables themselves, to update)."""
+    out = list(p.sources)
+    for r in p.install:
+        srcs = r.get("sources")
+        if isinstance(srcs, list):
+            out.extend(x for x in srcs if isinstance(x, dict))
+    return out
+
+
+def _urls_key(s: Mapping[str, Any]) -> tuple[str, ...]:
+    urls = s.get("urls")
+    return tuple(str(u) for u in urls) if isinstance(urls, list) else ()
+
+
+def without_learnt(p: LockedPackage, sources: list[dict[str, Any]],
+                   install: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``p``'s sources and recipes with a sha256/size dropped where ``sources``/``install``
+    (the index's) have none: what the lock should equal when only trust on first use added."""
+    import copy
+
+    mine = copy.deepcopy((p.sources, p.install))
+    theirs = LockedPackage(p.name, p.version, p.kind, p.source, [], [], [], sources, install)
+    for a, b in zip(_all_sources(LockedPackage(p.name, p.version, p.kind, p.source, [], [], [], *mine)),
+                    _all_sources(theirs)):
+        for k in ("sha256", "size"):
+            if k in a and k not in b:
+                del a[k]
+    return mine
+
+
+MAX_LOCK_TABLES = 64  #: sources or install recipes of one package
+
+
+def _tables(v: Any, what: str, origin: str) -> list[dict[str, Any]]:
+    """A package's ``sources`` or ``install``: a short list of tables (their fields are
+    checked where they are used: by the fetcher and the recipe checker)."""
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise LockError(f"{origin}: a package's {what} must be a list of tables", hint="delete it and run `ckpm lock`")
+    if len(v) > MAX_LOCK_TABLES:
+        raise LockError(f"{origin}: a package has more than {MAX_LOCK_TABLES} {what}")
+    return [dict(x) for x in v]
+
+
 def _strs(v: Any) -> list[str]:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise TypeError("a list of strings expected")
@@ -229,12 +309,14 @@ def _v(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, float) and math.isfinite(v):
+        return repr(v)
     if isinstance(v, str):
         return _s(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_v(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return _inline(sorted(v.items()))
+        return _inline(sorted((k, x) for k, x in v.items() if x is not None))
     if v is None:
         return '""'
     return _s(str(v))

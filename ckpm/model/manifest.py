@@ -28,7 +28,7 @@ from ckpm.model.version import try_version
 
 MANIFEST = "ckpm.toml"
 
-TOP_KEYS = ("project", "component", "dependencies", "index", "targets", "detect", "install", "tool", "run")
+TOP_KEYS = ("project", "component", "dependencies", "index", "targets", "detect", "install", "tool", "run", "mirrors")
 PROJECT_KEYS = (
     "name", "version", "description", "authors", "license", "readme", "homepage", "repository", "keywords",
 )

@@ -216,6 +216,8 @@ def build_lock(
             p = packages.get(pid)
             if p is None:
                 p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
+                if c.origin in ("index", "git"):
+                    p.sources, p.install = provisioning_of(c.entry)
             if c.key not in p.keys:
                 p.keys.append(c.key)
             pkg_targets.setdefault(pid, set()).add(c.target)
@@ -231,6 +233,7 @@ def build_lock(
             root_targets.setdefault(rk, set()).add(res.target)
     for pid, p in packages.items():
         p.targets = sorted(pkg_targets[pid])
+        p.install = [r for r in p.install if recipe_applies(r, p.targets)]
         deps = []
         for (key, name, version), ts in dep_targets.get(pid, {}).items():
             deps.append(LockedDep(key, name, version, None if ts >= set(p.targets) else tuple(sorted(ts))))
@@ -243,6 +246,35 @@ def build_lock(
         manifest_hash=manifest_hash, targets=all_targets, roots=roots, packages=list(packages.values()),
         indexes=list(indexes), ckpm_version=ckpm_version, prerelease=prerelease,
     )
+
+
+def provisioning_of(entry: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the lock keeps of an index line to provision it: its ``source`` when that can be
+    fetched (``urls``, or ``git`` with ``rev``), and its ``install`` recipes, copied as data."""
+    src = dict(entry.source or {})
+    sources: list[dict[str, Any]] = []
+    if src.get("urls"):
+        sources.append({k: src[k] for k in ("urls", "sha256", "size") if src.get(k) is not None})
+    elif src.get("git") and src.get("rev"):
+        sources.append({k: src[k] for k in ("git", "rev", "subdir") if src.get(k) is not None})
+    return sources, [_plain(r) for r in entry.install or ()]
+
+
+def recipe_applies(recipe: dict[str, Any], targets: list[str]) -> bool:
+    """A recipe for one of ``targets`` (malformed ``targets`` are kept, for sync to report)."""
+    ts = recipe.get("targets")
+    if not isinstance(ts, list) or not all(isinstance(t, str) for t in ts):
+        return True
+    return any(matches(t, ts) for t in targets)
+
+
+def _plain(v: Any) -> Any:
+    """JSON data as plain dicts and lists (nulls dropped from tables: TOML has none)."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def original_of(r: Requirement) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import demo, libs, ml, toolchains, tools
+from . import data, demo, libs, ml, toolchains, tools
 from ._helpers import sort_by_version
 
 INDEX_NAME = "default"
@@ -17,7 +17,7 @@ INDEX_NAME = "default"
 def all_components() -> dict[str, list[dict[str, Any]]]:
     """Every component of the embedded index, each file's lines in ascending version order."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for mod in (ml, toolchains, tools, libs, demo):
+    for mod in (ml, toolchains, tools, libs, data, demo):
         for name, entries in mod.components().items():
             if name in out:
                 raise ValueError(f"component {name} defined twice")

@@ -26,6 +26,18 @@ ZLIB = versions(
 )
 
 
+# zlib's own configure script is not autoconf's: it takes the compiler from CC (and AR
+# from AR), which ckpm sets to the target's toolchain, and refuses --host; so a script.
+ZLIB_RECIPE: dict[str, Any] = {
+    "targets": ["linux-*", "macos-*"],
+    "steps": [{"kind": "script", "run": [
+        './configure --prefix="$PREFIX"',
+        'make -j"$CKPM_JOBS"',
+        'make install DESTDIR="$DESTDIR"',
+    ]}],
+}
+
+
 def zlib() -> list[dict[str, Any]]:
     return [
         entry(
@@ -34,8 +46,10 @@ def zlib() -> list[dict[str, Any]]:
             description="zlib: a general-purpose lossless data-compression library",
             targets=["*"],
             deps=[C_COMPILER, dep("tool-make", "*", kind="build")],
-            source=urls(f"https://zlib.net/fossils/zlib-{v}.tar.gz"),
+            source=urls(f"https://zlib.net/fossils/zlib-{v}.tar.gz",
+                        f"https://github.com/madler/zlib/releases/download/v{v}/zlib-{v}.tar.gz"),
             detect=[{"pkg_config": "zlib"}],
+            install=[ZLIB_RECIPE],
             pubtime=date,
         )
         for v, date in ZLIB

@@ -1,0 +1,569 @@
+"""Provisioning: the lock made real (``ckpm sync``, ``fetch``, ``vendor``, ``store``, ``env``).
+
+For one target, every package the lock needs there is walked in dependency order
+(dependencies first) and gets one of these actions:
+
+| action | when |
+| --- | --- |
+| ``host`` | the lock pins it to this machine (a detected compiler, library, tool) |
+| ``store`` | its store prefix is already complete: nothing is fetched or built |
+| ``built`` | its sources were fetched, verified, unpacked and its recipe run into a new prefix |
+| ``venv`` | a ``pip`` recipe: python packages in the project's environment (``.ckpm/venv``) |
+| ``fetched`` | it has sources and no recipe: they were downloaded and verified (nothing to build) |
+| ``nothing`` | no sources and no recipe (a virtual or host-only component) |
+
+Where the lock gives no sha256 for a file, the first download pins it into the lock and
+says so once (trust on first use); from then on it is verified. The lock never records
+which mirror served a file. A prefix's key hashes the package, its target, its recipe
+(with the sha256 of every source) and its dependencies' keys, so a change to any of them
+builds a new prefix and never alters an old one.
+
+Recipes run only here, only for what the user asked to provision (``ckpm sync``), in a
+clean environment, outside the source tree and the store's finished prefixes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
+from ckpm.fsutil import atomic_write
+from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
+from ckpm.model.source import GitSource, HostSource
+from ckpm.model.targets import matches
+from ckpm.settings import Settings
+from ckpm.workspace import Workspace
+
+#: where a project's own provisioned state lives (the python environment, build logs)
+STATE_DIR = ".ckpm"
+#: the marker of the project environment's pip installs: requirement set → what was installed
+PIP_MARKER = ".ckpm-pip.json"
+
+
+@dataclass
+class Provisioned:
+    """What sync did for one package on one target."""
+
+    name: str
+    version: str
+    target: str
+    action: str  # host | store | built | venv | fetched | nothing
+    path: str | None = None
+    key: str | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "target": self.target, "action": self.action,
+                "path": self.path, "key": self.key, "detail": self.detail}
+
+
+@dataclass
+class SyncResult:
+    target: str
+    packages: list[Provisioned] = field(default_factory=list)
+    pinned: list[str] = field(default_factory=list)  # "name version: url sha256" learnt on first use
+    lock_changed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "packages": [p.to_dict() for p in self.packages], "pinned": self.pinned,
+                "lock_changed": self.lock_changed}
+
+
+@dataclass
+class SyncOptions:
+    target: str | None = None  # default: the host
+    only: tuple[str, ...] = ()  # names to provision (and their dependencies); empty: everything
+    fetch_only: bool = False  # `ckpm fetch`: download and verify, build nothing
+    mirror_dirs: tuple[Path, ...] = ()  # `--mirror DIR`: vendored folders tried first for http(s) URLs
+    jobs: int = 0  # parallel jobs of a build (0: the CPU count)
+
+
+# -- the graph of one target ---------------------------------------------------------------
+
+def needed(lock: Lock, target: str, host_target: str, only: tuple[str, ...] = ()) -> list[tuple[LockedPackage, str]]:
+    """The packages the lock needs on ``target``, each with the target it is provisioned for
+    (build tools of a cross target: the host), dependencies before their dependents."""
+    if target not in lock.targets:
+        raise LockError(f"the lock has no resolution for {target} (it has {', '.join(lock.targets) or 'none'})",
+                        hint=f"run `ckpm lock --target {target}` (with the other targets you need), "
+                             "or `ckpm sync --target {target}` without --locked")
+    by_nv: dict[tuple[str, str], list[LockedPackage]] = {}
+    for p in lock.packages:
+        by_nv.setdefault((p.name, p.version), []).append(p)
+
+    def find(d: LockedDep, t: str) -> tuple[LockedPackage, str] | None:
+        cands = by_nv.get((d.name, d.version), [])
+        for want in (t, host_target):
+            for p in cands:
+                if want in p.targets:
+                    return p, want
+        return (cands[0], cands[0].targets[0]) if cands and cands[0].targets else None
+
+    order: list[tuple[LockedPackage, str]] = []
+    state: dict[tuple[int, str], int] = {}  # 1: visiting, 2: done
+
+    def visit(p: LockedPackage, t: str) -> None:
+        k = (id(p), t)
+        if state.get(k):
+            return  # done, or a cycle (kept in the order it was met)
+        state[k] = 1
+        for d in sorted(p.dependencies, key=lambda d: (d.key, d.name)):
+            if d.targets is not None and t not in d.targets:
+                continue
+            hit = find(d, t)
+            if hit is not None:
+                visit(*hit)
+        state[k] = 2
+        order.append((p, t))
+
+    wanted = {n.lower() for n in only}
+    for r in sorted(lock.roots, key=lambda d: (d.key, d.name)):
+        if r.targets is not None and target not in r.targets:
+            continue
+        hit = find(r, target)
+        if hit is None:
+            continue
+        if wanted and hit[0].name not in wanted and r.key not in wanted:
+            continue
+        visit(*hit)
+    if wanted:
+        missing = sorted(wanted - {p.name for p, _ in order} - {k for p, _ in order for k in p.keys})
+        if missing:
+            known = sorted({p.name for p in lock.packages})
+            from difflib import get_close_matches
+
+            near = sorted({m for n in missing for m in get_close_matches(n, known, n=3)})
+            raise LockError(f"the lock has no package {', '.join(missing)} on {target}",
+                            hint=f"did you mean {', '.join(near)}?" if near else "see `ckpm tree`")
+    return order
+
+
+def recipe_for(p: LockedPackage, target: str) -> dict[str, Any] | None:
+    """The first of the package's recipes whose ``targets`` match ``target``."""
+    for r in p.install:
+        ts = r.get("targets")
+        if ts is None or (isinstance(ts, list) and matches(target, [str(t) for t in ts])):
+            return r
+    return None
+
+
+def sources_of(p: LockedPackage, recipe: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The files a recipe builds from: its own ``sources``, else the package's."""
+    if recipe is not None and isinstance(recipe.get("sources"), list) and recipe["sources"]:
+        return [s for s in recipe["sources"] if isinstance(s, dict)]
+    return list(p.sources)
+
+
+# -- mirrors and settings ------------------------------------------------------------------
+
+def mirrors_for(ws: Workspace, mirror_dirs: tuple[Path, ...] = ()) -> Any:
+    """The mirror rules in force: ``--mirror`` folders, then the project's ``[mirrors]``, then the user's."""
+    from ckpm.fetch.mirrors import Mirrors
+
+    rules = Mirrors()
+    if mirror_dirs:
+        dirs = [str(Path(d).resolve()) for d in mirror_dirs]
+        rules = Mirrors.from_table({"https://": dirs, "http://": dirs}, where="--mirror", base=Path.cwd())
+    table = ws.manifest.data.get("mirrors")
+    if table is not None:
+        try:
+            rules = rules.then(Mirrors.from_table(table, where=f"{ws.manifest_path} [mirrors]", base=ws.root))
+        except ValueError as e:
+            from ckpm.model.manifest import _line_of
+
+            text = ws.manifest_path.read_text(encoding="utf-8")
+            raise ManifestError(str(ws.manifest_path), str(e), _line_of(text, None, "mirrors")) from None
+    user = ws.settings.config_table("mirrors")
+    if user:
+        cfg = ws.settings.config_path
+        try:
+            rules = rules.then(Mirrors.from_table(user, where=f"{cfg} [mirrors]",
+                                                  base=cfg.parent if cfg is not None else None))
+        except ValueError as e:
+            from ckpm.settings import SettingsError
+
+            raise SettingsError(str(e)) from None
+    return rules
+
+
+def pip_args(ws: Workspace) -> list[str]:
+    """Where the pip recipe takes python packages from: the user config's ``[pip]``."""
+    cfg = ws.settings.config_table("pip")
+    out: list[str] = []
+    url = cfg.get("index-url")
+    if isinstance(url, str) and url:
+        out += ["--index-url", url]
+    links = cfg.get("find-links", [])
+    if isinstance(links, str):
+        links = [links]
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, str) and link:
+            out += ["--find-links", link]
+    if cfg.get("no-index") is True:
+        out.append("--no-index")
+    if ws.settings.offline and "--no-index" not in out:
+        out.append("--no-index")
+    return out
+
+
+def open_store(settings: Settings) -> Any:
+    from ckpm.store.store import Store
+
+    assert settings.store_dir is not None
+    return Store(Path(settings.store_dir), reporter=settings.reporter)
+
+
+# -- sync ----------------------------------------------------------------------------------
+
+class _Run:
+    """One sync: the lock, the store, what was learnt (TOFU pins), the prefixes made."""
+
+    def __init__(self, ws: Workspace, lock: Lock, options: SyncOptions) -> None:
+        self.ws = ws
+        self.lock = lock
+        self.options = options
+        self.host = ws.host_target
+        self.target = options.target or self.host
+        self.store = open_store(ws.settings)
+        self.mirrors = mirrors_for(ws, options.mirror_dirs)
+        self.learnt: list[tuple[LockedPackage, dict[str, Any], str, int, str]] = []  # pkg, source, sha, size, url
+        self.keys: dict[tuple[int, str], str] = {}  # (id(package), target) → prefix key or host path
+        self.prefixes: dict[tuple[int, str], Path] = {}
+        self.result = SyncResult(self.target)
+        self._toolchains: dict[str, Any] = {}
+
+    # the files ------------------------------------------------------------------------
+    def fetch(self, p: LockedPackage, src: dict[str, Any]) -> Path:
+        """One source, verified (from the download cache when it is there)."""
+        from ckpm.fetch.download import fetch_file
+
+        if "git" in src:
+            raise FetchError(f"{p.name} {p.version}: git sources are not fetched by sync yet ({src.get('git')})",
+                             hint="publish an archive URL with a sha256 in the index")
+        urls = src.get("urls")
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise FetchError(f"{p.name} {p.version}: a source in the lock has no list of URLs")
+        sha = src.get("sha256")
+        size = src.get("size")
+        got = fetch_file(urls, sha256=sha if isinstance(sha, str) else None, size=size if isinstance(size, int) else None,
+                         cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
+                         reporter=self.ws.reporter, label=f"{p.name} {p.version}")
+        if got.pinned:
+            src["sha256"] = got.sha256
+            src["size"] = got.size
+            self.learnt.append((p, src, got.sha256, got.size, urls[0]))
+            self.ws.reporter.warning(
+                f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
+                "this first download (trust on first use); later syncs verify it")
+        return Path(got.path)
+
+    # one package ----------------------------------------------------------------------
+    def provision(self, p: LockedPackage, t: str) -> Provisioned:
+        from ckpm.build.recipes import check_recipe
+
+        if isinstance(p.source, HostSource):
+            self.keys[(id(p), t)] = f"host:{p.source.path or p.name}"
+            if p.source.path:
+                self.prefixes[(id(p), t)] = _host_prefix(Path(p.source.path))
+            return Provisioned(p.name, p.version, t, "host", p.source.path)
+        recipe = recipe_for(p, t)
+        sources = sources_of(p, recipe)
+        if recipe is not None:
+            problems = check_recipe(recipe)
+            if problems:
+                raise BuildError(f"{p.name} {p.version}: its install recipe is not valid: {problems[0]}",
+                                 hint="the index (or the lock copied from it) holds a broken recipe; "
+                                      "report it to the index's maintainers")
+        if self.options.fetch_only or recipe is None:
+            for s in sources:
+                self.fetch(p, s)
+            if not sources:
+                return Provisioned(p.name, p.version, t, "nothing", detail="no sources and no recipe")
+            return Provisioned(p.name, p.version, t, "fetched", detail=f"{len(sources)} source(s) verified")
+        if any(isinstance(s, dict) and s.get("kind") == "pip" for s in recipe.get("steps", [])):
+            return self.pip(p, t, recipe)
+        for s in sources:  # every hash known before the key is computed (trust on first use)
+            if not s.get("sha256"):
+                self.fetch(p, s)
+        key = self.key_of(p, t, recipe, sources)
+        self.keys[(id(p), t)] = key
+        entry = self.store.complete(key)
+        if entry is not None:
+            self.prefixes[(id(p), t)] = entry.path
+            return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
+        files = [self.fetch(p, s) for s in sources]
+        entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix),
+                                   meta={"name": p.name, "version": p.version, "target": t, "kind": p.kind,
+                                         "recipe": recipe})
+        self.prefixes[(id(p), t)] = entry.path
+        return Provisioned(p.name, p.version, t, "built", str(entry.path), key)
+
+    def key_of(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], sources: list[dict[str, Any]]) -> str:
+        from ckpm.store.store import prefix_key
+
+        deps: dict[str, str] = {}
+        for d, child_t in self.children(p, t):
+            k = self.keys.get((id(d), child_t))
+            if k is not None:
+                deps[d.name] = k
+        full = dict(recipe)
+        full["sources"] = [{k: v for k, v in s.items() if k in ("sha256", "git", "rev", "subdir")} for s in sources]
+        return str(prefix_key(p.name, p.version, t, full, deps))
+
+    def children(self, p: LockedPackage, t: str) -> Iterator[tuple[LockedPackage, str]]:
+        for d in p.dependencies:
+            if d.targets is not None and t not in d.targets:
+                continue
+            for q in self.lock.packages:
+                if q.name == d.name and q.version == d.version:
+                    yield q, (t if t in q.targets else self.host)
+                    break
+
+    def toolchain(self, t: str) -> Any:
+        tc = self._toolchains.get(t)
+        if tc is None:
+            from ckpm.build.toolchain import find_toolchain
+
+            tc = self._toolchains[t] = find_toolchain(t, settings=self.ws.settings, host_target=self.host)
+        return tc
+
+    def build(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], files: list[Path], destdir: Path,
+              prefix: Path) -> dict[str, Any]:
+        from ckpm.build.recipes import BuildContext, run_recipe
+
+        logs = self.ws.root / STATE_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{_safe(p.name)}-{_safe(p.version)}-{t}.log"
+        log.write_text("", encoding="utf-8")
+        work = Path(tempfile.mkdtemp(prefix=f"build-{_safe(p.name)}-", dir=destdir.parent))
+        try:
+            src = work / "src"
+            _unpack_all(files, src)
+            deps: dict[str, Path] = {}
+            tools: list[str] = []
+            for d, child_t in self.children(p, t):
+                pre = self.prefixes.get((id(d), child_t))
+                if pre is None:
+                    continue
+                if child_t == t:
+                    deps[d.name] = pre
+                if (pre / "bin").is_dir() and (child_t == self.host):
+                    tools.append(str(pre / "bin"))
+            ctx = BuildContext(source=src, build_dir=work / "build", prefix=prefix, destdir=destdir,
+                               toolchain=self.toolchain(t), log=log, deps=deps, tool_paths=tools,
+                               jobs=self.options.jobs or os.cpu_count() or 1,
+                               env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()})
+            (work / "build").mkdir(exist_ok=True)
+            with self.ws.reporter.progress(f"building {p.name} {p.version} for {t}"):
+                return run_recipe(recipe, ctx) or {}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def pip(self, p: LockedPackage, t: str, recipe: Mapping[str, Any]) -> Provisioned:
+        from ckpm.build.recipes import BuildContext, run_recipe
+
+        if t != self.host:
+            raise BuildError(f"{p.name} {p.version}: python packages are installed for this host only, not for {t}",
+                             hint="sync python packages without --target")
+        venv = self.ws.root / STATE_DIR / "venv"
+        marker = venv / PIP_MARKER
+        want = json.dumps({"name": p.name, "version": p.version, "recipe": recipe}, sort_keys=True)
+        done = _read_json(marker)
+        if done.get(p.name, {}).get("want") == want and (venv / "bin").is_dir():
+            return Provisioned(p.name, p.version, t, "venv", str(venv), detail="already installed")
+        logs = self.ws.root / STATE_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{_safe(p.name)}-{_safe(p.version)}-pip.log"
+        log.write_text("", encoding="utf-8")
+        with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
+            ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
+                               toolchain=None, log=log, python=self.ws.settings.python, venv=venv,
+                               pip_args=pip_args(self.ws))  # type: ignore[arg-type]
+            with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
+                info = run_recipe(recipe, ctx) or {}
+        done = _read_json(marker)
+        done[p.name] = {"want": want, "installed": info.get("pip", [])}
+        atomic_write(marker, json.dumps(done, indent=1, sort_keys=True) + "\n")
+        return Provisioned(p.name, p.version, t, "venv", str(venv),
+                           detail=", ".join(f"{x.get('name')} {x.get('version')}" for x in info.get("pip", [])))
+
+
+def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncResult:
+    """Provision what ``lock`` needs on one target (see the module docstring)."""
+    options = options or SyncOptions()
+    run = _Run(ws, lock, options)
+    for p, t in needed(lock, run.target, run.host, options.only):
+        try:
+            run.result.packages.append(run.provision(p, t))
+        except (FetchError, UnpackError, BuildError) as e:
+            _save_learnt(ws, run)  # what was learnt stays learnt
+            if not e.message.startswith(p.name):
+                e.message = f"{p.name} {p.version} ({t}): {e.message}"
+                e.args = (e.message,)
+            raise
+    _save_learnt(ws, run)
+    if not options.fetch_only:
+        run.store.register_root(ws.root, sorted(k for k in run.keys.values() if not k.startswith("host:")))
+    return run.result
+
+
+def _save_learnt(ws: Workspace, run: _Run) -> None:
+    """Write the sha256 learnt on first use into ckpm.lock (under the project's write lock)."""
+    if not run.learnt:
+        return
+    with ws.writing():
+        current = read_lock(ws.lock_path)
+        if current is None:
+            return
+        changed = False
+        by_ident = {q.ident: q for q in current.packages}
+        for p, src, sha, size, url in run.learnt:
+            q = by_ident.get(p.ident)
+            if q is None:
+                continue
+            for s in _all_sources(q):
+                if s.get("urls") == src.get("urls") and not s.get("sha256"):
+                    s["sha256"], s["size"] = sha, size
+                    changed = True
+            run.result.pinned.append(f"{p.name} {p.version}: {url} sha256:{sha}")
+        if changed:
+            atomic_write(ws.lock_path, current.dumps())
+            run.result.lock_changed = True
+    run.learnt.clear()
+
+
+def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:
+    from ckpm.model.lockfile import _all_sources as all_sources
+
+    return all_sources(p)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _unpack_all(files: list[Path], dest: Path) -> None:
+    """The fetched files as one source folder ``dest`` (which must not exist): the first
+    archive unpacked into it (a single top folder stripped), further archives into
+    ``source-N/``, other files copied in."""
+    from ckpm.store.unpack import archive_kind, unpack
+
+    for i, f in enumerate(files):
+        if archive_kind(f) is not None:
+            unpack(f, dest if i == 0 else dest / f"source-{i}")
+        else:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest / _file_name(f, i))
+    dest.mkdir(parents=True, exist_ok=True)
+
+
+def _file_name(f: Path, i: int) -> str:
+    return f.name if i == 0 else f"{i}-{f.name}"
+
+
+def _host_prefix(path: Path) -> Path:
+    """The prefix of a host file: ``/usr`` for ``/usr/bin/gcc``, the folder itself for a folder."""
+    if path.is_dir() and not path.name == "bin":
+        return path
+    parent = path.parent
+    return parent.parent if parent.name in ("bin", "lib", "lib64", "include") else parent
+
+
+def _safe(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "._+-" else "_" for c in s)[:80] or "_"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read(1 << 20))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# -- fetch, vendor, env, store --------------------------------------------------------------
+
+def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """Copy every source file the lock needs (on every target) into ``dest``, laid out so that
+    the folder works as a mirror (``https://host/path`` → ``dest/host/path``)."""
+    from ckpm.fetch.download import fetch_file
+    from ckpm.fetch.mirrors import vendor_relpath
+
+    run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))
+    out: list[dict[str, Any]] = []
+    dest = Path(dest)
+    for p in sorted(lock.packages, key=lambda p: p.ident):
+        srcs = list(p.sources)
+        for r in p.install:
+            srcs.extend(s for s in (r.get("sources") or []) if isinstance(s, dict))
+        seen: set[tuple[str, ...]] = set()
+        for s in srcs:
+            urls = s.get("urls")
+            if not isinstance(urls, list) or not urls or tuple(urls) in seen:
+                continue
+            seen.add(tuple(urls))
+            got = run.fetch(p, s)
+            rel = vendor_relpath(str(urls[0]))
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not (target.is_file() and target.stat().st_size == got.stat().st_size):
+                tmp = target.with_name(f".{target.name}.tmp")
+                shutil.copyfile(got, tmp)
+                os.replace(tmp, target)
+            out.append({"name": p.name, "version": p.version, "url": urls[0], "path": str(target)})
+    _save_learnt(ws, run)
+    return out
+
+
+def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
+    """The environment that makes the provisioned packages usable (PATH, CFLAGS, LDFLAGS,
+    PKG_CONFIG_PATH, ``<NAME>_ROOT``…): only what is already provisioned, nothing is built."""
+    from ckpm.build.recipes import deps_env
+
+    run = _Run(ws, lock, SyncOptions(target=target))
+    prefixes: dict[str, Path] = {}
+    tc = None
+    for p, t in needed(lock, run.target, run.host):
+        if isinstance(p.source, HostSource):
+            continue
+        recipe = recipe_for(p, t)
+        if recipe is None:
+            continue
+        if any(isinstance(s, dict) and s.get("kind") == "pip" for s in recipe.get("steps", [])):
+            venv = ws.root / STATE_DIR / "venv"
+            if (venv / "bin").is_dir():
+                prefixes[p.name] = venv
+            continue
+        sources = sources_of(p, recipe)
+        if any(not s.get("sha256") for s in sources):
+            continue  # never fetched: not provisioned
+        key = run.key_of(p, t, recipe, sources)
+        run.keys[(id(p), t)] = key
+        entry = run.store.complete(key)
+        if entry is not None and t == run.target:
+            prefixes[p.name] = entry.path
+    if run.target != run.host:
+        try:
+            tc = run.toolchain(run.target)
+        except CkpmError:
+            tc = None
+    return dict(deps_env(prefixes, toolchain=tc, base_path=ws.settings.environ.get("PATH", "/usr/bin:/bin")))
+
+
+def store_entries(settings: Settings) -> list[Any]:
+    """The complete prefixes of the store."""
+    return list(open_store(settings).entries())
+
+
+def store_path(settings: Settings, name: str, target: str | None = None) -> list[Any]:
+    """The complete prefixes of ``name`` (for ``target`` when given)."""
+    return [e for e in open_store(settings).entries() if e.name == name.lower() and (target is None or e.target == target)]
+
+
+def store_gc(settings: Settings, *, dry_run: bool = False) -> list[str]:
+    """Remove the prefixes no registered project's lock uses (see Store.gc)."""
+    return list(open_store(settings).gc(dry_run=dry_run))
