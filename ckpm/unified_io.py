@@ -20,6 +20,11 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``search`` | ``text``, ``tags``, ``kind``, ``limit`` |
 | ``show`` | ``name`` |
 | ``detect`` | ``key``, ``refresh`` |
+| ``sync`` | ``target``, ``locked``, ``mirrors`` (vendored folders), ``jobs`` |
+| ``fetch`` | ``names``, ``target``, ``locked``, ``mirrors`` |
+| ``vendor`` | ``dest``, ``locked``, ``mirrors`` |
+| ``env`` | ``target`` |
+| ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
 """
 from __future__ import annotations
 
@@ -186,9 +191,64 @@ def _detect(r: dict[str, Any]) -> dict[str, Any]:
     return res.to_json()  # type: ignore[no-any-return]
 
 
+def _mirror_dirs(r: dict[str, Any]) -> tuple[Path, ...]:
+    return tuple(Path(m) for m in _strs(r, "mirrors") or ())
+
+
+def _sync(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import LockOptions, sync
+    from ckpm.provision import SyncOptions
+
+    jobs = r.get("jobs", 0)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 0:
+        raise RequestError("'jobs' must be a non-negative integer")
+    outcome, res = sync(_ws(r), SyncOptions(target=_str(r, "target"), jobs=jobs, mirror_dirs=_mirror_dirs(r)),
+                        LockOptions(locked=bool(r.get("locked"))))
+    return {"lock": outcome.to_dict(), **res.to_dict()}
+
+
+def _fetch(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import LockOptions, fetch
+
+    res = fetch(_ws(r), _strs(r, "names") or (), target=_str(r, "target"), mirror_dirs=_mirror_dirs(r),
+                lock_options=LockOptions(locked=bool(r.get("locked"))))
+    return res.to_dict()  # type: ignore[no-any-return]
+
+
+def _vendor(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import LockOptions, vendor
+
+    dest = _str(r, "dest", required=True) or ""
+    files = vendor(_ws(r), Path(dest), mirror_dirs=_mirror_dirs(r), lock_options=LockOptions(locked=bool(r.get("locked"))))
+    return {"dest": dest, "files": files}
+
+
+def _env(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.api import environment
+
+    return {"env": environment(_ws(r), _str(r, "target"))}
+
+
+def _store(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm import provision
+
+    op = _str(r, "op") or "ls"
+    settings = _settings(r)
+    if op == "ls":
+        return {"entries": [{"key": e.key, "name": e.name, "version": e.version, "target": e.target,
+                             "path": str(e.path)} for e in provision.store_entries(settings)]}
+    if op == "path":
+        name = _str(r, "name", required=True) or ""
+        return {"paths": [str(e.path) for e in provision.store_path(settings, name, _str(r, "target"))]}
+    if op == "gc":
+        return {"removed": provision.store_gc(settings, dry_run=bool(r.get("dry_run")))}
+    raise RequestError(f"store: unknown op {op!r} (ls, path, gc)")
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
-    "why_not": _why_not, "search": _search, "show": _show, "detect": _detect,
+    "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
+    "vendor": _vendor, "env": _env, "store": _store,
 }
 
 

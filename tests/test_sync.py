@@ -1,0 +1,247 @@
+"""`ckpm sync` as a user runs it: a real index, a real HTTP mirror on 127.0.0.1, a real C
+library built with the machine's compiler into a real store, real `ckpm` processes.
+
+The index names the library's upstream URL (``https://upstream.invalid/...``, which never
+resolves); the project maps that prefix to the loopback mirror in ``[mirrors]``, as a user
+maps a slow upstream to a lab mirror.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ckpm.index.writer import init_index, reindex, write_component
+from ckpm.model.lockfile import read_lock
+
+UPSTREAM = "https://upstream.invalid/hello/"
+
+HELLO_C = '#include "hello.h"\nconst char *hello(void) { return "hello from libhello"; }\n'
+HELLO_H = "const char *hello(void);\n"
+MAKEFILE = """\
+CC ?= cc
+AR ?= ar
+PREFIX ?= /usr/local
+all: libhello.a
+libhello.a: hello.o
+\t$(AR) rcs $@ hello.o
+hello.o: hello.c hello.h
+\t$(CC) -O2 -c hello.c -o hello.o
+install: libhello.a
+\tmkdir -p $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+\tcp libhello.a $(DESTDIR)$(PREFIX)/lib/
+\tcp hello.h $(DESTDIR)$(PREFIX)/include/
+"""
+RECIPE = {"targets": ["linux-*"], "steps": [{"kind": "script", "run": [
+    'make CC="$CC" AR="$AR"', 'make install PREFIX="$PREFIX" DESTDIR="$DESTDIR"']}]}
+
+
+def _tarball(files: dict[str, str], top: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for name, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class Mirror:
+    """A loopback file server that counts requests per path; ``corrupt`` flips its bytes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.hits: dict[str, int] = {}
+        self.corrupt = False
+        mirror = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                rel = self.path.lstrip("/")
+                mirror.hits[rel] = mirror.hits.get(rel, 0) + 1
+                p = mirror.root / rel
+                if not p.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = p.read_bytes()
+                if mirror.corrupt:
+                    body = bytes(b ^ 0xFF for b in body)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[Mirror]:
+    root = tmp_path / "mirror"
+    (root / "hello").mkdir(parents=True)
+    (root / "hello" / "hello-1.0.tar.gz").write_bytes(
+        _tarball({"hello.c": HELLO_C, "hello.h": HELLO_H, "Makefile": MAKEFILE}, "hello-1.0"))
+    m = Mirror(root)
+    try:
+        yield m
+    finally:
+        m.close()
+
+
+def _project(tmp_path: Path, mirror: Mirror, *, name: str = "proj", extra: str = "") -> Path:
+    idx = tmp_path / "index"
+    if not idx.exists():
+        init_index(idx, "lab")
+        write_component(idx, [{
+            "name": "lib-hello", "version": "1.0", "kind": "lib", "tags": ["lib", "hello"], "targets": ["*"],
+            "deps": [], "source": {"urls": [UPSTREAM + "hello-1.0.tar.gz"]}, "install": [RECIPE]}])
+        reindex(idx)
+    proj = tmp_path / name
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(
+        f'[project]\nname = "{name}"\n\n[dependencies]\nlib-hello = ">=1"\n\n'
+        f'[[index]]\nname = "lab"\nurl = "{idx}"\n\n'
+        f'[mirrors]\n"{UPSTREAM}" = ["{mirror.url}hello/"]\n{extra}')
+    return proj
+
+
+def _env(tmp_path: Path, tag: str = "") -> dict[str, str]:
+    return {**os.environ, "CKPM_CACHE_DIR": str(tmp_path / f"cache{tag}"), "CKPM_STORE": str(tmp_path / f"store{tag}"),
+            "CKPM_CONFIG": str(tmp_path / "no-config.toml")}
+
+
+def ckpm(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ckpm", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_sync_fetches_from_the_mirror_builds_and_pins_on_first_use(tmp_path: Path, mirror: Mirror) -> None:
+    proj = _project(tmp_path, mirror)
+    env = _env(tmp_path)
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["data"]
+    (pkg,) = [p for p in out["packages"] if p["name"] == "lib-hello"]
+    assert pkg["action"] == "built"
+    prefix = Path(pkg["path"])
+    assert prefix.is_relative_to(tmp_path / "store")
+    assert (prefix / "lib" / "libhello.a").is_file() and (prefix / "include" / "hello.h").is_file()
+    # trust on first use: the lock now holds the archive's sha256, and the user was told once
+    sha = hashlib.sha256((mirror.root / "hello" / "hello-1.0.tar.gz").read_bytes()).hexdigest()
+    lock = read_lock(proj / "ckpm.lock")
+    assert lock is not None
+    (lp,) = lock.find("lib-hello")
+    assert lp.sources == [{"urls": [UPSTREAM + "hello-1.0.tar.gz"], "sha256": sha,
+                           "size": (mirror.root / "hello" / "hello-1.0.tar.gz").stat().st_size}]
+    assert "127.0.0.1" not in (proj / "ckpm.lock").read_text()  # the lock never names the mirror
+    assert any("trust on first use" in w for w in json.loads(r.stdout)["warnings"])
+    # a program linked against the installed library runs
+    (tmp_path / "main.c").write_text('#include <stdio.h>\n#include "hello.h"\nint main(void){puts(hello());return 0;}\n')
+    subprocess.run(["cc", str(tmp_path / "main.c"), f"-I{prefix}/include", f"-L{prefix}/lib", "-lhello",
+                    "-o", str(tmp_path / "main")], check=True)
+    assert subprocess.run([str(tmp_path / "main")], capture_output=True, text=True).stdout == "hello from libhello\n"
+
+    # warm: nothing fetched, nothing built
+    hits = dict(mirror.hits)
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    (pkg2,) = [p for p in json.loads(r.stdout)["data"]["packages"] if p["name"] == "lib-hello"]
+    assert pkg2["action"] == "store" and pkg2["path"] == str(prefix)
+    assert mirror.hits == hits
+
+    # the store and env commands see it
+    r = ckpm("store", "path", "lib-hello", cwd=proj, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == str(prefix)
+    r = ckpm("env", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    variables = json.loads(r.stdout)["data"]
+    assert variables["LIB_HELLO_ROOT"] == str(prefix)
+    assert f"-I{prefix}/include" in variables["CFLAGS"] or f"{prefix}/include" in variables.get("CPATH", "")
+
+
+def test_a_changed_file_is_refused_and_every_mirror_named(tmp_path: Path, mirror: Mirror) -> None:
+    proj = _project(tmp_path, mirror)
+    assert ckpm("sync", cwd=proj, env=_env(tmp_path)).returncode == 0
+    mirror.corrupt = True  # the mirror now serves other bytes; a fresh cache and store must notice
+    r = ckpm("sync", "--locked", cwd=proj, env=_env(tmp_path, "-2"))
+    assert r.returncode != 0
+    assert "sha256" in r.stderr and mirror.url in r.stderr and UPSTREAM in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not any((tmp_path / "store-2").rglob("libhello.a"))
+
+
+def test_vendor_then_offline_sync_reproduces_the_same_prefixes(tmp_path: Path, mirror: Mirror) -> None:
+    proj = _project(tmp_path, mirror)
+    env = _env(tmp_path)
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    keys = {p["name"]: p["key"] for p in json.loads(r.stdout)["data"]["packages"]}
+    r = ckpm("vendor", str(tmp_path / "vendor"), cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "vendor" / "upstream.invalid" / "hello" / "hello-1.0.tar.gz").is_file()
+    mirror.close()  # nothing to reach any more
+    fresh = _env(tmp_path, "-offline")
+    r = ckpm("sync", "--locked", "--offline", "--mirror", str(tmp_path / "vendor"), "--json", cwd=proj, env=fresh)
+    assert r.returncode == 0, r.stderr
+    again = {p["name"]: p["key"] for p in json.loads(r.stdout)["data"]["packages"]}
+    assert again == keys
+    assert all(p["action"] == "built" for p in json.loads(r.stdout)["data"]["packages"] if p["name"] == "lib-hello")
+
+
+def test_sync_locked_never_resolves(tmp_path: Path, mirror: Mirror) -> None:
+    proj = _project(tmp_path, mirror)
+    r = ckpm("sync", "--locked", cwd=proj, env=_env(tmp_path))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert not (proj / "ckpm.lock").exists()
+
+
+@pytest.mark.skipif(not shutil.which("aarch64-linux-gnu-gcc"), reason="no aarch64-linux-gnu-gcc (Debian gcc-aarch64-linux-gnu)")
+def test_sync_cross_compiles_for_aarch64(tmp_path: Path, mirror: Mirror) -> None:
+    proj = _project(tmp_path, mirror)
+    r = ckpm("sync", "--target", "linux-aarch64", "--json", cwd=proj, env=_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (pkg,) = [p for p in json.loads(r.stdout)["data"]["packages"] if p["name"] == "lib-hello"]
+    assert pkg["target"] == "linux-aarch64" and pkg["action"] == "built"
+    lib = Path(pkg["path"]) / "lib" / "libhello.a"
+    member = subprocess.run(["ar", "p", str(lib), "hello.o"], capture_output=True, check=True).stdout
+    assert member[:4] == b"\x7fELF" and int.from_bytes(member[18:20], "little") == 183  # EM_AARCH64
+    lock = read_lock(proj / "ckpm.lock")
+    assert lock is not None and "linux-aarch64" in lock.targets
+
+
+def test_store_gc_keeps_what_a_lock_uses(tmp_path: Path, mirror: Mirror) -> None:
+    env = _env(tmp_path)
+    proj = _project(tmp_path, mirror)
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    (pkg,) = [p for p in json.loads(r.stdout)["data"]["packages"] if p["name"] == "lib-hello"]
+    assert ckpm("store", "gc", cwd=proj, env=env).returncode == 0
+    assert Path(pkg["path"]).is_dir()  # the project's lock still uses it
+    (proj / "ckpm.lock").unlink()
+    r = ckpm("store", "gc", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert pkg["key"] in json.loads(r.stdout)["data"]["removed"]
+    assert not Path(pkg["path"]).exists()
