@@ -108,6 +108,19 @@ class Workspace:
             if hasattr(src, "deadline"):
                 src.deadline = self.deadline
 
+    def stored_versions(self) -> frozenset[tuple[str, str, str]]:
+        """(name, version, target) of every complete prefix in the store: a resolution prefers
+        them after the host (nothing with ``no_host``, which pretends nothing is installed)."""
+        if self.settings.no_host or self.settings.store_dir is None or not Path(self.settings.store_dir).is_dir():
+            return frozenset()
+        from ckpm.store.store import Store
+
+        try:
+            return frozenset((e.name, e.version, e.target) for e in Store(Path(self.settings.store_dir)).entries())
+        except OSError as e:
+            self.reporter.warning(f"the store at {self.settings.store_dir} could not be read ({e.strerror or e})")
+            return frozenset()
+
     def git_source(self, url: str, subdir: str | None) -> Any:
         key = (url, subdir)
         src = self._git_sources.get(key)
@@ -253,6 +266,7 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
             raise ProjectError(f"--upgrade-package {n}: no such package in {ws.lock_path}",
                                hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree`")
     htarget = ws.host_target
+    stored = ws.stored_versions()
     results = []
     # one budget for the whole command: every target, both searches (and the deadline that
     # `lock --timeout` set for network reads, when there is one)
@@ -266,6 +280,6 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
                 ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
                 git_source=ws.git_source, host=ws.host_source(),
                 budget=budget, extra=extra,
-                reporter=ws.reporter,
+                reporter=ws.reporter, stored=stored,
             ))
     return results, prerelease

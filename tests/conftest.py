@@ -16,3 +16,4 @@ def _no_inherited_ckpm_settings(monkeypatch: pytest.MonkeyPatch, tmp_path_factor
             monkeypatch.delenv(k)
     monkeypatch.setenv("CKPM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ckpm-cache"))
     monkeypatch.setenv("CKPM_CONFIG", str(tmp_path_factory.getbasetemp() / "no-ckpm-config.toml"))
+    monkeypatch.setenv("CKPM_STORE", str(tmp_path_factory.getbasetemp() / "ckpm-store"))

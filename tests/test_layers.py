@@ -27,8 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     # `ckpm sync` and friends: the lock made real (uses everything below the API)
     "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                        "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
-    "ckpm.workspace": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve"},
-    "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace"},
+    "ckpm.workspace": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.store"},
+    "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                     "ckpm.store"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision"},
     "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",

@@ -57,8 +57,10 @@ class CandidateFactory:
         host: HostSource | None = None,
         deadline: float | None = None,
         reporter: Any = None,
+        stored: frozenset[tuple[str, str, str]] = frozenset(),
     ) -> None:
         self.reporter = reporter
+        self.stored = stored  # (name, version, target) already built in the store: preferred after the host
         self.indexes = list(indexes)
         self.main_target = main_target
         self.host_target = host_target
@@ -279,7 +281,8 @@ class CandidateFactory:
         return hit
 
     def ordered(self, cands: Iterable[Candidate]) -> list[Candidate]:
-        """Preference order: lock pins, then host, then newest version first (name breaks ties).
+        """Preference order: lock pins, then host, then versions already in the store, then
+        newest version first (name breaks ties).
 
         Memoised on the exact sequence: resolvelib asks again for the same key's candidates
         each time a requirement is added to it.
@@ -290,9 +293,13 @@ class CandidateFactory:
             hit = self._ordered[seq] = self._order(seq)
         return list(hit)
 
-    @staticmethod
-    def _order(cands: Iterable[Candidate]) -> list[Candidate]:
+    def _order(self, cands: Iterable[Candidate]) -> list[Candidate]:
         lst = sorted(cands, key=lambda c: (c.name, c.origin))
         lst.sort(key=lambda c: c.version, reverse=True)
-        lst.sort(key=lambda c: (not c.locked, c.origin != "host"))
+        stored = self.stored
+        if stored:
+            lst.sort(key=lambda c: (not c.locked, c.origin != "host",
+                                    (c.name, c.version.text, c.target) not in stored))
+        else:
+            lst.sort(key=lambda c: (not c.locked, c.origin != "host"))
         return lst

@@ -97,6 +97,7 @@ def resolve_target(
     budget: Budget | None = None,
     extra: Sequence[Requirement] = (),
     reporter: Any = None,
+    stored: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> TargetResult:
     """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError.
 
@@ -109,7 +110,7 @@ def resolve_target(
     deadline = budget.start()
     factory = CandidateFactory(
         indexes, main_target=target, host_target=host_target, pins=pins, prerelease=prerelease,
-        git_source=git_source, host=host, deadline=deadline, reporter=reporter,
+        git_source=git_source, host=host, deadline=deadline, reporter=reporter, stored=stored,
     )
     roots = root_requirements(deps, target, target, host_target)
     for r in extra:
