@@ -168,6 +168,14 @@ def test_build_that_installs_nothing_or_in_place(tmp_path: Path) -> None:
         (prefix / "f").write_text("x")
     assert (store.install("inplace-1", in_place, meta=META).path / "f").read_text() == "x"
 
+    def stray(destdir: Path, prefix: Path) -> None:  # a recipe that also writes beside its prefix
+        counting_build([])(destdir, prefix)
+        (destdir / "etc").mkdir()
+        (destdir / "etc" / "tool.conf").write_text("x")
+    assert store.install("stray-1", stray, meta=META).meta["name"] == "tool"
+    assert any("stray-1" in w and "/etc/tool.conf" in w for w in store.reporter.warnings)
+    assert tmp_leftovers(store.root) == []
+
 
 def test_a_tampered_marker_is_not_complete(tmp_path: Path) -> None:
     reporter = Reporter()

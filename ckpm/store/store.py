@@ -137,6 +137,17 @@ def _tree_size(path: Path) -> int:
     return total
 
 
+def _stray_files(staging: Path, limit: int = 3) -> list[str]:
+    """Up to ``limit`` non-folders left in a staging root once its prefix was moved out (paths relative to it)."""
+    out: list[str] = []
+    for folder, dirs, files in os.walk(staging):
+        for name in sorted(files) + sorted(d for d in dirs if os.path.islink(os.path.join(folder, d))):
+            out.append("/" + os.path.relpath(os.path.join(folder, name), staging))
+            if len(out) >= limit:
+                return out
+    return out
+
+
 def _remove(path: Path) -> None:
     """Remove a file, a symlink or a folder tree at ``path`` (never following a symlink); absent is fine."""
     try:
@@ -333,6 +344,10 @@ class Store:
         elif not os.path.isdir(prefix) or os.path.islink(prefix):
             raise StoreError(f"the build of {key} installed nothing into {escape_control(str(staged))}",
                              hint="install with DESTDIR set to the staging root (make install DESTDIR=…)")
+        stray = _stray_files(staging)
+        if stray:
+            self.reporter.warning(f"the build of {key} installed files outside its prefix, which were dropped: "
+                                  + ", ".join(escape_control(s) for s in stray))
         doc = {"format": MARKER_FORMAT, "key": key, "name": str(meta.get("name", "")),
                "version": str(meta.get("version", "")), "target": str(meta.get("target", "")),
                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
