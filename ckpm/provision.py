@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
-from ckpm.model.source import GitSource, HostSource
+from ckpm.model.source import HostSource
 from ckpm.model.targets import matches
 from ckpm.settings import Settings
 from ckpm.workspace import Workspace
@@ -490,7 +490,6 @@ def _read_json(path: Path) -> dict[str, Any]:
 def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
     """Copy every source file the lock needs (on every target) into ``dest``, laid out so that
     the folder works as a mirror (``https://host/path`` → ``dest/host/path``)."""
-    from ckpm.fetch.download import fetch_file
     from ckpm.fetch.mirrors import vendor_relpath
 
     run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))

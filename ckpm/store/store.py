@@ -35,11 +35,11 @@ from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ckpm.settings import STORE_ENV, default_store_dir  # noqa: F401  (re-exported)
 from ckpm.errors import StoreError
 from ckpm.fsutil import LockTimeout, atomic_write, file_lock
 from ckpm.report import Reporter, escape_control
 
-STORE_ENV = "CKPM_STORE"
 MARKER = ".ckpm-prefix.json"
 MARKER_FORMAT = 1
 MAX_MARKER_BYTES = 1 << 20
@@ -49,16 +49,6 @@ HASH_LEN = 20
 _KEY = re.compile(r"[A-Za-z0-9._+-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _STAGING = re.compile(r"(?P<key>.+)-[0-9a-f]{16}")
-
-
-def default_store_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$CKPM_STORE`` of ``env`` (default: this process's environment), else the user data folder's ``store``."""
-    value = (os.environ if env is None else env).get(STORE_ENV)
-    if value:
-        return Path(value).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("ckpm")) / "store"
 
 
 # -- keys ----------------------------------------------------------------------------------------
