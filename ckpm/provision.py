@@ -9,8 +9,9 @@ For one target, every package the lock needs there is walked in dependency order
 | ``store`` | its store prefix is already complete: nothing is fetched or built |
 | ``built`` | its sources were fetched, verified, unpacked and its recipe run into a new prefix |
 | ``venv`` | a ``pip`` recipe: python packages in the project's environment (``.ckpm/venv``) |
-| ``fetched`` | it has sources and no recipe: they were downloaded and verified (nothing to build) |
-| ``nothing`` | no sources and no recipe (a virtual or host-only component) |
+| ``fetched`` | ``ckpm fetch``: its sources were downloaded and verified (nothing is built) |
+| ``nothing`` | no install recipe for the target (a host-only or virtual component); ``ckpm fetch``
+  still downloads its sources |
 
 Where the lock gives no sha256 for a file, the first download pins it into the lock and
 says so once (trust on first use); from then on it is verified. The lock never records
@@ -279,14 +280,20 @@ class _Run:
                 raise BuildError(f"{p.name} {p.version}: its install recipe is not valid: {problems[0]}",
                                  hint="the index (or the lock copied from it) holds a broken recipe; "
                                       "report it to the index's maintainers")
+        if recipe is not None and _is_pip(recipe):
+            if self.options.fetch_only:
+                return Provisioned(p.name, p.version, t, "nothing", detail="python packages: pip fetches them at sync")
+            return self.pip(p, t, recipe)
+        if recipe is None and not self.options.fetch_only:
+            return Provisioned(p.name, p.version, t, "nothing",
+                               detail=f"no install recipe for {t}" + (" (`ckpm fetch` downloads its sources)"
+                                                                      if sources else ""))
         if self.options.fetch_only or recipe is None:
             for s in sources:
                 self.fetch(p, s)
             if not sources:
                 return Provisioned(p.name, p.version, t, "nothing", detail="no sources and no recipe")
             return Provisioned(p.name, p.version, t, "fetched", detail=f"{len(sources)} source(s) verified")
-        if any(isinstance(s, dict) and s.get("kind") == "pip" for s in recipe.get("steps", [])):
-            return self.pip(p, t, recipe)
         for s in sources:  # every hash known before the key is computed (trust on first use)
             if not s.get("sha256"):
                 self.fetch(p, s)
@@ -297,6 +304,7 @@ class _Run:
             self.prefixes[(id(p), t)] = entry.path
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
         files = [self.fetch(p, s) for s in sources]
+        self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
         entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix),
                                    meta={"name": p.name, "version": p.version, "target": t, "kind": p.kind,
                                          "recipe": recipe})
@@ -314,6 +322,30 @@ class _Run:
         full = dict(recipe)
         full["sources"] = [{k: v for k, v in s.items() if k in ("sha256", "git", "rev", "subdir")} for s in sources]
         return str(prefix_key(p.name, p.version, t, full, deps))
+
+    def lock_keys(self) -> set[str]:
+        """The prefix keys the whole lock uses, on every target, as far as they can be known
+        without fetching (a source with no sha256 yet has no key)."""
+        saved = self.keys
+        out: set[str] = set()
+        try:
+            for target in self.lock.targets:
+                self.keys = {}
+                for p, t in needed(self.lock, target, self.host):
+                    if isinstance(p.source, HostSource):
+                        self.keys[(id(p), t)] = f"host:{p.source.path or p.name}"
+                        continue
+                    recipe = recipe_for(p, t)
+                    if recipe is None or _is_pip(recipe):
+                        continue
+                    sources = sources_of(p, recipe)
+                    if all(s.get("sha256") for s in sources):
+                        key = self.key_of(p, t, recipe, sources)
+                        self.keys[(id(p), t)] = key
+                        out.add(key)
+        finally:
+            self.keys = saved
+        return out
 
     def children(self, p: LockedPackage, t: str) -> Iterator[tuple[LockedPackage, str]]:
         for d in p.dependencies:
@@ -408,7 +440,7 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
             raise
     _save_learnt(ws, run)
     if not options.fetch_only:
-        run.store.register_root(ws.root, sorted(k for k in run.keys.values() if not k.startswith("host:")))
+        run.store.register_root(ws.root, sorted(run.lock_keys()))
     return run.result
 
 
@@ -472,6 +504,12 @@ def _host_prefix(path: Path) -> Path:
     return parent.parent if parent.name in ("bin", "lib", "lib64", "include") else parent
 
 
+def _is_pip(recipe: Mapping[str, Any]) -> bool:
+    """A recipe that installs python packages into the project's environment (not the store)."""
+    steps = recipe.get("steps")
+    return isinstance(steps, list) and any(isinstance(s, dict) and s.get("kind") == "pip" for s in steps)
+
+
 def _safe(s: str) -> str:
     return "".join(c if c.isalnum() or c in "._+-" else "_" for c in s)[:80] or "_"
 
@@ -496,7 +534,7 @@ def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] 
     out: list[dict[str, Any]] = []
     dest = Path(dest)
     for p in sorted(lock.packages, key=lambda p: p.ident):
-        srcs = list(p.sources)
+        srcs = [] if p.install and all(_is_pip(r) for r in p.install) else list(p.sources)
         for r in p.install:
             srcs.extend(s for s in (r.get("sources") or []) if isinstance(s, dict))
         seen: set[tuple[str, ...]] = set()
@@ -532,7 +570,7 @@ def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
         recipe = recipe_for(p, t)
         if recipe is None:
             continue
-        if any(isinstance(s, dict) and s.get("kind") == "pip" for s in recipe.get("steps", [])):
+        if _is_pip(recipe):
             venv = ws.root / STATE_DIR / "venv"
             if (venv / "bin").is_dir():
                 prefixes[p.name] = venv
