@@ -200,10 +200,11 @@ class _Job:
             raise _Fail("permission denied") from None
         except OSError as e:
             raise _Fail(f"cannot open: {e.strerror or e}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise _Fail("not a regular file")
         with open(fd, "rb", buffering=0, closefd=True) as src:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise _Fail("not a regular file")
             if st.st_size > self.limit:
                 raise _Fail(self.too_large(st.st_size))
             with suppress(AttributeError, OSError):
