@@ -38,12 +38,11 @@ import re
 import stat
 import tempfile
 import time
-from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from ckpm.errors import FetchError
 from ckpm.fetch.cache import DownloadCache, url_key
@@ -141,7 +140,6 @@ class _Job:
     backoff: float
     session: "requests.Session | None" = None
     own_session: bool = False
-    _stack: ExitStack = field(default_factory=ExitStack)
 
     def http(self) -> "requests.Session":
         """The session (made on first use: a warm fetch never imports requests)."""
@@ -189,6 +187,8 @@ class _Job:
             raise _Fail(f"invalid URL: {e}") from None
         if parts.netloc not in ("", "localhost"):
             raise _Fail(f"a file:// URL with a host ({parts.netloc!r}) is not supported")
+        from urllib.request import url2pathname  # here: it imports http.client, which a warm fetch never needs
+
         path = url2pathname(parts.path)
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
