@@ -452,7 +452,7 @@ def test_resume_across_runs_and_a_server_that_ignores_range(server: Server, tmp_
     url = server.route("/cut.tgz", Route("ignore_range", DATA, times=1))
     with pytest.raises(FetchError) as e:  # no retry: the part stays for the next run
         fetch_file([url], sha256=SHA, cache_dir=tmp_path, **FAST)
-    assert e.value.attempts[0][1].startswith("connection broken after")
+    assert e.value.attempts == [(url, f"connection closed after {len(DATA) // 2:,} of {len(DATA):,} bytes")]
     part = DownloadCache(tmp_path).partial(url)
     assert part.stat().st_size == len(DATA) // 2
     got = fetch_file([url], sha256=SHA, cache_dir=tmp_path, **FAST)  # asks for the rest, gets it all

@@ -340,13 +340,13 @@ class _Job:
                 advance(offset)
             try:
                 received = offset + _stream(resp, out, part, self.limit - offset, hasher, advance,
-                                            self.read_timeout)
+                                            read_timeout=self.read_timeout, offset=offset, expected=expected)
             except _Fail as e:
                 if not e.transient:
                     _unlink(part)
                 raise
         if body_length is not None and received - offset != body_length:
-            raise _Fail(f"connection closed after {human_count(received)} of {expected:,}", transient=True)
+            raise _Fail(f"connection closed after {received:,} of {expected:,} bytes", transient=True)
         self._verify(part, hasher.hexdigest(), received, resumed=offset > 0)
         return hasher.hexdigest(), received
 
@@ -399,10 +399,11 @@ def _pump(read: Callable[[], bytes], out: IO[bytes], path: Path, limit: int, has
     return total
 
 
-def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, advance: Callable[[int], None],
-            read_timeout: float) -> int:
+def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, advance: Callable[[int], None], *,
+            read_timeout: float, offset: int, expected: int | None) -> int:
     """Write the raw body of ``resp`` to ``out`` (at most ``limit`` bytes), hashing; the
-    number of bytes written. A cut or stalled connection is a transient _Fail."""
+    number of bytes written. A cut or stalled connection is a transient _Fail (its reason
+    counts ``offset``, the bytes a resumed download already had, out of ``expected``)."""
     from requests.packages.urllib3.exceptions import HTTPError as Urllib3Error  # type: ignore[import-untyped]
     from requests.packages.urllib3.exceptions import ReadTimeoutError
 
@@ -415,13 +416,16 @@ def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, adva
         got += len(chunk)
         return chunk
 
+    def where() -> str:
+        return f"{offset + got:,} of {expected:,} bytes" if expected is not None else human_count(offset + got)
+
     try:
         return _pump(read, out, path, limit, hasher, advance)
     except ReadTimeoutError:
-        raise _Fail(f"read timed out after {read_timeout:g} s (after {human_count(got)})",
-                    transient=True) from None
+        raise _Fail(f"read timed out after {read_timeout:g} s, at {where()}", transient=True) from None
     except (Urllib3Error, OSError) as e:
-        raise _Fail(f"connection broken after {human_count(got)} ({_short(e)})", transient=True) from None
+        reset = any(isinstance(c, ConnectionResetError) for c in _causes(e))
+        raise _Fail(f"connection {'reset' if reset else 'closed'} after {where()}", transient=True) from None
 
 
 def _short(e: BaseException, limit: int = 160) -> str:
