@@ -24,7 +24,7 @@ from typing import IO, Any
 #: chunks waiting to be written (each up to ckpm.fetch.download.CHUNK bytes)
 QUEUE_CHUNKS = 8
 #: start the write-back of the file every this many bytes
-SYNC_EVERY = 16 << 20
+SYNC_EVERY = 32 << 20
 
 
 class SinkError(Exception):
