@@ -1,0 +1,1 @@
+"""Builds: recipes (make, cmake, script, pip, copy) and toolchains (native and cross)."""
