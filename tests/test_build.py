@@ -371,7 +371,7 @@ GOOD = {"targets": ["linux-*"], "sources": [], "env": {"CFLAGS": "-O2"}, "steps"
     {"kind": "make", "configure": "auto", "configure_args": ["--x"], "make_args": [], "install_args": []},
     {"kind": "cmake", "args": ["-DX=1"], "build_type": "RelWithDebInfo"},
     {"kind": "pip", "requirements": ["numpy==1.26.4", "Foo_Bar[extra1,extra2] >=1.0, <2 ; python_version >= '3.8'"],
-     "hashes": {"numpy": ["a" * 64]}},
+     "hashes": {"numpy": ["a" * 64], "foo-bar": ["sha256:" + "B" * 64]}},
     {"kind": "copy", "from": "data/x", "to": "share/x"},
     {"kind": "copy"},
 ]}
@@ -488,3 +488,10 @@ def test_pip_steps_are_refused_for_a_cross_target(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="pip steps install into this host's Python"):
         run_recipe({"steps": [{"kind": "pip", "requirements": ["ckdemo"]}]}, ctx)
     assert not (tmp_path / "v").exists()
+
+
+def test_check_recipe_wants_a_digest_for_every_hashed_requirement() -> None:
+    recipe = {"steps": [{"kind": "pip", "requirements": ["a==1", "b==2"], "hashes": {"a": ["a" * 64]}}]}
+    assert any("no digest for b" in p for p in check_recipe(recipe))
+    too_many = {"steps": [{"kind": "script", "run": ["x"]}], "env": {f"V{i}": "x" for i in range(100_000)}}
+    assert check_recipe(too_many) == ["env: 100000 variables, more than 64"]

@@ -73,9 +73,9 @@ def env_problems(env: Any, where: str = "env") -> list[str]:
     """Problems with a recipe's exported variables ({NAME: value})."""
     if not isinstance(env, Mapping):
         return [f"{where}: must be a table of NAME = \"value\", not {_type(env)}"]
-    out: list[str] = []
     if len(env) > MAX_ENV:
-        out.append(f"{where}: {len(env)} variables, more than {MAX_ENV}")
+        return [f"{where}: {len(env)} variables, more than {MAX_ENV}"]
+    out: list[str] = []
     for name, value in env.items():
         if not isinstance(name, str) or not _ENV_NAME.match(name) or len(name) > MAX_NAME:
             out.append(f"{where}: {str(name)[:60]!r} is not a variable name (letters, digits, _)")
@@ -177,7 +177,8 @@ def _pip_problems(step: Mapping[str, Any], where: str) -> list[str]:
     if not isinstance(hashes, Mapping):
         return out + [f"{where}.hashes: must be a table of name = [sha256, ...], not {_type(hashes)}"]
     if len(hashes) > MAX_REQUIREMENTS:
-        out.append(f"{where}.hashes: {len(hashes)} names, more than {MAX_REQUIREMENTS}")
+        return out + [f"{where}.hashes: {len(hashes)} names, more than {MAX_REQUIREMENTS}"]
+    hashed = set()
     for name, values in hashes.items():
         if not isinstance(name, str) or not re.fullmatch(_NAME, name) or len(name) > MAX_NAME:
             out.append(f"{where}.hashes: {str(name)[:60]!r} is not a distribution name")
@@ -188,6 +189,11 @@ def _pip_problems(step: Mapping[str, Any], where: str) -> list[str]:
         for v in values:
             if not isinstance(v, str) or not _SHA256.match(v):
                 out.append(f"{where}.hashes.{name}: {repr(v)[:80]} is not a sha256 digest (64 hex digits)")
+        hashed.add(canonical_name(name))
+    for req in reqs:
+        name = requirement_name(req)
+        if name and name not in hashed and not out:
+            out.append(f"{where}.hashes: no digest for {name} (with hashes, pip checks every requirement)")
     return out
 
 
