@@ -495,3 +495,10 @@ def test_check_recipe_wants_a_digest_for_every_hashed_requirement() -> None:
     assert any("no digest for b" in p for p in check_recipe(recipe))
     too_many = {"steps": [{"kind": "script", "run": ["x"]}], "env": {f"V{i}": "x" for i in range(100_000)}}
     assert check_recipe(too_many) == ["env: 100000 variables, more than 64"]
+
+
+def test_compiling_needs_a_compiler(tmp_path: Path, tarball: Path) -> None:
+    ctx = make_ctx(tmp_path, host_only(), tarball)
+    with pytest.raises(BuildError, match="has no C compiler"):
+        run_recipe({"steps": [{"kind": "make"}]}, ctx)
+    assert not ctx.log.exists()

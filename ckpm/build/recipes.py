@@ -173,8 +173,12 @@ def run_recipe(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
     if tc.cross and any(s["kind"] == "pip" for s in steps):
         raise BuildError(f"pip steps install into this host's Python and cannot build for {tc.target}",
                          hint="provision Python packages for the host target only")
+    if tc.cc is None and any(s["kind"] in ("make", "cmake") for s in steps):
+        raise BuildError(f"the recipe has make or cmake steps but the toolchain for {tc.target} has no C compiler",
+                         hint="build with the toolchain that ckpm.build.toolchain.find_toolchain returns")
     ctx = _with_recipe_env(ctx, recipe.get("env") or {})
-    for d in (ctx.build_dir, ctx.destdir, ctx.stage):
+    installs = any(s["kind"] != "pip" for s in steps)
+    for d in (ctx.build_dir, *((ctx.destdir, ctx.stage) if installs else ())):
         Path(d).mkdir(parents=True, exist_ok=True)
     Path(ctx.log).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + (ctx.timeout if ctx.timeout is not None else DEFAULT_TIMEOUT)
@@ -198,7 +202,7 @@ def run_recipe(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
             _copy(step, ctx, label)
     if any(s["kind"] in ("script", "make", "cmake") for s in steps):
         record["toolchain"] = toolchain_record(tc)
-    if any(s["kind"] != "pip" for s in steps):
+    if installs:
         _check_staged(ctx)
     return record
 
