@@ -1,1 +1,15 @@
-"""Builds: recipes (make, cmake, script, pip, copy) and toolchains (native and cross)."""
+"""Builds: install recipes and the toolchains they run with.
+
+- :mod:`ckpm.build.toolchain`: :class:`Toolchain` and :func:`find_toolchain` (native and cross
+  compilers found by ckpm's compiler detection; qemu to run a cross target's programs).
+- :mod:`ckpm.build.recipes`: :func:`run_recipe` runs a recipe's steps (script, make, cmake,
+  pip, copy) in a :class:`BuildContext`, in the clean environment of :func:`build_env`.
+- :mod:`ckpm.build.checks`: :func:`check_recipe`, every problem of a recipe before it runs.
+- :mod:`ckpm.build.environment`: :func:`deps_env`, the variables that make dependency
+  prefixes visible (to a build, and to ``ckpm env``).
+- :mod:`ckpm.build.process`: how one build command runs (log, deadline, process group).
+
+Only what the user asked to provision is built: a recipe is data from an index or a
+manifest, checked whole before its first command, run outside the source tree's original
+and outside the store's finished prefixes (into a staging folder the store hands out).
+"""
