@@ -162,14 +162,11 @@ def sources_of(p: LockedPackage, recipe: Mapping[str, Any] | None) -> list[dict[
 
 # -- mirrors and settings ------------------------------------------------------------------
 
-def mirrors_for(ws: Workspace, mirror_dirs: tuple[Path, ...] = ()) -> Any:
-    """The mirror rules in force: ``--mirror`` folders, then the project's ``[mirrors]``, then the user's."""
+def mirrors_for(ws: Workspace) -> Any:
+    """The mirror rules in force: the project's ``[mirrors]``, then the user's."""
     from ckpm.fetch.mirrors import Mirrors
 
     rules = Mirrors()
-    if mirror_dirs:
-        dirs = [str(Path(d).resolve()) for d in mirror_dirs]
-        rules = Mirrors.from_table({"https://": dirs, "http://": dirs}, where="--mirror", base=Path.cwd())
     table = ws.manifest.data.get("mirrors")
     if table is not None:
         try:
@@ -231,7 +228,7 @@ class _Run:
         self.host = ws.host_target
         self.target = options.target or self.host
         self.store = open_store(ws.settings)
-        self.mirrors = mirrors_for(ws, options.mirror_dirs)
+        self.mirrors = mirrors_for(ws)
         self.learnt: list[tuple[LockedPackage, dict[str, Any], str, int, str]] = []  # pkg, source, sha, size, url
         self.keys: dict[tuple[int, str], str] = {}  # (id(package), target) → prefix key or host path
         self.prefixes: dict[tuple[int, str], Path] = {}
@@ -251,7 +248,7 @@ class _Run:
             raise FetchError(f"{p.name} {p.version}: a source in the lock has no list of URLs")
         sha = src.get("sha256")
         size = src.get("size")
-        got = fetch_file(urls, sha256=sha if isinstance(sha, str) else None, size=size if isinstance(size, int) else None,
+        got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None, size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
                          reporter=self.ws.reporter, label=f"{p.name} {p.version}")
         if got.pinned:
@@ -262,6 +259,19 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    def vendored(self, urls: list[str]) -> list[str]:
+        """``--mirror DIR``: where each URL's file would be in a vendored folder, tried first."""
+        from ckpm.fetch.mirrors import vendor_relpath
+
+        out = []
+        for d in self.options.mirror_dirs:
+            for u in urls:
+                try:
+                    out.append((Path(d).resolve() / vendor_relpath(u)).as_uri())
+                except ValueError:
+                    continue
+        return out
 
     # one package ----------------------------------------------------------------------
     def provision(self, p: LockedPackage, t: str) -> Provisioned:
@@ -367,6 +377,7 @@ class _Run:
     def build(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], files: list[Path], destdir: Path,
               prefix: Path) -> dict[str, Any]:
         from ckpm.build.recipes import BuildContext, run_recipe
+        from ckpm.build.toolchain import host_only
 
         logs = self.ws.root / STATE_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -387,7 +398,7 @@ class _Run:
                 if (pre / "bin").is_dir() and (child_t == self.host):
                     tools.append(str(pre / "bin"))
             ctx = BuildContext(source=src, build_dir=work / "build", prefix=prefix, destdir=destdir,
-                               toolchain=self.toolchain(t), log=log, deps=deps, tool_paths=tools,
+                               toolchain=self.toolchain(t) if _compiles(recipe) else host_only(t, self.host), log=log, deps=deps, tool_paths=tools,
                                jobs=self.options.jobs or os.cpu_count() or 1,
                                env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()})
             (work / "build").mkdir(exist_ok=True)
@@ -398,6 +409,7 @@ class _Run:
 
     def pip(self, p: LockedPackage, t: str, recipe: Mapping[str, Any]) -> Provisioned:
         from ckpm.build.recipes import BuildContext, run_recipe
+        from ckpm.build.toolchain import host_only
 
         if t != self.host:
             raise BuildError(f"{p.name} {p.version}: python packages are installed for this host only, not for {t}",
@@ -414,8 +426,8 @@ class _Run:
         log.write_text("", encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
             ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
-                               toolchain=None, log=log, python=self.ws.settings.python, venv=venv,
-                               pip_args=pip_args(self.ws))  # type: ignore[arg-type]
+                               toolchain=host_only(t, self.host), log=log, python=self.ws.settings.python,
+                               venv=venv, pip_args=pip_args(self.ws))
             with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
                 info = run_recipe(recipe, ctx) or {}
         done = _read_json(marker)
@@ -434,7 +446,7 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
             run.result.packages.append(run.provision(p, t))
         except (FetchError, UnpackError, BuildError) as e:
             _save_learnt(ws, run)  # what was learnt stays learnt
-            if not e.message.startswith(p.name):
+            if p.name not in e.message:
                 e.message = f"{p.name} {p.version} ({t}): {e.message}"
                 e.args = (e.message,)
             raise
@@ -502,6 +514,13 @@ def _host_prefix(path: Path) -> Path:
         return path
     parent = path.parent
     return parent.parent if parent.name in ("bin", "lib", "lib64", "include") else parent
+
+
+def _compiles(recipe: Mapping[str, Any]) -> bool:
+    """A recipe with a step that may run a compiler (script, make, cmake): it gets the target's toolchain."""
+    steps = recipe.get("steps")
+    return isinstance(steps, list) and any(isinstance(s, dict) and s.get("kind") in ("script", "make", "cmake")
+                                           for s in steps)
 
 
 def _is_pip(recipe: Mapping[str, Any]) -> bool:

@@ -179,7 +179,8 @@ def test_sync_fetches_from_the_mirror_builds_and_pins_on_first_use(tmp_path: Pat
     assert r.returncode == 0, r.stderr
     variables = json.loads(r.stdout)["data"]
     assert variables["LIB_HELLO_ROOT"] == str(prefix)
-    assert f"-I{prefix}/include" in variables["CFLAGS"] or f"{prefix}/include" in variables.get("CPATH", "")
+    assert f"-I{prefix}/include" in variables["CPPFLAGS"] and f"{prefix}/include" in variables["CPATH"]
+    assert f"-L{prefix}/lib" in variables["LDFLAGS"]
 
 
 def test_a_changed_file_is_refused_and_every_mirror_named(tmp_path: Path, mirror: Mirror) -> None:
