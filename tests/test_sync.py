@@ -246,3 +246,79 @@ def test_store_gc_keeps_what_a_lock_uses(tmp_path: Path, mirror: Mirror) -> None
     assert r.returncode == 0, r.stderr
     assert pkg["key"] in json.loads(r.stdout)["data"]["removed"]
     assert not Path(pkg["path"]).exists()
+
+
+def test_pip_recipe_installs_into_the_project_environment(tmp_path: Path, mirror: Mirror) -> None:
+    """A python package from a local wheel mirror (the user config's [pip]) lands in .ckpm/venv
+    and imports there; a second sync installs nothing."""
+    from test_build import make_wheel
+
+    make_wheel(tmp_path / "wheels", "ckpyhello", "1.0")
+    idx = tmp_path / "index"
+    init_index(idx, "lab")
+    write_component(idx, [{
+        "name": "lib-pyhello", "version": "1.0", "kind": "lib", "tags": ["lib", "python"], "targets": ["*"],
+        "deps": [], "install": [{"steps": [{"kind": "pip", "requirements": ["ckpyhello==1.0"]}]}]}])
+    reindex(idx)
+    proj = tmp_path / "py"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "py"\n\n[dependencies]\nlib-pyhello = "*"\n\n'
+                                    f'[[index]]\nname = "lab"\nurl = "{idx}"\n')
+    env = _env(tmp_path)
+    (tmp_path / "no-config.toml").write_text(f'[pip]\nfind-links = ["{tmp_path / "wheels"}"]\nno-index = true\n')
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    (pkg,) = json.loads(r.stdout)["data"]["packages"]
+    assert pkg["action"] == "venv" and "ckpyhello 1.0" in pkg["detail"]
+    py = proj / ".ckpm" / "venv" / "bin" / "python"
+    out = subprocess.run([str(py), "-c", "import ckpyhello; print(ckpyhello.GREETING)"], capture_output=True, text=True)
+    assert out.stdout.strip() == "hello from ckpyhello 1.0", out.stderr
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"]["packages"][0]["detail"] == "already installed"
+
+
+def test_reading_an_index_or_a_lock_never_runs_a_recipe(tmp_path: Path, mirror: Mirror) -> None:
+    """A recipe is data until the user asks to provision: lock, lock --check, tree, show,
+    search, fetch and vendor never run it (only sync does)."""
+    witness = tmp_path / "ran"
+    idx = tmp_path / "index"
+    init_index(idx, "lab")
+    evil = {"targets": ["*"], "steps": [{"kind": "script", "run": [f"touch {witness}"]}]}
+    write_component(idx, [{
+        "name": "lib-hello", "version": "1.0", "kind": "lib", "tags": ["lib"], "targets": ["*"], "deps": [],
+        "source": {"urls": [UPSTREAM + "hello-1.0.tar.gz"]}, "install": [evil]}])
+    reindex(idx)
+    proj = _project(tmp_path, mirror)
+    env = _env(tmp_path)
+    for args in (["lock"], ["lock", "--check"], ["tree"], ["show", "lib-hello"], ["search", "hello"],
+                 ["fetch"], ["vendor", str(tmp_path / "v")], ["env"], ["store", "ls"]):
+        r = ckpm(*args, cwd=proj, env=env)
+        assert r.returncode == 0, (args, r.stderr)
+        assert not witness.exists(), args
+    assert "touch" in (proj / "ckpm.lock").read_text()  # the lock carries the recipe as data
+    assert ckpm("sync", cwd=proj, env=env).returncode != 0  # it installs nothing: a recipe must install files
+    assert witness.exists()  # sync is the one command that runs it
+
+
+def test_two_concurrent_syncs_build_once(tmp_path: Path, mirror: Mirror) -> None:
+    counter = tmp_path / "builds"
+    idx = tmp_path / "index"
+    init_index(idx, "lab")
+    recipe = {**RECIPE, "env": {"BUILD_COUNTER": str(counter)},
+              "steps": [{"kind": "script", "run": ['echo built >> "$BUILD_COUNTER"', "sleep 1",
+                                                   *RECIPE["steps"][0]["run"]]}]}
+    write_component(idx, [{
+        "name": "lib-hello", "version": "1.0", "kind": "lib", "tags": ["lib"], "targets": ["*"], "deps": [],
+        "source": {"urls": [UPSTREAM + "hello-1.0.tar.gz"]}, "install": [recipe]}])
+    reindex(idx)
+    proj = _project(tmp_path, mirror)
+    env = _env(tmp_path)
+    assert ckpm("lock", cwd=proj, env=env).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "ckpm", "sync", "--json"], cwd=proj, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    paths = {[x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["path"] for o in outs}
+    assert len(paths) == 1
+    assert counter.read_text().count("built") == 1
