@@ -275,6 +275,12 @@ def lock(ws: Workspace, options: LockOptions | None = None) -> LockOutcome:
         lk = ws.read_lock()
         assert lk is not None
         return LockOutcome(lock=lk, path=ws.lock_path, changed=False)
+    try:  # the common case, an unchanged lock, needs no write lock (readers never need one)
+        current = ws.read_lock()
+    except LockError:
+        current = None
+    if current is not None and _still_holds(ws, current, options):
+        return LockOutcome(lock=current, path=ws.lock_path, changed=False, resolved=False)
     with ws.writing():
         outcome = _lock(ws, options)
         _write_lock(ws, outcome)
@@ -538,8 +544,7 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
 def _provisioning_differs(p: LockedPackage, entry: Any) -> bool:
     """Whether the index gives other sources or recipes than the lock holds (a sha256 learnt
     on the first download, where the index has none, is not a difference)."""
-    from ckpm.model.lockfile import without_learnt
-    from ckpm.resolve.resolve import recipe_applies, provisioning_of
+    from ckpm.model.lockfile import provisioning_of, recipe_applies, without_learnt
 
     sources, install = provisioning_of(entry)
     install = [r for r in install if recipe_applies(r, p.targets)]

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
 from ckpm.index.base import Index
-from ckpm.model.lockfile import Lock, LockedDep, LockedPackage
+from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import matches
 from ckpm.resolve import explain
@@ -247,35 +247,6 @@ def build_lock(
         manifest_hash=manifest_hash, targets=all_targets, roots=roots, packages=list(packages.values()),
         indexes=list(indexes), ckpm_version=ckpm_version, prerelease=prerelease,
     )
-
-
-def provisioning_of(entry: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """What the lock keeps of an index line to provision it: its ``source`` when that can be
-    fetched (``urls``, or ``git`` with ``rev``), and its ``install`` recipes, copied as data."""
-    src = dict(entry.source or {})
-    sources: list[dict[str, Any]] = []
-    if src.get("urls"):
-        sources.append({k: src[k] for k in ("urls", "sha256", "size") if src.get(k) is not None})
-    elif src.get("git") and src.get("rev"):
-        sources.append({k: src[k] for k in ("git", "rev", "subdir") if src.get(k) is not None})
-    return sources, [_plain(r) for r in entry.install or ()]
-
-
-def recipe_applies(recipe: dict[str, Any], targets: list[str]) -> bool:
-    """A recipe for one of ``targets`` (malformed ``targets`` are kept, for sync to report)."""
-    ts = recipe.get("targets")
-    if not isinstance(ts, list) or not all(isinstance(t, str) for t in ts):
-        return True
-    return any(matches(t, ts) for t in targets)
-
-
-def _plain(v: Any) -> Any:
-    """JSON data as plain dicts and lists (nulls dropped from tables: TOML has none)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items() if x is not None}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
 
 
 def original_of(r: Requirement) -> str:
