@@ -209,6 +209,18 @@ def pip_args(ws: Workspace) -> list[str]:
     return out
 
 
+#: the user's own variables a pip step keeps: where and how pip downloads is the user's choice,
+#: as with pip itself (its config files under HOME, proxies, CA bundles, PIP_* settings)
+PIP_PASSTHROUGH = ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+                   "http_proxy", "https_proxy", "no_proxy", "all_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                   "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def pip_env(settings: Settings) -> dict[str, str]:
+    """The variables of the user's environment that pip steps see (PIP_PASSTHROUGH and PIP_*)."""
+    return {k: v for k, v in settings.environ.items() if k in PIP_PASSTHROUGH or k.startswith("PIP_")}
+
+
 def open_store(settings: Settings) -> Any:
     from ckpm.store.store import Store
 
@@ -230,6 +242,7 @@ class _Run:
         self.store = open_store(ws.settings)
         self.mirrors = mirrors_for(ws)
         self.learnt: list[tuple[LockedPackage, dict[str, Any], str, int, str]] = []  # pkg, source, sha, size, url
+        self.learnt_pip: list[tuple[LockedPackage, list[dict[str, Any]]]] = []  # first pip installs
         self.keys: dict[tuple[int, str], str] = {}  # (id(package), target) → prefix key or host path
         self.prefixes: dict[tuple[int, str], Path] = {}
         self.result = SyncResult(self.target)
@@ -408,6 +421,9 @@ class _Run:
             shutil.rmtree(work, ignore_errors=True)
 
     def pip(self, p: LockedPackage, t: str, recipe: Mapping[str, Any]) -> Provisioned:
+        """Python packages into the project's environment. The first install records every
+        distribution pip installed (name, version, sha256) in the lock; later installs take
+        exactly those, hashes required, dependencies not re-resolved (``--no-deps``)."""
         from ckpm.build.recipes import BuildContext, run_recipe
         from ckpm.build.toolchain import host_only
 
@@ -416,10 +432,17 @@ class _Run:
                              hint="sync python packages without --target")
         venv = self.ws.root / STATE_DIR / "venv"
         marker = venv / PIP_MARKER
-        want = json.dumps({"name": p.name, "version": p.version, "recipe": recipe}, sort_keys=True)
+        want = json.dumps({"name": p.name, "version": p.version, "recipe": recipe, "pip": p.pip}, sort_keys=True)
         done = _read_json(marker)
-        if done.get(p.name, {}).get("want") == want and (venv / "bin").is_dir():
+        if done.get(p.name, {}).get("want") == want and (venv / "pyvenv.cfg").is_file():
             return Provisioned(p.name, p.version, t, "venv", str(venv), detail="already installed")
+        args = pip_args(self.ws)
+        if p.pip:  # the locked distributions, each with its hash
+            recorded = [d for d in p.pip if isinstance(d.get("name"), str) and isinstance(d.get("version"), str)]
+            step = {"kind": "pip", "requirements": [f"{d['name']}=={d['version']}" for d in recorded],
+                    "hashes": {d["name"]: [str(d["sha256"])] for d in recorded if d.get("sha256")}}
+            recipe = {**{k: v for k, v in recipe.items() if k != "steps"}, "steps": [step]}
+            args = [*args, "--no-deps"]
         logs = self.ws.root / STATE_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{_safe(p.name)}-{_safe(p.version)}-pip.log"
@@ -427,14 +450,20 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
             ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
                                toolchain=host_only(t, self.host), log=log, python=self.ws.settings.python,
-                               venv=venv, pip_args=pip_args(self.ws))
+                               venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings))
             with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
                 info = run_recipe(recipe, ctx) or {}
+        installed = [{k: d[k] for k in ("name", "version", "sha256") if d.get(k)} for d in info.get("pip", [])]
+        if not p.pip and installed:
+            self.learnt_pip.append((p, installed))
+            p.pip = installed
+            want = json.dumps({"name": p.name, "version": p.version, "recipe": recipe_for(p, t), "pip": p.pip},
+                              sort_keys=True)
         done = _read_json(marker)
-        done[p.name] = {"want": want, "installed": info.get("pip", [])}
+        done[p.name] = {"want": want, "installed": installed}
         atomic_write(marker, json.dumps(done, indent=1, sort_keys=True) + "\n")
         return Provisioned(p.name, p.version, t, "venv", str(venv),
-                           detail=", ".join(f"{x.get('name')} {x.get('version')}" for x in info.get("pip", [])))
+                           detail=", ".join(f"{x.get('name')} {x.get('version')}" for x in installed))
 
 
 def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncResult:
@@ -458,7 +487,7 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
 
 def _save_learnt(ws: Workspace, run: _Run) -> None:
     """Write the sha256 learnt on first use into ckpm.lock (under the project's write lock)."""
-    if not run.learnt:
+    if not run.learnt and not run.learnt_pip:
         return
     with ws.writing():
         current = read_lock(ws.lock_path)
@@ -475,10 +504,18 @@ def _save_learnt(ws: Workspace, run: _Run) -> None:
                     s["sha256"], s["size"] = sha, size
                     changed = True
             run.result.pinned.append(f"{p.name} {p.version}: {url} sha256:{sha}")
+        for p, installed in run.learnt_pip:
+            q = by_ident.get(p.ident)
+            if q is not None and not q.pip:
+                q.pip = installed
+                changed = True
+                run.result.pinned.append(f"{p.name} {p.version}: python " + ", ".join(
+                    f"{d.get('name')} {d.get('version')}" for d in installed))
         if changed:
             atomic_write(ws.lock_path, current.dumps())
             run.result.lock_changed = True
     run.learnt.clear()
+    run.learnt_pip.clear()
 
 
 def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:

@@ -276,6 +276,17 @@ def test_pip_recipe_installs_into_the_project_environment(tmp_path: Path, mirror
     r = ckpm("sync", "--json", cwd=proj, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["data"]["packages"][0]["detail"] == "already installed"
+    # the first install recorded the distribution and its hash in the lock
+    wheel = tmp_path / "wheels" / "ckpyhello-1.0-py3-none-any.whl"
+    lock = read_lock(proj / "ckpm.lock")
+    assert lock is not None
+    assert lock.find("lib-pyhello")[0].pip == [{"name": "ckpyhello", "version": "1.0",
+                                                "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}]
+    # elsewhere, the same lock takes exactly that file: another wheel of the same version is refused
+    shutil.rmtree(proj / ".ckpm")
+    wheel.write_bytes(wheel.read_bytes().replace(b"hello from", b"HACKS from"))  # same size, other bytes
+    r = ckpm("sync", "--locked", cwd=proj, env=env)
+    assert r.returncode != 0 and "hash" in r.stderr.lower(), r.stderr
 
 
 def test_reading_an_index_or_a_lock_never_runs_a_recipe(tmp_path: Path, mirror: Mirror) -> None:

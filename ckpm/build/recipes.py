@@ -42,7 +42,7 @@ user's environment:
 | ``CC``, ``CXX``, ``AR``, ``RANLIB``, ``CKPM_TARGET``, ``CKPM_HOST_TARGET``, ``CKPM_TRIPLE``, ``CKPM_EMULATOR`` | the toolchain's (``Toolchain.env``) |
 | ``CPATH``, ``CPPFLAGS``, ``LIBRARY_PATH``, ``LDFLAGS``, ``PKG_CONFIG_PATH``, ``PKG_CONFIG_LIBDIR``, ``CMAKE_PREFIX_PATH``, ``<NAME>_ROOT`` | the dependencies' (:func:`ckpm.build.environment.deps_env`) |
 | the recipe's ``env`` and ``ctx.env`` | as given (checked: no variable above may be replaced); ``CFLAGS``, ``CXXFLAGS``, ``CPPFLAGS``, ``LDFLAGS`` are appended to ckpm's. A caller passes e.g. ``SOURCE_DATE_EPOCH`` this way. |
-| pip steps only | ``PIP_CONFIG_FILE=/dev/null`` (the user's pip config is not read: ``ctx.pip_args`` carries the user's index settings), ``PIP_NO_INPUT=1``, ``PYTHONNOUSERSITE=1`` |
+| pip steps only | ``ctx.pip_env``: the user's own pip and network settings (``HOME``, proxies, CA bundles, ``PIP_*``), so pip reads its config and reaches the package index the way the user's pip does; with none given, ``PIP_CONFIG_FILE=/dev/null``. Always ``PIP_NO_INPUT=1``, ``PYTHONNOUSERSITE=1`` |
 
 Every command is an argv list (only the script step uses a shell), runs in the source or
 build folder with stdin closed, in its own process group (killed as a group on timeout or
@@ -102,6 +102,7 @@ class BuildContext:
     python: str | None = None
     venv: Path | None = None
     pip_args: list[str] = field(default_factory=list)
+    pip_env: dict[str, str] = field(default_factory=dict)  # the user's pip/network variables, for pip steps only
     timeout: float | None = None
 
     @property
@@ -261,7 +262,8 @@ def _pip(step: Mapping[str, Any], ctx: BuildContext, env: dict[str, str], label:
     if ctx.venv is None:
         raise fail(label, "a pip step needs the project's Python environment, and none was given", ctx.log)
     venv = Path(ctx.venv)
-    pip_env = {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1", "PYTHONNOUSERSITE": "1"}
+    pip_env = {**env, **(ctx.pip_env or {"PIP_CONFIG_FILE": os.devnull}), "PIP_NO_INPUT": "1",
+               "PYTHONNOUSERSITE": "1"}
     if not (venv / "pyvenv.cfg").is_file():
         if venv.exists() and (not venv.is_dir() or any(venv.iterdir())):
             raise fail(label, f"{venv} exists and is not a Python virtual environment (no pyvenv.cfg)", ctx.log,

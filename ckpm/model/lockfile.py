@@ -68,6 +68,7 @@ class LockedPackage:
     dependencies: list[LockedDep] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)  # [{urls, sha256?, size?} or {git, rev}]
     install: list[dict[str, Any]] = field(default_factory=list)  # recipes: [{targets, sources?, steps, env?}]
+    pip: list[dict[str, Any]] = field(default_factory=list)  # python distributions installed: [{name, version, sha256}]
 
     @property
     def source_kind(self) -> str:
@@ -105,7 +106,8 @@ class Lock:
 
     def carry_pins(self, old: "Lock | None") -> None:
         """Keep the sha256 (and size) that ``old`` learnt on a first download (trust on first
-        use) for the same package and the same URLs, where this lock's source has none."""
+        use) for the same package and the same URLs, where this lock's source has none; and
+        the python distributions a first ``pip`` install recorded (same package, same recipe)."""
         if old is None:
             return
         before = {p.ident: p for p in old.packages}
@@ -113,6 +115,8 @@ class Lock:
             q = before.get(p.ident)
             if q is None:
                 continue
+            if q.pip and not p.pip and q.install == p.install:
+                p.pip = [dict(x) for x in q.pip]
             learnt = {_urls_key(s): s for s in _all_sources(q) if s.get("sha256")}
             for s in _all_sources(p):
                 got = learnt.get(_urls_key(s))
@@ -163,6 +167,10 @@ class Lock:
                 out.append("install = [")
                 out.extend(f"    {_v(x)}," for x in p.install)
                 out.append("]")
+            if p.pip:
+                out.append("pip = [")
+                out.extend(f"    {_v(x)}," for x in sorted(p.pip, key=lambda x: str(x.get("name"))))
+                out.append("]")
             deps = sorted(p.dependencies, key=lambda d: (d.key, d.name, d.version, d.targets or ()))
             if deps:
                 out.append("dependencies = [")
@@ -199,6 +207,7 @@ class Lock:
                         dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
                         sources=_tables(p.get("sources", []), "sources", origin),
                         install=_tables(p.get("install", []), "install", origin),
+                        pip=_tables(p.get("pip", []), "pip", origin, limit=MAX_LOCK_PIP),
                     )
                     for p in data.get("package", [])
                 ],
@@ -298,13 +307,16 @@ def without_learnt(p: LockedPackage, sources: list[dict[str, Any]],
 MAX_LOCK_TABLES = 64  #: sources or install recipes of one package
 
 
-def _tables(v: Any, what: str, origin: str) -> list[dict[str, Any]]:
+MAX_LOCK_PIP = 4096  #: python distributions recorded for one package
+
+
+def _tables(v: Any, what: str, origin: str, limit: int = 0) -> list[dict[str, Any]]:
     """A package's ``sources`` or ``install``: a short list of tables (their fields are
     checked where they are used: by the fetcher and the recipe checker)."""
     if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
         raise LockError(f"{origin}: a package's {what} must be a list of tables", hint="delete it and run `ckpm lock`")
-    if len(v) > MAX_LOCK_TABLES:
-        raise LockError(f"{origin}: a package has more than {MAX_LOCK_TABLES} {what}")
+    if len(v) > (limit or MAX_LOCK_TABLES):
+        raise LockError(f"{origin}: a package has more than {limit or MAX_LOCK_TABLES} {what}")
     return [dict(x) for x in v]
 
 
