@@ -333,3 +333,60 @@ def test_two_concurrent_syncs_build_once(tmp_path: Path, mirror: Mirror) -> None
     paths = {[x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["path"] for o in outs}
     assert len(paths) == 1
     assert counter.read_text().count("built") == 1
+
+
+FAKE_ZLIB_CONFIGURE = """#!/bin/sh
+# zlib's configure takes --prefix and the compiler from CC (as the real one does)
+prefix=/usr/local
+for a in "$@"; do case "$a" in --prefix=*) prefix="${a#--prefix=}";; *) echo "unknown option $a"; exit 1;; esac; done
+printf 'PREFIX=%s\\nCC=%s\\nAR=%s\\n' "$prefix" "${CC:-cc}" "${AR:-ar}" > config.mk
+"""
+FAKE_ZLIB_MAKEFILE = """include config.mk
+all: libz.a
+libz.a: zutil.c
+\t$(CC) -c zutil.c -o zutil.o && $(AR) rcs libz.a zutil.o
+install: all
+\tmkdir -p $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+\tcp libz.a $(DESTDIR)$(PREFIX)/lib/ && cp zlib.h $(DESTDIR)$(PREFIX)/include/
+"""
+
+
+def test_the_embedded_zlib_recipe_builds_from_a_local_mirror(tmp_path: Path, mirror: Mirror) -> None:
+    """The embedded index's lib-zlib, with its real upstream URLs, fetched from a local mirror
+    laid out as zlib.net is (the test's tarball is a stand-in with zlib's configure interface)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, text, mode in (("configure", FAKE_ZLIB_CONFIGURE, 0o755), ("Makefile", FAKE_ZLIB_MAKEFILE, 0o644),
+                                 ("zutil.c", "int zlib_stand_in(void) { return 1; }\n", 0o644),
+                                 ("zlib.h", "int zlib_stand_in(void);\n", 0o644)):
+            info = tarfile.TarInfo(f"zlib-1.3.1/{name}")
+            info.size, info.mode = len(text.encode()), mode
+            tf.addfile(info, io.BytesIO(text.encode()))
+    (mirror.root / "zlib.net" / "fossils").mkdir(parents=True)
+    (mirror.root / "zlib.net" / "fossils" / "zlib-1.3.1.tar.gz").write_bytes(buf.getvalue())
+    proj = tmp_path / "z"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text('[project]\nname = "z"\n\n[dependencies]\nlib-zlib = "==1.3.1"\n\n'
+                                    f'[mirrors]\n"https://zlib.net/" = ["{mirror.url}zlib.net/"]\n')
+    r = ckpm("sync", "--no-host", "--json", cwd=proj, env=_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (pkg,) = [p for p in json.loads(r.stdout)["data"]["packages"] if p["name"] == "lib-zlib"]
+    assert pkg["action"] == "built"
+    assert (Path(pkg["path"]) / "lib" / "libz.a").is_file() and (Path(pkg["path"]) / "include" / "zlib.h").is_file()
+    assert mirror.hits == {"zlib.net/fossils/zlib-1.3.1.tar.gz": 1}
+
+
+def test_a_hostile_archive_writes_nothing_outside_and_names_the_member(tmp_path: Path, mirror: Mirror) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name in ("hello-1.0/Makefile", "hello-1.0/../../../../escaped.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tf.addfile(info, io.BytesIO(b"bad"))
+    (mirror.root / "hello" / "hello-1.0.tar.gz").write_bytes(buf.getvalue())
+    proj = _project(tmp_path, mirror)
+    r = ckpm("sync", cwd=proj, env=_env(tmp_path))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "escaped.txt" in r.stderr
+    assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/escaped.txt").exists()
+    assert not list((tmp_path / "store").rglob("Makefile"))
