@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -261,6 +262,16 @@ class _Run:
             raise FetchError(f"{p.name} {p.version}: a source in the lock has no list of URLs")
         sha = src.get("sha256")
         size = src.get("size")
+        if len(urls) > 64 or any(len(u) > 2048 for u in urls):
+            raise FetchError(f"{p.name} {p.version}: a source in the lock has too many or too long URLs")
+        if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"(?:sha256:)?[0-9a-fA-F]{64}", sha)):
+            raise FetchError(f"{p.name} {p.version}: the lock's sha256 for {urls[0]} is not 64 hex digits",
+                             hint="the lock was edited or damaged: restore it, or delete the source's sha256 "
+                                  "and run `ckpm sync` to pin it again")
+        if isinstance(sha, str):
+            sha = sha.removeprefix("sha256:")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise FetchError(f"{p.name} {p.version}: the lock's size for {urls[0]} is not a byte count")
         got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None, size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
                          reporter=self.ws.reporter, label=f"{p.name} {p.version}")
@@ -272,6 +283,19 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    def interpreter(self) -> str | None:
+        """The python that makes the project's environment: the one whose version the lock's
+        ``__python`` pin describes (so the packages chosen for that version fit), else the
+        settings' (``CKPM_PYTHON``), else the one running ckpm."""
+        for q in self.lock.packages:
+            if q.name == "__python" and isinstance(q.source, HostSource) and q.source.path:
+                path = Path(q.source.path)
+                if not path.is_absolute():
+                    path = self.ws.root / path
+                if path.is_file():
+                    return str(path)
+        return self.ws.settings.python
 
     def vendored(self, urls: list[str]) -> list[str]:
         """``--mirror DIR``: where each URL's file would be in a vendored folder, tried first."""
@@ -449,7 +473,7 @@ class _Run:
         log.write_text("", encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
             ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
-                               toolchain=host_only(t, self.host), log=log, python=self.ws.settings.python,
+                               toolchain=host_only(t, self.host), log=log, python=self.interpreter(),
                                venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings))
             with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
                 info = run_recipe(recipe, ctx) or {}
