@@ -123,25 +123,27 @@ def needed(lock: Lock, target: str, host_target: str, only: tuple[str, ...] = ()
         state[k] = 2
         order.append((p, t))
 
-    wanted = {n.lower() for n in only}
     for r in sorted(lock.roots, key=lambda d: (d.key, d.name)):
         if r.targets is not None and target not in r.targets:
             continue
         hit = find(r, target)
-        if hit is None:
-            continue
-        if wanted and hit[0].name not in wanted and r.key not in wanted:
-            continue
-        visit(*hit)
-    if wanted:
-        missing = sorted(wanted - {p.name for p, _ in order} - {k for p, _ in order for k in p.keys})
-        if missing:
-            known = sorted({p.name for p in lock.packages})
-            from difflib import get_close_matches
+        if hit is not None:
+            visit(*hit)
+    wanted = {n.lower() for n in only}
+    if not wanted:
+        return order
+    chosen = [(p, t) for p, t in order if p.name in wanted or wanted & set(p.keys)]
+    missing = sorted(wanted - {p.name for p, _ in chosen} - {k for p, _ in chosen for k in p.keys})
+    if missing:
+        from difflib import get_close_matches
 
-            near = sorted({m for n in missing for m in get_close_matches(n, known, n=3)})
-            raise LockError(f"the lock has no package {', '.join(missing)} on {target}",
-                            hint=f"did you mean {', '.join(near)}?" if near else "see `ckpm tree`")
+        known = sorted({p.name for p in lock.packages})
+        near = sorted({m for n in missing for m in get_close_matches(n, known, n=3)})
+        raise LockError(f"the lock has no package {', '.join(missing)} on {target}",
+                        hint=f"did you mean {', '.join(near)}?" if near else "see `ckpm tree`")
+    order, state = [], {}  # again, from the named packages only: they and their dependencies
+    for p, t in chosen:
+        visit(p, t)
     return order
 
 
@@ -255,8 +257,7 @@ class _Run:
         from ckpm.fetch.download import fetch_file
 
         if "git" in src:
-            raise FetchError(f"{p.name} {p.version}: git sources are not fetched by sync yet ({src.get('git')})",
-                             hint="publish an archive URL with a sha256 in the index")
+            return self.export_git(p, src)
         urls = src.get("urls")
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise FetchError(f"{p.name} {p.version}: a source in the lock has no list of URLs")
@@ -296,6 +297,37 @@ class _Run:
                 if path.is_file():
                     return str(path)
         return self.ws.settings.python
+
+    def export_git(self, p: LockedPackage, src: dict[str, Any]) -> Path:
+        """A git source: the tree of its pinned commit (content-addressed by the commit),
+        exported once into the cache (``CACHE/git-export/<commit>[-<subdir hash>]``)."""
+        import hashlib
+
+        from ckpm.errors import GitSourceError
+
+        url, rev, subdir = src.get("git"), src.get("rev"), src.get("subdir")
+        if not isinstance(url, str) or not isinstance(rev, str) or not re.fullmatch(r"[0-9a-f]{40}", rev) or (
+                subdir is not None and not isinstance(subdir, str)):
+            raise FetchError(f"{p.name} {p.version}: a git source in the lock needs a URL and a full 40-hex commit")
+        name = rev + (f"-{hashlib.sha256(subdir.encode()).hexdigest()[:12]}" if subdir else "")
+        done = self.ws.settings.cache_root / "git-export" / name
+        if done.is_dir():
+            return done
+        tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with self.ws.reporter.progress(f"exporting {url} at {rev[:12]}"):
+                self.ws.git_source(url, subdir).export(rev, tmp)
+            try:
+                os.replace(tmp, done)
+            except OSError:  # another process exported it meanwhile
+                if not done.is_dir():
+                    raise
+        except GitSourceError as e:
+            raise FetchError(f"{p.name} {p.version}: {e.message}", hint=e.hint) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return done
 
     def vendored(self, urls: list[str]) -> list[str]:
         """``--mirror DIR``: where each URL's file would be in a vendored folder, tried first."""
@@ -342,7 +374,7 @@ class _Run:
                 return Provisioned(p.name, p.version, t, "nothing", detail="no sources and no recipe")
             return Provisioned(p.name, p.version, t, "fetched", detail=f"{len(sources)} source(s) verified")
         for s in sources:  # every hash known before the key is computed (trust on first use)
-            if not s.get("sha256"):
+            if "urls" in s and not s.get("sha256"):
                 self.fetch(p, s)
         key = self.key_of(p, t, recipe, sources)
         self.keys[(id(p), t)] = key
@@ -386,7 +418,7 @@ class _Run:
                     if recipe is None or _is_pip(recipe):
                         continue
                     sources = sources_of(p, recipe)
-                    if all(s.get("sha256") for s in sources):
+                    if all(_pinned(s) for s in sources):
                         key = self.key_of(p, t, recipe, sources)
                         self.keys[(id(p), t)] = key
                         out.add(key)
@@ -557,7 +589,10 @@ def _unpack_all(files: list[Path], dest: Path) -> None:
     from ckpm.store.unpack import archive_kind, unpack
 
     for i, f in enumerate(files):
-        if archive_kind(f) is not None:
+        if f.is_dir():  # an exported git tree
+            shutil.copytree(f, dest if i == 0 else dest / f"source-{i}", symlinks=True,
+                            dirs_exist_ok=i == 0)
+        elif archive_kind(f) is not None:
             unpack(f, dest if i == 0 else dest / f"source-{i}")
         else:
             dest.mkdir(parents=True, exist_ok=True)
@@ -575,6 +610,11 @@ def _host_prefix(path: Path) -> Path:
         return path
     parent = path.parent
     return parent.parent if parent.name in ("bin", "lib", "lib64", "include") else parent
+
+
+def _pinned(src: Mapping[str, Any]) -> bool:
+    """A source whose content is known from the lock alone: a sha256, or a git commit."""
+    return bool(src.get("sha256") or (src.get("git") and src.get("rev")))
 
 
 def _compiles(recipe: Mapping[str, Any]) -> bool:
@@ -656,7 +696,7 @@ def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
                 prefixes[p.name] = venv
             continue
         sources = sources_of(p, recipe)
-        if any(not s.get("sha256") for s in sources):
+        if not all(_pinned(s) for s in sources):
             continue  # never fetched: not provisioned
         key = run.key_of(p, t, recipe, sources)
         run.keys[(id(p), t)] = key

@@ -390,3 +390,55 @@ def test_a_hostile_archive_writes_nothing_outside_and_names_the_member(tmp_path:
     assert "escaped.txt" in r.stderr
     assert not list(tmp_path.rglob("escaped.txt")) and not Path("/tmp/escaped.txt").exists()
     assert not list((tmp_path / "store").rglob("Makefile"))
+
+
+def test_a_git_component_is_built_from_its_pinned_commit(tmp_path: Path, git_repo_factory: Any) -> None:
+    """A git-native component: its recipe in its own ckpm.toml, its sources the tree of the
+    locked commit (exported from the cached mirror, no checkout); the key follows the commit."""
+    manifest = ('[component]\nname = "libgh"\nversion = "1.0.0"\nkind = "lib"\n\n'
+                '[[install]]\nsteps = [{ kind = "script", run = ["make CC=\\"$CC\\" AR=\\"$AR\\"", '
+                '"make install PREFIX=\\"$PREFIX\\" DESTDIR=\\"$DESTDIR\\""] }]\n')
+    files = {"ckpm.toml": manifest, "hello.c": HELLO_C, "hello.h": HELLO_H, "Makefile": MAKEFILE}
+    repo = git_repo_factory("libgh", {"v1.0.0": files})
+    proj = tmp_path / "g"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "g"\n\n[dependencies]\n'
+                                    f'libgh = {{ git = "{repo.url}", version = ">=1" }}\n')
+    env = _env(tmp_path)
+    r = ckpm("sync", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    (pkg,) = json.loads(r.stdout)["data"]["packages"]
+    assert pkg["action"] == "built" and (Path(pkg["path"]) / "lib" / "libhello.a").is_file()
+    lock = read_lock(proj / "ckpm.lock")
+    assert lock is not None
+    (lp,) = lock.find("libgh")
+    assert lp.sources == [{"git": repo.url, "rev": repo.tags()["v1.0.0"]}]
+    r = ckpm("sync", "--locked", "--offline", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"]["packages"][0]["action"] == "store"
+
+
+def test_a_git_export_keeps_links_inside_the_tree(tmp_path: Path) -> None:
+    """A hostile tree: a link that climbs out is left out (with a warning), one inside is kept."""
+    import pygit2
+
+    from ckpm.index.gitsource import GitComponentSource
+
+    repo = pygit2.init_repository(str(tmp_path / "evil.git"), bare=True)
+    tb = repo.TreeBuilder()
+    tb.insert("a.txt", repo.create_blob(b"data"), pygit2.GIT_FILEMODE_BLOB)
+    tb.insert("ok", repo.create_blob(b"a.txt"), pygit2.GIT_FILEMODE_LINK)
+    tb.insert("up", repo.create_blob(b"../../outside"), pygit2.GIT_FILEMODE_LINK)
+    tb.insert("abs", repo.create_blob(b"/etc/passwd"), pygit2.GIT_FILEMODE_LINK)
+    sub = repo.TreeBuilder()
+    sub.insert("deep", repo.create_blob(b"../../x"), pygit2.GIT_FILEMODE_LINK)
+    tb.insert("d", sub.write(), pygit2.GIT_FILEMODE_TREE)
+    sig = pygit2.Signature("t", "t@x.invalid", 0, 0)
+    commit = repo.create_commit("refs/heads/main", sig, sig, "evil", tb.write(), [])
+    src = GitComponentSource((tmp_path / "evil.git").as_uri(), cache_dir=tmp_path / "cache")
+    dest = tmp_path / "out" / "tree"
+    assert src.export(str(commit), dest) == 6
+    assert (dest / "a.txt").read_bytes() == b"data" and os.readlink(dest / "ok") == "a.txt"
+    assert not os.path.lexists(dest / "up") and not os.path.lexists(dest / "abs")
+    assert not os.path.lexists(dest / "d" / "deep")
+    assert sum("leads outside the tree" in w for w in src.warnings) == 3

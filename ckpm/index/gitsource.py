@@ -56,6 +56,16 @@ REFRESH_REFSPECS = ["+refs/tags/*:refs/tags/*", "+refs/heads/*:refs/remotes/orig
 META_SCHEMA = 1
 _LEADING_V = re.compile(r"^[vV](?=\d)")
 
+def _escapes(path: PurePosixPath) -> bool:
+    """Whether a relative path climbs above its root (``a/../../x``) when read left to right."""
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return False
+
+
 # mirrors fetched by this process (a lock must see new tags, but once is enough)
 
 
@@ -148,6 +158,73 @@ class GitComponentSource:
         self._versions = None
         self._entries = None
         self._at.clear()
+
+    # -- export ---------------------------------------------------------------------------
+
+    def export(self, commit: str, dest: Path, *, max_bytes: int = 8 << 30, max_files: int = 200_000) -> int:
+        """Write the tree of ``commit`` (at ``subdir`` when set) into the new folder ``dest``
+        (no checkout, no hooks, no filters, no submodules); returns the tree entries read.
+
+        The commit is content-addressed, so nothing else needs checking. Names are checked
+        (no ``..``, no ``/``, no ``.git``); a symbolic link is kept only when its target is
+        relative and stays inside ``dest``; submodules are left out with a warning. Fetches
+        once when the commit is not in the mirror (and ckpm is not offline).
+        """
+        repo = self._open()
+        obj = repo.get(commit) if re.fullmatch(r"[0-9a-f]{40}", commit) else None
+        if not isinstance(obj, pygit2.Commit) and not self.offline:
+            self.refresh()
+            repo = self._open()
+            obj = repo.get(commit)
+        if not isinstance(obj, pygit2.Commit):
+            raise GitSourceError(f"{self.url}: commit {commit} is not in the repository"
+                                 + (" (offline: only the cached mirror was read)" if self.offline else ""))
+        tree: Any = obj.tree
+        if self.subdir:
+            try:
+                tree = obj.tree[self.subdir]
+            except KeyError:
+                raise GitSourceError(f"{self.url}: commit {commit[:12]} has no folder {self.subdir}") from None
+            if tree.type != ObjectType.TREE:
+                raise GitSourceError(f"{self.url}: {self.subdir} at commit {commit[:12]} is not a folder")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=False)
+        budget = {"bytes": max_bytes, "files": max_files}
+        self._write_tree(repo, tree, dest, PurePosixPath(), budget)
+        return max_files - budget["files"]
+
+    def _write_tree(self, repo: pygit2.Repository, tree: Any, root: Path, rel: PurePosixPath,
+                    budget: dict[str, int]) -> None:
+        for entry in tree:
+            name = entry.name
+            if name in ("", ".", "..", ".git") or "/" in name or "\\" in name or "\0" in name:
+                raise GitSourceError(f"{self.url}: refused a tree entry named {name!r} at {rel or '.'}")
+            path = rel / name
+            budget["files"] -= 1
+            if budget["files"] < 0:
+                raise GitSourceError(f"{self.url}: more files than the export allows")
+            mode = entry.filemode
+            if mode == pygit2.GIT_FILEMODE_TREE:
+                (root / path).mkdir()
+                self._write_tree(repo, repo[entry.id], root, path, budget)
+            elif mode == pygit2.GIT_FILEMODE_LINK:
+                link: Any = repo[entry.id]
+                target = link.data.decode("utf-8", "replace")
+                if not target or target.startswith("/") or "\0" in target or _escapes(PurePosixPath(path.parent, target)):
+                    self._warn(f"{self.url}: link {path} -> {target} leads outside the tree; left out")
+                    continue
+                (root / path).symlink_to(target)
+            elif mode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
+                blob: Any = repo[entry.id]
+                budget["bytes"] -= blob.size
+                if budget["bytes"] < 0:
+                    raise GitSourceError(f"{self.url}: the tree is larger than the export allows")
+                with open(root / path, "xb") as f:
+                    f.write(blob.data)
+                if mode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
+                    (root / path).chmod(0o755)
+            else:  # a submodule (a commit in the tree): not fetched
+                self._warn(f"{self.url}: submodule {path} is not exported")
 
     # -- reads ----------------------------------------------------------------------------
 
