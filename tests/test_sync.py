@@ -442,3 +442,24 @@ def test_a_git_export_keeps_links_inside_the_tree(tmp_path: Path) -> None:
     assert not os.path.lexists(dest / "up") and not os.path.lexists(dest / "abs")
     assert not os.path.lexists(dest / "d" / "deep")
     assert sum("leads outside the tree" in w for w in src.warnings) == 3
+
+
+def test_fetch_downloads_a_transitive_package_and_builds_nothing(tmp_path: Path, mirror: Mirror) -> None:
+    idx = tmp_path / "index"
+    init_index(idx, "lab")
+    write_component(idx, [{"name": "lib-hello", "version": "1.0", "kind": "lib", "tags": ["lib"], "targets": ["*"],
+                           "deps": [], "source": {"urls": [UPSTREAM + "hello-1.0.tar.gz"]}, "install": [RECIPE]}])
+    write_component(idx, [{"name": "app", "version": "2.0", "kind": "program", "tags": ["program"],
+                           "targets": ["*"], "deps": [{"name": "lib-hello", "req": ">=1"}]}])
+    reindex(idx)
+    proj = _project(tmp_path, mirror)
+    text = (proj / "ckpm.toml").read_text().replace('lib-hello = ">=1"', 'app = "*"')
+    (proj / "ckpm.toml").write_text(text)
+    env = _env(tmp_path)
+    r = ckpm("fetch", "lib-hello", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert [(p["name"], p["action"]) for p in json.loads(r.stdout)["data"]["packages"]] == [("lib-hello", "fetched")]
+    assert mirror.hits == {"hello/hello-1.0.tar.gz": 1}
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("libhello.a"))
+    r = ckpm("fetch", "lib-helo", cwd=proj, env=env)
+    assert r.returncode != 0 and "did you mean lib-hello" in r.stderr
