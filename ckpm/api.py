@@ -326,7 +326,7 @@ def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
         return False
     if options.prerelease is not None and options.prerelease != old.prerelease:
         return False
-    if ws.settings.no_host and any(isinstance(p.source, HostSource) for p in old.packages):
+    if ws.settings.no_host and any(isinstance(p.source, HostSource) and not p.source.fact for p in old.packages):
         return False
     res = check(ws, targets=options.targets or None, lock=old)
     return res.ok and not res.problems and not res.drift and not res.notes

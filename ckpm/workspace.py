@@ -59,6 +59,7 @@ class Workspace:
         self._indexes: list[Index] | None = None
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self._host: Any = None
+        self._facts_host: Any = None
 
     @property
     def options(self) -> Settings:
@@ -133,9 +134,15 @@ class Workspace:
         return src
 
     def host_source(self) -> Any:
-        """Software on this machine as resolution candidates (None with --no-host)."""
+        """Software on this machine as resolution candidates; with --no-host only the host
+        facts (``__os``, ``__python``…: the platform, not something installed)."""
         if self.settings.no_host:
-            return None
+            if self._facts_host is None:
+                from ckpm.resolve.host import DetectedHost
+
+                self._facts_host = DetectedHost(self.indexes, host_target=self.host_target, settings=self.settings,
+                                                project_root=self.root, facts_only=True)
+            return self._facts_host
         if self._host is None:
             from ckpm.resolve.host import DetectedHost
 

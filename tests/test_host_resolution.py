@@ -296,3 +296,13 @@ def test_host_candidates_pass_the_same_checks_as_index_ones(tmp_path: Path, bind
     ws2 = project(tmp_path / "two", lab2, 'tool-fake = "*"\n')
     api.lock(ws2)  # the installed version is yanked in the index: a new resolution skips it
     assert [(p.version, p.source_kind) for p in fresh(ws2).read_lock().find("tool-fake")] == [("3.0", "index")]
+
+
+def test_no_host_keeps_host_facts(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:
+    """--no-host pretends nothing is installed, but the platform stays what it is: a
+    dependency on __os still resolves (and a lock holding a fact stays valid)."""
+    ws = project(tmp_path, lab, '__os = "*"\n')
+    api.lock(fresh(ws, no_host=True))
+    (p,) = fresh(ws).read_lock().find("__os")  # type: ignore[union-attr]
+    assert p.source["host"] == "fact"
+    assert not api.lock(fresh(ws, no_host=True)).changed

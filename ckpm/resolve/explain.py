@@ -124,8 +124,8 @@ def rejected(provider: Provider, ident: str, reqs: Sequence[Req]) -> list[str]:
     if total > MAX_CANDIDATES_SHOWN:
         lines.append(f"... and {total - MAX_CANDIDATES_SHOWN} more")
     if not total and ident.startswith("__"):
-        lines.append(f"host fact {ident} was not found on this host (or --no-host was given, or the target is "
-                     f"not the host); set CKPM_OVERRIDE_{ident[2:].upper()}=VERSION to lock for a machine that has it")
+        lines.append(f"host fact {ident} was not found on this host (or the target is not the host)"
+                     f"; set CKPM_OVERRIDE_{ident[2:].upper()}=VERSION to lock for a machine that has it")
     elif not total and any(r.req.git for r in reqs):
         url = next(r.req.git for r in reqs if r.req.git)
         lines.append(f"{url} has no version tag (like v1.2.0 or 1.2.0) whose commit has a ckpm.toml")

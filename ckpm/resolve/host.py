@@ -33,9 +33,11 @@ class DetectedHost:
     """
 
     def __init__(self, indexes: Sequence[Index], *, host_target: str, settings: Any = None,
-                 project_root: os.PathLike[str] | str | None = None, timeout: float = 3.0) -> None:
+                 project_root: os.PathLike[str] | str | None = None, timeout: float = 3.0,
+                 facts_only: bool = False) -> None:
         from ckpm.settings import Settings
 
+        self.facts_only = facts_only  # --no-host: the platform's facts hold, no installed software does
         self.indexes = list(indexes)
         self.host_target = host_target
         self.settings = settings if settings is not None else Settings()
@@ -137,6 +139,9 @@ class DetectedHost:
                 e = IndexEntry(name=fact.name, version_text=fact.version, kind="tool", tags=("host-fact",),
                                targets=(target,), description="a fact of this host")
                 out.append(_candidate(ident, key, target, e, fact))
+            self._cands[ident] = out
+            return out
+        if self.facts_only:
             self._cands[ident] = out
             return out
         names: list[str]
