@@ -109,26 +109,24 @@ def needed(lock: Lock, target: str, host_target: str, only: tuple[str, ...] = ()
     order: list[tuple[LockedPackage, str]] = []
     state: dict[tuple[int, str], int] = {}  # 1: visiting, 2: done
 
-    def visit(p: LockedPackage, t: str) -> None:
-        k = (id(p), t)
-        if state.get(k):
-            return  # done, or a cycle (kept in the order it was met)
-        state[k] = 1
-        for d in sorted(p.dependencies, key=lambda d: (d.key, d.name)):
+    def visit_deps(deps: list[LockedDep], t: str) -> None:
+        for d in sorted(deps, key=lambda d: (d.key, d.name)):
             if d.targets is not None and t not in d.targets:
                 continue
             hit = find(d, t)
             if hit is not None:
                 visit(*hit)
+
+    def visit(p: LockedPackage, t: str) -> None:
+        k = (id(p), t)
+        if state.get(k):
+            return  # done, or a cycle (kept in the order it was met)
+        state[k] = 1
+        visit_deps(p.dependencies, t)
         state[k] = 2
         order.append((p, t))
 
-    for r in sorted(lock.roots, key=lambda d: (d.key, d.name)):
-        if r.targets is not None and target not in r.targets:
-            continue
-        hit = find(r, target)
-        if hit is not None:
-            visit(*hit)
+    visit_deps(lock.roots, target)
     wanted = {n.lower() for n in only}
     if not wanted:
         return order

@@ -122,22 +122,23 @@ def run_command(
 
 def _kill_group(proc: subprocess.Popen[bytes], posix: bool) -> None:
     """Stop the command and everything it started: SIGTERM to its group, SIGKILL after a grace."""
-    try:
-        if posix:
-            os.killpg(proc.pid, signal.SIGTERM)
-        else:  # pragma: no cover
-            proc.terminate()
-    except (ProcessLookupError, PermissionError):
-        pass
+    _signal_group(proc, posix, signal.SIGTERM)
     try:
         proc.wait(timeout=GRACE)
     except subprocess.TimeoutExpired:
         pass
+    _signal_group(proc, posix, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], posix: bool, sig: int) -> None:
+    """``sig`` to the command's process group (or the process itself where there are no groups)."""
     try:
         if posix:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, sig)
+        elif sig == signal.SIGTERM:  # pragma: no cover
+            proc.terminate()
         else:  # pragma: no cover
             proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
-    proc.wait()
