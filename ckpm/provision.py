@@ -271,7 +271,8 @@ class _Run:
             sha = sha.removeprefix("sha256:")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise FetchError(f"{p.name} {p.version}: the lock's size for {urls[0]} is not a byte count")
-        got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None, size=size if isinstance(size, int) else None,
+        got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None,
+                         size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
                          reporter=self.ws.reporter, label=f"{p.name} {p.version}")
         if got.pinned:
@@ -465,7 +466,8 @@ class _Run:
                 if (pre / "bin").is_dir() and (child_t == self.host):
                     tools.append(str(pre / "bin"))
             ctx = BuildContext(source=src, build_dir=work / "build", prefix=prefix, destdir=destdir,
-                               toolchain=self.toolchain(t) if _compiles(recipe) else host_only(t, self.host), log=log, deps=deps, tool_paths=tools,
+                               toolchain=self.toolchain(t) if _compiles(recipe) else host_only(t, self.host),
+                               log=log, deps=deps, tool_paths=tools,
                                jobs=self.options.jobs or os.cpu_count() or 1,
                                env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()})
             (work / "build").mkdir(exist_ok=True)
@@ -716,7 +718,8 @@ def store_entries(settings: Settings) -> list[Any]:
 
 def store_path(settings: Settings, name: str, target: str | None = None) -> list[Any]:
     """The complete prefixes of ``name`` (for ``target`` when given)."""
-    return [e for e in open_store(settings).entries() if e.name == name.lower() and (target is None or e.target == target)]
+    return [e for e in open_store(settings).entries()
+            if e.name == name.lower() and (target is None or e.target == target)]
 
 
 def store_gc(settings: Settings, *, dry_run: bool = False) -> list[str]:

@@ -24,6 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.fetch": {"ckpm.model", "ckpm.settings"},
     "ckpm.store": {"ckpm.model", "ckpm.settings"},
     "ckpm.build": {"ckpm.model", "ckpm.settings", "ckpm.detect", "ckpm.store"},
+    # experiments: records, results, plots, reports, tuning (over the pipeline's run function)
+    "ckpm.experiment": {"ckpm.model", "ckpm.settings"},
+    # `ckpm run`: provision → compile → run → validate → record
+    "ckpm.pipeline": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                      "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
     # `ckpm sync` and friends: the lock made real (uses everything below the API)
     "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                        "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
@@ -31,13 +36,15 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                      "ckpm.store"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                 "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision"},
+                 "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.pipeline",
+                 "ckpm.experiment"},
     "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                         "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
-                        "ckpm.provision"},
+                        "ckpm.provision", "ckpm.pipeline", "ckpm.experiment"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                 "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision"},
+                 "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
+                 "ckpm.pipeline", "ckpm.experiment"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Experiments: records, results, comparisons, plots, reports and tuning."""

@@ -1,0 +1,1 @@
+"""`ckpm run`: the stages provision -> compile -> run -> validate -> record."""
