@@ -26,9 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.build": {"ckpm.model", "ckpm.settings", "ckpm.detect", "ckpm.store"},
     # experiments: records, results, plots, reports, tuning (over the pipeline's run function)
     "ckpm.experiment": {"ckpm.model", "ckpm.settings"},
-    # `ckpm run`: provision → compile → run → validate → record
+    # `ckpm run`: provision → compile → run → validate → record (over api.sync)
     "ckpm.pipeline": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                      "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
+                      "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment", "ckpm.queries",
+                      "ckpm.api"},
     # `ckpm sync` and friends: the lock made real (uses everything below the API)
     "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                        "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
@@ -36,8 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.queries": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                      "ckpm.store"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
-                 "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.pipeline",
-                 "ckpm.experiment"},
+                 "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
     "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                         "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
                         "ckpm.provision", "ckpm.pipeline", "ckpm.experiment"},

@@ -465,6 +465,115 @@ def show(c: Ctx, name: str, as_json: bool) -> None:
     echo(f"  versions ({len(vs)}): {', '.join(vs)}")
 
 
+# -- running programs ---------------------------------------------------------------------------
+
+def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
+    from ckpm.errors import UsageError
+
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k:
+            raise UsageError(f"{what} {it!r}: write NAME=VALUE")
+        out[k] = v
+    return out
+
+
+@cli.command("run")
+@click.argument("component", required=False)
+@click.option("--cmd", "command", help="The program's named command (default: its first).")
+@click.option("--flags", help="A flag profile of the program (speed, size, debug…).")
+@click.option("--cflags", help="Extra compiler flags, e.g. '-O3 -funroll-loops'.")
+@click.option("--env", "env", multiple=True, help="NAME=VALUE for the program's environment (repeatable).")
+@click.option("--param", "params", multiple=True, help="NAME=VALUE for a program parameter (repeatable).")
+@click.option("--input", "input_key", help="The dependency key of the input data set.")
+@click.option("--target", "-t", help="Build for TARGET (cross-compiled; run under its emulator).")
+@click.option("--repeat", "-n", type=click.IntRange(1, 10_000), default=1, show_default=True,
+              help="Repetitions (statistics over them).")
+@click.option("--record", help="Save the run as experiment NAME (.ckpm/experiments/NAME/).")
+@click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@json_option
+@pass_ctx
+@handle_errors
+def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | None, cflags: str | None,
+            env: tuple[str, ...], params: tuple[str, ...], input_key: str | None, target: str | None, repeat: int,
+            record: str | None, locked: bool, as_json: bool) -> None:
+    """Provision, compile, run, validate and record a program (default: the project's own)."""
+    from ckpm.pipeline.run import RunRequest, run
+
+    req = RunRequest(component=component, command=command, flags=flags, cflags=tuple((cflags or "").split()),
+                     env=_pairs(env, "--env"), params=_pairs(params, "--param"), input=input_key, target=target,
+                     repeat=repeat, record=record, locked=locked)
+    rec = run(c.workspace(as_json=as_json), req)
+    if as_json:
+        emit(c, {k: v for k, v in rec.items() if k != "lock"})
+        return
+    _print_record(rec)
+
+
+def _print_record(rec: dict[str, Any]) -> None:
+    from ckpm.cli.output import info, table
+
+    prog = rec["program"]
+    comp = rec["stages"]["compile"]
+    info(f"{prog['name']} ({prog['command']}) on {rec['target']}: compiled with {comp['compiler']['name']} "
+         f"{comp['compiler']['version']}" + (" (reused)" if comp["reused"] else "")
+         + f"; {len(rec['repetitions'])} run(s); validation "
+         + ("passed" if rec["ok"] else "FAILED"))
+    rows = []
+    for name, m in rec["metrics"].items():
+        if not m.get("n"):
+            continue
+        unit = {"time": " s", "size": " B", "max_rss": " MiB"}.get(name, "")
+        fmt = "{:.4g}"
+        rows.append((name, fmt.format(m["min"]) + unit, fmt.format(m["median"]) + unit, fmt.format(m["max"]) + unit,
+                     str(m["n"])))
+    table(["metric", "min", "median", "max", "n"], rows)
+    if rec.get("path"):
+        info(f"recorded as {rec['experiment']}: {rec['path']}")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--id", "record_id", help="Replay this record of the experiment (default: its latest).")
+@click.option("--tolerance", type=float, default=0.10, show_default=True,
+              help="A metric regresses when worse than the recorded worst run by more than this fraction.")
+@click.option("--record", help="Also save the replay as experiment NAME.")
+@json_option
+@pass_ctx
+@handle_errors
+def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: str | None, as_json: bool) -> None:
+    """Run a recorded experiment again with its recorded configuration and lock; report what differs."""
+    from ckpm.pipeline.replay import replay as do_replay
+
+    res = do_replay(c.workspace(as_json=as_json), name, record_id=record_id, tolerance=tolerance, save_as=record)
+    if as_json:
+        emit(c, res.to_dict())
+        if not res.ok:
+            sys.exit(6)
+        return
+    from ckpm.cli.output import info, table
+
+    if res.differences:
+        info("[yellow]configuration differences:[/yellow]")
+        table(["what", "recorded", "now"], [(d["what"], str(d["recorded"]), str(d["now"])) for d in res.differences])
+    table(["metric", "recorded (median)", "now (median)", "ratio", "verdict"],
+          [(m["metric"], f"{m['recorded']:.4g}", f"{m['now']:.4g}", f"{m['ratio']:.3f}" if m["ratio"] else "-",
+            m["verdict"]) for m in res.metrics])
+    if res.ok:
+        info(f"replay of {name}: same configuration, no regression (tolerance {tolerance:.0%})")
+    else:
+        what = []
+        if res.differences:
+            what.append(f"{len(res.differences)} configuration difference(s)")
+        if res.regressions:
+            what.append(f"{len(res.regressions)} regression(s): " + ", ".join(m["metric"] for m in res.regressions))
+        if not res.record.get("ok"):
+            what.append("validation failed")
+        click.echo(f"replay of {name}: " + "; ".join(what), err=True)
+        sys.exit(6)
+
+
 # -- provisioning ---------------------------------------------------------------------------
 
 mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),

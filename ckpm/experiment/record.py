@@ -46,7 +46,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from ckpm.errors import CkpmError
 from ckpm.fsutil import atomic_write
@@ -90,7 +90,7 @@ def new_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
 
 
-def summarise(repetitions: list[Mapping[str, Any]], better: Mapping[str, str] | None = None) -> dict[str, Any]:
+def summarise(repetitions: Sequence[Mapping[str, Any]], better: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``metrics`` of a record: per metric name, the statistics over the repetitions."""
     names: list[str] = []
     for r in repetitions:

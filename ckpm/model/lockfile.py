@@ -69,6 +69,7 @@ class LockedPackage:
     sources: list[dict[str, Any]] = field(default_factory=list)  # [{urls, sha256?, size?} or {git, rev}]
     install: list[dict[str, Any]] = field(default_factory=list)  # recipes: [{targets, sources?, steps, env?}]
     pip: list[dict[str, Any]] = field(default_factory=list)  # python distributions installed: [{name, version, sha256}]
+    run: dict[str, Any] = field(default_factory=dict)  # a program's [run] table (ckpm/model/program.py), as data
 
     @property
     def source_kind(self) -> str:
@@ -167,6 +168,8 @@ class Lock:
                 out.append("install = [")
                 out.extend(f"    {_v(x)}," for x in p.install)
                 out.append("]")
+            if p.run:
+                out.append(f"run = {_v(p.run)}")
             if p.pip:
                 out.append("pip = [")
                 out.extend(f"    {_v(x)}," for x in sorted(p.pip, key=lambda x: str(x.get("name"))))
@@ -208,6 +211,7 @@ class Lock:
                         sources=_tables(p.get("sources", []), "sources", origin),
                         install=_tables(p.get("install", []), "install", origin),
                         pip=_tables(p.get("pip", []), "pip", origin, limit=MAX_LOCK_PIP),
+                        run=_table(p.get("run", {}), "run", origin),
                     )
                     for p in data.get("package", [])
                 ],
@@ -318,6 +322,12 @@ def _tables(v: Any, what: str, origin: str, limit: int = 0) -> list[dict[str, An
     if len(v) > (limit or MAX_LOCK_TABLES):
         raise LockError(f"{origin}: a package has more than {limit or MAX_LOCK_TABLES} {what}")
     return [dict(x) for x in v]
+
+
+def _table(v: Any, what: str, origin: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise LockError(f"{origin}: a package's {what} must be a table", hint="delete it and run `ckpm lock`")
+    return dict(v)
 
 
 def _strs(v: Any) -> list[str]:

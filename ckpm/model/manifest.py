@@ -269,6 +269,8 @@ def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
         out["detect"] = list(data["detect"])
     if data.get("install"):
         out["install"] = list(data["install"])
+    if isinstance(data.get("run"), dict):
+        out["run"] = dict(data["run"])
     return out
 
 

@@ -219,6 +219,9 @@ def build_lock(
                 p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
                 if c.origin in ("index", "git"):
                     p.sources, p.install = provisioning_of(c.entry)
+                    run = (c.entry.raw or {}).get("run")
+                    if isinstance(run, dict):
+                        p.run = _plain_table(run)
             if c.key not in p.keys:
                 p.keys.append(c.key)
             pkg_targets.setdefault(pid, set()).add(c.target)
@@ -247,6 +250,13 @@ def build_lock(
         manifest_hash=manifest_hash, targets=all_targets, roots=roots, packages=list(packages.values()),
         indexes=list(indexes), ckpm_version=ckpm_version, prerelease=prerelease,
     )
+
+
+def _plain_table(v: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.model.lockfile import _plain
+
+    out = _plain(v)
+    return out if isinstance(out, dict) else {}
 
 
 def original_of(r: Requirement) -> str:
