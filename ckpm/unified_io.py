@@ -25,6 +25,8 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``vendor`` | ``dest``, ``locked``, ``mirrors`` |
 | ``env`` | ``target`` |
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
+| ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked`` |
+| ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
 """
 from __future__ import annotations
 
@@ -245,10 +247,28 @@ def _store(r: dict[str, Any]) -> dict[str, Any]:
     raise RequestError(f"store: unknown op {op!r} (ls, path, gc)")
 
 
+def _run(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.pipeline.run import RunRequest, run
+
+    rec = run(_ws(r), RunRequest.from_dict({k: v for k, v in r.items() if k in (
+        "component", "command", "flags", "cflags", "env", "params", "input", "target", "repeat", "record", "locked")}))
+    return {k: v for k, v in rec.items() if k != "lock"}
+
+
+def _replay(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.pipeline.replay import DEFAULT_TOLERANCE, replay
+
+    tol = r.get("tolerance", DEFAULT_TOLERANCE)
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
+        raise RequestError("'tolerance' must be a non-negative number")
+    return replay(_ws(r), _str(r, "name", required=True) or "", record_id=_str(r, "id"), tolerance=float(tol),
+                  save_as=_str(r, "record")).to_dict()
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
-    "vendor": _vendor, "env": _env, "store": _store,
+    "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay,
 }
 
 
@@ -267,6 +287,8 @@ def access(request: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"return": 0, **fn(r)}
     except CkpmError as e:
         out = {"return": e.exit_code or 1, "error": e.message, "hint": e.hint, "details": e.details, "code": e.code}
+        if getattr(e, "record", None) is not None:  # a run that failed validation still measured something
+            out["record"] = e.to_dict()["record"]
     except OSError as e:
         out = {"return": 1, "error": f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""), "code": "os"}
     s = r.get("_settings")

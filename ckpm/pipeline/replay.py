@@ -8,8 +8,9 @@ any more fails clearly), then compares:
 - the configuration: compiler (name, version, path), flags, env, params, input, target,
   the lock, and the host facts; every difference is reported;
 - the metrics: a metric regressed when its new median is worse than the old record's worst
-  repetition by more than ``tolerance`` (a fraction; default 0.10) — noise within the old
-  runs' range is not a regression.
+  repetition by more than ``tolerance`` (a fraction; default 0.10) plus a floor below which
+  a clock or a page count cannot tell (``FLOORS``: 5 ms of time, 1 MiB of peak memory) —
+  noise within the old runs' range is not a regression.
 
 The result is ``ok`` only with no configuration difference and no regression; the CLI
 exits non-zero otherwise.
@@ -25,6 +26,8 @@ from ckpm.pipeline.run import RunRequest, run
 from ckpm.workspace import Workspace
 
 DEFAULT_TOLERANCE = 0.10
+#: absolute differences too small to mean anything, per built-in metric
+FLOORS = {"time": 0.005, "max_rss": 1.0}
 CONFIG_FIELDS = ("flags", "cflags", "ldflags", "env", "params", "input", "command", "component", "target")
 
 
@@ -101,12 +104,13 @@ def metric_changes(a: dict[str, Any], b: dict[str, Any], tolerance: float) -> li
             continue
         higher = x.get("better") == "higher"
         ratio = y["median"] / x["median"] if x["median"] else None
+        floor = FLOORS.get(k, 0.0)
         if higher:
-            worse = y["median"] < x["min"] * (1 - tolerance)
-            better = y["median"] > x["max"] * (1 + tolerance)
+            worse = y["median"] < x["min"] * (1 - tolerance) - floor
+            better = y["median"] > x["max"] * (1 + tolerance) + floor
         else:
-            worse = y["median"] > x["max"] * (1 + tolerance)
-            better = y["median"] < x["min"] * (1 - tolerance)
+            worse = y["median"] > x["max"] * (1 + tolerance) + floor
+            better = y["median"] < x["min"] * (1 - tolerance) - floor
         verdict = "regression" if worse else "improvement" if better else "same"
         out.append({"metric": k, "recorded": x["median"], "now": y["median"], "ratio": ratio, "verdict": verdict})
     return out

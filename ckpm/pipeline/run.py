@@ -76,10 +76,16 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ValidationFailed(CkpmError):
-    """The program ran, but its output is not what its ``[run.validate]`` expects."""
+    """The program ran, but its output is not what its ``[run.validate]`` expects; ``record``
+    is the run's record (saved when the request named an experiment)."""
 
     code = "validation"
     exit_code = 5
+    record: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        rec = self.record or {}
+        return {**super().to_dict(), "record": {k: v for k, v in rec.items() if k not in ("lock", "stages")}}
 
 
 class RunFailed(CkpmError):
@@ -392,9 +398,11 @@ def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None) -> dict
     record = record_stage(ws, ctx)
     if not record["ok"]:
         bad = next((c for c in record["validation"] if not c["ok"]), None)
-        raise ValidationFailed(f"{record['program']['name']}: {bad['detail'] if bad else 'a repetition failed'}",
+        err = ValidationFailed(f"{record['program']['name']}: {bad['detail'] if bad else 'a repetition failed'}",
                                details=[f"{c['check']}: {c['detail']}" for c in record["validation"] if not c["ok"]][:10],
                                hint=("the record was saved as " + record["path"]) if record.get("path") else None)
+        err.record = record
+        raise err
     return record
 
 
