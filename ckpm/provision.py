@@ -241,13 +241,20 @@ class _Run:
         self.host = ws.host_target
         self.target = options.target or self.host
         self.store = open_store(ws.settings)
-        self.mirrors = mirrors_for(ws)
+        self._mirrors: Any = None
         self.learnt: list[tuple[LockedPackage, dict[str, Any], str, int, str]] = []  # pkg, source, sha, size, url
         self.learnt_pip: list[tuple[LockedPackage, list[dict[str, Any]]]] = []  # first pip installs
         self.keys: dict[tuple[int, str], str] = {}  # (id(package), target) → prefix key or host path
         self.prefixes: dict[tuple[int, str], Path] = {}
         self.result = SyncResult(self.target)
         self._toolchains: dict[str, Any] = {}
+
+    @property
+    def mirrors(self) -> Any:
+        """The mirror rules, read when the first file is fetched (a warm sync fetches nothing)."""
+        if self._mirrors is None:
+            self._mirrors = mirrors_for(self.ws)
+        return self._mirrors
 
     # the files ------------------------------------------------------------------------
     def fetch(self, p: LockedPackage, src: dict[str, Any]) -> Path:
@@ -343,7 +350,7 @@ class _Run:
 
     # one package ----------------------------------------------------------------------
     def provision(self, p: LockedPackage, t: str) -> Provisioned:
-        from ckpm.build.recipes import check_recipe
+        from ckpm.build.checks import check_recipe
 
         if isinstance(p.source, HostSource):
             self.keys[(id(p), t)] = f"host:{p.source.path or p.name}"

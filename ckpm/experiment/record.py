@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
+import os
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -87,7 +87,7 @@ def stats(values: Iterable[float]) -> dict[str, Any]:
 
 def new_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
-    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + os.urandom(3).hex()
 
 
 def summarise(repetitions: Sequence[Mapping[str, Any]], better: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -5,7 +5,22 @@
 - :mod:`ckpm.fetch.download`: :func:`fetch_file`, the one place that downloads a file;
 - :mod:`ckpm.fetch.cache`: the download cache's layout (verified files by hash, partial files).
 """
-from ckpm.fetch.download import Fetched, fetch_file
-from ckpm.fetch.mirrors import Mirrors, vendor_relpath
+from __future__ import annotations
 
-__all__ = ["Fetched", "Mirrors", "fetch_file", "vendor_relpath"]
+from typing import Any
+
+_EXPORTS = {'Fetched': 'ckpm.fetch.download', 'fetch_file': 'ckpm.fetch.download', 'Mirrors': 'ckpm.fetch.mirrors', 'vendor_relpath': 'ckpm.fetch.mirrors'}
+
+
+def __getattr__(name: str) -> Any:
+    """Exports load their module on first use, so that a warm ``ckpm sync`` or ``ckpm run``
+    that builds nothing imports only what it needs."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {{__name__!r}} has no attribute {{name!r}}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = sorted(_EXPORTS)

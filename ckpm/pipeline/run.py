@@ -551,7 +551,12 @@ def _measure(argv: list[str], rep_dir: Path, env: dict[str, str], prog: Program,
 
 
 def launcher_for(ws: Workspace, ctx: dict[str, Any]) -> str | None:
-    """The measuring launcher for this host, compiled once into the cache (None without a compiler)."""
+    """The measuring launcher for this host: compiled once into the cache by the host's C
+    compiler (found by detection only then), reused by every later run (None without a compiler)."""
+    key = hashlib.sha256((ctx["host"] + "\0" + LAUNCHER_C).encode()).hexdigest()[:16]
+    path = Path(ws.settings.cache_root) / "launcher" / key / "ckpm-launch"
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
     try:
         from ckpm.build.toolchain import find_toolchain
 
@@ -560,10 +565,6 @@ def launcher_for(ws: Workspace, ctx: dict[str, Any]) -> str | None:
         return None
     if not tc.cc:
         return None
-    key = hashlib.sha256((tc.cc + "\0" + LAUNCHER_C).encode()).hexdigest()[:16]
-    path = Path(ws.settings.cache_root) / "launcher" / key / "ckpm-launch"
-    if path.is_file():
-        return str(path)
     tmp = path.with_name(f".ckpm-launch.{os.getpid()}")
     path.parent.mkdir(parents=True, exist_ok=True)
     src = path.with_name("launch.c")

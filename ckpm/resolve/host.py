@@ -212,12 +212,19 @@ def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Any) -> Cand
                      host=d.to_json())
 
 
+#: detectors whose fingerprint is the found file's own (ckpm/detect/detectors/executable.py,
+#: compiler.py): when it is unchanged, the version a rule reads from it is too
+UNCHANGED_BY_FINGERPRINT = ("executable", "compiler")
+
+
 def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
     """Drift of one host pin of a lock (``make(name, expected, found, action, severity)``), or None.
 
     Nothing is taken from the lock but names to compare: a fact is computed again; a
     component's rule is looked up in the index by the lock's ``rule-id`` and run as the
-    index says; the locked path is only compared with what that finds.
+    index says; the locked path is only compared with what that finds. An executable or a
+    compiler whose file still has the locked fingerprint is not probed again: the same rule
+    on the same file gives the same version (this keeps a warm ``ckpm run`` fast).
     """
     from ckpm.detect import match_recorded
 
@@ -239,6 +246,11 @@ def recheck_pin(host: DetectedHost, p: Any, make: Any) -> Any:
     if rule is None:
         return make(p.name, expected, "cannot check",
                     "no index has the detect rule the lock recorded (its rule-id); run `ckpm lock`")
+    if src.host in UNCHANGED_BY_FINGERPRINT and path and src.fingerprint:
+        from ckpm.detect.fingerprint import fingerprint_of
+
+        if fingerprint_of(path) == src.fingerprint:
+            return None  # the same rule (its id) on the same file (path, size, mtime): the same version
     found = host.probe_again(p.name, rule, path)
     if src.local and host.root:  # compare like with like: localised paths are relative
         path = src.path
