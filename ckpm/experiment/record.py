@@ -40,8 +40,8 @@ file is reported and left out, never a crash.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
