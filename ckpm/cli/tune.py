@@ -1,0 +1,137 @@
+"""``ckpm tune``: search a space of run variants; every point recorded, the frontier printed.
+
+The command parses options, gets the evaluation function from the pipeline
+(``ckpm.pipeline.run``: ``request_evaluator`` here, ``packed_evaluator`` for Dask), calls
+:func:`ckpm.experiment.tune.tune`, and saves each point's record as it arrives, so an
+interrupted tuning run keeps what it measured.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ckpm.cli.main import Ctx, emit, handle_errors, json_option, pass_ctx
+
+STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (not imported: --help stays fast)
+
+
+@click.command("tune")
+@click.option("--space", "space_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The search-space file (TOML; see ckpm/experiment/space.py).")
+@click.option("--objectives", default="time", show_default=True,
+              help="Metrics to optimise, comma-separated (time, size, max_rss, or the program's own).")
+@click.option("--budget", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="Number of points to evaluate.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Points evaluated at once on this machine.")
+@click.option("--strategy", type=click.Choice(STRATEGY_CHOICES), default="random", show_default=True,
+              help="random, or a small evolutionary search.")
+@click.option("--record", help="Save each point's record in experiment NAME as it arrives.")
+@click.option("--executor", "executor_kind", type=click.Choice(["local", "dask"]), default=None,
+              help="Where points run (default: local; dask when --scheduler is given).")
+@click.option("--scheduler", help="The Dask scheduler's address, tcp://HOST:PORT.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search.")
+@json_option
+@pass_ctx
+@handle_errors
+def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, strategy: str, record: str | None,
+         executor_kind: str | None, scheduler: str | None, seed: int, as_json: bool) -> None:
+    """Try variants of a run (flags, env, parameters) and report the best trade-offs."""
+    from ckpm.errors import UsageError
+    from ckpm.experiment.record import check_name, save_record
+    from ckpm.experiment.space import load_space
+    from ckpm.experiment.tune import TuneError
+    from ckpm.experiment.tune import tune as do_tune
+
+    kind = executor_kind or ("dask" if scheduler else "local")
+    if kind == "dask" and not scheduler:
+        raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
+    if kind == "local" and scheduler:
+        raise UsageError("--scheduler is for --executor dask")
+    names = [o.strip() for o in objectives.split(",") if o.strip()]
+    if record is not None:
+        check_name(record)
+    space = load_space(space_file)
+    # several points at once share the reporter: keep it quiet (no spinner), warnings printed after
+    ws = c.workspace(as_json=as_json or jobs > 1 or kind == "dask")
+    project = ws.root
+    executor: Any = None
+    evaluate = None
+    if kind == "dask":
+        from ckpm.experiment.executor import DaskExecutor
+        from ckpm.pipeline.run import packed_evaluator
+
+        fn, fixed = packed_evaluator(project)
+        executor = DaskExecutor(scheduler, fn, *fixed)
+    else:
+        from ckpm.pipeline.run import request_evaluator
+
+        evaluate = request_evaluator(project, ws.settings)
+    if not as_json:
+        _info(f"tuning {space.size:,} points ({len(space.dimensions)} dimensions) with {strategy} search: "
+              f"budget {budget}, " + (f"{jobs} at a time" if kind == "local" else f"Dask at {scheduler}")
+              + (f"; recording as {record}" if record else ""))
+    done = [0]
+
+    def arrived(rec: dict[str, Any]) -> None:
+        if record is not None:
+            save_record(project, record, rec)
+        done[0] += 1
+        if not as_json:
+            _info(f"({done[0]}/{budget}) {_point_text(rec['point'])}: {_outcome_text(rec, names)}")
+
+    try:
+        result = do_tune(space, evaluate, objectives=names, budget=budget, strategy=strategy, jobs=jobs,
+                         executor=executor, seed=seed, on_record=arrived)
+    finally:
+        if executor is not None:
+            executor.close()
+    if not as_json:
+        for w in c.warnings():
+            click.echo(f"warning: {w}", err=True)
+    ok = [r for r in result.records if r.get("ok")]
+    if not ok:
+        first = next((r.get("error") for r in result.records if r.get("error")), None)
+        raise TuneError(f"all {len(result.records)} points failed"
+                        + (f"; the first: {first['error']}" if first else ""),
+                        hint=f"their records are in experiment {record}" if record else None)
+    if as_json:
+        emit(c, {**result.to_dict(), "experiment": record, "space": space.to_dict()})
+        return
+    _print_frontier(result, space.names, names)
+
+
+def _info(msg: str) -> None:
+    """A progress line on stderr, plain (point values are not markup)."""
+    from ckpm.report import escape_control
+
+    click.echo(escape_control(msg), err=True)
+
+
+def _point_text(point: dict[str, str]) -> str:
+    return " ".join(f"{k.split('.', 1)[-1]}={v if v else '-'}" for k, v in point.items())
+
+
+def _value(rec: dict[str, Any], name: str) -> str:
+    m = (rec.get("metrics") or {}).get(name) or {}
+    v = m.get("median")
+    return "-" if v is None else f"{v:.4g}"
+
+
+def _outcome_text(rec: dict[str, Any], objectives: list[str]) -> str:
+    if rec.get("ok"):
+        return ", ".join(f"{o} {_value(rec, o)}" for o in objectives)
+    err = rec.get("error") or {}
+    return "FAILED: " + str(err.get("error") or "validation failed")
+
+
+def _print_frontier(result: Any, dims: list[str], objectives: list[str]) -> None:
+    from ckpm.cli.output import info, table
+
+    rows = [[*(_value(r, o) for o in objectives), *(r["point"].get(d) or "-" for d in dims)]
+            for r in result.frontier]
+    table([*objectives, *dims], rows, title=f"Pareto frontier ({len(result.frontier)} of {len(result.records)} points)")
+    if result.failed:
+        info(f"{len(result.failed)} point(s) failed (their records keep the error)")
