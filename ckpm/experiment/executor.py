@@ -163,7 +163,7 @@ class DaskExecutor:
         futures = [self.client.submit(remote_call, self.fn, *self.fixed, req, pure=False) for req in requests]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
-            for f in distributed.as_completed(futures):
+            for f in distributed.as_completed(futures, loop=self.client.loop):
                 out = f.result()
                 i = index[f.key]
                 err = out.get("error")
