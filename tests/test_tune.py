@@ -359,3 +359,97 @@ def test_dask_unreachable_scheduler_is_a_clear_error() -> None:
     pytest.importorskip("distributed")
     with pytest.raises(CkpmError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         DaskExecutor("tcp://127.0.0.1:9", synthetic_packed, PACK, timeout=2)
+
+
+# -- ckpm tune end to end: the real pipeline, a C program, the machine's compiler ----------------
+
+# `ckpm tune` until the command is registered in ckpm/cli/main.py (then this is `python -m ckpm`)
+CLI = ("import sys\nfrom ckpm.cli.main import cli, main\nif 'tune' not in cli.commands:\n"
+       "    from ckpm.cli.tune import tune\n    cli.add_command(tune)\nmain(sys.argv[1:])\n")
+
+REAL_SPACE = """\
+[run]
+repeat = 2
+
+[cflags.opt]
+choices = ["-O0", "-O1", "-O2"]
+
+[switches]
+unroll = "-funroll-loops"
+"""
+
+
+def ckpm_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=os.environ.copy())
+
+
+def _summer(tmp_path: Path) -> Path:
+    from test_run import _project  # the program of tests/test_run.py: sum of i % 7, validated
+
+    return _project(tmp_path)
+
+
+def _check_frontier(front: list[dict[str, Any]], records: list[dict[str, Any]], objectives: list[str]) -> None:
+    vec = [objective_vector(r, objectives) for r in records if r["ok"]]
+    fv = [objective_vector(r, objectives) for r in front]
+    assert front and all(v is not None for v in fv)
+    assert not any(dominates(a, b) for a in vec for b in fv if a is not None and b is not None)
+
+
+def test_cli_tune_records_every_point_and_prints_the_frontier(tmp_path: Path) -> None:
+    proj = _summer(tmp_path)
+    # n = 70 gives a sum the program's validation rejects: those points fail, the search goes on
+    (proj / "space.toml").write_text(REAL_SPACE + '\n[params]\nn = ["100000", "70"]\n')
+    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,size", "--budget", "8", "--record", "t1",
+                 "--strategy", "evolution", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    assert "(8/8)" in r.stderr and "FAILED: summer: sum is 210, expected 299995" in r.stderr
+    assert "Pareto frontier" in r.stdout and "-O" in r.stdout
+    exp = load_experiment(proj, "t1")
+    assert len(exp.records) == 8 and not exp.problems
+    points = [json.dumps(rec["point"], sort_keys=True) for rec in exp.records]
+    assert len(set(points)) == 8
+    failed = [rec for rec in exp.records if not rec["ok"]]
+    assert failed and all(rec["point"]["params.n"] == "70" and rec["error"]["code"] == "validation" for rec in failed)
+    for rec in exp.records:
+        assert rec["request"]["cflags"][0] in ("-O0", "-O1", "-O2") and rec["tune"]["strategy"] == "evolution"
+    ok = [rec for rec in exp.records if rec["ok"]]
+    assert ok and all(rec["config"]["params"]["n"] == "100000" and rec["metrics"]["size"]["median"] > 0 for rec in ok)
+    # errors are one clear line
+    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,speed", "--budget", "2", cwd=proj)
+    assert r.returncode == 1 and "measures no speed" in r.stderr and "Traceback" not in r.stderr
+    (proj / "bad.toml").write_text("[cflags.opt]\nchoices = ['O2']\n")
+    r = ckpm_cli("tune", "--space", "bad.toml", cwd=proj)
+    assert r.returncode == 1 and "bad.toml: cflags.opt.choices: 'O2' is not a compiler flag" in r.stderr
+    r = ckpm_cli("tune", "--space", "space.toml", "--executor", "dask", cwd=proj)
+    assert r.returncode == 64 and "needs --scheduler" in r.stderr
+
+
+def test_cli_tune_jobs_2_json(tmp_path: Path) -> None:
+    proj = _summer(tmp_path)
+    (proj / "space.toml").write_text(REAL_SPACE)  # every point compiles its own binary
+    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,size", "--budget", "6", "--jobs", "2",
+                 "--record", "t2", "--json", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)["data"]
+    assert data["evaluated"] == 6 and data["failed"] == 0 and data["space_size"] == 6 and data["experiment"] == "t2"
+    assert all("lock" not in rec for rec in data["records"])
+    _check_frontier(data["frontier"], data["records"], ["time", "size"])
+    assert len(load_experiment(proj, "t2").records) == 6
+
+
+def test_cli_tune_on_a_dask_cluster(tmp_path: Path, cluster) -> None:
+    proj = _summer(tmp_path)
+    (proj / "space.toml").write_text(REAL_SPACE)
+    r = ckpm_cli("lock", cwd=proj)  # workers provision from the shipped lock
+    assert r.returncode == 0, r.stderr
+    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,size", "--budget", "4", "--record", "t3",
+                 "--scheduler", cluster.scheduler_address, "--json", cwd=proj)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)["data"]
+    assert data["evaluated"] == 4 and data["failed"] == 0, [x.get("error") for x in data["records"]]
+    assert all(rec["worker"]["host"] for rec in data["records"])  # each record came back from a worker
+    _check_frontier(data["frontier"], data["records"], ["time", "size"])
+    exp = load_experiment(proj, "t3")
+    assert len(exp.records) == 4 and all(rec["ok"] and rec["lock"] for rec in exp.records)

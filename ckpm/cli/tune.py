@@ -117,7 +117,9 @@ def _point_text(point: dict[str, str]) -> str:
 def _value(rec: dict[str, Any], name: str) -> str:
     m = (rec.get("metrics") or {}).get(name) or {}
     v = m.get("median")
-    return "-" if v is None else f"{v:.4g}"
+    if v is None:
+        return "-"
+    return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:.4g}"
 
 
 def _outcome_text(rec: dict[str, Any], objectives: list[str]) -> str:
