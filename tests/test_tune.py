@@ -129,6 +129,11 @@ def test_space_parses_in_a_documented_order(space, tmp_path: Path) -> None:
                    "env": {"GREETING": "hi", "OMP_NUM_THREADS": "4"}, "params": {"block": "64"}, "input": None,
                    "target": None, "repeat": 3}
     assert space.request(pts[0])["flags"] is None and space.request(pts[0])["cflags"] == ["-g", "-O0"]
+    # the caller's base request comes first, the space's [run] over it, the point last
+    req = space.request(pts[0], {"repeat": 5, "env": {"A": "1"}, "cflags": "-march=native", "input": None,
+                                 "component": "prog"})
+    assert req["repeat"] == 3 and req["env"] == {"A": "1", "GREETING": "hi", "OMP_NUM_THREADS": "1"}
+    assert req["cflags"] == ["-march=native", "-g", "-O0"] and req["component"] == "prog" and req["input"] is None
     # neighbours differ in exactly one coordinate; a mutation in at least one
     nb = space.neighbours(OPTIMUM)
     assert len(nb) == sum(len(d.values) - 1 for d in space.dimensions)

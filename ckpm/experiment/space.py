@@ -181,11 +181,13 @@ class Space:
                                "params": {}, "input": None, "target": None, "repeat": 1}
         for src in (dict(base or {}), self.run):
             for k, v in src.items():
+                if v is None:
+                    continue
                 if k in ("env", "params"):
                     req[k] = {**req[k], **v}
                 elif k == "cflags":
                     req[k] = [*req[k], *(v.split() if isinstance(v, str) else v)]
-                elif v is not None:
+                else:
                     req[k] = v
         return req
 
