@@ -27,6 +27,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
 | ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked`` |
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
+| ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
 """
 from __future__ import annotations
 
@@ -265,10 +266,29 @@ def _replay(r: dict[str, Any]) -> dict[str, Any]:
                   save_as=_str(r, "record")).to_dict()
 
 
+def _tune(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.pipeline.tuning import tune_project
+
+    def integer(key: str, default: int) -> int:
+        v = r.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise RequestError(f"{key!r} must be a whole number")
+        return v
+
+    objectives = _strs(r, "objectives") or ["time"]
+    if len(objectives) == 1 and "," in objectives[0]:
+        objectives = [o.strip() for o in objectives[0].split(",") if o.strip()]
+    result, space = tune_project(_ws(r), Path(_str(r, "space", required=True) or ""), objectives=objectives,
+                                 budget=integer("budget", 20), jobs=max(1, integer("jobs", 1)),
+                                 strategy=_str(r, "strategy") or "random", record=_str(r, "record"),
+                                 scheduler=_str(r, "scheduler"), seed=integer("seed", 0))
+    return {**result.to_dict(), "space": space.to_dict()}
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
-    "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay,
+    "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay, "tune": _tune,
 }
 
 

@@ -368,10 +368,6 @@ def test_dask_unreachable_scheduler_is_a_clear_error() -> None:
 
 # -- ckpm tune end to end: the real pipeline, a C program, the machine's compiler ----------------
 
-# `ckpm tune` until the command is registered in ckpm/cli/main.py (then this is `python -m ckpm`)
-CLI = ("import sys\nfrom ckpm.cli.main import cli, main\nif 'tune' not in cli.commands:\n"
-       "    from ckpm.cli.tune import tune\n    cli.add_command(tune)\nmain(sys.argv[1:])\n")
-
 REAL_SPACE = """\
 [run]
 repeat = 2
@@ -385,7 +381,7 @@ unroll = "-funroll-loops"
 
 
 def ckpm_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "ckpm", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
                           env=os.environ.copy())
 
 

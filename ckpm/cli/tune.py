@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ckpm.cli.main import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
 
 STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (not imported: --help stays fast)
 
@@ -40,10 +40,7 @@ def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, stra
          executor_kind: str | None, scheduler: str | None, seed: int, as_json: bool) -> None:
     """Try variants of a run (flags, env, parameters) and report the best trade-offs."""
     from ckpm.errors import UsageError
-    from ckpm.experiment.record import check_name, save_record
-    from ckpm.experiment.space import load_space
-    from ckpm.experiment.tune import TuneError
-    from ckpm.experiment.tune import tune as do_tune
+    from ckpm.pipeline.tuning import tune_project
 
     kind = executor_kind or ("dask" if scheduler else "local")
     if kind == "dask" and not scheduler:
@@ -51,52 +48,27 @@ def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, stra
     if kind == "local" and scheduler:
         raise UsageError("--scheduler is for --executor dask")
     names = [o.strip() for o in objectives.split(",") if o.strip()]
-    if record is not None:
-        check_name(record)
-    space = load_space(space_file)
     # several points at once share the reporter: keep it quiet (no spinner), warnings printed after
     ws = c.workspace(as_json=as_json or jobs > 1 or kind == "dask")
-    project = ws.root
-    executor: Any = None
-    evaluate = None
-    if kind == "dask":
-        from ckpm.experiment.executor import DaskExecutor
-        from ckpm.pipeline.run import packed_evaluator
-
-        fn, fixed = packed_evaluator(project)
-        executor = DaskExecutor(scheduler, fn, *fixed)
-    else:
-        from ckpm.pipeline.run import request_evaluator
-
-        evaluate = request_evaluator(project, ws.settings)
     if not as_json:
-        _info(f"tuning {space.size:,} points ({len(space.dimensions)} dimensions) with {strategy} search: "
-              f"budget {budget}, " + (f"{jobs} at a time" if kind == "local" else f"Dask at {scheduler}")
+        _info(f"tuning with {strategy} search: budget {budget}, "
+              + (f"{jobs} at a time" if kind == "local" else f"Dask at {scheduler}")
               + (f"; recording as {record}" if record else ""))
     done = [0]
 
     def arrived(rec: dict[str, Any]) -> None:
-        if record is not None:
-            save_record(project, record, rec)
         done[0] += 1
         if not as_json:
             _info(f"({done[0]}/{budget}) {_point_text(rec['point'])}: {_outcome_text(rec, names)}")
 
     try:
-        result = do_tune(space, evaluate, objectives=names, budget=budget, strategy=strategy, jobs=jobs,
-                         executor=executor, seed=seed, on_record=arrived)
+        result, space = tune_project(ws, space_file, objectives=names, budget=budget, jobs=jobs, strategy=strategy,
+                                     record=record, scheduler=scheduler if kind == "dask" else None, seed=seed,
+                                     on_record=arrived)
     finally:
-        if executor is not None:
-            executor.close()
-    if not as_json:
-        for w in c.warnings():
-            click.echo(f"warning: {w}", err=True)
-    ok = [r for r in result.records if r.get("ok")]
-    if not ok:
-        first = next((r.get("error") for r in result.records if r.get("error")), None)
-        raise TuneError(f"all {len(result.records)} points failed"
-                        + (f"; the first: {first['error']}" if first else ""),
-                        hint=f"their records are in experiment {record}" if record else None)
+        if not as_json:
+            for w in c.warnings():
+                click.echo(f"warning: {w}", err=True)
     if as_json:
         emit(c, {**result.to_dict(), "experiment": record, "space": space.to_dict()})
         return

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -241,14 +242,33 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
     out_dir = ws.root / STATE / "build" / key
     binary = out_dir / prog.binary
-    argv = [cc, *cflags, *include, "-o", str(binary), *sources, *libs, *prog.ldflags]
     marker = out_dir / "ok.json"
     reused = binary.is_file() and marker.is_file()
     if not reused:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        out_dir.mkdir(parents=True)
-        log = out_dir / "compile.log"
-        env = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C", "HOME": str(out_dir), "TMPDIR": str(out_dir)}
+        from ckpm.fsutil import file_lock
+
+        # one compile per key at a time (parallel tuning points often share one): the first
+        # compiles into a fresh folder renamed into place, the others wait and reuse it
+        with file_lock(ws.root / STATE / "build" / f".{key}.lock", on_wait=ws.reporter.note,
+                       what=f"compiling {prog.name}"):
+            reused = binary.is_file() and marker.is_file()
+            if not reused:
+                _compile(prog, folder, cc, cflags, include, libs, sources, out_dir, key_data)
+    argv = [cc, *cflags, *include, "-o", str(binary), *sources, *libs, *prog.ldflags]
+    return {"compiler": cc_info, "command": argv, "binary": str(binary), "size": binary.stat().st_size,
+            "reused": reused, "key": key, "cflags": cflags, "ldflags": list(prog.ldflags)}
+
+
+def _compile(prog: Program, folder: Path, cc: str, cflags: list[str], include: list[str], libs: list[str],
+             sources: list[str], out_dir: Path, key_data: dict[str, Any]) -> None:
+    """Compile into a staging folder beside ``out_dir`` and rename it into place (marker inside)."""
+    stage = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{threading.get_ident()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    log = stage / "compile.log"
+    argv = [cc, *cflags, *include, "-o", str(stage / prog.binary), *sources, *libs, *prog.ldflags]
+    env = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C", "HOME": str(stage), "TMPDIR": str(stage)}
+    try:
         with open(log, "wb") as f:
             f.write(("$ " + " ".join(argv) + "\n").encode())
             f.flush()
@@ -260,11 +280,17 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
             except OSError as e:
                 raise BuildError(f"{prog.name}: cannot run the compiler {cc} ({e.strerror or e})") from None
         if r.returncode != 0:
+            keep = out_dir.with_name(f"{out_dir.name}-failed")
+            shutil.rmtree(keep, ignore_errors=True)
+            os.replace(stage, keep)  # the log stays readable
+            log = keep / "compile.log"
             tail = log.read_text(errors="replace").splitlines()[-20:]
             raise BuildError(f"{prog.name}: compiling failed (exit {r.returncode})", log=str(log), tail=tail)
-        atomic_write(marker, json.dumps(key_data, sort_keys=True) + "\n")
-    return {"compiler": cc_info, "command": argv, "binary": str(binary), "size": binary.stat().st_size,
-            "reused": reused, "key": key, "cflags": cflags, "ldflags": list(prog.ldflags)}
+        atomic_write(stage / "ok.json", json.dumps(key_data, sort_keys=True) + "\n")
+        shutil.rmtree(out_dir, ignore_errors=True)  # an incomplete folder of a killed compile
+        os.replace(stage, out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def run_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
@@ -565,7 +591,7 @@ def launcher_for(ws: Workspace, ctx: dict[str, Any]) -> str | None:
         return None
     if not tc.cc:
         return None
-    tmp = path.with_name(f".ckpm-launch.{os.getpid()}")
+    tmp = path.with_name(f".ckpm-launch.{os.getpid()}.{threading.get_ident()}")
     path.parent.mkdir(parents=True, exist_ok=True)
     src = path.with_name("launch.c")
     atomic_write(src, LAUNCHER_C)

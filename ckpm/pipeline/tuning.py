@@ -1,0 +1,61 @@
+"""``ckpm tune`` as a library call: the search of ckpm.experiment.tune over this project's runs.
+
+The evaluation of a point is the pipeline (``ckpm.pipeline.run``): on this machine
+``request_evaluator`` (``jobs`` points at once), on a Dask cluster ``packed_evaluator`` (the
+project packed once and scattered; each worker provisions from the shipped lock). Each
+point's record is saved as it arrives, so an interrupted tuning run keeps what it measured.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ckpm.errors import UsageError
+from ckpm.workspace import Workspace
+
+
+def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budget: int = 20, jobs: int = 1,
+                 strategy: str = "random", record: str | None = None, scheduler: str | None = None, seed: int = 0,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> tuple[Any, Any]:
+    """Run the search; returns (TuneResult, Space). Raises TuneError when every point failed."""
+    from ckpm.experiment.record import check_name, save_record
+    from ckpm.experiment.space import load_space
+    from ckpm.experiment.tune import TuneError, tune
+
+    if record is not None:
+        check_name(record)
+    if not objectives:
+        raise UsageError("name at least one objective (time, size, max_rss, or one of the program's metrics)")
+    space = load_space(Path(space_file))
+    project = ws.root
+    executor: Any = None
+    evaluate = None
+    if scheduler:
+        from ckpm.experiment.executor import DaskExecutor
+        from ckpm.pipeline.run import packed_evaluator
+
+        fn, fixed = packed_evaluator(project)
+        executor = DaskExecutor(scheduler, fn, *fixed)
+    else:
+        from ckpm.pipeline.run import request_evaluator
+
+        evaluate = request_evaluator(project, ws.settings)
+
+    def arrived(rec: dict[str, Any]) -> None:
+        if record is not None:
+            save_record(project, record, rec)
+        if on_record is not None:
+            on_record(rec)
+
+    try:
+        result = tune(space, evaluate, objectives=objectives, budget=budget, strategy=strategy, jobs=jobs,
+                      executor=executor, seed=seed, on_record=arrived)
+    finally:
+        if executor is not None:
+            executor.close()
+    if not any(r.get("ok") for r in result.records):
+        first = next((r.get("error") for r in result.records if r.get("error")), None)
+        raise TuneError(f"all {len(result.records)} points failed"
+                        + (f"; the first: {first['error']}" if first else ""),
+                        hint=f"their records are in experiment {record}" if record else None)
+    return result, space
