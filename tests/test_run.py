@@ -177,3 +177,17 @@ def test_replay_verdicts_are_noise_aware() -> None:
     assert verdict(same) == {"time": "same", "score": "same", "size": "same"}
     assert verdict(worse) == {"time": "regression", "score": "regression", "size": "regression"}
     assert verdict(better) == {"time": "improvement", "score": "improvement", "size": "improvement"}
+
+
+def test_parallel_runs_of_one_configuration_compile_once(tmp_path: Path) -> None:
+    """Tuning points that differ only in env or params share a build key: they must not
+    trample each other's compile (one compiles, the others wait and reuse it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proj = _project(tmp_path)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: ckpm.access({"action": "run", "project": str(proj),
+                                                    "env": {"POINT": str(i)}}), range(4)))
+    assert all(o["return"] == 0 and o["ok"] for o in outs), [o.get("error") for o in outs]
+    assert sum(not o["stages"]["compile"]["reused"] for o in outs) == 1
+    assert len({o["stages"]["compile"]["binary"] for o in outs}) == 1
