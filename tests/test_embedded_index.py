@@ -159,13 +159,26 @@ def test_every_dependency_can_be_satisfied():
 
 def test_no_invented_hashes():
     # The index is written without downloading archives: hashes are left out, never made up.
+    # The one exception is what this repository ships in vendor/ (the demo's archives): their
+    # sha256 and size are those of the files themselves.
+    import hashlib
+
+    def check(src, where):
+        if "sha256" not in src:
+            return
+        (url,) = src["urls"][:1]
+        shipped = ROOT / "vendor" / url.split("://", 1)[1]
+        assert shipped.is_file(), f"{where}: a sha256 for {url}, which vendor/ does not hold"
+        data = shipped.read_bytes()
+        assert src["sha256"] == hashlib.sha256(data).hexdigest() and src.get("size") == len(data), where
+
     for name, lines in BY_NAME.items():
         for d in lines:
             assert "cksum" not in d
-            assert "sha256" not in d.get("source", {})
+            check(d.get("source", {}), f"{name} {d['version']}")
             for r in d.get("install", ()):
                 for s in r.get("sources", ()):
-                    assert "sha256" not in s
+                    check(s, f"{name} {d['version']} install")
 
 
 def test_tags_and_detection_as_agreed():
@@ -225,18 +238,21 @@ def test_real_version_histories_spot_checks():
 
 def test_demo_components():
     prog = BY_NAME["program-hello-ckpm"]
-    assert [d["version"] for d in prog] == ["0.1.0", "0.2.0"]
+    assert [d["version"] for d in prog] == ["0.1.0", "0.2.0", "0.3.0"]
     for d in prog:
         deps = {x["name"]: x for x in d["deps"]}
         assert deps["compiler"]["tags"] == ["compiler", "lang-c"] and deps["compiler"]["req"] == ">=9"
-        assert deps["dataset-hello-images"]["req"] == ">=1"
+        assert deps["dataset-hello-images"]["req"] in (">=1", ">=1.1")
+    newest = prog[-1]
+    assert newest["run"]["sources"] == ["src/corners.c", "src/pgm.c"]  # what its copy recipe installs
+    assert newest["install"][0]["steps"] == [{"kind": "copy", "to": "src"}]
+    from ckpm.model.program import parse_program
+
+    parse_program(newest["run"], name=newest["name"])  # a valid [run] table
     data = BY_NAME["dataset-hello-images"]
     assert [d["version"] for d in data] == ["1.0.0", "1.1.0"]
-    assert data[-1]["install"] == [{
-        "targets": ["*"],
-        "sources": [{"urls": ["https://example.org/ckpm/hello-images-1.1.0.tar.gz"]}],
-        "steps": [{"kind": "copy"}],
-    }]
+    assert data[-1]["install"] == [{"targets": ["*"], "steps": [{"kind": "copy"}]}]
+    assert data[-1]["source"]["urls"] == ["https://example.org/ckpm/hello-images-1.1.0.tar.gz"]
     assert [d["version"] for d in BY_NAME["model-hello-mobilenet"]] == ["1.0.0"]
     for n in ("program-hello-ckpm", "dataset-hello-images", "model-hello-mobilenet"):
         assert "demo" in BY_NAME[n][-1]["tags"] and BY_NAME[n][-1]["description"].startswith("Demo:")

@@ -14,7 +14,7 @@ T = TypeVar("T")
 # Key order of a line, as written to the index (DESIGN.md "Index format, version 1").
 LINE_KEYS = (
     "name", "version", "kind", "tags", "description", "targets", "deps",
-    "source", "detect", "install", "yanked", "pubtime",
+    "source", "detect", "install", "run", "yanked", "pubtime",
 )
 
 
@@ -136,6 +136,7 @@ def entry(
     source: Mapping[str, Any] | None = None,
     detect: Iterable[Mapping[str, Any]] = (),
     install: Iterable[Mapping[str, Any]] = (),
+    run: Mapping[str, Any] | None = None,
     yanked: bool = False,
     pubtime: str | None = None,
 ) -> dict[str, Any]:
@@ -157,6 +158,8 @@ def entry(
     inst = [dict(x) for x in install]
     if inst:
         d["install"] = inst
+    if run:
+        d["run"] = dict(run)
     d["yanked"] = bool(yanked)
     if pubtime:
         d["pubtime"] = pubtime
