@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -81,8 +80,16 @@ def stats(values: Iterable[float]) -> dict[str, Any]:
     vs = [float(v) for v in values]
     if not vs:
         return {"n": 0, "values": []}
-    return {"min": min(vs), "median": statistics.median(vs), "max": max(vs), "mean": statistics.fmean(vs),
-            "n": len(vs), "values": vs}
+    return {"min": min(vs), "median": median(vs), "max": max(vs), "mean": sum(vs) / len(vs), "n": len(vs),
+            "values": vs}
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (the mean of the middle two for an even count), as statistics.median;
+    written out because importing statistics costs a warm ``ckpm run`` 6 ms."""
+    vs = sorted(values)
+    mid = len(vs) // 2
+    return vs[mid] if len(vs) % 2 else (vs[mid - 1] + vs[mid]) / 2
 
 
 def new_id(now: datetime | None = None) -> str:
