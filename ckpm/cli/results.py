@@ -46,19 +46,13 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | N
     Console().print(t)
 
 
-def _num(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
 def _range(s: dict[str, Any] | None) -> str:
+    from ckpm.experiment.results import fmt_number
+
     if not s:
         return ""
     n = f" n={s['n']}" if s.get("n") is not None else ""
-    return f"{_num(s['median'])} [{_num(s['min'])}–{_num(s['max'])}]{n}"
+    return f"{fmt_number(s['median'])} [{fmt_number(s['min'])}–{fmt_number(s['max'])}]{n}"
 
 
 def _ok(ok: Any) -> tuple[str, str]:
@@ -90,7 +84,7 @@ def results() -> None:
 def results_ls(c: Ctx, as_json: bool) -> None:
     """List the experiments with their latest record's metrics (medians)."""
     from ckpm.cli.output import info
-    from ckpm.experiment.results import list_results
+    from ckpm.experiment.results import fmt_number, list_results
 
     rows = list_results(_project(c, as_json), reporter=c.reporter)
     if as_json:
@@ -104,7 +98,7 @@ def results_ls(c: Ctx, as_json: bool) -> None:
         names += [m for m in r["metrics"] if m not in names]
     _table(["experiment", "records", "latest", "program", "result", *names],
            [[r["name"], str(r["records"]), r["latest"] or "", r["program"] or "",
-             _ok(r["ok"]) if r["latest"] else "", *(_num(r["metrics"].get(m)) for m in names)] for r in rows])
+             _ok(r["ok"]) if r["latest"] else "", *(fmt_number(r["metrics"].get(m)) for m in names)] for r in rows])
 
 
 @results.command("show")
@@ -124,7 +118,8 @@ def results_show(c: Ctx, name: str, as_json: bool) -> None:
     _table(["record", "result", "configuration", *names],
            [[r["id"], _ok(r["ok"]), r["summary"], *(_range(r["metrics"].get(m)) for m in names)]
             for r in data["records"]],
-           title=f"{data['name']}: {len(data['records'])} records (median [min–max] n)")
+           title=f"{data['name']}: {len(data['records'])} record{'' if len(data['records']) == 1 else 's'}"
+                 " (median [min–max] n)")
 
 
 @results.command("compare")

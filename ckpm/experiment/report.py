@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ckpm.experiment.record import Experiment, ExperimentError, list_experiments
-from ckpm.experiment.results import (compare_records, config_items, load, lock_digest, metric,
+from ckpm.experiment.results import (compare_records, config_items, fmt_number, load, lock_digest, metric,
                                      metric_names, program_name)
 from ckpm.fsutil import atomic_write
 from ckpm.report import Reporter
@@ -48,15 +48,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def fmt(v: float | None) -> str:
-    """A number for people: 4 significant digits, no exponent for ordinary magnitudes."""
-    if v is None:
-        return ""
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return f"{v:.4g}"
-
-
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = ()) -> str:
     """An HTML table; cells are already-escaped HTML."""
     out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead><tbody>"]
@@ -74,7 +65,8 @@ def _ok(ok: Any) -> str:
 def _range(s: Mapping[str, Any] | None) -> str:
     if s is None:
         return ""
-    return f"{esc(fmt(s['median']))} <small>[{esc(fmt(s['min']))}–{esc(fmt(s['max']))}]</small>"
+    lo, med, hi = (esc(fmt_number(s[k])) for k in ("min", "median", "max"))
+    return f"{med} <small>[{lo}–{hi}]</small>"
 
 
 def _img(png: bytes, alt: str) -> str:

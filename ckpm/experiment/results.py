@@ -118,6 +118,21 @@ def better_of(record: Mapping[str, Any], name: str) -> str:
     return "higher" if isinstance(m, Mapping) and m.get("better") == "higher" else "lower"
 
 
+def fmt_number(v: float | int | None) -> str:
+    """A number for people: integers as they are, large values rounded, others to 4 significant digits."""
+    if v is None:
+        return ""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
+    return f"{v:.4g}"
+
+
 def _text(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return " ".join(str(x) for x in v)
@@ -149,7 +164,8 @@ def config_items(record: Mapping[str, Any]) -> dict[str, Any]:
 def config_summary(record: Mapping[str, Any]) -> str:
     """One line: ``flags=speed cflags=-O3 env.OMP_NUM_THREADS=1 input=… compiler=gcc 12.2.0``."""
     items = config_items(record)
-    parts = [f"{k}={_text(v)}" for k, v in items.items() if not k.startswith("compiler.") and v not in (None, "", [], {})]
+    parts = [f"{k}={_text(v)}" for k, v in items.items()
+             if not k.startswith("compiler.") and v not in (None, "", [], {})]
     cc = " ".join(_text(items[k]) for k in ("compiler.name", "compiler.version") if items.get(k))
     if cc:
         parts.append(f"compiler={cc}")
@@ -289,10 +305,15 @@ def compare_metric(name: str, ra: Mapping[str, Any], rb: Mapping[str, Any]) -> M
     a, b = metric(ra, name), metric(rb, name)
     if a is None or b is None:
         return None
-    better = b["better"] if (rb.get("metrics") or {}).get(name, {}).get("better") else a["better"]
+    better = b["better"]  # b's direction when the two records disagree (summarise writes one in each)
     ratio = b["median"] / a["median"] if a["median"] != 0 else None
     word, improved = verdict(name, a, b, better)
     return MetricComparison(name, better, a, b, ratio, word, improved)
+
+
+def _program_items(record: Mapping[str, Any]) -> dict[str, Any]:
+    p = record.get("program")
+    return flatten("program", p) if isinstance(p, Mapping) else {"program": p}
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -310,11 +331,7 @@ def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[
             if va != vb:
                 out.append({"what": k, "a": va, "b": vb})
 
-    prog = {k: v for k, v in flatten("program", a.get("program")).items() if k != "program"} \
-        if isinstance(a.get("program"), Mapping) else {"program": a.get("program")}
-    prog_b = {k: v for k, v in flatten("program", b.get("program")).items() if k != "program"} \
-        if isinstance(b.get("program"), Mapping) else {"program": b.get("program")}
-    diff(prog, prog_b)
+    diff(_program_items(a), _program_items(b))
     diff(config_items(a), config_items(b))
     diff({"target": a.get("target")}, {"target": b.get("target")})
     ha, hb = a.get("host"), b.get("host")
