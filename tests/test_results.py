@@ -2,12 +2,15 @@
 
 Records are written as data with ``save_record`` (as ``ckpm run --record`` writes them):
 several repetitions, a configuration, host facts and the lock text.
+
+Whatever draws or decodes images runs in a child process (the CLI, or :func:`child`):
+matplotlib in the test process would raise its peak RSS for the rest of the session, and
+a forked child inherits that peak, which tests/test_transport_bounds.py measures.
 """
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -83,6 +86,22 @@ def project(tmp_path: Path) -> Path:
                                    corners=[420, 421, 420, 422, 420], cflags=("-O3", "-march=native"),
                                    env={"OMP_NUM_THREADS": "4"}, at=5))
     return p
+
+
+def child(code: str, *args: str) -> Any:
+    """Run ``code`` (which prints JSON) in a fresh interpreter with ``sys.argv[1:] = args``; its answer."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+#: decode a PNG fully (every pixel) and print its size and whether it is more than one colour
+DECODE_PNG = """
+import json, sys
+from matplotlib.image import imread
+image = imread(sys.argv[1])
+print(json.dumps({"size": [image.shape[1], image.shape[0]], "drawn": bool(image.min() < image.max())}))
+"""
 
 
 def ids(p: Path, name: str) -> list[str]:
@@ -277,16 +296,13 @@ def test_frontier_uses_each_metrics_direction(tmp_path: Path) -> None:
 
 
 def test_plot_writes_a_png_that_opens(project: Path, tmp_path: Path) -> None:
-    from matplotlib.image import imread
-
-    from ckpm.experiment.plot import plot
-
-    out = plot(project, ["baseline", "tuned"], x="time", y="size", out=tmp_path / "plots" / "pareto.png")
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    height, width = imread(str(out)).shape[:2]
-    assert (width, height) == (800, 550)
-    assert not list(out.parent.glob(".*tmp"))  # written atomically: no temporary file left
+    out = tmp_path / "plots" / "pareto.png"
+    code = ("import sys; from pathlib import Path; from ckpm.experiment.plot import plot; "
+            "plot(Path(sys.argv[1]), ['baseline', 'tuned'], x='time', y='size', out=Path(sys.argv[2])); print('{}')")
+    child(code, str(project), str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert child(DECODE_PNG, str(out)) == {"size": [800, 550], "drawn": True}
+    assert [f.name for f in out.parent.iterdir()] == ["pareto.png"]  # written atomically: no temporary file left
 
 
 def test_plot_of_an_unknown_metric(project: Path, tmp_path: Path) -> None:
@@ -329,13 +345,14 @@ def hostile_project(tmp_path: Path) -> Path:
 
 
 def test_report_escapes_record_strings(tmp_path: Path) -> None:
-    from ckpm.experiment.report import report
-
     p = hostile_project(tmp_path)
-    text = report(p, tmp_path / "report.html").read_text()
-    assert "<script" not in text.lower() and "onerror=alert" not in text.replace("onerror=alert(1)&gt;", "")
+    proc = ckpm(p, "results", "report", "-o", str(tmp_path / "report.html"))
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "report.html").read_text()
+    assert "<script" not in text.lower() and "<img src=x" not in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in text
+    assert "&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;" in text
     # self-contained: one file, its plots inline, nothing fetched
     assert text.count("data:image/png;base64,") == 3  # all experiments, then each one's
     assert "http://" not in text and "https://" not in text and "<link" not in text
@@ -345,11 +362,10 @@ def test_report_escapes_record_strings(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (CI installs it)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    from matplotlib.image import imread
-
-    from ckpm.experiment.report import report
-
-    html = report(hostile_project(tmp_path), tmp_path / "report.html")
+    html = tmp_path / "report.html"
+    proc = ckpm(hostile_project(tmp_path), "results", "report", "-o", str(html))
+    assert proc.returncode == 0, proc.stderr
+    assert "data:image/png" in html.read_text()
     shot = tmp_path / "shot.png"
     home = tmp_path / "home"
     home.mkdir()
@@ -361,9 +377,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert shot.is_file() and shot.stat().st_size > 0, proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    image = imread(str(shot))
-    assert image.shape[:2] == (2000, 1200)
-    assert image.min() < image.max()  # something was drawn, not a blank page
+    assert child(DECODE_PNG, str(shot)) == {"size": [1200, 2000], "drawn": True}
 
 
 # ---------------------------------------------------------------------------------------------

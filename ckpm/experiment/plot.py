@@ -77,17 +77,9 @@ def _label(name: str, better: str) -> str:
     return f"{name} ({better} is better)"
 
 
-def render_png(experiments: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, x: str, y: str,
-               title: str | None = None, reporter: Reporter | None = None) -> bytes:
-    """The scatter plot of ``experiments`` (name, records) as PNG bytes.
-
-    One colour per experiment; each record at its medians with min–max error bars; the
-    Pareto frontier of all points drawn as a step line through the frontier points, which are
-    ringed. Raises ExperimentError when no record has both metrics.
-    """
-    require_matplotlib()
-    from matplotlib.figure import Figure
-
+def plot_points(experiments: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], x: str, y: str,
+                reporter: Reporter | None = None) -> tuple[list[Point], str, str]:
+    """The points to plot and the direction of each axis; ExperimentError when no record has both metrics."""
     all_records = [r for _, rs in experiments for r in rs]
     known = metric_names(all_records)
     for m in (x, y):
@@ -99,6 +91,20 @@ def render_png(experiments: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *
         raise ExperimentError(f"no record has both {x!r} and {y!r}", hint=f"metrics: {', '.join(known)}")
     x_better = next(better_of(r, x) for r in all_records if metric(r, x) is not None)
     y_better = next(better_of(r, y) for r in all_records if metric(r, y) is not None)
+    return points, x_better, y_better
+
+
+def render_png(experiments: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], *, x: str, y: str,
+               title: str | None = None, reporter: Reporter | None = None) -> bytes:
+    """The scatter plot of ``experiments`` (name, records) as PNG bytes.
+
+    One colour per experiment; each record at its medians with min–max error bars; the
+    Pareto frontier of all points drawn as a step line through the frontier points, which are
+    ringed. Raises ExperimentError when no record has both metrics.
+    """
+    points, x_better, y_better = plot_points(experiments, x, y, reporter)
+    require_matplotlib()
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5.5), dpi=100, layout="constrained")
     ax = fig.add_subplot()
@@ -136,7 +142,6 @@ def plot(project: Path, names: list[str], *, x: str, y: str, out: Path,
     """Draw every record of experiments ``names`` (x median against y median) into the PNG ``out``."""
     if not names:
         raise ExperimentError("name at least one experiment to plot")
-    require_matplotlib()
     experiments = [(n, load(project, n, reporter).records) for n in dict.fromkeys(names)]
     data = render_png(experiments, x=x, y=y, title=f"{y} against {x}: {', '.join(n for n, _ in experiments)}",
                       reporter=reporter)
