@@ -27,6 +27,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
 | ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked`` |
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
+| ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names`` |
 | ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
 """
 from __future__ import annotations
@@ -266,6 +267,32 @@ def _replay(r: dict[str, Any]) -> dict[str, Any]:
                   save_as=_str(r, "record")).to_dict()
 
 
+def _results(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.experiment import results as res
+
+    project = _ws(r).root
+    op = _str(r, "op") or "ls"
+    if op == "ls":
+        return {"experiments": res.list_results(project)}
+    if op == "show":
+        return res.show(project, _str(r, "name", required=True) or "")
+    if op == "compare":
+        return res.compare(project, _str(r, "a", required=True) or "", _str(r, "b", required=True) or "",
+                           metrics=_strs(r, "metrics"))
+    if op == "plot":
+        from ckpm.experiment.plot import plot
+
+        out = plot(project, _strs(r, "names") or [], x=_str(r, "x") or "time", y=_str(r, "y") or "size",
+                   out=Path(_str(r, "out") or "pareto.png"))
+        return {"out": str(out)}
+    if op == "report":
+        from ckpm.experiment.report import report
+
+        out = report(project, Path(_str(r, "out") or "report.html"), names=_strs(r, "names"))
+        return {"out": str(out)}
+    raise RequestError(f"results: unknown op {op!r} (ls, show, compare, plot, report)")
+
+
 def _tune(r: dict[str, Any]) -> dict[str, Any]:
     from ckpm.pipeline.tuning import tune_project
 
@@ -289,6 +316,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
     "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay, "tune": _tune,
+    "results": _results,
 }
 
 

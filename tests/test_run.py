@@ -191,3 +191,20 @@ def test_parallel_runs_of_one_configuration_compile_once(tmp_path: Path) -> None
     assert all(o["return"] == 0 and o["ok"] for o in outs), [o.get("error") for o in outs]
     assert sum(not o["stages"]["compile"]["reused"] for o in outs) == 1
     assert len({o["stages"]["compile"]["binary"] for o in outs}) == 1
+
+
+def test_access_results_after_runs(tmp_path: Path) -> None:
+    """The results actions of ckpm.access over real records: list, show, compare, report."""
+    proj = _project(tmp_path)
+    for name, flags in (("o1", None), ("o3", "speed")):
+        out = ckpm.access({"action": "run", "project": str(proj), "record": name, "flags": flags, "repeat": 2})
+        assert out["return"] == 0, out
+    out = ckpm.access({"action": "results", "project": str(proj)})
+    assert out["return"] == 0 and [e["name"] for e in out["experiments"]] == ["o1", "o3"]
+    out = ckpm.access({"action": "results", "op": "compare", "project": str(proj), "a": "o1", "b": "o3"})
+    assert out["return"] == 0, out
+    assert {"flags", "cflags"} <= {d["what"] for d in out["differences"]}
+    out = ckpm.access({"action": "results", "op": "report", "project": str(proj), "out": str(tmp_path / "r.html")})
+    assert out["return"] == 0 and (tmp_path / "r.html").read_text().lstrip().lower().startswith("<!doctype html")
+    out = ckpm.access({"action": "results", "op": "nope", "project": str(proj)})
+    assert out["return"] == 1 and "unknown op" in out["error"]

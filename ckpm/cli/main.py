@@ -712,8 +712,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def _register_subcommands() -> None:
     """Commands kept in their own modules (over ckpm.cli.common, like this one)."""
+    from ckpm.cli.results import results as results_group
     from ckpm.cli.tune import tune as tune_cmd
 
+    cli.add_command(results_group)
     cli.add_command(tune_cmd)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import click
 
-from ckpm.cli.main import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
 
 
 
