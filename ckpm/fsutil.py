@@ -67,6 +67,14 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
         raise
 
 
+def read_bounded(path: Path | str, limit: int) -> bytes | None:
+    """The bytes of ``path``, or None when it holds more than ``limit`` (never reads past it);
+    OSError as ``open`` raises it."""
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    return None if len(data) > limit else data
+
+
 class LockTimeout(OSError):
     """A file lock could not be taken in the time allowed."""
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ckpm.errors import CkpmError
-from ckpm.fsutil import atomic_write
+from ckpm.fsutil import atomic_write, read_bounded
 
 FORMAT = 1
 EXPERIMENTS_DIR = Path(".ckpm") / "experiments"
@@ -142,11 +142,10 @@ class Experiment:
 def read_record(path: Path) -> dict[str, Any]:
     """One record file, checked (ExperimentError says what is wrong)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_RECORD_BYTES + 1)
+        data = read_bounded(path, MAX_RECORD_BYTES)
     except OSError as e:
         raise ExperimentError(f"{path}: cannot read it ({e.strerror or e})") from None
-    if len(data) > MAX_RECORD_BYTES:
+    if data is None:
         raise ExperimentError(f"{path}: larger than {MAX_RECORD_BYTES >> 20} MiB")
     try:
         rec = json.loads(data.decode("utf-8"))

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ckpm.errors import CkpmError
+from ckpm.fsutil import read_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -225,11 +226,10 @@ def load_space(path: Path | str) -> Space:
     """Read and check a space file (SpaceError names the file and the key)."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+        data = read_bounded(path, MAX_FILE_BYTES)
     except OSError as e:
         raise SpaceError(f"{path}: cannot read the space file ({e.strerror or e})") from None
-    if len(data) > MAX_FILE_BYTES:
+    if data is None:
         raise SpaceError(f"{path}: larger than {MAX_FILE_BYTES >> 10} KiB: not a search space")
     try:
         text = data.decode("utf-8")
