@@ -106,7 +106,7 @@ def test_run_records_and_replays(tmp_path: Path) -> None:
     r = ckpm_cli("replay", "base", "--json", cwd=proj)
     assert r.returncode == 6
     whats = {d["what"] for d in json.loads(r.stdout)["data"]["differences"]}
-    assert {"cflags", "env"} <= whats
+    assert {"cflags", "env.GREETING"} <= whats
     r = ckpm_cli("replay", "base", cwd=proj)
     assert r.returncode == 6 and "configuration difference" in r.stderr
 

@@ -254,8 +254,8 @@ def test_frontier_holds_only_non_dominated_points(space, objectives: list[str]) 
 
 def test_pareto_frontier_by_hand() -> None:
     def rec(t: float, s: float, ok: bool = True) -> dict[str, Any]:
-        return {"ok": ok, "metrics": {"time": {"median": t, "better": "lower"},
-                                      "acc": {"median": s, "better": "higher"}}}
+        return {"ok": ok, "metrics": {"time": {"min": t, "median": t, "max": t, "better": "lower"},
+                                      "acc": {"min": s, "median": s, "max": s, "better": "higher"}}}
 
     a, b, c, d, e, f = rec(1, 0.5), rec(2, 0.9), rec(2, 0.4), rec(3, 0.9), rec(0.5, 0.1, ok=False), rec(1, 0.5)
     assert pareto_frontier([a, b, c, d, e, f], ["time", "acc"]) == [a, f, b]  # c, d dominated; e failed; ties kept

@@ -31,6 +31,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from ckpm.experiment import results
 from ckpm.errors import CkpmError
 from ckpm.experiment.executor import Evaluate, Executor, LocalExecutor, Outcome, Record
 from ckpm.experiment.space import Point, Space
@@ -76,39 +77,21 @@ class TuneResult:
 
 def objective_vector(record: Mapping[str, Any], objectives: Sequence[str]) -> tuple[float, ...] | None:
     """The record's medians of ``objectives``, negated where higher is better (so that smaller
-    is better throughout); None when the record failed or lacks one of them."""
+    is better throughout); None when the record failed or lacks one of them (NaN included)."""
     if not record.get("ok"):
         return None
-    metrics = record.get("metrics") or {}
-    out = []
-    for name in objectives:
-        m = metrics.get(name)
-        if not isinstance(m, Mapping):
-            return None
-        v = m.get("median")
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or math.isnan(v):
-            return None
-        out.append(-float(v) if m.get("better") == "higher" else float(v))
-    return tuple(out)
+    v = results.objective_vector(record, objectives)
+    return None if v is None or any(math.isnan(x) for x in v) else v
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` is no worse than ``b`` in every objective and better in one (smaller is better)."""
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+dominates = results.dominates
 
 
 def non_dominated(items: Sequence[tuple[tuple[float, ...], Any]]) -> list[tuple[tuple[float, ...], Any]]:
-    """The items whose vectors no other item's vector dominates, sorted by vector (stable).
-
-    Sorted lexicographically, an item can only be dominated by one before it, and
-    dominance is transitive, so each item is compared with the frontier so far only:
-    O(n log n + n·f) for a frontier of f.
-    """
-    front: list[tuple[tuple[float, ...], Any]] = []
-    for v, x in sorted(items, key=lambda it: it[0]):
-        if not any(dominates(f, v) for f, _ in front):
-            front.append((v, x))
-    return front
+    """The items whose vectors no other item's vector dominates (results.pareto), sorted by
+    vector (stable)."""
+    keep = set(results.pareto([v for v, _ in items]))
+    return [items[i] for i in sorted(keep, key=lambda i: (items[i][0], i))]
 
 
 def pareto_frontier(records: Sequence[Record], objectives: Sequence[str]) -> list[Record]:

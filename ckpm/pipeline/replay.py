@@ -28,7 +28,6 @@ from ckpm.workspace import Workspace
 DEFAULT_TOLERANCE = 0.10
 #: absolute differences too small to mean anything, per built-in metric
 FLOORS = {"time": 0.005, "max_rss": 1.0}
-CONFIG_FIELDS = ("flags", "cflags", "ldflags", "env", "params", "input", "command", "component", "target")
 
 
 @dataclass
@@ -76,23 +75,11 @@ def replay(ws: Workspace, name: str, *, record_id: str | None = None, tolerance:
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every configuration field, compiler detail and host fact that differs between two records."""
-    out: list[dict[str, Any]] = []
-    ca, cb = a.get("config") or {}, b.get("config") or {}
-    for k in CONFIG_FIELDS:
-        if ca.get(k) != cb.get(k):
-            out.append({"what": k, "recorded": ca.get(k), "now": cb.get(k)})
-    comp_a, comp_b = ca.get("compiler") or {}, cb.get("compiler") or {}
-    for k in ("name", "version", "path"):
-        if comp_a.get(k) != comp_b.get(k):
-            out.append({"what": f"compiler {k}", "recorded": comp_a.get(k), "now": comp_b.get(k)})
-    ha, hb = a.get("host") or {}, b.get("host") or {}
-    for k in sorted(set(ha) | set(hb)):
-        if ha.get(k) != hb.get(k):
-            out.append({"what": f"host {k}", "recorded": ha.get(k), "now": hb.get(k)})
-    if a.get("lock") != b.get("lock"):
-        out.append({"what": "lock", "recorded": "(recorded lock)", "now": "(another lock)"})
-    return out
+    """Every configuration difference between the recorded run and the replay
+    (ckpm.experiment.results.config_differences, as ``{"what", "recorded", "now"}``)."""
+    from ckpm.experiment.results import config_differences as diff
+
+    return [{"what": d["what"], "recorded": d["a"], "now": d["b"]} for d in diff(a, b)]
 
 
 def metric_changes(a: dict[str, Any], b: dict[str, Any], tolerance: float) -> list[dict[str, Any]]:
