@@ -27,7 +27,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
 | ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked`` |
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
-| ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names`` |
+| ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names``; ``export`` with ``name``, ``out`` |
 | ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
 """
 from __future__ import annotations
@@ -290,7 +290,12 @@ def _results(r: dict[str, Any]) -> dict[str, Any]:
 
         out = report(project, Path(_str(r, "out") or "report.html"), names=_strs(r, "names"))
         return {"out": str(out)}
-    raise RequestError(f"results: unknown op {op!r} (ls, show, compare, plot, report)")
+    if op == "export":
+        from ckpm.experiment.record import export_experiment
+
+        return export_experiment(project, _str(r, "name", required=True) or "",
+                                 Path(_str(r, "out", required=True) or ""))
+    raise RequestError(f"results: unknown op {op!r} (ls, show, compare, plot, report, export)")
 
 
 def _tune(r: dict[str, Any]) -> dict[str, Any]:

@@ -208,3 +208,22 @@ def test_access_results_after_runs(tmp_path: Path) -> None:
     assert out["return"] == 0 and (tmp_path / "r.html").read_text().lstrip().lower().startswith("<!doctype html")
     out = ckpm.access({"action": "results", "op": "nope", "project": str(proj)})
     assert out["return"] == 1 and "unknown op" in out["error"]
+
+
+def test_an_experiment_exports_as_one_file_and_imports_elsewhere(tmp_path: Path) -> None:
+    proj = _project(tmp_path)
+    assert ckpm_cli("run", "--repeat", "2", "--record", "base", cwd=proj).returncode == 0
+    out = tmp_path / "base.json"
+    r = ckpm_cli("results", "export", "base", "-o", str(out), cwd=proj)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["experiment"] == "base" and len(doc["records"]) == 1 and "[[package]]" in doc["records"][0]["lock"]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "ckpm.toml").write_text('[project]\nname = "elsewhere"\n')
+    r = ckpm_cli("results", "import", str(out), "--as", "theirs", cwd=other)
+    assert r.returncode == 0, r.stderr
+    assert load_experiment(other, "theirs").records[0]["id"] == doc["records"][0]["id"]
+    (tmp_path / "bad.json").write_text('{"kind": "ckpm-experiment", "records": [{"format": 9}]}')
+    r = ckpm_cli("results", "import", str(tmp_path / "bad.json"), "--as", "x", cwd=other)
+    assert r.returncode == 1 and "not a format-1 experiment record" in r.stderr

@@ -195,3 +195,40 @@ def results_report(c: Ctx, names: tuple[str, ...], out: Path, as_json: bool) -> 
         emit(c, {"path": str(path), "names": list(names)})
         return
     info(f"wrote {path}")
+
+
+@results.command("export")
+@click.argument("name")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The JSON file to write.")
+@json_option
+@pass_ctx
+@handle_errors
+def results_export(c: Ctx, name: str, out: Path, as_json: bool) -> None:
+    """Write experiment NAME (every record, with its lock and configuration) as one JSON file."""
+    from ckpm.cli.output import info
+    from ckpm.experiment.record import export_experiment
+
+    res = export_experiment(_project(c, as_json), name, out)
+    if as_json:
+        emit(c, res)
+        return
+    info(f"wrote {res['records']} record(s) of {name} to {out}")
+
+
+@results.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--as", "name", help="Add the records to this experiment (default: the exported name).")
+@json_option
+@pass_ctx
+@handle_errors
+def results_import(c: Ctx, path: Path, name: str | None, as_json: bool) -> None:
+    """Add the records of a file written by `ckpm results export` to this project's experiments."""
+    from ckpm.cli.output import info
+    from ckpm.experiment.record import import_experiment
+
+    res = import_experiment(_project(c, as_json), path, name=name)
+    if as_json:
+        emit(c, res)
+        return
+    info(f"added {res['records']} record(s) to {res['experiment']}")

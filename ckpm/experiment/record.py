@@ -184,3 +184,37 @@ def list_experiments(project: Path) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name))
+
+
+def export_experiment(project: Path, name: str, out: Path) -> dict[str, Any]:
+    """Write experiment ``name`` as ONE JSON file (``{"format": 1, "experiment", "records": [...]}``)
+    that another machine can read with :func:`import_experiment`; returns a summary."""
+    exp = load_experiment(project, name)
+    doc = {"format": FORMAT, "kind": "ckpm-experiment", "experiment": name, "records": exp.records}
+    atomic_write(out, json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
+    return {"experiment": name, "records": len(exp.records), "path": str(out), "skipped": exp.problems}
+
+
+def import_experiment(project: Path, path: Path, *, name: str | None = None) -> dict[str, Any]:
+    """Add the records of an exported file to experiment ``name`` (default: the exported name);
+    each record is checked as :func:`read_record` checks a file, and keeps its id."""
+    data = read_bounded(path, MAX_RECORD_BYTES * 8)
+    if data is None:
+        raise ExperimentError(f"{path}: larger than {MAX_RECORD_BYTES * 8 >> 20} MiB")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ExperimentError(f"{path}: not an exported experiment ({type(e).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "ckpm-experiment" or not isinstance(doc.get("records"), list):
+        raise ExperimentError(f"{path}: not an exported experiment (ckpm results export writes them)")
+    target = check_name(name or str(doc.get("experiment") or ""))
+    count = 0
+    for rec in doc["records"]:
+        if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("metrics", {}), dict):
+            raise ExperimentError(f"{path}: record {count + 1} is not a format-{FORMAT} experiment record")
+        rid = str(rec.get("id") or new_id())
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", rid):
+            raise ExperimentError(f"{path}: record {count + 1} has an id that is not a file name")
+        save_record(project, target, {**rec, "id": rid})
+        count += 1
+    return {"experiment": target, "records": count}
