@@ -73,6 +73,7 @@ int main(int argc, char **argv) {
 }
 """
 MAX_OUTPUT = 16 << 20  # bytes of stdout read back for metrics and checks
+REGEX_WINDOW = 1 << 20  # characters at the end of stdout that [run.metrics] patterns search
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -644,7 +645,9 @@ def _read(path: Path) -> str:
 
 def _parse_metric(m: Any, stdout: str, out: Path) -> tuple[float | None, str]:
     if m.regex is not None:
-        hit = re.search(m.regex, stdout)
+        # the last MiB only: a program prints its figures at the end, and a pattern from
+        # someone else's [run] must not backtrack over megabytes of output
+        hit = re.search(m.regex, stdout[-REGEX_WINDOW:])
         if hit is None:
             return None, f"{m.name}: the output has no match for {m.regex!r}"
         text = hit.group(1)
