@@ -25,7 +25,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``vendor`` | ``dest``, ``locked``, ``mirrors`` |
 | ``env`` | ``target`` |
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
-| ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked`` |
+| ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked``, ``scheduler`` |
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
 | ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names``; ``export`` with ``name``, ``out`` |
 | ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
@@ -252,8 +252,21 @@ def _store(r: dict[str, Any]) -> dict[str, Any]:
 def _run(r: dict[str, Any]) -> dict[str, Any]:
     from ckpm.pipeline.run import RunRequest, run
 
-    rec = run(_ws(r), RunRequest.from_dict({k: v for k, v in r.items() if k in (
-        "component", "command", "flags", "cflags", "env", "params", "input", "target", "repeat", "record", "locked")}))
+    req = RunRequest.from_dict({k: v for k, v in r.items() if k in (
+        "component", "command", "flags", "cflags", "env", "params", "input", "target", "repeat", "record", "locked")})
+    scheduler = _str(r, "scheduler")
+    ws = _ws(r)
+    if scheduler:  # on a worker of a Dask cluster, from the shipped lock
+        from ckpm.api import LockOptions, lock
+        from ckpm.experiment.record import save_record
+        from ckpm.pipeline.remote import run_remote
+
+        lock(ws, LockOptions(locked=req.locked))
+        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        if req.record:
+            rec["path"] = str(save_record(ws.root, req.record, rec))
+    else:
+        rec = run(ws, req)
     return {k: v for k, v in rec.items() if k != "lock"}
 
 

@@ -454,3 +454,16 @@ def test_cli_tune_on_a_dask_cluster(tmp_path: Path, cluster) -> None:
     _check_frontier(data["frontier"], data["records"], ["time", "size"])
     exp = load_experiment(proj, "t3")
     assert len(exp.records) == 4 and all(rec["ok"] and rec["lock"] for rec in exp.records)
+
+
+def test_run_on_a_dask_worker(tmp_path: Path, cluster: Any) -> None:
+    """`ckpm run --scheduler`: the run happens on a worker, from the shipped lock; the record
+    (with the worker's host name) comes back and is saved here."""
+    proj = _summer(tmp_path)
+    r = ckpm_cli("run", "--repeat", "2", "--record", "remote", "--scheduler", cluster.scheduler_address, "--json",
+                 cwd=proj)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)["data"]
+    assert rec["ok"] and rec["worker"]["host"] and rec["metrics"]["time"]["n"] == 2
+    assert rec["metrics"]["sum"]["median"] == 299995
+    assert load_experiment(proj, "remote").records[0]["id"] == rec["id"]

@@ -390,19 +390,32 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
               help="Repetitions (statistics over them).")
 @click.option("--record", help="Save the run as experiment NAME (.ckpm/experiments/NAME/).")
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@click.option("--scheduler", help="Run on a worker of this Dask cluster (tcp://HOST:PORT), from the shipped lock.")
 @json_option
 @pass_ctx
 @handle_errors
 def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | None, cflags: str | None,
             env: tuple[str, ...], params: tuple[str, ...], input_key: str | None, target: str | None, repeat: int,
-            record: str | None, locked: bool, as_json: bool) -> None:
+            record: str | None, locked: bool, scheduler: str | None, as_json: bool) -> None:
     """Provision, compile, run, validate and record a program (default: the project's own)."""
     from ckpm.pipeline.run import RunRequest, run
 
     req = RunRequest(component=component, command=command, flags=flags, cflags=tuple((cflags or "").split()),
                      env=_pairs(env, "--env"), params=_pairs(params, "--param"), input=input_key, target=target,
                      repeat=repeat, record=record, locked=locked)
-    rec = run(c.workspace(as_json=as_json), req)
+    ws = c.workspace(as_json=as_json)
+    if scheduler:
+        from ckpm.api import LockOptions, lock
+        from ckpm.experiment.record import save_record
+        from ckpm.pipeline.remote import run_remote
+
+        lock(ws, LockOptions(locked=locked))  # the workers get a lock that holds
+        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        if record:
+            rec["path"] = str(save_record(ws.root, record, rec))
+            rec["experiment"] = record
+    else:
+        rec = run(ws, req)
     if as_json:
         emit(c, {k: v for k, v in rec.items() if k != "lock"})
         return

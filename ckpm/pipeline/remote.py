@@ -87,3 +87,27 @@ def _hostname() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def run_remote(project: Path, request: Mapping[str, Any], scheduler: Any) -> dict[str, Any]:
+    """``ckpm run --scheduler ADDR``: one run (all its repetitions) on a worker of an existing
+    Dask cluster, from the shipped manifest, lock and sources; the record comes back here."""
+    from ckpm.experiment.executor import DaskExecutor
+
+    fn, fixed = packed_evaluator(project)
+    ex = DaskExecutor(scheduler, fn, *fixed)
+    try:
+        outcome = next(iter(ex.run([dict(request)])))
+    finally:
+        ex.close()
+    if outcome.error is not None:
+        carried = getattr(outcome.error, "record", None)
+        if carried is not None and not carried.get("ok"):
+            from ckpm.pipeline.run import ValidationFailed
+
+            err = ValidationFailed(outcome.error.message, details=outcome.error.details, hint=outcome.error.hint)
+            err.record = carried
+            raise err
+        raise outcome.error
+    assert outcome.record is not None
+    return outcome.record
