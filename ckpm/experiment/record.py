@@ -147,15 +147,19 @@ def read_record(path: Path) -> dict[str, Any]:
         raise ExperimentError(f"{path}: cannot read it ({e.strerror or e})") from None
     if data is None:
         raise ExperimentError(f"{path}: larger than {MAX_RECORD_BYTES >> 20} MiB")
-    try:
-        rec = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ExperimentError(f"{path}: not a record ({type(e).__name__})") from None
+    rec = _json(data, path, "a record")
     if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("metrics", {}), dict):
         raise ExperimentError(f"{path}: not a format-{FORMAT} experiment record")
     if not isinstance(rec.get("repetitions", []), list):
         raise ExperimentError(f"{path}: its repetitions are not a list")
     return rec
+
+
+def _json(data: bytes, path: Path, what: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ExperimentError(f"{path}: not {what} ({type(e).__name__})") from None
 
 
 def load_experiment(project: Path, name: str) -> Experiment:
@@ -201,10 +205,7 @@ def import_experiment(project: Path, path: Path, *, name: str | None = None) -> 
     data = read_bounded(path, MAX_RECORD_BYTES * 8)
     if data is None:
         raise ExperimentError(f"{path}: larger than {MAX_RECORD_BYTES * 8 >> 20} MiB")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise ExperimentError(f"{path}: not an exported experiment ({type(e).__name__})") from None
+    doc = _json(data, path, "an exported experiment")
     if not isinstance(doc, dict) or doc.get("kind") != "ckpm-experiment" or not isinstance(doc.get("records"), list):
         raise ExperimentError(f"{path}: not an exported experiment (ckpm results export writes them)")
     target = check_name(name or str(doc.get("experiment") or ""))

@@ -7,20 +7,11 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from ckpm.lazy import lazy_exports
 
-_EXPORTS = {'Fetched': 'ckpm.fetch.download', 'fetch_file': 'ckpm.fetch.download', 'Mirrors': 'ckpm.fetch.mirrors', 'vendor_relpath': 'ckpm.fetch.mirrors'}
-
-
-def __getattr__(name: str) -> Any:
-    """Exports load their module on first use, so that a warm ``ckpm sync`` or ``ckpm run``
-    that builds nothing imports only what it needs."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {{__name__!r}} has no attribute {{name!r}}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
-
+_EXPORTS = {
+    "Fetched": "ckpm.fetch.download", "fetch_file": "ckpm.fetch.download",
+    "Mirrors": "ckpm.fetch.mirrors", "vendor_relpath": "ckpm.fetch.mirrors",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)  # a warm sync or run imports only what it uses
 __all__ = sorted(_EXPORTS)
