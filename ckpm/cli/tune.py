@@ -18,7 +18,7 @@ STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (n
 
 
 @click.command("tune")
-@click.option("--space", "space_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--space", "space_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The search-space file (TOML; see ckpm/experiment/space.py).")
 @click.option("--objectives", default="time", show_default=True,
               help="Metrics to optimise, comma-separated (time, size, max_rss, or the program's own).")
