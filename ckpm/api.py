@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -231,6 +230,7 @@ def _set_dependency(deps: Any, name: str, rq: AddRequest, rng: str | None) -> No
 
 def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | None = None) -> LockOutcome:
     """Remove dependencies from ckpm.toml and re-lock."""
+    from difflib import get_close_matches
     import tomlkit
 
     options = lock_options or LockOptions()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -47,6 +46,8 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
     The new file keeps the mode of the file it replaces; a new file gets ``mode`` (default
     ``0o666``) less the umask, as ``open()`` would give it (``mkstemp`` alone makes 0600).
     """
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -307,6 +305,7 @@ class _Run:
     def export_git(self, p: LockedPackage, src: dict[str, Any]) -> Path:
         """A git source: the tree of its pinned commit (content-addressed by the commit),
         exported once into the cache (``CACHE/git-export/<commit>[-<subdir hash>]``)."""
+        import shutil
         import hashlib
 
         from ckpm.errors import GitSourceError
@@ -451,6 +450,8 @@ class _Run:
 
     def build(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], files: list[Path], destdir: Path,
               prefix: Path) -> dict[str, Any]:
+        import shutil
+        import tempfile
         from ckpm.build.recipes import BuildContext, run_recipe
         from ckpm.build.toolchain import host_only
 
@@ -487,6 +488,7 @@ class _Run:
         """Python packages into the project's environment. The first install records every
         distribution pip installed (name, version, sha256) in the lock; later installs take
         exactly those, hashes required, dependencies not re-resolved (``--no-deps``)."""
+        import tempfile
         from ckpm.build.recipes import BuildContext, run_recipe
         from ckpm.build.toolchain import host_only
 
@@ -593,6 +595,7 @@ def _unpack_all(files: list[Path], dest: Path) -> None:
     """The fetched files as one source folder ``dest`` (which must not exist): the first
     archive unpacked into it (a single top folder stripped), further archives into
     ``source-N/``, other files copied in."""
+    import shutil
     from ckpm.store.unpack import archive_kind, unpack
 
     for i, f in enumerate(files):
@@ -655,6 +658,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
     """Copy every source file the lock needs (on every target) into ``dest``, laid out so that
     the folder works as a mirror (``https://host/path`` → ``dest/host/path``)."""
+    import shutil
     from ckpm.fetch.mirrors import vendor_relpath
 
     run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -91,6 +90,8 @@ def why(ws: Workspace, name: str, *, target: str | None = None) -> list[list[str
 
     With ``target``, only what the lock resolved for that target.
     """
+    from difflib import get_close_matches
+
     lk = require_lock(ws)
     if target is not None:
         _check_target(lk, target)

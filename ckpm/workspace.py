@@ -12,7 +12,6 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -259,6 +258,7 @@ def pins_from_lock(old: Lock | None, upgrade: bool, upgrade_packages: Sequence[s
 def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Requirement] = (),
                       old: Lock | None = None) -> tuple[list[Any], bool]:
     """Resolve for every target; returns (per-target results, prerelease flag)."""
+    from difflib import get_close_matches
     from ckpm.perf import paused_gc
     from ckpm.resolve.resolve import Budget, resolve_target
 

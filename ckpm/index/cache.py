@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +38,9 @@ def build_dir_atomically(final: Path, build: Callable[[Path], None]) -> bool:
     this call installed ``final``, False when another process got there first (its copy is
     kept and ours discarded). If ``build`` raises, nothing is left behind.
     """
+    import shutil
+    import tempfile
+
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))

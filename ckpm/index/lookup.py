@@ -5,7 +5,6 @@ unknown name is worded the same everywhere: what was searched, and what is close
 """
 from __future__ import annotations
 
-from difflib import get_close_matches
 from typing import Sequence
 
 from ckpm.errors import CkpmError, UnknownComponent
@@ -25,6 +24,8 @@ def known_names(indexes: Sequence[Index]) -> list[str]:
 
 def suggestions(indexes: Sequence[Index], key: str, n: int = 3) -> list[str]:
     """Names close to ``key`` that really exist (a stale summary may list a deleted component)."""
+    from difflib import get_close_matches
+
     out = []
     for name in get_close_matches(key, [x for x in known_names(indexes) if x != key], n=n + 2, cutoff=0.6):
         if any(idx.entries(name) for idx in indexes):

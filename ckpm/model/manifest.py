@@ -11,7 +11,6 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -233,6 +232,8 @@ def load_project(path: Path) -> ProjectManifest:
 
 def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
     """A component's ckpm.toml → an index-format dict (name, version, kind, tags, deps…)."""
+    from difflib import get_close_matches
+
     data = load_toml(text, origin)
     _check_keys(text, origin, None, data, TOP_KEYS, "ckpm.toml")
     comp = data.get("component")

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -263,6 +262,8 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
 def _compile(prog: Program, folder: Path, cc: str, cflags: list[str], include: list[str], libs: list[str],
              sources: list[str], out_dir: Path, key_data: dict[str, Any]) -> None:
     """Compile into a staging folder beside ``out_dir`` and rename it into place (marker inside)."""
+    import shutil
+
     stage = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{threading.get_ident()}")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)

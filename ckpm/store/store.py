@@ -26,8 +26,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
-import shutil
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -140,6 +138,8 @@ def _stray_files(staging: Path, limit: int = 3) -> list[str]:
 
 def _remove(path: Path) -> None:
     """Remove a file, a symlink or a folder tree at ``path`` (never following a symlink); absent is fine."""
+    import shutil
+
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -274,6 +274,8 @@ class Store:
         lock throughout, so two processes build a key once: the second waits, then reuses.
         A build that raises leaves nothing behind and its exception propagates.
         """
+        import secrets
+
         check_key(key)
         with self._lock(key):
             entry = self.complete(key)
@@ -363,8 +365,14 @@ class Store:
         keys = sorted({check_key(k) for k in keys})
         name = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()
         text = json.dumps({"project": where, "keys": keys}, indent=1, ensure_ascii=True) + "\n"
+        path = self.root / "roots" / f"{name}.json"
         try:
-            atomic_write(self.root / "roots" / f"{name}.json", text)
+            if path.read_text(encoding="utf-8") == text:
+                return  # a warm sync: nothing changed, nothing written
+        except (OSError, UnicodeDecodeError):
+            pass
+        try:
+            atomic_write(path, text)
         except OSError as e:
             raise StoreError(f"cannot register {escape_control(where)} in the store: {e.strerror or e}") from None
 
