@@ -463,3 +463,18 @@ def test_fetch_downloads_a_transitive_package_and_builds_nothing(tmp_path: Path,
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("libhello.a"))
     r = ckpm("fetch", "lib-helo", cwd=proj, env=env)
     assert r.returncode != 0 and "did you mean lib-hello" in r.stderr
+
+
+def test_a_program_builds_against_a_library_from_the_store(tmp_path: Path, mirror: Mirror) -> None:
+    """`ckpm run` of a project whose program includes and links a library that sync built into
+    the store: the prefix's include and lib folders reach the compiler (whatever the store's path)."""
+    run_table = ('\n[run]\nsources = ["main.c"]\nbinary = "main"\nldflags = ["-lhello"]\n'
+                 '[run.validate]\nstdout = ["hello from libhello"]\n')
+    proj = _project(tmp_path, mirror, extra=run_table)
+    (proj / "main.c").write_text('#include <stdio.h>\n#include "hello.h"\nint main(void){puts(hello());return 0;}\n')
+    env = {**_env(tmp_path), "CKPM_STORE": str(tmp_path / "somewhere-else")}
+    r = ckpm("run", "--json", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(r.stdout)["data"]
+    cmd = " ".join(rec["stages"]["compile"]["command"])
+    assert f"-I{tmp_path / 'somewhere-else'}" in cmd and "-lhello" in cmd and rec["ok"]

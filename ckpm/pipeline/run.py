@@ -179,6 +179,7 @@ def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
                 where.setdefault(q.name, path)
         where.setdefault(p.name, path)
     ctx["prefixes"] = where
+    ctx["installed"] = {p.path for p in res.packages if p.path and p.action in ("store", "built", "venv")}
     ctx["target"] = target
     return {"target": target, "packages": [p.to_dict() for p in res.packages], "prefixes": where,
             "lock_changed": res.lock_changed}
@@ -450,7 +451,9 @@ def request_evaluator(project: Path, settings: Any) -> Callable[[dict[str, Any]]
 # -- helpers ----------------------------------------------------------------------------------
 
 def _dep_prefixes(ctx: dict[str, Any]) -> list[str]:
-    return sorted({p for p in ctx["prefixes"].values() if ".ckpm" in p or "/store/" in p})
+    """The prefixes sync installed (the store's, the project's environment): their include,
+    lib and bin folders are the program's; the host's own folders are the system's already."""
+    return sorted(ctx.get("installed", ()))
 
 
 def _toolchain(ws: Workspace, ctx: dict[str, Any]) -> Any:
