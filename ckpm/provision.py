@@ -91,7 +91,7 @@ def needed(lock: Lock, target: str, host_target: str, only: tuple[str, ...] = ()
     if target not in lock.targets:
         raise LockError(f"the lock has no resolution for {target} (it has {', '.join(lock.targets) or 'none'})",
                         hint=f"run `ckpm lock --target {target}` (with the other targets you need), "
-                             "or `ckpm sync --target {target}` without --locked")
+                             f"or `ckpm sync --target {target}` without --locked")
     by_nv: dict[tuple[str, str], list[LockedPackage]] = {}
     for p in lock.packages:
         by_nv.setdefault((p.name, p.version), []).append(p)

@@ -569,8 +569,8 @@ def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json:
         emit(c, {"dest": str(dest), "files": files})
         return
     info(f"vendored {len(files)} files into {dest}")
-    info(f"to use it offline: ckpm sync --offline --mirror {dest}   (or in ckpm.toml: "
-         f"[mirrors] \"https://\" = [\"{dest}\"])")
+    click.echo(f"to use it offline: ckpm sync --offline --mirror {dest}   (or in ckpm.toml: "
+               f"[mirrors] \"https://\" = [\"{dest}\"])", err=True)
 
 
 @cli.command("env")
