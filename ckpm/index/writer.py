@@ -84,20 +84,31 @@ def append_entry(root: Path, entry: Mapping[str, Any] | IndexEntry, *, update_su
                  reporter: "Reporter | None" = None) -> Path:
     """Append one version line to a component's file (published lines are never rewritten)."""
     name = _name_of(entry)
-    version = entry.version_text if isinstance(entry, IndexEntry) else entry.get("version")
-    line = _checked_line(entry, name, f"{name} {shown(version)}")
     p = Path(root) / entry_path(name)
-    old = _read_text(p, MAX_FILE_BYTES, "a component file") or ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    if sum(1 for x in old.split("\n") if x.strip()) >= MAX_VERSIONS:
-        raise IndexDataError(f"{p}: already {MAX_VERSIONS:,} versions, the cap per component; nothing written")
-    text = old + line + "\n"
-    check_text_size(text, str(p), MAX_FILE_BYTES, "a component file")
+    text = appended_text(_read_text(p, MAX_FILE_BYTES, "a component file"), entry, str(p))
     atomic_write(p, text)
     if update_summary:
         update_summary_for(root, name, reporter=reporter)
     return p
+
+
+def appended_text(old: str | None, entry: Mapping[str, Any] | IndexEntry, origin: str) -> str:
+    """The text of a component file (``old``, None when new) with ``entry``'s line appended.
+
+    The line is checked as the reader checks it; IndexDataError when it is invalid or the
+    file would pass its caps (``origin`` names the file in the message).
+    """
+    name = _name_of(entry)
+    version = entry.version_text if isinstance(entry, IndexEntry) else entry.get("version")
+    line = _checked_line(entry, name, f"{name} {shown(version)}")
+    old = old or ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    if sum(1 for x in old.split("\n") if x.strip()) >= MAX_VERSIONS:
+        raise IndexDataError(f"{origin}: already {MAX_VERSIONS:,} versions, the cap per component; nothing written")
+    text = old + line + "\n"
+    check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
+    return text
 
 
 def _read_text(p: Path, limit: int, what: str) -> str | None:
@@ -145,8 +156,8 @@ def summary_line(c: ComponentSummary) -> str:
     return line
 
 
-def _write_summary(root: Path, items: dict[str, ComponentSummary], warn: Callable[[str], None]) -> int:
-    """Write the lines of ``items`` that the reader would accept (others reported); returns how many."""
+def _summary_text(items: dict[str, ComponentSummary], warn: Callable[[str], None], origin: str) -> str:
+    """The text of ``summary.jsonl`` for ``items`` (lines the reader would refuse reported and left out)."""
     out = []
     for k in sorted(items):
         if items[k].name != k:
@@ -156,9 +167,15 @@ def _write_summary(root: Path, items: dict[str, ComponentSummary], warn: Callabl
         except IndexDataError as e:
             warn(e.message)
     text = "".join(out)
-    check_text_size(text, str(Path(root) / SUMMARY), MAX_SUMMARY_BYTES, "summary.jsonl")
+    check_text_size(text, origin, MAX_SUMMARY_BYTES, "summary.jsonl")
+    return text
+
+
+def _write_summary(root: Path, items: dict[str, ComponentSummary], warn: Callable[[str], None]) -> int:
+    """Write the lines of ``items`` that the reader would accept (others reported); returns how many."""
+    text = _summary_text(items, warn, str(Path(root) / SUMMARY))
     atomic_write(Path(root) / SUMMARY, text)
-    return len(out)
+    return text.count("\n")
 
 
 def update_summary_for(root: Path, name: str, *, reporter: "Reporter | None" = None) -> None:
@@ -168,17 +185,38 @@ def update_summary_for(root: Path, name: str, *, reporter: "Reporter | None" = N
     warn = _warner(reporter)
     items = _read_summary(root, warn)
     p = Path(root) / entry_path(name)
-    text = _read_text(p, MAX_FILE_BYTES, "a component file")
+    _set_summary_item(items, name, _read_text(p, MAX_FILE_BYTES, "a component file"), str(p), warn)
+    _write_summary(root, items, warn)
+
+
+def _set_summary_item(items: dict[str, ComponentSummary], name: str, text: str | None, origin: str,
+                      warn: Callable[[str], None]) -> None:
     entries: list[IndexEntry] = []
     if text is not None:
-        entries, problems = parse_component(text, str(p), name)
+        entries, problems = parse_component(text, origin, name)
         for msg in problems:
             warn(msg)
     if entries:
         items[name] = ComponentSummary.from_entries(entries)
     else:
         items.pop(name, None)
-    _write_summary(root, items, warn)
+
+
+def summary_text_with(old: str | None, name: str, component_text: str | None, *, origin: str = SUMMARY,
+                      reporter: "Reporter | None" = None) -> str:
+    """The text of ``summary.jsonl`` (``old``, None when there is none) with ``name``'s line
+    made from ``component_text`` (its file's text; None or no valid line drops it)."""
+    if not valid_name(name):
+        raise IndexDataError(f"name {shown(name)} is not a valid component name; summary not written")
+    warn = _warner(reporter)
+    items: dict[str, ComponentSummary] = {}
+    if old:
+        parsed, problems = parse_summary_text(old, origin)
+        for msg in problems:
+            warn(msg.replace("; line skipped", "; dropped"))
+        items = {c.name: c for c in parsed}
+    _set_summary_item(items, name, component_text, entry_path(name), warn)
+    return _summary_text(items, warn, origin)
 
 
 def reindex(root: Path, *, reporter: "Reporter | None" = None) -> int:
