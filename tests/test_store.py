@@ -124,6 +124,27 @@ def test_default_store_dir() -> None:
     assert default_store_dir({}).parts[-2:] == ("ckpm", "store")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the XDG folders are those of Linux and the BSDs")
+def test_user_folders_follow_the_settings_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The folders come from the Settings' env (not the process's), and agree with platformdirs."""
+    import platformdirs
+
+    from ckpm.settings import Settings, user_dir
+
+    env = {"HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "xc"), "XDG_DATA_HOME": "relative/no"}
+    s = Settings(env=env)
+    if sys.platform != "darwin":
+        assert s.cache_dir == tmp_path / "xc" / "ckpm"
+        assert s.store_dir == tmp_path / "home" / ".local" / "share" / "ckpm" / "store"  # a relative XDG value is ignored
+        assert s.config_path == tmp_path / "home" / ".config" / "ckpm" / "config.toml"
+    for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "h2"))
+    assert str(user_dir("cache")) == platformdirs.user_cache_dir("ckpm")
+    assert str(user_dir("data")) == platformdirs.user_data_dir("ckpm")
+    assert str(user_dir("config")) == platformdirs.user_config_dir("ckpm")
+
+
 # -- install -------------------------------------------------------------------------------------------
 
 def test_install_complete_entries(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ component is then simply not found on the host.
 Rules of a third-party detector kind (a ``ckpm.detectors`` plugin, code the user
 installed) are passed to the plugin as data, unchecked beyond being a JSON object.
 
-This module imports nothing heavy: ``sre_parse`` and ``platformdirs`` only when needed.
+This module imports nothing heavy: ``sre_parse`` only when needed.
 """
 from __future__ import annotations
 
@@ -412,11 +412,11 @@ _GLOB = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
 
 
-def data_dir() -> str:
-    """ckpm's data folder (``platformdirs.user_data_dir("ckpm")``), a root detection may look in."""
-    import platformdirs
+def data_dir(env: Mapping[str, str] | None = None) -> str:
+    """ckpm's data folder (:func:`ckpm.settings.user_dir`), a root detection may look in."""
+    from ckpm.settings import user_dir
 
-    return str(platformdirs.user_data_dir("ckpm"))
+    return str(user_dir("data", env))
 
 
 def _inside(path: str, root: str) -> bool:
@@ -445,8 +445,8 @@ class Roots:
         user = tuple(os.path.abspath(_expand(os.fspath(p), environ)) for p in path_roots if os.fspath(p))
         found: list[str] = [os.path.abspath(p) for p in system]
         try:
-            found.append(os.path.abspath(data_dir()))
-        except Exception:  # platformdirs missing or no home: no data folder root
+            found.append(os.path.abspath(data_dir(environ)))
+        except Exception:  # no home folder: no data folder root
             pass
         found += [os.path.abspath(_expand(p, environ)) for p in search_paths if p and not _GLOB.search(p)]
         found += user
