@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm import __version__
 from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock
@@ -24,13 +24,28 @@ from ckpm.model.manifest import MANIFEST, parse_project_manifest
 from ckpm.model.requirement import split_tags
 from ckpm.model.source import GitSource, HostSource, IndexSource
 from ckpm.model.version import parse_specifier, try_version
-from ckpm.queries import (  # noqa: F401  (re-exported)
-    SearchHit, TreeNode, WhyNot, detect_host, index_update, require_lock, search, show, tree, why, why_not,
-)
 from ckpm.settings import Settings
 from ckpm.workspace import (  # noqa: F401  (re-exported)
     INDEX_ENV, LockOptions, Options, Workspace, make_indexes, resolve_workspace,
 )
+
+_QUERIES = ("SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show",
+            "tree", "why", "why_not")
+if TYPE_CHECKING:
+    from ckpm.queries import (  # noqa: F401  (re-exported)
+        SearchHit, TreeNode, WhyNot, detect_host, index_update, require_lock, search, show, tree, why, why_not,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """The read-only questions of :mod:`ckpm.queries`, re-exported here, imported when first
+    asked for (a warm ``ckpm run`` never needs them)."""
+    if name in _QUERIES:
+        import ckpm.queries
+
+        return getattr(ckpm.queries, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "INDEX_ENV", "Options", "Settings", "Workspace", "make_indexes",
