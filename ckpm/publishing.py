@@ -575,6 +575,15 @@ def _reader(target: Target, s: Settings) -> Any:
     return idx
 
 
+def _refresh_reader(target: Target, s: Settings) -> None:
+    """After a write: bring this machine's cached copy of the index up to date, so that the
+    next `ckpm lock` here sees the change (others run `ckpm index update` or wait for theirs)."""
+    try:
+        _reader(target, s).close()
+    except CkpmError as e:
+        s.reporter.warning(f"the cached copy of {target.url} was not updated: {e.message}")
+
+
 def check_target(rel: Release, target: Target, s: Settings) -> list[str]:
     """Refuse a version the target has (TagMoved when from another commit) or a dependency it
     lacks; returns notes (a dependency whose range no published version meets yet)."""
@@ -675,6 +684,7 @@ def publish(path: Path | str | None = None, *, index: str | None = None, registr
         except AlreadyPublished as e:  # published meanwhile (after our check)
             raise _existing_error(rel, e.existing, target.describe()) from None
         result.commit, result.attempts = change.commit, change.attempts
+        _refresh_reader(target, s)
         return result
     assert target.api is not None and auth is not None
     try:
@@ -732,6 +742,7 @@ def yank(spec: str, *, undo: bool = False, index: str | None = None, registry: s
         from ckpm.index.publish import set_yanked
 
         ch = set_yanked(target.url, name, version, not undo, settings=s)
+        _refresh_reader(target, s)
         return YankResult(name, version, not undo, target, ch.changed, ch.commit)
     assert target.api is not None
     auth = token_for(target.api, s, token)
