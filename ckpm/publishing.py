@@ -32,6 +32,7 @@ import datetime as _dt
 import json
 import os
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,7 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
         headers["Content-Type"] = "application/json"
     if settings.offline:
         raise RegistryError(f"cannot reach {url} while offline", hint="run again without --offline")
+    deadline = time.monotonic() + 2 * HTTP_TIMEOUT
     try:
         with requests.request(method, url, data=data, headers=headers, timeout=HTTP_TIMEOUT, stream=True,
                               allow_redirects=False) as r:
@@ -169,6 +171,8 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
                 raw += chunk
                 if len(raw) > MAX_RESPONSE_BYTES:
                     raise RegistryError(f"{url}: the answer is larger than {MAX_RESPONSE_BYTES:,} bytes")
+                if time.monotonic() > deadline:
+                    raise RegistryError(f"{url}: the answer took longer than {2 * HTTP_TIMEOUT:g} s")
             status = r.status_code
     except requests.RequestException as e:
         raise RegistryError(f"cannot reach {what or url}: {type(e).__name__}: {str(e)[:300]}",
