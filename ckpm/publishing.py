@@ -657,12 +657,13 @@ class PublishResult:
 def publish(path: Path | str | None = None, *, index: str | None = None, registry: str | None = None,
             token: str | None = None, tag: str | None = None, source_url: str | None = None,
             dry_run: bool = False, settings: Settings | None = None, check_remote: bool = True,
-            before_push: Callable[[], None] | None = None) -> PublishResult:
+            before_push: Callable[[], None] | None = None, direct: bool | None = None) -> PublishResult:
     """Publish the tagged version of the component in ``path`` to a git index or a registry.
 
     Everything is checked first (:func:`prepare_release`, :func:`check_target`); with
-    ``dry_run`` nothing is written. ``before_push`` is handed to
-    :func:`ckpm.index.publish.publish_line` (tests use it to race another publish).
+    ``dry_run`` nothing is written. ``before_push`` and ``direct`` are handed to
+    :func:`ckpm.index.publish.publish_line` (``direct=False`` pushes even to a local bare
+    index; tests use both to race another publish).
     """
     s = settings if settings is not None else Settings()
     target = resolve_target(index, registry, s)
@@ -682,7 +683,7 @@ def publish(path: Path | str | None = None, *, index: str | None = None, registr
         from ckpm.index.publish import AlreadyPublished, publish_line
 
         try:
-            change = publish_line(target.url, rel.line, settings=s, before_push=before_push,
+            change = publish_line(target.url, rel.line, settings=s, before_push=before_push, direct=direct,
                                   message=f"Publish {rel.name} {rel.version}\n\nfrom {rel.line['source']['git']} "
                                           f"tag {rel.tag} ({rel.commit})")
         except AlreadyPublished as e:  # published meanwhile (after our check)

@@ -402,6 +402,26 @@ def test_a_publish_that_loses_a_race_is_retried_on_the_new_tip(comp: Component, 
     assert index_lines(index, "mylib")[0]["version"] == "1.0.0"
 
 
+def test_a_rejected_push_is_fetched_reapplied_and_pushed_again(comp: Component, index: Any,
+                                                               settings: Settings) -> None:
+    """Through a clone and a real push (``direct=False``): the first push is rejected because
+    another publisher pushed meanwhile; ours lands on top of theirs."""
+    comp.release("v1.0.0", files("1.0.0"))
+    other_settings = Settings(cache_dir=settings.cache_root / "other", env={})
+    raced: list[str] = []
+
+    def other_publisher() -> None:
+        if not raced:
+            raced.append(publish_line(index.url, entry("lib-other", "2.0.0"), settings=other_settings,
+                                      direct=False).commit)
+
+    res = publish(comp.work.path, index=index.url, settings=settings, before_push=other_publisher, direct=False)
+    assert res.attempts == 2 and raced
+    assert history(index)[:2] == ["Publish mylib 1.0.0", "Publish lib-other 2.0.0"]
+    repo = pygit2.Repository(str(index.git.path))
+    assert str(repo.head.target) == res.commit and str(repo[res.commit].parents[0].id) == raced[0]
+
+
 def test_a_publish_that_loses_a_race_to_the_same_version_says_so(comp: Component, index: Any,
                                                                  settings: Settings) -> None:
     """The other publisher took our version from another commit: a moved tag, both named."""
