@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("ckpm_registry")
 pytest.importorskip("uvicorn")
 
-from registry_support import RunningRegistry, make_users  # noqa: E402
+from registry_support import RunningRegistry, make_users, serve_subprocess  # noqa: E402
 
 from ckpm import api  # noqa: E402
 from ckpm.errors import TagMoved  # noqa: E402
@@ -176,3 +176,28 @@ def test_yank_through_the_registry(registry: RunningRegistry, tmp_path: Path, gi
     with pytest.raises(RegistryError) as e:
         yank("lib-y@9.0.0", registry=registry.url, token=registry.tokens_of["alice"], settings=settings_for(tmp_path))
     assert e.value.status == 404
+
+
+def test_a_token_is_never_sent_to_an_api_on_another_host(tmp_path: Path, git_index_factory: Any,
+                                                          git_repo_factory: GitRepoFactory) -> None:
+    """A service whose config.json names its API on another host (`--public-url`): ckpm refuses
+    to send the token there, and says how to go on if that host is trusted."""
+    import requests
+
+    gi = git_index_factory({}, name="lab")
+    tokens = tmp_path / "tokens.toml"
+    users = make_users(tokens, "alice")
+    proc, url = serve_subprocess(str(gi.git.path), tokens, "--public-url", "http://registry.elsewhere.invalid")
+    try:
+        assert requests.get(url + "/config.json", timeout=30).json()["api"] == "http://registry.elsewhere.invalid"
+        work = component(git_repo_factory, "lib-far")
+        release(work, "v1.0.0")
+        s = settings_for(tmp_path, CKPM_TOKEN=users["alice"])
+        with pytest.raises(RegistryError, match="another host") as e:
+            publish(work.path, index=url, settings=s)
+        assert e.value.hint is not None and "--registry http://registry.elsewhere.invalid" in e.value.hint
+        with pytest.raises(RegistryError, match="another host"):
+            login(url, users["alice"], settings=s)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
