@@ -141,6 +141,28 @@ def api_base(url: str, settings: Settings) -> str:
 # -- HTTP ----------------------------------------------------------------------------------
 
 
+def exposed_in_transit(url: str) -> bool:
+    """Whether a token sent to ``url`` crosses a network unencrypted (http to a host that is not
+    this machine)."""
+    import ipaddress
+
+    u = urllib.parse.urlsplit(url)
+    if u.scheme.lower() != "http":
+        return False
+    host = (u.hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def _origin_text(url: str) -> str:
+    u = urllib.parse.urlsplit(url)
+    return f"{u.scheme}://{u.netloc}"
+
+
 def _check_token(token: str) -> str:
     token = token.strip()
     if not token or len(token) > MAX_TOKEN_LEN or not _TOKEN_RE.fullmatch(token):
@@ -156,6 +178,9 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
     headers = {"Accept": "application/json", "User-Agent": "ckpm"}
     if auth is not None:
         headers["Authorization"] = f"Bearer {_check_token(auth)}"
+        if exposed_in_transit(url):
+            settings.reporter.warning(f"sending the registry token to {_origin_text(url)} over plain http: "
+                                      "anyone on the way can read it; use https")
     data = None
     if body is not None:
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
@@ -230,6 +255,7 @@ def write_private(path: Path, text: str) -> None:
     temporary file renamed over the old one); a new folder is made 0700."""
     import tempfile
 
+    path = Path(os.path.realpath(path))  # a config kept elsewhere through a link stays a link
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
     try:

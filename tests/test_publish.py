@@ -56,6 +56,25 @@ def test_write_private_is_0600_from_the_first_byte(tmp_path: Path, monkeypatch: 
     assert seen == [0o600, 0o600]
 
 
+def test_a_config_reached_through_a_link_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "ckpm.toml"
+    real.parent.mkdir()
+    real.write_text("[detect]\nroots = []\n")
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    write_private(link, "[detect]\nroots = []\n[registries]\n")
+    assert link.is_symlink() and "[registries]" in real.read_text() and mode(real) == 0o600
+
+
+def test_plain_http_to_another_machine_is_the_only_exposed_transport() -> None:
+    from ckpm.publishing import exposed_in_transit
+
+    assert exposed_in_transit("http://registry.example.org/api")
+    assert exposed_in_transit("http://10.0.0.5:8080")
+    for safe in ("https://registry.example.org", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80"):
+        assert not exposed_in_transit(safe), safe
+
+
 def test_the_token_is_kept_with_the_rest_of_the_config_and_logout_forgets_it(tmp_path: Path) -> None:
     s = settings_for(tmp_path)
     cfg = Path(s.config_path)  # type: ignore[arg-type]
