@@ -535,10 +535,36 @@ def prepare_release(path: Path | str | None = None, *, tag: str | None = None, s
         check_entry(line, name=line["name"])
     except IndexDataError as e:
         raise PublishError(f"{origin}: the index line would be invalid: {e.message}") from None
+    problems = recipe_and_rule_problems(line)
+    if problems:
+        raise PublishError(f"{origin}: users of the index would refuse parts of it", details=problems,
+                           hint="fix them in ckpm.toml and tag a new version")
     release = Release(line, workdir, subdir, tag, commit)
     if check_remote:
         _check_remote_tag(release, s)
     return release
+
+
+def recipe_and_rule_problems(line: Mapping[str, Any]) -> list[str]:
+    """What readers would refuse in a line's ``install`` recipes, ``detect`` rules and ``run``
+    program (checked as ``ckpm sync``, detection and ``ckpm run`` check them)."""
+    from ckpm.build.checks import check_recipe
+    from ckpm.detect.trust import validate_rule
+    from ckpm.model.program import parse_program
+
+    out: list[str] = []
+    for i, recipe in enumerate(line.get("install") or (), 1):
+        out.extend(f"[[install]] {i}: {p}" for p in check_recipe(recipe))
+    for i, rule in enumerate(line.get("detect") or (), 1):
+        clean, problems = validate_rule(rule, component=str(line.get("name")), number=i)
+        if clean is None:
+            out.extend(problems or [f"[[detect]] {i}: not a valid rule"])
+    if line.get("run") is not None:
+        try:
+            parse_program(line["run"], name=str(line.get("name")), where="[run]")
+        except CkpmError as e:
+            out.append(e.message)
+    return out
 
 
 def _check_remote_tag(rel: Release, s: Settings) -> None:

@@ -251,6 +251,22 @@ def test_each_check_refuses_and_writes_nothing(comp: Component, index: Any, sett
     assert history(index) == before and index_lines(index, "mylib") == []
 
 
+def test_recipes_rules_and_programs_that_users_would_refuse_are_refused(comp: Component, index: Any,
+                                                                          settings: Settings) -> None:
+    bad = ('\n[[install]]\nsteps = [{ kind = "teleport" }]\n'
+           '\n[[detect]]\nexecutable = "/bin/sh"\n')
+    comp.release("v1.0.0", files("1.0.0", extra=bad))
+    with pytest.raises(PublishError, match="would refuse") as e:
+        publish(comp.work.path, index=index.url, settings=settings)
+    text = " ".join(e.value.details)
+    assert "[[install]] 1:" in text and "teleport" in text and "/bin/sh" in text
+    good = '\n[[detect]]\nexecutable = "mylib"\n' + RECIPE
+    comp.release("v1.0.1", files("1.0.1", extra=good))
+    res = publish(comp.work.path, index=index.url, settings=settings)
+    assert res.release.line["detect"] == [{"executable": "mylib"}]
+    assert index_lines(index, "mylib")[0]["install"][0]["steps"][0]["kind"] == "copy"
+
+
 def test_a_capability_dependency_is_found_by_its_tags(comp: Component, git_index_factory: Any,
                                                       settings: Settings) -> None:
     idx = git_index_factory({"gcc": [entry("gcc", "13.2.0", tags=["compiler", "lang-c"], kind="compiler")]})
