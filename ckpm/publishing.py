@@ -337,9 +337,8 @@ def logout(registry: str | None = None, *, settings: Settings | None = None) -> 
     """Forget the token of ``registry`` (its API base or the URL given at login), or of every
     registry; returns the registries forgotten."""
     s = settings if settings is not None else Settings()
-    path = _config_path(s)
-    if not path.exists():
-        return []
+    if not _config_path(s).exists() or not s.config_table(CONFIG_TABLE):
+        return []  # nothing to forget: the file is left as it is
     with _editing_config(s) as doc:
         regs = doc.get(CONFIG_TABLE)
         if not isinstance(regs, dict):
