@@ -126,7 +126,7 @@ def test_a_broken_config_is_reported_and_left_alone(tmp_path: Path) -> None:
     cfg = Path(s.config_path)  # type: ignore[arg-type]
     cfg.parent.mkdir()
     cfg.write_text('[registries\ntoken = "t"\n')
-    with pytest.raises(SettingsError, match="not a valid ckpm config.*nothing written"):
+    with pytest.raises(SettingsError, match="config.toml: not a valid ckpm config"):
         logout(settings=s)
     assert cfg.read_text() == '[registries\ntoken = "t"\n'
 
