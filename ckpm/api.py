@@ -320,7 +320,7 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
         ckpm_version=__version__, prerelease=prerelease,
     )
     new.carry_pins(old)
-    _verify_published_tags(ws, new)
+    _verify_published_tags(ws, new, old)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
@@ -344,7 +344,7 @@ def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
         return False
     if ws.settings.no_host and any(isinstance(p.source, HostSource) and not p.source.fact for p in old.packages):
         return False
-    res = check(ws, targets=options.targets or None, lock=old)
+    res = check(ws, targets=options.targets or None, lock=old, verify_published_tags=False)
     return res.ok and not res.problems and not res.drift and not res.notes
 
 
@@ -474,12 +474,19 @@ class CheckResult:
 
 
 def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False,
-          lock: Lock | None = None) -> CheckResult:
+          lock: Lock | None = None, verify_published_tags: bool = True) -> CheckResult:
     """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes.
 
     A source that cannot be reached (a git remote, an HTTP index) is a problem ("could not
     verify"), unless ckpm is offline, where what is cached is trusted and a note says so.
     ``lock`` is the lock when the caller has read it already.
+
+    ``verify_published_tags``: also ask the repository of every index package published from a
+    git tag whether the tag still points to the published commit (a fetch per repository, as
+    for git dependencies). ``lock --check`` and ``--locked`` do; the quick "does the lock still
+    hold" of every other command does not, so that a project on a registry does not fetch each
+    component's repository on every command (what is installed is the published commit either
+    way; ``sync`` checks the tag when it fetches that commit).
     """
     problems: list[str] = []
     notes: list[str] = []
@@ -502,7 +509,7 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
                 if d is not None:
                     drift.append(d)
             continue
-        problems.extend(_check_package(ws, p, notes, moved))
+        problems.extend(_check_package(ws, p, notes, moved if verify_published_tags else None))
     errors = [d for d in drift if d.severity == "error"]
     ok = not problems and (not errors or allow_host_drift)
     return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved)
@@ -523,7 +530,9 @@ def _unreachable(ws: Workspace, p: LockedPackage, where: str, e: CkpmError, note
             "(pass --offline to trust the cached copy)"]
 
 
-def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved]) -> list[str]:
+def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved] | None) -> list[str]:
+    """Problems of one locked package; ``moved`` collects moved tags of published versions
+    (None: those are not checked)."""
     src = p.source
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
@@ -553,13 +562,14 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: lis
         if src.cksum and entry.cksum != src.cksum:
             return [f"{p.name} {p.version}: checksum in index {idx.name} changed "
                     f"({src.cksum} -> {entry.cksum}); a published version must not change"]
-        try:
-            tag_moved = published_tag_moved(ws, p.name, p.version, entry)
-        except CkpmError as e:
-            return _unreachable(ws, p, str(entry.source.get("git")), e, notes)
-        if tag_moved is not None:
-            moved.append(tag_moved)
-            return [tag_moved.message]
+        if moved is not None:
+            try:
+                tag_moved = published_tag_moved(ws, p.name, p.version, entry)
+            except CkpmError as e:
+                return _unreachable(ws, p, str(entry.source.get("git")), e, notes)
+            if tag_moved is not None:
+                moved.append(tag_moved)
+                return [tag_moved.message]
         changed = _deps_changed(ws.lock_path, p, entry)
         if changed:
             return [f"{p.name} {p.version}: its dependencies in index {idx.name} changed since the lock was written "
@@ -590,12 +600,20 @@ def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> T
     return TagMoved(name, version, tag, url, rev, now)
 
 
-def _verify_published_tags(ws: Workspace, lk: Lock) -> None:
-    """Refuse a new lock that takes an index version whose git tag moved after publication."""
+def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None) -> None:
+    """Refuse a new lock that takes an index version whose git tag moved after publication.
+
+    Only the versions this lock adds are asked (a fetch of each one's repository): a pin
+    carried over from the old lock was asked when it was added, and installs the published
+    commit whatever its tag does now.
+    """
     by_name = {i.name: i for i in ws.indexes}
+    before = {(q.name, q.version, q.source.identity()) for q in old.packages} if old is not None else set()
     for p in lk.packages:
         src = p.source
         if not isinstance(src, IndexSource) or src.index not in by_name:
+            continue
+        if (p.name, p.version, src.identity()) in before:
             continue
         try:
             entry = by_name[src.index].find_entry(p.name, p.version)

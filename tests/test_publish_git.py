@@ -327,18 +327,24 @@ def test_a_moved_tag_is_refused_by_lock_check_and_sync(comp: Component, index: A
     chk = api.check(api.Workspace(proj, settings))
     assert not chk.ok and len(chk.moved) == 1
     assert first in chk.problems[0] and moved in chk.problems[0]
-    # lock (the lock is re-resolved: the same published line, refused)
-    with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
-        api.lock(api.Workspace(proj, settings))
-    # a fresh project cannot lock it either
+    # the quick "does the lock hold" of other commands does not fetch each published repository:
+    # the existing lock stays (it installs the published commit, whatever the tag does now)
+    assert not api.lock(api.Workspace(proj, settings)).changed
+    # a lock that takes the version anew asks, and refuses it naming both commits
     fresh = consumer(tmp_path, index, name="fresh")
-    with pytest.raises(TagMoved):
+    with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
         api.lock(api.Workspace(fresh, settings))
-    # sync and sync --locked
-    with pytest.raises(TagMoved):
-        api.sync(api.Workspace(proj, settings), SyncOptions())
+    # sync --locked checks as lock --check does
     with pytest.raises(TagMoved):
         api.sync(api.Workspace(proj, settings), SyncOptions(), api.LockOptions(locked=True))
+    # a sync that has to fetch the published commit (a new machine: empty cache and store) refuses it
+    elsewhere = Settings(cache_dir=tmp_path / "cache2", env={"HOME": str(tmp_path / "home")},
+                         config_path=tmp_path / "config.toml", store_dir=tmp_path / "store2")
+    with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
+        api.sync(api.Workspace(proj, elsewhere), SyncOptions())
+    # where it was built already, nothing is fetched and the published commit stays installed
+    _, res = api.sync(api.Workspace(proj, settings), SyncOptions())
+    assert [x.action for x in res.packages] == ["store"]
     # the CLI says so, naming both
     r = ckpm("lock", "--check", cwd=proj, tmp_path=tmp_path)
     assert r.returncode == 3 and first in r.stdout + r.stderr and moved in r.stdout + r.stderr
