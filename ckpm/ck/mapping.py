@@ -1,0 +1,628 @@
+"""CK entries → ckpm index lines (format 1), as data: nothing of an entry is run here.
+
+Each mapper returns a :class:`Mapped`: the line (without ``source``, which the importer
+adds: a git commit and sub-folder, or an archive of the entry's files kept beside the
+index), or the reason the entry was skipped, and, per entry, what could not be carried
+over (CK's Python hooks, scripts, placeholders ckpm has no equivalent of).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from ckpm.ck.layout import CkEntry
+from ckpm.model.entry import MAX_TAG_LEN, MAX_TAGS, valid_name
+from ckpm.model.program import NAME_RE as PROG_NAME_RE, ENV_RE, PLACEHOLDER_RE, ProgramError, parse_program
+
+#: the file a data set's prefix holds under a fixed name: CK's ``$#dataset_filename#$``
+DATASET_FILE = "ck-dataset-file"
+VERSION = "0.0.0"
+PREFIX = {"program": "program", "dataset": "dataset", "soft": "soft", "package": "package"}
+OS_TARGETS = {"linux": "linux-*", "macos": "macos-*", "darwin": "macos-*", "osx": "macos-*",
+              "windows": "windows-*", "win": "windows-*", "mingw": "windows-*"}
+SHELL_CHARS = re.compile(r"[|<>;&`]|\$\(")
+CK_VAR = re.compile(r"\$#([A-Za-z0-9_]+)#\$|\$<<([A-Za-z0-9_]+)>>\$")
+C_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+LANGS = {"c": "c", "cpp": "c++", "c++": "c++", "cxx": "c++"}
+MAX_CMDS = 64
+
+
+@dataclass
+class Mapped:
+    entry: CkEntry
+    name: str
+    kind: str
+    line: dict[str, Any] | None = None
+    skipped: str | None = None
+    not_carried: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.entry
+        return {"module": e.module, "alias": e.alias, "uid": e.uid, "component": self.name,
+                "imported": self.line is not None, "reason": self.skipped, "not_carried": list(self.not_carried)}
+
+
+def component_name(module: str, alias: str) -> str:
+    """``program`` + ``cbench-automotive-susan`` → ``program-cbench-automotive-susan``
+    (lower case; other characters become ``-``; a long name is cut and given a hash)."""
+    base = f"{PREFIX.get(module, module)}-{alias}".lower()
+    base = re.sub(r"[^a-z0-9._-]+", "-", base).strip("-._") or "ck-entry"
+    if len(base) > 64:
+        base = base[:55].rstrip("-._") + "-" + hashlib.sha256(alias.encode()).hexdigest()[:8]
+    return base
+
+
+def tags_of(v: Any) -> list[str]:
+    """CK tags (a list or a comma-separated string) as ckpm tags: lower case, checked."""
+    if isinstance(v, str):
+        v = v.split(",")
+    if not isinstance(v, list):
+        return []
+    out: list[str] = []
+    for t in v:
+        if not isinstance(t, str):
+            continue
+        t = t.strip().lower()
+        if t and len(t) <= MAX_TAG_LEN and re.fullmatch(r"[a-z0-9][a-z0-9._+:-]*", t) and t not in out:
+            out.append(t)
+    return out[:MAX_TAGS]
+
+
+def _int_version(v: Any) -> str | None:
+    if isinstance(v, list) and v and len(v) <= 8 and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10**9
+                                                          for x in v):
+        return ".".join(str(x) for x in v)
+    return None
+
+
+def targets_of(os_tags: Any) -> list[str] | None:
+    """``only_for_target_os_tags`` → target patterns; [] when none of them is a platform ckpm knows."""
+    if not isinstance(os_tags, list):
+        return None
+    out = []
+    for t in os_tags:
+        p = OS_TARGETS.get(t.lower()) if isinstance(t, str) else None
+        if p and p not in out:
+            out.append(p)
+    return out
+
+
+def dep_key(key: str) -> str | None:
+    k = re.sub(r"[^a-z0-9._-]+", "-", key.lower()).strip("-._")
+    return k if k and valid_name(k) else None
+
+
+def deps_of(d: Any, where: str, notes: list[str], *, build_tags: tuple[str, ...] = ("compiler",)) -> list[dict[str, Any]]:
+    """CK ``deps``/``compile_deps``/``run_deps`` → index dependencies (capability keys by tags)."""
+    if not isinstance(d, Mapping):
+        return []
+    items = [(k, v) for k, v in d.items() if isinstance(k, str) and isinstance(v, Mapping)]
+    items.sort(key=lambda kv: (kv[1].get("sort") if isinstance(kv[1].get("sort"), int) else 0, kv[0]))
+    out: list[dict[str, Any]] = []
+    for k, v in items[:64]:
+        key = dep_key(k)
+        tags = tags_of(v.get("tags"))
+        if key is None or not tags:
+            notes.append(f"{where}.{k}: a dependency without a usable key or tags; left out")
+            continue
+        dep: dict[str, Any] = {"name": key, "tags": tags}
+        no = tags_of(v.get("no_tags"))
+        if no:
+            dep["no_tags"] = no
+        lo, hi = _int_version(v.get("version_from")), _int_version(v.get("version_to"))
+        req = ",".join(([f">={lo}"] if lo else []) + ([f"<={hi}"] if hi else []))
+        if req:
+            dep["req"] = req
+        for os_key in ("only_for_target_os_tags", "only_for_host_os_tags"):
+            if os_key in v:
+                ts = targets_of(v.get(os_key))
+                if ts == []:
+                    dep = {}
+                    notes.append(f"{where}.{k}: only for {v.get(os_key)!r}, no platform ckpm targets; left out")
+                    break
+                if ts:
+                    dep["targets"] = ts
+        if not dep:
+            continue
+        if any(t in tags for t in build_tags):
+            dep["kind"] = "build"
+        if v.get("skip_installed") or v.get("force_target_as_host"):
+            notes.append(f"{where}.{k}: CK install options (skip_installed, force_target_as_host) are not carried over")
+        out.append(dep)
+    return out
+
+
+def _base(entry: CkEntry, kind: str) -> tuple[str, list[str], list[str]]:
+    name = component_name(entry.module, entry.alias)
+    notes: list[str] = list(entry.problems)
+    if "customize.py" in entry.files:
+        notes.append("customize.py is Python code: not run, its hooks are not carried over")
+    other = [f for f in entry.code_files if f != "customize.py"]
+    if other:
+        notes.append(f"code files kept as files, never run by the import: {', '.join(other[:8])}"
+                     + (" …" if len(other) > 8 else ""))
+    return name, tags_of(entry.meta.get("tags")), notes
+
+
+def _description(entry: CkEntry, default: str) -> str:
+    for k in ("data_name", "soft_name", "template_type"):
+        v = entry.meta.get(k) if k in entry.meta else entry.info.get(k)
+        if isinstance(v, str) and v.strip():
+            text = re.sub(r"[\x00-\x1f\x7f]", " ", v.strip())[:200]
+            return f"CK {entry.module} {entry.alias}: {text}"
+    return f"CK {entry.module} {entry.alias}: {default}"
+
+
+def _line(entry: CkEntry, name: str, kind: str, tags: list[str], description: str, *, targets: list[str] | None = None,
+          deps: list[dict[str, Any]] | None = None, version: str = VERSION, **extra: Any) -> dict[str, Any]:
+    ck = {"module": entry.module, "alias": entry.alias}
+    if entry.uid:
+        ck["uid"] = entry.uid
+    line: dict[str, Any] = {"name": name, "version": version, "kind": kind, "tags": tags,
+                            "description": description, "targets": targets or ["*"], "deps": deps or [], "ck": ck}
+    line.update(extra)
+    return line
+
+
+# -- data sets ----------------------------------------------------------------------------------
+
+def map_dataset(entry: CkEntry) -> Mapped:
+    name, tags, notes = _base(entry, "dataset")
+    files = entry.meta.get("dataset_files")
+    steps: list[dict[str, Any]] = [{"kind": "copy"}]
+    if isinstance(files, list) and files:
+        first = files[0]
+        if not isinstance(first, str) or first not in entry.files:
+            return Mapped(entry, name, "dataset", skipped=f"dataset_files names {str(first)[:80]!r}, which is not a "
+                                                           "file of the entry", not_carried=notes)
+        steps.append({"kind": "copy", "from": first, "to": DATASET_FILE})
+        if len(files) > 1:
+            notes.append(f"{len(files)} dataset_files: the first ({first}) is the default input file "
+                         f"({DATASET_FILE}); the others are in the prefix under their names")
+    elif not entry.files:
+        return Mapped(entry, name, "dataset", skipped="no files and no dataset_files", not_carried=notes)
+    else:
+        notes.append("no dataset_files: the data set's files are copied, with no default input file")
+    if "dataset" not in tags:
+        tags = ["dataset", *tags][:MAX_TAGS]
+    line = _line(entry, name, "dataset", tags, _description(entry, "a data set"),
+                 install=[{"targets": ["*"], "steps": steps}])
+    line["ck"]["files"] = [f for f in (files or []) if isinstance(f, str)][:64]
+    return Mapped(entry, name, "dataset", line, None, notes)
+
+
+# -- soft (detection) ---------------------------------------------------------------------------
+
+def _linux_value(v: Any) -> str | None:
+    if isinstance(v, Mapping):
+        v = v.get("linux")
+    return v if isinstance(v, str) and 0 < len(v) <= 512 else None
+
+
+def map_soft(entry: CkEntry) -> Mapped:
+    from ckpm.detect.trust import VERSION_ARGS, validate_rule
+
+    name, tags, notes = _base(entry, "soft")
+    cust = entry.meta.get("customize") if isinstance(entry.meta.get("customize"), Mapping) else {}
+    assert isinstance(cust, Mapping)
+    f = _linux_value(cust.get("soft_file")) or _linux_value(cust.get("soft_file_universal")) \
+        or _linux_value(entry.meta.get("soft_file")) or _linux_value(entry.meta.get("soft_file_universal"))
+    if f is None:
+        return Mapped(entry, name, "soft", skipped="its metadata names no file to look for on Linux "
+                                                   "(CK finds it with customize.py, which is code)", not_carried=notes)
+    f = f.replace("$#file_ext#$", "").replace("$#sep#$", "/").replace("$#file_ext_dll#$", ".so")
+    if "$#" in f or "$<<" in f:
+        return Mapped(entry, name, "soft", skipped=f"soft_file {f[:80]!r} needs CK placeholders ckpm does not have",
+                      not_carried=notes)
+    base = f.rstrip("/").rsplit("/", 1)[-1]
+    rule: dict[str, Any]
+    lib = re.fullmatch(r"lib([A-Za-z0-9_+-][A-Za-z0-9_.+-]*?)\.(?:so(?:\.[0-9.]+)?|a|dylib)", base)
+    if lib:
+        rule = {"library": lib.group(1)}
+        kind = "library"
+    elif re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", base) and "." not in base.split("-")[0][:1]:
+        vargs: list[str] = []
+        vcmd = _linux_value(cust.get("soft_version_cmd"))
+        if vcmd:
+            first = vcmd.split()[0] if vcmd.split() else ""
+            if first in VERSION_ARGS:
+                vargs = [first]
+            else:
+                notes.append(f"soft_version_cmd {vcmd[:60]!r}: not one of the version flags ckpm may pass; "
+                             "the version is not read")
+        rule = {"executable": [base]}
+        if vargs:
+            rule["version_args"] = vargs
+            rule["version_regex"] = r"(\d+\.\d+(?:\.\d+)?)"
+        kind = "tool"
+        langs = [LANGS[t[5:]] for t in tags if t.startswith("lang-") and t[5:] in LANGS]
+        if "compiler" in tags and langs:
+            family = "clang" if ("llvm" in tags or "clang" in tags or base.startswith("clang")) else \
+                "gcc" if ("gcc" in tags or base.startswith(("gcc", "g++"))) else None
+            if family is not None:
+                rule = {"compiler": family, "languages": sorted(set(langs)), **rule}
+            kind = "compiler"
+    else:
+        return Mapped(entry, name, "soft", skipped=f"soft_file {f[:80]!r} is neither a program nor a library name",
+                      not_carried=notes)
+    clean, problems = validate_rule(rule, origin=f"CK {entry.where}")
+    if clean is None:
+        return Mapped(entry, name, "soft", skipped=problems[0], not_carried=notes)
+    targets = targets_of(cust.get("only_for_target_os_tags"))
+    if targets == []:
+        return Mapped(entry, name, "soft", skipped=f"only for {cust.get('only_for_target_os_tags')!r}", not_carried=notes)
+    if "compiler" in tags and kind != "compiler":
+        notes.append("a compiler ckpm cannot drive (not C or C++ by gcc or clang): detected as a tool")
+    for k in ("env_prefix", "add_to_path", "soft_can_be_skipped", "ck_version"):
+        pass
+    if cust.get("env_prefix"):
+        notes.append(f"the environment CK's customize.py sets ({cust.get('env_prefix')}_*) is not carried over; "
+                     "ckpm gives prefixes as {dep.KEY} and <NAME>_ROOT")
+    deps = deps_of(entry.meta.get("deps"), "deps", notes)
+    line = _line(entry, name, kind, tags, _description(entry, "software detection"), targets=targets,
+                 deps=deps, detect=[clean])
+    return Mapped(entry, name, "soft", line, None, notes)
+
+
+# -- packages (install recipes) -----------------------------------------------------------------
+
+_ASSIGN = re.compile(r"^\s*(?:export\s+)?([A-Z_][A-Z0-9_]*)=\"?([A-Za-z0-9_.+ -]*)\"?\s*$", re.M)
+
+
+def _shell_vars(text: str) -> dict[str, str]:
+    """Plain ``NAME=value`` assignments of a script, read as text (never run)."""
+    return {m.group(1): m.group(2).strip() for m in _ASSIGN.finditer(text)}
+
+
+def map_package(entry: CkEntry) -> Mapped:
+    name, tags, notes = _base(entry, "package")
+    meta = entry.meta
+    env = meta.get("install_env") if isinstance(meta.get("install_env"), Mapping) else {}
+    assert isinstance(env, Mapping)
+    cust = meta.get("customize") if isinstance(meta.get("customize"), Mapping) else {}
+    assert isinstance(cust, Mapping)
+    deps = deps_of(meta.get("deps"), "deps", notes)
+    version = VERSION
+    v = cust.get("version") or meta.get("version")
+    if isinstance(v, str) and re.fullmatch(r"[0-9]+(\.[0-9]+){0,3}", v):
+        version = v
+    recipe: dict[str, Any] | None = None
+    ldflags: list[str] = []
+    url = env.get("PACKAGE_URL")
+    if isinstance(url, str) and re.fullmatch(r"https?://[^\s\"'`$]{1,1900}", url):
+        pname = env.get("PACKAGE_NAME")
+        full = url if not isinstance(pname, str) else url.rstrip("/") + "/" + pname
+        if "$#" in full or "${" in full or not re.fullmatch(r"https?://[^\s\"'`$]{1,2000}", full):
+            return Mapped(entry, name, "package", skipped=f"its download URL {full[:80]!r} needs CK placeholders",
+                          not_carried=notes)
+        build = str(env.get("PACKAGE_BUILD_TYPE", "")).lower()
+        flags = [str(env.get(k, "")) for k in ("PACKAGE_CONFIGURE_FLAGS", "PACKAGE_CONFIGURE_FLAGS_LINUX")]
+        args = [a for f in flags for a in f.split() if a]
+        bad = [a for a in args if SHELL_CHARS.search(a) or "$" in a or not a.startswith("-")]
+        if bad:
+            notes.append(f"configure flags left out (placeholders or not options): {' '.join(bad[:5])}")
+            args = [a for a in args if a not in bad]
+        if build == "cmake":
+            step: dict[str, Any] = {"kind": "cmake", "args": args}
+        elif build in ("make", "configure", "autotools", "auto"):
+            step = {"kind": "make", "configure": "auto", "configure_args": args}
+        elif not build and meta.get("process_script"):
+            return Mapped(entry, name, "package", skipped=f"installs with its script {meta.get('process_script')!r} "
+                                                          "(code, not carried over) and declares no build type",
+                          not_carried=notes)
+        else:
+            step = {"kind": "copy"}
+            notes.append(f"build type {build or 'none'}: the download is copied into the prefix, not built")
+        recipe = {"targets": ["linux-*", "macos-*"], "sources": [{"urls": [full]}], "steps": [step]}
+        if isinstance(env.get("PACKAGE_PATCH"), str) or "patch.linux" in entry.files:
+            notes.append("patches are not applied")
+        if meta.get("process_script"):
+            notes.append(f"its install script ({meta.get('process_script')}) is code: not run; ckpm's "
+                         f"{step['kind']} step builds it instead")
+    else:
+        recipe, ldflags, why = _library_from_sources(entry)
+        if recipe is None:
+            return Mapped(entry, name, "package", skipped=why, not_carried=notes)
+        notes.append("built by a recipe ckpm wrote from the entry's declared files (CK_SOURCE_FILES, LIB_NAME, "
+                     "CK_INCLUDE_FILE read as text from its make script, which is not run)")
+    if not ldflags:
+        efp = _linux_value(meta.get("end_full_path")) or _linux_value(cust.get("end_full_path"))
+        if efp:
+            m = re.fullmatch(r"(?:.*/)?lib([A-Za-z0-9_+-]+)\.(?:a|so)", efp.replace("$#sep#$", "/"))
+            if m:
+                ldflags = [f"-l{m.group(1)}"]
+    kind = "library" if "lib" in tags else "tool"
+    targets = targets_of(meta.get("only_for_target_os_tags")) if "only_for_target_os_tags" in meta else None
+    if targets == []:
+        return Mapped(entry, name, "package", skipped=f"only for {meta.get('only_for_target_os_tags')!r}",
+                      not_carried=notes)
+    from ckpm.build.checks import check_recipe
+
+    problems = check_recipe(recipe)
+    if problems:
+        return Mapped(entry, name, "package", skipped=f"the recipe made from it is refused: {problems[0]}",
+                      not_carried=notes)
+    line = _line(entry, name, kind, tags, _description(entry, "a package"), deps=deps, version=version,
+                 targets=targets or ["linux-*", "macos-*"], install=[recipe])
+    if ldflags:
+        line["ck"]["ldflags"] = ldflags
+    return Mapped(entry, name, "package", line, None, notes)
+
+
+def _library_from_sources(entry: CkEntry) -> tuple[dict[str, Any] | None, list[str], str]:
+    """A static C library whose make script declares its files: our own recipe compiles them."""
+    script = next((f for f in ("ck-make.sh", "scripts.linux/ck-make.sh") if f in entry.files), None)
+    if script is None:
+        what = entry.meta.get("process_script")
+        return None, [], (f"installs with its script {what!r} (code, not carried over); no download URL or "
+                          "build type in its metadata" if what else "no download URL (install_env.PACKAGE_URL) "
+                                                                     "and no declared source files")
+    try:
+        with open(entry.path / script, "rb") as fh:
+            text = fh.read(64 * 1024).decode("utf-8", "replace")
+    except OSError as e:
+        return None, [], f"cannot read {script} ({e.strerror or e})"
+    v = _shell_vars(text)
+    srcs = v.get("CK_SOURCE_FILES", "").split()
+    lib = v.get("LIB_NAME", "")
+    inc = v.get("CK_INCLUDE_FILE", "").split()
+    if not srcs or not lib or not re.fullmatch(r"lib[A-Za-z0-9_+-]{1,64}", lib):
+        return None, [], f"{script} declares no CK_SOURCE_FILES and LIB_NAME to build from (it is code, not run)"
+    names = srcs + inc
+    for n in names:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", n) or n not in entry.files:
+            return None, [], f"{script}: {n!r} is not a file of the entry"
+    if not all(n.endswith((".c", ".cc", ".cpp", ".cxx")) for n in srcs):
+        return None, [], f"{script}: CK_SOURCE_FILES are not C or C++ sources"
+    objs = [re.sub(r"\.[a-z]+$", ".o", s) for s in srcs]
+    cxx = any(not s.endswith(".c") for s in srcs)
+    lines = ['mkdir -p "$DESTDIR$PREFIX/lib" "$DESTDIR$PREFIX/include"']
+    lines += [f"{'$CXX' if cxx else '$CC'} -O2 -fPIC -I. -c {s} -o {o}" for s, o in zip(srcs, objs)]
+    lines.append(f'${{AR:-ar}} rcs "$DESTDIR$PREFIX/lib/{lib}.a" {" ".join(objs)}')
+    if inc:
+        lines.append(f'cp {" ".join(inc)} "$DESTDIR$PREFIX/include/"')
+    recipe = {"targets": ["linux-*", "macos-*"], "steps": [{"kind": "script", "run": lines}]}
+    return recipe, [f"-l{lib[3:]}"], ""
+
+
+# -- programs ------------------------------------------------------------------------------------
+
+class _NotCarried(Exception):
+    pass
+
+
+def _translate_cmd(text: str, outputs: set[str]) -> list[str]:
+    """``$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ out.tmp -c`` → args with ckpm placeholders."""
+    if len(text) > 4096:
+        raise _NotCarried("longer than 4096 characters")
+    if SHELL_CHARS.search(text):
+        raise _NotCarried("uses the shell (pipes, redirections, several commands)")
+    try:
+        tokens = shlex.split(text)
+    except ValueError as e:
+        raise _NotCarried(f"cannot be split into arguments ({e})") from None
+    if not tokens or tokens[0] != "$#BIN_FILE#$":
+        raise _NotCarried("does not start with the program's binary ($#BIN_FILE#$)")
+    args = []
+    for tok in tokens[1:]:
+        if PLACEHOLDER_RE.search(tok):
+            raise _NotCarried(f"the argument {tok[:40]!r} looks like a ckpm placeholder")
+
+        def sub(m: re.Match[str]) -> str:
+            v = m.group(1)
+            if v == "dataset_path":
+                return "{input}/"
+            if v == "dataset_filename":
+                return DATASET_FILE
+            if v in ("src_path", "src_path_local"):
+                return "{src}/"
+            if v == "BIN_FILE":
+                return "{bin}"
+            raise _NotCarried(f"the CK placeholder {m.group(0)} has no ckpm equivalent")
+
+        tok = CK_VAR.sub(sub, tok)
+        tok = tok.replace("{input}//", "{input}/").replace("{src}//", "{src}/")
+        if tok in outputs and "/" not in tok:
+            tok = "{out}/" + tok
+        if "\0" in tok or len(tok) > 4096:
+            raise _NotCarried("a bad argument")
+        args.append(tok)
+    return args
+
+
+def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | None] | None = None) -> Mapped:
+    """A CK program → a program component whose ``run`` table ``ckpm run`` compiles and runs.
+
+    ``link_flags(tags)``: the ``-l`` flags of the package a library dependency's tags
+    name (from the packages imported), None when no package is known."""
+    name, tags, notes = _base(entry, "program")
+    meta = entry.meta
+
+    def skip(why: str) -> Mapped:
+        return Mapped(entry, name, "program", skipped=why, not_carried=notes)
+
+    lang_raw = str(meta.get("main_language") or ("cpp" if meta.get("compiler_env") == "CK_CXX" else "c")).lower()
+    language = LANGS.get(lang_raw)
+    if language is None:
+        return skip(f"main language {lang_raw[:20]!r}: ckpm run compiles C and C++ programs")
+    srcs = meta.get("source_files")
+    if not isinstance(srcs, list) or not srcs or len(srcs) > 256:
+        return skip("no source_files")
+    for s in srcs:
+        if not isinstance(s, str) or s not in entry.files or ".." in s.split("/") or s.startswith("/"):
+            return skip(f"source file {str(s)[:80]!r} is not a file of the entry"
+                        + (" (CK takes it from another entry or a placeholder)" if isinstance(s, str) and "$#" in s else ""))
+    if any(not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C")) for s in srcs):
+        language_files = [s for s in srcs if not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C", ".h", ".hpp"))]
+        if language_files:
+            return skip(f"source files that are not C or C++: {', '.join(language_files[:4])}")
+    if language == "c" and any(s.endswith((".cc", ".cpp", ".cxx", ".C")) for s in srcs):
+        language = "c++"
+    cflags: list[str] = ["-O3"]
+    bcv = meta.get("build_compiler_vars")
+    if isinstance(bcv, Mapping):
+        for k, v in bcv.items():
+            if not isinstance(k, str) or not C_NAME.fullmatch(k):
+                notes.append(f"build_compiler_vars {str(k)[:40]!r}: not a macro name; left out")
+                continue
+            sv = "" if v is None else str(v)
+            if sv == "":
+                cflags.append(f"-D{k}")
+            elif re.fullmatch(r"[A-Za-z0-9_.+-]{1,256}", sv) or re.fullmatch(r'"[A-Za-z0-9_.+ /-]{0,256}"', sv):
+                cflags.append(f"-D{k}={sv}")
+            else:
+                notes.append(f"build_compiler_vars {k}={sv[:40]!r}: not a plain value; left out")
+    for key in ("include_dirs",):
+        for d in meta.get(key, []) if isinstance(meta.get(key), list) else []:
+            if isinstance(d, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,255}", d) and ".." not in d.split("/"):
+                cflags.append(f"-Isrc/{d}")
+            else:
+                notes.append(f"include_dirs {str(d)[:40]!r} left out")
+    ldflags: list[str] = []
+    ldv = meta.get("extra_ld_vars")
+    if isinstance(ldv, str):
+        for tok in ldv.split():
+            if tok == "$<<CK_EXTRA_LIB_M>>$":
+                ldflags.append("-lm")
+            elif re.fullmatch(r"-l[A-Za-z0-9_+-]+|-pthread", tok):
+                ldflags.append(tok)
+            else:
+                notes.append(f"extra_ld_vars {tok[:40]!r}: not carried over")
+    for k in ("compiler_flags_as_env", "linker_add_lib_as_env", "compiler_add_include_as_env_from_deps"):
+        if meta.get(k):
+            notes.append(f"{k}: CK environment variables from its soft entries are not carried over")
+    deps = deps_of(meta.get("compile_deps"), "compile_deps", notes)
+    compiler_key = next((d["name"] for d in deps if "compiler" in d["tags"]), None)
+    if compiler_key is None:
+        deps.insert(0, {"name": "compiler", "tags": ["compiler", "lang-c" if language == "c" else "lang-cpp"],
+                        "kind": "build"})
+        compiler_key = "compiler"
+    for d in deps:
+        if d["name"] == compiler_key:
+            continue
+        flags = link_flags(d["tags"]) if link_flags is not None else None
+        if flags is None:
+            notes.append(f"compile dependency {d['name']} ({','.join(d['tags'])}): no imported package names its "
+                         "library, so no -l flag is added")
+        else:
+            ldflags = [*flags, *[f for f in ldflags if f not in flags]]
+    run_deps = deps_of(meta.get("run_deps"), "run_deps", notes)
+    for d in run_deps:
+        if d["name"] not in {x["name"] for x in deps}:
+            d.pop("kind", None)
+            deps.append(d)
+    env: dict[str, str] = {}
+    rv = meta.get("run_vars")
+    if isinstance(rv, Mapping):
+        for k, v in list(rv.items())[:128]:
+            sv = str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
+            if isinstance(k, str) and ENV_RE.fullmatch(k) and sv is not None and len(sv) <= 1024 \
+                    and "$#" not in sv and not PLACEHOLDER_RE.search(sv) and "\0" not in sv:
+                env[k] = sv
+            else:
+                notes.append(f"run_vars {str(k)[:40]}: not a plain variable; left out")
+    rc = meta.get("run_cmds")
+    if not isinstance(rc, Mapping) or not rc:
+        return skip("no run_cmds")
+    commands: dict[str, dict[str, Any]] = {}
+    exists: list[str] = []
+    dataset_tags: list[str] | None = None
+    for cname, c in list(rc.items())[:MAX_CMDS]:
+        cw = f"run_cmds.{str(cname)[:40]}"
+        if not isinstance(cname, str) or not PROG_NAME_RE.fullmatch(cname) or not isinstance(c, Mapping):
+            notes.append(f"{cw}: not a command name; left out")
+            continue
+        rt = c.get("run_time") if isinstance(c.get("run_time"), Mapping) else {}
+        assert isinstance(rt, Mapping)
+        main = rt.get("run_cmd_main")
+        if not isinstance(main, str):
+            notes.append(f"{cw}: no run_cmd_main (CK runs a script or a CK module); left out")
+            continue
+        outs = {o for k in ("run_output_files", "run_correctness_output_files")
+                for o in (rt.get(k) if isinstance(rt.get(k), list) else []) if isinstance(o, str)}
+        try:
+            args = _translate_cmd(main, outs)
+        except _NotCarried as e:
+            notes.append(f"{cw}: {main[:80]!r} {e}; left out")
+            continue
+        uses_input = any("{input}" in a for a in args)
+        dt = tags_of(c.get("dataset_tags"))
+        if uses_input and not dt:
+            notes.append(f"{cw}: reads a data set but names no dataset_tags; left out")
+            continue
+        cenv: dict[str, str] = {}
+        timer = rt.get("fine_grain_timer_file")
+        if isinstance(timer, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", timer):
+            cenv["XOPENME_TIME_FILE"] = "{out}/" + timer
+        crv = rt.get("run_vars")
+        if isinstance(crv, Mapping):
+            for k, v in list(crv.items())[:128]:
+                if isinstance(k, str) and ENV_RE.fullmatch(k) and isinstance(v, (str, int, float)) and \
+                        not isinstance(v, bool) and "$#" not in str(v) and not PLACEHOLDER_RE.search(str(v)):
+                    cenv[k] = str(v)
+        if str(c.get("ignore_return_code", "no")).lower() == "yes":
+            notes.append(f"{cw}: ignore_return_code: ckpm checks the exit status all the same")
+        if rt.get("post_process_via_ck") or rt.get("post_process_cmds") or rt.get("pre_process_via_ck"):
+            notes.append(f"{cw}: pre- and post-processing (code) is not run")
+        if uses_input:
+            if dataset_tags is None:
+                dataset_tags = dt
+            elif dt != dataset_tags:
+                notes.append(f"{cw}: takes data sets tagged {','.join(dt)}; choose one with --input")
+        commands[cname] = {"args": args, "env": cenv}
+        for a in args:
+            if a.startswith("{out}/"):
+                rel = a[len("{out}/"):]
+                if rel in outs and rel not in exists:
+                    exists.append(rel)
+    if not commands:
+        return skip("no run command could be carried over")
+    run: dict[str, Any] = {
+        "sources": [f"src/{s}" for s in srcs if not s.endswith((".h", ".hpp"))],
+        "language": language,
+        "binary": re.sub(r"[^A-Za-z0-9_.-]", "-", entry.alias)[:64] or "a",
+        "compiler": compiler_key,
+        "cflags": cflags,
+        "ldflags": ldflags,
+        "command": next(iter(commands)),
+        "flags": {"speed": ["-O3"], "size": ["-Os"], "debug": ["-O0", "-g"]},
+        "env": env,
+        "commands": commands,
+        "timeout": 600,
+    }
+    if exists:
+        run["validate"] = {"exists": exists}
+    if dataset_tags is not None:
+        key = dep_key("ck-data-" + "-".join(dataset_tags))
+        key = key[:64].rstrip("-._") if key else "ck-data"
+        deps.append({"name": key, "tags": dataset_tags})
+        run["input"] = key
+    try:
+        parse_program(run, name=name, where=f"CK {entry.where}")
+    except ProgramError as e:
+        return skip(f"its run description does not check: {e.message}")
+    line = _line(entry, name, "program", tags if "program" in tags else ["program", *tags][:MAX_TAGS],
+                 _description(entry, "a program"), deps=deps, targets=["linux-*", "macos-*"],
+                 install=[{"targets": ["*"], "steps": [{"kind": "copy", "to": "src"}]}], run=run)
+    return Mapped(entry, name, "program", line, None, notes)
+
+
+MAPPERS: dict[str, Any] = {"dataset": map_dataset, "soft": map_soft, "package": map_package, "program": map_program}
+
+
+def map_entries(entries: Iterable[CkEntry], link_flags: Callable[[list[str]], list[str] | None] | None = None
+                ) -> list[Mapped]:
+    out = []
+    for e in entries:
+        fn = MAPPERS.get(e.module)
+        if fn is None:
+            out.append(Mapped(e, component_name(e.module, e.alias), e.module,
+                              skipped=f"CK module {e.module!r} has no ckpm counterpart"))
+        elif e.module == "program":
+            out.append(fn(e, link_flags))
+        else:
+            out.append(fn(e))
+    return out
