@@ -80,7 +80,7 @@ def _int_version(v: Any) -> str | None:
 
 def targets_of(os_tags: Any) -> list[str] | None:
     """``only_for_target_os_tags`` → target patterns; [] when none of them is a platform ckpm knows."""
-    if not isinstance(os_tags, list):
+    if not isinstance(os_tags, list) or not os_tags:
         return None
     out = []
     for t in os_tags:
@@ -256,8 +256,6 @@ def map_soft(entry: CkEntry) -> Mapped:
         return Mapped(entry, name, "soft", skipped=f"only for {cust.get('only_for_target_os_tags')!r}", not_carried=notes)
     if "compiler" in tags and kind != "compiler":
         notes.append("a compiler ckpm cannot drive (not C or C++ by gcc or clang): detected as a tool")
-    for k in ("env_prefix", "add_to_path", "soft_can_be_skipped", "ck_version"):
-        pass
     if cust.get("env_prefix"):
         notes.append(f"the environment CK's customize.py sets ({cust.get('env_prefix')}_*) is not carried over; "
                      "ckpm gives prefixes as {dep.KEY} and <NAME>_ROOT")
@@ -277,13 +275,45 @@ def _shell_vars(text: str) -> dict[str, str]:
     return {m.group(1): m.group(2).strip() for m in _ASSIGN.finditer(text)}
 
 
+def _package_source(env: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The download URL a package's ``install_env`` declares, or (None, why not)."""
+    def get(k: str) -> str | None:
+        v = env.get(f"{k}_LINUX", env.get(k))
+        return v if isinstance(v, str) and v.strip() else None
+
+    url = get("PACKAGE_URL")
+    if url is None:
+        return None, "no download URL (install_env.PACKAGE_URL)"
+    url = url.strip()
+    if "$#" in url or "${" in url or "$<<" in url:
+        return None, f"its download URL {url[:80]!r} needs CK placeholders"
+    if str(env.get("PACKAGE_GIT", "")).upper() == "YES":
+        m = re.fullmatch(r"https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?", url)
+        ref = get("PACKAGE_GIT_CHECKOUT")
+        if m is None:
+            return None, f"a git repository outside GitHub ({url[:60]}): no archive URL to pin"
+        if ref is None or ref in ("master", "main", "trunk", "develop") or not re.fullmatch(r"[A-Za-z0-9_.+-]{1,128}", ref):
+            return None, f"tracks a branch of {url[:60]} ({ref or 'the default branch'}): no version to pin"
+        return f"https://github.com/{m.group(1)}/{m.group(2)}/archive/{ref}.tar.gz", ""
+    name = get("PACKAGE_NAME")
+    if name is None:
+        return None, "the file to download is named by customize.py (code), not by the metadata"
+    if "$#" in name or "${" in name or "/" in name.strip("/") and ".." in name:
+        return None, f"its file name {name[:60]!r} needs CK placeholders"
+    full = url.rstrip("/") + "/" + name.strip().lstrip("/")
+    if not re.fullmatch(r"https?://[^\s\"'`$\\]{1,2000}", full):
+        return None, f"{full[:80]!r} is not an http(s) URL ckpm downloads"
+    return full, ""
+
+
 def map_package(entry: CkEntry) -> Mapped:
     name, tags, notes = _base(entry, "package")
     meta = entry.meta
-    env = meta.get("install_env") if isinstance(meta.get("install_env"), Mapping) else {}
-    assert isinstance(env, Mapping)
     cust = meta.get("customize") if isinstance(meta.get("customize"), Mapping) else {}
     assert isinstance(cust, Mapping)
+    env = cust.get("install_env") if isinstance(cust.get("install_env"), Mapping) else meta.get("install_env")
+    if not isinstance(env, Mapping):
+        env = {}
     deps = deps_of(meta.get("deps"), "deps", notes)
     version = VERSION
     v = cust.get("version") or meta.get("version")
@@ -291,37 +321,41 @@ def map_package(entry: CkEntry) -> Mapped:
         version = v
     recipe: dict[str, Any] | None = None
     ldflags: list[str] = []
-    url = env.get("PACKAGE_URL")
-    if isinstance(url, str) and re.fullmatch(r"https?://[^\s\"'`$]{1,1900}", url):
-        pname = env.get("PACKAGE_NAME")
-        full = url if not isinstance(pname, str) else url.rstrip("/") + "/" + pname
-        if "$#" in full or "${" in full or not re.fullmatch(r"https?://[^\s\"'`$]{1,2000}", full):
-            return Mapped(entry, name, "package", skipped=f"its download URL {full[:80]!r} needs CK placeholders",
-                          not_carried=notes)
-        build = str(env.get("PACKAGE_BUILD_TYPE", "")).lower()
-        flags = [str(env.get(k, "")) for k in ("PACKAGE_CONFIGURE_FLAGS", "PACKAGE_CONFIGURE_FLAGS_LINUX")]
+    if env.get("PACKAGE_URL") or env.get("PACKAGE_URL_LINUX"):
+        full, why = _package_source(env)
+        if full is None:
+            return Mapped(entry, name, "package", skipped=why, not_carried=notes)
+        build = str(env.get("PACKAGE_BUILD_TYPE") or "").lower()
+        skip_make = str(env.get("PACKAGE_SKIP_LINUX_MAKE", "")).upper() == "YES"
+        flags = [str(env.get(k) or "") for k in ("PACKAGE_CONFIGURE_FLAGS", "PACKAGE_CONFIGURE_FLAGS_LINUX")]
         args = [a for f in flags for a in f.split() if a]
         bad = [a for a in args if SHELL_CHARS.search(a) or "$" in a or not a.startswith("-")]
         if bad:
             notes.append(f"configure flags left out (placeholders or not options): {' '.join(bad[:5])}")
             args = [a for a in args if a not in bad]
+        steps: list[dict[str, Any]] = []
+        if str(env.get("PACKAGE_AUTOGEN", "")).upper() == "YES":
+            steps.append({"kind": "script", "run": ["sh ./autogen.sh"]})
         if build == "cmake":
-            step: dict[str, Any] = {"kind": "cmake", "args": args}
-        elif build in ("make", "configure", "autotools", "auto"):
-            step = {"kind": "make", "configure": "auto", "configure_args": args}
-        elif not build and meta.get("process_script"):
-            return Mapped(entry, name, "package", skipped=f"installs with its script {meta.get('process_script')!r} "
-                                                          "(code, not carried over) and declares no build type",
-                          not_carried=notes)
+            steps.append({"kind": "cmake", "args": args})
+        elif build in ("configure", "autotools") or (build == "make" and not skip_make):
+            steps.append({"kind": "make", "configure": "auto", "configure_args": args})
+        elif build == "make":
+            return Mapped(entry, name, "package", skipped="build type make with PACKAGE_SKIP_LINUX_MAKE: its install "
+                                                          "script builds it (code, not carried over)", not_carried=notes)
+        elif skip_make or build in ("none", "skip"):
+            steps = [{"kind": "copy"}]
+            notes.append("no build: the download is unpacked into the prefix")
         else:
-            step = {"kind": "copy"}
-            notes.append(f"build type {build or 'none'}: the download is copied into the prefix, not built")
-        recipe = {"targets": ["linux-*", "macos-*"], "sources": [{"urls": [full]}], "steps": [step]}
-        if isinstance(env.get("PACKAGE_PATCH"), str) or "patch.linux" in entry.files:
-            notes.append("patches are not applied")
-        if meta.get("process_script"):
-            notes.append(f"its install script ({meta.get('process_script')}) is code: not run; ckpm's "
-                         f"{step['kind']} step builds it instead")
+            return Mapped(entry, name, "package", skipped=f"declares no build type (CK's install script "
+                                                          f"{meta.get('process_script') or ''} decides: code)",
+                          not_carried=notes)
+        recipe = {"targets": ["linux-*", "macos-*"], "sources": [{"urls": [full]}], "steps": steps}
+        if str(env.get("PACKAGE_PATCH", "")).upper() == "YES" or any(f.startswith("patch") for f in entry.files):
+            notes.append("CK's patches are not applied")
+        if meta.get("process_script") or meta.get("use_scripts_from_another_entry"):
+            notes.append("CK's install script is code: not run; ckpm's own "
+                         f"{'/'.join(s['kind'] for s in steps)} step builds it from the declared URL and flags")
     else:
         recipe, ldflags, why = _library_from_sources(entry)
         if recipe is None:
