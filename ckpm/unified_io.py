@@ -33,6 +33,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``yank`` | ``spec`` (``NAME@VERSION``), ``undo``, ``index`` or ``registry``, ``token`` |
 | ``login`` | ``registry``, ``token`` |
 | ``logout`` | ``registry`` (default: every registry) |
+| ``import_ck`` | ``src`` (a CK repository folder, local git repository or git URL), ``into`` (the index folder, default ``ck-index``), ``rev``, ``modules`` |
 """
 from __future__ import annotations
 
@@ -362,11 +363,21 @@ def _logout(r: dict[str, Any]) -> dict[str, Any]:
     return {"forgotten": logout(_str(r, "registry"), settings=_settings(r))}
 
 
+def _import_ck(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.ck import import_ck
+
+    mods = _strs(r, "modules")
+    report = import_ck(_str(r, "src", required=True) or "", Path(_str(r, "into") or "ck-index"), rev=_str(r, "rev"),
+                       settings=_settings(r), modules=tuple(mods) if mods else None)
+    return report.to_dict()
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
     "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay, "tune": _tune,
     "results": _results, "publish": _publish, "yank": _yank, "login": _login, "logout": _logout,
+    "import_ck": _import_ck,
 }
 
 

@@ -730,6 +730,7 @@ def _register_subcommands() -> None:
 
     cli.add_command(results_group)
     cli.add_command(tune_cmd)
+    cli.add_command(__import__("ckpm.cli.ck", fromlist=["import_group"]).import_group)
     from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
 
     for cmd in (publish_cmd, yank_cmd, login_cmd, logout_cmd):
