@@ -274,6 +274,25 @@ def import_ck(src: str | Path, into: Path, *, rev: str | None = None, settings: 
                 atomic_write(path, data)
                 line["source"] = {"urls": [path.resolve().as_uri()], "sha256": hashlib.sha256(data).hexdigest(),
                                   "size": len(data)}
+            for rec in line.get("install", []):
+                srcs = rec.get("sources") or []
+                for i, sv in enumerate(srcs):
+                    if "ck_entry_file" not in sv:
+                        continue
+                    if url is not None:
+                        m.skipped = ("its sources are an archive inside the entry: imported from a folder or a "
+                                     "local repository only")
+                        break
+                    data = (m.entry.path / sv["ck_entry_file"]).read_bytes()
+                    fname = re.sub(r"[^A-Za-z0-9_.+-]", "-", sv["ck_entry_file"])
+                    path = into / FILES_DIR / f"{m.name}--{fname}"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(path, data)
+                    srcs[i] = {"urls": [path.resolve().as_uri()], "sha256": hashlib.sha256(data).hexdigest(),
+                               "size": len(data)}
+            if m.skipped:
+                m.line = None
+                continue
             try:
                 write_component(into, [line])
             except CkpmError as e:

@@ -375,7 +375,10 @@ def map_package(entry: CkEntry) -> Mapped:
                       not_carried=notes)
     from ckpm.build.checks import check_recipe
 
-    problems = check_recipe(recipe)
+    # an archive of the entry is named by the importer (a file URL and its sha256): checked as a URL
+    problems = check_recipe({**recipe, "sources": [{"urls": ["https://ck-entry.invalid/file"]} if "ck_entry_file" in x
+                                                   else x for x in recipe.get("sources", [])]}
+                            if recipe.get("sources") else recipe)
     if problems:
         return Mapped(entry, name, "package", skipped=f"the recipe made from it is refused: {problems[0]}",
                       not_carried=notes)
@@ -386,39 +389,93 @@ def map_package(entry: CkEntry) -> Mapped:
     return Mapped(entry, name, "package", line, None, notes)
 
 
-def _library_from_sources(entry: CkEntry) -> tuple[dict[str, Any] | None, list[str], str]:
-    """A static C library whose make script declares its files: our own recipe compiles them."""
-    script = next((f for f in ("ck-make.sh", "scripts.linux/ck-make.sh") if f in entry.files), None)
-    if script is None:
-        what = entry.meta.get("process_script")
-        return None, [], (f"installs with its script {what!r} (code, not carried over); no download URL or "
-                          "build type in its metadata" if what else "no download URL (install_env.PACKAGE_URL) "
-                                                                     "and no declared source files")
+ARCHIVE_RE = re.compile(r".+\.(?:tar\.bz2|tar\.gz|tgz|tar\.xz|tar)$")
+MAX_ARCHIVE_MEMBERS = 10_000
+MAX_SCRIPT = 64 * 1024
+
+
+def _read_text(path: Any) -> str:
+    with open(path, "rb") as fh:
+        return fh.read(MAX_SCRIPT).decode("utf-8", "replace")
+
+
+def _archive_make(entry: CkEntry, archive: str) -> tuple[dict[str, str], set[str], str] | None:
+    """The make script's variables inside a CK package's own source archive (read as text,
+    members listed, nothing extracted): (variables, files beside it, its folder once ckpm
+    unpacks the archive, dropping a single top folder as it does)."""
+    import tarfile
+
     try:
-        with open(entry.path / script, "rb") as fh:
-            text = fh.read(64 * 1024).decode("utf-8", "replace")
-    except OSError as e:
-        return None, [], f"cannot read {script} ({e.strerror or e})"
-    v = _shell_vars(text)
+        with tarfile.open(entry.path / archive) as tf:
+            members = []
+            for i, m in enumerate(tf):
+                if i >= MAX_ARCHIVE_MEMBERS:
+                    return None
+                members.append(m)
+            make = next((m for m in members if m.isfile() and m.name.rstrip("/").split("/")[-1] == "ck-make.sh"
+                         and m.name.count("/") <= 1 and m.size <= MAX_SCRIPT), None)
+            if make is None:
+                return None
+            fh = tf.extractfile(make)
+            text = fh.read(MAX_SCRIPT).decode("utf-8", "replace") if fh else ""
+    except (OSError, tarfile.TarError, EOFError):
+        return None
+    folder = make.name.rsplit("/", 1)[0] if "/" in make.name else ""
+    beside = {m.name.rsplit("/", 1)[-1] for m in members if m.isfile()
+              and (m.name.rsplit("/", 1)[0] if "/" in m.name else "") == folder}
+    tops = {m.name.strip("./").split("/")[0] for m in members if m.name.strip("./")}
+    only_dir = len(tops) == 1 and all("/" in m.name.strip("./") or m.isdir() for m in members)
+    where = "" if (only_dir and folder in tops) or not folder else folder
+    return _shell_vars(text), beside, where
+
+
+def _library_from_sources(entry: CkEntry) -> tuple[dict[str, Any] | None, list[str], str]:
+    """A static C library whose scripts declare its files (``CK_SOURCE_FILES``, ``LIB_NAME``,
+    ``CK_INCLUDE_FILE``, read as text, never run): a recipe ckpm writes compiles them. The
+    files are the entry's own, or in one source archive of the entry (``lib-rtl-polybench``)."""
+    v: dict[str, str] = {}
+    for f in ("process.sh", "ck-make.sh", "scripts.linux/ck-make.sh"):
+        if f in entry.files:
+            try:
+                v.update(_shell_vars(_read_text(entry.path / f)))
+            except OSError as e:
+                return None, [], f"cannot read {f} ({e.strerror or e})"
+    files = set(entry.files)
+    inner: str | None = None
+    where = ""
+    if not v.get("CK_SOURCE_FILES"):
+        archives = [f for f in entry.files if ARCHIVE_RE.fullmatch(f) and "/" not in f]
+        got = _archive_make(entry, archives[0]) if len(archives) == 1 else None
+        if got is not None:
+            inner = archives[0]
+            v.update(got[0])
+            files, where = got[1], got[2]
+    what = entry.meta.get("process_script")
     srcs = v.get("CK_SOURCE_FILES", "").split()
     lib = v.get("LIB_NAME", "")
     inc = v.get("CK_INCLUDE_FILE", "").split()
-    if not srcs or not lib or not re.fullmatch(r"lib[A-Za-z0-9_+-]{1,64}", lib):
-        return None, [], f"{script} declares no CK_SOURCE_FILES and LIB_NAME to build from (it is code, not run)"
-    names = srcs + inc
-    for n in names:
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", n) or n not in entry.files:
-            return None, [], f"{script}: {n!r} is not a file of the entry"
+    if not srcs or not lib:
+        return None, [], (f"installs with its script {what!r} (code, not carried over); no download URL or "
+                          "build type in its metadata" if what else "no download URL (install_env.PACKAGE_URL) "
+                                                                     "and no declared source files")
+    if not re.fullmatch(r"lib[A-Za-z0-9_+-]{1,64}", lib):
+        return None, [], f"LIB_NAME {lib[:40]!r} is not a library name"
+    for n in srcs + inc:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", n) or n not in files:
+            return None, [], f"{n[:60]!r}, named by its make script, is not one of its files"
     if not all(n.endswith((".c", ".cc", ".cpp", ".cxx")) for n in srcs):
-        return None, [], f"{script}: CK_SOURCE_FILES are not C or C++ sources"
+        return None, [], "CK_SOURCE_FILES are not C or C++ sources"
     objs = [re.sub(r"\.[a-z]+$", ".o", s) for s in srcs]
     cxx = any(not s.endswith(".c") for s in srcs)
+    cd = f"cd {where} && " if where else ""
     lines = ['mkdir -p "$DESTDIR$PREFIX/lib" "$DESTDIR$PREFIX/include"']
-    lines += [f"{'$CXX' if cxx else '$CC'} -O2 -fPIC -I. -c {s} -o {o}" for s, o in zip(srcs, objs)]
-    lines.append(f'${{AR:-ar}} rcs "$DESTDIR$PREFIX/lib/{lib}.a" {" ".join(objs)}')
+    lines += [f"{cd}{'$CXX' if cxx else '$CC'} -O2 -fPIC -I. -c {s} -o {o}" for s, o in zip(srcs, objs)]
+    lines.append(f'{cd}${{AR:-ar}} rcs "$DESTDIR$PREFIX/lib/{lib}.a" {" ".join(objs)}')
     if inc:
-        lines.append(f'cp {" ".join(inc)} "$DESTDIR$PREFIX/include/"')
-    recipe = {"targets": ["linux-*", "macos-*"], "steps": [{"kind": "script", "run": lines}]}
+        lines.append(f'{cd}cp {" ".join(inc)} "$DESTDIR$PREFIX/include/"')
+    recipe: dict[str, Any] = {"targets": ["linux-*", "macos-*"], "steps": [{"kind": "script", "run": lines}]}
+    if inner is not None:
+        recipe["sources"] = [{"ck_entry_file": inner}]  # the importer names the file: a URL and its sha256
     return recipe, [f"-l{lib[3:]}"], ""
 
 
@@ -563,6 +620,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         return skip("no run_cmds")
     commands: dict[str, dict[str, Any]] = {}
     exists: list[str] = []
+    timers: set[str | None] = set()
     dataset_tags: list[str] | None = None
     for cname, c in list(rc.items())[:MAX_CMDS]:
         cw = f"run_cmds.{str(cname)[:40]}"
@@ -590,7 +648,9 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         cenv: dict[str, str] = {}
         timer = rt.get("fine_grain_timer_file")
         if isinstance(timer, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", timer):
-            cenv["XOPENME_TIME_FILE"] = "{out}/" + timer
+            cenv["XOPENME_TIME_FILE"] = "{out}/" + timer  # xopenme writes its timers there
+        else:
+            timer = None
         crv = rt.get("run_vars")
         if isinstance(crv, Mapping):
             for k, v in list(crv.items())[:128]:
@@ -607,6 +667,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
             elif dt != dataset_tags:
                 notes.append(f"{cw}: takes data sets tagged {','.join(dt)}; choose one with --input")
         commands[cname] = {"args": args, "env": cenv}
+        timers.add(timer)
         for a in args:
             if a.startswith("{out}/"):
                 rel = a[len("{out}/"):]
@@ -627,6 +688,12 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         "commands": commands,
         "timeout": 600,
     }
+    timer = next(iter(timers)) if len(timers) == 1 else None
+    if timer and "-DXOPENME" in cflags:
+        # the program times its kernel with xopenme: the file is written, and its figure is a metric
+        if timer not in exists:
+            exists.append(timer)
+        run["metrics"] = {"execution_time": {"json": "execution_time", "file": timer}}
     if exists:
         run["validate"] = {"exists": exists}
     if dataset_tags is not None:
