@@ -101,7 +101,7 @@ def main() -> int:
             try:
                 d = json.loads(out)
                 ok = bool(d.get("ok") and d["data"].get("ok"))
-                why = "" if ok else (d.get("error") or {}).get("message", "")[:200]
+                why = "" if ok else str((d.get("error") or {}).get("error", ""))[:200]
             except ValueError:
                 why = (err.strip().splitlines() or ["no output"])[-1][:200]
             res["commands"][cmd] = {"ok": ok, "why": why}  # type: ignore[index]

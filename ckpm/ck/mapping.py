@@ -485,7 +485,7 @@ class _NotCarried(Exception):
     pass
 
 
-def _translate_cmd(text: str, outputs: set[str]) -> list[str]:
+def _translate_cmd(text: str, outputs: set[str], inputs: "set[str] | frozenset[str]" = frozenset()) -> list[str]:
     """``$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ out.tmp -c`` → args with ckpm placeholders."""
     if len(text) > 4096:
         raise _NotCarried("longer than 4096 characters")
@@ -509,15 +509,17 @@ def _translate_cmd(text: str, outputs: set[str]) -> list[str]:
             if v == "dataset_filename":
                 return DATASET_FILE
             if v in ("src_path", "src_path_local"):
-                return "{src}/"
+                return "{src}/src/"  # the entry's files are in src/ of the program's prefix
             if v == "BIN_FILE":
                 return "{bin}"
             raise _NotCarried(f"the CK placeholder {m.group(0)} has no ckpm equivalent")
 
         tok = CK_VAR.sub(sub, tok)
-        tok = tok.replace("{input}//", "{input}/").replace("{src}//", "{src}/")
+        tok = tok.replace("{input}//", "{input}/").replace("{src}/src//", "{src}/src/")
         if tok in outputs and "/" not in tok:
             tok = "{out}/" + tok
+        elif tok in inputs and "/" not in tok:
+            tok = "{src}/src/" + tok  # CK copies run_input_files beside the program; ckpm names them
         if "\0" in tok or len(tok) > 4096:
             raise _NotCarried("a bad argument")
         args.append(tok)
@@ -635,11 +637,17 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
             continue
         outs = {o for k in ("run_output_files", "run_correctness_output_files")
                 for o in (rt.get(k) if isinstance(rt.get(k), list) else []) if isinstance(o, str)}
+        ins = {o for o in (rt.get("run_input_files") if isinstance(rt.get("run_input_files"), list) else [])
+               if isinstance(o, str) and o in entry.files}
         try:
-            args = _translate_cmd(main, outs)
+            args = _translate_cmd(main, outs, ins)
         except _NotCarried as e:
             notes.append(f"{cw}: {main[:80]!r} {e}; left out")
             continue
+        unnamed = sorted(f for f in ins if "{src}/src/" + f not in args)
+        if unnamed:
+            notes.append(f"{cw}: run_input_files {', '.join(unnamed[:4])} are copied by CK beside the program; "
+                         "ckpm does not copy them (the program finds them only when given their paths)")
         uses_input = any("{input}" in a for a in args)
         dt = tags_of(c.get("dataset_tags"))
         if uses_input and not dt:
