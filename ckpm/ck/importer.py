@@ -122,7 +122,7 @@ def export_local(gitdir: Path, rev: str | None, dest: Path, *, max_bytes: int = 
                     missing.append(r + "/")
             elif e.filemode in (pygit2.GIT_FILEMODE_BLOB, pygit2.GIT_FILEMODE_BLOB_EXECUTABLE):
                 try:
-                    data = repo[e.id].data
+                    data = repo[e.id].read_raw()
                 except (KeyError, pygit2.GitError):
                     missing.append(r)
                     continue
@@ -234,11 +234,11 @@ def import_ck(src: str | Path, into: Path, *, rev: str | None = None, settings: 
             repo: CkRepo = read_repo(root, modules=modules)
         except ValueError as e:
             raise CkImportError(str(e)) from None
-        for e in repo.entries:
-            pre = f"{e.module}/{e.alias}/"
+        for ent in repo.entries:
+            pre = f"{ent.module}/{ent.alias}/"
             gone = [m[len(pre):] for m in missing if m.startswith(pre)]
             if gone:
-                e.problems.append(f"{len(gone)} file(s) not in the git repository's objects (a partial copy): "
+                ent.problems.append(f"{len(gone)} file(s) not in the git repository's objects (a partial copy): "
                                   + ", ".join(gone[:5]) + (" …" if len(gone) > 5 else ""))
         # packages first: programs link the libraries they name
         pkgs = map_entries([e for e in repo.entries if e.module == "package"])

@@ -27,6 +27,7 @@ SHELL_CHARS = re.compile(r"[|<>;&`]|\$\(")
 CK_VAR = re.compile(r"\$#([A-Za-z0-9_]+)#\$|\$<<([A-Za-z0-9_]+)>>\$")
 C_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 LANGS = {"c": "c", "cpp": "c++", "c++": "c++", "cxx": "c++"}
+DETECT_LANGS = {"c": "c", "cpp": "cxx", "c++": "cxx", "cxx": "cxx"}  # as detect rules name them
 MAX_CMDS = 64
 
 
@@ -222,7 +223,7 @@ def map_soft(entry: CkEntry) -> Mapped:
     lib = re.fullmatch(r"lib([A-Za-z0-9_+-][A-Za-z0-9_.+-]*?)\.(?:so(?:\.[0-9.]+)?|a|dylib)", base)
     if lib:
         rule = {"library": lib.group(1)}
-        kind = "library"
+        kind = "lib"
     elif re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", base) and "." not in base.split("-")[0][:1]:
         vargs: list[str] = []
         vcmd = _linux_value(cust.get("soft_version_cmd"))
@@ -238,7 +239,7 @@ def map_soft(entry: CkEntry) -> Mapped:
             rule["version_args"] = vargs
             rule["version_regex"] = r"(\d+\.\d+(?:\.\d+)?)"
         kind = "tool"
-        langs = [LANGS[t[5:]] for t in tags if t.startswith("lang-") and t[5:] in LANGS]
+        langs = [DETECT_LANGS[t[5:]] for t in tags if t.startswith("lang-") and t[5:] in DETECT_LANGS]
         if "compiler" in tags and langs:
             family = "clang" if ("llvm" in tags or "clang" in tags or base.startswith("clang")) else \
                 "gcc" if ("gcc" in tags or base.startswith(("gcc", "g++"))) else None
@@ -329,9 +330,11 @@ def map_package(entry: CkEntry) -> Mapped:
         skip_make = str(env.get("PACKAGE_SKIP_LINUX_MAKE", "")).upper() == "YES"
         flags = [str(env.get(k) or "") for k in ("PACKAGE_CONFIGURE_FLAGS", "PACKAGE_CONFIGURE_FLAGS_LINUX")]
         args = [a for f in flags for a in f.split() if a]
-        bad = [a for a in args if SHELL_CHARS.search(a) or "$" in a or not a.startswith("-")]
+        ok_arg = (re.compile(r"-D[A-Za-z_][A-Za-z0-9_]*(?::[A-Z]+)?=[A-Za-z0-9_.,:/+=-]*") if build == "cmake"
+                  else re.compile(r"--?[A-Za-z0-9][A-Za-z0-9_-]*(?:=[A-Za-z0-9_.,:/+=-]*)?"))
+        bad = [a for a in args if not ok_arg.fullmatch(a)]
         if bad:
-            notes.append(f"configure flags left out (placeholders or not options): {' '.join(bad[:5])}")
+            notes.append(f"configure flags left out (placeholders, or not plain options): {' '.join(bad[:5])}")
             args = [a for a in args if a not in bad]
         steps: list[dict[str, Any]] = []
         if str(env.get("PACKAGE_AUTOGEN", "")).upper() == "YES":
@@ -368,7 +371,7 @@ def map_package(entry: CkEntry) -> Mapped:
             m = re.fullmatch(r"(?:.*/)?lib([A-Za-z0-9_+-]+)\.(?:a|so)", efp.replace("$#sep#$", "/"))
             if m:
                 ldflags = [f"-l{m.group(1)}"]
-    kind = "library" if "lib" in tags else "tool"
+    kind = "lib" if "lib" in tags else "tool"
     targets = targets_of(meta.get("only_for_target_os_tags")) if "only_for_target_os_tags" in meta else None
     if targets == []:
         return Mapped(entry, name, "package", skipped=f"only for {meta.get('only_for_target_os_tags')!r}",
@@ -480,6 +483,10 @@ def _library_from_sources(entry: CkEntry) -> tuple[dict[str, Any] | None, list[s
 
 
 # -- programs ------------------------------------------------------------------------------------
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
 
 class _NotCarried(Exception):
     pass
@@ -611,17 +618,17 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
     rv = meta.get("run_vars")
     if isinstance(rv, Mapping):
         for k, v in list(rv.items())[:128]:
-            sv = str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
-            if isinstance(k, str) and ENV_RE.fullmatch(k) and sv is not None and len(sv) <= 1024 \
-                    and "$#" not in sv and not PLACEHOLDER_RE.search(sv) and "\0" not in sv:
-                env[k] = sv
+            val: str | None = str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
+            if isinstance(k, str) and ENV_RE.fullmatch(k) and val is not None and len(val) <= 1024 \
+                    and "$#" not in val and not PLACEHOLDER_RE.search(val) and "\0" not in val:
+                env[k] = val
             else:
                 notes.append(f"run_vars {str(k)[:40]}: not a plain variable; left out")
     rc = meta.get("run_cmds")
     if not isinstance(rc, Mapping) or not rc:
         return skip("no run_cmds")
     commands: dict[str, dict[str, Any]] = {}
-    exists: list[str] = []
+    written: dict[str, list[str]] = {}
     timers: set[str | None] = set()
     dataset_tags: list[str] | None = None
     for cname, c in list(rc.items())[:MAX_CMDS]:
@@ -635,10 +642,9 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         if not isinstance(main, str):
             notes.append(f"{cw}: no run_cmd_main (CK runs a script or a CK module); left out")
             continue
-        outs = {o for k in ("run_output_files", "run_correctness_output_files")
-                for o in (rt.get(k) if isinstance(rt.get(k), list) else []) if isinstance(o, str)}
-        ins = {o for o in (rt.get("run_input_files") if isinstance(rt.get("run_input_files"), list) else [])
-               if isinstance(o, str) and o in entry.files}
+        outs = {o for k in ("run_output_files", "run_correctness_output_files") for o in _list(rt.get(k))
+                if isinstance(o, str)}
+        ins = {o for o in _list(rt.get("run_input_files")) if isinstance(o, str) and o in entry.files}
         try:
             args = _translate_cmd(main, outs, ins)
         except _NotCarried as e:
@@ -676,11 +682,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
                 notes.append(f"{cw}: takes data sets tagged {','.join(dt)}; choose one with --input")
         commands[cname] = {"args": args, "env": cenv}
         timers.add(timer)
-        for a in args:
-            if a.startswith("{out}/"):
-                rel = a[len("{out}/"):]
-                if rel in outs and rel not in exists:
-                    exists.append(rel)
+        written[cname] = [a[len("{out}/"):] for a in args if a.startswith("{out}/") and a[len("{out}/"):] in outs]
     if not commands:
         return skip("no run command could be carried over")
     run: dict[str, Any] = {
@@ -696,6 +698,12 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         "commands": commands,
         "timeout": 600,
     }
+    # ckpm checks a program's outputs whatever the command: the files every command writes
+    exists = [f for f in next(iter(written.values()), []) if all(f in w for w in written.values())]
+    for cname, w in written.items():
+        if any(f not in exists for f in w):
+            notes.append(f"run_cmds.{cname}: its own output files ({', '.join(f for f in w if f not in exists)}) "
+                         "are not checked (ckpm checks the outputs common to all commands)")
     timer = next(iter(timers)) if len(timers) == 1 else None
     if timer and "-DXOPENME" in cflags:
         # the program times its kernel with xopenme: the file is written, and its figure is a metric
@@ -705,8 +713,8 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
     if exists:
         run["validate"] = {"exists": exists}
     if dataset_tags is not None:
-        key = dep_key("ck-data-" + "-".join(dataset_tags))
-        key = key[:64].rstrip("-._") if key else "ck-data"
+        made = dep_key("ck-data-" + "-".join(dataset_tags))
+        key = made[:64].rstrip("-._") if made else "ck-data"
         deps.append({"name": key, "tags": dataset_tags})
         run["input"] = key
     try:
