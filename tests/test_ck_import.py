@@ -383,3 +383,55 @@ def test_hostile_metadata_is_bounded_and_never_escapes(tmp_path: Path) -> None:
     flags = line_of(tmp_path / "idx", "package-evil-flags")
     assert flags["install"][0]["steps"] == [{"kind": "cmake", "args": ["-DX=1"]}]
     assert not list((tmp_path / "idx").rglob("secret*"))
+
+
+def _tar_bz2(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:bz2") as tf:
+        for name, text in files.items():
+            data = text.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@needs_cc
+def test_a_library_in_the_package_s_own_archive_is_built_in_the_store(tmp_path: Path) -> None:
+    """As lib-rtl-polybench: process.sh names the library, the sources and ck-make.sh are in an
+    archive of the entry. Read as text and member names, never run; built by ckpm's recipe."""
+    mark = tmp_path / "ran.txt"
+    repo = tmp_path / "ck"
+    _write(repo / ".ckr.json", {"data_alias": "ck"})
+    make = 'export CK_SOURCE_FILES=poly.c\nexport CK_INCLUDE_FILE=poly.h\n${CK_CC} -c poly.c\n'
+    _entry(repo, "package", "lib-rtl-poly", "abababababababab", {
+        "process_script": "process", "customize": {"version": "2012"}, "tags": ["lib", "rtl", "poly"],
+        "end_full_path": {"linux": "lib/librtlpoly.a"}}, {
+        "process.sh": "export PACKAGE_NAME=lib-rtl-poly\nexport LIB_NAME=librtlpoly\n" + SCRIPT.format(mark=mark),
+        "lib-rtl-poly.tar.bz2": _tar_bz2({"src/ck-make.sh": make, "src/poly.c": "int poly(int x){return 3*x;}\n",
+                                          "src/poly.h": "int poly(int x);\n"})})
+    _entry(repo, "package", "lib-evil-folder", "cdcdcdcdcdcdcdcd", {"process_script": "process", "tags": ["lib"]}, {
+        "process.sh": "export LIB_NAME=libevil\n",
+        "evil.tar.bz2": _tar_bz2({"x;touch pwned/ck-make.sh": make, "x;touch pwned/poly.c": "int x;\n"})})
+    index = tmp_path / "idx"
+    report = import_ck(repo, index)
+    why = {m.entry.where: m.skipped for m in report.items if m.line is None}
+    assert "package/lib-evil-folder" in why
+    line = line_of(index, "package-lib-rtl-poly")
+    recipe = line["install"][0]
+    assert recipe["sources"][0]["urls"][0].endswith("package-lib-rtl-poly--lib-rtl-poly.tar.bz2")
+    assert line["ck"]["ldflags"] == ["-lrtlpoly"] and line["version"] == "2012"
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text('[project]\nname = "p"\n\n[dependencies]\npackage-lib-rtl-poly = "*"\n'
+                                    f'compiler = {{ tags = "compiler,lang-c", kind = "build" }}\n\n'
+                                    f'[[index]]\nname = "ck"\nurl = "{index}"\n\n'
+                                    f'[[index]]\nname = "default"\nurl = "{ROOT / "index"}"\n')
+    out = ckpm.access({"action": "sync", "project": str(proj)})
+    assert out["return"] == 0, out
+    prefix = Path(next(p["path"] for p in out["packages"] if p["name"] == "package-lib-rtl-poly"))
+    assert (prefix / "lib" / "librtlpoly.a").is_file() and (prefix / "include" / "poly.h").is_file()
+    assert not mark.exists() and not list(tmp_path.rglob("pwned"))

@@ -395,6 +395,7 @@ def map_package(entry: CkEntry) -> Mapped:
 ARCHIVE_RE = re.compile(r".+\.(?:tar\.bz2|tar\.gz|tgz|tar\.xz|tar)$")
 MAX_ARCHIVE_MEMBERS = 10_000
 MAX_SCRIPT = 64 * 1024
+MAX_ARCHIVE_BYTES = 512 << 20
 
 
 def _read_text(path: Any) -> str:
@@ -411,8 +412,10 @@ def _archive_make(entry: CkEntry, archive: str) -> tuple[dict[str, str], set[str
     try:
         with tarfile.open(entry.path / archive) as tf:
             members = []
-            for i, m in enumerate(tf):
-                if i >= MAX_ARCHIVE_MEMBERS:
+            total = 0
+            for i, m in enumerate(tf):  # headers only; a bomb stops at the caps
+                total += max(m.size, 0)
+                if i >= MAX_ARCHIVE_MEMBERS or total > MAX_ARCHIVE_BYTES:
                     return None
                 members.append(m)
             make = next((m for m in members if m.isfile() and m.name.rstrip("/").split("/")[-1] == "ck-make.sh"
@@ -424,6 +427,8 @@ def _archive_make(entry: CkEntry, archive: str) -> tuple[dict[str, str], set[str
     except (OSError, tarfile.TarError, EOFError):
         return None
     folder = make.name.rsplit("/", 1)[0] if "/" in make.name else ""
+    if folder and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", folder):
+        return None  # its folder's name goes into the recipe's command lines: a plain name only
     beside = {m.name.rsplit("/", 1)[-1] for m in members if m.isfile()
               and (m.name.rsplit("/", 1)[0] if "/" in m.name else "") == folder}
     tops = {m.name.strip("./").split("/")[0] for m in members if m.name.strip("./")}
