@@ -435,3 +435,28 @@ def test_a_library_in_the_package_s_own_archive_is_built_in_the_store(tmp_path: 
     prefix = Path(next(p["path"] for p in out["packages"] if p["name"] == "package-lib-rtl-poly"))
     assert (prefix / "lib" / "librtlpoly.a").is_file() and (prefix / "include" / "poly.h").is_file()
     assert not mark.exists() and not list(tmp_path.rglob("pwned"))
+
+
+def test_a_data_set_of_several_files_and_the_commands_that_name_them(tmp_path: Path) -> None:
+    from ckpm.ck.layout import CkEntry
+    from ckpm.ck.mapping import map_dataset, map_program
+
+    d = tmp_path / "pair"
+    for f in ("a.txt", "b.txt"):
+        _write(d / f, f)
+    data = map_dataset(CkEntry("dataset", "pair", None, d, {"dataset_files": ["a.txt", "b.txt", "gone.txt"],
+                                                            "tags": ["dataset", "pair"]}, files=["a.txt", "b.txt"]))
+    assert data.line is not None
+    assert data.line["install"][0]["steps"] == [{"kind": "copy"}, {"kind": "copy", "from": "a.txt", "to": DATASET_FILE},
+                                                {"kind": "copy", "from": "b.txt", "to": DATASET_FILE + "-1"}]
+    p = tmp_path / "prog"
+    _write(p / "m.c", "int main(void){return 0;}\n")
+    meta = {"source_files": ["m.c"], "run_cmds": {"default": {"dataset_tags": ["pair"], "run_time": {
+        "run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ $#dataset_path#$$#dataset_filename_1#$ "
+                        "$#dataset_path#$$#dataset_filename_99#$"}}, "ok": {"dataset_tags": ["pair"], "run_time": {
+        "run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ \"$#dataset_path#$$#dataset_filename_1#$\""}}}}
+    prog = map_program(CkEntry("program", "prog", None, p, meta, files=["m.c"]))
+    assert prog.line is not None
+    assert prog.line["run"]["commands"] == {"ok": {"args": ["{input}/" + DATASET_FILE, "{input}/" + DATASET_FILE + "-1"],
+                                                   "env": {}}}
+    assert any("dataset_filename_99" in n for n in prog.not_carried)

@@ -20,6 +20,7 @@ from ckpm.model.program import NAME_RE as PROG_NAME_RE, ENV_RE, PLACEHOLDER_RE, 
 #: the file a data set's prefix holds under a fixed name: CK's ``$#dataset_filename#$``
 DATASET_FILE = "ck-dataset-file"
 VERSION = "0.0.0"
+MAX_DATASET_FILES = 16
 PREFIX = {"program": "program", "dataset": "dataset", "soft": "soft", "package": "package"}
 OS_TARGETS = {"linux": "linux-*", "macos": "macos-*", "darwin": "macos-*", "osx": "macos-*",
               "windows": "windows-*", "win": "windows-*", "mingw": "windows-*"}
@@ -180,9 +181,11 @@ def map_dataset(entry: CkEntry) -> Mapped:
             return Mapped(entry, name, "dataset", skipped=f"dataset_files names {str(first)[:80]!r}, which is not a "
                                                            "file of the entry", not_carried=notes)
         steps.append({"kind": "copy", "from": first, "to": DATASET_FILE})
-        if len(files) > 1:
-            notes.append(f"{len(files)} dataset_files: the first ({first}) is the default input file "
-                         f"({DATASET_FILE}); the others are in the prefix under their names")
+        for i, other in enumerate(files[1:MAX_DATASET_FILES], 1):  # CK's $#dataset_filename_N#$
+            if isinstance(other, str) and other in entry.files:
+                steps.append({"kind": "copy", "from": other, "to": f"{DATASET_FILE}-{i}"})
+        if len(files) > MAX_DATASET_FILES:
+            notes.append(f"{len(files)} dataset_files: the first {MAX_DATASET_FILES} have fixed names")
     elif not entry.files:
         return Mapped(entry, name, "dataset", skipped="no files and no dataset_files", not_carried=notes)
     else:
@@ -520,6 +523,9 @@ def _translate_cmd(text: str, outputs: set[str], inputs: "set[str] | frozenset[s
                 return "{input}/"
             if v == "dataset_filename":
                 return DATASET_FILE
+            n = re.fullmatch(r"dataset_filename_([0-9]{1,2})", v)
+            if n and 0 < int(n.group(1)) < MAX_DATASET_FILES:
+                return f"{DATASET_FILE}-{int(n.group(1))}"
             if v in ("src_path", "src_path_local"):
                 return "{src}/src/"  # the entry's files are in src/ of the program's prefix
             if v == "BIN_FILE":
