@@ -137,6 +137,11 @@ def deps_of(d: Any, where: str, notes: list[str], *, build_tags: tuple[str, ...]
     return out
 
 
+def _why_missing(entry: CkEntry) -> str:
+    gone = [p for p in entry.problems if "not in the git repository" in p or "skipped" in p]
+    return f" ({gone[0]})" if gone else ""
+
+
 def _base(entry: CkEntry, kind: str) -> tuple[str, list[str], list[str]]:
     name = component_name(entry.module, entry.alias)
     notes: list[str] = list(entry.problems)
@@ -179,7 +184,7 @@ def map_dataset(entry: CkEntry) -> Mapped:
         first = files[0]
         if not isinstance(first, str) or first not in entry.files:
             return Mapped(entry, name, "dataset", skipped=f"dataset_files names {str(first)[:80]!r}, which is not a "
-                                                           "file of the entry", not_carried=notes)
+                                                           "file of the entry" + _why_missing(entry), not_carried=notes)
         steps.append({"kind": "copy", "from": first, "to": DATASET_FILE})
         for i, other in enumerate(files[1:MAX_DATASET_FILES], 1):  # CK's $#dataset_filename_N#$
             if isinstance(other, str) and other in entry.files:
@@ -564,7 +569,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         return skip("no source_files")
     for s in srcs:
         if not isinstance(s, str) or s not in entry.files or ".." in s.split("/") or s.startswith("/"):
-            return skip(f"source file {str(s)[:80]!r} is not a file of the entry"
+            return skip(f"source file {str(s)[:80]!r} is not a file of the entry" + _why_missing(entry)
                         + (" (CK takes it from another entry or a placeholder)" if isinstance(s, str) and "$#" in s else ""))
     if any(not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C")) for s in srcs):
         language_files = [s for s in srcs if not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C", ".h", ".hpp"))]

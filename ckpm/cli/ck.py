@@ -46,16 +46,21 @@ def import_ck_cmd(c: Ctx, src: str, into: Path, rev: str | None, modules: tuple[
     rows = [[mod, n["entries"], n["imported"], n["skipped"]] for mod, n in report.counts().items()]
     table(["CK module", "entries", "imported", "skipped"], rows,
           title=f"{src}" + (f" at {report.rev[:12]}" if report.rev else "") + f" → {into}")
-    skipped = [m for m in report.items if m.line is None]
+    from ckpm.ck.mapping import MAPPERS
+
+    skipped = [m for m in report.items if m.line is None and m.entry.module in MAPPERS]
+    other = sorted({m.entry.module for m in report.items if m.entry.module not in MAPPERS})
     if skipped or report.unreadable:
         table(["entry", "why it was skipped"],
               [[m.entry.where, m.skipped or ""] for m in skipped]
               + [[s.where, s.reason] for s in report.unreadable], title="skipped")
+    if other:
+        info(f"CK modules with no ckpm counterpart, not imported: {', '.join(other)}")
     shown = report.imported if show_all else [m for m in report.imported if m.not_carried]
     if shown:
         table(["component", "CK uid", "not carried over"],
               [[m.name, m.entry.uid or "", "; ".join(m.not_carried) or "-"] for m in shown],
               title="imported" + ("" if show_all else ", with parts not carried over"))
     n = len(report.imported)
-    info(f"imported {n} of {len(report.items) + len(report.unreadable)} entries into {into}; "
-         f"use it with: ckpm add NAME --index {into}")
+    info(f"imported {n} of {len(report.items) + len(report.unreadable)} entries into {into}; to use them, name "
+         f"it in ckpm.toml as an index (url = \"{into}\"), then: ckpm add NAME")
