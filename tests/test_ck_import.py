@@ -460,3 +460,13 @@ def test_a_data_set_of_several_files_and_the_commands_that_name_them(tmp_path: P
     assert prog.line["run"]["commands"] == {"ok": {"args": ["{input}/" + DATASET_FILE, "{input}/" + DATASET_FILE + "-1"],
                                                    "env": {}}}
     assert any("dataset_filename_99" in n for n in prog.not_carried)
+
+
+def test_aliases_and_uids_as_ck_writes_them(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    _entry(repo, "dataset", "with-alias", "0a0a0a0a0a0a0a0a", {"tags": ["dataset"]}, {"f.txt": "x"})
+    # no alias: the folder is the UID; the UID in the alias file wins over info.json's
+    _write(repo / "dataset" / "1b1b1b1b1b1b1b1b" / ".cm" / "meta.json", {"tags": ["dataset"]})
+    _write(repo / "dataset" / ".cm" / "alias-a-with-alias", "0c0c0c0c0c0c0c0c\n")
+    entries = {e.alias: e.uid for e in read_repo(repo).entries}
+    assert entries == {"with-alias": "0c0c0c0c0c0c0c0c", "1b1b1b1b1b1b1b1b": "1b1b1b1b1b1b1b1b"}

@@ -248,7 +248,9 @@ def read_repo(root: Path, *, modules: tuple[str, ...] | None = None) -> CkRepo:
                     info = i if isinstance(i, dict) else {}
                 except (OSError, ValueError):
                     info = {}
-            u = aliases.get(n) or info.get("backup_data_uid") or meta.get("backup_data_uid")
+            # an entry without an alias lives in a folder named by its UID (alias-u-<uid> names no alias)
+            u = aliases.get(n) or info.get("backup_data_uid") or meta.get("backup_data_uid") \
+                or (n if UID_RE.fullmatch(n) else None)
             files, size, problems = list_files(mdir / n)
             entries.append(CkEntry(mod, n, u if isinstance(u, str) and UID_RE.fullmatch(u) else None,
                                    mdir / n, meta, info, files, size, problems))
