@@ -108,7 +108,7 @@ def make_ck_repo(root: Path, mark: Path) -> Path:
                          "version_from": [4, 0]},
             "ckhello": {"local": "yes", "name": "ckhello library", "sort": 20, "tags": "lib,ckhello"},
         },
-        "run_vars": {"CK_SCALE": 1},
+        "run_vars": {"CK_SCALE": 1, "LD_PRELOAD": "/tmp/evil.so", "PATH": "/tmp/evil"},
         "run_cmds": {
             "count": {"dataset_tags": ["dataset", "text"], "ignore_return_code": "no",
                       "run_time": {"run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ tmp-output.tmp",

@@ -160,11 +160,12 @@ def _entry_tar(entry: CkEntry, top: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8") as tf:
         for rel in sorted(entry.files, key=lambda r: r.encode()):
-            p = entry.path / rel
-            with open(p, "rb") as f:
-                data = f.read()
+            fd = os.open(entry.path / rel, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # listed as a file: still one
+            with os.fdopen(fd, "rb") as f:
+                st = os.fstat(f.fileno())
+                data = f.read(max(st.st_size, 0) + 1)[:st.st_size]
             ti = tarfile.TarInfo(f"{top}/{rel}")
-            ti.mode = 0o755 if os.stat(p).st_mode & 0o111 else 0o644
+            ti.mode = 0o755 if st.st_mode & 0o111 else 0o644
             ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = 0, 0, 0, "", ""
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))

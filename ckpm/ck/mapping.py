@@ -26,6 +26,8 @@ OS_TARGETS = {"linux": "linux-*", "macos": "macos-*", "darwin": "macos-*", "osx"
               "windows": "windows-*", "win": "windows-*", "mingw": "windows-*"}
 SHELL_CHARS = re.compile(r"[|<>;&`]|\$\(")
 CK_VAR = re.compile(r"\$#([A-Za-z0-9_]+)#\$|\$<<([A-Za-z0-9_]+)>>\$")
+#: variables a CK entry may not set for the program: the loader's, the shell's, ckpm's own
+RESERVED_ENV = re.compile(r"^(?:LD_|DYLD_|PYTHON|CKPM_|PATH$|HOME$|TMPDIR$|IFS$|ENV$|BASH_ENV$|SHELL$|LANG$|LC_)")
 C_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 LANGS = {"c": "c", "cpp": "c++", "c++": "c++", "cxx": "c++"}
 DETECT_LANGS = {"c": "c", "cpp": "cxx", "c++": "cxx", "cxx": "cxx"}  # as detect rules name them
@@ -635,11 +637,12 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
     if isinstance(rv, Mapping):
         for k, v in list(rv.items())[:128]:
             val: str | None = str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
-            if isinstance(k, str) and ENV_RE.fullmatch(k) and val is not None and len(val) <= 1024 \
+            if isinstance(k, str) and ENV_RE.fullmatch(k) and not RESERVED_ENV.match(k) and val is not None \
+                    and len(val) <= 1024 \
                     and "$#" not in val and not PLACEHOLDER_RE.search(val) and "\0" not in val:
                 env[k] = val
             else:
-                notes.append(f"run_vars {str(k)[:40]}: not a plain variable; left out")
+                notes.append(f"run_vars {str(k)[:40]}: reserved (the loader's, the shell's, ckpm's) or not a plain variable; left out")
     rc = meta.get("run_cmds")
     if not isinstance(rc, Mapping) or not rc:
         return skip("no run_cmds")
@@ -684,7 +687,8 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         crv = rt.get("run_vars")
         if isinstance(crv, Mapping):
             for k, v in list(crv.items())[:128]:
-                if isinstance(k, str) and ENV_RE.fullmatch(k) and isinstance(v, (str, int, float)) and \
+                if isinstance(k, str) and ENV_RE.fullmatch(k) and not RESERVED_ENV.match(k) and \
+                        isinstance(v, (str, int, float)) and \
                         not isinstance(v, bool) and "$#" not in str(v) and not PLACEHOLDER_RE.search(str(v)):
                     cenv[k] = str(v)
         if str(c.get("ignore_return_code", "no")).lower() == "yes":
