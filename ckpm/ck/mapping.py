@@ -76,8 +76,8 @@ def tags_of(v: Any) -> list[str]:
 
 
 def _int_version(v: Any) -> str | None:
-    if isinstance(v, list) and v and len(v) <= 8 and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10**9
-                                                          for x in v):
+    if isinstance(v, list) and v and len(v) <= 8 and all(
+            isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 10**9 for x in v):
         return ".".join(str(x) for x in v)
     return None
 
@@ -99,7 +99,8 @@ def dep_key(key: str) -> str | None:
     return k if k and valid_name(k) else None
 
 
-def deps_of(d: Any, where: str, notes: list[str], *, build_tags: tuple[str, ...] = ("compiler",)) -> list[dict[str, Any]]:
+def deps_of(d: Any, where: str, notes: list[str], *,
+            build_tags: tuple[str, ...] = ("compiler",)) -> list[dict[str, Any]]:
     """CK ``deps``/``compile_deps``/``run_deps`` → index dependencies (capability keys by tags)."""
     if not isinstance(d, Mapping):
         return []
@@ -264,7 +265,8 @@ def map_soft(entry: CkEntry) -> Mapped:
         return Mapped(entry, name, "soft", skipped=problems[0], not_carried=notes)
     targets = targets_of(cust.get("only_for_target_os_tags"))
     if targets == []:
-        return Mapped(entry, name, "soft", skipped=f"only for {cust.get('only_for_target_os_tags')!r}", not_carried=notes)
+        return Mapped(entry, name, "soft", skipped=f"only for {cust.get('only_for_target_os_tags')!r}",
+                      not_carried=notes)
     if "compiler" in tags and kind != "compiler":
         notes.append("a compiler ckpm cannot drive (not C or C++ by gcc or clang): detected as a tool")
     if cust.get("env_prefix"):
@@ -303,7 +305,8 @@ def _package_source(env: Mapping[str, Any]) -> tuple[str | None, str]:
         ref = get("PACKAGE_GIT_CHECKOUT")
         if m is None:
             return None, f"a git repository outside GitHub ({url[:60]}): no archive URL to pin"
-        if ref is None or ref in ("master", "main", "trunk", "develop") or not re.fullmatch(r"[A-Za-z0-9_.+-]{1,128}", ref):
+        if ref is None or ref in ("master", "main", "trunk", "develop") \
+                or not re.fullmatch(r"[A-Za-z0-9_.+-]{1,128}", ref):
             return None, f"tracks a branch of {url[:60]} ({ref or 'the default branch'}): no version to pin"
         return f"https://github.com/{m.group(1)}/{m.group(2)}/archive/{ref}.tar.gz", ""
     name = get("PACKAGE_NAME")
@@ -354,8 +357,9 @@ def map_package(entry: CkEntry) -> Mapped:
         elif build in ("configure", "autotools") or (build == "make" and not skip_make):
             steps.append({"kind": "make", "configure": "auto", "configure_args": args})
         elif build == "make":
-            return Mapped(entry, name, "package", skipped="build type make with PACKAGE_SKIP_LINUX_MAKE: its install "
-                                                          "script builds it (code, not carried over)", not_carried=notes)
+            return Mapped(entry, name, "package", not_carried=notes,
+                          skipped="build type make with PACKAGE_SKIP_LINUX_MAKE: its install script builds it "
+                                  "(code, not carried over)")
         elif skip_make or build in ("none", "skip"):
             steps = [{"kind": "copy"}]
             notes.append("no build: the download is unpacked into the prefix")
@@ -572,7 +576,8 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
     for s in srcs:
         if not isinstance(s, str) or s not in entry.files or ".." in s.split("/") or s.startswith("/"):
             return skip(f"source file {str(s)[:80]!r} is not a file of the entry" + _why_missing(entry)
-                        + (" (CK takes it from another entry or a placeholder)" if isinstance(s, str) and "$#" in s else ""))
+                        + (" (CK takes it from another entry or a placeholder)"
+                           if isinstance(s, str) and "$#" in s else ""))
     if any(not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C")) for s in srcs):
         language_files = [s for s in srcs if not s.endswith((".c", ".cc", ".cpp", ".cxx", ".C", ".h", ".hpp"))]
         if language_files:
@@ -595,7 +600,8 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
                 notes.append(f"build_compiler_vars {k}={sv[:40]!r}: not a plain value; left out")
     for key in ("include_dirs",):
         for d in meta.get(key, []) if isinstance(meta.get(key), list) else []:
-            if isinstance(d, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,255}", d) and ".." not in d.split("/"):
+            if isinstance(d, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,255}", d) \
+                    and ".." not in d.split("/"):
                 cflags.append(f"-Isrc/{d}")
             else:
                 notes.append(f"include_dirs {str(d)[:40]!r} left out")
@@ -642,7 +648,8 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
                     and "$#" not in val and not PLACEHOLDER_RE.search(val) and "\0" not in val:
                 env[k] = val
             else:
-                notes.append(f"run_vars {str(k)[:40]}: reserved (the loader's, the shell's, ckpm's) or not a plain variable; left out")
+                notes.append(f"run_vars {str(k)[:40]}: reserved (the loader's, the shell's, ckpm's) "
+                             "or not a plain variable; left out")
     rc = meta.get("run_cmds")
     if not isinstance(rc, Mapping) or not rc:
         return skip("no run_cmds")
