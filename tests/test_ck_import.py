@@ -196,6 +196,7 @@ def test_import_maps_every_module_and_reports_what_it_skipped(ck_repo: tuple[Pat
     prog = line_of(index, "program-hello-ck")
     assert prog["ck"] == {"module": "program", "alias": "hello-ck", "uid": "1111111111111111", "repo": "ck-demo"}
     assert prog["kind"] == "program" and "demo" in prog["tags"]
+    assert prog["description"] == "CK program hello-ck (1111111111111111): hello-ck"
     assert prog["deps"] == [
         {"name": "compiler", "tags": ["compiler", "lang-c"], "req": ">=4.0", "kind": "build"},
         {"name": "ckhello", "tags": ["lib", "ckhello"]},
@@ -255,6 +256,8 @@ def test_lock_and_run_the_imported_program_with_the_real_compiler(ck_repo: tuple
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "ckpm.toml").write_text(f'[project]\nname = "try-ck"\n\n[[index]]\nname = "ck"\nurl = "{index}"\n')
+    r = ckpm_cli("search", "1111111111111111", cwd=proj)  # people find what they know: the CK UID
+    assert r.returncode == 0 and "program-hello-ck" in r.stdout, r.stdout + r.stderr
     r = ckpm_cli("add", "program-hello-ck", cwd=proj)
     assert r.returncode == 0, r.stderr
     lock = (proj / "ckpm.lock").read_text()

@@ -158,12 +158,15 @@ def _base(entry: CkEntry, kind: str) -> tuple[str, list[str], list[str]]:
 
 
 def _description(entry: CkEntry, default: str) -> str:
+    """``CK program cbench-automotive-susan (ffbf51c23a91343c): …``: ``ckpm search`` finds the
+    alias and the UID people know."""
+    head = f"CK {entry.module} {entry.alias}" + (f" ({entry.uid})" if entry.uid else "")
     for k in ("data_name", "soft_name", "template_type"):
         v = entry.meta.get(k) if k in entry.meta else entry.info.get(k)
         if isinstance(v, str) and v.strip():
             text = re.sub(r"[\x00-\x1f\x7f]", " ", v.strip())[:200]
-            return f"CK {entry.module} {entry.alias}: {text}"
-    return f"CK {entry.module} {entry.alias}: {default}"
+            return f"{head}: {text}"
+    return f"{head}: {default}"
 
 
 def _line(entry: CkEntry, name: str, kind: str, tags: list[str], description: str, *, targets: list[str] | None = None,
