@@ -269,7 +269,11 @@ def import_ck(src: str | Path, into: Path, *, rev: str | None = None, settings: 
             if url is not None and commit is not None:
                 line["source"] = {"git": url, "rev": commit, "subdir": f"{m.entry.module}/{m.entry.alias}"}
             else:
-                data = _entry_tar(m.entry, m.name)
+                try:
+                    data = _entry_tar(m.entry, m.name)
+                except OSError as e:
+                    m.skipped, m.line = f"cannot read its files ({e.strerror or e})", None
+                    continue
                 path = into / FILES_DIR / f"{m.name}.tar"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, data)
@@ -284,7 +288,11 @@ def import_ck(src: str | Path, into: Path, *, rev: str | None = None, settings: 
                         m.skipped = ("its sources are an archive inside the entry: imported from a folder or a "
                                      "local repository only")
                         break
-                    data = (m.entry.path / sv["ck_entry_file"]).read_bytes()
+                    try:
+                        data = (m.entry.path / sv["ck_entry_file"]).read_bytes()
+                    except OSError as e:
+                        m.skipped = f"cannot read {sv['ck_entry_file']} ({e.strerror or e})"
+                        break
                     fname = re.sub(r"[^A-Za-z0-9_.+-]", "-", sv["ck_entry_file"])
                     path = into / FILES_DIR / f"{m.name}--{fname}"
                     path.parent.mkdir(parents=True, exist_ok=True)
