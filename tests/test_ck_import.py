@@ -339,6 +339,9 @@ def test_access_action_and_json_envelope(ck_repo: tuple[Path, Path], tmp_path: P
     assert {e["component"] for e in out["entries"] if e["imported"]} == {"dataset-text-ck-0001", "soft-compiler.gcc"}
     hello = ckpm.access({"action": "import_ck", "src": str(tmp_path / "nothing-here")})
     assert hello["return"] == 1 and "no such folder" in hello["error"]
+    (tmp_path / "not-ck" / "docs").mkdir(parents=True)
+    empty = ckpm.access({"action": "import_ck", "src": str(tmp_path / "not-ck"), "into": str(tmp_path / "e")})
+    assert empty["return"] == 1 and "no CK entries" in empty["error"] and not (tmp_path / "e").exists()
     r = ckpm_cli("import", "ck", str(repo), "--into", str(tmp_path / "b"), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     env = json.loads(r.stdout)

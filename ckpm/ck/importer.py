@@ -235,6 +235,10 @@ def import_ck(src: str | Path, into: Path, *, rev: str | None = None, settings: 
             repo: CkRepo = read_repo(root, modules=modules)
         except ValueError as e:
             raise CkImportError(str(e)) from None
+        if not repo.entries and not any(s.module for s in repo.skipped):
+            raise CkImportError(f"{src}: no CK entries (no <module>/<alias>/.cm/meta.json)"
+                                + (f" in the modules {', '.join(modules)}" if modules else ""),
+                                hint="give the folder that holds .ckr.json and the module folders")
         for ent in repo.entries:
             pre = f"{ent.module}/{ent.alias}/"
             gone = [m[len(pre):] for m in missing if m.startswith(pre)]
