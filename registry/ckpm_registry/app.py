@@ -332,9 +332,10 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
 
     # -- component files (last: the layout paths `1/x`, `2/xy`, `3/a/abc`, `ab/cd/name`) ---------
 
-    @app.api_route("/index/{rel:path}", methods=["GET", "HEAD"], include_in_schema=False)
-    @app.get("/{rel:path}", tags=["index"], responses=file_responses)
+    # (decorators register bottom-up: /index/… before the catch-all)
     @app.api_route("/{rel:path}", **hidden)
+    @app.get("/{rel:path}", tags=["index"], responses=file_responses)
+    @app.api_route("/index/{rel:path}", methods=["GET", "HEAD"], include_in_schema=False)
     def index_file(rel: str, request: Request) -> Response:
         """A component's file: one JSON line per published version, oldest first."""
         return sparse(rel, request)
