@@ -97,11 +97,11 @@ def _error(err: ApiError) -> JSONResponse:
 def _line_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     """The JSON Schema of an index line (index/schema.json) for OpenAPI: the line, and its
     definitions as OpenAPI components (``IndexLine_<def>``)."""
-    from importlib.resources import files
+    from ckpm.index.open import embedded_index_path
 
     try:
-        doc = json.loads((files("ckpm._index") / "schema.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, ModuleNotFoundError):
+        doc = json.loads((embedded_index_path() / "schema.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {"type": "object"}, {}
 
     def fix(x: Any) -> Any:
@@ -312,21 +312,30 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
 
     # -- HTML --------------------------------------------------------------------------------
 
-    @app.get("/", response_class=HTMLResponse, tags=["pages"])
-    def home(q: str = Query("", max_length=MAX_QUERY_LEN), tags: str = Query("", max_length=4096)) -> HTMLResponse:
+    def wants_html(request: Request) -> bool:
+        """A browser (Accept: text/html) gets an HTML error page; anything else the JSON error."""
+        return "text/html" in request.headers.get("accept", "")
+
+    @app.get("/", response_class=HTMLResponse, tags=["pages"], responses=_errors(422))
+    def home(request: Request, q: str = Query("", max_length=MAX_QUERY_LEN),
+             tags: str = Query("", max_length=4096)) -> Response:
         """The search page."""
         try:
             result = reg.search(q, tags, MAX_LIMIT)
         except ApiError as e:
+            if not wants_html(request):
+                raise
             return HTMLResponse(html.search_page(q, tags, None, e.message), status_code=e.status)
         return HTMLResponse(html.search_page(q, tags, result))
 
-    @app.get("/components/{name}", response_class=HTMLResponse, tags=["pages"])
-    def component_page(name: str) -> HTMLResponse:
+    @app.get("/components/{name}", response_class=HTMLResponse, tags=["pages"], responses=_errors(404))
+    def component_page(request: Request, name: str) -> Response:
         """A component's page: versions (yanked marked), dependencies, how to add it."""
         try:
             entries = reg.component(name)
         except ApiError as e:
+            if not wants_html(request):
+                raise
             return HTMLResponse(html.error_page(e.status, e.message), status_code=e.status)
         return HTMLResponse(html.component_page(name, entries, store.owners.of(name), latest(entries)))
 
