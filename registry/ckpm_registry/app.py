@@ -23,7 +23,7 @@ from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm_registry import html
 from ckpm_registry.errors import STATUS_CODES, ApiError, bad_request, not_found
 from ckpm_registry.service import MAX_LIMIT, MAX_QUERY_LEN, Registry, latest
-from ckpm_registry.store import IndexStore
+from ckpm_registry.store import IndexStore, wanted
 from ckpm_registry.tokens import TokenStore
 
 log = logging.getLogger("ckpm_registry")
@@ -87,6 +87,35 @@ class BodyLimit:
             return msg
 
         await self.app(scope, counted, send)
+
+
+class SparseFiles:
+    """ASGI middleware: GET and HEAD of the index files, answered before the framework.
+
+    The files clients read most (one request per component a resolution needs) skip
+    routing, dependency injection and the thread pool; anything else goes on to the
+    application (which also declares these paths, for OpenAPI).
+    """
+
+    def __init__(self, app: ASGIApp, serve: Any) -> None:
+        self.app = app
+        self.serve = serve
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            rel = path[7:] if path.startswith("/index/") else path[1:]
+            if wanted(rel):
+                await self.serve(rel, scope["method"], _header(scope, b"if-none-match"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return v.decode("latin-1")
+    return None
 
 
 def _error(err: ApiError) -> JSONResponse:
@@ -182,22 +211,25 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
 
     # -- the sparse index files --------------------------------------------------------------
 
-    def sparse(rel: str, request: Request) -> Response:
+    def serve_file(rel: str, method: str, inm: str | None) -> Response:
         body = store.read_file(rel)
         if body is None:
-            raise not_found(f"no index file {rel}")
+            return _error(not_found(f"no index file {rel}"))
         age = config.config_max_age if rel == CONFIG else config.max_age
         headers = {"ETag": body.etag, "Cache-Control": f"public, max-age={age}, must-revalidate"}
-        inm = request.headers.get("if-none-match")
         if inm is not None and (inm.strip() == "*" or body.etag in [t.strip().removeprefix("W/")
                                                                     for t in inm.split(",")]):
             return Response(status_code=304, headers=headers)
-        media = "application/json" if rel == CONFIG else "application/x-ndjson" if rel == SUMMARY else \
-            "application/x-ndjson"
-        if request.method == "HEAD":
+        media = "application/json" if rel == CONFIG else "application/x-ndjson"
+        if method == "HEAD":
             headers["Content-Length"] = str(len(body.data))
             return Response(status_code=200, headers=headers, media_type=media)
         return Response(body.data, headers=headers, media_type=media)
+
+    def sparse(rel: str, request: Request) -> Response:
+        return serve_file(rel, request.method, request.headers.get("if-none-match"))
+
+    app.add_middleware(SparseFiles, serve=serve_file)
 
     file_responses = {200: {"description": "the file (JSON or JSON Lines)"}, 304: {"description": "not modified"},
                       **_errors(404)}
