@@ -44,5 +44,8 @@ def test_the_demo_runs_offline_and_records(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)["data"]
     assert rec["program"]["name"] == "program-hello-ckpm" and rec["metrics"]["corners"]["median"] == 208
-    r = ckpm("replay", "demo", cwd=demo)
+    # the same configuration replays cleanly; the demo's run takes ~50 ms, and on a shared CI
+    # machine its time varies by more than replay's default 10 % + 5 ms, so allow for that here
+    # (the metric verdicts themselves are tested in tests/test_run.py)
+    r = ckpm("replay", "demo", "--tolerance", "3", cwd=demo)
     assert r.returncode == 0, r.stderr
