@@ -295,7 +295,7 @@ def test_search(registry: RunningRegistry, git_repo_factory: Any) -> None:
     assert c["yanked"] == ["9.1.0"] and c["tags"] == ["image", "lib"]
     r = requests.get(f"{registry.url}/api/v1/search", params={"tags": "image"}, timeout=30).json()
     assert [c["name"] for c in r["components"]] == ["lib-jpeg", "tool-convert"]
-    r = requests.get(f"{registry.url}/api/v1/search", params={"tags": "image,tool", "limit": 1}, timeout=30).json()
+    r = requests.get(f"{registry.url}/api/v1/search", params={"tags": "image,tool", "limit": "1"}, timeout=30).json()
     assert [c["name"] for c in r["components"]] == ["tool-convert"] and r["total"] == 1
     # ckpm's own client searches the registry's sparse files
     proc = subprocess.run([sys.executable, "-m", "ckpm", "--index", registry.url, "search", "--tags", "image",
@@ -430,3 +430,47 @@ def test_yanked_versions_leave_new_resolutions_but_stay_in_existing_locks(
     r = _ckpm("--index", registry.url, "lock", "--upgrade", cwd=new, cache=cache)
     assert r.returncode == 0, r.stderr
     assert _locked_version(new, "lib-a") == "1.1.0"
+
+
+def test_the_export_is_the_git_tree_and_owners_can_be_rebuilt_from_history(
+        registry: RunningRegistry, git_repo_factory: Any, tmp_path: Path) -> None:
+    repo = tagged_component(git_repo_factory, "lib-a", ["1.0.0", "1.1.0"])
+    other = tagged_component(git_repo_factory, "zz", ["0.1.0"])
+    assert registry.publish(line_from_repo(repo, "1.0.0")).status_code == 201
+    assert registry.publish(line_from_repo(other, "0.1.0"), "bob").status_code == 201
+    assert registry.publish(line_from_repo(repo, "1.1.0")).status_code == 201
+    assert registry.yank("lib-a", "1.0.0").status_code == 200
+    git = pygit2.Repository(str(registry.store.gitdir))
+    tree = git[git.head.target].peel(pygit2.Commit).tree
+
+    def blobs(t: pygit2.Tree, prefix: str = "") -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for obj in t:
+            if obj.type_str == "tree":
+                out.update(blobs(git[obj.id], f"{prefix}{obj.name}/"))  # type: ignore[arg-type]
+            else:
+                out[f"{prefix}{obj.name}"] = bytes(git[obj.id].data)  # type: ignore[attr-defined]
+        return out
+
+    in_git = blobs(tree)
+    exported = {p.relative_to(registry.store.export).as_posix(): p.read_bytes()
+                for p in registry.store.export.rglob("*") if p.is_file() and not p.name.startswith(".")}
+    assert set(exported) == set(in_git) == {"config.json", "summary.jsonl", "li/b-/lib-a", "2/zz"}
+    for rel, data in exported.items():
+        if rel != "config.json":
+            assert data == in_git[rel], rel
+    # a second export from scratch gives the same files (the incremental one missed nothing)
+    fresh = tmp_path / "fresh-export"
+    from ckpm_registry.store import IndexStore
+
+    again = IndexStore(registry.store.gitdir, state=tmp_path / "state2", export=fresh, public_url=registry.url)
+    with again.writing():
+        again.sync_export()
+    assert {p.relative_to(fresh).as_posix(): p.read_bytes() for p in fresh.rglob("*")
+            if p.is_file() and not p.name.startswith(".")} == exported
+    # the owners file is lost: `owners rebuild` reads the first publisher of each name from git
+    registry.store.owners.path.unlink()
+    proc = subprocess.run([sys.executable, "-m", "ckpm_registry.cli", "owners", "rebuild",
+                           "--index", str(registry.store.gitdir)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert registry.store.owners.all() == {"lib-a": ["alice"], "zz": ["bob"]}

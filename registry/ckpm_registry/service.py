@@ -229,8 +229,9 @@ def latest(entries: list[IndexEntry]) -> str | None:
 
 
 def _already(name: str, entry: IndexEntry, existing: Mapping[str, Any]) -> str:
-    old = existing.get("source") if isinstance(existing.get("source"), dict) else {}
-    new = entry.source or {}
+    src = existing.get("source")
+    old: Mapping[str, Any] = src if isinstance(src, dict) else {}
+    new: Mapping[str, Any] = entry.source or {}
     old_rev, new_rev = old.get("rev"), new.get("rev")
     if old_rev and new_rev and old_rev != new_rev:
         tag = new.get("tag") or old.get("tag") or entry.version_text

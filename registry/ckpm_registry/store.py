@@ -200,7 +200,7 @@ class IndexStore:
                     self._remove_file(rel)
 
     def _export_diff(self, old: pygit2.Tree, new: pygit2.Tree) -> None:
-        diff = self._repo.diff(old, new)
+        diff = old.diff_to_tree(new)
         for delta in diff.deltas:
             if delta.status in (DeltaStatus.DELETED, DeltaStatus.RENAMED) and wanted(delta.old_file.path):
                 self._remove_file(delta.old_file.path)
