@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -474,3 +475,24 @@ def test_the_export_is_the_git_tree_and_owners_can_be_rebuilt_from_history(
                            "--index", str(registry.store.gitdir)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert registry.store.owners.all() == {"lib-a": ["alice"], "zz": ["bob"]}
+
+
+def test_outside_commits_reach_the_export_without_a_read(tmp_path: Path, git_index_factory: Any,
+                                                         git_repo_factory: Any) -> None:
+    """A static server in front serves the export folder; the service keeps it current by itself."""
+    gi = git_index_factory({}, name="lab")
+    tokens = tmp_path / "tokens.toml"
+    reg = RunningRegistry(index=str(gi.git.path), tokens=tokens, tokens_of=make_users(tokens, "alice"),
+                          refresh=0.1).start()
+    try:
+        repo = tagged_component(git_repo_factory, "lib-pushed", ["1.0.0"])
+        change = publish_line(str(gi.git.path), line_from_repo(repo, "1.0.0"))
+        target = reg.store.export / "li" / "b-" / "lib-pushed"
+        marker = reg.store.export / ".ckpm-export.json"
+        deadline = time.monotonic() + 30
+        while not (target.is_file() and json.loads(marker.read_text())["commit"] == change.commit):
+            assert time.monotonic() < deadline, "the export never caught up"
+            time.sleep(0.05)
+        assert json.loads(target.read_text())["version"] == "1.0.0"
+    finally:
+        reg.stop()

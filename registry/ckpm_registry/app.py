@@ -5,11 +5,13 @@ answered as ``{"error": {"code": "<stable-code>", "message": "<sentence>"}}``.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -157,6 +159,15 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                 "content": {"application/json": {"schema": ERROR_SCHEMA}}} for c in codes}
 
 
+async def _watch(store: IndexStore, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(store.refresh_if_moved, force=True)
+        except Exception:  # noqa: BLE001 - keep watching; the next read reports it
+            log.exception("exporting the index failed")
+
+
 def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> FastAPI:
     """The application for ``config`` (the index is opened and exported now)."""
     store = store or IndexStore(config.index, state=config.state, export=config.export,
@@ -167,7 +178,20 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
     with store.writing():
         store.sync_export()
 
-    app = FastAPI(title="ckpm registry", version="1",
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """While serving: export commits made outside the service (a push, `ckpm publish --index`)
+        every ``refresh`` seconds even when no read comes here (a static server may serve them)."""
+        task = asyncio.create_task(_watch(store, config.refresh)) if config.refresh > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(title="ckpm registry", version="1", lifespan=lifespan,
                   description="A registry of ckpm components over a git index: the sparse index files "
                               "(format 1), publishing, yanking, owners and search.",
                   docs_url=None, redoc_url=None)
