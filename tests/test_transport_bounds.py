@@ -235,7 +235,13 @@ READ_IN_CHILD = """
         out = {"error": None}
     except IndexError_ as e:
         out = {"error": e.message}
-    out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # the peak of this process's own memory: ru_maxrss also counts the parent's (pytest's)
+    # resident size, which Linux carries across fork and exec; VmHWM is this program's alone
+    try:
+        with open("/proc/self/status") as f:
+            out["maxrss_kib"] = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        out["maxrss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(out))
 """
 
