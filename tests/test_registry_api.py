@@ -146,6 +146,9 @@ def test_bad_requests_get_a_json_4xx_and_change_nothing(registry: RunningRegistr
         {"line": bad(description="\ud800")}).encode()))
     check("control characters", 422, "invalid", registry.publish(bad(description="\x1b[2Jhi")))
     check("nested too deep", 422, "invalid", registry.publish(bad(extra=json.loads("[" * 200 + "]" * 200))))
+    check("a body nested 400,000 deep", 400, "bad-request", registry.publish(None, raw=b'{"line":' + b"[" * 400_000))
+    check("a line nested 500 deep", 422, "invalid", registry.publish(None, raw=(
+        '{"line": {"name": "lib-a", "version": "1.1.0", "kind": "lib", "x": ' + "[" * 500 + "]" * 500 + "}}").encode()))
     check("unknown dependency", 422, "invalid", registry.publish(bad(deps=[{"name": "lib-nowhere", "req": ">=1"}])))
     check("bad range", 422, "invalid", registry.publish(bad(deps=[{"name": "lib-a", "req": ">>1"}])))
     check("yanked not a bool", 422, "invalid", registry.publish(bad(yanked="no")))

@@ -293,8 +293,8 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
         raw = await request.body()
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise bad_request(f"the body is not JSON ({e})") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise bad_request(f"the body is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(doc, dict) or "line" not in doc:
             raise bad_request('the body must be a JSON object {"line": {...}}')
         out = await run_in_threadpool(reg.publish, user, doc["line"])
@@ -320,8 +320,8 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
         raw = await request.body()
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise bad_request(f"the body is not JSON ({e})") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise bad_request(f"the body is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(doc, dict):
             raise bad_request('the body must be a JSON object {"users": [...]}')
         return doc.get("users")
