@@ -139,6 +139,7 @@ def test_bad_requests_get_a_json_4xx_and_change_nothing(registry: RunningRegistr
     check("2 MiB body", 413, "too-large", registry.publish(None, raw=huge))
     check("a path as name", 422, "invalid", registry.publish(bad(name="../../etc/passwd")))
     check("upper case name", 422, "invalid", registry.publish(bad(name="Lib-A")))
+    check("an index file's name", 422, "invalid", registry.publish(bad(name="summary.jsonl")))
     check("name too long", 422, "invalid", registry.publish(bad(name="a" * 65)))
     check("name not a string", 422, "invalid", registry.publish(bad(name=["lib-a"])))
     check("bad version", 422, "invalid", registry.publish(bad(version="not a version")))
