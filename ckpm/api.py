@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock
+from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock, TagMoved
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import MANIFEST, parse_project_manifest
@@ -320,6 +320,7 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
         ckpm_version=__version__, prerelease=prerelease,
     )
     new.carry_pins(old)
+    _verify_published_tags(ws, new, old)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
@@ -343,7 +344,7 @@ def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
         return False
     if ws.settings.no_host and any(isinstance(p.source, HostSource) and not p.source.fact for p in old.packages):
         return False
-    res = check(ws, targets=options.targets or None, lock=old)
+    res = check(ws, targets=options.targets or None, lock=old, verify_published_tags=False)
     return res.ok and not res.problems and not res.drift and not res.notes
 
 
@@ -437,6 +438,7 @@ class CheckResult:
     drift: list[HostDrift] = field(default_factory=list)
     drift_allowed: bool = False
     notes: list[str] = field(default_factory=list)
+    moved: list[TagMoved] = field(default_factory=list)  # published versions whose tag moved (also in problems)
 
     @property
     def exit_code(self) -> int:
@@ -452,6 +454,10 @@ class CheckResult:
 
     def raise_for_status(self, ws: Workspace, *, locked: bool = False) -> None:
         why = " and --locked forbids changing it" if locked else ""
+        if self.moved:
+            first = self.moved[0]
+            first.details = [p for p in self.problems if p != first.message]
+            raise first
         if self.problems:
             raise StaleLock(f"{self.lock_path} is not up to date{why}", details=self.problems,
                             hint="run `ckpm lock` without --locked" if locked else "run `ckpm lock`")
@@ -464,19 +470,27 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path),
                 "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed,
-                "notes": self.notes}
+                "notes": self.notes, "tags_moved": [m.to_dict() for m in self.moved]}
 
 
 def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False,
-          lock: Lock | None = None) -> CheckResult:
+          lock: Lock | None = None, verify_published_tags: bool = True) -> CheckResult:
     """Is ckpm.lock still valid for ckpm.toml, the indexes, the git tags and this host? Never writes.
 
     A source that cannot be reached (a git remote, an HTTP index) is a problem ("could not
     verify"), unless ckpm is offline, where what is cached is trusted and a note says so.
     ``lock`` is the lock when the caller has read it already.
+
+    ``verify_published_tags``: also ask the repository of every index package published from a
+    git tag whether the tag still points to the published commit (a fetch per repository, as
+    for git dependencies). ``lock --check`` and ``--locked`` do; the quick "does the lock still
+    hold" of every other command does not, so that a project on a registry does not fetch each
+    component's repository on every command (what is installed is the published commit either
+    way; ``sync`` checks the tag when it fetches that commit).
     """
     problems: list[str] = []
     notes: list[str] = []
+    moved: list[TagMoved] = []
     lk = lock if lock is not None else ws.read_lock()
     if lk is None:
         return CheckResult(False, [f"{ws.lock_path} does not exist; run `ckpm lock`"], ws.lock_path)
@@ -495,10 +509,10 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
                 if d is not None:
                     drift.append(d)
             continue
-        problems.extend(_check_package(ws, p, notes))
+        problems.extend(_check_package(ws, p, notes, moved if verify_published_tags else None))
     errors = [d for d in drift if d.severity == "error"]
     ok = not problems and (not errors or allow_host_drift)
-    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes)
+    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved)
 
 
 def host_drift(ws: Workspace, p: LockedPackage) -> HostDrift | None:
@@ -516,7 +530,9 @@ def _unreachable(ws: Workspace, p: LockedPackage, where: str, e: CkpmError, note
             "(pass --offline to trust the cached copy)"]
 
 
-def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[str]:
+def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved] | None) -> list[str]:
+    """Problems of one locked package; ``moved`` collects moved tags of published versions
+    (None: those are not checked)."""
     src = p.source
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
@@ -546,6 +562,14 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
         if src.cksum and entry.cksum != src.cksum:
             return [f"{p.name} {p.version}: checksum in index {idx.name} changed "
                     f"({src.cksum} -> {entry.cksum}); a published version must not change"]
+        if moved is not None:
+            try:
+                tag_moved = published_tag_moved(ws, p.name, p.version, entry)
+            except CkpmError as e:
+                return _unreachable(ws, p, str(entry.source.get("git")), e, notes)
+            if tag_moved is not None:
+                moved.append(tag_moved)
+                return [tag_moved.message]
         changed = _deps_changed(ws.lock_path, p, entry)
         if changed:
             return [f"{p.name} {p.version}: its dependencies in index {idx.name} changed since the lock was written "
@@ -554,6 +578,54 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str]) -> list[st
             notes.append(f"{p.name} {p.version}: the lock's sources or install recipes differ from index {idx.name}'s; "
                          "`ckpm lock` rewrites them")
     return []
+
+
+def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> TagMoved | None:
+    """A :class:`TagMoved` when ``entry`` (an index line) was published from a git tag that now
+    points to another commit than its ``source.rev``; None when it does not (or the line has no
+    git tag, or the tag is gone: the published commit is still what is installed).
+
+    Offline, the cached mirror of the repository is asked (nothing when it is not cached).
+    Raises CkpmError (GitSourceError) when the repository cannot be reached.
+    """
+    src = entry.source or {}
+    url, tag, rev = src.get("git"), src.get("tag"), src.get("rev")
+    if not (isinstance(url, str) and isinstance(tag, str) and isinstance(rev, str) and re.fullmatch(r"[0-9a-f]{40}", rev)):
+        return None
+    subdir = src.get("subdir") if isinstance(src.get("subdir"), str) else None
+    gs = ws.git_source(url, subdir)
+    now = gs.cached_commit_of(tag) if ws.settings.offline else gs.commit_of(tag)
+    if now is None or now == rev:
+        return None
+    return TagMoved(name, version, tag, url, rev, now)
+
+
+def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None) -> None:
+    """Refuse a new lock that takes an index version whose git tag moved after publication.
+
+    Only the versions this lock adds are asked (a fetch of each one's repository): a pin
+    carried over from the old lock was asked when it was added, and installs the published
+    commit whatever its tag does now.
+    """
+    by_name = {i.name: i for i in ws.indexes}
+    before = {(q.name, q.version, q.source.identity()) for q in old.packages} if old is not None else set()
+    for p in lk.packages:
+        src = p.source
+        if not isinstance(src, IndexSource) or src.index not in by_name:
+            continue
+        if (p.name, p.version, src.identity()) in before:
+            continue
+        try:
+            entry = by_name[src.index].find_entry(p.name, p.version)
+            if entry is None:
+                continue
+            moved = published_tag_moved(ws, p.name, p.version, entry)
+        except CkpmError as e:
+            ws.reporter.warning(f"{p.name} {p.version}: not checked that its published tag is where it was "
+                                f"({e.message})")
+            continue
+        if moved is not None:
+            raise moved
 
 
 def _provisioning_differs(p: LockedPackage, entry: Any) -> bool:

@@ -79,6 +79,30 @@ class IndexError_(CkpmError):
     code = "index"
 
 
+class TagMoved(IndexError_):
+    """A published version's tag points to another commit than the one its index line records.
+
+    A published version never changes: the index line's ``source.rev`` is the commit that
+    was published; a tag moved since (a force-push, a re-tag) is refused, naming both.
+    """
+
+    code = "tag-moved"
+
+    def __init__(self, name: str, version: str, tag: str, url: str, published: str, now: str, *,
+                 hint: str | None = None) -> None:
+        super().__init__(
+            f"{name} {version}: tag {tag} of {url} now points to commit {now}, but {name} {version} was "
+            f"published from commit {published}",
+            hint=hint or f"a published version never changes: publish the new commit as a new version (a new tag), "
+                         f"or move tag {tag} back to {published[:12]}")
+        self.name, self.version, self.tag, self.url = name, version, tag, url
+        self.published, self.now = published, now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "name": self.name, "version": self.version, "tag": self.tag, "url": self.url,
+                "published_commit": self.published, "tag_commit": self.now}
+
+
 class UnknownComponent(CkpmError, LookupError):
     code = "unknown-component"
 

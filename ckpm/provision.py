@@ -320,9 +320,19 @@ class _Run:
             return done
         tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
+        tag = src.get("tag")
         try:
             with self.ws.reporter.progress(f"exporting {url} at {rev[:12]}"):
-                self.ws.git_source(url, subdir).export(rev, tmp)
+                gs = self.ws.git_source(url, subdir)
+                gs.export(rev, tmp)
+            if isinstance(tag, str) and 0 < len(tag) <= 255 and re.fullmatch(r"[A-Za-z0-9._/+@-]+", tag):
+                # the mirror was just fetched for the export: a published version whose tag
+                # points elsewhere now is refused, as publish and lock refuse it
+                from ckpm.errors import TagMoved
+
+                now = gs.cached_commit_of(tag)
+                if now is not None and now != rev:
+                    raise TagMoved(p.name, str(p.version), tag, url, rev, now)
             try:
                 os.replace(tmp, done)
             except OSError:  # another process exported it meanwhile

@@ -29,6 +29,10 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
 | ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names``; ``export`` with ``name``, ``out`` |
 | ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
+| ``publish`` | ``path`` (the component's folder), ``index`` (a git index) or ``registry``, ``token``, ``tag``, ``source_url``, ``dry_run`` |
+| ``yank`` | ``spec`` (``NAME@VERSION``), ``undo``, ``index`` or ``registry``, ``token`` |
+| ``login`` | ``registry``, ``token`` |
+| ``logout`` | ``registry`` (default: every registry) |
 """
 from __future__ import annotations
 
@@ -330,11 +334,39 @@ def _tune(r: dict[str, Any]) -> dict[str, Any]:
     return {**result.to_dict(), "space": space.to_dict()}
 
 
+def _publish(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.publishing import publish
+
+    return publish(_str(r, "path"), index=_str(r, "index"), registry=_str(r, "registry"), token=_str(r, "token"),
+                   tag=_str(r, "tag"), source_url=_str(r, "source_url"), dry_run=bool(r.get("dry_run", False)),
+                   settings=_settings(r)).to_dict()
+
+
+def _yank(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.publishing import yank
+
+    return yank(_str(r, "spec", required=True) or "", undo=bool(r.get("undo", False)), index=_str(r, "index"),
+                registry=_str(r, "registry"), token=_str(r, "token"), settings=_settings(r)).to_dict()
+
+
+def _login(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.publishing import login
+
+    return login(_str(r, "registry", required=True) or "", _str(r, "token", required=True) or "",
+                 settings=_settings(r)).to_dict()
+
+
+def _logout(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.publishing import logout
+
+    return {"forgotten": logout(_str(r, "registry"), settings=_settings(r))}
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
     "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay, "tune": _tune,
-    "results": _results,
+    "results": _results, "publish": _publish, "yank": _yank, "login": _login, "logout": _logout,
 }
 
 

@@ -40,11 +40,13 @@ ALLOWED: dict[str, set[str]] = {
                  "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
     "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                         "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
-                        "ckpm.provision", "ckpm.pipeline", "ckpm.experiment"},
+                        "ckpm.provision", "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing"},
+    # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)
+    "ckpm.publishing": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
-                 "ckpm.pipeline", "ckpm.experiment"},
+                 "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing"},
 }
 
 

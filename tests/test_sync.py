@@ -412,7 +412,7 @@ def test_a_git_component_is_built_from_its_pinned_commit(tmp_path: Path, git_rep
     lock = read_lock(proj / "ckpm.lock")
     assert lock is not None
     (lp,) = lock.find("libgh")
-    assert lp.sources == [{"git": repo.url, "rev": repo.tags()["v1.0.0"]}]
+    assert lp.sources == [{"git": repo.url, "rev": repo.tags()["v1.0.0"], "tag": "v1.0.0"}]
     r = ckpm("sync", "--locked", "--offline", "--json", cwd=proj, env=env)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["data"]["packages"][0]["action"] == "store"

@@ -730,6 +730,10 @@ def _register_subcommands() -> None:
 
     cli.add_command(results_group)
     cli.add_command(tune_cmd)
+    from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
+
+    for cmd in (publish_cmd, yank_cmd, login_cmd, logout_cmd):
+        cli.add_command(cmd)
 
 
 _register_subcommands()

@@ -256,7 +256,8 @@ def provisioning_of(entry: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
     if src.get("urls"):
         sources.append({k: src[k] for k in ("urls", "sha256", "size") if src.get(k) is not None})
     elif src.get("git") and src.get("rev"):
-        sources.append({k: src[k] for k in ("git", "rev", "subdir") if src.get(k) is not None})
+        # the tag it was published from rides along, so that sync can tell when it moved
+        sources.append({k: src[k] for k in ("git", "rev", "subdir", "tag") if src.get(k) is not None})
     return sources, [_plain(r) for r in entry.install or ()]
 
 
