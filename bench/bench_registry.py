@@ -16,6 +16,12 @@ own choosing; access log off), then reports:
    threads, each with a keep-alive session, for ``--seconds`` seconds, over random component
    paths: full responses (200), then revalidations (``If-None-Match``, 304).
 
+With wrk installed (``apt-get install wrk``), also requests per second measured by wrk (2
+threads, 16 connections, random component paths), which the Python generator cannot saturate.
+With nginx installed (``apt-get install nginx-light``), the same figures for nginx serving the
+service's export folder, as docs/registry.md puts it in front: what a static server gives,
+so the part of the gap that is the client's own shows.
+
 Every response is checked (status and body), so a figure never counts errors.
 """
 from __future__ import annotations
@@ -86,6 +92,52 @@ def start_registry(bare: Path, state: Path) -> tuple[subprocess.Popen[str], str]
     return proc, line.split(" at ", 1)[1].split()[0]
 
 
+NGINX_CONF = """\
+worker_processes 1;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    default_type application/x-ndjson;
+    client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
+    uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ add_header Cache-Control "public, max-age=60, must-revalidate"; try_files $uri =404; }}
+    }}
+}}
+"""
+
+
+def start_nginx(root: Path) -> tuple[subprocess.Popen[str], str] | None:
+    """nginx serving the registry's export folder (as docs/registry.md puts it in front), if installed."""
+    import socket
+
+    exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    if exe is None:
+        return None
+    work = WORK / "nginx"
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = work / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(work=work, port=port, root=root))
+    proc = subprocess.Popen([exe, "-c", str(conf), "-p", str(work), "-g", "daemon off;"], text=True)
+    import requests
+
+    for _ in range(100):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/config.json", timeout=1)
+            return proc, f"http://127.0.0.1:{port}"
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    return None
+
+
 def ckpm_cmd() -> list[str]:
     cand = Path(sys.executable).parent / "ckpm"
     return [str(cand)] if cand.is_file() else [sys.executable, "-m", "ckpm"]
@@ -106,9 +158,11 @@ def timed_lock(project: Path, index: str, cache: Path, *, clear: bool) -> float:
     return dt
 
 
-def lock_bench(index: Path, url: str, project: Path, runs: int) -> dict[str, Any]:
+def lock_bench(index: Path, url: str, project: Path, runs: int, static: str | None) -> dict[str, Any]:
     cache = WORK / "cache"
     out: dict[str, list[float]] = {"folder": [], "registry_cold": [], "registry_warm": []}
+    if static:
+        out.update({"nginx_cold": [], "nginx_warm": []})
     locks: dict[str, str] = {}
     timed_lock(project, str(index), cache, clear=True)  # warm-up (file cache, imports)
     for _ in range(runs):
@@ -117,6 +171,9 @@ def lock_bench(index: Path, url: str, project: Path, runs: int) -> dict[str, Any
         out["registry_cold"].append(timed_lock(project, url, cache, clear=True))
         locks["registry"] = (project / "ckpm.lock").read_text()
         out["registry_warm"].append(timed_lock(project, url, cache, clear=False))
+        if static:
+            out["nginx_cold"].append(timed_lock(project, static, cache, clear=True))
+            out["nginx_warm"].append(timed_lock(project, static, cache, clear=False))
     pins = {k: [ln for ln in v.splitlines() if ln.startswith(("name =", "version ="))] for k, v in locks.items()}
     if pins["folder"] != pins["registry"]:
         sys.exit("the two locks differ: the registry serves other data than the folder")
@@ -188,6 +245,53 @@ def rps_bench(url: str, index: Path, seconds: float, procs: int, threads: int) -
     return out
 
 
+WRK_LUA = """\
+local paths, etags = {}, {}
+for line in io.lines("%s") do
+  local p, e = line:match("^(%%S+)\t(.*)$")
+  paths[#paths + 1] = p
+  etags[#etags + 1] = e
+end
+local revalidate = %s
+math.randomseed(%d)
+request = function()
+  local i = math.random(#paths)
+  if revalidate then return wrk.format("GET", paths[i], {["If-None-Match"] = etags[i]}) end
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def wrk_bench(url: str, index: Path, seconds: float, threads: int, connections: int) -> dict[str, Any] | None:
+    """Requests per second measured by wrk (a C load generator: it is not the bottleneck), if installed."""
+    import re
+
+    import requests
+
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    sys.path.insert(0, str(ROOT))
+    from ckpm.index.layout import entry_path
+
+    names = [json.loads(ln)["name"] for ln in (index / "summary.jsonl").read_text().splitlines()]
+    s = requests.Session()
+    listing = WORK / "wrk-paths.tsv"
+    listing.write_text("".join(f"/{entry_path(n)}\t{s.get(url + '/' + entry_path(n), timeout=30).headers['etag']}\n"
+                               for n in names))
+    out: dict[str, Any] = {"threads": threads, "connections": connections, "seconds": seconds}
+    for label, revalidate in (("200", False), ("304", True)):
+        script = WORK / f"wrk-{label}.lua"
+        script.write_text(WRK_LUA % (listing, "true" if revalidate else "false", 1))
+        r = sh([exe, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url])
+        rate = re.search(r"Requests/sec:\s*([0-9.]+)", r.stdout)
+        bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", r.stdout)
+        latency = re.search(r"Latency\s+(\S+)", r.stdout)
+        out[label] = {"per_second": float(rate.group(1)) if rate else None, "non_2xx_3xx": int(bad.group(1)) if bad else 0,
+                      "mean_latency": latency.group(1) if latency else None}
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
@@ -195,19 +299,29 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--nginx", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure nginx serving the export folder, when nginx is installed")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     index, bare, project = setup(args.components)
     proc, url = start_registry(bare, WORK / "state")
+    nginx = start_nginx(WORK / "state" / "export") if args.nginx else None
+    wrk = wrk_nginx = None
     try:
-        lock = lock_bench(index, url, project, args.runs)
+        lock = lock_bench(index, url, project, args.runs, nginx[1] if nginx else None)
         rps = rps_bench(url, index, args.seconds, args.procs, args.threads)
+        wrk = wrk_bench(url, index, args.seconds, 2, 16)
+        if nginx:
+            rps["nginx"] = rps_bench(nginx[1], index, args.seconds, args.procs, args.threads)
+            wrk_nginx = wrk_bench(nginx[1], index, args.seconds, 2, 16)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for p in (proc, nginx[0] if nginx else None):
+            if p is not None:
+                p.terminate()
+                p.wait(timeout=30)
     if args.json:
-        print(json.dumps({"lock": lock, "rps": rps}, indent=2))
+        print(json.dumps({"lock": lock, "rps": rps, "wrk": wrk, "wrk_nginx": wrk_nginx}, indent=2))
         return 0
     m = lock["median_s"]
     print(f"index: {args.components} components (bench/gen_index.py), a lock of {lock['packages']} packages; "
@@ -222,6 +336,23 @@ def main() -> int:
     for label in ("200", "304"):
         r = rps[label]
         print(f"  {label}: {r['per_second']:8.0f} requests/s  ({r['requests']} ok, {r['errors']} errors)")
+    for who, w in (("registry", wrk), ("nginx", wrk_nginx)):
+        if w is not None:
+            print(f"wrk against the {who} ({w['threads']} threads, {w['connections']} connections, "
+                  f"{w['seconds']:g} s, random component files):")
+            for label in ("200", "304"):
+                r = w[label]
+                print(f"  {label}: {r['per_second'] or 0:8.0f} requests/s  mean latency {r['mean_latency']}, "
+                      f"{r['non_2xx_3xx']} other statuses")
+    if "nginx_cold" in m:
+        print("the same export folder served by nginx (a static server in front, for reference):")
+        print(f"  ckpm lock, nginx (cold cache)    {m['nginx_cold']:.3f} s   ratio "
+              f"{m['nginx_cold'] / m['folder']:.2f}x")
+        print(f"  ckpm lock, nginx (warm, 304s)    {m['nginx_warm']:.3f} s   ratio "
+              f"{m['nginx_warm'] / m['folder']:.2f}x")
+        for label in ("200", "304"):
+            r = rps["nginx"][label]
+            print(f"  GETs {label}: {r['per_second']:8.0f} requests/s  ({r['requests']} ok, {r['errors']} errors)")
     return 0
 
 

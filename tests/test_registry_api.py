@@ -139,6 +139,7 @@ def test_bad_requests_get_a_json_4xx_and_change_nothing(registry: RunningRegistr
     check("2 MiB body", 413, "too-large", registry.publish(None, raw=huge))
     check("a path as name", 422, "invalid", registry.publish(bad(name="../../etc/passwd")))
     check("upper case name", 422, "invalid", registry.publish(bad(name="Lib-A")))
+    check("an index file's name", 422, "invalid", registry.publish(bad(name="summary.jsonl")))
     check("name too long", 422, "invalid", registry.publish(bad(name="a" * 65)))
     check("name not a string", 422, "invalid", registry.publish(bad(name=["lib-a"])))
     check("bad version", 422, "invalid", registry.publish(bad(version="not a version")))
@@ -146,6 +147,9 @@ def test_bad_requests_get_a_json_4xx_and_change_nothing(registry: RunningRegistr
         {"line": bad(description="\ud800")}).encode()))
     check("control characters", 422, "invalid", registry.publish(bad(description="\x1b[2Jhi")))
     check("nested too deep", 422, "invalid", registry.publish(bad(extra=json.loads("[" * 200 + "]" * 200))))
+    check("a body nested 400,000 deep", 400, "bad-request", registry.publish(None, raw=b'{"line":' + b"[" * 400_000))
+    check("a line nested 500 deep", 422, "invalid", registry.publish(None, raw=(
+        '{"line": {"name": "lib-a", "version": "1.1.0", "kind": "lib", "x": ' + "[" * 500 + "]" * 500 + "}}").encode()))
     check("unknown dependency", 422, "invalid", registry.publish(bad(deps=[{"name": "lib-nowhere", "req": ">=1"}])))
     check("bad range", 422, "invalid", registry.publish(bad(deps=[{"name": "lib-a", "req": ">>1"}])))
     check("yanked not a bool", 422, "invalid", registry.publish(bad(yanked="no")))
@@ -494,5 +498,35 @@ def test_outside_commits_reach_the_export_without_a_read(tmp_path: Path, git_ind
             assert time.monotonic() < deadline, "the export never caught up"
             time.sleep(0.05)
         assert json.loads(target.read_text())["version"] == "1.0.0"
+    finally:
+        reg.stop()
+
+
+def test_a_large_summary_goes_gzip_compressed(tmp_path: Path, git_index_factory: Any) -> None:
+    from ckpm.index.http import HttpIndex
+    from ckpm.testing import entry
+
+    gi = git_index_factory({f"lib-n{i:04d}": [entry(f"lib-n{i:04d}", "1.0.0", tags=["lib", f"group-{i % 7}"],
+                                                    description="a component " + "x" * 200)] for i in range(400)})
+    tokens = tmp_path / "tokens.toml"
+    reg = RunningRegistry(index=str(gi.git.path), tokens=tokens, tokens_of=make_users(tokens, "alice")).start()
+    try:
+        plain = requests.get(f"{reg.url}/summary.jsonl", headers={"Accept-Encoding": "identity"}, timeout=30)
+        assert plain.status_code == 200 and "content-encoding" not in plain.headers and len(plain.content) > 64 << 10
+        packed = requests.get(f"{reg.url}/summary.jsonl", headers={"Accept-Encoding": "gzip"}, timeout=30)
+        assert packed.headers["content-encoding"] == "gzip" and packed.content == plain.content
+        assert int(packed.headers["content-length"]) < len(plain.content) // 4
+        assert packed.headers["vary"] == "Accept-Encoding" and packed.headers["etag"] != plain.headers["etag"]
+        for r in (plain, packed):
+            enc = r.headers.get("content-encoding", "identity")
+            again = requests.get(f"{reg.url}/summary.jsonl", timeout=30,
+                                 headers={"Accept-Encoding": enc, "If-None-Match": r.headers["etag"]})
+            assert again.status_code == 304
+        # small files are sent as they are
+        r = requests.get(f"{reg.url}/li/b-/lib-n0001", headers={"Accept-Encoding": "gzip"}, timeout=30)
+        assert "content-encoding" not in r.headers
+        # ckpm's HTTP client takes the compressed summary
+        idx = HttpIndex(reg.url, cache_dir=tmp_path / "cache")
+        assert len([s for s in idx.summaries() if "group-3" in s.tags]) == len(range(3, 400, 7))
     finally:
         reg.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import json
 import logging
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from ckpm_registry.tokens import TokenStore
 
 log = logging.getLogger("ckpm_registry")
 
+GZIP_MIN = 64 << 10  # index files from this size are sent gzip-compressed to clients that accept it
 MAX_BODY = 1 << 20  # the largest request body (a publish: one index line, at most 64 KiB of it)
 
 
@@ -108,7 +110,8 @@ class SparseFiles:
             path: str = scope["path"]
             rel = path[7:] if path.startswith("/index/") else path[1:]
             if wanted(rel):
-                await self.serve(rel, scope["method"], _header(scope, b"if-none-match"))(scope, receive, send)
+                await self.serve(rel, scope["method"], _header(scope, b"if-none-match"),
+                                 _header(scope, b"accept-encoding"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -235,23 +238,41 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
 
     # -- the sparse index files --------------------------------------------------------------
 
-    def serve_file(rel: str, method: str, inm: str | None) -> Response:
+    gzipped: dict[str, bytes] = {}  # ETag → the gzip of a large file (a few kept)
+
+    def serve_file(rel: str, method: str, inm: str | None, accept_encoding: str | None = None) -> Response:
         body = store.read_file(rel)
         if body is None:
             return _error(not_found(f"no index file {rel}"))
         age = config.config_max_age if rel == CONFIG else config.max_age
-        headers = {"ETag": body.etag, "Cache-Control": f"public, max-age={age}, must-revalidate"}
-        if inm is not None and (inm.strip() == "*" or body.etag in [t.strip().removeprefix("W/")
-                                                                    for t in inm.split(",")]):
+        data, etag = body.data, body.etag
+        headers = {"Cache-Control": f"public, max-age={age}, must-revalidate"}
+        # a large file (summary.jsonl of a big index) goes gzip-compressed to clients that take it;
+        # that representation has its own ETag, as HTTP wants
+        if len(data) >= GZIP_MIN and accept_encoding and "gzip" in accept_encoding.lower():
+            etag = etag[:-1] + '-gzip"'
+            packed = gzipped.get(etag)
+            if packed is None:
+                packed = gzip.compress(data, compresslevel=6, mtime=0)
+                if len(gzipped) >= 8:
+                    gzipped.clear()
+                gzipped[etag] = packed
+            data = packed
+            headers["Content-Encoding"] = "gzip"
+        if len(body.data) >= GZIP_MIN:
+            headers["Vary"] = "Accept-Encoding"
+        headers["ETag"] = etag
+        if inm is not None and (inm.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in inm.split(",")]):
             return Response(status_code=304, headers=headers)
         media = "application/json" if rel == CONFIG else "application/x-ndjson"
         if method == "HEAD":
-            headers["Content-Length"] = str(len(body.data))
+            headers["Content-Length"] = str(len(data))
             return Response(status_code=200, headers=headers, media_type=media)
-        return Response(body.data, headers=headers, media_type=media)
+        return Response(data, headers=headers, media_type=media)
 
     def sparse(rel: str, request: Request) -> Response:
-        return serve_file(rel, request.method, request.headers.get("if-none-match"))
+        return serve_file(rel, request.method, request.headers.get("if-none-match"),
+                          request.headers.get("accept-encoding"))
 
     app.add_middleware(SparseFiles, serve=serve_file)
 
@@ -293,8 +314,8 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
         raw = await request.body()
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise bad_request(f"the body is not JSON ({e})") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise bad_request(f"the body is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(doc, dict) or "line" not in doc:
             raise bad_request('the body must be a JSON object {"line": {...}}')
         out = await run_in_threadpool(reg.publish, user, doc["line"])
@@ -320,8 +341,8 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
         raw = await request.body()
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise bad_request(f"the body is not JSON ({e})") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise bad_request(f"the body is not JSON ({type(e).__name__}: {str(e)[:200]})") from None
         if not isinstance(doc, dict):
             raise bad_request('the body must be a JSON object {"users": [...]}')
         return doc.get("users")

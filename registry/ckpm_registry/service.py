@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ckpm.errors import IndexError_
+from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
 from ckpm.model.entry import IndexDataError, IndexEntry, valid_name
 from ckpm.model.version import try_version
@@ -79,6 +80,8 @@ class Registry:
         except IndexDataError as e:
             raise invalid(f"the line is not a valid index line: {e.message}") from None
         name = entry.name
+        if name in (CONFIG, SUMMARY):
+            raise invalid(f"{name} is the name of an index file; readers would never find a component of that name")
         with self.store.writing():
             try:
                 self.store.sync_export()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import stat
 import threading
@@ -37,6 +38,8 @@ from ckpm.model.entry import MAX_CONFIG_BYTES, ComponentSummary, IndexDataError,
 from ckpm.settings import Settings
 
 from ckpm_registry.owners import Owners
+
+log = logging.getLogger("ckpm_registry")
 
 MARKER = ".ckpm-export.json"  # in the export folder: the commit (and api URL) it holds
 
@@ -266,6 +269,9 @@ class IndexStore:
                 self.sync_export()
         except LockTimeout:
             pass
+        except StoreError as e:  # a commit from outside that is no index: keep serving the last good export
+            self.settings.reporter.warning(f"not exported: {e}")
+            log.warning("the tip of the index is not exported: %s", e)
         finally:
             self._mutex.release()
 
@@ -338,7 +344,11 @@ def checked_entry(line: Mapping[str, Any]) -> IndexEntry:
     if not isinstance(name, str) or not valid_name(name):
         raise IndexDataError(f"name {json.dumps(name)[:80]} is not a valid component name "
                              "([a-z0-9][a-z0-9._-]*, at most 64 characters)")
-    return IndexEntry.from_line(json.dumps(dict(line), separators=(",", ":")), name=name)
+    try:
+        text = json.dumps(dict(line), separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError) as e:
+        raise IndexDataError(f"the line cannot be written as JSON ({type(e).__name__})") from None
+    return IndexEntry.from_line(text, name=name)
 
 
 __all__ = ["IndexStore", "StoreError", "FileBody", "checked_entry", "blob_id", "wanted", "IndexError_"]
