@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ckpm.fsutil import atomic_write, read_bounded
+from ckpm_registry.tokens import file_key
 
 MAX_OWNERS_BYTES = 64 << 20
 MAX_OWNERS_PER_NAME = 64
@@ -41,11 +42,7 @@ class Owners:
         self._data: dict[str, list[str]] = {}
 
     def _load(self) -> dict[str, list[str]]:
-        try:
-            st = self.path.stat()
-            key: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            key = None
+        key = file_key(self.path)
         with self._lock:
             if key == self._key and key is not None:
                 return self._data

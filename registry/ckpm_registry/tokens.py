@@ -28,6 +28,18 @@ else:  # pragma: no cover
 
 from ckpm.fsutil import atomic_write, file_lock
 
+
+def file_key(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed (modification time, size, inode); None when it is gone.
+
+    The tokens and owners files are re-read when their key changes, so an operator's edit (or
+    another service process's write) is seen by the next request."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
 LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TOKEN_PREFIX = "ckpm_"
 MAX_TOKEN_LEN = 256
@@ -97,11 +109,7 @@ class TokenStore:
     def _current(self) -> dict[str, str]:
         if self.path is None:
             return {}
-        try:
-            st = self.path.stat()
-            key: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            key = None
+        key = file_key(self.path)
         with self._lock:
             if key == self._loaded.key and (key is not None or not self._loaded.by_hash):
                 return self._loaded.by_hash
