@@ -132,6 +132,16 @@ def _name_version(line: Mapping[str, Any]) -> tuple[str, str]:
     return name, version
 
 
+def _with_summary(read: Reader, name: str, rel: str, text: str, where: str, settings: Settings) -> dict[str, str]:
+    """The component file's new ``text``, and summary.jsonl made current when the index has one."""
+    files = {rel: text}
+    summary = read(SUMMARY)
+    if summary is not None:
+        files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
+                                           reporter=settings.reporter)
+    return files
+
+
 def _publish_change(line: Mapping[str, Any], where: str, message: str | None, settings: Settings) -> Change:
     name, version = _name_version(line)
     rel = entry_path(name)
@@ -144,12 +154,7 @@ def _publish_change(line: Mapping[str, Any], where: str, message: str | None, se
             raise AlreadyPublished(f"{name} {version} is already published in {where}", existing=found[1],
                                    hint="a published version never changes: publish a new version (a new tag)")
         text = appended_text(old, line, f"{where}:{rel}")
-        files = {rel: text}
-        summary = read(SUMMARY)
-        if summary is not None:
-            files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
-                                               reporter=settings.reporter)
-        return files, message or f"Publish {name} {version}"
+        return _with_summary(read, name, rel, text, where, settings), message or f"Publish {name} {version}"
 
     return change
 
@@ -181,12 +186,7 @@ def _yank_change(name: str, version: str, yanked: bool, where: str, message: str
         if len(entries) != len(before):
             raise IndexDataError(f"{where}:{rel}: {verb.lower()}ing {version} would make a line unreadable; "
                                  "nothing written")
-        files = {rel: text}
-        summary = read(SUMMARY)
-        if summary is not None:
-            files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
-                                               reporter=settings.reporter)
-        return files, message or f"{verb} {name} {version}"
+        return _with_summary(read, name, rel, text, where, settings), message or f"{verb} {name} {version}"
 
     return change
 
