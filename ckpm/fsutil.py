@@ -40,11 +40,13 @@ def current_umask() -> int:
     return _umask
 
 
-def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None) -> None:
+def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically.
 
     The new file keeps the mode of the file it replaces; a new file gets ``mode`` (default
     ``0o666``) less the umask, as ``open()`` would give it (``mkstemp`` alone makes 0600).
+    ``durable=False`` skips the fsync: for caches, where a file that a power cut left empty
+    or torn is detected and fetched again, readers still never see half a file.
     """
     import tempfile
 
@@ -59,7 +61,8 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, final_mode)
         os.replace(tmp, path)
     except BaseException:

@@ -23,24 +23,25 @@ cap). The caps are the index's own (:func:`ckpm.index.base.limit_of`, constants 
 (:func:`ckpm.index.base.size_error`) names the URL and the cap. Each request
 has a timeout (``timeout``, 10 s) and a low-speed limit (``limits``: fewer than 1 KiB in 10 s
 fails), and the client may carry a whole-command ``deadline`` (a ``time.monotonic()`` value): a
-request gets ``min(timeout, time left)``. A cache file is written, atomically, only after a
-complete body within its cap, while holding the file's lock (``<cache file>.lock``).
+request gets ``min(timeout, time left)``. A cache file is written, atomically (renamed into
+place), only after a complete body within its cap. There is no lock per cache file: each file
+is one rename, so processes that fetch the same file at once each write a whole copy and
+readers never see half of one; the lock cost more than the request on a loopback registry.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import re
-import time
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 import urllib3.exceptions
 
 from ckpm.errors import IndexError_
-from ckpm.fsutil import LockTimeout, atomic_write, file_lock
+from ckpm.fsutil import atomic_write
 from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG
@@ -211,8 +212,20 @@ class HttpIndex(FileIndex):
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            self._session = requests.Session()
-            self._session.headers["User-Agent"] = "ckpm (+https://github.com/ckpm)"
+            s = requests.Session()
+            s.headers["User-Agent"] = "ckpm (+https://github.com/ckpm)"
+            # Every file of an index is on one host: read the environment's proxy, CA bundle
+            # and .netrc settings for it once, instead of on each of a few hundred requests
+            # (requests does that per request, scanning the environment each time).
+            env = s.merge_environment_settings(self.base, {}, None, None, None)
+            auth = requests.utils.get_netrc_auth(self.base)
+            s.trust_env = False
+            s.proxies.update(env.get("proxies") or {})
+            if env.get("verify") not in (None, True):
+                s.verify = env["verify"]
+            if auth:
+                s.auth = auth
+            self._session = s
         return self._session
 
     def _read(self, rel: str) -> str | None:
@@ -226,13 +239,7 @@ class HttpIndex(FileIndex):
                                   hint="run once with network access (e.g. `ckpm index update`) to fill the cache")
             result = cached.body
         else:
-            with self._cache_lock(rel) as locked:
-                cached = self._read_cache(rel)  # after waiting, what the other process wrote
-                if not locked:
-                    result = self._fallback(self.base + rel, cached,
-                                            "another ckpm process held its cache file past the time limit")
-                else:
-                    result = self._fetch(rel, cached)
+            result = self._fetch(rel, self._read_cache(rel))
         self._memo[rel] = result
         return result
 
@@ -317,25 +324,6 @@ class HttpIndex(FileIndex):
     def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
         return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def _cache_lock(self, rel: str) -> Iterator[bool]:
-        """Hold the lock of one cache file while it is fetched and written; yields False when
-        the deadline passed while waiting. A cache where no lock file can be made (read-only)
-        is read without one."""
-        p = self._cache_file(rel)
-        lock = p.with_name(p.name + ".lock")
-        wait = None if self.deadline is None else max(0.0, min(self.timeout, self.deadline - time.monotonic()))
-        with contextlib.ExitStack() as stack:
-            ok = True
-            try:
-                stack.enter_context(file_lock(lock, on_wait=self._note, what=f"fetching {self.base + rel}",
-                                              timeout=wait))
-            except LockTimeout:
-                ok = False
-            except OSError:
-                pass
-            yield ok
-
     def _cache_file(self, rel: str) -> Path:
         return self.path / rel
 
@@ -357,6 +345,7 @@ class HttpIndex(FileIndex):
     def _write_cache(self, rel: str, c: _Cached) -> None:
         head = json.dumps({"status": c.status, "etag": c.etag, "url": self.base + rel}, separators=(",", ":"))
         try:
-            atomic_write(self._cache_file(rel), head + "\n" + (c.body or ""))
+            # no fsync: a cache file that a power cut tore fails its header and is fetched again
+            atomic_write(self._cache_file(rel), head + "\n" + (c.body or ""), durable=False)
         except OSError as e:  # a read-only cache must not break reading the index
             self._warn(f"cannot write the index cache {self._cache_file(rel)}: {e}")

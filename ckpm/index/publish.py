@@ -132,6 +132,16 @@ def _name_version(line: Mapping[str, Any]) -> tuple[str, str]:
     return name, version
 
 
+def _with_summary(read: Reader, name: str, rel: str, text: str, where: str, settings: Settings) -> dict[str, str]:
+    """The component file's new ``text``, and summary.jsonl made current when the index has one."""
+    files = {rel: text}
+    summary = read(SUMMARY)
+    if summary is not None:
+        files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
+                                           reporter=settings.reporter)
+    return files
+
+
 def _publish_change(line: Mapping[str, Any], where: str, message: str | None, settings: Settings) -> Change:
     name, version = _name_version(line)
     rel = entry_path(name)
@@ -144,12 +154,7 @@ def _publish_change(line: Mapping[str, Any], where: str, message: str | None, se
             raise AlreadyPublished(f"{name} {version} is already published in {where}", existing=found[1],
                                    hint="a published version never changes: publish a new version (a new tag)")
         text = appended_text(old, line, f"{where}:{rel}")
-        files = {rel: text}
-        summary = read(SUMMARY)
-        if summary is not None:
-            files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
-                                               reporter=settings.reporter)
-        return files, message or f"Publish {name} {version}"
+        return _with_summary(read, name, rel, text, where, settings), message or f"Publish {name} {version}"
 
     return change
 
@@ -181,12 +186,7 @@ def _yank_change(name: str, version: str, yanked: bool, where: str, message: str
         if len(entries) != len(before):
             raise IndexDataError(f"{where}:{rel}: {verb.lower()}ing {version} would make a line unreadable; "
                                  "nothing written")
-        files = {rel: text}
-        summary = read(SUMMARY)
-        if summary is not None:
-            files[SUMMARY] = summary_text_with(summary, name, text, origin=f"{where}:{SUMMARY}",
-                                               reporter=settings.reporter)
-        return files, message or f"{verb} {name} {version}"
+        return _with_summary(read, name, rel, text, where, settings), message or f"{verb} {name} {version}"
 
     return change
 
@@ -322,6 +322,22 @@ def _apply(index: str, change: Change, *, signature: tuple[str, str] | None, set
                          before_push=before_push)
 
 
+def _prepare(repo: pygit2.Repository, ref: str, where: str, change: Change, signature: tuple[str, str] | None
+             ) -> tuple[pygit2.Commit, tuple[pygit2.Signature, pygit2.Signature, str, pygit2.Oid] | None]:
+    """The tip of ``ref`` and the commit to make on it (author, committer, message, tree), or
+    None when ``change`` finds nothing to change."""
+    tip = _tip(repo, ref)
+    if tip is None:
+        raise IndexError_(f"{where} has no commit on {ref.rsplit('/', 1)[-1]}",
+                          hint="an index repository needs a first commit with config.json")
+    out = change(_reader(repo, tip, where))
+    if out is None:
+        return tip, None
+    files, message = out
+    sig = _signature(repo, signature)
+    return tip, (sig, sig, message + "\n", _write_tree(repo, tip.tree, files))
+
+
 def _apply_direct(gitdir: Path, where: str, change: Change, *, signature: tuple[str, str] | None,
                   settings: Settings, max_attempts: int,
                   before_push: Callable[[], None] | None) -> tuple[str, int, bool]:
@@ -330,21 +346,14 @@ def _apply_direct(gitdir: Path, where: str, change: Change, *, signature: tuple[
         try:
             branch = _head_branch(repo)
             for attempt in range(1, max_attempts + 1):
-                tip = _tip(repo, branch)
-                if tip is None:
-                    raise IndexError_(f"{where} has no commit on {branch}",
-                                      hint="an index repository needs a first commit with config.json")
-                out = change(_reader(repo, tip, where))
-                if out is None:
+                tip, made = _prepare(repo, branch, where, change, signature)
+                if made is None:
                     return str(tip.id), attempt, False
-                files, message = out
-                tree = _write_tree(repo, tip.tree, files)
-                sig = _signature(repo, signature)
                 if before_push is not None:
                     before_push()
                 try:
                     # libgit2 moves the branch only if ``tip`` is still its tip (compare-and-swap)
-                    oid = repo.create_commit(branch, sig, sig, message + "\n", tree, [tip.id])
+                    oid = repo.create_commit(branch, *made, [tip.id])
                 except pygit2.GitError:
                     now = _tip(repo, branch)
                     if now is not None and now.id != tip.id:
@@ -431,17 +440,10 @@ def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | No
             try:
                 branch = _head_branch(repo)
                 short = branch.removeprefix("refs/heads/")
-                tip = _tip(repo, f"refs/remotes/origin/{short}")
-                if tip is None:
-                    raise IndexError_(f"{url} has no commit on {short}",
-                                      hint="an index repository needs a first commit with config.json")
-                out = change(_reader(repo, tip, url))
-                if out is None:
+                tip, made = _prepare(repo, f"refs/remotes/origin/{short}", url, change, signature)
+                if made is None:
                     return str(tip.id), attempt, False
-                files, message = out
-                tree = _write_tree(repo, tip.tree, files)
-                sig = _signature(repo, signature)
-                oid = repo.create_commit(None, sig, sig, message + "\n", tree, [tip.id])
+                oid = repo.create_commit(None, *made, [tip.id])
                 repo.references.create(PUBLISH_BRANCH, oid, force=True)
                 if before_push is not None:
                     before_push()
