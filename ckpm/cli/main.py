@@ -725,15 +725,12 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def _register_subcommands() -> None:
     """Commands kept in their own modules (over ckpm.cli.common, like this one)."""
+    from ckpm.cli.ck import import_group
+    from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
     from ckpm.cli.results import results as results_group
     from ckpm.cli.tune import tune as tune_cmd
 
-    cli.add_command(results_group)
-    cli.add_command(tune_cmd)
-    cli.add_command(__import__("ckpm.cli.ck", fromlist=["import_group"]).import_group)
-    from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
-
-    for cmd in (publish_cmd, yank_cmd, login_cmd, logout_cmd):
+    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd):
         cli.add_command(cmd)
 
 
