@@ -65,6 +65,15 @@ def release(work: GitRepo, tag: str, data: str = "v1", deps: dict[str, str] | No
     return commit
 
 
+def consumer_project(tmp_path: Path, registry_url: str, dependency: str) -> Path:
+    """A project ``app`` with one dependency line, on the registry's index."""
+    proj = tmp_path / "app"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "app"\n\n[dependencies]\n{dependency}\n\n'
+                                    f'[[index]]\nname = "reg"\nurl = "{registry_url}"\n')
+    return proj
+
+
 def test_login_checks_the_token_and_keeps_it_private(registry: RunningRegistry, tmp_path: Path) -> None:
     s = settings_for(tmp_path)
     with pytest.raises(AuthError):
@@ -111,10 +120,7 @@ def test_publish_through_the_registry_then_lock_from_its_sparse_files(registry: 
     assert res.target.kind == "registry" and res.commit is not None
     assert len(registry.history()) == len(before) + 1
     # anyone locks it from the registry's sparse files
-    proj = tmp_path / "app"
-    proj.mkdir()
-    (proj / "ckpm.toml").write_text(f'[project]\nname = "app"\n\n[dependencies]\nlib-reg = ">=1"\n\n'
-                                    f'[[index]]\nname = "reg"\nurl = "{registry.url}"\n')
+    proj = consumer_project(tmp_path, registry.url, 'lib-reg = ">=1"')
     (p,) = api.lock(api.Workspace(proj, settings_for(tmp_path, "consumer"))).lock.find("lib-reg")
     assert p.version == "1.0.0"
     line = api.Workspace(proj, settings_for(tmp_path, "consumer")).indexes[0].find_entry("lib-reg", "1.0.0")
@@ -164,10 +170,7 @@ def test_yank_through_the_registry(registry: RunningRegistry, tmp_path: Path, gi
     res = yank("lib-y@1.1.0", registry=registry.url, token=registry.tokens_of["alice"],
                settings=settings_for(tmp_path))
     assert res.yanked
-    proj = tmp_path / "app"
-    proj.mkdir()
-    (proj / "ckpm.toml").write_text(f'[project]\nname = "app"\n\n[dependencies]\nlib-y = "*"\n\n'
-                                    f'[[index]]\nname = "reg"\nurl = "{registry.url}"\n')
+    proj = consumer_project(tmp_path, registry.url, 'lib-y = "*"')
     (p,) = api.lock(api.Workspace(proj, settings_for(tmp_path, "consumer"))).lock.find("lib-y")
     assert p.version == "1.0.0"
     res = yank("lib-y@1.1.0", undo=True, registry=registry.url, token=registry.tokens_of["alice"],
