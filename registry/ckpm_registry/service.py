@@ -83,10 +83,7 @@ class Registry:
         if name in (CONFIG, SUMMARY):
             raise invalid(f"{name} is the name of an index file; readers would never find a component of that name")
         with self.store.writing():
-            try:
-                self.store.sync_export()
-            except StoreError as e:
-                raise _unavailable(e) from None
+            self._sync_export()
             owners = self._owners_or_refuse(user, name, new_ok=True)
             unknown = [str(d.get("name")) for d in entry.deps_raw if not self.store.known_dependency(d)]
             if unknown:
@@ -106,6 +103,13 @@ class Registry:
             self.store.sync_export()
         return {"name": change.name, "version": change.version, "commit": change.commit}
 
+    def _sync_export(self) -> None:
+        """Bring the export up to the branch tip before a write (a 503 when it cannot be read)."""
+        try:
+            self.store.sync_export()
+        except StoreError as e:
+            raise _unavailable(e) from None
+
     # -- yank --------------------------------------------------------------------------------
 
     def set_yanked(self, user: str, name: str, version: str, yanked: bool) -> dict[str, Any]:
@@ -114,10 +118,7 @@ class Registry:
         if try_version(version) is None:
             raise not_found(f"{name} has no version {_short(version)} (not a version)")
         with self.store.writing():
-            try:
-                self.store.sync_export()
-            except StoreError as e:
-                raise _unavailable(e) from None
+            self._sync_export()
             self._owners_or_refuse(user, name, new_ok=False)
             try:
                 set_yanked(str(self.store.gitdir), name, version, yanked, signature=(user, f"{user}@ckpm-registry"),
