@@ -180,8 +180,10 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
         raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s", "the complete search") from None
     if answer.assignment is None:
         try:
+            # one requirement per candidate, with its own parent, for the explanation
+            problem = sat.collect(provider, roots, detailed=True)
             groups = sat.explain(problem, deadline=budget.deadline)
-        except sat.OutOfTime:
+        except (BudgetExceeded, sat.OutOfTime):
             groups = []
         if groups:
             raise explain.from_core(provider, problem, groups, target)

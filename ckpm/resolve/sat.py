@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from ckpm.errors import ResolutionError, UnknownComponent
+from ckpm.model.targets import matches as target_matches
 from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.factory import ANY_TARGET
 
-SOLVER = "cadical195"
+SOLVER = "minisat22"
 MAX_CANDIDATES = 500_000  # a closure larger than this is refused rather than encoded
 MAX_CORE_SHRINK = 200  # solver calls spent shrinking an unsatisfiable core
 
@@ -74,53 +77,147 @@ class Problem:
         return len(self.cands)
 
 
-def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CANDIDATES) -> Problem:
-    """Every candidate reachable from ``roots`` with its requirements (raises on the time budget)."""
+def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CANDIDATES,
+            detailed: bool = False) -> Problem:
+    """Every candidate reachable from ``roots`` with its requirements (raises on the time budget).
+
+    The solver needs, per candidate, only the variables that each of its requirements
+    admits; one :class:`Req` per distinct requirement text on a key stands for all the
+    candidates that carry it, so ``deps`` holds that representative. ``detailed`` makes one
+    Req per candidate and requirement (with its own parent), as an explanation of an
+    unsatisfiable closure needs.
+    """
     f = provider.factory
     p = Problem()
     queue: deque[Candidate] = deque()
-    memo: dict[tuple[str, Any], list[int]] = {}
-    found: dict[tuple[Any, ...], list[Candidate]] = {}  # what all_candidates depends on → its answer
+    memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}
+    views: dict[tuple[Any, ...], _View] = {}
+    var = p.var
+    cands = p.cands
+    by_ident = p.by_ident
 
     def var_of(c: Candidate) -> int:
-        v = p.var.get(c)
+        v = var.get(c)
         if v is None:
-            p.cands.append(c)
-            v = p.var[c] = len(p.cands)
-            p.by_ident.setdefault(c.ident, []).append(v)
+            cands.append(c)
+            v = var[c] = len(cands)
+            by_ident.setdefault(c.ident, []).append(v)
             queue.append(c)
-            if len(p.cands) > max_candidates:
+            if len(cands) > max_candidates:
                 raise ResolutionError(f"the candidate closure has more than {max_candidates} candidates",
                                       hint="narrow the version ranges of the project's dependencies")
         return v
 
     def matches(r: Req) -> list[int]:
-        sig = (r.ident, r.req)
-        hit = memo.get(sig)
-        if hit is None:
-            q = r.req
-            where = (r.ident, r.target, q.key, q.git, q.subdir, q.index, q.tags, q.prefer)
-            cands = found.get(where)
-            if cands is None:
-                try:
-                    cands = found[where] = list(f.all_candidates(r.ident, [r]))  # ordered once per key, below
-                except UnknownComponent:
-                    if r.parent is None:
-                        raise
-                    cands = found[where] = []
-            hit = memo[sig] = [var_of(c) for c in f.admitted(r, cands)]
-        return hit
+        q = r.req
+        where = (r.ident, r.target, q.key, q.git, q.subdir, q.index, q.tags, q.prefer)
+        view = views.get(where)
+        if view is None:
+            try:
+                found = list(f.all_candidates(r.ident, [r]))  # ordered once per key, below
+            except UnknownComponent:
+                if r.parent is None:
+                    raise
+                found = []
+            view = views[where] = _View(found, r.target)
+        plain = not (q.git or q.tags or q.no_tags)
+        if plain:
+            hit = view.memo.get(id(q.spec))
+            if hit is not None:
+                return hit[1]
+        else:
+            hit = view.memo.get(id(q))
+            if hit is not None:
+                return hit[1]
+        admitted = view.admitted(q.spec) if plain else None
+        if admitted is None:
+            admitted = f.admitted(r, view.cands)
+        vs = [var_of(c) for c in admitted]
+        # keyed by the range (or the whole requirement when tags or git take part), kept alive with its id
+        view.memo[id(q.spec) if plain else id(q)] = (q.spec if plain else q, vs)
+        return vs
 
     for r in roots:
         p.roots.append((r, matches(r)))
+    host_target, main_target = f.host_target, f.main_target
+    deps_out = p.deps
     while queue:
         c = queue.popleft()
-        v = p.var[c]
-        p.deps[v] = [(r, matches(r)) for r in provider.get_dependencies(c)]
-    for ident, vs in p.by_ident.items():
-        order = {id(c): i for i, c in enumerate(f.ordered(p.cands[v - 1] for v in vs))}
-        vs.sort(key=lambda v: order[id(p.cands[v - 1])])
+        f.check_budget()
+        v = var[c]
+        if detailed:
+            deps_out[v] = [(r, matches(r)) for r in provider.get_dependencies(c)]
+            continue
+        out = []
+        target = c.target
+        for dep in c.entry.deps:
+            if dep.optional or (dep.targets and not target_matches(target, dep.targets)):
+                continue
+            t = host_target if dep.kind == "build" else target
+            ident = dep.key if t == main_target else f"{dep.key}@{t}"
+            sig = (ident, id(dep))
+            hit = memo.get(sig)
+            if hit is None:
+                r = Req(dep, t, ident, parent=c)
+                hit = memo[sig] = (r, matches(r))
+            out.append(hit)
+        deps_out[v] = out
+    for ident, vs in by_ident.items():
+        order = {id(c): i for i, c in enumerate(f.ordered(cands[v - 1] for v in vs))}
+        vs.sort(key=lambda v: order[id(cands[v - 1])])
     return p
+
+
+_THRESHOLD_OPS = frozenset((">=", ">", "<", "<="))
+
+
+class _View:
+    """One key's candidates for one target, with the versions sorted for range lookups.
+
+    When every candidate is an ordinary index version (no pre-release, no local part, not
+    locked, not from the host or git), a range made of ``>=``, ``>``, ``<`` and ``<=``
+    clauses admits exactly a run of the sorted versions: two bisections replace a check of
+    every candidate (a conflict graph's closure asks 150,000 such pairs). Anything else
+    answers None and the factory checks candidate by candidate.
+    """
+
+    __slots__ = ("cands", "simple", "keys", "sorted_cands", "memo")
+
+    def __init__(self, cands: list[Candidate], target: str) -> None:
+        self.cands = cands
+        self.memo: dict[int, tuple[Any, list[int]]] = {}  # id(spec) → (spec, variables it admits)
+        simple = all(c.origin == "index" and not c.locked and not c.version.key.is_prerelease
+                     and c.version.key.local is None for c in cands)
+        self.simple = simple
+        self.keys: list[Any] = []
+        self.sorted_cands: list[Candidate] = []
+        if simple:
+            ok = [c for c in cands
+                  if (c.entry.targets == ANY_TARGET or c.entry.supports(target)) and not c.entry.yanked]
+            ok.sort(key=lambda c: c.version.key)
+            self.sorted_cands = ok
+            self.keys = [c.version.key for c in ok]
+
+    def admitted(self, spec: Any) -> list[Candidate] | None:
+        """The candidates ``spec`` admits, oldest first; None when this view cannot tell by bisection."""
+        if not self.simple:
+            return None
+        keys = self.keys
+        lo, hi = 0, len(keys)
+        for clause in spec.clauses:
+            op = clause.op
+            if op not in _THRESHOLD_OPS or clause.wildcard:
+                return None
+            b = clause.version.key
+            if op == ">=":
+                lo = max(lo, bisect_left(keys, b))
+            elif op == ">":
+                lo = max(lo, bisect_right(keys, b))
+            elif op == "<":
+                hi = min(hi, bisect_left(keys, b))
+            else:
+                hi = min(hi, bisect_right(keys, b))
+        return self.sorted_cands[lo:hi] if lo < hi else []
 
 
 class _Formula:
