@@ -77,7 +77,9 @@ def interpreter_of(script: str) -> str:
 
 def run(cmd: list[str], *, cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # run from bytecode, as an installed tool does (the warm-up writes it)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t0, proc
 
 

@@ -290,10 +290,11 @@ class CandidateFactory:
         seq = tuple(cands)
         hit = self._ordered.get(seq)
         if hit is None:
-            hit = self._ordered[seq] = self._order(seq)
+            hit = self._ordered[seq] = self.preference_order(seq)
         return list(hit)
 
-    def _order(self, cands: Iterable[Candidate]) -> list[Candidate]:
+    def preference_order(self, cands: Iterable[Candidate]) -> list[Candidate]:
+        """The order of :meth:`ordered`, computed afresh."""
         lst = sorted(cands, key=lambda c: (c.name, c.origin))
         lst.sort(key=lambda c: c.version, reverse=True)
         stored = self.stored

@@ -17,14 +17,15 @@ from ckpm.resolve.engine import IncrementalResolution, Stuck, build_result
 from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostSource, Pin
 from ckpm.resolve.provider import Provider, Reporter
 
-# Backtracks resolvelib may spend before the complete (SAT) search takes over. Easy graphs
-# backtrack a few dozen times at most (45 on bench/gen_index.py's default seed); on the 80
-# conflict graphs of bench/bench_conflict.py, those resolvelib finished took 5-84 backtracks
-# (one 170), and the other 47 were still going at 200. The complete search costs about as
-# much as collecting the closure (0.5-0.9 s there), 200 backtracks about 0.5 s: at 60 the
-# median lock went from 1.12 to 0.94 s and the slowest from 1.74 to 1.42 s. Counted, never
-# timed, so the switch (and so the lock) does not depend on the machine's speed.
-STUCK_AFTER = 60
+# Backtracks resolvelib may spend before the complete (SAT) search takes over. Counted,
+# never timed, so the switch (and so the lock) does not depend on the machine's speed.
+# On the conflict graphs of bench/bench_conflict.py resolvelib either finishes within a
+# few dozen backtracks (6-23 on 24 seeds, one 84) or thrashes for hundreds; a backtrack
+# costs 2-5 ms there, so 30 wastes half as much as the earlier 60 on a stuck graph. The
+# easy 10,000-component graph of bench/bench_lock.py takes 45 and now goes to the
+# complete search at 30: as fast either way (0.42-0.56 s against 0.45-0.53 s in process),
+# since its closure is already read and the greedy pass asks whole frontiers at once.
+STUCK_AFTER = 30
 # ...or sooner on a large graph: each backtrack rewrites the state and rechecks every key
 # resolvelib knows, so the budget is also counted in keys rechecked (the sum, over the
 # backtracks, of the keys known then): 100,000 is 60 backtracks up to 1,666 keys, 33 at 3,000.

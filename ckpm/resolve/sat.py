@@ -162,8 +162,8 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                 hit = memo[sig] = (r, matches(r))
             out.append(hit)
         deps_out[v] = out
-    for ident, vs in by_ident.items():
-        order = {id(c): i for i, c in enumerate(f.ordered(cands[v - 1] for v in vs))}
+    for ident, vs in by_ident.items():  # preference order (the factory's, not memoised: asked once per key)
+        order = {id(c): i for i, c in enumerate(f.preference_order(cands[v - 1] for v in vs))}
         vs.sort(key=lambda v: order[id(cands[v - 1])])
     return p
 
@@ -329,47 +329,75 @@ def solve(p: Problem, *, deadline: float | None = None) -> Answer:
 
 
 def _improve(p: Problem, solver: _Solver, model: list[int], answer: Answer, top: int) -> list[int]:
-    """Walk the solution from the roots; move each key to its most preferred feasible candidate.
+    """Walk the solution from the roots, breadth first, and move each key to its most preferred
+    candidate that the keys decided before it leave possible.
 
-    For a key whose chosen candidate is not its first preference, one call asks for that
-    first preference (an assumption): often it is possible, and one call settles the key.
-    Otherwise further calls ask for "any more preferred candidate" (a clause behind a fresh
-    activation literal, the phases leaning to the most preferred): unsatisfiable means the
-    choice is the best possible given the keys fixed before it; else the model's better
-    choice is taken and the question asked again. Either way the key ends on its most
-    preferred feasible candidate, so the answer does not depend on the models met on the
-    way. Then the key is fixed (a unit clause) and its dependencies queued. (Asking for the
-    first preference first cut the solver's time by 16% on ten conflict graphs.)
+    That is a key-by-key greedy pass, made with fewer solver calls:
+
+    * the keys waiting in the queue are asked together: one call assumes the first preference
+      of each. When that holds, all of them are decided at once, as the key-by-key walk would
+      have decided them (each first preference is possible given the ones before it);
+    * when it does not, the longest prefix of the queue whose first preferences hold together
+      is found (the unsatisfiable core bounds it, bisection finishes), that prefix is decided,
+      and the key just past it, whose first preference is impossible, asks "any candidate
+      more preferred than the current one?" (a clause behind a fresh activation literal, the
+      phases leaning to the most preferred) until the answer is no. It ends on its most
+      preferred feasible candidate.
+
+    A decided key is fixed (a unit clause) and its dependencies join the queue. The answer
+    depends only on the preference order and the formula, not on the models met on the way
+    (so not on the solver). On a 10,000-component graph whose first model was far from the
+    newest versions this took 73 calls where asking key by key took 246.
     """
     seen: set[str] = set()
     todo: deque[str] = deque()
+    by_ident = p.by_ident
 
-    def queue_chosen(edges: Any) -> None:
-        """Queue the key of the chosen match of each (requirement, matches), once."""
-        for _r, ms in edges:
-            for m in ms:
-                if model[m - 1] > 0:
-                    child = p.cands[m - 1].ident
-                    if child not in seen:
-                        seen.add(child)
-                        todo.append(child)
-                    break
+    def queue_deps(edges: Any) -> None:
+        for r, ms in edges:
+            if ms and r.ident not in seen:
+                seen.add(r.ident)
+                todo.append(r.ident)
 
-    queue_chosen(p.roots)
+    def decide(ident: str, v: int) -> None:
+        solver.s.add_clause([v])  # decided: never retracted
+        queue_deps(p.deps.get(v, ()))
+
+    queue_deps(p.roots)
     while todo:
+        batch = list(todo)
+        firsts = [by_ident[k][0] for k in batch]
+        before = model
+        n = 0  # firsts[:n] hold in the current model
+        while n < len(firsts) and model[firsts[n] - 1] > 0:
+            n += 1
+        if n < len(firsts):
+            if solver.solve(firsts):
+                model = solver.model()
+                n = len(firsts)
+            else:  # the longest satisfiable prefix lies in [n, the core's last key]
+                lo, hi = n, _last_in_core(solver, firsts)
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    if solver.solve(firsts[:mid]):
+                        model = solver.model()
+                        lo = mid
+                    else:
+                        hi = min(mid - 1, _last_in_core(solver, firsts[:mid]))
+                n = lo
+        for ident, v in zip(batch[:n], firsts[:n]):
+            todo.popleft()
+            decide(ident, v)
+        answer.improved += sum(1 for v in firsts[:n] if before[v - 1] < 0)
+        if n == len(batch):
+            continue
+        # batch[n]: its first preference is impossible after the keys before it
         ident = todo.popleft()
-        vs = p.by_ident.get(ident, [])
+        vs = by_ident[ident]
         cur = next((v for v in vs if model[v - 1] > 0), None)
         if cur is None:
             continue
-        first = 0
-        if vs.index(cur) > 0:  # the most preferred candidate first: one question when it is possible
-            if solver.solve([vs[0]]):
-                model = solver.model()
-                cur = vs[0]
-                answer.improved += 1
-            else:
-                first = 1
+        first = 1
         while vs.index(cur) > first:
             better = vs[first:vs.index(cur)]
             top += 1
@@ -383,9 +411,15 @@ def _improve(p: Problem, solver: _Solver, model: list[int], answer: Answer, top:
                 break
             cur = next(v for v in better if model[v - 1] > 0)
             answer.improved += 1
-        solver.s.add_clause([cur])  # decided: never retracted
-        queue_chosen(p.deps.get(cur, ()))
+        decide(ident, cur)
     return model
+
+
+def _last_in_core(solver: _Solver, assumptions: list[int]) -> int:
+    """The position of the last of ``assumptions`` in the solver's unsatisfiable core
+    (a prefix ending before it is unsatisfiable too only if another core says so)."""
+    core = set(solver.s.get_core() or assumptions)
+    return max(i for i, a in enumerate(assumptions) if a in core)
 
 
 def _assignment(p: Problem, model: list[int]) -> dict[str, Candidate]:
