@@ -99,3 +99,46 @@ def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
         pass
     assert holder.wait(timeout=30) == 0
     assert said == ["waiting for another ckpm process on x…"]
+
+
+def test_file_lock_is_reentrant_in_a_thread_and_excludes_other_threads(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    lock = tmp_path / "x.lock"
+    order: list[str] = []
+    with file_lock(lock):
+        with file_lock(lock):  # the same thread again: no deadlock
+            order.append("nested")
+
+        def other() -> None:
+            with file_lock(lock, on_wait=lambda _m: order.append("other waits")):
+                order.append("other holds")
+
+        t = threading.Thread(target=other)
+        t.start()
+        time.sleep(0.3)
+        order.append("main releases")
+    t.join(timeout=30)
+    assert order == ["nested", "other waits", "main releases", "other holds"]
+
+
+def test_file_lock_times_out_and_is_freed_when_its_holder_is_killed(tmp_path: Path) -> None:
+    from ckpm.fsutil import LockTimeout
+
+    lock = tmp_path / "x.lock"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import time; from ckpm.fsutil import file_lock\n"
+                               f"with file_lock({str(lock)!r}):\n"
+                               "    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockTimeout, match="within 0.2 s"):
+            with file_lock(lock, timeout=0.2):
+                pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    with file_lock(lock, timeout=5):  # the kernel released the dead holder's lock
+        assert lock.exists()
