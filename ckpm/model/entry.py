@@ -15,9 +15,9 @@ from functools import cached_property
 from typing import Any, Mapping
 
 from ckpm.errors import IndexError_, SpecifierError, VersionError
-from ckpm.model.requirement import Requirement, requirement_from_index_dep
+from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
 from ckpm.model.targets import matches
-from ckpm.model.version import Version, parse_version
+from ckpm.model.version import Version, parse_specifier, parse_version
 
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -344,8 +344,8 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
             if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None or len(r) > MAX_REQ_LEN or (
                     _CONTROL.search(r)):
                 return None
-            try:
-                req = requirement_from_index_dep(x)
+            try:  # what requirement_from_index_dep(x) builds, without asking again what x holds
+                req = plain_requirement(low, parse_specifier(r or "*"))
             except SpecifierError:
                 return None
             if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
@@ -422,6 +422,123 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     e.__dict__["version"] = version
     e.__dict__["deps"] = deps
     return e
+
+
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
+_scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
+
+
+def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
+    """The entries of the usual lines of a component file, each as :meth:`IndexEntry.from_line`
+    makes it; None for a line left to :meth:`IndexEntry.from_line` (blank, unusual or bad:
+    that path says what is wrong, so that each bad line is reported as before).
+
+    ``lines`` is ``text`` split at ``\n``. Every check of :meth:`IndexEntry.from_line` is made,
+    with less work per line: the control characters, escapes and size are looked at once for
+    the whole text when it is plain (usually); a line is parsed by the JSON scanner itself
+    (the line must be one object from its first character to its last: no blanks around);
+    and kind, description, tags and targets, which are the same on most lines of a file, are
+    checked again only when they differ from those of the line before.
+    """
+    out: list[IndexEntry | None] = []
+    append = out.append
+    file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
+    small = utf8_len(text) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
+    scan = _scan_json
+    # kind, description, tags and targets of the last line accepted, and what they gave
+    p_kind: Any = None
+    p_description: Any = None
+    p_tags: Any = None
+    p_targets: Any = None
+    kind_out, tags_out, description_out, targets_out = "lib", (), "", ("*",)
+    for line in lines:
+        # load_index_line: the size, the depth (no more openings than the limit: never too
+        # deep), then the JSON; a lone surrogate is only possible with an escape
+        if not (line[:1] == "{" and line[-1:] == "}" and line.count("[") + line.count("{") <= MAX_JSON_DEPTH
+                and (small or utf8_len(line) <= MAX_LINE_BYTES)):
+            append(None)
+            continue
+        clean = file_clean or clean_line(line)
+        if not clean and _SURROGATE_ESCAPE.search(line):
+            append(None)
+            continue
+        try:
+            d, end = scan(line, 0)
+        except Exception:  # anything the scanner refuses: from_line says it as json.loads does
+            append(None)
+            continue
+        if end != len(line) or type(d) is not dict:
+            append(None)
+            continue
+        # _entry_fast, with the fields shared by lines checked once
+        get = d.get
+        line_name, version_text = get("name"), get("version")
+        if type(line_name) is not str or not (line_name == name or (name is None and valid_name(line_name))):
+            append(None)
+            continue
+        if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
+                not clean and _CONTROL.search(version_text)):
+            append(None)
+            continue
+        kind, description, tags, targets = get("kind"), get("description"), get("tags", []), get("targets", ["*"])
+        # the checked values are None, strings or lists of strings: equal values are the same values
+        if not (kind == p_kind and description == p_description and tags == p_tags and targets == p_targets
+                and p_tags is not None):
+            low = _common_fast(kind, description, tags, MAX_TAGS, clean)
+            if low is None or not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
+                append(None)
+                continue
+            p_kind, p_description, p_tags, p_targets = kind, description, tags, targets
+            kind_out, description_out = kind or "lib", description or ""
+            tags_out = tuple(low.split(",")) if tags else ()
+            targets_out = tuple(targets) or ("*",)
+        source = get("source", {})
+        if type(source) is not dict:
+            append(None)
+            continue
+        ok = True
+        for k, v in source.items():
+            if k == "urls":
+                if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
+                    ok = False
+                    break
+            elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
+                    not clean and _CONTROL.search(v)):
+                ok = False
+                break
+        cksum, pubtime = get("cksum"), get("pubtime")
+        for v in (cksum, pubtime):
+            if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
+                    not clean and _CONTROL.search(v))):
+                ok = False
+        detect, install, yanked = get("detect", ()), get("install", ()), get("yanked", False)
+        if type(yanked) is not bool:
+            ok = False
+        elif detect or install:
+            for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
+                if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
+                    ok = False
+        elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
+            ok = False
+        raw_deps = get("deps", [])
+        if not ok or type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
+            append(None)
+            continue
+        try:
+            version = parse_version(version_text)
+            deps = _plain_deps(raw_deps)
+            if deps is None:
+                deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+        except (VersionError, IndexDataError):
+            append(None)
+            continue
+        e = IndexEntry(name=line_name, version_text=version_text, kind=kind_out, tags=tags_out,
+                       description=description_out, targets=targets_out, deps_raw=tuple(raw_deps), source=source,
+                       cksum=cksum, detect=tuple(detect), install=tuple(install), yanked=yanked,
+                       pubtime=pubtime, raw=d)
+        e.__dict__.update(version=version, deps=deps)
+        append(e)
+    return out
 
 
 def load_index_line(line: str) -> Any:
