@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from ckpm.errors import IndexError_, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
 from ckpm.model.targets import matches
-from ckpm.model.version import Version, parse_specifier, parse_version
+from ckpm.model.version import Specifier, Version, parse_specifier, parse_version
 
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -324,12 +324,18 @@ def clean_line(line: str) -> bool:
     return "\\" not in line and _CONTROL.search(line) is None
 
 
-#: (name, req) → the checked Requirement of the usual dependency ``{"name": ..., "req": ...}``
-_PLAIN_DEP_MEMO: dict[tuple[str, str], Requirement] = {}
+#: dependency names seen valid that are their own lower case (the key of their Requirement)
+_PLAIN_DEP_NAMES: set[str] = set()
+#: a dependency's ``req`` → its Specifier, for texts seen within the limits and parsed
+_PLAIN_DEP_SPECS: dict[str, Specifier] = {}
 
 
 def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
-    """The dependencies when each is the usual ``{"name": str, "req": str}`` (memoised per pair), else None."""
+    """The dependencies when each is the usual ``{"name": str, "req": str}``, else None.
+
+    A name and a range are each checked once (most pairs are new on a cold read, but their
+    names and ranges are not); a Requirement is cheap to build (:func:`plain_requirement`).
+    """
     out = []
     for x in raw_deps:
         if type(x) is not dict or len(x) != 2:
@@ -337,27 +343,47 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
         n, r = x.get("name"), x.get("req")
         if type(n) is not str or type(r) is not str:
             return None
-        key = (n, r)
-        req = _PLAIN_DEP_MEMO.get(key)
-        if req is None:  # the checks of _check_dep for this shape, once per pair
+        # the checks of _check_dep for this shape
+        if n in _PLAIN_DEP_NAMES:
+            low = n
+        else:
             low = n.lower()
-            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None or len(r) > MAX_REQ_LEN or (
-                    _CONTROL.search(r)):
+            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None:
                 return None
-            try:  # what requirement_from_index_dep(x) builds, without asking again what x holds
-                req = plain_requirement(low, parse_specifier(r or "*"))
+            if low == n:
+                if len(_PLAIN_DEP_NAMES) >= _DEP_MEMO_MAX:
+                    _PLAIN_DEP_NAMES.clear()
+                _PLAIN_DEP_NAMES.add(n)
+        spec = _PLAIN_DEP_SPECS.get(r)
+        if spec is None:
+            if len(r) > MAX_REQ_LEN or _CONTROL.search(r):
+                return None
+            try:
+                spec = parse_specifier(r or "*")
             except SpecifierError:
                 return None
-            if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
-                _PLAIN_DEP_MEMO.clear()
-            _PLAIN_DEP_MEMO[key] = req
-        out.append(req)
+            if len(_PLAIN_DEP_SPECS) >= _DEP_MEMO_MAX:
+                _PLAIN_DEP_SPECS.clear()
+            _PLAIN_DEP_SPECS[r] = spec
+        out.append(plain_requirement(low, spec))  # what requirement_from_index_dep(x) builds
     return tuple(out)
 
 
 #: the limit of each string field of ``source`` (:func:`_source`); other keys are not read
 _SOURCE_LIMITS = {"git": MAX_URL_LEN, "rev": MAX_FIELD_LEN, "tag": MAX_FIELD_LEN, "subdir": MAX_PATH_LEN,
                   "sha256": MAX_FIELD_LEN}
+
+
+def _source_fast(source: dict[str, Any], clean: bool) -> bool:
+    """The fast check of an index line's ``source`` (a dict): True when every field is within its limits."""
+    for k, v in source.items():
+        if k == "urls":
+            if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
+                return False
+        elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
+                not clean and _CONTROL.search(v)):
+            return False
+    return True
 
 
 def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | None":
@@ -382,15 +408,8 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
         return None
     source = get("source", {})
-    if type(source) is not dict:
+    if type(source) is not dict or not _source_fast(source, clean):
         return None
-    for k, v in source.items():
-        if k == "urls":
-            if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
-                return None
-        elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
-                not clean and _CONTROL.search(v)):
-            return None
     cksum, pubtime = get("cksum"), get("pubtime")
     for v in (cksum, pubtime):
         if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (not clean and _CONTROL.search(v))):
@@ -425,7 +444,8 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
 
 
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
-_scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
+_scan_json = json.JSONDecoder().scan_once
+_new = object.__new__  # what json.loads runs, without its Python-level steps
 
 
 def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
@@ -496,16 +516,9 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         if type(source) is not dict:
             append(None)
             continue
-        ok = True
-        for k, v in source.items():
-            if k == "urls":
-                if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
-                    ok = False
-                    break
-            elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
-                    not clean and _CONTROL.search(v)):
-                ok = False
-                break
+        # the usual source is one URL; else each field as _entry_fast checks it
+        ok = (len(source) == 1 and clean and type(urls := source.get("urls")) is list and len(urls) == 1
+              and type(urls[0]) is str and len(urls[0]) <= MAX_URL_LEN) or _source_fast(source, clean)
         cksum, pubtime = get("cksum"), get("pubtime")
         for v in (cksum, pubtime):
             if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
@@ -532,11 +545,13 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         except (VersionError, IndexDataError):
             append(None)
             continue
-        e = IndexEntry(name=line_name, version_text=version_text, kind=kind_out, tags=tags_out,
-                       description=description_out, targets=targets_out, deps_raw=tuple(raw_deps), source=source,
-                       cksum=cksum, detect=tuple(detect), install=tuple(install), yanked=yanked,
-                       pubtime=pubtime, raw=d)
-        e.__dict__.update(version=version, deps=deps)
+        # IndexEntry(name=..., raw=d) with version and deps kept, at half the cost (test_index_data
+        # checks that these are the dataclass's fields)
+        e = _new(IndexEntry)
+        e.__dict__ = {"name": line_name, "version_text": version_text, "kind": kind_out, "tags": tags_out,
+                      "description": description_out, "targets": targets_out, "deps_raw": tuple(raw_deps),
+                      "source": source, "cksum": cksum, "detect": tuple(detect), "install": tuple(install),
+                      "yanked": yanked, "pubtime": pubtime, "raw": d, "version": version, "deps": deps}
         append(e)
     return out
 
