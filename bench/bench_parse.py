@@ -1,7 +1,7 @@
 """Cold reading of index component files: ``FolderIndex.entries()`` in fresh processes.
 
 ```
-python bench/bench_parse.py [INDEX] [--runs 7] [--files 444]
+python bench/bench_parse.py [INDEX] [--runs 7] [--files 444] [--tree DIR]
 ```
 
 INDEX is a format-1 folder index whose components are ``pkg-0000`` .. (``gen_conflict.py``
@@ -10,6 +10,7 @@ Each run is a fresh Python process (cold memos: versions, specifiers, dependenci
 reads every fourth component's file once through ``entries()`` and, in the same process
 afterwards, the same files' lines with a plain ``json.loads`` per line (the floor: no
 checks, no objects). Prints the median over the runs of each, µs per line, and the ratio.
+``--tree`` imports ckpm from another checkout (to compare two versions in one sitting).
 """
 from __future__ import annotations
 
@@ -54,13 +55,14 @@ def main() -> int:
     ap.add_argument("index", nargs="?", type=Path, default=DEFAULT)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--files", type=int, default=444)
+    ap.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose ckpm is measured")
     a = ap.parse_args()
     if not (a.index / "config.json").is_file():
         print(f"{a.index}: no index there (bench/gen_conflict.py writes one)", file=sys.stderr)
         return 2
     got = []
     for _ in range(a.runs):
-        out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(a.index), str(a.files)],
+        out = subprocess.run([sys.executable, "-c", CHILD, str(a.tree), str(a.index), str(a.files)],
                              check=True, capture_output=True, text=True).stdout
         got.append(json.loads(out))
     files, lines = got[0]["files"], got[0]["lines"]

@@ -443,9 +443,15 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     return e
 
 
+#: the ASCII bytes of a clean text (clean_line): neither a control character (but \t and \n) nor a backslash
+_CLEAN_ASCII = bytes(b for b in range(0x80) if b in b"\t\n" or (0x20 <= b < 0x7f and b != ord("\\")))
+#: every byte but "[", "{" and "\n"
+_NOT_OPENING = bytes(b for b in range(0x100) if b not in b"[{\n")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
-_scan_json = json.JSONDecoder().scan_once
-_new = object.__new__  # what json.loads runs, without its Python-level steps
+_scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
+_new = object.__new__
+#: the fields of the usual index line (without cksum, pubtime, detect and install)
+_USUAL_KEYS = frozenset(("name", "version", "kind", "tags", "description", "targets", "deps", "source", "yanked"))
 
 
 def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
@@ -462,8 +468,16 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     """
     out: list[IndexEntry | None] = []
     append = out.append
-    file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
-    small = utf8_len(text) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
+    plain = text.isascii()
+    data = text.encode("ascii") if plain else text.encode("utf-8", "surrogatepass")
+    # a bytes.translate deletes what is usual at C speed: what is left is what to look at
+    if plain:  # no escape and no control character in the file: every line is clean (clean_line)
+        file_clean = not data.translate(None, _CLEAN_ASCII)
+    else:
+        file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
+    # at most MAX_JSON_DEPTH openings on each line: no line is too deep (json_too_deep)
+    shallow = max(map(len, data.translate(None, _NOT_OPENING).split(b"\n"))) <= MAX_JSON_DEPTH
+    small = len(data) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
     scan = _scan_json
     # kind, description, tags and targets of the last line accepted, and what they gave
     p_kind: Any = None
@@ -474,7 +488,8 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     for line in lines:
         # load_index_line: the size, the depth (no more openings than the limit: never too
         # deep), then the JSON; a lone surrogate is only possible with an escape
-        if not (line[:1] == "{" and line[-1:] == "}" and line.count("[") + line.count("{") <= MAX_JSON_DEPTH
+        if not (line[:1] == "{" and line[-1:] == "}"
+                and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
                 and (small or utf8_len(line) <= MAX_LINE_BYTES)):
             append(None)
             continue
@@ -519,14 +534,21 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         # the usual source is one URL; else each field as _entry_fast checks it
         ok = (len(source) == 1 and clean and type(urls := source.get("urls")) is list and len(urls) == 1
               and type(urls[0]) is str and len(urls[0]) <= MAX_URL_LEN) or _source_fast(source, clean)
-        cksum, pubtime = get("cksum"), get("pubtime")
-        for v in (cksum, pubtime):
-            if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
-                    not clean and _CONTROL.search(v))):
-                ok = False
-        detect, install, yanked = get("detect", ()), get("install", ()), get("yanked", False)
+        yanked = get("yanked", False)
         if type(yanked) is not bool:
             ok = False
+        if d.keys() <= _USUAL_KEYS:  # no cksum, pubtime, detect or install (nor unknown fields)
+            cksum = pubtime = None
+            detect = install = ()
+        else:
+            cksum, pubtime = get("cksum"), get("pubtime")
+            for v in (cksum, pubtime):
+                if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
+                        not clean and _CONTROL.search(v))):
+                    ok = False
+            detect, install = get("detect", ()), get("install", ())
+        if not ok:
+            pass
         elif detect or install:
             for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
                 if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
