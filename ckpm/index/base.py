@@ -113,14 +113,16 @@ def check_text_size(text: str, origin: str, limit: int, what: str) -> None:
         raise size_error(origin, _size_text(text), limit, what)
 
 
-def _check_component_caps(text: str, origin: str) -> None:
-    """Refuse a component file over its size or its count of versions (IndexDataError)."""
+def _check_component_caps(text: str, origin: str) -> list[str]:
+    """Refuse a component file over its size or its count of versions (IndexDataError); else its lines."""
     check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
-    if text.count("\n") >= MAX_VERSIONS:
-        count = sum(1 for line in _split(text) if line.strip())
+    lines = _split(text)  # at most MAX_FILE_BYTES, so split it
+    if len(lines) - 1 >= MAX_VERSIONS:  # as many \n
+        count = sum(1 for line in lines if line.strip())
         if count > MAX_VERSIONS:
             raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
                                  "refused")
+    return lines
 
 
 #: what a line of someone else's JSON can raise besides IndexDataError (reported, never raised)
@@ -163,8 +165,7 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
     :class:`IndexDataError` when the file is refused as a whole: over
     :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
     """
-    _check_component_caps(text, origin)
-    lines = _split(text)
+    lines = _check_component_caps(text, origin)
     return _parse_lines(text, origin, "index line", lambda line: IndexEntry.from_line(line, name=name),
                         lines=lines, done=fast_entries(text, lines, name))
 
@@ -177,8 +178,7 @@ def find_in_component(text: str, origin: str, name: str, version: str) -> IndexE
     needs one line of each locked package's file. Raises :class:`IndexDataError` when the
     file is refused as a whole.
     """
-    _check_component_caps(text, origin)
-    for line in _split(text):
+    for line in _check_component_caps(text, origin):
         if not line.strip():
             continue
         try:
@@ -198,7 +198,7 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
     no :class:`IndexEntry`, so a scan of 10,000 files holds one file at a time. The caps and
     messages are those of :func:`parse_component` (which raises for a file refused whole).
     """
-    _check_component_caps(text, origin)
+    lines = _check_component_caps(text, origin)
 
     def fields(line: str) -> tuple[str, str, str, str]:
         raw = load_index_line(line)
@@ -208,12 +208,12 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
             got = e.version_text, e.kind, ",".join(e.tags), e.description
         return got
 
-    lines, problems = _parse_lines(text, origin, "index line", fields)
-    versions = [v for v, _, _, _ in lines]
-    tags = {t for _, _, low, _ in lines if low for t in low.split(",")}
-    if not lines:
+    got, problems = _parse_lines(text, origin, "index line", fields, lines=lines)
+    versions = [v for v, _, _, _ in got]
+    tags = {t for _, _, low, _ in got if low for t in low.split(",")}
+    if not got:
         return None, problems
-    _, kind, _, description = lines[-1]
+    _, kind, _, description = got[-1]
     return ComponentSummary(name, kind, frozenset(tags), description, tuple(versions)), problems
 
 

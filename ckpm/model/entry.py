@@ -326,6 +326,7 @@ def clean_line(line: str) -> bool:
 
 #: dependency names seen valid that are their own lower case (the key of their Requirement)
 _PLAIN_DEP_NAMES: set[str] = set()
+_PLAIN_DEP_MEMO: dict[tuple[str, str], Requirement] = {}
 #: a dependency's ``req`` → its Specifier, for texts seen within the limits and parsed
 _PLAIN_DEP_SPECS: dict[str, Specifier] = {}
 
@@ -343,6 +344,11 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
         n, r = x.get("name"), x.get("req")
         if type(n) is not str or type(r) is not str:
             return None
+        key = (n, r)
+        req = _PLAIN_DEP_MEMO.get(key)
+        if req is not None:
+            out.append(req)
+            continue
         # the checks of _check_dep for this shape
         if n in _PLAIN_DEP_NAMES:
             low = n
@@ -365,7 +371,11 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
             if len(_PLAIN_DEP_SPECS) >= _DEP_MEMO_MAX:
                 _PLAIN_DEP_SPECS.clear()
             _PLAIN_DEP_SPECS[r] = spec
-        out.append(plain_requirement(low, spec))  # what requirement_from_index_dep(x) builds
+        req = plain_requirement(low, spec)  # what requirement_from_index_dep(x) builds
+        if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
+            _PLAIN_DEP_MEMO.clear()
+        _PLAIN_DEP_MEMO[key] = req
+        out.append(req)
     return tuple(out)
 
 
