@@ -498,7 +498,8 @@ class FileIndex(ABC):
         text = self._read(rel)
         if text is not None:
             limit, what = limit_of(rel)
-            check_text_size(text, self._where(rel), limit, what)
+            if len(text) * 4 > limit:  # else it cannot be over (and its name is not needed)
+                check_text_size(text, self._where(rel), limit, what)
         return text
 
     def _has_file(self, rel: str) -> bool | None:

@@ -54,6 +54,8 @@ class FolderIndex(FileIndex):
             identity = str(self.root.resolve())
             self.summary_cache = (summary_cache.cache_path(cache_dir, identity), identity)
         self._root_text = str(self.root)
+        # str(self.root / rel) is this + rel for a layout path (normalised, relative): "" for "."
+        self._prefix = str(self.root / "x")[:-1]
         self.url = url or str(self.root)
         self._check_config()  # a folder that is no index fails when opened
 
@@ -82,7 +84,7 @@ class FolderIndex(FileIndex):
 
     def _read(self, rel: str) -> str | None:
         limit, what = limit_of(rel)
-        path = os.path.join(self._root_text, rel)  # str(self.root / rel), without pathlib's cost
+        path = self._prefix + rel  # str(self.root / rel), without pathlib's cost
         try:
             # O_NONBLOCK: a named pipe (or device) at a layout path must not hang the read;
             # anything but a regular file is refused from its fstat, before a byte is read
@@ -108,7 +110,7 @@ class FolderIndex(FileIndex):
         return os.path.isfile(os.path.join(self._root_text, rel))  # os.path: a summary asks 10,000 times
 
     def _where(self, rel: str) -> str:
-        return str(self.root / rel)
+        return self._prefix + rel
 
     def _default_name(self) -> str:
         return self.root.name
