@@ -453,10 +453,9 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     return e
 
 
-#: the ASCII bytes of a clean text (clean_line): neither a control character (but \t and \n) nor a backslash
-_CLEAN_ASCII = bytes(b for b in range(0x80) if b in b"\t\n" or (0x20 <= b < 0x7f and b != ord("\\")))
-#: every byte but "[", "{" and "\n"
-_NOT_OPENING = bytes(b for b in range(0x100) if b not in b"[{\n")
+#: the bytes of a usual line: printable ASCII and \t but "[", "{" and the backslash, and the bytes
+#: past ASCII (UTF-8 of other characters); not \n nor control characters
+_USUAL_BYTES = bytes(b for b in range(0x100) if b == 0x09 or (0x20 <= b and b != 0x7f and b not in b"[{\\"))
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
 _scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
 _new = object.__new__
@@ -480,13 +479,17 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     append = out.append
     plain = text.isascii()
     data = text.encode("ascii") if plain else text.encode("utf-8", "surrogatepass")
-    # a bytes.translate deletes what is usual at C speed: what is left is what to look at
-    if plain:  # no escape and no control character in the file: every line is clean (clean_line)
-        file_clean = not data.translate(None, _CLEAN_ASCII)
+    # one bytes.translate deletes the usual bytes at C speed; what is left is what to look at:
+    # "[", "{", "\n", backslashes and ASCII control characters
+    left = data.translate(None, _USUAL_BYTES)
+    # no escape and no control character in the file: every line is clean (clean_line)
+    if plain:
+        file_clean = not left.translate(None, b"[{\n")
     else:
         file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
-    # at most MAX_JSON_DEPTH openings on each line: no line is too deep (json_too_deep)
-    shallow = max(map(len, data.translate(None, _NOT_OPENING).split(b"\n"))) <= MAX_JSON_DEPTH
+    # at most MAX_JSON_DEPTH openings on each line (counted with whatever else is left): no
+    # line is too deep (json_too_deep)
+    shallow = max(map(len, left.split(b"\n"))) <= MAX_JSON_DEPTH
     small = len(data) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
     scan = _scan_json
     # kind, description, tags and targets of the last line accepted, and what they gave
