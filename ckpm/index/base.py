@@ -166,8 +166,12 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
     :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
     """
     lines = _check_component_caps(text, origin)
+    done = fast_entries(text, lines, name)
+    out = [e for e in done if e is not None]
+    if len(out) == len(lines) - (not lines[-1]):  # usually: each line but the last, empty one
+        return out, []
     return _parse_lines(text, origin, "index line", lambda line: IndexEntry.from_line(line, name=name),
-                        lines=lines, done=fast_entries(text, lines, name))
+                        lines=lines, done=done)
 
 
 def find_in_component(text: str, origin: str, name: str, version: str) -> IndexEntry | None:

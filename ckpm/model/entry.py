@@ -521,8 +521,8 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         # _entry_fast, with the fields shared by lines checked once
         get = d.get
         line_name, version_text = get("name"), get("version")
-        if type(line_name) is not str or not (line_name == name or (name is None and valid_name(line_name))):
-            append(None)
+        if line_name != name and (name is not None or type(line_name) is not str or not valid_name(line_name)):
+            append(None)  # (a line_name equal to the string name is a string)
             continue
         if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
                 not clean and _CONTROL.search(version_text)):
@@ -553,6 +553,7 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         if d.keys() <= _USUAL_KEYS:  # no cksum, pubtime, detect or install (nor unknown fields)
             cksum = pubtime = None
             detect = install = ()
+            rules: tuple[Any, ...] = ()
         else:
             cksum, pubtime = get("cksum"), get("pubtime")
             for v in (cksum, pubtime):
@@ -560,6 +561,7 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
                         not clean and _CONTROL.search(v))):
                     ok = False
             detect, install = get("detect", ()), get("install", ())
+            rules = (detect, install)
         if not ok:
             pass
         elif detect or install:
@@ -585,7 +587,8 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
         e = _new(IndexEntry)
         e.__dict__ = {"name": line_name, "version_text": version_text, "kind": kind_out, "tags": tags_out,
                       "description": description_out, "targets": targets_out, "deps_raw": tuple(raw_deps),
-                      "source": source, "cksum": cksum, "detect": tuple(detect), "install": tuple(install),
+                      "source": source, "cksum": cksum, "detect": tuple(detect) if rules else (),
+                      "install": tuple(install) if rules else (),
                       "yanked": yanked, "pubtime": pubtime, "raw": d, "version": version, "deps": deps}
         append(e)
     return out
