@@ -326,7 +326,9 @@ def clean_line(line: str) -> bool:
 
 #: dependency names seen valid that are their own lower case (the key of their Requirement)
 _PLAIN_DEP_NAMES: set[str] = set()
-_PLAIN_DEP_MEMO: dict[tuple[str, str], Requirement] = {}
+#: name → req → the Requirement of the usual dependency ``{"name": name, "req": req}``
+_PLAIN_DEP_MEMO: dict[str, dict[str, Requirement]] = {}
+_PLAIN_DEP_COUNT = [0]  # the pairs in _PLAIN_DEP_MEMO
 #: a dependency's ``req`` → its Specifier, for texts seen within the limits and parsed
 _PLAIN_DEP_SPECS: dict[str, Specifier] = {}
 
@@ -344,11 +346,12 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
         n, r = x.get("name"), x.get("req")
         if type(n) is not str or type(r) is not str:
             return None
-        key = (n, r)
-        req = _PLAIN_DEP_MEMO.get(key)
-        if req is not None:
-            out.append(req)
-            continue
+        of_name = _PLAIN_DEP_MEMO.get(n)
+        if of_name is not None:
+            req = of_name.get(r)
+            if req is not None:
+                out.append(req)
+                continue
         # the checks of _check_dep for this shape
         if n in _PLAIN_DEP_NAMES:
             low = n
@@ -372,9 +375,14 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
                 _PLAIN_DEP_SPECS.clear()
             _PLAIN_DEP_SPECS[r] = spec
         req = plain_requirement(low, spec)  # what requirement_from_index_dep(x) builds
-        if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
+        if _PLAIN_DEP_COUNT[0] >= _DEP_MEMO_MAX:  # at most so many pairs in all
             _PLAIN_DEP_MEMO.clear()
-        _PLAIN_DEP_MEMO[key] = req
+            _PLAIN_DEP_COUNT[0] = 0
+            of_name = None
+        if of_name is None:
+            of_name = _PLAIN_DEP_MEMO[n] = {}
+        of_name[r] = req
+        _PLAIN_DEP_COUNT[0] += 1
         out.append(req)
     return tuple(out)
 
@@ -459,6 +467,9 @@ _USUAL_BYTES = bytes(b for b in range(0x100) if b == 0x09 or (0x20 <= b and b !=
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
 _scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
 _new = object.__new__
+#: the defaults of missing lists (only read, never kept)
+_NO_ITEMS: list[Any] = []
+_ANY_TARGET = ["*"]
 #: the fields of the usual index line (without cksum, pubtime, detect and install)
 _USUAL_KEYS = frozenset(("name", "version", "kind", "tags", "description", "targets", "deps", "source", "yanked"))
 
@@ -528,7 +539,8 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
                 not clean and _CONTROL.search(version_text)):
             append(None)
             continue
-        kind, description, tags, targets = get("kind"), get("description"), get("tags", []), get("targets", ["*"])
+        kind, description = get("kind"), get("description")
+        tags, targets = get("tags", _NO_ITEMS), get("targets", _ANY_TARGET)
         # the checked values are None, strings or lists of strings: equal values are the same values
         if not (kind == p_kind and description == p_description and tags == p_tags and targets == p_targets
                 and p_tags is not None):
@@ -540,8 +552,10 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
             kind_out, description_out = kind or "lib", description or ""
             tags_out = tuple(low.split(",")) if tags else ()
             targets_out = tuple(targets) or ("*",)
-        source = get("source", {})
-        if type(source) is not dict:
+        source = get("source", _NO_ITEMS)
+        if source is _NO_ITEMS:  # no source: an empty one, its own
+            source = {}
+        elif type(source) is not dict:
             append(None)
             continue
         # the usual source is one URL; else each field as _entry_fast checks it
@@ -570,7 +584,7 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
                     ok = False
         elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
             ok = False
-        raw_deps = get("deps", [])
+        raw_deps = get("deps", _NO_ITEMS)
         if not ok or type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
             append(None)
             continue
