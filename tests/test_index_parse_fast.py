@@ -63,7 +63,7 @@ def check_file(text: str, name: str | None = "libb") -> tuple[list[IndexEntry], 
 
 
 GOOD = [_line(raw) for raw in GOOD_LINES]
-BAD = [p.values[0] for p in BAD_LINES]
+BAD = [str(p.values[0]) for p in BAD_LINES]
 
 
 def test_the_usual_lines_take_the_fast_path() -> None:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ckpm.errors import IndexError_, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
@@ -465,7 +465,8 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
 #: past ASCII (UTF-8 of other characters); not \n nor control characters
 _USUAL_BYTES = bytes(b for b in range(0x100) if b == 0x09 or (0x20 <= b and b != 0x7f and b not in b"[{\\"))
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
-_scan_json = json.JSONDecoder().scan_once  # what json.loads runs, without its Python-level steps
+#: what json.loads runs (its default decoder's scanner), without its Python-level steps
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _new = object.__new__
 #: the defaults of missing lists (only read, never kept)
 _NO_ITEMS: list[Any] = []
@@ -508,7 +509,9 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     p_description: Any = None
     p_tags: Any = None
     p_targets: Any = None
-    kind_out, tags_out, description_out, targets_out = "lib", (), "", ("*",)
+    kind_out, description_out = "lib", ""
+    tags_out: tuple[str, ...] = ()
+    targets_out: tuple[str, ...] = ("*",)
     for line in lines:
         # load_index_line: the size, the depth (no more openings than the limit: never too
         # deep), then the JSON; a lone surrogate is only possible with an escape
