@@ -167,8 +167,11 @@ def test_a_file_over_the_line_cap_in_all_and_a_line_over_it() -> None:
 
 def test_a_file_without_a_name_checks_each_line_name() -> None:
     text = _usual_file() + _line(entry("other", "1.0")) + "\n" + _line(entry("Not A Name", "1.0")) + "\n"
+    text += '{"version":"1.0"}\n{"name":null,"version":"1.0"}\n{"name":1,"version":"1.0"}\n'
     entries, problems = check_file(text, None)
-    assert {e.name for e in entries} == {"libb", "other"} and len(problems) == 1
+    assert {e.name for e in entries} == {"libb", "other"} and len(problems) == 4
+    entries, problems = check_file(text, "libb")
+    assert {e.name for e in entries} == {"libb"} and len(problems) == 5
 
 
 def test_shared_fields_are_checked_again_when_they_change() -> None:

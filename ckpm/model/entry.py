@@ -513,101 +513,100 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     tags_out: tuple[str, ...] = ()
     targets_out: tuple[str, ...] = ("*",)
     for line in lines:
-        # load_index_line: the size, the depth (no more openings than the limit: never too
-        # deep), then the JSON; a lone surrogate is only possible with an escape
-        if not (line[:1] == "{" and line[-1:] == "}"
-                and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
-                and (small or utf8_len(line) <= MAX_LINE_BYTES)):
-            append(None)
-            continue
-        clean = file_clean or clean_line(line)
-        if not clean and _SURROGATE_ESCAPE.search(line):
-            append(None)
-            continue
         try:
-            d, end = scan(line, 0)
-        except Exception:  # anything the scanner refuses: from_line says it as json.loads does
-            append(None)
-            continue
-        if end != len(line) or type(d) is not dict:
-            append(None)
-            continue
-        # _entry_fast, with the fields shared by lines checked once
-        get = d.get
-        line_name, version_text = get("name"), get("version")
-        if line_name != name and (name is not None or type(line_name) is not str or not valid_name(line_name)):
-            append(None)  # (a line_name equal to the string name is a string)
-            continue
-        if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
-                not clean and _CONTROL.search(version_text)):
-            append(None)
-            continue
-        kind, description = get("kind"), get("description")
-        tags, targets = get("tags", _NO_ITEMS), get("targets", _ANY_TARGET)
-        # the checked values are None, strings or lists of strings: equal values are the same values
-        if not (kind == p_kind and description == p_description and tags == p_tags and targets == p_targets
-                and p_tags is not None):
-            low = _common_fast(kind, description, tags, MAX_TAGS, clean)
-            if low is None or not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
+            # load_index_line: the size, the depth (no more openings than the limit: never too
+            # deep), then the JSON; a lone surrogate is only possible with an escape
+            if not (line[:1] == "{" and line[-1:] == "}"
+                    and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
+                    and (small or utf8_len(line) <= MAX_LINE_BYTES)):
                 append(None)
                 continue
-            p_kind, p_description, p_tags, p_targets = kind, description, tags, targets
-            kind_out, description_out = kind or "lib", description or ""
-            tags_out = tuple(low.split(",")) if tags else ()
-            targets_out = tuple(targets) or ("*",)
-        source = get("source", _NO_ITEMS)
-        if source is _NO_ITEMS:  # no source: an empty one, its own
-            source = {}
-        elif type(source) is not dict:
-            append(None)
-            continue
-        # the usual source is one URL; else each field as _entry_fast checks it
-        ok = (len(source) == 1 and clean and type(urls := source.get("urls")) is list and len(urls) == 1
-              and type(urls[0]) is str and len(urls[0]) <= MAX_URL_LEN) or _source_fast(source, clean)
-        yanked = get("yanked", False)
-        if type(yanked) is not bool:
-            ok = False
-        if d.keys() <= _USUAL_KEYS:  # no cksum, pubtime, detect or install (nor unknown fields)
-            cksum = pubtime = None
-            detect = install = ()
-            rules: tuple[Any, ...] = ()
-        else:
-            cksum, pubtime = get("cksum"), get("pubtime")
-            for v in (cksum, pubtime):
-                if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
-                        not clean and _CONTROL.search(v))):
-                    ok = False
-            detect, install = get("detect", ()), get("install", ())
-            rules = (detect, install)
-        if not ok:
-            pass
-        elif detect or install:
-            for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
-                if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
-                    ok = False
-        elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
-            ok = False
-        raw_deps = get("deps", _NO_ITEMS)
-        if not ok or type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
-            append(None)
-            continue
-        try:
-            version = parse_version(version_text)
+            clean = file_clean or clean_line(line)
+            if not clean and _SURROGATE_ESCAPE.search(line):
+                append(None)
+                continue
+            d, end = scan(line, 0)  # what it refuses, from_line says as json.loads does (except below)
+            if end != len(line) or type(d) is not dict:
+                append(None)
+                continue
+            # _entry_fast, with the fields shared by lines checked once
+            get = d.get
+            line_name, version_text = get("name"), get("version")
+            if name is None:
+                if type(line_name) is not str or not valid_name(line_name):
+                    append(None)
+                    continue
+            elif line_name != name:  # (equal to a string: a string)
+                append(None)
+                continue
+            if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
+                    not clean and _CONTROL.search(version_text)):
+                append(None)
+                continue
+            kind, description = get("kind"), get("description")
+            tags, targets = get("tags", _NO_ITEMS), get("targets", _ANY_TARGET)
+            # the checked values are None, strings or lists of strings: equal values are the same values
+            if not (kind == p_kind and description == p_description and tags == p_tags and targets == p_targets
+                    and p_tags is not None):
+                low = _common_fast(kind, description, tags, MAX_TAGS, clean)
+                if low is None or not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
+                    append(None)
+                    continue
+                p_kind, p_description, p_tags, p_targets = kind, description, tags, targets
+                kind_out, description_out = kind or "lib", description or ""
+                tags_out = tuple(low.split(",")) if tags else ()
+                targets_out = tuple(targets) or ("*",)
+            source = get("source", _NO_ITEMS)
+            if source is _NO_ITEMS:  # no source: an empty one, its own
+                source = {}
+            elif type(source) is not dict:
+                append(None)
+                continue
+            # the usual source is one URL; else each field as _entry_fast checks it
+            ok = (len(source) == 1 and clean and type(urls := source.get("urls")) is list and len(urls) == 1
+                  and type(urls[0]) is str and len(urls[0]) <= MAX_URL_LEN) or _source_fast(source, clean)
+            yanked = get("yanked", False)
+            if type(yanked) is not bool:
+                ok = False
+            if d.keys() <= _USUAL_KEYS:  # no cksum, pubtime, detect or install (nor unknown fields)
+                cksum = pubtime = None
+                detect = install = ()
+                rules: tuple[Any, ...] = ()
+            else:
+                cksum, pubtime = get("cksum"), get("pubtime")
+                for v in (cksum, pubtime):
+                    if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
+                            not clean and _CONTROL.search(v))):
+                        ok = False
+                detect, install = get("detect", ()), get("install", ())
+                rules = (detect, install)
+            if not ok:
+                pass
+            elif detect or install:
+                for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
+                    if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
+                        ok = False
+            elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
+                ok = False
+            raw_deps = get("deps", _NO_ITEMS)
+            if not ok or type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
+                append(None)
+                continue
+            version = parse_version(version_text)  # VersionError, IndexDataError: except below
             deps = _plain_deps(raw_deps)
             if deps is None:
                 deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
-        except (VersionError, IndexDataError):
+            # IndexEntry(name=..., raw=d) with version and deps kept, at half the cost
+            # (test_index_parse_fast checks that these are the dataclass's fields)
+            e = _new(IndexEntry)
+            e.__dict__ = {"name": line_name, "version_text": version_text, "kind": kind_out, "tags": tags_out,
+                          "description": description_out, "targets": targets_out, "deps_raw": tuple(raw_deps),
+                          "source": source, "cksum": cksum, "detect": tuple(detect) if rules else (),
+                          "install": tuple(install) if rules else (),
+                          "yanked": yanked, "pubtime": pubtime, "raw": d, "version": version, "deps": deps}
+            append(e)
+        except Exception:  # what a check raised: the line-by-line path raises it again, or reports it
             append(None)
-            continue
-        # IndexEntry(name=..., raw=d) with version and deps kept, at half the cost (test_index_data
-        # checks that these are the dataclass's fields)
-        e = _new(IndexEntry)
-        e.__dict__ = {"name": line_name, "version_text": version_text, "kind": kind_out, "tags": tags_out,
-                      "description": description_out, "targets": targets_out, "deps_raw": tuple(raw_deps),
-                      "source": source, "cksum": cksum, "detect": tuple(detect) if rules else (),
-                      "install": tuple(install) if rules else (),
-                      "yanked": yanked, "pubtime": pubtime, "raw": d, "version": version, "deps": deps}
-        append(e)
     return out
 
 
