@@ -481,11 +481,14 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     that path says what is wrong, so that each bad line is reported as before).
 
     ``lines`` is ``text`` split at ``\n``. Every check of :meth:`IndexEntry.from_line` is made,
-    with less work per line: the control characters, escapes and size are looked at once for
-    the whole text when it is plain (usually); a line is parsed by the JSON scanner itself
-    (the line must be one object from its first character to its last: no blanks around);
-    and kind, description, tags and targets, which are the same on most lines of a file, are
-    checked again only when they differ from those of the line before.
+    with less work per line: escapes, control characters, depth and size are looked at once
+    for the whole text (one ``bytes.translate``), and per line only when the whole text does
+    not settle them; a line is parsed by the JSON scanner itself (it must be one object from
+    its first character to its last: no blanks around it); kind, description, tags and
+    targets, which most lines of a file share, are checked again only when they differ from
+    those of the line before; a dependency's name and range are checked once per process.
+    Whatever a check raises sends the line to :meth:`IndexEntry.from_line` as well.
+    ``tests/test_index_parse_fast.py`` holds the two paths to the same results.
     """
     out: list[IndexEntry | None] = []
     append = out.append
