@@ -21,7 +21,7 @@ from ckpm.perf import paused_gc
 from ckpm.model.entry import (
     MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_SUMMARY_BYTES,
     MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
-    check_entry, check_summary, load_index_line, load_json_line, shown, summary_fields, utf8_len, valid_name,
+    check_entry, check_summary, fast_entries, load_index_line, load_json_line, shown, summary_fields, utf8_len, valid_name,
 )
 from ckpm.report import escape_control
 
@@ -113,25 +113,39 @@ def check_text_size(text: str, origin: str, limit: int, what: str) -> None:
         raise size_error(origin, _size_text(text), limit, what)
 
 
-def _check_component_caps(text: str, origin: str) -> None:
-    """Refuse a component file over its size or its count of versions (IndexDataError)."""
+def _check_component_caps(text: str, origin: str) -> list[str]:
+    """Refuse a component file over its size or its count of versions (IndexDataError); else its lines."""
     check_text_size(text, origin, MAX_FILE_BYTES, "a component file")
-    if text.count("\n") >= MAX_VERSIONS:
-        count = sum(1 for line in _split(text) if line.strip())
+    lines = _split(text)  # at most MAX_FILE_BYTES, so split it
+    if len(lines) - 1 >= MAX_VERSIONS:  # as many \n
+        count = sum(1 for line in lines if line.strip())
         if count > MAX_VERSIONS:
             raise IndexDataError(f"{origin}: {count:,} versions, over the cap of {MAX_VERSIONS:,} per component; "
                                  "refused")
+    return lines
 
 
 #: what a line of someone else's JSON can raise besides IndexDataError (reported, never raised)
 _LINE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError)
 
 
-def _parse_lines(text: str, origin: str, what: str, parse: Callable[[str], T]) -> tuple[list[T], list[str]]:
-    """``parse`` of each non-empty line, and ``ORIGIN:LINE: what is wrong; line skipped`` for each that fails."""
+def _parse_lines(text: str, origin: str, what: str, parse: Callable[[str], T], *,
+                 lines: list[str] | None = None, done: list[T | None] | None = None) -> tuple[list[T], list[str]]:
+    """``parse`` of each non-empty line, and ``ORIGIN:LINE: what is wrong; line skipped`` for each that fails.
+
+    ``lines`` is ``_split(text)`` when the caller has it; ``done``, aligned with ``lines``,
+    what a faster path already made of a line (None: ``parse`` that line).
+    """
     out: list[T] = []
     problems: list[str] = []
-    for no, line in enumerate(_split(text), 1):
+    if lines is None:
+        lines = _split(text)
+    for no, line in enumerate(lines, 1):
+        if done is not None:
+            got = done[no - 1]
+            if got is not None:
+                out.append(got)
+                continue
         if not line.strip():
             continue
         try:
@@ -151,8 +165,13 @@ def parse_component(text: str, origin: str, name: str | None = None) -> tuple[li
     :class:`IndexDataError` when the file is refused as a whole: over
     :data:`~ckpm.model.entry.MAX_FILE_BYTES` or over :data:`~ckpm.model.entry.MAX_VERSIONS` lines.
     """
-    _check_component_caps(text, origin)
-    return _parse_lines(text, origin, "index line", lambda line: IndexEntry.from_line(line, name=name))
+    lines = _check_component_caps(text, origin)
+    done = fast_entries(text, lines, name)
+    out = [e for e in done if e is not None]
+    if len(out) == len(lines) - (not lines[-1]):  # usually: each line but the last, empty one
+        return out, []
+    return _parse_lines(text, origin, "index line", lambda line: IndexEntry.from_line(line, name=name),
+                        lines=lines, done=done)
 
 
 def find_in_component(text: str, origin: str, name: str, version: str) -> IndexEntry | None:
@@ -163,8 +182,7 @@ def find_in_component(text: str, origin: str, name: str, version: str) -> IndexE
     needs one line of each locked package's file. Raises :class:`IndexDataError` when the
     file is refused as a whole.
     """
-    _check_component_caps(text, origin)
-    for line in _split(text):
+    for line in _check_component_caps(text, origin):
         if not line.strip():
             continue
         try:
@@ -184,7 +202,7 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
     no :class:`IndexEntry`, so a scan of 10,000 files holds one file at a time. The caps and
     messages are those of :func:`parse_component` (which raises for a file refused whole).
     """
-    _check_component_caps(text, origin)
+    lines = _check_component_caps(text, origin)
 
     def fields(line: str) -> tuple[str, str, str, str]:
         raw = load_index_line(line)
@@ -194,12 +212,12 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
             got = e.version_text, e.kind, ",".join(e.tags), e.description
         return got
 
-    lines, problems = _parse_lines(text, origin, "index line", fields)
-    versions = [v for v, _, _, _ in lines]
-    tags = {t for _, _, low, _ in lines if low for t in low.split(",")}
-    if not lines:
+    got, problems = _parse_lines(text, origin, "index line", fields, lines=lines)
+    versions = [v for v, _, _, _ in got]
+    tags = {t for _, _, low, _ in got if low for t in low.split(",")}
+    if not got:
         return None, problems
-    _, kind, _, description = lines[-1]
+    _, kind, _, description = got[-1]
     return ComponentSummary(name, kind, frozenset(tags), description, tuple(versions)), problems
 
 
@@ -484,7 +502,8 @@ class FileIndex(ABC):
         text = self._read(rel)
         if text is not None:
             limit, what = limit_of(rel)
-            check_text_size(text, self._where(rel), limit, what)
+            if len(text) * 4 > limit:  # else it cannot be over (and its name is not needed)
+                check_text_size(text, self._where(rel), limit, what)
         return text
 
     def _has_file(self, rel: str) -> bool | None:

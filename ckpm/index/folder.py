@@ -15,6 +15,27 @@ if TYPE_CHECKING:
     from ckpm.report import Reporter
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read_upto(fd: int, size: int, most: int) -> bytes:
+    """The bytes of ``fd`` up to its end, but never more than ``most``; ``size`` is what fstat
+    said it holds. One read of that size (and one that sees the end), where a buffered
+    ``read(most)`` would first allocate ``most`` bytes (8 MiB for a component file of 8 KiB).
+    """
+    parts = []
+    got = 0
+    want = min(size + 1, most)
+    while got < most:
+        chunk = os.read(fd, min(want, most - got))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+        want = 64 * 1024
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 class FolderIndex(FileIndex):
     """Reads component files straight from a folder; memoises what it read.
 
@@ -33,6 +54,8 @@ class FolderIndex(FileIndex):
             identity = str(self.root.resolve())
             self.summary_cache = (summary_cache.cache_path(cache_dir, identity), identity)
         self._root_text = str(self.root)
+        # str(self.root / rel) is this + rel for a layout path (normalised, relative): "" for "."
+        self._prefix = str(self.root / "x")[:-1]
         self.url = url or str(self.root)
         self._check_config()  # a folder that is no index fails when opened
 
@@ -61,18 +84,20 @@ class FolderIndex(FileIndex):
 
     def _read(self, rel: str) -> str | None:
         limit, what = limit_of(rel)
-        path = self.root / rel
+        path = self._prefix + rel  # str(self.root / rel), without pathlib's cost
         try:
             # O_NONBLOCK: a named pipe (or device) at a layout path must not hang the read;
             # anything but a regular file is refused from its fstat, before a byte is read
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-            with open(fd, "rb") as f:
-                st = os.fstat(f.fileno())
+            fd = os.open(path, _OPEN_FLAGS)
+            try:
+                st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
                     raise IndexDataError(f"{self._where(rel)}: not a regular file; refused")
                 if st.st_size > limit:
                     raise size_error(self._where(rel), f"{st.st_size:,} bytes", limit, what)
-                data = f.read(limit + 1)
+                data = _read_upto(fd, st.st_size, limit + 1)
+            finally:
+                os.close(fd)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as e:
@@ -85,7 +110,7 @@ class FolderIndex(FileIndex):
         return os.path.isfile(os.path.join(self._root_text, rel))  # os.path: a summary asks 10,000 times
 
     def _where(self, rel: str) -> str:
-        return str(self.root / rel)
+        return self._prefix + rel
 
     def _default_name(self) -> str:
         return self.root.name

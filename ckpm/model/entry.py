@@ -12,12 +12,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ckpm.errors import IndexError_, SpecifierError, VersionError
-from ckpm.model.requirement import Requirement, requirement_from_index_dep
+from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
 from ckpm.model.targets import matches
-from ckpm.model.version import Version, parse_version
+from ckpm.model.version import Specifier, Version, parse_specifier, parse_version
 
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -324,12 +324,21 @@ def clean_line(line: str) -> bool:
     return "\\" not in line and _CONTROL.search(line) is None
 
 
-#: (name, req) → the checked Requirement of the usual dependency ``{"name": ..., "req": ...}``
-_PLAIN_DEP_MEMO: dict[tuple[str, str], Requirement] = {}
+#: dependency names seen valid that are their own lower case (the key of their Requirement)
+_PLAIN_DEP_NAMES: set[str] = set()
+#: name → req → the Requirement of the usual dependency ``{"name": name, "req": req}``
+_PLAIN_DEP_MEMO: dict[str, dict[str, Requirement]] = {}
+_PLAIN_DEP_COUNT = [0]  # the pairs in _PLAIN_DEP_MEMO
+#: a dependency's ``req`` → its Specifier, for texts seen within the limits and parsed
+_PLAIN_DEP_SPECS: dict[str, Specifier] = {}
 
 
 def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
-    """The dependencies when each is the usual ``{"name": str, "req": str}`` (memoised per pair), else None."""
+    """The dependencies when each is the usual ``{"name": str, "req": str}``, else None.
+
+    A name and a range are each checked once (most pairs are new on a cold read, but their
+    names and ranges are not); a Requirement is cheap to build (:func:`plain_requirement`).
+    """
     out = []
     for x in raw_deps:
         if type(x) is not dict or len(x) != 2:
@@ -337,20 +346,43 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
         n, r = x.get("name"), x.get("req")
         if type(n) is not str or type(r) is not str:
             return None
-        key = (n, r)
-        req = _PLAIN_DEP_MEMO.get(key)
-        if req is None:  # the checks of _check_dep for this shape, once per pair
+        of_name = _PLAIN_DEP_MEMO.get(n)
+        if of_name is not None:
+            req = of_name.get(r)
+            if req is not None:
+                out.append(req)
+                continue
+        # the checks of _check_dep for this shape
+        if n in _PLAIN_DEP_NAMES:
+            low = n
+        else:
             low = n.lower()
-            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None or len(r) > MAX_REQ_LEN or (
-                    _CONTROL.search(r)):
+            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None:
+                return None
+            if low == n:
+                if len(_PLAIN_DEP_NAMES) >= _DEP_MEMO_MAX:
+                    _PLAIN_DEP_NAMES.clear()
+                _PLAIN_DEP_NAMES.add(n)
+        spec = _PLAIN_DEP_SPECS.get(r)
+        if spec is None:
+            if len(r) > MAX_REQ_LEN or _CONTROL.search(r):
                 return None
             try:
-                req = requirement_from_index_dep(x)
+                spec = parse_specifier(r or "*")
             except SpecifierError:
                 return None
-            if len(_PLAIN_DEP_MEMO) >= _DEP_MEMO_MAX:
-                _PLAIN_DEP_MEMO.clear()
-            _PLAIN_DEP_MEMO[key] = req
+            if len(_PLAIN_DEP_SPECS) >= _DEP_MEMO_MAX:
+                _PLAIN_DEP_SPECS.clear()
+            _PLAIN_DEP_SPECS[r] = spec
+        req = plain_requirement(low, spec)  # what requirement_from_index_dep(x) builds
+        if _PLAIN_DEP_COUNT[0] >= _DEP_MEMO_MAX:  # at most so many pairs in all
+            _PLAIN_DEP_MEMO.clear()
+            _PLAIN_DEP_COUNT[0] = 0
+            of_name = None
+        if of_name is None:
+            of_name = _PLAIN_DEP_MEMO[n] = {}
+        of_name[r] = req
+        _PLAIN_DEP_COUNT[0] += 1
         out.append(req)
     return tuple(out)
 
@@ -358,6 +390,18 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
 #: the limit of each string field of ``source`` (:func:`_source`); other keys are not read
 _SOURCE_LIMITS = {"git": MAX_URL_LEN, "rev": MAX_FIELD_LEN, "tag": MAX_FIELD_LEN, "subdir": MAX_PATH_LEN,
                   "sha256": MAX_FIELD_LEN}
+
+
+def _source_fast(source: dict[str, Any], clean: bool) -> bool:
+    """The fast check of an index line's ``source`` (a dict): True when every field is within its limits."""
+    for k, v in source.items():
+        if k == "urls":
+            if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
+                return False
+        elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
+                not clean and _CONTROL.search(v)):
+            return False
+    return True
 
 
 def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | None":
@@ -382,15 +426,8 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     if not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
         return None
     source = get("source", {})
-    if type(source) is not dict:
+    if type(source) is not dict or not _source_fast(source, clean):
         return None
-    for k, v in source.items():
-        if k == "urls":
-            if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
-                return None
-        elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
-                not clean and _CONTROL.search(v)):
-            return None
     cksum, pubtime = get("cksum"), get("pubtime")
     for v in (cksum, pubtime):
         if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (not clean and _CONTROL.search(v))):
@@ -422,6 +459,158 @@ def _entry_fast(d: Any, name: str | None, clean: bool = False) -> "IndexEntry | 
     e.__dict__["version"] = version
     e.__dict__["deps"] = deps
     return e
+
+
+#: the bytes of a usual line: printable ASCII and \t but "[", "{" and the backslash, and the bytes
+#: past ASCII (UTF-8 of other characters); not \n nor control characters
+_USUAL_BYTES = bytes(b for b in range(0x100) if b == 0x09 or (0x20 <= b and b != 0x7f and b not in b"[{\\"))
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # _CONTROL but for \n: over a whole file
+#: what json.loads runs (its default decoder's scanner), without its Python-level steps
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_new = object.__new__
+#: the defaults of missing lists (only read, never kept)
+_NO_ITEMS: list[Any] = []
+_ANY_TARGET = ["*"]
+#: the fields of the usual index line (without cksum, pubtime, detect and install)
+_USUAL_KEYS = frozenset(("name", "version", "kind", "tags", "description", "targets", "deps", "source", "yanked"))
+
+
+def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
+    """The entries of the usual lines of a component file, each as :meth:`IndexEntry.from_line`
+    makes it; None for a line left to :meth:`IndexEntry.from_line` (blank, unusual or bad:
+    that path says what is wrong, so that each bad line is reported as before).
+
+    ``lines`` is ``text`` split at ``\n``. Every check of :meth:`IndexEntry.from_line` is made,
+    with less work per line: escapes, control characters, depth and size are looked at once
+    for the whole text (one ``bytes.translate``), and per line only when the whole text does
+    not settle them; a line is parsed by the JSON scanner itself (it must be one object from
+    its first character to its last: no blanks around it); kind, description, tags and
+    targets, which most lines of a file share, are checked again only when they differ from
+    those of the line before; a dependency's name and range are checked once per process.
+    Whatever a check raises sends the line to :meth:`IndexEntry.from_line` as well.
+    ``tests/test_index_parse_fast.py`` holds the two paths to the same results.
+    """
+    out: list[IndexEntry | None] = []
+    append = out.append
+    plain = text.isascii()
+    data = text.encode("ascii") if plain else text.encode("utf-8", "surrogatepass")
+    # one bytes.translate deletes the usual bytes at C speed; what is left is what to look at:
+    # "[", "{", "\n", backslashes and ASCII control characters
+    left = data.translate(None, _USUAL_BYTES)
+    # no escape and no control character in the file: every line is clean (clean_line)
+    if plain:
+        file_clean = not left.translate(None, b"[{\n")
+    else:
+        file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
+    # at most MAX_JSON_DEPTH openings on each line (counted with whatever else is left): no
+    # line is too deep (json_too_deep)
+    shallow = max(map(len, left.split(b"\n"))) <= MAX_JSON_DEPTH
+    small = len(data) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
+    scan = _scan_json
+    # kind, description, tags and targets of the last line accepted, and what they gave
+    p_kind: Any = None
+    p_description: Any = None
+    p_tags: Any = None
+    p_targets: Any = None
+    kind_out, description_out = "lib", ""
+    tags_out: tuple[str, ...] = ()
+    targets_out: tuple[str, ...] = ("*",)
+    for line in lines:
+        try:
+            # load_index_line: the size, the depth (no more openings than the limit: never too
+            # deep), then the JSON; a lone surrogate is only possible with an escape
+            if not (line[:1] == "{" and line[-1:] == "}"
+                    and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
+                    and (small or utf8_len(line) <= MAX_LINE_BYTES)):
+                append(None)
+                continue
+            clean = file_clean or clean_line(line)
+            if not clean and _SURROGATE_ESCAPE.search(line):
+                append(None)
+                continue
+            d, end = scan(line, 0)  # what it refuses, from_line says as json.loads does (except below)
+            if end != len(line) or type(d) is not dict:
+                append(None)
+                continue
+            # _entry_fast, with the fields shared by lines checked once
+            get = d.get
+            line_name, version_text = get("name"), get("version")
+            if name is None:
+                if type(line_name) is not str or not valid_name(line_name):
+                    append(None)
+                    continue
+            elif line_name != name:  # (equal to a string: a string)
+                append(None)
+                continue
+            if type(version_text) is not str or len(version_text) > MAX_VERSION_LEN or (
+                    not clean and _CONTROL.search(version_text)):
+                append(None)
+                continue
+            kind, description = get("kind"), get("description")
+            tags, targets = get("tags", _NO_ITEMS), get("targets", _ANY_TARGET)
+            # the checked values are None, strings or lists of strings: equal values are the same values
+            if not (kind == p_kind and description == p_description and tags == p_tags and targets == p_targets
+                    and p_tags is not None):
+                low = _common_fast(kind, description, tags, MAX_TAGS, clean)
+                if low is None or not _short_strs(targets, MAX_TARGETS, MAX_TARGET_LEN, clean):
+                    append(None)
+                    continue
+                p_kind, p_description, p_tags, p_targets = kind, description, tags, targets
+                kind_out, description_out = kind or "lib", description or ""
+                tags_out = tuple(low.split(",")) if tags else ()
+                targets_out = tuple(targets) or ("*",)
+            source = get("source", _NO_ITEMS)
+            if source is _NO_ITEMS:  # no source: an empty one, its own
+                source = {}
+            elif type(source) is not dict:
+                append(None)
+                continue
+            # the usual source is one URL; else each field as _entry_fast checks it
+            ok = (len(source) == 1 and clean and type(urls := source.get("urls")) is list and len(urls) == 1
+                  and type(urls[0]) is str and len(urls[0]) <= MAX_URL_LEN) or _source_fast(source, clean)
+            yanked = get("yanked", False)
+            if type(yanked) is not bool:
+                ok = False
+            if d.keys() <= _USUAL_KEYS:  # no cksum, pubtime, detect or install (nor unknown fields)
+                cksum = pubtime = None
+                detect = install = ()
+                rules: tuple[Any, ...] = ()
+            else:
+                cksum, pubtime = get("cksum"), get("pubtime")
+                for v in (cksum, pubtime):
+                    if v is not None and (type(v) is not str or len(v) > MAX_FIELD_LEN or (
+                            not clean and _CONTROL.search(v))):
+                        ok = False
+                detect, install = get("detect", ()), get("install", ())
+                rules = (detect, install)
+            if not ok:
+                pass
+            elif detect or install:
+                for objs, limit in ((detect, MAX_DETECT_RULES), (install, MAX_INSTALL_RECIPES)):
+                    if type(objs) is not list or len(objs) > limit or not set(map(type, objs)) <= {dict}:
+                        ok = False
+            elif (detect != () and type(detect) is not list) or (install != () and type(install) is not list):
+                ok = False
+            raw_deps = get("deps", _NO_ITEMS)
+            if not ok or type(raw_deps) is not list or len(raw_deps) > MAX_DEPS:
+                append(None)
+                continue
+            version = parse_version(version_text)  # VersionError, IndexDataError: except below
+            deps = _plain_deps(raw_deps)
+            if deps is None:
+                deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+            # IndexEntry(name=..., raw=d) with version and deps kept, at half the cost
+            # (test_index_parse_fast checks that these are the dataclass's fields)
+            e = _new(IndexEntry)
+            e.__dict__ = {"name": line_name, "version_text": version_text, "kind": kind_out, "tags": tags_out,
+                          "description": description_out, "targets": targets_out, "deps_raw": tuple(raw_deps),
+                          "source": source, "cksum": cksum, "detect": tuple(detect) if rules else (),
+                          "install": tuple(install) if rules else (),
+                          "yanked": yanked, "pubtime": pubtime, "raw": d, "version": version, "deps": deps}
+            append(e)
+        except Exception:  # what a check raised: the line-by-line path raises it again, or reports it
+            append(None)
+    return out
 
 
 def load_index_line(line: str) -> Any:
