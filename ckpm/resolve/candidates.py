@@ -57,7 +57,10 @@ class Candidate:
     _hash: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self._id = (self.name, self.version.text, self.source.identity())
+        # an index candidate's identity without building its IndexSource (IndexSource.identity
+        # is "index:<name>"): a resolution makes thousands and the lock records a few hundred
+        sid = f"index:{self.index_name}" if self.origin == "index" else self.source.identity()
+        self._id = (self.name, self.version.text, sid)
         self._hash = hash((self._id, self.ident))
 
     @cached_property

@@ -1,0 +1,96 @@
+"""The complete search's range lookups agree with the factory's per-candidate checks.
+
+``ckpm.resolve.sat._View`` answers "which candidates does this range admit?" by bisection
+over a key's sorted versions. These tests build real index folders and compare, for many
+ranges, its answer with :meth:`CandidateFactory.admitted` (which checks every candidate),
+including the cases where bisection must step aside (pre-releases, local versions, yanked
+and target-restricted versions, wildcards, pins of a lock).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ckpm.index import open_index
+from ckpm.index.writer import init_index, write_component
+from ckpm.model.requirement import Requirement
+from ckpm.model.version import parse_specifier
+from ckpm.resolve.candidates import Req
+from ckpm.resolve.factory import CandidateFactory, Pin
+from ckpm.resolve.sat import _View
+
+TARGET = "linux-x86_64"
+
+RANGES = [
+    "*", ">=1.0", ">1.0", "<2", "<=2.0", ">=1.0.1,<1.2", ">1.1,<=3.0.0", ">=9", "<0.1", ">=1.0,<1.0",
+    ">=2.0.0,<2.0.1", "==2.0", "!=2.0", "==1.*", "~=1.1", "^1.0", "~1.1.0", ">=1.0.0.post1", "<2.0rc1",
+    ">=1.1,<3,!=2.0", "===1.1",
+]
+
+
+def _index(tmp_path: Path, versions: list[dict[str, Any]]) -> Any:
+    root = tmp_path / "index"
+    init_index(root, "t")
+    entries = []
+    for v in versions:
+        e = {"name": "lib-a", "kind": "lib", "deps": [], "targets": ["*"], "source": {}, "yanked": False}
+        e.update(v)
+        entries.append(e)
+    write_component(root, entries)
+    return open_index(str(root))
+
+
+def _compare(f: CandidateFactory, ranges: list[str]) -> list[str]:
+    first = Req(Requirement("lib-a"), TARGET, "lib-a")
+    cands = list(f.all_candidates("lib-a", [first]))
+    view = _View(cands, TARGET)
+    checked = []
+    for text in ranges:
+        r = Req(Requirement("lib-a", spec=parse_specifier(text)), TARGET, "lib-a")
+        want = sorted(c.version.text for c in f.admitted(r, cands))
+        got = view.admitted(r.req.spec)
+        if got is not None:
+            assert sorted(c.version.text for c in got) == want, text
+            checked.append(text)
+    return checked
+
+
+def test_bisection_agrees_with_the_factory_on_plain_versions(tmp_path: Path) -> None:
+    versions = ["1.0", "1.0.0.post1", "1.0.1", "1.1", "1.1.5", "1.2.0", "2.0", "2.0.0.post2", "2.0.1", "3.0.0",
+                "10.0"]
+    idx = _index(tmp_path, [{"version": v} for v in reversed(versions)])  # file order need not be sorted
+    f = CandidateFactory([idx], main_target=TARGET, host_target=TARGET)
+    checked = _compare(f, RANGES)
+    # every range of >=, >, <, <= clauses took the bisection; the others stepped aside
+    assert ">=1.0.1,<1.2" in checked and ">1.1,<=3.0.0" in checked and ">=1.0.0.post1" in checked
+    assert "==2.0" not in checked and "~=1.1" not in checked and "==1.*" not in checked
+
+
+def test_yanked_and_target_restricted_versions_are_left_out_by_the_view_too(tmp_path: Path) -> None:
+    idx = _index(tmp_path, [{"version": "1.0"}, {"version": "1.1", "yanked": True},
+                            {"version": "1.2", "targets": ["windows-*"]}, {"version": "1.3"}])
+    f = CandidateFactory([idx], main_target=TARGET, host_target=TARGET)
+    assert ">=1.0" in _compare(f, RANGES)
+
+
+@pytest.mark.parametrize("odd", ["2.0rc1", "1.1+local.7"])
+def test_a_pre_release_or_local_version_sends_the_key_to_the_factory(tmp_path: Path, odd: str) -> None:
+    idx = _index(tmp_path, [{"version": v} for v in ["1.0", "1.1", odd, "2.0"]])
+    f = CandidateFactory([idx], main_target=TARGET, host_target=TARGET)
+    assert _compare(f, RANGES) == []  # never bisected
+
+
+def test_a_locked_candidate_sends_the_key_to_the_factory(tmp_path: Path) -> None:
+    idx = _index(tmp_path, [{"version": "1.0"}, {"version": "1.1", "yanked": True}, {"version": "2.0"}])
+    f = CandidateFactory([idx], main_target=TARGET, host_target=TARGET,
+                         pins={"lib-a": Pin("lib-a", "1.1", "index:t")})
+    assert _compare(f, RANGES) == []  # a locked yanked version stays admitted: the factory decides
+
+
+def test_an_index_candidate_keeps_its_source_identity(tmp_path: Path) -> None:
+    idx = _index(tmp_path, [{"version": "1.0"}])
+    f = CandidateFactory([idx], main_target=TARGET, host_target=TARGET)
+    (c,) = f.all_candidates("lib-a", [Req(Requirement("lib-a"), TARGET, "lib-a")])
+    assert c._id[2] == c.source.identity() == "index:t"
