@@ -133,10 +133,19 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
             hit = view.memo.get(id(q))
             if hit is not None:
                 return hit[1]
-        admitted = view.admitted(q.spec) if plain else None
-        if admitted is None:
-            admitted = f.admitted(r, view.cands)
-        vs = [var_of(c) for c in admitted]
+        run = view.bounds(q.spec) if plain else None
+        if run is not None:  # a run of the sorted versions: their variables, assigned once per view
+            lo, hi = run
+            known = view.vars
+            vs = known[lo:hi]
+            if 0 in vs:
+                sc = view.sorted_cands
+                for i in range(lo, hi):
+                    if known[i] == 0:
+                        known[i] = var_of(sc[i])
+                vs = known[lo:hi]
+        else:
+            vs = [var_of(c) for c in f.admitted(r, view.cands)]
         # keyed by the range (or the whole requirement when tags or git take part), kept alive with its id
         view.memo[id(q.spec) if plain else id(q)] = (q.spec if plain else q, vs)
         return vs
@@ -192,7 +201,7 @@ class _View:
     answers None and the factory checks candidate by candidate.
     """
 
-    __slots__ = ("cands", "simple", "keys", "sorted_cands", "memo")
+    __slots__ = ("cands", "simple", "keys", "sorted_cands", "vars", "memo")
 
     def __init__(self, cands: list[Candidate], target: str) -> None:
         self.cands = cands
@@ -208,9 +217,15 @@ class _View:
             ok.sort(key=lambda c: _order_key(c.version.key))
             self.sorted_cands = ok
             self.keys = [_order_key(c.version.key) for c in ok]
+        self.vars = [0] * len(self.sorted_cands)  # each sorted candidate's variable, 0 until it has one
 
     def admitted(self, spec: Any) -> list[Candidate] | None:
         """The candidates ``spec`` admits, oldest first; None when this view cannot tell by bisection."""
+        run = self.bounds(spec)
+        return None if run is None else self.sorted_cands[run[0]:run[1]]
+
+    def bounds(self, spec: Any) -> tuple[int, int] | None:
+        """The run ``sorted_cands[lo:hi]`` that ``spec`` admits; None when bisection cannot tell."""
         if not self.simple:
             return None
         keys = self.keys
@@ -228,7 +243,7 @@ class _View:
                 hi = min(hi, bisect_left(keys, b))
             else:
                 hi = min(hi, bisect_right(keys, b))
-        return self.sorted_cands[lo:hi] if lo < hi else []
+        return (lo, hi) if lo < hi else (0, 0)
 
 
 class _Formula:
