@@ -1,6 +1,6 @@
-"""The complete search's range lookups agree with the factory's per-candidate checks.
+"""The range lookups of the complete search and the provider agree with the factory's per-candidate checks.
 
-``ckpm.resolve.sat._View`` answers "which candidates does this range admit?" by bisection
+``ckpm.resolve.ranges.RangeView`` answers "which candidates does this range admit?" by bisection
 over a key's sorted versions. These tests build real index folders and compare, for many
 ranges, its answer with :meth:`CandidateFactory.admitted` (which checks every candidate),
 including the cases where bisection must step aside (pre-releases, local versions, yanked
@@ -19,7 +19,7 @@ from ckpm.model.requirement import Requirement
 from ckpm.model.version import parse_specifier
 from ckpm.resolve.candidates import Req
 from ckpm.resolve.factory import CandidateFactory, Pin
-from ckpm.resolve.sat import _View
+from ckpm.resolve.ranges import RangeView
 
 TARGET = "linux-x86_64"
 
@@ -45,7 +45,7 @@ def _index(tmp_path: Path, versions: list[dict[str, Any]]) -> Any:
 def _compare(f: CandidateFactory, ranges: list[str]) -> list[str]:
     first = Req(Requirement("lib-a"), TARGET, "lib-a")
     cands = list(f.all_candidates("lib-a", [first]))
-    view = _View(cands, TARGET)
+    view = RangeView(cands, TARGET)
     checked = []
     for text in ranges:
         r = Req(Requirement("lib-a", spec=parse_specifier(text)), TARGET, "lib-a")
@@ -160,3 +160,35 @@ def test_the_greedy_pass_gives_what_asking_key_by_key_gives(tmp_path: Path, seed
     assert answer.improved > 0  # some keys' first preference was impossible: the scan was exercised
     got = {ident: answer.assignment[ident] for ident in want}
     assert {k: p.cands[v - 1] for k, v in want.items()} == got
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_providers_range_answers_change_nothing_in_a_resolution(tmp_path: Path, seed: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """resolvelib's pass with find_matches answered by bisection makes the very same rounds,
+    backtracks and pins as with every candidate checked against every requirement."""
+    from ckpm.model.targets import host_target
+    from ckpm.resolve.engine import IncrementalResolution
+    from ckpm.resolve.provider import Provider, Reporter
+    from ckpm.resolve.resolve import root_requirements
+    from test_resolve_engine import conflict_graph, deps_of  # tests/ is on sys.path (pytest prepends it)
+
+    _graph, roots = conflict_graph(tmp_path / "index", seed, n=30, window=0.3)
+    host = host_target()
+    runs = []
+    for by_ranges in (True, False):
+        if not by_ranges:
+            monkeypatch.setattr(Provider, "_by_ranges", lambda self, *a: None)
+        f = CandidateFactory([open_index(str(tmp_path / "index"))], main_target=host, host_target=host)
+        reqs = root_requirements(deps_of(roots), host, host, host)
+        provider = Provider(f, root_idents={r.ident for r in reqs})
+        reporter = Reporter()
+        try:
+            state = IncrementalResolution(provider, reporter).resolve(reqs, max_rounds=20_000)
+            outcome: Any = {k: c.version.text for k, c in state.mapping.items()}
+        except Exception as e:  # both must fail the same way
+            outcome = type(e).__name__
+        runs.append((outcome, reporter.rounds, reporter.backtracks, sorted(reporter.rejections.items())))
+        if by_ranges:
+            assert any(v is not None for v in provider._views.values())  # the ranges answered
+    assert runs[0] == runs[1]

@@ -9,6 +9,7 @@ from resolvelib.reporters import BaseReporter
 from ckpm.model.targets import matches
 from ckpm.resolve.candidates import Candidate, Req, ident_for
 from ckpm.resolve.factory import CandidateFactory
+from ckpm.resolve.ranges import RangeView
 
 
 class Provider(AbstractProvider):
@@ -26,6 +27,7 @@ class Provider(AbstractProvider):
         # the last find_matches per key: (requirements, incompatibilities, preferred, answer)
         self._last: dict[str, tuple[list[Req], set[Candidate], Candidate | None, list[Candidate]]] = {}
         self.is_satisfied_by = factory.satisfies  # type: ignore[method-assign]  # hot: skip one call layer
+        self._views: dict[str, RangeView | None] = {}  # per key: its versions sorted (None: not usable)
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return requirement_or_candidate.ident
@@ -79,6 +81,10 @@ class Provider(AbstractProvider):
                     if c != first and c not in bad and all(f.satisfies(r, c) for r in reqs):
                         yield c
             return lazy
+        fast = self._by_ranges(identifier, reqs, bad, first)
+        if fast is not None:
+            self._last[identifier] = (reqs, bad, first, fast)
+            return fast
         last = self._last.get(identifier)
         if (last is not None and len(reqs) > len(last[0]) and last[1] == bad and last[2] is first
                 and all(a is b for a, b in zip(last[0], reqs))
@@ -93,6 +99,41 @@ class Provider(AbstractProvider):
                 out.remove(first)
                 out.insert(0, first)
         self._last[identifier] = (reqs, bad, first, out)
+        return out
+
+    def _by_ranges(self, identifier: str, reqs: list[Req], bad: set[Candidate],
+                   first: Candidate | None) -> list[Candidate] | None:
+        """The answer of find_matches from the key's sorted versions, when each requirement is a
+        plain range (ckpm.resolve.ranges): the intersection of their runs, newest first. None
+        when that cannot answer (the caller then checks every candidate against every
+        requirement, which is what this computes)."""
+        if any(r.req.git or r.req.tags or r.req.no_tags or r.req.index or r.req.prefer for r in reqs):
+            return None
+        view = self._views.get(identifier, _UNSEEN)
+        if view is _UNSEEN:
+            f = self.factory
+            found = RangeView(list(f.all_candidates(identifier, reqs)), reqs[0].target)
+            stored = f.stored
+            # usable when newest first is the factory's order: no host candidate (the view is not
+            # simple then), none already built in the store, and some candidates (for none, the
+            # factory notes the missing name at each call)
+            usable = found.clean and found.cands and not (
+                stored and any((c.name, c.version.text, c.target) in stored for c in found.cands))
+            view = self._views[identifier] = found if usable else None
+        if view is None:
+            return None
+        lo, hi = 0, len(view.keys)
+        for r in reqs:
+            run = view.bounds(r.req.spec)
+            if run is None:
+                return None
+            lo, hi = max(lo, run[0]), min(hi, run[1])
+        out = view.newest_first(lo, hi)
+        if bad:
+            out = [c for c in out if c not in bad]
+        if first is not None and out and out[0] != first and first in out:
+            out.remove(first)
+            out.insert(0, first)
         return out
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
@@ -110,6 +151,9 @@ class Provider(AbstractProvider):
             target = f.host_target if dep.kind == "build" else candidate.target
             out.append(Req(dep, target, ident_for(dep.key, target, f.main_target), parent=candidate))
         return out
+
+
+_UNSEEN: Any = object()
 
 
 class Reporter(BaseReporter):

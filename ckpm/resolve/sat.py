@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -46,7 +45,7 @@ from typing import Any, Iterable, Sequence
 from ckpm.errors import ResolutionError, UnknownComponent
 from ckpm.model.targets import matches as target_matches
 from ckpm.resolve.candidates import Candidate, Req
-from ckpm.resolve.factory import ANY_TARGET
+from ckpm.resolve.ranges import RangeView
 
 SOLVER = "minicard"
 MAX_CANDIDATES = 500_000  # a closure larger than this is refused rather than encoded
@@ -95,7 +94,7 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
     p = Problem()
     queue: deque[tuple[Candidate, int]] = deque()
     memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}
-    views: dict[tuple[Any, ...], _View] = {}
+    views: dict[tuple[Any, ...], RangeView] = {}
     var: dict[int, int] = {}  # id(candidate) → its variable (the candidates stay alive in p.cands)
     cands = p.cands
     by_ident = p.by_ident
@@ -123,7 +122,7 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                 if r.parent is None:
                     raise
                 found = []
-            view = views[where] = _View(found, r.target)
+            view = views[where] = RangeView(found, r.target)
         plain = not (q.git or q.tags or q.no_tags)
         if plain:
             hit = view.memo.get(id(q.spec))
@@ -178,72 +177,6 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
         order = {id(c): i for i, c in enumerate(f.preference_order(cands[v - 1] for v in vs))}
         vs.sort(key=lambda v: order[id(cands[v - 1])])
     return p
-
-
-_THRESHOLD_OPS = frozenset((">=", ">", "<", "<="))
-
-
-def _order_key(pv: Any) -> Any:
-    """What ``packaging.version.Version`` compares (its ``_key`` tuple), so that sorting and
-    bisection compare tuples in C instead of calling ``Version.__lt__`` (73,000 calls on a
-    conflict graph's closure); the Version itself if a packaging release has no such tuple."""
-    k = getattr(pv, "_key", None)
-    return k if type(k) is tuple else pv
-
-
-class _View:
-    """One key's candidates for one target, with the versions sorted for range lookups.
-
-    When every candidate is an ordinary index version (no pre-release, no local part, not
-    locked, not from the host or git), a range made of ``>=``, ``>``, ``<`` and ``<=``
-    clauses admits exactly a run of the sorted versions: two bisections replace a check of
-    every candidate (a conflict graph's closure asks 150,000 such pairs). Anything else
-    answers None and the factory checks candidate by candidate.
-    """
-
-    __slots__ = ("cands", "simple", "keys", "sorted_cands", "vars", "memo")
-
-    def __init__(self, cands: list[Candidate], target: str) -> None:
-        self.cands = cands
-        self.memo: dict[int, tuple[Any, list[int]]] = {}  # id(spec) → (spec, variables it admits)
-        simple = all(c.origin == "index" and not c.locked and not c.version.key.is_prerelease
-                     and c.version.key.local is None for c in cands)
-        self.simple = simple
-        self.keys: list[Any] = []
-        self.sorted_cands: list[Candidate] = []
-        if simple:
-            ok = [c for c in cands
-                  if (c.entry.targets == ANY_TARGET or c.entry.supports(target)) and not c.entry.yanked]
-            ok.sort(key=lambda c: _order_key(c.version.key))
-            self.sorted_cands = ok
-            self.keys = [_order_key(c.version.key) for c in ok]
-        self.vars = [0] * len(self.sorted_cands)  # each sorted candidate's variable, 0 until it has one
-
-    def admitted(self, spec: Any) -> list[Candidate] | None:
-        """The candidates ``spec`` admits, oldest first; None when this view cannot tell by bisection."""
-        run = self.bounds(spec)
-        return None if run is None else self.sorted_cands[run[0]:run[1]]
-
-    def bounds(self, spec: Any) -> tuple[int, int] | None:
-        """The run ``sorted_cands[lo:hi]`` that ``spec`` admits; None when bisection cannot tell."""
-        if not self.simple:
-            return None
-        keys = self.keys
-        lo, hi = 0, len(keys)
-        for clause in spec.clauses:
-            op = clause.op
-            if op not in _THRESHOLD_OPS or clause.wildcard:
-                return None
-            b = _order_key(clause.version.key)
-            if op == ">=":
-                lo = max(lo, bisect_left(keys, b))
-            elif op == ">":
-                lo = max(lo, bisect_right(keys, b))
-            elif op == "<":
-                hi = min(hi, bisect_left(keys, b))
-            else:
-                hi = min(hi, bisect_right(keys, b))
-        return (lo, hi) if lo < hi else (0, 0)
 
 
 class _Formula:
