@@ -86,14 +86,20 @@ def test_created_files_follow_the_umask_and_replacing_keeps_the_mode(tmp_path: P
     assert stat.S_IMODE(os.stat(tmp_path / "new.txt").st_mode) == 0o600
 
 
-def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
-    lock = tmp_path / "x.lock"
+def _holder(lock: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process that holds ``lock`` for ``seconds``; returns once it holds it."""
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from ckpm.fsutil import file_lock\n"
+                               "import time; from ckpm.fsutil import file_lock\n"
                                f"with file_lock({str(lock)!r}):\n"
-                               "    print('held', flush=True); time.sleep(1.0)"],
+                               f"    print('held', flush=True); time.sleep({seconds})"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    holder = _holder(lock, 1.0)
     said: list[str] = []
     with file_lock(lock, on_wait=said.append, what="on x"):
         pass
@@ -127,13 +133,8 @@ def test_file_lock_times_out_and_is_freed_when_its_holder_is_killed(tmp_path: Pa
     from ckpm.fsutil import LockTimeout
 
     lock = tmp_path / "x.lock"
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import time; from ckpm.fsutil import file_lock\n"
-                               f"with file_lock({str(lock)!r}):\n"
-                               "    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = _holder(lock, 60)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(LockTimeout, match="within 0.2 s"):
             with file_lock(lock, timeout=0.2):
                 pass
