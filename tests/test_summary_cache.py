@@ -170,3 +170,23 @@ def test_a_named_pipe_at_a_layout_path_is_refused_not_waited_on(tmp_path: Path) 
     assert set(_seen(FolderIndex(root, cache_dir=cache))) == {"lib-a", "zlib"}  # the scan skips it
     with pytest.raises(IndexError_, match="not a regular file"):
         update_summary_for(root, "lib-b")
+
+
+def test_the_walks_layout_check_is_the_layout_paths() -> None:
+    """in_layout_dir(leaf, dir) is at_layout_path(leaf, dir + leaf), for names of every length,
+    files in the wrong folder, upper case, and the index's own files."""
+    from ckpm.index.base import at_layout_path, in_layout_dir
+    from ckpm.index.layout import entry_path
+
+    leaves = ["a", "ab", "abc", "abcd", "lib-zlib", "x.y_z-1", "Lib-x", "a b", "", "config.json",
+              "summary.jsonl", "-ab", "ab/cd", "é-lib"]
+    dirs = ["", "1/", "2/", "3/a/", "ab/cd/", "li/b-/", "x./y_/", "ab/", "3/A/", "Li/b-/", "li/b-/x/"]
+    for leaf in leaves:
+        candidates = list(dirs)
+        try:
+            candidates.append(entry_path(leaf).rsplit("/", 1)[0] + "/")
+        except ValueError:
+            pass
+        for d in candidates:
+            assert in_layout_dir(leaf, d) == at_layout_path(leaf, d + leaf), (leaf, d)
+    assert in_layout_dir("lib-zlib", "li/b-/") and in_layout_dir("abc", "3/a/") and in_layout_dir("ab", "2/")

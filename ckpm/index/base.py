@@ -264,6 +264,19 @@ def at_layout_path(leaf: str, rel: str) -> bool:
     return valid_name(leaf) and leaf not in (CONFIG, SUMMARY) and entry_path(leaf) == rel
 
 
+def in_layout_dir(leaf: str, rel_dir: str) -> bool:
+    """``at_layout_path(leaf, rel_dir + leaf)``, the folder compared first: a walk of 10,000
+    component files asks this for each, and the name's check runs once instead of twice."""
+    n = len(leaf)
+    if n >= 4:
+        ok = rel_dir == f"{leaf[:2]}/{leaf[2:4]}/"
+    elif n == 3:
+        ok = rel_dir == f"3/{leaf[0]}/"
+    else:
+        ok = rel_dir == f"{n}/"
+    return ok and leaf not in (CONFIG, SUMMARY) and valid_name(leaf)
+
+
 def layout_names(rel_paths: Iterable[str]) -> list[str]:
     """The component names whose files stand at their layout path among ``rel_paths``, sorted."""
     return sorted(leaf for rel in rel_paths if at_layout_path(leaf := rel.rsplit("/", 1)[-1], rel))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex, at_layout_path, limit_of, size_error
+from ckpm.index.base import FileIndex, in_layout_dir, limit_of, size_error
 from ckpm.index.layout import CONFIG
 from ckpm.model.entry import IndexDataError
 
@@ -75,7 +75,7 @@ class FolderIndex(FileIndex):
                     for d in it:
                         if d.is_dir(follow_symlinks=False):
                             todo.append(f"{rel_dir}{d.name}/")
-                        elif at_layout_path(d.name, rel_dir + d.name) and d.is_file():
+                        elif in_layout_dir(d.name, rel_dir) and d.is_file():
                             st = d.stat()
                             found[d.name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
             except OSError:
