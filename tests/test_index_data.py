@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tracemalloc
@@ -600,3 +601,25 @@ def test_fast_check_of_a_line_agrees_with_the_detailed_one(raw: dict) -> None:
               "install", "yanked", "pubtime", "version", "deps"):
         assert getattr(fast, f) == getattr(slow, f), f
     assert dict(fast.source) == dict(slow.source)
+
+
+def test_stale_summary_check_counts_files_as_a_stat_would(index_factory, tmp_path: Path) -> None:
+    """One listing per layout folder gives what os.path.isfile gives per line: a link to a
+    file counts, a folder or a dangling link at the layout path does not, a missing folder
+    leaves out every line in it."""
+    comps = {n: [entry(n, "1.0")] for n in ("liba", "libb", "libc", "libd", "zzz-e")}
+    root = index_factory(comps)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes((root / entry_path("liba")).read_bytes())
+    (root / entry_path("liba")).unlink()
+    (root / entry_path("liba")).symlink_to(elsewhere)  # a link to a file: present
+    (root / entry_path("libb")).unlink()
+    (root / entry_path("libb")).mkdir()  # a folder where the file should be: absent
+    (root / entry_path("libc")).unlink()
+    (root / entry_path("libc")).symlink_to(tmp_path / "nowhere")  # dangling: absent
+    shutil.rmtree(root / entry_path("zzz-e").rsplit("/", 1)[0])  # its whole folder gone
+    idx = FolderIndex(root)
+    names = [s.name for s in idx.summaries()]
+    assert names == ["liba", "libd"]
+    assert names == [n for n in sorted(comps) if os.path.isfile(root / entry_path(n))]
+    assert len(idx.warnings) == 3

@@ -532,9 +532,13 @@ class FileIndex(ABC):
         return rel in self._listing
 
     def _drop_stale(self, items: list[ComponentSummary]) -> list[ComponentSummary]:
+        return self._keep_present(items, [self._has_file(entry_path(s.name)) for s in items])
+
+    def _keep_present(self, items: list[ComponentSummary], present: list[bool | None]) -> list[ComponentSummary]:
+        """``items`` but those whose file is known absent (``False``; None: cannot tell), each said once."""
         out = []
-        for s in items:
-            if self._has_file(entry_path(s.name)) is False:
+        for s, there in zip(items, present):
+            if there is False:
                 self._warn(f"{self._where(SUMMARY)}: {s.name!r} has no component file (a stale summary; "
                            "`ckpm index reindex` rebuilds it); left out")
                 continue

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
 from ckpm.index.base import FileIndex, in_layout_dir, limit_of, size_error
-from ckpm.index.layout import CONFIG
-from ckpm.model.entry import IndexDataError
+from ckpm.index.layout import CONFIG, entry_path
+from ckpm.model.entry import ComponentSummary, IndexDataError
 
 if TYPE_CHECKING:
     from ckpm.report import Reporter
@@ -107,7 +107,21 @@ class FolderIndex(FileIndex):
         return self._decode(data, rel)
 
     def _has_file(self, rel: str) -> bool:
-        return os.path.isfile(os.path.join(self._root_text, rel))  # os.path: a summary asks 10,000 times
+        return os.path.isfile(os.path.join(self._root_text, rel))
+
+    def _drop_stale(self, items: list[ComponentSummary]) -> list[ComponentSummary]:
+        """The summary lines whose component file is there, from one listing per layout folder
+        (a summary of 10,000 components lives in far fewer folders) instead of a ``stat`` per
+        line; a file counts as :meth:`_has_file` counts it (a regular file, links followed)."""
+        rels = [entry_path(s.name) for s in items]
+        present: set[str] = set()
+        for folder in {rel.rpartition("/")[0] for rel in rels}:
+            try:
+                with os.scandir(os.path.join(self._root_text, folder)) as it:
+                    present.update(f"{folder}/{e.name}" for e in it if e.is_file())
+            except OSError:
+                continue
+        return self._keep_present(items, [rel in present for rel in rels])
 
     def _where(self, rel: str) -> str:
         return self._prefix + rel
