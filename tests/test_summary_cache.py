@@ -190,3 +190,16 @@ def test_the_walks_layout_check_is_the_layout_paths() -> None:
         for d in candidates:
             assert in_layout_dir(leaf, d) == at_layout_path(leaf, d + leaf), (leaf, d)
     assert in_layout_dir("lib-zlib", "li/b-/") and in_layout_dir("abc", "3/a/") and in_layout_dir("ab", "2/")
+
+
+def test_a_summary_built_fast_is_the_same_summary() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from ckpm.model.entry import ComponentSummary
+
+    args = ("lib-x", "lib", frozenset({"a", "b"}), "a library", ("1.0", "2.0"))
+    fast, plain = ComponentSummary.of(*args), ComponentSummary(*args)
+    assert fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
+    assert fast.to_json() == plain.to_json()
+    with pytest.raises(FrozenInstanceError):
+        fast.name = "other"  # type: ignore[misc]

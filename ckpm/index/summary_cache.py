@@ -94,7 +94,7 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
             summary = None
         elif (type(kind) is str and type(description) is str and type(tags) is list
               and set(map(type, tags)) <= {str} and type(versions) is list and set(map(type, versions)) <= {str}):
-            summary = ComponentSummary(name, kind, frozenset(tags), description, tuple(versions))
+            summary = ComponentSummary.of(name, kind, frozenset(tags), description, tuple(versions))
         else:
             continue  # a miss: that file is read again
         out[name] = Scanned(key, summary, tuple(map(str, problems[:MAX_PROBLEMS])))

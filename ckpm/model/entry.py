@@ -701,8 +701,8 @@ def _summary_fast(d: Any) -> "ComponentSummary | None":
         return None
     if versions and (max(map(len, versions)) > MAX_VERSION_LEN or _CONTROL.search("".join(versions))):
         return None
-    return ComponentSummary(name, kind or "lib", frozenset(low.split(",")) if tags else frozenset(),
-                            description or "", tuple(versions))
+    return ComponentSummary.of(name, kind or "lib", frozenset(low.split(",")) if tags else frozenset(),
+                               description or "", tuple(versions))
 
 
 def check_summary(raw: Any) -> "ComponentSummary":
@@ -830,6 +830,15 @@ class ComponentSummary:
         for e in entries:
             tags.update(e.tags)
         return cls(last.name, last.kind, frozenset(tags), last.description, tuple(e.version_text for e in entries))
+
+    @classmethod
+    def of(cls, name: str, kind: str, tags: frozenset[str], description: str,
+           versions: tuple[str, ...]) -> "ComponentSummary":
+        """``ComponentSummary(...)`` without the frozen dataclass's ``__init__`` (one
+        ``object.__setattr__`` per field): a search builds one per component, 10,000 of them."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(name=name, kind=kind, tags=tags, description=description, versions=versions)
+        return obj
 
     def to_json(self) -> dict[str, Any]:
         return {
