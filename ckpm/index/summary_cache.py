@@ -97,7 +97,7 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
             summary = ComponentSummary.of(name, kind, frozenset(tags), description, tuple(versions))
         else:
             continue  # a miss: that file is read again
-        out[name] = Scanned(key, summary, tuple(map(str, problems[:MAX_PROBLEMS])))
+        out[name] = Scanned(key, summary, tuple(map(str, problems[:MAX_PROBLEMS])) if problems else ())
     return out
 
 
