@@ -30,6 +30,7 @@ FORMAT = 2
 MAX_CACHE_BYTES = 2 * MAX_SUMMARY_BYTES
 #: messages kept per component (the reader reports the same ones on a cached run)
 MAX_PROBLEMS = 21
+_STR = frozenset((str,))
 
 
 class Scanned(NamedTuple):
@@ -93,7 +94,7 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
         if kind is None and tags is None and description is None and versions is None:
             summary = None
         elif (type(kind) is str and type(description) is str and type(tags) is list
-              and set(map(type, tags)) <= {str} and type(versions) is list and set(map(type, versions)) <= {str}):
+              and set(map(type, tags)) <= _STR and type(versions) is list and set(map(type, versions)) <= _STR):
             summary = ComponentSummary.of(name, kind, frozenset(tags), description, tuple(versions))
         else:
             continue  # a miss: that file is read again
