@@ -64,16 +64,23 @@ def test_added_removed_and_appended_components_are_seen(tmp_path: Path) -> None:
     (root / "summary.jsonl").unlink(missing_ok=True)
     got = _seen(FolderIndex(root, cache_dir=cache))
     assert got == {"lib-a": ("lib", ["new"], ("1.0", "2.0")), "lib-b": ("lib", [], ("0.1",))}
-    names = [json.loads(line)[0] for line in _cache_file(cache).read_text().splitlines()[1:]]
+    names = [line.split("\t", 1)[0] for line in _cache_file(cache).read_text().splitlines()[1:]]
     assert names == ["lib-a", "lib-b"]  # the line of the removed file is dropped
+
+
+def _line_of(name: str, text: str, new: str) -> str:
+    """``text`` (a cache file) with the line of component ``name`` replaced by ``new``."""
+    return "\n".join(new if line.startswith(name + "\t") else line for line in text.split("\n"))
 
 
 @pytest.mark.parametrize("damage", [
     lambda text: "",
     lambda text: "not json\n" + text,
     lambda text: text[: len(text) // 2],
-    lambda text: text.replace('["1.0","1.1"]', "[1,2]"),
-    lambda text: text.replace('"lib"', '{"deep":' * 50 + "1" + "}" * 50, 1),
+    lambda text: text.replace("\t", " ", 2),  # a line with too few fields
+    lambda text: _line_of("lib-a", text, '["lib-a","k","lib",["x"],"",[1,2],[]]'),
+    lambda text: _line_of("lib-a", text, "[" + '{"deep":' * 50 + "1" + "}" * 50 + "]"),
+    lambda text: _line_of("lib-a", text, '["lib-a",'),
     lambda text: '{"format":99}\n' + "\n".join(text.splitlines()[1:]),
 ])
 def test_a_damaged_cache_is_a_miss_never_a_wrong_answer(tmp_path: Path, damage) -> None:
@@ -146,12 +153,12 @@ def test_a_git_index_is_keyed_by_blob(git_index_factory, tmp_path: Path) -> None
     cache = tmp_path / "cache"
     gi = git_index_factory({"lib-x": [entry("lib-x", "1.0")], "zlib": [entry("zlib", "1.3")]}, summary=False)
     assert _seen(GitIndex(gi.url, cache_dir=cache))["lib-x"][2] == ("1.0",)
-    keys = {json.loads(line)[0]: json.loads(line)[1] for line in _cache_file(cache).read_text().splitlines()[1:]}
+    keys = dict(line.split("\t")[:2] for line in _cache_file(cache).read_text().splitlines()[1:])
     gi.publish(entry("lib-x", "2.0"), summary=False)
     idx = GitIndex(gi.url, cache_dir=cache)
     idx.update()
     assert _seen(idx)["lib-x"][2] == ("1.0", "2.0")
-    again = {json.loads(line)[0]: json.loads(line)[1] for line in _cache_file(cache).read_text().splitlines()[1:]}
+    again = dict(line.split("\t")[:2] for line in _cache_file(cache).read_text().splitlines()[1:])
     assert again["zlib"] == keys["zlib"] and again["lib-x"] != keys["lib-x"]
 
 
@@ -203,3 +210,35 @@ def test_a_summary_built_fast_is_the_same_summary() -> None:
     assert fast.to_json() == plain.to_json()
     with pytest.raises(FrozenInstanceError):
         fast.name = "other"  # type: ignore[misc]
+
+
+def test_a_lazy_summary_is_the_same_summary_and_splits_its_versions_when_read() -> None:
+    args = ("lib-x", "lib", frozenset({"a", "b"}), "a library")
+    lazy, plain = ComponentSummary.lazy(*args, "1.0\t2.0"), ComponentSummary(*args, ("1.0", "2.0"))
+    assert "versions" not in lazy.__dict__  # nothing split yet
+    assert lazy == plain and hash(lazy) == hash(plain) and repr(lazy) == repr(plain)
+    assert lazy.versions == ("1.0", "2.0") and lazy.to_json() == plain.to_json()
+    assert ComponentSummary.lazy(*args, "").versions == ()
+    with pytest.raises(AttributeError):
+        lazy.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+@pytest.mark.parametrize("summary, problems, tabbed", [
+    (ComponentSummary("lib-a", "lib", frozenset({"x", "y"}), "a lib", ("1.0", "1.1")), (), True),
+    (ComponentSummary("lib-a", "lib", frozenset(), "", ("1.0",)), (), True),
+    (ComponentSummary("lib-a", "lib", frozenset({"x"}), "tab\there", ("1.0",)), (), False),
+    (ComponentSummary("lib-a", "lib", frozenset({"x"}), "two\nlines", ("1.0",)), (), False),
+    (ComponentSummary("lib-a", "lib", frozenset({"a,b"}), "", ("1.0",)), (), False),
+    (ComponentSummary("lib-a", "lib", frozenset({""}), "", ("1.0",)), (), False),
+    (ComponentSummary("lib-a", "lib", frozenset(), "", ()), (), False),
+    (ComponentSummary("lib-a", "lib", frozenset(), "", ("1.0",)), ("x:2: line skipped",), False),
+    (None, ("x:1: line skipped",), False),
+])
+def test_every_cache_line_reads_back_as_written(tmp_path: Path, summary, problems, tabbed) -> None:
+    from ckpm.index.summary_cache import Scanned, load, save
+
+    item = Scanned("12:34:56", summary, problems)
+    assert (not item.to_line("lib-a").startswith("[")) == tabbed
+    save(tmp_path / "c.jsonl", "/idx", {"lib-a": item})
+    back = load(tmp_path / "c.jsonl", "/idx")["lib-a"]
+    assert back == item and (back.summary is None or back.summary.versions == summary.versions)

@@ -8,6 +8,14 @@ for a folder, the blob id for a git index. The next search reads a file again on
 its key changed, and drops the lines of files that are gone, so an edit to the index is
 seen at once and an unchanged index is never read again.
 
+Most lines are tab-separated, ``name, key, kind, tags (comma-separated), description,
+version, version, ...``: a warm search reads 10,000 of them, and a split per line costs a
+third of a JSON parse, and the version strings are not made until a summary's versions are
+read (:meth:`ComponentSummary.lazy`). A line that cannot be written so (a field holding a tab
+or a line break, a tag holding a comma, a file with problems or no usable line) is a JSON
+array, ``[name, key, kind, tags, description, versions, problems]``; a line starting with
+``[`` is one of those (no component name starts so).
+
 The cache is ckpm's own (its lines were checked as the reader checks summary lines when
 the scan wrote them), but it is read as data all the same: a line that does not parse or
 has the wrong shape is a miss (that file is read again), and a cache over
@@ -25,12 +33,17 @@ from ckpm.fsutil import atomic_write
 from ckpm.index.cache import cache_key
 from ckpm.model.entry import MAX_SUMMARY_BYTES, ComponentSummary
 
-FORMAT = 2
+FORMAT = 3
 #: a cache larger than this is not read (a summary.jsonl has the same cap, twice over for keys and messages)
 MAX_CACHE_BYTES = 2 * MAX_SUMMARY_BYTES
 #: messages kept per component (the reader reports the same ones on a cached run)
 MAX_PROBLEMS = 21
 _STR = frozenset((str,))
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` can stand in a tab-separated line."""
+    return "\t" not in text and "\n" not in text
 
 
 class Scanned(NamedTuple):
@@ -41,9 +54,18 @@ class Scanned(NamedTuple):
     problems: tuple[str, ...] = ()
 
     def to_line(self, name: str) -> str:
-        """``[name, key, kind, tags, description, versions, problems]`` (kind … versions null
-        when the file has no usable line): compact, so that a warm search parses little."""
+        """The cache line of this file: tab-separated when every field allows it, else a JSON
+        array ``[name, key, kind, tags, description, versions, problems]`` (kind … versions
+        null when the file has no usable line)."""
         s = self.summary
+        if s is not None and not self.problems:
+            tags, versions = sorted(s.tags), list(s.versions)
+            # read back as written: no field breaks the line or the split, no tag or version is
+            # empty (it would vanish), no tag holds the comma that joins them
+            if (all(map(_plain, (name, self.key, s.kind, s.description, *tags, *versions)))
+                    and all(tags) and versions and all(versions) and not any("," in t for t in tags)
+                    and not name.startswith("[")):
+                return "\t".join([name, self.key, s.kind, ",".join(tags), s.description, *versions])
         row = [name, self.key, None, None, None, None, list(self.problems[:MAX_PROBLEMS])]
         if s is not None:
             row[2:6] = [s.kind, sorted(s.tags), s.description, list(s.versions)]
@@ -72,34 +94,55 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
         return {}
     if head != {"format": FORMAT, "index": url}:
         return {}
-    body = [line for line in lines[1:] if line]
-    try:  # one parse for the whole file; line by line (skipping bad ones) only if that fails
-        rows = json.loads("[" + ",".join(body) + "]")
-    except (ValueError, RecursionError):
-        rows = []
-        for line in body:
-            try:
-                rows.append(json.loads(line))
-            except (ValueError, RecursionError):
-                continue
     out: dict[str, Scanned] = {}
-    for row in rows:
+    lazy, empty = ComponentSummary.lazy, frozenset[str]()
+    rare: list[str] = []
+    # the lines were checked as the reader checks summary lines when the scan wrote them;
+    # here only their shape is (a warm search reads 10,000 of them)
+    for line in lines[1:]:
+        if not line:
+            continue
+        if line[0] == "[":
+            rare.append(line)
+            continue
+        parts = line.split("\t", 5)
+        if len(parts) != 6:
+            continue  # a miss: that file is read again
+        name, key, kind, tags, description, versions = parts
+        out[name] = Scanned(key, lazy(name, kind, frozenset(tags.split(",")) if tags else empty,
+                                      description, versions))
+    for row in _json_rows(rare):
         if type(row) is not list or len(row) != 7:
             continue
         name, key, kind, tags, description, versions, problems = row
         if type(name) is not str or type(key) is not str or type(problems) is not list:
             continue
-        # the lines were checked as the reader checks summary lines when the scan wrote them;
-        # here only their shape is (a third of the cost: a warm search reads 10,000 of them)
         if kind is None and tags is None and description is None and versions is None:
             summary = None
         elif (type(kind) is str and type(description) is str and type(tags) is list
               and set(map(type, tags)) <= _STR and type(versions) is list and set(map(type, versions)) <= _STR):
             summary = ComponentSummary.of(name, kind, frozenset(tags), description, tuple(versions))
         else:
-            continue  # a miss: that file is read again
+            continue
         out[name] = Scanned(key, summary, tuple(map(str, problems[:MAX_PROBLEMS])) if problems else ())
     return out
+
+
+def _json_rows(lines: list[str]) -> list[object]:
+    """The JSON lines parsed: in one parse, or line by line (skipping bad ones) if that fails."""
+    if not lines:
+        return []
+    try:
+        return list(json.loads("[" + ",".join(lines) + "]"))
+    except (ValueError, RecursionError):
+        pass
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except (ValueError, RecursionError):
+            continue
+    return rows
 
 
 def save(path: Path, url: str, items: dict[str, Scanned]) -> None:

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ckpm.errors import IndexError_, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
@@ -839,6 +839,26 @@ class ComponentSummary:
         obj = object.__new__(cls)
         obj.__dict__.update(name=name, kind=kind, tags=tags, description=description, versions=versions)
         return obj
+
+    @classmethod
+    def lazy(cls, name: str, kind: str, tags: frozenset[str], description: str,
+             versions_text: str) -> "ComponentSummary":
+        """A summary whose ``versions`` are kept as one tab-separated string and split when first
+        read: a warm search filters 10,000 cached summaries by tags and shows the versions of
+        the few it keeps, so the other 200,000 version strings are never made."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(name=name, kind=kind, tags=tags, description=description, _versions_text=versions_text)
+        return obj
+
+    if not TYPE_CHECKING:  # for the type checker, ``versions`` is the plain field above
+        def __getattr__(self, attr: str) -> Any:
+            """Called only for an attribute not in the instance: ``versions`` of a :meth:`lazy` summary."""
+            d = self.__dict__
+            if attr == "versions" and "_versions_text" in d:
+                text = d["_versions_text"]
+                d["versions"] = got = tuple(text.split("\t")) if text else ()
+                return got
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
 
     def to_json(self) -> dict[str, Any]:
         return {
