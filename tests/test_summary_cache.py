@@ -199,6 +199,22 @@ def test_the_walks_layout_check_is_the_layout_paths() -> None:
     assert in_layout_dir("lib-zlib", "li/b-/") and in_layout_dir("abc", "3/a/") and in_layout_dir("ab", "2/")
 
 
+def test_a_folders_layout_check_is_each_files_check() -> None:
+    """layout_leaves(dir, leaves) keeps what in_layout_dir keeps, in order, whether every name in
+    the folder is good (one match) or some are not (each checked on its own)."""
+    from ckpm.index.base import in_layout_dir, layout_leaves
+
+    good = ["abcd", "abcde", "ab-cd", "abc", "abx", "ab", "a", "lib-zlib", "x.y_z-1"]
+    bad = ["Abcd", "abcD", "abcd\nefg", "abc/d", "abcd ", "-abc", "abcd" + "e" * 61, "config.json", "summary.jsonl",
+           "é-lib", "", "a\nb"]
+    dirs = ["", "1/", "2/", "3/a/", "ab/cd/", "co/nf/", "su/mm/", "li/b-/", "x./y_/", "ab/", "3/A/", "3/ab/",
+            "AB/CD/", "ab/cd/e/", "ab/cd", "1", "4/", "abc/d/"]
+    for d in dirs:
+        for leaves in (good, good + bad, bad, [], list(reversed(good + bad))):
+            assert layout_leaves(d, leaves) == [x for x in leaves if in_layout_dir(x, d)], (d, leaves)
+    assert layout_leaves("ab/cd/", ["abcd", "abcdef", "abc"]) == ["abcd", "abcdef"]
+
+
 def test_a_summary_built_fast_is_the_same_summary() -> None:
     from dataclasses import FrozenInstanceError
 

@@ -12,6 +12,7 @@ This module imports none of the clients built on it; :func:`ckpm.index.open_inde
 """
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar, runtime_checkable
 
@@ -19,7 +20,7 @@ from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.perf import paused_gc
 from ckpm.model.entry import (
-    MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_SUMMARY_BYTES,
+    MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_NAME_LEN, MAX_SUMMARY_BYTES,
     MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
     check_entry, check_summary, fast_entries, load_index_line, load_json_line, shown, summary_fields, utf8_len, valid_name,
 )
@@ -275,6 +276,34 @@ def in_layout_dir(leaf: str, rel_dir: str) -> bool:
     else:
         ok = rel_dir == f"{n}/"
     return ok and leaf not in (CONFIG, SUMMARY) and valid_name(leaf)
+
+
+#: many valid names, each followed by "/" (which no file name holds): one match checks a folder's files
+_NAMES_RE = re.compile(r"(?:[a-z0-9][a-z0-9._-]*/)*")
+
+
+def layout_leaves(rel_dir: str, leaves: list[str]) -> list[str]:
+    """``[leaf for leaf in leaves if in_layout_dir(leaf, rel_dir)]``, with the folder read once
+    and the names checked in one match: a walk of 10,000 component files spends a third of its
+    time on that check, file by file."""
+    parts = rel_dir.split("/")
+    if len(parts) == 3 and len(parts[0]) == 2 and len(parts[1]) == 2 and not parts[2]:
+        prefix = parts[0] + parts[1]  # "ab/cd/": names of four or more characters starting "abcd"
+        keep = [leaf for leaf in leaves if leaf.startswith(prefix)]
+    elif len(parts) == 3 and parts[0] == "3" and len(parts[1]) == 1 and not parts[2]:
+        first = parts[1]  # "3/a/": names of three characters starting "a"
+        keep = [leaf for leaf in leaves if len(leaf) == 3 and leaf[0] == first]
+    elif len(parts) == 2 and parts[0] in ("1", "2") and not parts[1]:
+        n = int(parts[0])
+        keep = [leaf for leaf in leaves if len(leaf) == n]
+    else:
+        return []  # no other folder holds a component file
+    if not keep:
+        return keep
+    if (_NAMES_RE.fullmatch("/".join(keep) + "/") is not None and max(map(len, keep)) <= MAX_NAME_LEN
+            and CONFIG not in keep and SUMMARY not in keep):
+        return keep
+    return [leaf for leaf in keep if in_layout_dir(leaf, rel_dir)]  # some name is bad: each on its own
 
 
 def layout_names(rel_paths: Iterable[str]) -> list[str]:

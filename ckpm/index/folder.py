@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
-from ckpm.index.base import FileIndex, in_layout_dir, limit_of, size_error
+from ckpm.index.base import FileIndex, layout_leaves, limit_of, size_error
 from ckpm.index.layout import CONFIG, entry_path
 from ckpm.model.entry import ComponentSummary, IndexDataError
 
@@ -84,13 +84,16 @@ class FolderIndex(FileIndex):
                 if _SCANDIR_FD:
                     # below the root, a folder swapped for a link since it was listed is not followed
                     fd = os.open(path, _DIR_FLAGS | (_NOFOLLOW if rel_dir else 0))
+                files: dict[str, os.DirEntry[str]] = {}
                 with os.scandir(fd if fd >= 0 else path) as it:
                     for d in it:
                         if d.is_dir(follow_symlinks=False):
                             todo.append(f"{rel_dir}{d.name}/")
-                        elif in_layout_dir(d.name, rel_dir) and d.is_file():
-                            st = d.stat()
-                            found[d.name] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+                        elif d.is_file():
+                            files[d.name] = d
+                for leaf in layout_leaves(rel_dir, list(files)) if files else ():
+                    st = files[leaf].stat()
+                    found[leaf] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
             except OSError:
                 continue
             finally:

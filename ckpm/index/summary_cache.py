@@ -95,7 +95,8 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
     if head != {"format": FORMAT, "index": url}:
         return {}
     out: dict[str, Scanned] = {}
-    lazy, empty = ComponentSummary.lazy, frozenset[str]()
+    lazy, make = ComponentSummary.lazy, tuple.__new__
+    tag_sets: dict[str, frozenset[str]] = {"": frozenset()}  # one set per distinct tag list, shared
     rare: list[str] = []
     # the lines were checked as the reader checks summary lines when the scan wrote them;
     # here only their shape is (a warm search reads 10,000 of them)
@@ -109,8 +110,10 @@ def load(path: Path, url: str) -> dict[str, Scanned]:
         if len(parts) != 6:
             continue  # a miss: that file is read again
         name, key, kind, tags, description, versions = parts
-        out[name] = Scanned(key, lazy(name, kind, frozenset(tags.split(",")) if tags else empty,
-                                      description, versions))
+        tag_set = tag_sets.get(tags)
+        if tag_set is None:
+            tag_set = tag_sets[tags] = frozenset(tags.split(","))
+        out[name] = make(Scanned, (key, lazy(name, kind, tag_set, description, versions), ()))
     for row in _json_rows(rare):
         if type(row) is not list or len(row) != 7:
             continue

@@ -847,7 +847,9 @@ class ComponentSummary:
         read: a warm search filters 10,000 cached summaries by tags and shows the versions of
         the few it keeps, so the other 200,000 version strings are never made."""
         obj = object.__new__(cls)
-        obj.__dict__.update(name=name, kind=kind, tags=tags, description=description, _versions_text=versions_text)
+        d = obj.__dict__
+        d["name"], d["kind"], d["tags"], d["description"], d["_versions_text"] = (
+            name, kind, tags, description, versions_text)
         return obj
 
     if not TYPE_CHECKING:  # for the type checker, ``versions`` is the plain field above
