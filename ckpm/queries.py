@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm.errors import LockError, ProjectError, ResolutionError, UnknownComponent
 from ckpm.index.base import Index
 from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import KINDS
-from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import ProjectManifest
 from ckpm.model.requirement import Requirement, split_tags
 from ckpm.model.version import parse_specifier, try_version
 from ckpm.settings import Settings
 from ckpm.workspace import LockOptions, Workspace, resolve_workspace
+
+if TYPE_CHECKING:
+    from ckpm.model.lockfile import Lock, LockedPackage
 
 
 def require_lock(ws: Workspace) -> Lock:

@@ -13,15 +13,17 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ckpm.errors import ProjectError
 from ckpm.index import Index, open_index
-from ckpm.model.lockfile import LOCKFILE, Lock, read_lock
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import validate_target
 from ckpm.settings import INDEX_ENV, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from ckpm.model.lockfile import Lock
 
 __all__ = ["INDEX_ENV", "Settings", "Options", "Workspace", "check_settings", "make_indexes", "LockOptions",
            "resolve_workspace"]
@@ -66,6 +68,8 @@ class Workspace:
 
     @property
     def lock_path(self) -> Path:
+        from ckpm.model.lockfile import LOCKFILE  # not imported for commands that never read a lock (search)
+
         return self.root / LOCKFILE
 
     @property
@@ -90,6 +94,8 @@ class Workspace:
         self._indexes = None
 
     def read_lock(self) -> Lock | None:
+        from ckpm.model.lockfile import read_lock
+
         return read_lock(self.lock_path)
 
     @property

@@ -32,14 +32,14 @@ class Ctx:
                                        reporter=self.reporter, **kw))
 
     def workspace(self, *, as_json: bool = False, **kw: Any) -> Any:
-        from ckpm.api import Workspace
+        from ckpm.workspace import Workspace
 
         return Workspace(self.project, self.options(as_json=as_json, **kw))
 
     def indexes(self, *, as_json: bool = False) -> list[Any]:
         """The project's indexes when inside a project, else --index / the embedded index."""
-        from ckpm.api import make_indexes
         from ckpm.errors import NoProject
+        from ckpm.workspace import make_indexes
 
         opts = self.options(as_json=as_json)
         if opts.effective_index_url():

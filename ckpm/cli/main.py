@@ -311,9 +311,9 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
 @handle_errors
 def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, as_json: bool) -> None:
     """Search the index by free TEXT and/or --tags."""
-    from ckpm import api
+    from ckpm import queries  # what ckpm.api re-exports, without the modules that change a project
 
-    hits = api.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
+    hits = queries.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
     if as_json:
         emit(c, [h.to_dict() for h in hits])
         return
