@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from ckpm.index.base import _parse_lines, parse_component
+from ckpm.index.base import _parse_lines, parse_component, summary_of_component
 from ckpm.index.folder import FolderIndex, _read_upto
 from ckpm.index.layout import entry_path
 from ckpm.index.writer import init_index
 from ckpm.model import entry as entry_module
-from ckpm.model.entry import MAX_JSON_DEPTH, MAX_LINE_BYTES, IndexEntry, fast_entries
+from ckpm.model.entry import MAX_JSON_DEPTH, MAX_LINE_BYTES, IndexEntry, fast_entries, fast_summary_fields
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
 from ckpm.model.version import parse_specifier
 from ckpm.testing import entry
@@ -59,6 +59,8 @@ def check_file(text: str, name: str | None = "libb") -> tuple[list[IndexEntry], 
     assert len(got) == len(want)
     for a, b in zip(got, want):
         same_entry(a, b)
+    if name is not None:  # and a scan for search reads the same file as its own reference does
+        assert summary_of_component(text, "F", name) == summary_of_component(text, "F", name, fast=False)
     return got, problems
 
 
@@ -76,6 +78,7 @@ def test_the_usual_lines_take_the_fast_path() -> None:
     usual = [x for x in GOOD if "null" not in x and ":3}" not in x]
     text = "\n".join(usual) + "\n"
     assert None not in fast_entries(text, text.split("\n"), "libb")[:-1]
+    assert None not in fast_summary_fields(text, text.split("\n"), "libb")[:-1]
 
 
 def test_good_lines_one_file() -> None:

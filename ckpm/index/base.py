@@ -22,7 +22,8 @@ from ckpm.perf import paused_gc
 from ckpm.model.entry import (
     MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_NAME_LEN, MAX_SUMMARY_BYTES,
     MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
-    check_entry, check_summary, fast_entries, load_index_line, load_json_line, shown, summary_fields, utf8_len, valid_name,
+    check_entry, check_summary, fast_entries, fast_summary_fields, load_index_line, load_json_line, shown,
+    summary_fields, utf8_len, valid_name,
 )
 from ckpm.report import escape_control
 
@@ -195,13 +196,16 @@ def find_in_component(text: str, origin: str, name: str, version: str) -> IndexE
     return None
 
 
-def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSummary | None, list[str]]:
+def summary_of_component(text: str, origin: str, name: str, *,
+                         fast: bool = True) -> tuple[ComponentSummary | None, list[str]]:
     """The summary of one component file (None when no line is usable), and one message per skipped line.
 
     Used to search an index that publishes no summary.jsonl: it reads what a summary shows
     (versions, kind, tags, description; :func:`~ckpm.model.entry.summary_fields`) and builds
     no :class:`IndexEntry`, so a scan of 10,000 files holds one file at a time. The caps and
     messages are those of :func:`parse_component` (which raises for a file refused whole).
+    The usual lines are read by :func:`~ckpm.model.entry.fast_summary_fields` (``fast=False``:
+    each line on its own, the reference the tests hold it to).
     """
     lines = _check_component_caps(text, origin)
 
@@ -213,7 +217,8 @@ def summary_of_component(text: str, origin: str, name: str) -> tuple[ComponentSu
             got = e.version_text, e.kind, ",".join(e.tags), e.description
         return got
 
-    got, problems = _parse_lines(text, origin, "index line", fields, lines=lines)
+    done = fast_summary_fields(text, lines, name) if fast else None
+    got, problems = _parse_lines(text, origin, "index line", fields, lines=lines, done=done)
     versions = [v for v, _, _, _ in got]
     tags = {t for _, _, low, _ in got if low for t in low.split(",")}
     if not got:

@@ -475,6 +475,45 @@ _ANY_TARGET = ["*"]
 _USUAL_KEYS = frozenset(("name", "version", "kind", "tags", "description", "targets", "deps", "source", "yanked"))
 
 
+def _text_facts(text: str) -> tuple[bool, bool, bool]:
+    """What the whole text of a component file settles for each of its lines: (no line has an
+    escape or a control character, no line is too deep, no line is too long)."""
+    plain = text.isascii()
+    data = text.encode("ascii") if plain else text.encode("utf-8", "surrogatepass")
+    # one bytes.translate deletes the usual bytes at C speed; what is left is what to look at:
+    # "[", "{", "\n", backslashes and ASCII control characters
+    left = data.translate(None, _USUAL_BYTES)
+    # no escape and no control character in the file: every line is clean (clean_line)
+    if plain:
+        file_clean = not left.translate(None, b"[{\n")
+    else:
+        file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
+    # at most MAX_JSON_DEPTH openings on each line (counted with whatever else is left): no
+    # line is too deep (json_too_deep)
+    shallow = max(map(len, left.split(b"\n"))) <= MAX_JSON_DEPTH
+    return file_clean, shallow, len(data) <= MAX_LINE_BYTES  # small: then no line is over MAX_LINE_BYTES
+
+
+def _usual_object(line: str, facts: tuple[bool, bool, bool]) -> tuple[dict[str, Any], bool] | None:
+    """``line`` parsed as :func:`load_index_line` parses it, and whether it is clean; None when it
+    is not the usual one object from its first character to its last (the caller leaves it to
+    the line-by-line path, which says what is wrong). May raise what the JSON scanner raises."""
+    file_clean, shallow, small = facts
+    # load_index_line: the size, the depth (no more openings than the limit: never too
+    # deep), then the JSON; a lone surrogate is only possible with an escape
+    if not (line[:1] == "{" and line[-1:] == "}"
+            and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
+            and (small or utf8_len(line) <= MAX_LINE_BYTES)):
+        return None
+    clean = file_clean or clean_line(line)
+    if not clean and _SURROGATE_ESCAPE.search(line):
+        return None
+    d, end = _scan_json(line, 0)  # what it refuses, from_line says as json.loads does
+    if end != len(line) or type(d) is not dict:
+        return None
+    return d, clean
+
+
 def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
     """The entries of the usual lines of a component file, each as :meth:`IndexEntry.from_line`
     makes it; None for a line left to :meth:`IndexEntry.from_line` (blank, unusual or bad:
@@ -492,21 +531,7 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     """
     out: list[IndexEntry | None] = []
     append = out.append
-    plain = text.isascii()
-    data = text.encode("ascii") if plain else text.encode("utf-8", "surrogatepass")
-    # one bytes.translate deletes the usual bytes at C speed; what is left is what to look at:
-    # "[", "{", "\n", backslashes and ASCII control characters
-    left = data.translate(None, _USUAL_BYTES)
-    # no escape and no control character in the file: every line is clean (clean_line)
-    if plain:
-        file_clean = not left.translate(None, b"[{\n")
-    else:
-        file_clean = "\\" not in text and _CONTROL_IN_TEXT.search(text) is None
-    # at most MAX_JSON_DEPTH openings on each line (counted with whatever else is left): no
-    # line is too deep (json_too_deep)
-    shallow = max(map(len, left.split(b"\n"))) <= MAX_JSON_DEPTH
-    small = len(data) <= MAX_LINE_BYTES  # then no line is over MAX_LINE_BYTES
-    scan = _scan_json
+    facts = _text_facts(text)
     # kind, description, tags and targets of the last line accepted, and what they gave
     p_kind: Any = None
     p_description: Any = None
@@ -517,21 +542,11 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     targets_out: tuple[str, ...] = ("*",)
     for line in lines:
         try:
-            # load_index_line: the size, the depth (no more openings than the limit: never too
-            # deep), then the JSON; a lone surrogate is only possible with an escape
-            if not (line[:1] == "{" and line[-1:] == "}"
-                    and (shallow or line.count("[") + line.count("{") <= MAX_JSON_DEPTH)
-                    and (small or utf8_len(line) <= MAX_LINE_BYTES)):
+            got = _usual_object(line, facts)
+            if got is None:
                 append(None)
                 continue
-            clean = file_clean or clean_line(line)
-            if not clean and _SURROGATE_ESCAPE.search(line):
-                append(None)
-                continue
-            d, end = scan(line, 0)  # what it refuses, from_line says as json.loads does (except below)
-            if end != len(line) or type(d) is not dict:
-                append(None)
-                continue
+            d, clean = got
             # _entry_fast, with the fields shared by lines checked once
             get = d.get
             line_name, version_text = get("name"), get("version")
@@ -642,6 +657,48 @@ def summary_fields(raw: Any, name: str) -> tuple[str, str, str, str] | None:
     except VersionError:
         return None
     return version, kind or "lib", low, description or ""
+
+
+def fast_summary_fields(text: str, lines: list[str], name: str) -> list[tuple[str, str, str, str] | None]:
+    """:func:`summary_fields` of each line of component ``name``'s file, read as
+    :func:`fast_entries` reads lines (the whole text looked at once, the JSON scanner called
+    directly, kind, description and tags checked again only when they differ from the line
+    before); None for a line left to the line-by-line path (blank, unusual or bad).
+    ``tests/test_index_parse_fast.py`` holds the two paths to the same summaries."""
+    out: list[tuple[str, str, str, str] | None] = []
+    append = out.append
+    facts = _text_facts(text)
+    p_kind: Any = None
+    p_description: Any = None
+    p_tags: Any = None
+    shared = ("lib", "", "")
+    for line in lines:
+        try:
+            got = _usual_object(line, facts)
+            if got is None:
+                append(None)
+                continue
+            d, clean = got
+            get = d.get
+            version = get("version")
+            if get("name") != name or type(version) is not str or len(version) > MAX_VERSION_LEN or (
+                    not clean and _CONTROL.search(version)):
+                append(None)
+                continue
+            kind, description, tags = get("kind"), get("description"), get("tags", _NO_ITEMS)
+            # the checked values are None, strings or lists of strings: equal values are the same values
+            if not (kind == p_kind and description == p_description and tags == p_tags and p_tags is not None):
+                low = _common_fast(kind, description, tags, MAX_TAGS, clean)
+                if low is None:
+                    append(None)
+                    continue
+                p_kind, p_description, p_tags = kind, description, tags
+                shared = (kind or "lib", low, description or "")
+            parse_version(version)  # VersionError: except below
+            append((version, *shared))
+        except Exception:  # what a check raised: the line-by-line path raises it again, or reports it
+            append(None)
+    return out
 
 
 def check_entry(raw: Any, *, name: str | None = None, clean: bool = False) -> "IndexEntry":
