@@ -12,7 +12,8 @@ missing:
   - warm: the summaries kept in the cache by the previous run;
   - beside them, in the same run, the same search over the same index *with* its
     summary.jsonl (the baseline: what a warm search cannot beat, it reads as much);
-  and ``ckpm index reindex`` (rebuilds summary.jsonl from every file). Peak memory
+  and ``ckpm index reindex`` (rebuilds summary.jsonl from every file), and ``ckpm search --help``
+  (the start-up every command pays: Python, click and the CLI's modules). Peak memory
   (maximum resident set) of each process is read from ``wait4``.
   Targets: cold < 3 s, warm < 0.2 s, memory < 300 MB.
 * ``closure``: 15,200 components, 3,800 of them a deep core, whose 10 roots pull in a
@@ -120,6 +121,9 @@ def bench_search(ckpm: list[str], runs: int) -> dict[str, Any]:
             "search warm": median_of(search, env, runs),
             "search with summary.jsonl (baseline)": median_of(
                 [*ckpm, "-C", str(with_summary / "project"), "search", "--tags", SEARCH_TAG], env, runs),
+            # what any ckpm command costs before it reads anything (Python, click, the CLI):
+            # how fast this machine is today, and the part of a warm search that is not the search
+            "ckpm search --help (start-up floor)": median_of([*ckpm, "search", "--help"], env, runs),
         }
         scratch = WORK / "reindex"
         shutil.rmtree(scratch, ignore_errors=True)
