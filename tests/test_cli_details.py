@@ -167,6 +167,20 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path, index: Path) -> None:
     assert "resolving" not in piped.stderr + piped.stdout
 
 
+def test_index_text_on_a_terminal_is_shown_not_read_as_markup(tmp_path: Path, index: Path, monkeypatch) -> None:
+    """A description is data: rich must not turn "[link=...]" into a hyperlink or "[red]" into a colour."""
+    write_component(index, [entry("lib-m", "1.0", tags=["odd"],
+                                  description="[link=http://evil.example]click[/link] [red]boom[/red]")])
+    reindex(index)
+    monkeypatch.setenv("COLUMNS", "200")  # the table on one line per row
+    shown = _run_on_a_terminal(["search", "--tags", "odd", "--index", str(index)], tmp_path)
+    assert "[link=http://evil.example]click[/link] [red]boom[/red]" in shown, shown
+    assert "\x1b]8;" not in shown  # no OSC 8 hyperlink
+    proj = project(tmp_path, index, 'lib-m = "*"\n')
+    shown = _run_on_a_terminal(["lock"], proj)
+    assert "+ lib-m 1.0" in shown.replace("\x1b[32m", "").replace("\x1b[0m", ""), shown
+
+
 def test_the_host_target_follows_the_arch_override_like_detect(tmp_path: Path, index: Path) -> None:
     proj = project(tmp_path, index)
     env = {"CKPM_OVERRIDE_ARCH": "arm64"}  # an alias: both say aarch64

@@ -62,11 +62,11 @@ def _report(c: Ctx, outcome: Any, as_json: bool) -> None:
         emit(c, outcome.to_dict())
         return
     for x in outcome.added:
-        info(f"[green]+[/green] {x}")
+        info(x, lead="+", style="green")
     for x in outcome.removed:
-        info(f"[red]-[/red] {x}")
+        info(x, lead="-", style="red")
     for x in outcome.updated:
-        info(f"[yellow]~[/yellow] {x}")
+        info(x, lead="~", style="yellow")
     state = "updated" if outcome.changed else "unchanged"
     n = len(outcome.lock.packages)
     info(f"{outcome.path.name} {state}: {n} package{'' if n == 1 else 's'} for {', '.join(outcome.lock.targets)}")
@@ -466,7 +466,7 @@ def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: s
     from ckpm.cli.output import info, table
 
     if res.differences:
-        info("[yellow]configuration differences:[/yellow]")
+        info("configuration differences:", style="yellow")
         table(["what", "recorded", "now"], [(d["what"], str(d["recorded"]), str(d["now"])) for d in res.differences])
     table(["metric", "recorded (median)", "now (median)", "ratio", "verdict"],
           [(m["metric"], f"{m['recorded']:.4g}", f"{m['now']:.4g}", f"{m['ratio']:.3f}" if m["ratio"] else "-",

@@ -40,12 +40,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     if is_tty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         t = Table(title=title, header_style="bold")
         for h in headers:
             t.add_column(h)
         for r in rows:
-            t.add_row(*r)
+            t.add_row(*map(Text, r))  # cells are text: "[red]" in a description is shown, not applied
         Console().print(t)
         return
     if title:
@@ -56,20 +57,27 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
 
 
-def info(msg: str) -> None:
-    """A status line for people, on stderr so that stdout stays clean for programs."""
+def info(msg: str, *, lead: str = "", style: str | None = None) -> None:
+    """A status line for people, on stderr so that stdout stays clean for programs.
+
+    ``msg`` is text, never markup (it may hold names, versions or URLs from an index or a
+    lock; rich would read ``[link=...]`` in them as a hyperlink): control characters are
+    escaped and square brackets are shown as they are. ``lead`` is a short mark shown before it
+    (``+``, ``-``) and ``style`` colours the mark, or the whole line when there is none.
+    """
+    text = escape_control(msg)
     if sys.stderr.isatty():
         from rich.console import Console
+        from rich.text import Text
 
-        Console(stderr=True).print(msg, highlight=False)
+        line = Text()
+        if lead:
+            line.append(lead, style=style)
+            line.append(" ")
+        line.append(text, style=None if lead else style)
+        Console(stderr=True).print(line, highlight=False)
     else:
-        sys.stderr.write(_strip_markup(msg) + "\n")
-
-
-def _strip_markup(s: str) -> str:
-    import re
-
-    return re.sub(r"\[/?[a-z ]+\]", "", s)
+        sys.stderr.write(f"{lead} {text}\n" if lead else text + "\n")
 
 
 def error(msg: str) -> None:

@@ -147,7 +147,7 @@ def results_compare(c: Ctx, a: str, b: str, metrics: tuple[str, ...], as_json: b
            title=f"{data['b']} against {data['a']}")
     for side in ("a", "b"):
         if not data[f"{side}_ok"]:
-            info(f"[red]note:[/red] {data[side]} is a failed run")
+            info(f"{data[side]} is a failed run", lead="note:", style="red")
     if data["only_a"] or data["only_b"]:
         info("metrics in one record only: " + ", ".join(data["only_a"] + data["only_b"]))
     if data["differences"]:
