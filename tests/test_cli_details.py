@@ -181,6 +181,26 @@ def test_index_text_on_a_terminal_is_shown_not_read_as_markup(tmp_path: Path, in
     assert "+ lib-m 1.0" in shown.replace("\x1b[32m", "").replace("\x1b[0m", ""), shown
 
 
+def test_spinner_labels_on_a_terminal_are_text(monkeypatch) -> None:
+    """A spinner's label holds URLs from an index or a lock: shown with its brackets, never as markup."""
+    import io
+
+    from ckpm.cli.output import ConsoleReporter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    r = ConsoleReporter()
+    label = "fetching https://h.example/[link=http://evil.example]x[/link]"
+    with r.progress(label):
+        assert r._status.renderable.text.plain == label + "…"
+        with r.progress("cloning [red]y[/red]"):
+            assert r._status.renderable.text.plain == "cloning [red]y[/red]…"
+        assert r._status.renderable.text.plain == label + "…"
+
+
 def test_the_host_target_follows_the_arch_override_like_detect(tmp_path: Path, index: Path) -> None:
     proj = project(tmp_path, index)
     env = {"CKPM_OVERRIDE_ARCH": "arm64"}  # an alias: both say aarch64

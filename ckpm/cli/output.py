@@ -84,6 +84,13 @@ def error(msg: str) -> None:
     sys.stderr.write(escape_control(msg) + "\n")
 
 
+def _plain(label: str) -> Any:
+    """A spinner's label as rich text (it may hold a URL from an index or a lock: never markup)."""
+    from rich.text import Text
+
+    return Text(escape_control(label) + "…")
+
+
 class ConsoleReporter(Reporter):
     """The CLI's reporter: warnings and notes on stderr, a spinner for long work on a terminal.
 
@@ -137,10 +144,10 @@ class ConsoleReporter(Reporter):
             from rich.console import Console
 
             self._console = Console(stderr=True)
-            self._status = self._console.status(escape_control(label) + "…")
+            self._status = self._console.status(_plain(label))
             self._status.start()
         else:
-            self._status.update(escape_control(label) + "…")
+            self._status.update(_plain(label))
         try:
             yield
         finally:
@@ -149,11 +156,11 @@ class ConsoleReporter(Reporter):
                 self._status.stop()
                 self._status = None
             elif self._labels:
-                self._status.update(escape_control(self._labels[-1]) + "…")
+                self._status.update(_plain(self._labels[-1]))
 
     def update(self, label: str) -> None:
         if self._status is not None:
-            self._status.update(escape_control(label) + "…")
+            self._status.update(_plain(label))
 
     @contextlib.contextmanager
     def transfer(self, label: str, total: int | None) -> Iterator[Callable[[int], None]]:
@@ -168,7 +175,8 @@ class ConsoleReporter(Reporter):
         paused = self._status
         if paused is not None:
             paused.stop()
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        # the label holds a URL from an index or a lock: text, not markup
+        bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                        TimeRemainingColumn(), console=Console(stderr=True), transient=True)
         task = bar.add_task(escape_control(label), total=total)
         try:
