@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from ckpm.errors import IndexError_, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
@@ -514,6 +514,19 @@ def _usual_object(line: str, facts: tuple[bool, bool, bool]) -> tuple[dict[str, 
     return d, clean
 
 
+def _usual_objects(text: str, lines: list[str]) -> Iterator[tuple[dict[str, Any] | None, bool]]:
+    """:func:`_usual_object` of each of ``lines`` (``text`` split at newlines) with the whole
+    text's facts: (the object, whether the line is clean), or (None, False) for a line left to
+    the line-by-line path (whatever the scanner raised: that path raises it again, or reports it)."""
+    facts = _text_facts(text)
+    for line in lines:
+        try:
+            got = _usual_object(line, facts)
+        except Exception:
+            got = None
+        yield got if got is not None else (None, False)
+
+
 def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEntry | None"]:
     """The entries of the usual lines of a component file, each as :meth:`IndexEntry.from_line`
     makes it; None for a line left to :meth:`IndexEntry.from_line` (blank, unusual or bad:
@@ -531,7 +544,6 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     """
     out: list[IndexEntry | None] = []
     append = out.append
-    facts = _text_facts(text)
     # kind, description, tags and targets of the last line accepted, and what they gave
     p_kind: Any = None
     p_description: Any = None
@@ -540,13 +552,11 @@ def fast_entries(text: str, lines: list[str], name: str | None) -> list["IndexEn
     kind_out, description_out = "lib", ""
     tags_out: tuple[str, ...] = ()
     targets_out: tuple[str, ...] = ("*",)
-    for line in lines:
+    for d, clean in _usual_objects(text, lines):
+        if d is None:
+            append(None)
+            continue
         try:
-            got = _usual_object(line, facts)
-            if got is None:
-                append(None)
-                continue
-            d, clean = got
             # _entry_fast, with the fields shared by lines checked once
             get = d.get
             line_name, version_text = get("name"), get("version")
@@ -667,19 +677,16 @@ def fast_summary_fields(text: str, lines: list[str], name: str) -> list[tuple[st
     ``tests/test_index_parse_fast.py`` holds the two paths to the same summaries."""
     out: list[tuple[str, str, str, str] | None] = []
     append = out.append
-    facts = _text_facts(text)
     p_kind: Any = None
     p_description: Any = None
     p_tags: Any = None
     shared = ("lib", "", "")
-    for line in lines:
+    for d, clean in _usual_objects(text, lines):
+        if d is None:
+            append(None)
+            continue
+        get = d.get
         try:
-            got = _usual_object(line, facts)
-            if got is None:
-                append(None)
-                continue
-            d, clean = got
-            get = d.get
             version = get("version")
             if get("name") != name or type(version) is not str or len(version) > MAX_VERSION_LEN or (
                     not clean and _CONTROL.search(version)):
