@@ -55,7 +55,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import gen_conflict  # noqa: E402
-from bench_lock import error_line  # noqa: E402
+from bench_lock import error_line, python_speed  # noqa: E402
 
 WORK = HERE / "_work" / "conflict"
 TARGET_TIME_S = 2.0
@@ -332,6 +332,9 @@ def print_table(res: dict[str, Any]) -> None:
     print(f"conflict bench: N={res['n']} M={res['m']} roots={res['roots']} seeds={res['seeds']} runs={res['runs']} "
           f"timeout={res['timeout']}s minimal-timeout={res['minimal_timeout']}s")
     print(f"ckpm: {' '.join(res['ckpm_cmd'])}   uv: {res['uv'] or 'n/a (not found)'}")
+    loop = res["python_loop_s"]
+    print(f"machine: a 3,000,000-step Python loop took {loop['before']} s before the seeds, "
+          f"{loop.get('after', '?')} s after")
     for block in res["by_c"]:
         c = block["c"]
         print()
@@ -411,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": list(range(args.first_seed, args.first_seed + args.seeds)), "runs": args.runs,
         "timeout": args.timeout, "minimal_timeout": args.minimal_timeout or args.timeout,
         "ckpm_cmd": ckpm[0], "uv": uv, "python": sys.executable, "tools": tools, "by_c": [],
+        "python_loop_s": {"before": round(python_speed(), 3)},
     }
     # one untimed run of each program first, so that no seed pays for writing bytecode or a cold file cache
     run([*ckpm[0], "--version"], args.timeout, env=ckpm[1])
@@ -435,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"C={c:g} seed {seed}: " + "  ".join(f"{t} {fmt_s(row[t])}" for t in tools),
                       file=sys.stderr, flush=True)
         res["by_c"].append({"c": c, "rows": rows, "summary": summarize(rows, tools)})
+    res["python_loop_s"]["after"] = round(python_speed(), 3)
     if args.json_out:
         args.json_out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     if args.json:

@@ -49,6 +49,22 @@ SEARCH_TARGET_S = 0.2
 VERSION_RATIO_TARGET = 2.5
 
 
+def python_speed(steps: int = 3_000_000, runs: int = 5) -> float:
+    """Seconds for a fixed pure-Python loop, the median of ``runs``: one indicator of how fast
+    this machine runs Python code right now, printed beside the figures so that runs on
+    different days can be read together. Only one: on the 2-vCPU machine these benchmarks ran
+    on, the loop took 0.14-0.53 s within one evening, and file-system-heavy work (a warm
+    search's 10,000 stats) slowed down at times when the loop did not."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(steps):
+            total += i
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def find_ckpm(explicit: str | None = None) -> list[str] | None:
     """The ckpm command: --ckpm, else beside sys.executable, else the repo's .venv, else on PATH."""
     if explicit:
@@ -151,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpm = find_ckpm(args.ckpm)
     python = interpreter_of(ckpm[0]) if ckpm else sys.executable
     res: dict[str, Any] = {"index": str(INDEX), "project": str(PROJECT), "roots": rts, "runs": args.runs,
-                           "generated": generated, "ckpm": ckpm[0] if ckpm else None, "python": python}
+                           "generated": generated, "ckpm": ckpm[0] if ckpm else None, "python": python,
+                           "python_loop_s": python_speed()}
 
     res["baseline_resolve"] = measure([python, str(HERE / "minimal_provider.py"), str(INDEX), *rts], args.runs)
     res["python_startup"] = measure([python, "-c", "pass"], args.runs)
@@ -201,6 +218,7 @@ def _print_table(res: dict[str, Any]) -> None:
             print(f"  {line}")
     print(f"index {res['index']}  roots {len(res['roots'])}  runs {res['runs']}")
     print(f"ckpm {res['ckpm'] or '-'}  python {res['python']}")
+    print(f"machine: a 3,000,000-step Python loop takes {res['python_loop_s']:.3f} s (bench_lock.python_speed)")
     print()
     print(f"{'measure':<34} {'median s':>9} {'min s':>8} {'max s':>8}")
     labels = [

@@ -41,7 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_lock import error_line, find_ckpm  # noqa: E402
+from bench_lock import error_line, find_ckpm, python_speed  # noqa: E402
 
 WORK = HERE / "_work" / "scale"
 SEARCH_TAG = "group-07"
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print("ckpm not found (install it, or pass --ckpm)", file=sys.stderr)
         return 1
     res: dict[str, Any] = {}
+    speed_before = python_speed()
     if args.only in (None, "search"):
         res.update(bench_search(ckpm, args.runs))
     if args.only in (None, "closure"):
@@ -179,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
             got = res.get(name, {}).get("seconds")
         if got is not None:
             checks[name] = {"value": round(got, 3), "target": target, "met": got < target}
+    speed = {"before": round(speed_before, 3), "after": round(python_speed(), 3)}
     if args.json:
-        print(json.dumps({"results": res, "checks": checks}, indent=2))
+        print(json.dumps({"results": res, "checks": checks, "python_loop_s": speed}, indent=2))
         return 0
+    print(f"machine: a 3,000,000-step Python loop took {speed['before']} s before the runs, {speed['after']} s after")
     print(f"{'measure':42} {'median':>9} {'peak RSS':>10}  runs")
     for name, r in res.items():
         if r.get("seconds") is None:
