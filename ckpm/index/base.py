@@ -21,7 +21,7 @@ from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.perf import paused_gc
 from ckpm.model.entry import (
     MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_NAME_LEN, MAX_SUMMARY_BYTES,
-    MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError, IndexEntry,
+    MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, NAME_RE, ComponentSummary, IndexDataError, IndexEntry,
     check_entry, check_summary, fast_entries, fast_summary_fields, load_index_line, load_json_line, shown,
     summary_fields, utf8_len, valid_name,
 )
@@ -283,8 +283,8 @@ def in_layout_dir(leaf: str, rel_dir: str) -> bool:
     return ok and leaf not in (CONFIG, SUMMARY) and valid_name(leaf)
 
 
-#: many valid names, each followed by "/" (which no file name holds): one match checks a folder's files
-_NAMES_RE = re.compile(r"(?:[a-z0-9][a-z0-9._-]*/)*")
+#: many valid names (NAME_RE), each followed by "/" (which no file name holds): one match checks a folder's files
+_NAMES_RE = re.compile(f"(?:{NAME_RE.pattern}/)*")
 
 
 def layout_leaves(rel_dir: str, leaves: list[str]) -> list[str]:
