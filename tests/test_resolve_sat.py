@@ -192,3 +192,73 @@ def test_the_providers_range_answers_change_nothing_in_a_resolution(tmp_path: Pa
         if by_ranges:
             assert any(v is not None for v in provider._views.values())  # the ranges answered
     assert runs[0] == runs[1]
+
+
+def _collected(tmp_path: Path, seed: int, **factory: Any) -> tuple[Any, CandidateFactory]:
+    """The complete search's closure of a small conflict graph, after a resolvelib pass that
+    built some keys' views (as when resolvelib is stuck and hands over)."""
+    from ckpm.model.targets import host_target
+    from ckpm.resolve import sat
+    from ckpm.resolve.engine import IncrementalResolution
+    from ckpm.resolve.provider import Provider, Reporter
+    from ckpm.resolve.resolve import root_requirements
+    from test_resolve_engine import conflict_graph, deps_of  # tests/ is on sys.path (pytest prepends it)
+
+    _graph, roots = conflict_graph(tmp_path / "index", seed, n=40, window=0.5)
+    host = host_target()
+    f = CandidateFactory([open_index(str(tmp_path / "index"))], main_target=host, host_target=host, **factory)
+    reqs = root_requirements(deps_of(roots), host, host, host)
+    provider = Provider(f, root_idents={r.ident for r in reqs})
+    try:
+        IncrementalResolution(provider, Reporter(), stuck_after=3).resolve(reqs, max_rounds=20_000)
+    except Exception:  # stuck, or impossible: what matters is the views it left
+        pass
+    return sat.collect(provider, reqs), f
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("case", ["plain", "stored", "pinned"])
+def test_the_closure_orders_each_key_as_the_factory_does(tmp_path: Path, seed: int, case: str) -> None:
+    """collect takes a key's order from its sorted versions when newest first is the
+    preference order; it must be the factory's own order in every case, including versions
+    already in the store and pins of a lock (which come first)."""
+    extra: dict[str, Any] = {}
+    if case == "stored":
+        extra["stored"] = frozenset((f"c{i:03d}", "1.1.0", TARGET) for i in range(0, 40, 3))
+    elif case == "pinned":
+        extra["pins"] = {f"c{i:03d}": Pin(f"c{i:03d}", "1.0.0", "index:gen") for i in range(0, 40, 4)}
+    p, f = _collected(tmp_path, seed, **extra)
+    assert p.size > 40
+    for ident, vs in p.by_ident.items():
+        got = [p.cands[v - 1] for v in vs]
+        assert got == f.preference_order(got), ident
+        if case == "pinned" and ident in extra["pins"] and any(c.locked for c in got):
+            assert got[0].locked
+
+
+def test_keys_with_the_same_versions_share_one_bounds_table(tmp_path: Path) -> None:
+    """RangeViews over the same sorted versions (another key, or a copy for the complete
+    search) answer from one table, and each answer is still the factory's."""
+    from ckpm.resolve.ranges import RunsTable
+
+    root = tmp_path / "index"
+    init_index(root, "t")
+    for name in ("lib-a", "lib-b"):
+        write_component(root, [{"name": name, "version": v, "kind": "lib", "deps": [], "targets": ["*"],
+                                "source": {}, "yanked": False} for v in ["1.0", "1.1", "2.0", "3.0"]])
+    f = CandidateFactory([open_index(str(root))], main_target=TARGET, host_target=TARGET)
+    shared: RunsTable = {}
+    views = {}
+    for name in ("lib-a", "lib-b"):
+        cands = list(f.all_candidates(name, [Req(Requirement(name), TARGET, name)]))
+        views[name] = RangeView(cands, TARGET, shared)
+    assert views["lib-a"].runs is views["lib-b"].runs and len(shared) == 1
+    copy = views["lib-a"].fresh()
+    assert copy.runs is views["lib-a"].runs and copy.vars == [0] * 4 and copy.memo == {}
+    for text in [">=1.1", "<2", ">=1.0,<3.0", ">9"]:
+        spec = parse_specifier(text)
+        for name, view in [*views.items(), ("lib-a", copy)]:
+            r = Req(Requirement(name, spec=spec), TARGET, name)
+            got = view.admitted(spec)
+            assert got is not None
+            assert [c.version.text for c in got] == sorted(c.version.text for c in f.admitted(r, view.cands))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache, total_ordering
-from typing import Iterable
+from typing import Any, Iterable
 
 from packaging.version import InvalidVersion
 from packaging.version import Version as _PV
@@ -55,12 +55,18 @@ def _to_pep440(text: str) -> _PV:
 class Version:
     """A version string with its place in ckpm's total order."""
 
-    __slots__ = ("text", "key", "_hash")
+    __slots__ = ("text", "key", "_hash", "sort_key", "plain")
 
     def __init__(self, text: str) -> None:
         self.text = str(text).strip()
         self.key = _to_pep440(self.text)
         self._hash = hash(self.key)
+        # what packaging compares (its ``_key`` tuple, or the Version itself where a packaging
+        # release has none): sorting many versions by it compares tuples in C
+        k = getattr(self.key, "_key", None)
+        self.sort_key: Any = k if type(k) is tuple else self.key
+        #: neither a pre-release nor with a local part (``+local``)
+        self.plain = not self.key.is_prerelease and self.key.local is None
 
     @property
     def is_prerelease(self) -> bool:
@@ -80,7 +86,7 @@ class Version:
         return NotImplemented
 
     def __lt__(self, other: "Version") -> bool:
-        return self.key < other.key
+        return bool(self.sort_key < other.sort_key)  # packaging's order
 
     def __hash__(self) -> int:
         return self._hash

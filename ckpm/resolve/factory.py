@@ -296,7 +296,7 @@ class CandidateFactory:
     def preference_order(self, cands: Iterable[Candidate]) -> list[Candidate]:
         """The order of :meth:`ordered`, computed afresh."""
         lst = sorted(cands, key=lambda c: (c.name, c.origin))
-        lst.sort(key=lambda c: c.version, reverse=True)
+        lst.sort(key=lambda c: c.version.sort_key, reverse=True)  # packaging's order, compared in C
         stored = self.stored
         if stored:
             lst.sort(key=lambda c: (not c.locked, c.origin != "host",

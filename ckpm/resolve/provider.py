@@ -9,7 +9,7 @@ from resolvelib.reporters import BaseReporter
 from ckpm.model.targets import matches
 from ckpm.resolve.candidates import Candidate, Req, ident_for
 from ckpm.resolve.factory import CandidateFactory
-from ckpm.resolve.ranges import RangeView
+from ckpm.resolve.ranges import RangeView, RunsTable
 
 
 class Provider(AbstractProvider):
@@ -28,6 +28,7 @@ class Provider(AbstractProvider):
         self._last: dict[str, tuple[list[Req], set[Candidate], Candidate | None, list[Candidate]]] = {}
         self.is_satisfied_by = factory.satisfies  # type: ignore[method-assign]  # hot: skip one call layer
         self._views: dict[str, RangeView | None] = {}  # per key: its versions sorted (None: not usable)
+        self.range_runs: RunsTable = {}  # bounds tables shared by views with the same versions (and by sat)
 
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
         return requirement_or_candidate.ident
@@ -112,13 +113,10 @@ class Provider(AbstractProvider):
         view = self._views.get(identifier, _UNSEEN)
         if view is _UNSEEN:
             f = self.factory
-            found = RangeView(list(f.all_candidates(identifier, reqs)), reqs[0].target)
-            stored = f.stored
-            # usable when newest first is the factory's order: no host candidate (the view is not
-            # simple then), none already built in the store, and some candidates (for none, the
+            found = RangeView(list(f.all_candidates(identifier, reqs)), reqs[0].target, self.range_runs)
+            # usable when newest first is the factory's order (for no candidates at all, the
             # factory notes the missing name at each call)
-            usable = found.clean and found.cands and not (
-                stored and any((c.name, c.version.text, c.target) in stored for c in found.cands))
+            usable = found.newest_first_is_preference(f.stored)
             view = self._views[identifier] = found if usable else None
         if view is None:
             return None

@@ -12,19 +12,16 @@ definition: ``tests/test_resolve_sat.py`` holds the two to the same answers.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from operator import attrgetter
 from typing import Any
 
 from ckpm.resolve.candidates import Candidate
 from ckpm.resolve.factory import ANY_TARGET
+
 THRESHOLD_OPS = frozenset((">=", ">", "<", "<="))
-
-
-def order_key(pv: Any) -> Any:
-    """What ``packaging.version.Version`` compares (its ``_key`` tuple), so that sorting and
-    bisection compare tuples in C instead of calling ``Version.__lt__`` (73,000 calls on a
-    conflict graph's closure); the Version itself if a packaging release has no such tuple."""
-    k = getattr(pv, "_key", None)
-    return k if type(k) is tuple else pv
+_SORT_KEY = attrgetter("version.sort_key")  # ckpm.model.version.Version.sort_key
+#: (simple, sorted version keys) → that list's bounds table (``RangeView.runs``)
+RunsTable = dict[tuple[bool, tuple[Any, ...]], dict[int, tuple[Any, "tuple[int, int] | None"]]]
 
 
 class RangeView:
@@ -38,12 +35,10 @@ class RangeView:
 
     __slots__ = ("cands", "simple", "clean", "keys", "sorted_cands", "vars", "memo", "runs")
 
-    def __init__(self, cands: list[Candidate], target: str) -> None:
+    def __init__(self, cands: list[Candidate], target: str, shared: RunsTable | None = None) -> None:
         self.cands = cands
         self.memo: dict[int, tuple[Any, list[int]]] = {}  # id(spec) → (spec, variables it admits), for sat
-        self.runs: dict[int, tuple[Any, tuple[int, int] | None]] = {}  # id(spec) → (spec, bounds)
-        simple = all(c.origin == "index" and not c.locked and not c.version.key.is_prerelease
-                     and c.version.key.local is None for c in cands)
+        simple = all(c.origin == "index" and not c.locked and c.version.plain for c in cands)
         self.simple = simple
         self.clean = False
         self.keys: list[Any] = []
@@ -51,12 +46,34 @@ class RangeView:
         if simple:
             ok = [c for c in cands
                   if (c.entry.targets == ANY_TARGET or c.entry.supports(target)) and not c.entry.yanked]
-            ok.sort(key=lambda c: order_key(c.version.key))
+            ok.sort(key=_SORT_KEY)  # bisection compares what packaging compares, as tuples in C
             self.sorted_cands = ok
-            self.keys = [order_key(c.version.key) for c in ok]
+            self.keys = [c.version.sort_key for c in ok]
             self.clean = (len({c.name for c in cands}) <= 1
                           and len({c.version.text for c in cands}) == len({c.version for c in cands}) == len(cands))
+        # id(spec) → (spec, bounds); the answer depends on the sorted versions only, so views with
+        # the same versions (most keys of a generated or a real ecosystem share a few lists)
+        # share one table through ``shared``
+        self.runs: dict[int, tuple[Any, tuple[int, int] | None]] = (
+            {} if shared is None else shared.setdefault((simple, tuple(self.keys)), {}))
         self.vars = [0] * len(self.sorted_cands)  # each sorted candidate's variable, 0 until it has one
+
+    def fresh(self) -> "RangeView":
+        """The same view with no variables and no answers of the complete search (cheap: the
+        candidates, their order and the bounds table are shared)."""
+        v = RangeView.__new__(RangeView)
+        v.cands, v.simple, v.clean, v.keys, v.sorted_cands, v.runs = (
+            self.cands, self.simple, self.clean, self.keys, self.sorted_cands, self.runs)
+        v.memo = {}
+        v.vars = [0] * len(self.sorted_cands)
+        return v
+
+    def newest_first_is_preference(self, stored: frozenset[tuple[str, str, str]]) -> bool:
+        """Whether the factory's preference order of these candidates is newest first, so that
+        :meth:`newest_first` gives it: ``clean``, some candidates, and none already built in
+        the store (the factory prefers those; a host candidate makes the view not simple)."""
+        return bool(self.clean and self.cands and not (
+            stored and any((c.name, c.version.text, c.target) in stored for c in self.cands)))
 
     def admitted(self, spec: Any) -> list[Candidate] | None:
         """The candidates ``spec`` admits, oldest first; None when this view cannot tell by bisection."""
@@ -85,7 +102,7 @@ class RangeView:
             op = clause.op
             if op not in THRESHOLD_OPS or clause.wildcard:
                 return None
-            b = order_key(clause.version.key)
+            b = clause.version.sort_key
             if op == ">=":
                 lo = max(lo, bisect_left(keys, b))
             elif op == ">":

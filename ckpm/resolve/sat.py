@@ -45,7 +45,7 @@ from typing import Any, Iterable, Sequence
 from ckpm.errors import ResolutionError, UnknownComponent
 from ckpm.model.targets import matches as target_matches
 from ckpm.resolve.candidates import Candidate, Req
-from ckpm.resolve.ranges import RangeView
+from ckpm.resolve.ranges import RangeView, RunsTable
 
 SOLVER = "minicard"
 MAX_CANDIDATES = 500_000  # a closure larger than this is refused rather than encoded
@@ -89,12 +89,19 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
     candidates that carry it, so ``deps`` holds that representative. ``detailed`` makes one
     Req per candidate and requirement (with its own parent), as an explanation of an
     unsatisfiable closure needs.
+
+    A plain requirement (a range, nothing else) is answered from its key's sorted versions
+    (:class:`RangeView`), built once per key, or copied from the one resolvelib's pass
+    already built; so is each key's preference order when it is newest first.
     """
     f = provider.factory
     p = Problem()
     queue: deque[tuple[Candidate, int]] = deque()
-    memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}
-    views: dict[tuple[Any, ...], RangeView] = {}
+    plain_views: dict[str, RangeView] = {}  # ident → the view of its plain requirements
+    views: dict[tuple[Any, ...], RangeView] = {}  # the others: per what selects their candidates
+    sole: dict[str, RangeView | None] = {}  # ident → its only view (None: more than one)
+    seen_views: dict[str, Any] = getattr(provider, "_views", {})
+    shared: RunsTable = getattr(provider, "range_runs", {})
     var: dict[int, int] = {}  # id(candidate) → its variable (the candidates stay alive in p.cands)
     cands = p.cands
     by_ident = p.by_ident
@@ -111,27 +118,38 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                                       hint="narrow the version ranges of the project's dependencies")
         return v
 
-    def matches(r: Req) -> list[int]:
-        q = r.req
-        where = (r.ident, r.target, q.key, q.git, q.subdir, q.index, q.tags, q.prefer)
-        view = views.get(where)
-        if view is None:
+    def new_view(r: Req, reuse: bool) -> RangeView:
+        old = seen_views.get(r.ident) if reuse else None
+        if old is not None:  # resolvelib's pass built it from the very same candidates
+            view = old.fresh()
+        else:
             try:
                 found = list(f.all_candidates(r.ident, [r]))  # ordered once per key, below
             except UnknownComponent:
                 if r.parent is None:
                     raise
                 found = []
-            view = views[where] = RangeView(found, r.target)
+            view = RangeView(found, r.target, shared)
+        sole[r.ident] = view if r.ident not in sole else None
+        return view
+
+    def matches(r: Req) -> list[int]:
+        q = r.req
         plain = not (q.git or q.tags or q.no_tags)
-        if plain:
-            hit = view.memo.get(id(q.spec))
-            if hit is not None:
-                return hit[1]
+        if plain and q.index is None and q.prefer is None:
+            view = plain_views.get(r.ident)
+            if view is None:
+                view = plain_views[r.ident] = new_view(r, True)
         else:
-            hit = view.memo.get(id(q))
-            if hit is not None:
-                return hit[1]
+            where = (r.ident, q.key, q.git, q.subdir, q.index, q.tags, q.prefer)
+            view = views.get(where)
+            if view is None:
+                view = views[where] = new_view(r, False)
+        # keyed by the range (or the whole requirement when tags or git take part), kept alive with its id
+        mkey = id(q.spec) if plain else id(q)
+        hit = view.memo.get(mkey)
+        if hit is not None:
+            return hit[1]
         run = view.bounds(q.spec) if plain else None
         if run is not None:  # a run of the sorted versions: their variables, assigned once per view
             lo, hi = run
@@ -145,35 +163,57 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                 vs = known[lo:hi]
         else:
             vs = [var_of(c) for c in f.admitted(r, view.cands)]
-        # keyed by the range (or the whole requirement when tags or git take part), kept alive with its id
-        view.memo[id(q.spec) if plain else id(q)] = (q.spec if plain else q, vs)
+        view.memo[mkey] = (q.spec if plain else q, vs)
         return vs
 
     for r in roots:
         p.roots.append((r, matches(r)))
     host_target, main_target = f.host_target, f.main_target
     deps_out = p.deps
+    # id(dep) → (Req, variables) of a dependency that applies as it is (not optional, on every
+    # target, not a build dependency) to a candidate for the main target
+    memo_main: dict[int, tuple[Req, list[int]]] = {}
+    main_get = memo_main.get
+    memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}  # (ident, id(dep)) → for the others
     while queue:
         c, v = queue.popleft()
         f.check_budget()
         if detailed:
             deps_out[v] = [(r, matches(r)) for r in provider.get_dependencies(c)]
             continue
-        out = []
         target = c.target
-        for dep in c.entry.deps:
+        deps = c.entry.deps
+        if target == main_target:  # the usual case: every dependency seen before, on this target
+            seen = [main_get(id(dep)) for dep in deps]
+            if None not in seen:
+                deps_out[v] = seen  # type: ignore[assignment]  # (no None in it)
+                continue
+        out = []
+        for dep in deps:
             if dep.optional or (dep.targets and not target_matches(target, dep.targets)):
                 continue
             t = host_target if dep.kind == "build" else target
-            ident = dep.key if t == main_target else f"{dep.key}@{t}"
-            sig = (ident, id(dep))
-            hit = memo.get(sig)
-            if hit is None:
-                r = Req(dep, t, ident, parent=c)
-                hit = memo[sig] = (r, matches(r))
+            if t == target == main_target and not dep.targets:  # applies as it is: the fast path's
+                hit = main_get(id(dep))
+                if hit is None:
+                    r = Req.of(dep, t, dep.key, c)
+                    hit = memo_main[id(dep)] = (r, matches(r))
+            else:
+                ident = dep.key if t == main_target else f"{dep.key}@{t}"
+                sig = (ident, id(dep))
+                hit = memo.get(sig)
+                if hit is None:
+                    r = Req.of(dep, t, ident, c)
+                    hit = memo[sig] = (r, matches(r))
             out.append(hit)
         deps_out[v] = out
+    stored = f.stored
     for ident, vs in by_ident.items():  # preference order (the factory's, not memoised: asked once per key)
+        view = sole.get(ident)
+        if (view is not None and len(vs) == len(view.vars) - view.vars.count(0)
+                and view.newest_first_is_preference(stored)):
+            vs[:] = [x for x in reversed(view.vars) if x]  # every variable of the key is in this view
+            continue
         order = {id(c): i for i, c in enumerate(f.preference_order(cands[v - 1] for v in vs))}
         vs.sort(key=lambda v: order[id(cands[v - 1])])
     return p
@@ -201,11 +241,9 @@ class _Solver:
         from pysat.solvers import Solver
 
         self.s = Solver(name=SOLVER)
-        add_clause, add_atmost = self.s.add_clause, self.s.add_atmost
         for xs in formula.atmost:
-            add_atmost(xs, 1)
-        for c in formula.clauses:
-            add_clause(c)
+            self.s.add_atmost(xs, 1)
+        add_clauses(self.s, formula.clauses)
         self.deadline = deadline
         self.calls = 0
         self._timer: threading.Timer | None = None
@@ -237,6 +275,32 @@ class _Solver:
         if self._timer is not None:
             self._timer.cancel()
         self.s.delete()
+
+
+def add_clauses(solver: Any, clauses: Iterable[list[int]]) -> None:
+    """Add ``clauses`` to a PySAT ``Solver``: straight to Minicard's C function when this PySAT
+    has it, else through ``add_clause``. A conflict graph's closure has some 25,000 clauses,
+    and ``add_clause`` passes each through two Python layers (``Solver`` and its backend),
+    which took more time than the C side. The C function's answer (False for a clause that
+    makes the formula unsatisfiable at once) is what the backend would only store: the next
+    ``solve`` finds the same."""
+    backend = getattr(solver, "solver", None)
+    handle = getattr(backend, "minicard", None)
+    raw = None
+    if handle is not None:
+        try:
+            import pysolvers  # type: ignore[import-not-found]  # PySAT's C extension
+
+            raw = getattr(pysolvers, "minicard_add_cl", None)
+        except ImportError:  # pragma: no cover - PySAT without its bundled solvers
+            raw = None
+    if raw is None:
+        add = solver.add_clause
+        for c in clauses:
+            add(c)
+        return
+    for c in clauses:
+        raw(handle, c)
 
 
 @dataclass
