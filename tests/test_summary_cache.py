@@ -258,3 +258,69 @@ def test_every_cache_line_reads_back_as_written(tmp_path: Path, summary, problem
     save(tmp_path / "c.jsonl", "/idx", {"lib-a": item})
     back = load(tmp_path / "c.jsonl", "/idx")["lib-a"]
     assert back == item and (back.summary is None or back.summary.versions == summary.versions)
+
+
+def _published(root: Path) -> Path:
+    """An index that publishes summary.jsonl (as the writer makes it)."""
+    init_index(root, "lab")
+    write_component(root, [entry("zlib", "1.3", kind="tool", description="compression")])
+    write_component(root, [entry("lib-a", "1.0", tags=["x"]), entry("lib-a", "1.1", tags=["y"])])
+    reindex(root)
+    return root
+
+
+def test_a_published_summary_is_parsed_once_then_read_from_the_cache(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import ckpm.index.base as base
+    from ckpm.index.summary_cache import published_path
+
+    root, cache = _published(tmp_path / "idx"), tmp_path / "cache"
+    first = [(s.name, s.kind, sorted(s.tags), s.versions) for s in FolderIndex(root, cache_dir=cache).summaries()]
+    assert [n for n, *_ in first] == [json.loads(x)["name"] for x in (root / "summary.jsonl").read_text().splitlines()]
+    kept = published_path(cache_path(cache, str(root.resolve())))
+    assert kept.is_file()
+    # the next read takes the kept lines, in the file's order, and parses nothing
+    real = base.parse_summary_text
+
+    def refuse(*a: object, **k: object) -> object:
+        raise AssertionError("summary.jsonl parsed again")
+
+    monkeypatch.setattr(base, "parse_summary_text", refuse)
+    again = [(s.name, s.kind, sorted(s.tags), s.versions) for s in FolderIndex(root, cache_dir=cache).summaries()]
+    assert again == first
+    # a new summary.jsonl (another size and mtime) is parsed again at once
+    monkeypatch.setattr(base, "parse_summary_text", real)
+    write_component(root, [entry("lib-b", "2.0")])
+    reindex(root)
+    assert "lib-b" in {s.name for s in FolderIndex(root, cache_dir=cache).summaries()}
+    monkeypatch.setattr(base, "parse_summary_text", refuse)
+    assert "lib-b" in {s.name for s in FolderIndex(root, cache_dir=cache).summaries()}
+
+
+def test_a_published_summary_with_bad_lines_is_not_kept_and_warns_every_time(tmp_path: Path) -> None:
+    from ckpm.index.summary_cache import published_path
+
+    root, cache = _published(tmp_path / "idx"), tmp_path / "cache"
+    with open(root / "summary.jsonl", "a") as f:
+        f.write('{"name": "Bad Name"}\n')
+    for _ in range(2):
+        idx = FolderIndex(root, cache_dir=cache)
+        assert {s.name for s in idx.summaries()} == {"lib-a", "zlib"}
+        assert any("summary.jsonl" in w for w in idx.warnings)
+    assert not published_path(cache_path(cache, str(root.resolve()))).exists()
+
+
+def test_a_damaged_published_cache_is_a_miss(tmp_path: Path) -> None:
+    from ckpm.index.summary_cache import published_path
+
+    root, cache = _published(tmp_path / "idx"), tmp_path / "cache"
+    want = _seen(FolderIndex(root, cache_dir=cache))
+    kept = published_path(cache_path(cache, str(root.resolve())))
+    lines = kept.read_text().split("\n")
+    for damage in ("", "not json\n", kept.read_text().replace('"format":3', '"format":99'),
+                   lines[0] + "\n", "\n".join([lines[0], lines[2]]) + "\n", "\n".join([lines[0], lines[1]]) + "\n"):
+        kept.write_text(damage)
+        assert _seen(FolderIndex(root, cache_dir=cache)) == want
+    # a stale line (its component file removed) is left out, kept or not
+    (root / entry_path("zlib")).unlink()
+    assert set(_seen(FolderIndex(root, cache_dir=cache))) == {"lib-a"}

@@ -505,16 +505,41 @@ class FileIndex(ABC):
         """summary.jsonl when the index has one (bad and stale lines left out), else :meth:`_scan_summaries`."""
         if self._summaries is None:
             self._check_config()
+            key = self._summary_key()
             text = self._read_file(SUMMARY)
             with paused_gc():  # 10,000 summaries that all stay alive: nothing for the collector
                 if text is None:
                     self._summaries = self._scan_summaries()
                 else:
-                    where = self._where(SUMMARY)
-                    items, problems = parse_summary_text(text, where)
-                    self._warn_lines(problems, where)
-                    self._summaries = self._drop_stale(items)
+                    self._summaries = self._drop_stale(self._published_summaries(text, key))
         return self._summaries
+
+    def _summary_key(self) -> str | None:
+        """A key that changes whenever summary.jsonl's content does (taken before it is read), or
+        None: then its parsed lines are not kept in :attr:`summary_cache`."""
+        return None
+
+    def _published_summaries(self, text: str, key: str | None) -> list[ComponentSummary]:
+        """The lines of summary.jsonl (``text``, whose key is ``key``): parsed and checked, or
+        the parsed lines kept in the cache when the file's key is the same (ckpm.index.summary_cache)."""
+        from ckpm.index.summary_cache import Scanned, load, published_path, save
+
+        where = self._where(SUMMARY)
+        cache = None
+        if key is not None and self.summary_cache is not None:
+            scan_path, url = self.summary_cache
+            cache = published_path(scan_path), f"{url}#{SUMMARY}@{key}"
+            kept = load(*cache)
+            # each line's key is the number of lines: a line lost or damaged since is a miss
+            count = str(len(kept))
+            if kept and all(h.key == count and h.summary is not None for h in kept.values()):
+                return [h.summary for h in kept.values() if h.summary is not None]
+        items, problems = parse_summary_text(text, where)
+        self._warn_lines(problems, where)
+        if cache is not None and not problems and items:
+            count = str(len(items))
+            save(*cache, {s.name: Scanned(count, s) for s in items}, in_order=True)
+        return items
 
     def all_names(self) -> list[str]:
         """The names in the index's summary (a client that can list its files overrides this)."""

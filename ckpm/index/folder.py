@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ckpm.errors import IndexError_
 from ckpm.index.base import FileIndex, layout_leaves, limit_of, size_error
-from ckpm.index.layout import CONFIG, entry_path
+from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.model.entry import ComponentSummary, IndexDataError
 
 if TYPE_CHECKING:
@@ -124,6 +124,14 @@ class FolderIndex(FileIndex):
         if len(data) > limit:  # it grew since fstat
             raise size_error(self._where(rel), f"more than {limit:,} bytes", limit, what)
         return self._decode(data, rel)
+
+    def _summary_key(self) -> str | None:
+        """summary.jsonl's ``size:mtime_ns:inode`` (as a component file's), None when it is not a regular file."""
+        try:
+            st = os.stat(self._prefix + SUMMARY)
+        except OSError:
+            return None
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" if stat.S_ISREG(st.st_mode) else None
 
     def _has_file(self, rel: str) -> bool:
         return os.path.isfile(os.path.join(self._root_text, rel))

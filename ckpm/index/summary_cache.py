@@ -16,6 +16,12 @@ or a line break, a tag holding a comma, a file with problems or no usable line) 
 array, ``[name, key, kind, tags, description, versions, problems]``; a line starting with
 ``[`` is one of those (no component name starts so).
 
+An index that does publish ``summary.jsonl`` has its parsed lines kept the same way, in
+``index-summary/<key>.published.jsonl`` (the lines in the file's order, each with the number of lines
+as its key, so that a lost line makes the whole cache a miss), under a header that names the file's own key: a search parses and checks
+10,000 summary lines only when the file changed (0.1 s), and a file with bad lines is not
+kept (its warnings are said on every read).
+
 The cache is ckpm's own (its lines were checked as the reader checks summary lines when
 the scan wrote them), but it is read as data all the same: a line that does not parse or
 has the wrong shape is a miss (that file is read again), and a cache over
@@ -75,6 +81,11 @@ class Scanned(NamedTuple):
 def cache_path(cache_root: Path, url: str) -> Path:
     """Where the scanned summaries of the index at ``url`` are kept."""
     return cache_root / "index-summary" / f"{cache_key(url)}.jsonl"
+
+
+def published_path(scan_path: Path) -> Path:
+    """Where the parsed ``summary.jsonl`` of the index whose scan is kept at ``scan_path`` is kept."""
+    return scan_path.with_name(scan_path.stem + ".published.jsonl")
 
 
 def load(path: Path, url: str) -> dict[str, Scanned]:
@@ -148,10 +159,12 @@ def _json_rows(lines: list[str]) -> list[object]:
     return rows
 
 
-def save(path: Path, url: str, items: dict[str, Scanned]) -> None:
-    """Write the scan (atomically); a cache that cannot be written is only a slower next run."""
+def save(path: Path, url: str, items: dict[str, Scanned], *, in_order: bool = False) -> None:
+    """Write the scan (atomically); a cache that cannot be written is only a slower next run.
+    Lines are sorted by name, or with ``in_order`` kept in the order of ``items``."""
     head = json.dumps({"format": FORMAT, "index": url}, separators=(",", ":"), ensure_ascii=False)
-    text = "\n".join([head, *(items[n].to_line(n) for n in sorted(items))]) + "\n"
+    names = list(items) if in_order else sorted(items)
+    text = "\n".join([head, *(items[n].to_line(n) for n in names)]) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, text)
