@@ -40,6 +40,11 @@ def _read_upto(fd: int, size: int, most: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _file_key(st: os.stat_result) -> str:
+    """The cache key of a file's content: ``size:mtime_ns:inode`` (docs/formats.md)."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
 class FolderIndex(FileIndex):
     """Reads component files straight from a folder; memoises what it read.
 
@@ -93,7 +98,7 @@ class FolderIndex(FileIndex):
                             files[d.name] = d
                 for leaf in layout_leaves(rel_dir, list(files)) if files else ():
                     st = files[leaf].stat()
-                    found[leaf] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+                    found[leaf] = _file_key(st)
             except OSError:
                 continue
             finally:
@@ -131,7 +136,7 @@ class FolderIndex(FileIndex):
             st = os.stat(self._prefix + SUMMARY)
         except OSError:
             return None
-        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" if stat.S_ISREG(st.st_mode) else None
+        return _file_key(st) if stat.S_ISREG(st.st_mode) else None
 
     def _has_file(self, rel: str) -> bool:
         return os.path.isfile(os.path.join(self._root_text, rel))

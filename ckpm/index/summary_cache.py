@@ -17,10 +17,10 @@ array, ``[name, key, kind, tags, description, versions, problems]``; a line star
 ``[`` is one of those (no component name starts so).
 
 An index that does publish ``summary.jsonl`` has its parsed lines kept the same way, in
-``index-summary/<key>.published.jsonl`` (the lines in the file's order, each with the number of lines
-as its key, so that a lost line makes the whole cache a miss), under a header that names the file's own key: a search parses and checks
-10,000 summary lines only when the file changed (0.1 s), and a file with bad lines is not
-kept (its warnings are said on every read).
+``index-summary/<key>.published.jsonl``: the lines in the file's order, each with the number
+of lines as its key (so that a lost line makes the whole cache a miss), under a header that
+names the file's own key. A search parses and checks 10,000 summary lines only when the file
+changed (0.1 s); a file with bad lines is not kept (its warnings are said on every read).
 
 The cache is ckpm's own (its lines were checked as the reader checks summary lines when
 the scan wrote them), but it is read as data all the same: a line that does not parse or

@@ -171,7 +171,7 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
     host_target, main_target = f.host_target, f.main_target
     deps_out = p.deps
     # id(dep) → (Req, variables) of a dependency that applies as it is (not optional, on every
-    # target, not a build dependency) to a candidate for the main target
+    # target, resolved for the main target) to a candidate for the main target
     memo_main: dict[int, tuple[Req, list[int]]] = {}
     main_get = memo_main.get
     memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}  # (ident, id(dep)) → for the others
