@@ -410,7 +410,7 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
         from ckpm.pipeline.remote import run_remote
 
         lock(ws, LockOptions(locked=locked))  # the workers get a lock that holds
-        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
         if record:
             rec["path"] = str(save_record(ws.root, record, rec))
             rec["experiment"] = record

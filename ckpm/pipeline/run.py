@@ -727,8 +727,9 @@ def with_target(request: RunRequest, target: str | None) -> RunRequest:
     return replace(request, target=target)
 
 
-def packed_evaluator(project: Path) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
+def packed_evaluator(project: Path | Workspace, settings: Any = None, *,
+                     check: bool = True) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
     """For Dask: ``(run_packed, (pack,))`` (see ckpm/pipeline/remote.py)."""
     from ckpm.pipeline.remote import packed_evaluator as pe
 
-    return pe(project)
+    return pe(project, settings, check=check)
