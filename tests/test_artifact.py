@@ -277,3 +277,31 @@ def test_tolerances() -> None:
     assert compare(rec, new)[0]["ok"] and not compare(rec, {"metrics": {}})[0]["ok"]
     bad = {**rec, "tolerances": {"x": {"kind": "relative", "rel": "lots"}}}  # not a number: the default
     assert of_record(bad, "x") == Tolerance("exact")
+
+
+def test_a_git_project_packs_its_tracked_files(author: dict[str, Any], tmp_path: Path) -> None:
+    """In a git repository the project's files are what `git ls-files` lists (worktree content),
+    in a subfolder those under it; the lock and the records are added; HEAD is in the manifest."""
+    repo = tmp_path / "repo"
+    proj = repo / "sub" / "demo"
+    shutil.copytree(author["project"], proj, ignore=shutil.ignore_patterns("*.tar"))
+    (repo / "top.txt").write_text("outside the project\n")
+    (proj / "notes.txt").write_text("never added\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "top.txt", "sub/demo/ckpm.toml", "sub/demo/programs", "sub/demo/vendor"], cwd=repo,
+                   check=True)
+    subprocess.run([*git, "commit", "-qm", "demo"], cwd=repo, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    (proj / "programs" / "image-corners" / "README.md").write_text("changed after the commit\n")
+    out = tmp_path / "git.tar"
+    r = ckpm("artifact", "pack", str(out), "--json", cwd=proj, env=author["env"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["data"]["project"]["git"] == head
+    with tarfile.open(out) as tf:
+        names = set(tf.getnames())
+        readme = tf.extractfile("project/programs/image-corners/README.md").read()  # type: ignore[union-attr]
+    assert "project/ckpm.lock" in names and "project/programs/image-corners/corners.c" in names
+    assert "project/notes.txt" not in names and not any("top.txt" in n for n in names)
+    assert any(n.startswith("project/.ckpm/experiments/baseline/") for n in names)
+    assert readme == b"changed after the commit\n"

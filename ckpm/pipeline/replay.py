@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ckpm.experiment.record import load_experiment
+from ckpm.experiment.tolerance import FLOORS  # absolute differences too small to mean anything
 from ckpm.model.lockfile import Lock
 from ckpm.pipeline.run import RunRequest, run
 from ckpm.workspace import Workspace
 
 DEFAULT_TOLERANCE = 0.10
-#: absolute differences too small to mean anything, per built-in metric
-FLOORS = {"time": 0.005, "max_rss": 1.0}
 
 
 @dataclass
