@@ -305,3 +305,41 @@ def test_a_git_project_packs_its_tracked_files(author: dict[str, Any], tmp_path:
     assert "project/notes.txt" not in names and not any("top.txt" in n for n in names)
     assert any(n.startswith("project/.ckpm/experiments/baseline/") for n in names)
     assert readme == b"changed after the commit\n"
+
+
+WRAPPER = '#!/bin/sh\nif [ "$1" = "-dumpfullversion" ]; then echo {version}; exit 0; fi\nexec {gcc} "$@"\n'
+
+
+def test_host_drift_is_functional_with_these_differences(tmp_path: Path) -> None:
+    """The author's C compiler (a real gcc behind a script that reports its version) is another
+    version on the evaluator's machine: inspect shows it as `differs`, and evaluate says
+    "functional, with these differences" and "reproduced, with these differences", exit 0."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("no gcc on this machine")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "gcc"
+    wrapper.write_text(WRAPPER.format(version="12.2.0", gcc=gcc))
+    wrapper.chmod(0o755)
+    proj = copy_demo(tmp_path / "demo")
+    env = home_env(tmp_path / "author")
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    r = ckpm("run", "--record", "baseline", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert f'path = "{wrapper}"' in (proj / "ckpm.lock").read_text()
+    bundle = tmp_path / "d.tar"
+    assert ckpm("artifact", "pack", str(bundle), cwd=proj, env=env).returncode == 0
+    wrapper.write_text(WRAPPER.format(version="11.3.0", gcc=gcc) + "\n")  # the evaluator's compiler
+    ev = {**home_env(tmp_path / "evaluator"), "PATH": env["PATH"]}
+    r = ckpm("artifact", "inspect", str(bundle), "--json", cwd=tmp_path, env=ev, offline=True)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)["data"]["host_pins"][0]
+    assert row["name"] == "compiler-gcc" and row["status"] == "differs" and row["found"].startswith("11.3.0")
+    r = ckpm("artifact", "evaluate", str(bundle), "--report", str(tmp_path / "rep"), "--json", cwd=tmp_path, env=ev,
+             offline=True)
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)["data"]["verdicts"]
+    assert v["functional"]["status"] == "with-differences" and v["reproduced"]["status"] == "with-differences"
+    assert any("compiler-gcc: the lock pins 12.2.0" in d and "11.3.0" in d for d in v["functional"]["differences"])
+    assert "functional, with these differences" in (tmp_path / "rep" / "report.html").read_text()
