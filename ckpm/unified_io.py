@@ -267,7 +267,7 @@ def _run(r: dict[str, Any]) -> dict[str, Any]:
         from ckpm.pipeline.remote import run_remote
 
         lock(ws, LockOptions(locked=req.locked))
-        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
         if req.record:
             rec["path"] = str(save_record(ws.root, req.record, rec))
     else:

@@ -29,7 +29,15 @@ ALLOWED: dict[str, set[str]] = {
     # `ckpm run`: provision → compile → run → validate → record (over api.sync)
     "ckpm.pipeline": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                       "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment", "ckpm.queries",
+                      "ckpm.api", "ckpm.artifact"},
+    # artifact bundles (pack, verify, safe unpack): below the pipeline, whose remote runs ship them
+    "ckpm.artifact": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                      "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment", "ckpm.queries",
                       "ckpm.api"},
+    # `ckpm artifact evaluate`/`inspect`: replays experiments, so above the pipeline
+    "ckpm.artifact.evaluate": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
+                               "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
+                               "ckpm.experiment", "ckpm.queries", "ckpm.api", "ckpm.pipeline", "ckpm.artifact"},
     # `ckpm sync` and friends: the lock made real (uses everything below the API)
     "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                        "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
@@ -48,7 +56,8 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.ck": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
-                 "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck"},
+                 "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.artifact",
+                 "ckpm.artifact.evaluate"},
 }
 
 

@@ -410,7 +410,7 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
         from ckpm.pipeline.remote import run_remote
 
         lock(ws, LockOptions(locked=locked))  # the workers get a lock that holds
-        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
         if record:
             rec["path"] = str(save_record(ws.root, record, rec))
             rec["experiment"] = record
@@ -732,6 +732,9 @@ def _register_subcommands() -> None:
 
     for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd):
         cli.add_command(cmd)
+    from ckpm.cli.artifact import artifact_group
+
+    cli.add_command(artifact_group)
 
 
 _register_subcommands()

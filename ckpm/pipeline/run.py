@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 from ckpm import __version__
 from ckpm.errors import BuildError, CkpmError
 from ckpm.experiment.record import new_id, save_record, summarise
+from ckpm.experiment.tolerance import for_record as tolerances_for
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock
 from ckpm.model.program import PLACEHOLDER_RE, Program, ProgramError, parse_program
@@ -157,13 +158,14 @@ def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     req: RunRequest = ctx["request"]
     target = req.target or ws.host_target
     lock: Lock | None = ctx.get("lock")
+    mirror_dirs = tuple(ctx.get("mirror_dirs", ()))  # vendored folders tried first (an artifact's sources)
     if lock is None:
         from ckpm.api import LockOptions, sync
 
-        outcome, res = sync(ws, prov.SyncOptions(target=target), LockOptions(locked=req.locked))
+        outcome, res = sync(ws, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs), LockOptions(locked=req.locked))
         lock = outcome.lock
     else:
-        res = prov.sync(ws, lock, prov.SyncOptions(target=target))
+        res = prov.sync(ws, lock, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs))
     ctx["lock"] = lock
     where: dict[str, str] = {}
     for p in res.packages:
@@ -402,6 +404,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
         "metrics": summarise(reps, better),
         "validation": stages["validate"]["checks"],
     }
+    record["tolerances"] = tolerances_for(record["metrics"], prog.tolerance)
     if req.record:
         record["experiment"] = req.record
         path = save_record(ws.root, req.record, record)
@@ -414,10 +417,13 @@ STAGES: list[tuple[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]]] 
 ]
 
 
-def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None) -> dict[str, Any]:
+def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None,
+        mirror_dirs: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The whole pipeline; returns the record (saved when ``request.record`` names an
-    experiment). A failed validation is recorded first, then raised (ValidationFailed)."""
-    ctx: dict[str, Any] = {"request": request, "stages": {}, "host": ws.host_target}
+    experiment). A failed validation is recorded first, then raised (ValidationFailed).
+    ``mirror_dirs``: vendored folders the provision stage tries first (``sync --mirror``)."""
+    ctx: dict[str, Any] = {"request": request, "stages": {}, "host": ws.host_target,
+                           "mirror_dirs": tuple(mirror_dirs)}
     if lock is not None:
         ctx["lock"] = lock
     for name, stage in STAGES:
@@ -721,8 +727,9 @@ def with_target(request: RunRequest, target: str | None) -> RunRequest:
     return replace(request, target=target)
 
 
-def packed_evaluator(project: Path) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
+def packed_evaluator(project: Path | Workspace, settings: Any = None, *,
+                     check: bool = True) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
     """For Dask: ``(run_packed, (pack,))`` (see ckpm/pipeline/remote.py)."""
     from ckpm.pipeline.remote import packed_evaluator as pe
 
-    return pe(project)
+    return pe(project, settings, check=check)

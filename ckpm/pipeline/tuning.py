@@ -31,10 +31,12 @@ def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budg
     executor: Any = None
     evaluate = None
     if scheduler:
+        from ckpm.api import lock
         from ckpm.experiment.executor import DaskExecutor
         from ckpm.pipeline.run import packed_evaluator
 
-        fn, fixed = packed_evaluator(project)
+        lock(ws)  # the workers get a lock that holds, with the project's files and vendored sources
+        fn, fixed = packed_evaluator(ws, check=False)
         executor = DaskExecutor(scheduler, fn, *fixed)
     else:
         from ckpm.pipeline.run import request_evaluator
