@@ -12,6 +12,7 @@ whole read-resolve-write, so concurrent ckpm processes serialise and none loses 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -86,17 +87,33 @@ def init_project(directory: Path | str, name: str | None = None, *, description:
 _SPEC_SPLIT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:@\s*(.*)|((?:==|!=|>=|<=|~=|>|<|\^|~).*))?$")
 
 
+def _shell_redirect_hint(spec: str) -> str:
+    """The hint for ``NAME@`` with nothing after it: most often the shell read ``>=1.13`` as a
+    redirection and has just created a file named ``=1.13`` in the current folder."""
+    quoted = f"ckpm add '{spec}>=1.0'"
+    try:
+        now = time.time()
+        made = sorted(q.name for q in Path.cwd().iterdir()
+                      if q.name.startswith("=") and q.is_file() and now - q.stat().st_mtime < 120)
+    except OSError:
+        made = []
+    if made:
+        return (f"the shell read '>' as a redirection and created the file {made[0]!r} here; "
+                f"quote the spec, e.g. {quoted}, and remove that file")
+    return f"give a range after '@', quoted so that the shell keeps '>' and '<', e.g. {quoted}"
+
+
 def parse_add_spec(spec: str) -> tuple[str, str | None]:
     """``lib-a@>=1.2`` / ``lib-a>=1.2`` / ``lib-a`` → (name, range or None)."""
     m = _SPEC_SPLIT.match(spec.strip())
     if not m:
-        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add lib-tensorflow@>=1.13`")
+        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add 'lib-tensorflow@>=1.13'`")
     name = m.group(1).lower()
     rng = m.group(2) if m.group(2) is not None else m.group(3)
     if rng is not None:
         rng = rng.strip()
         if not rng:
-            raise ProjectError(f"{spec!r}: empty version range after '@'")
+            raise ProjectError(f"{spec!r}: empty version range after '@'", hint=_shell_redirect_hint(spec))
         try:
             parse_specifier(rng)
         except CkpmError as e:
