@@ -423,13 +423,13 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
 
 
 def _print_record(rec: dict[str, Any]) -> None:
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import info, plural, table
 
     prog = rec["program"]
     comp = rec["stages"]["compile"]
     info(f"{prog['name']} ({prog['command']}) on {rec['target']}: compiled with {comp['compiler']['name']} "
          f"{comp['compiler']['version']}" + (" (reused)" if comp["reused"] else "")
-         + f"; {len(rec['repetitions'])} run(s); validation "
+         + f"; {plural(len(rec['repetitions']), 'run')}; validation "
          + ("passed" if rec["ok"] else "FAILED"))
     rows = []
     for name, m in rec["metrics"].items():
@@ -517,14 +517,14 @@ def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, tim
 
 
 def _report_sync(res: Any) -> None:
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import info, plural, table
 
     table(["package", "version", "target", "action", "where"],
           [(p.name, p.version, p.target, p.action, p.path or p.detail) for p in res.packages])
     counts: dict[str, int] = {}
     for p in res.packages:
         counts[p.action] = counts.get(p.action, 0) + 1
-    info(f"synced {len(res.packages)} packages for {res.target}: "
+    info(f"synced {plural(len(res.packages), 'package')} for {res.target}: "
          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     for line in res.pinned:
         info(f"pinned on first use: {line}")
@@ -640,7 +640,7 @@ def store_path(c: Ctx, name: str, target: str | None) -> None:
 def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
     """Remove the prefixes that no known project's lock uses."""
     from ckpm import provision
-    from ckpm.cli.output import info
+    from ckpm.cli.output import info, plural
 
     removed = provision.store_gc(c.options(as_json=as_json), dry_run=dry_run)
     if as_json:
@@ -648,7 +648,7 @@ def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
         return
     for k in removed:
         info(f"{'would remove' if dry_run else 'removed'} {k}")
-    info(f"{len(removed)} prefixes {'to remove' if dry_run else 'removed'}")
+    info(f"{plural(len(removed), 'prefix', 'prefixes')} {'to remove' if dry_run else 'removed'}")
 
 
 @cli.group()
