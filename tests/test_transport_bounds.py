@@ -736,3 +736,18 @@ def test_lock_timeout_bounds_the_whole_command(raw_server, tmp_path: Path) -> No
     # the command's deadline ended it, not the low-speed limit (which the trickle would reach
     # much later): the error says so, whatever the machine's load made of the wall time
     assert "time limit (--timeout) ran out" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args", [["search", "lib"], ["index", "update"]])
+def test_search_and_index_update_take_the_timeout_their_hints_name(args: list[str], raw_server, tmp_path: Path) -> None:
+    """The hint of a slow index says `--timeout`: `search` and `index update` have it too."""
+    import os
+    import sys
+
+    server = raw_server(trickle)  # even its config.json trickles
+    r = subprocess.run([sys.executable, "-m", "ckpm.cli.main", "--index", f"{server.url}/", *args, "--timeout", "2"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "CKPM_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.startswith("error: ")
+    assert "time limit (--timeout) ran out" in r.stderr and "--timeout" in r.stderr

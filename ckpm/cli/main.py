@@ -306,14 +306,16 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
 @click.option("--tags", help="Comma-separated tags every hit must carry.")
 @click.option("--kind", help="Only this kind (program, lib, compiler, tool, model, dataset, script).")
 @click.option("--limit", type=int, help="At most N hits.")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, as_json: bool) -> None:
+def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, timeout: float | None,
+           as_json: bool) -> None:
     """Search the index by free TEXT and/or --tags."""
     from ckpm import queries  # what ckpm.api re-exports, without the modules that change a project
 
-    hits = queries.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
+    hits = queries.search(c.indexes(as_json=as_json, timeout=timeout), text=text, tags=tags, kind=kind, limit=limit)
     if as_json:
         emit(c, [h.to_dict() for h in hits])
         return
@@ -657,14 +659,15 @@ def index() -> None:
 
 
 @index.command("update")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def index_update(c: Ctx, as_json: bool) -> None:
+def index_update(c: Ctx, timeout: float | None, as_json: bool) -> None:
     """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
     from ckpm import api
 
-    res = api.index_update(c.indexes(as_json=as_json))
+    res = api.index_update(c.indexes(as_json=as_json, timeout=timeout))
     if as_json:
         emit(c, res)
         return
