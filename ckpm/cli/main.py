@@ -289,16 +289,18 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
     from ckpm.errors import ProjectError
 
     name, _, version = spec.partition("@")
-    if not version:
+    if not version or not name:
         raise ProjectError(f"{spec!r}: give NAME@VERSION, e.g. lib-numpy@1.26.4")
     res = api.why_not(c.workspace(as_json=as_json), name, version.lstrip("="), target=target)
     if as_json:
         emit(c, res.to_dict())
-        return
-    from ckpm.report import escape_control
+    else:
+        from ckpm.report import escape_control
 
-    for line in res.lines:
-        click.echo(escape_control(line))
+        for line in res.lines:
+            click.echo(escape_control(line))
+    if not res.exists:  # a version nobody has is the user's mistake, not an answer
+        sys.exit(1)
 
 
 @cli.command()
