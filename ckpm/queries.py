@@ -261,6 +261,7 @@ def show(indexes: Sequence[Index], name: str) -> dict[str, Any]:
     for idx in indexes:
         es = idx.entries(key)
         if es:
+            es = sorted(es, key=lambda e: e.version)  # version order, whatever order they were published in
             return {
                 "name": key, "index": idx.name, "index_url": idx.url,
                 "kind": es[-1].kind, "description": es[-1].description,

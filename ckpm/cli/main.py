@@ -210,8 +210,10 @@ def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
     from ckpm.cli.output import table
 
     if key is None:
-        table(["fact", "value", "details"],
-              [(n, d.version, _extra(d.extra)) for n, d in sorted(res.facts.items())], title="host facts")
+        # a fact's value is its name where it has one (`__arch` is x86_64; its version 1 says nothing)
+        table(["fact", "value", "version", "details"],
+              [(n, d.extra.get("name", ""), d.version, _extra({k: x for k, x in d.extra.items() if k != "name"}))
+               for n, d in sorted(res.facts.items())], title="host facts")
     rows = [(n, d.version, d.path or "", d.detector, _extra(d.extra))
             for n in sorted(res.found) for d in res.found[n]]
     table(["component", "version", "path", "detector", "details"], rows, title="detected software")
