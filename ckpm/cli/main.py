@@ -585,7 +585,7 @@ def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json:
 @pass_ctx
 @handle_errors
 def env_cmd(c: Ctx, target: str | None, as_json: bool) -> None:
-    """Print the environment (PATH, CC, CFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
+    """Print the environment (PATH, CC, CXX, CPPFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
     import shlex
 
     from ckpm import api
