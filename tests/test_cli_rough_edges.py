@@ -38,3 +38,17 @@ def test_detect_shows_the_architecture_by_name(tmp_path: Path) -> None:
     import platform
 
     assert arch[1] in {platform.machine(), "x86_64", "aarch64"} and arch[1] != "1"
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) -> None:
+    """The error of a write that cannot start (a read-only folder, a full disk, a name too long for
+    the temporary file) names the file the user knows."""
+    import pytest
+
+    from ckpm.fsutil import atomic_write
+
+    target = tmp_path / ("n" * 250)  # fits the folder; ".NAME.XXXXXXXX.tmp" does not
+    with pytest.raises(OSError) as ei:
+        atomic_write(target, "x")
+    assert ei.value.filename == str(target) and ".tmp" not in str(ei.value)
+    assert list(tmp_path.iterdir()) == []
