@@ -12,6 +12,7 @@ whole read-resolve-write, so concurrent ckpm processes serialise and none loses 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -86,17 +87,33 @@ def init_project(directory: Path | str, name: str | None = None, *, description:
 _SPEC_SPLIT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:@\s*(.*)|((?:==|!=|>=|<=|~=|>|<|\^|~).*))?$")
 
 
+def _shell_redirect_hint(spec: str) -> str:
+    """The hint for ``NAME@`` with nothing after it: most often the shell read ``>=1.13`` as a
+    redirection and has just created a file named ``=1.13`` in the current folder."""
+    quoted = f"ckpm add '{spec}>=1.0'"
+    try:
+        now = time.time()
+        made = sorted(q.name for q in Path.cwd().iterdir()
+                      if q.name.startswith("=") and q.is_file() and now - q.stat().st_mtime < 120)
+    except OSError:
+        made = []
+    if made:
+        return (f"the shell read '>' as a redirection and created the file {made[0]!r} here; "
+                f"quote the spec, e.g. {quoted}, and remove that file")
+    return f"give a range after '@', quoted so that the shell keeps '>' and '<', e.g. {quoted}"
+
+
 def parse_add_spec(spec: str) -> tuple[str, str | None]:
     """``lib-a@>=1.2`` / ``lib-a>=1.2`` / ``lib-a`` → (name, range or None)."""
     m = _SPEC_SPLIT.match(spec.strip())
     if not m:
-        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add lib-tensorflow@>=1.13`")
+        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add 'lib-tensorflow@>=1.13'`")
     name = m.group(1).lower()
     rng = m.group(2) if m.group(2) is not None else m.group(3)
     if rng is not None:
         rng = rng.strip()
         if not rng:
-            raise ProjectError(f"{spec!r}: empty version range after '@'")
+            raise ProjectError(f"{spec!r}: empty version range after '@'", hint=_shell_redirect_hint(spec))
         try:
             parse_specifier(rng)
         except CkpmError as e:
@@ -153,7 +170,8 @@ def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: LockOpti
     options = lock_options or LockOptions()
     ws.set_deadline(options.timeout)
     with ws.writing():
-        text = _read_manifest_text(ws)
+        original = _read_manifest_text(ws)
+        text = original.text
         ws.manifest  # validate the current file first
         doc = tomlkit.parse(text)
         if "dependencies" not in doc:
@@ -185,18 +203,40 @@ def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: LockOpti
                 replace(r, original=original_of(manifest.dependencies[r.key])) if r.key in open_ranges else r
                 for r in outcome.lock.roots
             ]
-        atomic_write(ws.manifest_path, new_text)
+        atomic_write(ws.manifest_path, original.restore(new_text))
         outcome.manifest_changed = new_text != text
         _write_lock(ws, outcome)
     return outcome
 
 
-def _read_manifest_text(ws: Workspace) -> str:
+@dataclass(frozen=True)
+class _ManifestText:
+    """ckpm.toml as an editor saved it: its text with plain ``\n`` line ends and no BOM for
+    tomlkit, and how to write an edited text back the way the user keeps the file."""
+
+    text: str
+    crlf: bool = False
+    bom: bool = False
+
+    def restore(self, new_text: str) -> str:
+        """``new_text`` with the file's own line endings and BOM."""
+        if self.crlf:
+            new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+        return ("\ufeff" if self.bom else "") + new_text
+
+
+def _read_manifest_text(ws: Workspace) -> _ManifestText:
     try:
-        return ws.manifest_path.read_text(encoding="utf-8")
+        with open(ws.manifest_path, encoding="utf-8", newline="") as f:
+            raw = f.read()
     except (OSError, UnicodeDecodeError):
         ws.manifest  # raises the manifest's own one-line error
         raise
+    bom = raw.startswith("\ufeff")
+    if bom:
+        raw = raw[1:]
+    crlf = "\r\n" in raw
+    return _ManifestText(raw.replace("\r\n", "\n") if crlf else raw, crlf=crlf, bom=bom)
 
 
 def _set_dependency(deps: Any, name: str, rq: AddRequest, rng: str | None) -> None:
@@ -251,9 +291,9 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | N
     options = lock_options or LockOptions()
     ws.set_deadline(options.timeout)
     with ws.writing():
-        text = _read_manifest_text(ws)
+        original = _read_manifest_text(ws)
         current = ws.manifest
-        doc = tomlkit.parse(text)
+        doc = tomlkit.parse(original.text)
         deps = doc.get("dependencies", {})
         for n in names:
             key = n.lower()
@@ -267,7 +307,7 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | N
         new_text = tomlkit.dumps(doc)
         ws.set_manifest(parse_project_manifest(new_text, ws.manifest_path))
         outcome = _lock(ws, options)
-        atomic_write(ws.manifest_path, new_text)
+        atomic_write(ws.manifest_path, original.restore(new_text))
         outcome.manifest_changed = True
         _write_lock(ws, outcome)
     return outcome

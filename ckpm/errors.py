@@ -204,7 +204,7 @@ EXIT_CODES = {0: "success", 1: "a user error (bad input, unknown name, unreadabl
               6: "a replay found a configuration difference or a regression",
               7: "an artifact bundle is damaged or incomplete (not available)",
               8: "an artifact is available but not functional", 9: "an artifact is functional but not reproduced",
-              64: "the command line is wrong (usage)",
+              10: "the program failed (it exited with an error or a signal)", 64: "the command line is wrong (usage)",
               130: "interrupted (Ctrl-C)"}
 
 

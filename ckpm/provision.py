@@ -724,12 +724,15 @@ def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
         entry = run.store.complete(key)
         if entry is not None and t == run.target:
             prefixes[p.name] = entry.path
-    if run.target != run.host:
-        try:
-            tc = run.toolchain(run.target)
-        except CkpmError:
-            tc = None
-    return dict(deps_env(prefixes, toolchain=tc, base_path=ws.settings.environ.get("PATH", "/usr/bin:/bin")))
+    try:
+        tc = run.toolchain(run.target)  # the compilers a build for the target would use: CC, CXX, AR, RANLIB
+    except CkpmError:
+        tc = None
+    out = dict(deps_env(prefixes, toolchain=tc if tc is not None and tc.cross else None,
+                        base_path=ws.settings.environ.get("PATH", "/usr/bin:/bin")))
+    if tc is not None:
+        out.update({k: v for k, v in tc.env().items() if k in ("CC", "CXX", "AR", "RANLIB")})
+    return out
 
 
 def store_entries(settings: Settings) -> list[Any]:

@@ -45,6 +45,13 @@ def check_settings(settings: Settings) -> Settings:
     return settings
 
 
+def bound_indexes(indexes: Sequence[Any], deadline: float | None) -> None:
+    """Give every network index the command's deadline (a ``time.monotonic()`` value, or None)."""
+    for idx in indexes:
+        if hasattr(idx, "deadline"):
+            idx.deadline = deadline
+
+
 class Workspace:
     """A project folder: its manifest, its indexes and its lock."""
 
@@ -107,9 +114,7 @@ class Workspace:
     def set_deadline(self, seconds: float | None) -> None:
         """Bound every network read of this command to ``seconds`` from now."""
         self.deadline = None if seconds is None else time.monotonic() + seconds
-        for idx in self._indexes or ():
-            if hasattr(idx, "deadline"):
-                idx.deadline = self.deadline
+        bound_indexes(self._indexes or (), self.deadline)
         for src in self._git_sources.values():
             if hasattr(src, "deadline"):
                 src.deadline = self.deadline

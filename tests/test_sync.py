@@ -181,6 +181,7 @@ def test_sync_fetches_from_the_mirror_builds_and_pins_on_first_use(tmp_path: Pat
     assert variables["LIB_HELLO_ROOT"] == str(prefix)
     assert f"-I{prefix}/include" in variables["CPPFLAGS"] and f"{prefix}/include" in variables["CPATH"]
     assert f"-L{prefix}/lib" in variables["LDFLAGS"]
+    assert Path(variables["CC"]).is_absolute() and os.access(variables["CC"], os.X_OK)  # the compiler a build uses
 
 
 def test_a_changed_file_is_refused_and_every_mirror_named(tmp_path: Path, mirror: Mirror) -> None:

@@ -210,8 +210,10 @@ def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
     from ckpm.cli.output import table
 
     if key is None:
-        table(["fact", "value", "details"],
-              [(n, d.version, _extra(d.extra)) for n, d in sorted(res.facts.items())], title="host facts")
+        # a fact's value is its name where it has one (`__arch` is x86_64; its version 1 says nothing)
+        table(["fact", "value", "version", "details"],
+              [(n, d.extra.get("name", ""), d.version, _extra({k: x for k, x in d.extra.items() if k != "name"}))
+               for n, d in sorted(res.facts.items())], title="host facts")
     rows = [(n, d.version, d.path or "", d.detector, _extra(d.extra))
             for n in sorted(res.found) for d in res.found[n]]
     table(["component", "version", "path", "detector", "details"], rows, title="detected software")
@@ -289,16 +291,18 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
     from ckpm.errors import ProjectError
 
     name, _, version = spec.partition("@")
-    if not version:
+    if not version or not name:
         raise ProjectError(f"{spec!r}: give NAME@VERSION, e.g. lib-numpy@1.26.4")
     res = api.why_not(c.workspace(as_json=as_json), name, version.lstrip("="), target=target)
     if as_json:
         emit(c, res.to_dict())
-        return
-    from ckpm.report import escape_control
+    else:
+        from ckpm.report import escape_control
 
-    for line in res.lines:
-        click.echo(escape_control(line))
+        for line in res.lines:
+            click.echo(escape_control(line))
+    if not res.exists:  # a version nobody has is the user's mistake, not an answer
+        sys.exit(1)
 
 
 @cli.command()
@@ -306,14 +310,16 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
 @click.option("--tags", help="Comma-separated tags every hit must carry.")
 @click.option("--kind", help="Only this kind (program, lib, compiler, tool, model, dataset, script).")
 @click.option("--limit", type=int, help="At most N hits.")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, as_json: bool) -> None:
+def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, timeout: float | None,
+           as_json: bool) -> None:
     """Search the index by free TEXT and/or --tags."""
     from ckpm import queries  # what ckpm.api re-exports, without the modules that change a project
 
-    hits = queries.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
+    hits = queries.search(c.indexes(as_json=as_json, timeout=timeout), text=text, tags=tags, kind=kind, limit=limit)
     if as_json:
         emit(c, [h.to_dict() for h in hits])
         return
@@ -423,13 +429,13 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
 
 
 def _print_record(rec: dict[str, Any]) -> None:
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import info, plural, table
 
     prog = rec["program"]
     comp = rec["stages"]["compile"]
     info(f"{prog['name']} ({prog['command']}) on {rec['target']}: compiled with {comp['compiler']['name']} "
          f"{comp['compiler']['version']}" + (" (reused)" if comp["reused"] else "")
-         + f"; {len(rec['repetitions'])} run(s); validation "
+         + f"; {plural(len(rec['repetitions']), 'run')}; validation "
          + ("passed" if rec["ok"] else "FAILED"))
     rows = []
     for name, m in rec["metrics"].items():
@@ -517,14 +523,14 @@ def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, tim
 
 
 def _report_sync(res: Any) -> None:
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import info, plural, table
 
     table(["package", "version", "target", "action", "where"],
           [(p.name, p.version, p.target, p.action, p.path or p.detail) for p in res.packages])
     counts: dict[str, int] = {}
     for p in res.packages:
         counts[p.action] = counts.get(p.action, 0) + 1
-    info(f"synced {len(res.packages)} packages for {res.target}: "
+    info(f"synced {plural(len(res.packages), 'package')} for {res.target}: "
          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     for line in res.pinned:
         info(f"pinned on first use: {line}")
@@ -579,7 +585,7 @@ def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json:
 @pass_ctx
 @handle_errors
 def env_cmd(c: Ctx, target: str | None, as_json: bool) -> None:
-    """Print the environment (PATH, CC, CFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
+    """Print the environment (PATH, CC, CXX, CPPFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
     import shlex
 
     from ckpm import api
@@ -640,7 +646,7 @@ def store_path(c: Ctx, name: str, target: str | None) -> None:
 def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
     """Remove the prefixes that no known project's lock uses."""
     from ckpm import provision
-    from ckpm.cli.output import info
+    from ckpm.cli.output import info, plural
 
     removed = provision.store_gc(c.options(as_json=as_json), dry_run=dry_run)
     if as_json:
@@ -648,7 +654,7 @@ def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
         return
     for k in removed:
         info(f"{'would remove' if dry_run else 'removed'} {k}")
-    info(f"{len(removed)} prefixes {'to remove' if dry_run else 'removed'}")
+    info(f"{plural(len(removed), 'prefix', 'prefixes')} {'to remove' if dry_run else 'removed'}")
 
 
 @cli.group()
@@ -657,14 +663,15 @@ def index() -> None:
 
 
 @index.command("update")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def index_update(c: Ctx, as_json: bool) -> None:
+def index_update(c: Ctx, timeout: float | None, as_json: bool) -> None:
     """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
     from ckpm import api
 
-    res = api.index_update(c.indexes(as_json=as_json))
+    res = api.index_update(c.indexes(as_json=as_json, timeout=timeout))
     if as_json:
         emit(c, res)
         return

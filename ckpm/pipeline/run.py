@@ -90,6 +90,14 @@ class ValidationFailed(CkpmError):
         return {**super().to_dict(), "record": {k: v for k, v in rec.items() if k not in ("lock", "stages")}}
 
 
+class ProgramFailed(ValidationFailed):
+    """The program ran and exited with an error (or a signal): ``details`` hold the end of its
+    stderr, whole lines; ``record`` is the run's record, as for a failed validation."""
+
+    code = "program-failed"
+    exit_code = 10
+
+
 class RunFailed(CkpmError):
     """The program could not be run, or exited with an error."""
 
@@ -431,6 +439,15 @@ def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None,
             ctx["program"], ctx["folder"] = program_of(ws, ctx)
         ctx["stages"][name] = stage(ws, ctx)
     record = record_stage(ws, ctx)
+    failed = next((r for r in ctx["stages"]["run"]["repetitions"] if r["exit"] != 0), None)
+    if failed is not None:
+        saved = f"; the record was saved as {record['path']}" if record.get("path") else ""
+        err: ValidationFailed = ProgramFailed(
+            f"{record['program']['name']}: the program exited with {failed['exit']} (run {failed['n']})",
+            details=failed["stderr_tail"].splitlines() or ["(it wrote nothing on stderr)"],
+            hint=f"its whole output is in {failed['stderr']} and {failed['stdout']}{saved}")
+        err.record = record
+        raise err
     if not record["ok"]:
         bad = next((c for c in record["validation"] if not c["ok"]), None)
         err = ValidationFailed(f"{record['program']['name']}: {bad['detail'] if bad else 'a repetition failed'}",
@@ -583,7 +600,8 @@ def _measure(argv: list[str], rep_dir: Path, env: dict[str, str], prog: Program,
         else:
             problems.append(why)
     return {"n": int(rep_dir.name.split("-")[-1]), "exit": code, "metrics": metrics, "out": str(out),
-            "stdout": str(stdout_path), "stderr_tail": _read(stderr_path)[-500:].strip() if code else "",
+            "stdout": str(stdout_path), "stderr": str(stderr_path),
+            "stderr_tail": _tail_lines(_read(stderr_path)) if code else "",
             "metric_problems": problems, "_stdout": stdout}
 
 
@@ -643,6 +661,24 @@ def _kill(proc: subprocess.Popen[bytes], posix: bool) -> None:
         proc.wait(timeout=5)
     except (subprocess.TimeoutExpired, ChildProcessError):
         pass
+
+
+def _tail_lines(text: str, head: int = 3, tail: int = 9, chars: int = 2000) -> str:
+    """What explains a failure, from a program's stderr: whole lines, never one cut mid-word.
+    A long output keeps its first ``head`` lines (a tool often says what went wrong first, then
+    prints its usage) and its last ``tail`` (a crash's last words), with ``…`` between them."""
+    lines = [line[:300] for line in text.rstrip().splitlines()]
+    if len(lines) > head + tail:
+        lines = [*lines[:head], "…", *lines[-tail:]]
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line) + 1
+        if size > chars:
+            kept.append("…")
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _read(path: Path) -> str:

@@ -1,0 +1,54 @@
+"""Small things a new user met: real `ckpm` processes over a real index folder."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ckpm.index.writer import init_index, reindex, write_component
+
+
+def ckpm(*args: str, cwd: Path, index: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CKPM_CACHE_DIR": str(cwd / ".cache")}
+    if index is not None:
+        env["CKPM_INDEX"] = str(index)
+    return subprocess.run([sys.executable, "-m", "ckpm.cli.main", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_show_lists_versions_in_version_order_not_publish_order(tmp_path: Path) -> None:
+    root = tmp_path / "index"
+    init_index(root, "lab")
+    published = ["1.10.0", "1.2.0", "2.0.0", "1.9.1"]  # as a maintainer published them, fixes last
+    write_component(root, [{"name": "lib-a", "version": v, "kind": "lib", "tags": ["lib"], "targets": ["*"],
+                            "deps": [], "source": {"urls": ["https://example.org/a.tgz"]}, "cksum": f"sha256:{v}"}
+                           for v in published])
+    reindex(root)
+    r = ckpm("show", "lib-a", "--json", cwd=tmp_path, index=root)
+    assert r.returncode == 0, r.stderr
+    assert [v["version"] for v in json.loads(r.stdout)["data"]["versions"]] == ["1.2.0", "1.9.1", "1.10.0", "2.0.0"]
+
+
+def test_detect_shows_the_architecture_by_name(tmp_path: Path) -> None:
+    r = ckpm("detect", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    arch = next(line.split() for line in r.stdout.splitlines() if line.startswith("__arch"))
+    import platform
+
+    assert arch[1] in {platform.machine(), "x86_64", "aarch64"} and arch[1] != "1"
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) -> None:
+    """The error of a write that cannot start (a read-only folder, a full disk, a name too long for
+    the temporary file) names the file the user knows."""
+    import pytest
+
+    from ckpm.fsutil import atomic_write
+
+    target = tmp_path / ("n" * 250)  # fits the folder; ".NAME.XXXXXXXX.tmp" does not
+    with pytest.raises(OSError) as ei:
+        atomic_write(target, "x")
+    assert ei.value.filename == str(target) and ".tmp" not in str(ei.value)
+    assert list(tmp_path.iterdir()) == []
