@@ -85,9 +85,10 @@ def run_remote(project: Path | Workspace, request: Mapping[str, Any], scheduler:
     if outcome.error is not None:
         carried = getattr(outcome.error, "record", None)
         if carried is not None and not carried.get("ok"):
-            from ckpm.pipeline.run import ValidationFailed
+            from ckpm.pipeline.run import ProgramFailed, ValidationFailed
 
-            err = ValidationFailed(outcome.error.message, details=outcome.error.details, hint=outcome.error.hint)
+            kind = ProgramFailed if outcome.error.code == ProgramFailed.code else ValidationFailed
+            err = kind(outcome.error.message, details=outcome.error.details, hint=outcome.error.hint)
             err.record = carried
             raise err
         raise outcome.error
