@@ -75,3 +75,9 @@ def test_init_takes_json(tmp_path: Path) -> None:
     assert out["ok"] and out["command"] == "init" and out["data"]["manifest"] == str(tmp_path / "x" / "ckpm.toml")
     r = ckpm("init", str(tmp_path / "x"), "--json", cwd=tmp_path)
     assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False
+
+
+def test_remove_of_a_name_not_listed_has_its_own_error_code(tmp_path: Path) -> None:
+    ckpm("init", str(tmp_path / "p"), cwd=tmp_path)
+    r = ckpm("remove", "nope", "--json", cwd=tmp_path / "p")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "not-a-dependency"
