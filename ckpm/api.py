@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock, TagMoved
+from ckpm.errors import CkpmError, HostDriftError, LockError, NotADependency, ProjectError, StaleLock, TagMoved
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import MANIFEST, parse_project_manifest
@@ -299,7 +299,7 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | N
             key = n.lower()
             if key not in current.dependencies:
                 near = get_close_matches(key, list(current.dependencies), n=1)
-                raise ProjectError(f"{n!r} is not a dependency in {ws.manifest_path}",
+                raise NotADependency(f"{n!r} is not a dependency in {ws.manifest_path}",
                                    hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree` for what is there")
             for k in list(deps):
                 if k.lower() == key:

@@ -212,6 +212,12 @@ class ProjectError(CkpmError):
     code = "project"
 
 
+class NotADependency(ProjectError):
+    """``ckpm remove NAME`` of a name the manifest does not list."""
+
+    code = "not-a-dependency"
+
+
 def unknown_key_message(key: str, known: "list[str] | tuple[str, ...]", where: str) -> str:
     """``unknown key 'x' in [project]; did you mean 'y'?`` (or the list of known keys)."""
     from difflib import get_close_matches

@@ -52,3 +52,32 @@ def test_a_failed_atomic_write_names_the_file_not_its_temporary(tmp_path: Path) 
         atomic_write(target, "x")
     assert ei.value.filename == str(target) and ".tmp" not in str(ei.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_usage_errors_speak_ckpm_and_json(tmp_path: Path) -> None:
+    r = ckpm("lock", "--chek", cwd=tmp_path)
+    assert r.returncode == 64 and r.stderr.startswith("error: No such option") and "Traceback" not in r.stderr
+    assert "hint: `ckpm lock --help`" in r.stderr and "Usage:" not in r.stderr
+    for args, words in ((["lock", "--chek", "--json"], "No such option"),
+                        (["search", "--limit", "x", "--json"], "'--limit'"),
+                        (["sync", "--target", "--json"], "--target needs a value, and --json is an option"),
+                        (["-v", "sync", "-t", "--json"], "-t needs a value")):
+        r = ckpm(*args, cwd=tmp_path)
+        assert r.returncode == 64, (args, r.stderr)
+        out = json.loads(r.stdout)
+        assert out["ok"] is False and out["error"]["code"] == "usage" and words in out["error"]["error"], out
+
+
+def test_init_takes_json(tmp_path: Path) -> None:
+    r = ckpm("init", str(tmp_path / "x"), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ok"] and out["command"] == "init" and out["data"]["manifest"] == str(tmp_path / "x" / "ckpm.toml")
+    r = ckpm("init", str(tmp_path / "x"), "--json", cwd=tmp_path)
+    assert r.returncode == 1 and json.loads(r.stdout)["ok"] is False
+
+
+def test_remove_of_a_name_not_listed_has_its_own_error_code(tmp_path: Path) -> None:
+    ckpm("init", str(tmp_path / "p"), cwd=tmp_path)
+    r = ckpm("remove", "nope", "--json", cwd=tmp_path / "p")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "not-a-dependency"

@@ -127,6 +127,10 @@ def test_run_errors_are_one_clear_line(tmp_path: Path) -> None:
         r = ckpm_cli("run", *args, cwd=proj)
         assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+    for args, code in ((["--flags", "sped"], "unknown-flags"), (["--cmd", "sun"], "unknown-command"),
+                       (["--param", "m=1"], "unknown-parameter")):
+        r = ckpm_cli("run", *args, "--json", cwd=proj)
+        assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == code, (args, r.stdout)
     (proj / "ckpm.toml").write_text(MANIFEST.format(extra='timeout = "soon"\n'))
     r = ckpm_cli("run", cwd=proj)
     assert r.returncode != 0 and "timeout must be a number" in r.stderr

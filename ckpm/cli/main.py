@@ -35,14 +35,18 @@ def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: in
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Project name (default: the folder's name).")
 @click.option("--description", default="", help="One line about the project.")
+@json_option
 @pass_ctx
 @handle_errors
-def init(c: Ctx, path: Path | None, name: str | None, description: str) -> None:
+def init(c: Ctx, path: Path | None, name: str | None, description: str, as_json: bool) -> None:
     """Create a project: PATH/ckpm.toml with [project] and [dependencies]."""
     from ckpm.api import init_project
 
     target = path or c.project or Path(".")
     p = init_project(target, name or (path.name if path else None), description=description)
+    if as_json:
+        emit(c, {"manifest": str(p)})
+        return
     click.echo(f"created {p}")
 
 
@@ -747,15 +751,53 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def _usage_error(e: click.exceptions.UsageError, args: list[str]) -> None:
+    """A usage error in ckpm's own shape: ``error:`` and a hint on stderr, or the ``--json``
+    envelope (code ``usage``) when the command line asked for JSON."""
+    from ckpm.cli.output import emit_json, error_envelope
+    from ckpm.report import escape_control
+
+    path = e.ctx.command_path if e.ctx is not None else "ckpm"
+    hint = f"`{path} --help` lists its options and arguments"
+    if "--json" in args:
+        command = path.split(" ", 1)[1] if " " in path else ""
+        emit_json(error_envelope(command, {"code": "usage", "error": e.format_message(), "hint": hint,
+                                           "details": []}, []))
+    else:
+        click.echo(f"error: {escape_control(e.format_message())}\nhint: {hint}", err=True)
+
+
+def _refuse_an_option_as_a_value(args: list[str]) -> None:
+    """``sync --target --json``: click would take ``--json`` as the target. An option that takes
+    a value and is followed by another option of the same command is a usage error."""
+    group: Any = cli
+    ctx = click.Context(cli, info_name="ckpm")
+    i = 0
+    while i < len(args) and isinstance(group, click.Group):  # find the command (global options first)
+        sub = group.commands.get(args[i])
+        if sub is not None:
+            ctx = click.Context(sub, parent=ctx, info_name=args[i])
+            group = sub
+        elif not args[i].startswith("-") and i > 0 and args[i - 1] not in GLOBAL_OPTIONS:
+            return
+        i += 1
+    names = {n: p for p in group.params if isinstance(p, click.Option) for n in (*p.opts, *p.secondary_opts)}
+    for a, nxt in zip(args[i:], args[i + 1:]):
+        opt = names.get(a)
+        if opt is not None and not opt.is_flag and not opt.count and nxt in names:
+            raise click.exceptions.UsageError(f"{a} needs a value, and {nxt} is an option", ctx=ctx)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; usage errors exit 64 (2 means that no resolution exists)."""
     from ckpm.errors import UsageError
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
+        _refuse_an_option_as_a_value(args)
         rv = cli.main(args=args, prog_name="ckpm", standalone_mode=False)
     except click.exceptions.UsageError as e:
-        e.show()
+        _usage_error(e, args)
         sys.exit(UsageError.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)

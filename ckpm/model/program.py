@@ -81,6 +81,24 @@ class ProgramError(CkpmError):
     code = "program"
 
 
+class UnknownCommand(ProgramError):
+    """``--cmd NAME`` that the program does not have."""
+
+    code = "unknown-command"
+
+
+class UnknownFlags(ProgramError):
+    """``--flags NAME``: a flag profile the program does not declare."""
+
+    code = "unknown-flags"
+
+
+class UnknownParameter(ProgramError):
+    """``--param NAME=…``: a parameter the program does not declare."""
+
+    code = "unknown-parameter"
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -122,8 +140,8 @@ class Program:
             from difflib import get_close_matches
 
             near = get_close_matches(want, list(self.commands), n=1)
-            raise ProgramError(f"{self.name} has no command {want!r} (it has {', '.join(self.commands)})",
-                               hint=f"did you mean {near[0]!r}?" if near else None)
+            raise UnknownCommand(f"{self.name} has no command {want!r} (it has {', '.join(self.commands)})",
+                                 hint=f"did you mean {near[0]!r}?" if near else None)
         return want, self.commands[want]
 
 

@@ -35,7 +35,8 @@ from ckpm.experiment.record import new_id, save_record, summarise
 from ckpm.experiment.tolerance import for_record as tolerances_for
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock
-from ckpm.model.program import PLACEHOLDER_RE, Program, ProgramError, parse_program
+from ckpm.model.program import (PLACEHOLDER_RE, Program, ProgramError, UnknownFlags, UnknownParameter,
+                                 parse_program)
 from ckpm.model.source import HostSource
 from ckpm.workspace import Workspace
 
@@ -232,7 +233,7 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     folder: Path = ctx["folder"]
     target: str = ctx["target"]
     if req.flags is not None and req.flags not in prog.flags:
-        raise ProgramError(f"{prog.name} has no flag profile {req.flags!r}"
+        raise UnknownFlags(f"{prog.name} has no flag profile {req.flags!r}"
                            + (f" (it has {', '.join(prog.flags)})" if prog.flags else " (it declares none)"))
     cflags = [*prog.cflags, *(prog.flags.get(req.flags, ()) if req.flags else ()), *req.cflags]
     cc, cc_info = _compiler(ws, ctx, prog, target)
@@ -314,8 +315,8 @@ def run_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     name, cmd = prog.command_named(req.command)
     unknown = sorted(set(req.params) - set(prog.params))
     if unknown:
-        raise ProgramError(f"{prog.name} has no parameter {', '.join(unknown)}"
-                           + (f" (it has {', '.join(prog.params)})" if prog.params else " (it declares none)"))
+        raise UnknownParameter(f"{prog.name} has no parameter {', '.join(unknown)}"
+                               + (f" (it has {', '.join(prog.params)})" if prog.params else " (it declares none)"))
     params = {**prog.params, **req.params}
     input_key = req.input or prog.input
     prefixes: Mapping[str, str] = ctx["prefixes"]
