@@ -383,11 +383,11 @@ class _Run:
                                detail=f"no install recipe for {t}" + (" (`ckpm fetch` downloads its sources)"
                                                                       if sources else ""))
         if self.options.fetch_only or recipe is None:
-            for s in sources:
-                self.fetch(p, s)
+            got = [self.fetch(p, s) for s in sources]
             if not sources:
                 return Provisioned(p.name, p.version, t, "nothing", detail="no sources and no recipe")
-            return Provisioned(p.name, p.version, t, "fetched", detail=f"{len(sources)} source(s) verified")
+            return Provisioned(p.name, p.version, t, "fetched", path=str(got[0]),
+                               detail=f"{len(got)} source{'s' if len(got) > 1 else ''} verified")
         for s in sources:  # every hash known before the key is computed (trust on first use)
             if "urls" in s and not s.get("sha256"):
                 self.fetch(p, s)

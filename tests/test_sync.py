@@ -459,8 +459,12 @@ def test_fetch_downloads_a_transitive_package_and_builds_nothing(tmp_path: Path,
     env = _env(tmp_path)
     r = ckpm("fetch", "lib-hello", "--json", cwd=proj, env=env)
     assert r.returncode == 0, r.stderr
-    assert [(p["name"], p["action"]) for p in json.loads(r.stdout)["data"]["packages"]] == [("lib-hello", "fetched")]
+    (got,) = json.loads(r.stdout)["data"]["packages"]
+    assert (got["name"], got["action"]) == ("lib-hello", "fetched")
+    assert Path(got["path"]).is_file() and Path(got["path"]).is_relative_to(tmp_path)  # where it went
     assert mirror.hits == {"hello/hello-1.0.tar.gz": 1}
+    r = ckpm("fetch", "lib-hello", cwd=proj, env=env)
+    assert r.returncode == 0 and got["path"] in r.stdout and "download cache" in r.stderr
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("libhello.a"))
     r = ckpm("fetch", "lib-helo", cwd=proj, env=env)
     assert r.returncode != 0 and "did you mean lib-hello" in r.stderr

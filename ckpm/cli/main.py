@@ -526,7 +526,7 @@ def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, tim
     _report_sync(res)
 
 
-def _report_sync(res: Any) -> None:
+def _report_sync(res: Any, verb: str = "synced") -> None:
     from ckpm.cli.output import info, plural, table
 
     table(["package", "version", "target", "action", "where"],
@@ -534,7 +534,7 @@ def _report_sync(res: Any) -> None:
     counts: dict[str, int] = {}
     for p in res.packages:
         counts[p.action] = counts.get(p.action, 0) + 1
-    info(f"synced {plural(len(res.packages), 'package')} for {res.target}: "
+    info(f"{verb} {plural(len(res.packages), 'package')} for {res.target}: "
          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     for line in res.pinned:
         info(f"pinned on first use: {line}")
@@ -558,7 +558,13 @@ def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, mirr
     if as_json:
         emit(c, res.to_dict())
         return
-    _report_sync(res)
+    _report_sync(res, verb="fetched")
+    fetched = [p.path for p in res.packages if p.action == "fetched" and p.path]
+    if fetched:
+        from ckpm.cli.output import info
+
+        info(f"the sources are in the download cache, {ws.settings.cache_root}; `ckpm vendor DIR` copies them "
+             "into a folder of your choice")
 
 
 @cli.command()

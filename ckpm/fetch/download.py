@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
+from ckpm.netutil import causes as _causes, connection_reason as _connection_reason, short_error as _short
 from ckpm.errors import FetchError
 from ckpm.fetch.cache import DownloadCache, url_key
 from ckpm.fetch.mirrors import Mirrors
@@ -426,44 +427,6 @@ def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, adva
     except (Urllib3Error, OSError) as e:
         reset = any(isinstance(c, ConnectionResetError) for c in _causes(e))
         raise _Fail(f"connection {'reset' if reset else 'closed'} after {where()}", transient=True) from None
-
-
-def _short(e: BaseException, limit: int = 160) -> str:
-    """A one-line, bounded rendering of an exception for an attempt's reason."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _causes(e: BaseException, depth: int = 0) -> Iterator[BaseException]:
-    """``e`` and what it wraps (args, ``reason``, cause, context), depth-first, bounded."""
-    if depth > 8:
-        return
-    yield e
-    inner: list[Any] = list(getattr(e, "args", ())) + [getattr(e, "reason", None), e.__cause__, e.__context__]
-    for x in inner:
-        if isinstance(x, BaseException) and x is not e:
-            yield from _causes(x, depth + 1)
-
-
-def _connection_reason(e: BaseException) -> tuple[str, bool]:
-    """A short reason for a connection error, and whether a retry may help."""
-    import socket
-
-    for c in _causes(e):
-        if isinstance(c, ConnectionRefusedError):
-            return "connection refused", False
-        if isinstance(c, socket.gaierror):
-            return "host not found", False
-        if isinstance(c, ConnectionResetError):
-            return "connection reset", True
-        if isinstance(c, (ConnectionAbortedError, BrokenPipeError)):
-            return "connection aborted", True
-        if isinstance(c, (TimeoutError, socket.timeout)):
-            return "timed out", True
-    text = _short(e)
-    if "refused" in text.lower():
-        return "connection refused", False
-    return f"connection failed: {text}", True
 
 
 def fetch_file(urls: Sequence[str], *, sha256: str | None, cache_dir: Path, size: int | None = None,
