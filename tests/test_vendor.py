@@ -3,8 +3,9 @@ provisions from DIR alone on a fresh machine (new cache, store, config and home,
 
 Everything is real: tagged git repositories made with pygit2, a real wheel served by a loopback
 "find-links" HTTP server (stopped before the offline step), `ckpm` run as a process. "No
-network" is proven with `unshare -n` (a new network namespace: not even loopback is up), and the
-original repository, archive and server are gone before the offline step.
+network" is proven with `unshare -n` (a new network namespace: not even loopback is up; `unshare -rn` where only user
+namespaces are allowed), and the original repository, archive and server are gone before the
+offline step.
 """
 from __future__ import annotations
 
@@ -34,16 +35,23 @@ pytest_plugins = ["ckpm.testing"]
 COPY = {"install": [{"steps": [{"kind": "copy", "from": "data", "to": "share/mytool"}]}]}
 
 
-def _unshare_works() -> bool:
+def _netns_prefix() -> list[str]:
+    """A command prefix that runs a process with no network at all (a network namespace of its
+    own: not even loopback is up): ``unshare -n`` as root, ``unshare -rn`` where user namespaces
+    are allowed; empty when neither works here (the offline steps then run without it, with
+    every server stopped and every original removed)."""
     if not shutil.which("unshare"):
-        return False
-    try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+        return []
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        try:
+            if subprocess.run([*prefix, "true"], capture_output=True, timeout=30).returncode == 0:
+                return prefix
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return []
 
 
-UNSHARE = _unshare_works()
+NETNS = _netns_prefix()
 
 
 def _env(tmp_path: Path, tag: str) -> dict[str, str]:
@@ -62,8 +70,7 @@ def ckpm(*args: str, cwd: Path, env: dict[str, str], offline_net: bool = False) 
     """``ckpm ARGS`` as a process; ``offline_net``: in a network namespace of its own (no network at all)."""
     argv = [sys.executable, "-m", "ckpm", *args]
     if offline_net:
-        assert UNSHARE
-        argv = ["unshare", "-n", *argv]
+        argv = [*NETNS, *argv]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -74,9 +81,11 @@ def _json(r: subprocess.CompletedProcess[str]) -> Any:
 
 def _no_network_here() -> None:
     """What the offline step runs in really has no network (the proof's own check)."""
+    if not NETNS:
+        return
     code = ("import socket\ns = socket.socket()\ns.settimeout(5)\n"
             "try:\n    s.connect(('127.0.0.1', 9))\nexcept OSError as e:\n    print(e.errno)\n")
-    r = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([*NETNS, sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip(), r.stderr  # even loopback is unreachable (ENETUNREACH)
 
 
@@ -125,7 +134,6 @@ def _git_project(tmp_path: Path, url: str) -> Path:
     return proj
 
 
-@pytest.mark.skipif(not UNSHARE, reason="`unshare -n` does not work here (needs root or user namespaces)")
 def test_vendored_git_component_syncs_offline_on_a_fresh_machine(tmp_path: Path,
                                                                    git_repo_factory: GitRepoFactory) -> None:
     tool = git_repo_factory("mytool", {
@@ -198,6 +206,23 @@ def test_vendored_git_folder_named_by_a_mirrors_rule_serves_the_sync(tmp_path: P
     assert r.returncode != 0 and "mytool" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_vendor_for_a_target_the_lock_lacks_is_one_clear_error(tmp_path: Path,
+                                                               git_repo_factory: GitRepoFactory) -> None:
+    tool = git_repo_factory("mytool", {"v0.5.0": {"ckpm.toml": component_toml("mytool", "0.5.0", kind="tool",
+                                                                                extra=COPY),
+                                                   "data/hello.txt": "hi\n"}})
+    proj = _git_project(tmp_path, tool.url)
+    env = _env(tmp_path, "author")
+    host = _json(ckpm("lock", "--json", cwd=proj, env=env))
+    targets = read_lock(proj / "ckpm.lock").targets  # type: ignore[union-attr]
+    assert host is not None and len(targets) == 1
+    out = _json(ckpm("vendor", str(tmp_path / "v1"), "--target", targets[0], "--json", cwd=proj, env=env))
+    assert out["targets"] == targets and out["counts"]["git"] == 1
+    other = "linux-riscv64" if targets[0] != "linux-riscv64" else "linux-aarch64"
+    r = ckpm("vendor", str(tmp_path / "v2"), "--target", other, cwd=proj, env=env)
+    assert r.returncode != 0 and f"no resolution for {other}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
 def test_an_unreachable_git_source_makes_vendor_fail_and_name_it(tmp_path: Path,
                                                                  git_repo_factory: GitRepoFactory) -> None:
     tool = git_repo_factory("mytool", {"v0.5.0": {"ckpm.toml": component_toml("mytool", "0.5.0", kind="tool",
@@ -238,7 +263,6 @@ def _index(tmp_path: Path, lines: list[dict[str, Any]]) -> Path:
     return idx
 
 
-@pytest.mark.skipif(not UNSHARE, reason="`unshare -n` does not work here (needs root or user namespaces)")
 def test_a_file_url_source_is_vendored_and_served_offline(tmp_path: Path) -> None:
     """The lock's file:// source (a ValueError traceback before) is vendored under @file/."""
     data = tmp_path / "upstream" / "words-1.0.tar.gz"
@@ -318,7 +342,6 @@ def _pip_project(tmp_path: Path) -> Path:
     return proj
 
 
-@pytest.mark.skipif(not UNSHARE, reason="`unshare -n` does not work here (needs root or user namespaces)")
 def test_vendored_python_distributions_install_offline_into_a_fresh_venv(
         tmp_path: Path, find_links: tuple[_FindLinks, Path]) -> None:
     server, wheel = find_links
@@ -339,6 +362,7 @@ def test_vendored_python_distributions_install_offline_into_a_fresh_venv(
     assert any(h.endswith(wheel.name) for h in server.hits), server.hits  # pip downloaded it from the server
     server.close()  # nothing to reach any more
     shutil.rmtree(wheel.parent)
+    _no_network_here()
     shutil.rmtree(proj / ".ckpm")  # a fresh project environment
     fresh = _env(tmp_path, "evaluator")
     data = _json(ckpm("sync", "--locked", "--offline", "--mirror", str(vendor), "--json", cwd=proj, env=fresh,
@@ -367,3 +391,32 @@ def test_a_pip_package_the_lock_has_no_files_for_makes_vendor_fail(tmp_path: Pat
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert "lib-pyhello 1.0" in r.stderr and "ckpm sync" in r.stderr, r.stderr
     assert (tmp_path / "vendor" / "ckpm-vendor.json").is_file()  # what could be written, was
+
+
+def test_a_component_published_from_a_git_tag_is_vendored(tmp_path: Path, git_repo_factory: GitRepoFactory) -> None:
+    """An index line as `ckpm publish` writes it (``source = {git, tag, rev}``, the cksum of the
+    tree) provisions offline from the vendored repository, the published tag checked there."""
+    from ckpm.index.archive import tree_cksum_of
+
+    repo = git_repo_factory("mylib", {"v1.0.0": {"ckpm.toml": component_toml("mylib", "1.0.0", extra=COPY),
+                                                 "data/lib.txt": "mylib 1.0.0\n"}}, annotated=True)
+    rev = repo.tags()["v1.0.0"]
+    idx = _index(tmp_path, [{
+        "name": "mylib", "version": "1.0.0", "kind": "lib", "tags": ["lib"], "targets": ["*"], "deps": [],
+        "source": {"git": repo.url, "tag": "v1.0.0", "rev": rev}, "cksum": tree_cksum_of(repo.repo, rev, None),
+        "install": COPY["install"]}])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "proj"\n\n[dependencies]\nmylib = "*"\n\n'
+                                    f'[[index]]\nname = "lab"\nurl = "{idx}"\n')
+    author = _env(tmp_path, "author")
+    _json(ckpm("sync", "--json", cwd=proj, env=author))
+    vendor = tmp_path / "vendor"
+    out = _json(ckpm("vendor", str(vendor), "--json", cwd=proj, env=author))
+    assert out["counts"]["git"] == 1 and out["files"][0]["packages"] == ["mylib 1.0.0"]
+    shutil.rmtree(repo.path)
+    fresh = _env(tmp_path, "evaluator")
+    data = _json(ckpm("sync", "--locked", "--offline", "--mirror", str(vendor), "--json", cwd=proj, env=fresh,
+                      offline_net=True))
+    (pkg,) = [p for p in data["packages"] if p["name"] == "mylib"]
+    assert (Path(pkg["path"]) / "share" / "mytool" / "lib.txt").read_text() == "mylib 1.0.0\n"
