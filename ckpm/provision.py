@@ -523,11 +523,16 @@ class _Run:
         if done.get(p.name, {}).get("want") == want and (venv / "pyvenv.cfg").is_file():
             return Provisioned(p.name, p.version, t, "venv", str(venv), detail="already installed")
         args = pip_args(self.ws)
+        vendored: set[str] = set()
         for root in self.vendor_roots:  # the distributions `ckpm vendor` wrote
-            from ckpm.fetch.vendor import PYTHON_DIR
+            from ckpm.fetch.vendor import PYTHON_DIR, python_hashes
 
             if (root / PYTHON_DIR).is_dir():
                 args += ["--find-links", str(root / PYTHON_DIR)]
+                vendored |= python_hashes(root)
+        if p.pip and "--no-index" not in args and all(
+                str(d.get("sha256") or "").removeprefix("sha256:").lower() in vendored for d in p.pip):
+            args.append("--no-index")  # every file is vendored: no index to wait for (pip checks each hash)
         if p.pip:  # the locked distributions, each with its hash
             recorded = [d for d in p.pip if isinstance(d.get("name"), str) and isinstance(d.get("version"), str)]
             step = {"kind": "pip", "requirements": [f"{d['name']}=={d['version']}" for d in recorded],
@@ -792,7 +797,7 @@ def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] 
         if t not in lock.targets:
             raise LockError(f"the lock has no resolution for {t} (it has {', '.join(lock.targets) or 'none'})",
                             hint=f"run `ckpm lock --target {t}` with the other targets you need")
-    dest = Path(dest).absolute()
+    dest = Path(os.path.abspath(dest))
     dest.mkdir(parents=True, exist_ok=True)
     run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))
     res = VendorResult(dest, chosen)

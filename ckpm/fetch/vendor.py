@@ -120,6 +120,14 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def python_hashes(folder: Path) -> set[str]:
+    """The sha256 of the python distributions the manifest of a vendored folder lists (claims
+    only: pip checks every file's hash against the lock when it installs)."""
+    items = read_manifest(folder).get("items")
+    return {str(it["sha256"]) for it in items if isinstance(it, dict) and it.get("kind") == "python"
+            and isinstance(it.get("sha256"), str)} if isinstance(items, list) else set()
+
+
 @dataclass
 class VendoredItem:
     """One thing written into the folder: an archive, a git repository, a python distribution."""
