@@ -420,3 +420,19 @@ def test_a_component_published_from_a_git_tag_is_vendored(tmp_path: Path, git_re
                       offline_net=True))
     (pkg,) = [p for p in data["packages"] if p["name"] == "mylib"]
     assert (Path(pkg["path"]) / "share" / "mytool" / "lib.txt").read_text() == "mylib 1.0.0\n"
+
+
+def test_a_source_of_another_scheme_is_named_not_a_traceback(tmp_path: Path) -> None:
+    idx = _index(tmp_path, [{
+        "name": "dataset-old", "version": "1.0", "kind": "dataset", "tags": ["dataset"], "targets": ["*"],
+        "deps": [], "source": {"urls": ["ftp://ftp.example.org/pub/old-1.0.tar.gz"]},
+        "install": [{"steps": [{"kind": "copy", "from": "data", "to": "share/old"}]}]}])
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "proj"\n\n[dependencies]\ndataset-old = "*"\n\n'
+                                    f'[[index]]\nname = "lab"\nurl = "{idx}"\n')
+    env = _env(tmp_path, "author")
+    _json(ckpm("lock", "--json", cwd=proj, env=env))
+    r = ckpm("vendor", str(tmp_path / "vendor"), cwd=proj, env=env)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "dataset-old 1.0: ftp://ftp.example.org/pub/old-1.0.tar.gz: only http://, https:// and file://" in r.stderr
