@@ -436,3 +436,29 @@ def test_a_source_of_another_scheme_is_named_not_a_traceback(tmp_path: Path) -> 
     r = ckpm("vendor", str(tmp_path / "vendor"), cwd=proj, env=env)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert "dataset-old 1.0: ftp://ftp.example.org/pub/old-1.0.tar.gz: only http://, https:// and file://" in r.stderr
+
+
+def test_api_vendor_returns_a_result_that_counts_each_kind(tmp_path: Path, git_repo_factory: GitRepoFactory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`api.vendor` (what `ckpm artifact` builds on): a VendorResult, counted per kind; the
+    VendorIncomplete it raises carries the same result."""
+    from ckpm import api
+    from ckpm.fetch.vendor import VendorIncomplete, VendorResult
+
+    for k, v in _env(tmp_path, "api").items():
+        if k.startswith(("CKPM_", "HOME", "XDG_")):
+            monkeypatch.setenv(k, v)
+    tool = git_repo_factory("mytool", {"v0.5.0": {"ckpm.toml": component_toml("mytool", "0.5.0", kind="tool",
+                                                                                extra=COPY),
+                                                   "data/hello.txt": "hi\n"}})
+    proj = _git_project(tmp_path, tool.url)
+    res = api.vendor(api.Workspace(proj), tmp_path / "vendor")
+    assert isinstance(res, VendorResult) and res.ok
+    assert res.counts() == {"archive": 0, "git": 1, "python": 0}
+    assert res.summary() == "0 archives, 1 git repository, 0 python distributions"
+    assert res.to_dict()["files"][0]["commits"] == [tool.tags()["v0.5.0"]]
+    shutil.rmtree(tool.path)
+    monkeypatch.setenv("CKPM_CACHE_DIR", str(tmp_path / "another-cache"))
+    with pytest.raises(VendorIncomplete) as info:
+        api.vendor(api.Workspace(proj), tmp_path / "vendor2", lock_options=api.LockOptions(locked=True))
+    assert info.value.result.counts()["git"] == 0 and "mytool 0.5.0" in info.value.result.problems[0]
