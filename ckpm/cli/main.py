@@ -488,7 +488,8 @@ def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: s
 # -- provisioning ---------------------------------------------------------------------------
 
 mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-                             help="A vendored folder (`ckpm vendor`) tried first for every http(s) URL (repeatable).")
+                             help="A folder made by `ckpm vendor`, tried first for every source: archives, git "
+                                  "repositories, python distributions (repeatable).")
 
 
 @cli.command()
