@@ -462,3 +462,27 @@ def test_api_vendor_returns_a_result_that_counts_each_kind(tmp_path: Path, git_r
     with pytest.raises(VendorIncomplete) as info:
         api.vendor(api.Workspace(proj), tmp_path / "vendor2", lock_options=api.LockOptions(locked=True))
     assert info.value.result.counts()["git"] == 0 and "mytool 0.5.0" in info.value.result.problems[0]
+
+
+def test_vendoring_again_after_a_tag_moved_keeps_the_new_pin(tmp_path: Path, git_repo_factory: GitRepoFactory) -> None:
+    """The same folder vendored again for a re-locked moved tag: the repository is rewritten so
+    that the tag names the commit the lock now pins, and the offline sync takes that one."""
+    tool = git_repo_factory("mytool", {"v0.5.0": {"ckpm.toml": component_toml("mytool", "0.5.0", kind="tool",
+                                                                                extra=COPY),
+                                                   "data/hello.txt": "first\n"}})
+    proj = _git_project(tmp_path, tool.url)
+    author = _env(tmp_path, "author")
+    vendor = tmp_path / "vendor"
+    _json(ckpm("vendor", str(vendor), "--json", cwd=proj, env=author))
+    new = tool.move_tag("v0.5.0", {"ckpm.toml": component_toml("mytool", "0.5.0", kind="tool", extra=COPY),
+                                   "data/hello.txt": "second\n"})
+    _json(ckpm("lock", "--upgrade", "--json", cwd=proj, env=author))
+    out = _json(ckpm("vendor", str(vendor), "--json", cwd=proj, env=author))
+    assert out["files"][0]["commits"] == [new] and out["files"][0]["tags"] == {"v0.5.0": new}
+    repo = pygit2.Repository(str(vendor / out["files"][0]["path"]))
+    assert str(repo.lookup_reference("refs/tags/v0.5.0").peel(pygit2.Commit).id) == new
+    shutil.rmtree(tool.path)
+    data = _json(ckpm("sync", "--locked", "--offline", "--mirror", str(vendor), "--json", cwd=proj,
+                      env=_env(tmp_path, "evaluator")))
+    (pkg,) = [p for p in data["packages"] if p["name"] == "mytool"]
+    assert (Path(pkg["path"]) / "share" / "mytool" / "hello.txt").read_text() == "second\n"

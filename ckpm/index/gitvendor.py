@@ -112,12 +112,8 @@ def write_vendored(dest: Path, sources: Sequence[tuple[Path, Sequence[Pin]]]) ->
     read back."""
     dest = Path(dest)
     wanted = sorted({rev for _, pins in sources for rev, _ in pins})
-    tags: dict[str, str] = {}
-    if (dest / "HEAD").is_file() and _holds(dest, wanted, {t for _, pins in sources for _, t in pins if t}):
-        repo = pygit2.Repository(str(dest))
-        for name in repo.references:
-            if name.startswith(TAG_REFS):
-                tags[name[len(TAG_REFS):]] = str(repo.lookup_reference(name).peel(pygit2.Commit).id)
+    tags = {tag: rev for _, pins in sources for rev, tag in pins if tag}
+    if (dest / "HEAD").is_file() and _holds(dest, wanted, tags):
         return {"commits": wanted, "tags": tags, "objects": 0}
     objects = 0
 
@@ -171,22 +167,23 @@ def write_vendored(dest: Path, sources: Sequence[tuple[Path, Sequence[Pin]]]) ->
         _replace_dir(dest, build)
     except pygit2.GitError as e:
         raise GitSourceError(f"cannot write the vendored repository {dest}: {git_reason(e)}") from None
-    for _, pins in sources:
-        for rev, tag in pins:
-            if tag:
-                tags[tag] = rev
     return {"commits": wanted, "tags": tags, "objects": objects}
 
 
-def _holds(path: Path, commits: Sequence[str], tags: set[str]) -> bool:
-    """Whether the vendored repository at ``path`` already holds every commit (read back) and tag."""
+def _holds(path: Path, commits: Sequence[str], tags: dict[str, str]) -> bool:
+    """Whether the vendored repository at ``path`` already holds every commit (read back), each
+    kept by its ref, and every tag where the lock has it."""
     try:
         repo = pygit2.Repository(str(path))
     except (pygit2.GitError, KeyError, OSError):
         return False
     try:
-        if any(TAG_REFS + t not in repo.references for t in tags):
-            return False
+        for name, rev in [*((TAG_REFS + t, r) for t, r in tags.items()), *((LOCKED_REFS + c, c) for c in commits)]:
+            try:
+                if str(repo.lookup_reference(name).peel(pygit2.Commit).id) != rev:
+                    return False
+            except (KeyError, ValueError, pygit2.GitError):
+                return False
         return not verify_commits(repo, commits)
     finally:
         repo.free()
