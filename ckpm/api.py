@@ -733,6 +733,7 @@ def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = 
 
     options = options or provision.SyncOptions()
     target = options.target or ws.host_target
+    provision.use_vendored(ws, options.mirror_dirs)  # vendored git commits into the cache, for the check
     outcome = _lock_for_target(ws, target, lock_options)
     result = provision.sync(ws, outcome.lock, replace(options, target=target))
     return outcome, result
@@ -745,20 +746,25 @@ def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None
     from ckpm import provision
 
     target = target or ws.host_target
+    provision.use_vendored(ws, tuple(mirror_dirs))
     outcome = _lock_for_target(ws, target, lock_options)
     opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs))
     return provision.sync(ws, outcome.lock, opts)
 
 
 def vendor(ws: Workspace, dest: Path, *, mirror_dirs: Sequence[Path] = (),
-           lock_options: LockOptions | None = None) -> list[dict[str, Any]]:
-    """``ckpm vendor DIR``: every source file the lock needs, copied into a folder that works as a mirror."""
+           lock_options: LockOptions | None = None, targets: Sequence[str] | None = None) -> Any:
+    """``ckpm vendor DIR``: every source a sync of ``targets`` (default: the lock's) needs (archives,
+    git repositories, python distributions), in a folder that works as a mirror. Returns a
+    :class:`ckpm.fetch.vendor.VendorResult` (``counts()``, ``summary()``); raises
+    ``VendorIncomplete`` (carrying it) when some source cannot be vendored."""
     from ckpm import provision
 
+    provision.use_vendored(ws, tuple(mirror_dirs))
     lk = ws.read_lock() if lock_options is not None and lock_options.locked else lock(ws, lock_options).lock
     if lk is None:
         raise StaleLock(f"no {ws.lock_path.name}", hint="run `ckpm lock` first")
-    return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs))
+    return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs), targets=targets)
 
 
 def environment(ws: Workspace, target: str | None = None) -> dict[str, str]:

@@ -498,7 +498,8 @@ def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: s
 # -- provisioning ---------------------------------------------------------------------------
 
 mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-                             help="A vendored folder (`ckpm vendor`) tried first for every http(s) URL (repeatable).")
+                             help="A folder made by `ckpm vendor`, tried first for every source: archives, git "
+                                  "repositories, python distributions (repeatable).")
 
 
 @cli.command()
@@ -569,23 +570,26 @@ def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, mirr
 
 @cli.command()
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", "-t", "targets", multiple=True,
+              help="Vendor what a sync of TARGET needs (repeatable; default: every target of the lock).")
 @click.option("--locked", is_flag=True, help="Never resolve: use ckpm.lock as it is.")
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json: bool) -> None:
-    """Copy every source file the lock needs into DEST, laid out to work as a mirror."""
+def vendor(c: Ctx, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: tuple[Path, ...],
+           as_json: bool) -> None:
+    """Write every source a sync needs (archives, git repositories, python distributions) into DEST."""
     from ckpm import api
     from ckpm.cli.output import info
 
     ws = c.workspace(as_json=as_json)
-    files = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    res = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked), targets=targets or None)
     if as_json:
-        emit(c, {"dest": str(dest), "files": files})
+        emit(c, res.to_dict())
         return
-    info(f"vendored {len(files)} files into {dest}")
-    click.echo(f"to use it offline: ckpm sync --offline --mirror {dest}   (or in ckpm.toml: "
+    info(f"vendored {res.summary()} into {dest}")
+    click.echo(f"to use it offline: ckpm sync --locked --offline --mirror {dest}   (or in ckpm.toml: "
                f"[mirrors] \"https://\" = [\"{dest}\"])", err=True)
 
 
