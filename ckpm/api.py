@@ -363,7 +363,29 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
     _verify_published_tags(ws, new, old)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
+    _warn_unprovidable(ws, new)
     return outcome
+
+
+#: kinds that are used as installed software: locked from an index line, they need a recipe
+_INSTALLED_KINDS = ("compiler", "tool", "lib")
+
+
+def _warn_unprovidable(ws: Workspace, new: Lock) -> None:
+    """Say at lock time what `ckpm sync` could not provide: a compiler, tool or library that is
+    not on this machine and whose index line has no install recipe for its target (a capability
+    such as `compiler = { tags = "compiler,lang-c" }` on a machine without gcc)."""
+    from ckpm.provision import recipe_for
+
+    for p in new.packages:
+        if isinstance(p.source, HostSource) or p.kind not in _INSTALLED_KINDS:
+            continue
+        missing = [t for t in p.targets if recipe_for(p, t) is None]
+        if missing:
+            ws.reporter.warning(
+                f"{p.name} {p.version} is not on this machine and its index line has no install recipe for "
+                f"{', '.join(missing)}: `ckpm sync` cannot provide it; install it (detection will find it), "
+                f"or ask for a component that this machine has")
 
 
 def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:

@@ -410,10 +410,18 @@ class _Run:
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
         files = [self.fetch(p, s) for s in sources]
         self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
-        entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix),
-                                   meta={"name": p.name, "version": p.version, "target": t, "kind": p.kind,
-                                         "recipe": recipe})
+        built: list[bool] = []
+
+        def build(destdir: Path, prefix: Path) -> dict[str, Any]:
+            built.append(True)
+            return self.build(p, t, recipe, files, destdir, prefix)
+
+        entry = self.store.install(key, build, meta={"name": p.name, "version": p.version, "target": t,
+                                                     "kind": p.kind, "recipe": recipe})
         self.prefixes[(id(p), t)] = entry.path
+        if not built:  # another process built it while this one waited for the prefix's lock
+            return Provisioned(p.name, p.version, t, "store", str(entry.path), key,
+                               detail="built by another ckpm meanwhile")
         return Provisioned(p.name, p.version, t, "built", str(entry.path), key)
 
     def key_of(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], sources: list[dict[str, Any]]) -> str:

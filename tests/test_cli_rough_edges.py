@@ -81,3 +81,23 @@ def test_remove_of_a_name_not_listed_has_its_own_error_code(tmp_path: Path) -> N
     ckpm("init", str(tmp_path / "p"), cwd=tmp_path)
     r = ckpm("remove", "nope", "--json", cwd=tmp_path / "p")
     assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "not-a-dependency"
+
+
+def test_lock_warns_when_it_chose_a_compiler_that_sync_cannot_provide(tmp_path: Path) -> None:
+    """No C compiler on the host (``--no-host``): the capability resolves to an index line with no
+    recipe, and the lock says so at once instead of leaving it to `ckpm sync` to fail."""
+    root = tmp_path / "index"
+    init_index(root, "lab")
+    write_component(root, [{"name": "compiler-clang", "version": "20.1.8", "kind": "compiler",
+                            "tags": ["compiler", "lang-c"], "targets": ["*"], "deps": [],
+                            "source": {"urls": ["https://example.org/clang.tgz"]}}])
+    reindex(root)
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text('[project]\nname = "p"\n\n[dependencies]\n'
+                                    'compiler = { tags = "compiler,lang-c" }\n')
+    r = ckpm("lock", "--no-host", "--json", cwd=proj, index=root)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert any("compiler-clang 20.1.8 is not on this machine and its index line has no install recipe" in w
+               and "`ckpm sync` cannot provide it" in w for w in out["warnings"]), out["warnings"]

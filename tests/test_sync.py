@@ -334,6 +334,9 @@ def test_two_concurrent_syncs_build_once(tmp_path: Path, mirror: Mirror) -> None
     paths = {[x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["path"] for o in outs}
     assert len(paths) == 1
     assert counter.read_text().count("built") == 1
+    actions = sorted([x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["action"]
+                     for o in outs)
+    assert actions == ["built", "store"]  # the one that waited reused the prefix, and says so
 
 
 FAKE_ZLIB_CONFIGURE = """#!/bin/sh
