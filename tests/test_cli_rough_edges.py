@@ -101,3 +101,29 @@ def test_lock_warns_when_it_chose_a_compiler_that_sync_cannot_provide(tmp_path: 
     out = json.loads(r.stdout)
     assert any("compiler-clang 20.1.8 is not on this machine and its index line has no install recipe" in w
                and "`ckpm sync` cannot provide it" in w for w in out["warnings"]), out["warnings"]
+
+
+def test_the_vendor_hint_names_the_scheme_of_the_sources(tmp_path: Path) -> None:
+    """An http:// source is vendored under its host, and the [mirrors] rule the hint suggests
+    is for http://, not https://."""
+    import hashlib
+
+    data = b"some data\n"
+    local = tmp_path / "upstream" / "data.txt"
+    local.parent.mkdir()
+    local.write_bytes(data)
+    root = tmp_path / "index"
+    init_index(root, "lab")
+    write_component(root, [{"name": "dataset-x", "version": "1.0", "kind": "dataset", "tags": ["dataset"],
+                            "targets": ["*"], "deps": [],
+                            "source": {"urls": ["http://data.invalid/data.txt"],
+                                       "sha256": hashlib.sha256(data).hexdigest()}}])
+    reindex(root)
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text('[project]\nname = "p"\n\n[dependencies]\ndataset-x = "*"\n\n'
+                                    f'[mirrors]\n"http://data.invalid/" = ["{local.parent}/"]\n')
+    r = ckpm("vendor", str(tmp_path / "out"), cwd=proj, index=root)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "data.invalid" / "data.txt").read_bytes() == data
+    assert f'[mirrors] "http://" = ["{tmp_path / "out"}"]' in r.stderr and '"https://"' not in r.stderr

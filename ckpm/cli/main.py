@@ -589,8 +589,11 @@ def vendor(c: Ctx, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: 
         emit(c, res.to_dict())
         return
     info(f"vendored {res.summary()} into {dest}")
+    schemes = sorted({it.source.split("://", 1)[0] for it in res.items
+                      if it.kind == "archive" and it.source.startswith(("http://", "https://"))}) or ["https"]
+    rules = ", ".join(f"\"{s}://\" = [\"{dest}\"]" for s in schemes)
     click.echo(f"to use it offline: ckpm sync --locked --offline --mirror {dest}   (or in ckpm.toml: "
-               f"[mirrors] \"https://\" = [\"{dest}\"])", err=True)
+               f"[mirrors] {rules})", err=True)
 
 
 @cli.command("env")
