@@ -20,7 +20,7 @@ from ckpm.index import Index, open_index
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import validate_target
-from ckpm.settings import INDEX_ENV, Settings, SettingsError
+from ckpm.settings import INDEX_ENV, RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS, Settings, SettingsError
 
 if TYPE_CHECKING:
     from ckpm.model.lockfile import Lock
@@ -242,8 +242,8 @@ class LockOptions:
     upgrade_packages: Sequence[str] = ()
     targets: Sequence[str] | None = None
     prerelease: bool | None = None  # None: keep what the lock says
-    max_rounds: int = 50_000
-    timeout: float = 120.0  # bounds the whole command: resolution and network reads
+    max_rounds: int = RESOLVE_MAX_ROUNDS
+    timeout: float = RESOLVE_SECONDS  # bounds the whole command: resolution and network reads
     locked: bool = False  # never re-resolve: fail if the lock does not hold
     allow_host_drift: bool = False  # with locked: host drift is a warning
 

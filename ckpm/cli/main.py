@@ -13,6 +13,7 @@ import click
 
 from ckpm import __version__
 from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +52,7 @@ def init(c: Ctx, path: Path | None, name: str | None, description: str, as_json:
 
 
 def _lock_opts(upgrade: bool = False, upgrade_package: tuple[str, ...] = (), target: tuple[str, ...] = (),
-               prerelease: bool | None = None, max_rounds: int = 50_000, timeout: float = 120.0,
+               prerelease: bool | None = None, max_rounds: int = RESOLVE_MAX_ROUNDS, timeout: float = RESOLVE_SECONDS,
                locked: bool = False) -> Any:
     from ckpm.api import LockOptions
 
@@ -80,8 +81,8 @@ resolve_options = [
     click.option("--no-host", is_flag=True, help="Pretend nothing is installed: satisfy nothing from the host."),
     click.option("--target", "-t", multiple=True, help="Resolve for TARGET (repeatable; default: the host)."),
     click.option("--prerelease/--no-prerelease", default=None, help="Allow pre-releases."),
-    click.option("--max-rounds", type=int, default=50_000, show_default=True, help="Resolver round budget."),
-    click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s)."),
+    click.option("--max-rounds", type=int, default=RESOLVE_MAX_ROUNDS, show_default=True, help="Resolver round budget."),
+    click.option("--timeout", type=float, default=RESOLVE_SECONDS, show_default=True, help="Resolver time budget (s)."),
 ]
 
 
@@ -507,7 +508,7 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
 @click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s).")
+@click.option("--timeout", type=float, default=RESOLVE_SECONDS, show_default=True, help="Resolver time budget (s).")
 @mirror_option
 @json_option
 @pass_ctx
