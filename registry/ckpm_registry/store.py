@@ -45,7 +45,11 @@ MARKER = ".ckpm-export.json"  # in the export folder: the commit (and api URL) i
 
 
 class StoreError(Exception):
-    """The index or the state folder cannot be used (a message for the operator)."""
+    """The index or the state folder cannot be used (a message for the operator, and a hint)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,13 @@ def open_bare(index: str | Path) -> Path:
     try:
         repo = pygit2.Repository(str(p))
     except (pygit2.GitError, KeyError):
-        raise StoreError(f"no git repository at {p} (make one with `git init --bare` and commit config.json)") from None
+        raise StoreError(f"no git repository at {p}",
+                         hint="--index names a local bare git repository: make one with `git init --bare` "
+                              "and commit config.json to it") from None
     try:
         if not repo.is_bare:
-            raise StoreError(f"{p} has a working tree; the registry serves a bare repository "
-                             f"(`git clone --bare {p} index.git`)")
+            raise StoreError(f"{p} has a working tree; the registry serves a bare repository",
+                             hint=f"make a bare copy with `git clone --bare {p} index.git` and serve that")
         return Path(repo.path).resolve()
     finally:
         repo.free()
