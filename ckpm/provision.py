@@ -276,6 +276,7 @@ class _Run:
             sha = sha.removeprefix("sha256:")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise FetchError(f"{p.name} {p.version}: the lock's size for {urls[0]} is not a byte count")
+        urls = self.checked_urls(p, src, urls)  # index data names no local file outside its folder
         got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None,
                          size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
@@ -288,6 +289,33 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    def checked_urls(self, p: LockedPackage, src: dict[str, Any], urls: list[str]) -> list[str]:
+        """The source's URLs as :func:`ckpm.fetch.local.data_urls` lets them be fetched: a local
+        file only from an index that is a local folder, inside that folder."""
+        from ckpm.fetch.local import data_urls, is_local
+        from ckpm.model.source import IndexSource
+
+        if not any(is_local(u) for u in urls):
+            return urls
+        field = "source.urls"
+        for i, r in enumerate(p.install):
+            for j, s in enumerate(r.get("sources") or ()):
+                if s is src:
+                    field = f"install[{i}].sources[{j}].urls"
+        root: Path | None = None
+        index = f"git component {p.source.get('git')}" if p.source.kind == "git" else f"({p.source.kind})"
+        if isinstance(p.source, IndexSource):
+            from ckpm.index.folder import FolderIndex
+
+            index = p.source.index
+            try:
+                found = [i for i in self.ws.indexes if i.name == p.source.index]
+            except CkpmError:
+                found = []
+            if found and isinstance(found[0], FolderIndex):
+                root = found[0].root
+        return data_urls(urls, root=root, index=index, component=f"{p.name} {p.version}", field=field)
 
     def interpreter(self) -> str | None:
         """The python that makes the project's environment: the one whose version the lock's
@@ -614,10 +642,34 @@ def _unpack_all(files: list[Path], dest: Path) -> None:
                             dirs_exist_ok=i == 0)
         elif archive_kind(f) is not None:
             unpack(f, dest if i == 0 else dest / f"source-{i}")
+            _keep_private(f, dest if i == 0 else dest / f"source-{i}")
         else:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest / _file_name(f, i))
+            # the umask's mode, less the read bits the cached file lacks (a private file stays private)
+            from ckpm.fsutil import current_umask
+
+            os.chmod(dest / _file_name(f, i), 0o644 & ~current_umask() & ((f.stat().st_mode & 0o044) | 0o600))
     dest.mkdir(parents=True, exist_ok=True)
+
+
+def _keep_private(archive: Path, tree: Path) -> None:
+    """The read bits for group and others that ``archive`` lacks, taken from everything
+    unpacked from it (a walk with a stack: no recursion, however deep the tree)."""
+    lacks = 0o044 & ~archive.stat().st_mode
+    if not lacks:
+        return
+    stack = [tree]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_symlink():
+                    continue
+                os.chmod(e.path, e.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
+                if e.is_dir():
+                    stack.append(Path(e.path))
+    os.chmod(tree, tree.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
 
 
 def _file_name(f: Path, i: int) -> str:

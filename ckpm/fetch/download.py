@@ -226,7 +226,7 @@ class _Job:
                 raise
         digest = hasher.hexdigest()
         self._verify(temp, digest, n)
-        return self.cache.store(temp, digest), digest, n
+        return self.cache.store(temp, digest, like=st.st_mode), digest, n
 
     def _http(self, url: str) -> tuple[Path, str, int]:
         part = self.cache.partial(url)

@@ -12,6 +12,7 @@ from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
 from ckpm.model.entry import IndexDataError, IndexEntry, valid_name
+from ckpm.model.source import local_file_sources
 from ckpm.model.version import try_version
 
 from ckpm_registry.errors import ApiError, forbidden, invalid, not_found
@@ -80,6 +81,10 @@ class Registry:
         except IndexDataError as e:
             raise invalid(f"the line is not a valid index line: {e.message}") from None
         name = entry.name
+        local = local_file_sources(line)
+        if local:
+            raise invalid(f"{local[0]} names a local file: a registry's sources are URLs everyone can fetch "
+                          "(http or https)")
         if name in (CONFIG, SUMMARY):
             raise invalid(f"{name} is the name of an index file; readers would never find a component of that name")
         with self.store.writing():
