@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
-from ckpm.model.entry import IndexDataError, IndexEntry, valid_name
+from ckpm.model.entry import IndexDataError, IndexEntry, normalize_name, valid_name
 from ckpm.model.source import local_file_sources
 from ckpm.model.version import try_version
 
@@ -89,6 +89,7 @@ class Registry:
             raise invalid(f"{name} is the name of an index file; readers would never find a component of that name")
         with self.store.writing():
             self._sync_export()
+            self._refuse_other_spelling(user, name)
             owners = self._owners_or_refuse(user, name, new_ok=True)
             unknown = [str(d.get("name")) for d in entry.deps_raw if not self.store.known_dependency(d)]
             if unknown:
@@ -107,6 +108,24 @@ class Registry:
                 self.store.owners.set(name, [user])
             self.store.sync_export()
         return {"name": change.name, "version": change.version, "commit": change.commit}
+
+    def _refuse_other_spelling(self, user: str, name: str) -> None:
+        """Names are compared in :func:`normalize_name` form: ``Foo_bar`` is ``foo-bar``. A name
+        the registry has under another spelling is refused (403 when another owner has it)."""
+        norm = normalize_name(name)
+        try:
+            names = {x.name for x in self.store.summaries()}
+        except IndexError_:
+            names = set()
+        names.update(self.store.owners.all())
+        other = next((n for n in sorted(names) if n != name and normalize_name(n) == norm), None)
+        if other is None:
+            return
+        owners = self.store.owners.of(other)
+        same = f"{name} is the name {other} (names are compared with runs of '-', '_' and '.' alike)"
+        if user not in owners:
+            raise forbidden(f"{same}, which {', '.join(owners) if owners else 'nobody on this registry'} owns")
+        raise ApiError(409, "name-taken", f"{same}: publish it as {other}")
 
     def _sync_export(self) -> None:
         """Bring the export up to the branch tip before a write (a 503 when it cannot be read)."""

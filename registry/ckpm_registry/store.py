@@ -349,7 +349,8 @@ def checked_entry(line: Mapping[str, Any]) -> IndexEntry:
     name = line.get("name")
     if not isinstance(name, str) or not valid_name(name):
         raise IndexDataError(f"name {json.dumps(name)[:80]} is not a valid component name "
-                             "([a-z0-9][a-z0-9._-]*, at most 64 characters)")
+                             "(lower-case letters, digits and ._- ending in a letter or digit, at most 64 characters, "
+                             "not a Windows device name)")
     try:
         text = json.dumps(dict(line), separators=(",", ":"))
     except (ValueError, TypeError, RecursionError) as e:
