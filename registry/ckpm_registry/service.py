@@ -95,17 +95,21 @@ class Registry:
             if unknown:
                 raise invalid(f"{name} {entry.version_text} depends on {', '.join(sorted(unknown))}, "
                               "which this registry does not have (publish those first, or use a git dependency)")
+            if not owners:  # first: a process killed after the commit leaves the name owned
+                self.store.owners.set(name, [user])
             try:
                 change = publish_line(str(self.store.gitdir), line, signature=(user, f"{user}@ckpm-registry"),
                                       settings=self.store.settings, direct=True)
-            except AlreadyPublished as e:
-                raise ApiError(409, "already-published", _already(name, entry, e.existing)) from None
-            except IndexDataError as e:
-                raise invalid(e.message) from None
-            except IndexError_ as e:
-                raise _unavailable(e) from None
-            if not owners:
-                self.store.owners.set(name, [user])
+            except BaseException as e:
+                if not owners:
+                    self.store.owners.set(name, [])
+                if isinstance(e, AlreadyPublished):
+                    raise ApiError(409, "already-published", _already(name, entry, e.existing)) from None
+                if isinstance(e, IndexDataError):
+                    raise invalid(e.message) from None
+                if isinstance(e, IndexError_):
+                    raise _unavailable(e) from None
+                raise
             self.store.sync_export()
         return {"name": change.name, "version": change.version, "commit": change.commit}
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -41,7 +42,9 @@ from ckpm_registry.owners import Owners
 
 log = logging.getLogger("ckpm_registry")
 
-MARKER = ".ckpm-export.json"  # in the export folder: the commit (and api URL) it holds
+MARKER = ".ckpm-export.json"
+#: the temporary file of an atomic_write (``.NAME.XXXXXXXX.tmp``), left behind when a process is killed
+_LEFT_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # in the export folder: the commit (and api URL) it holds
 
 
 class StoreError(Exception):
@@ -219,6 +222,28 @@ class IndexStore:
                     self._write_file(rel, self._repo[delta.new_file.id])
                 else:
                     self._remove_file(rel)
+
+    def sweep(self) -> int:
+        """Remove the temporary files of writes a killed process left (``.NAME.XXXXXXXX.tmp`` of
+        ``atomic_write``) from the export and the state folder; the caller holds the write lock,
+        so no write is under way. Returns how many were removed."""
+        removed = 0
+        todo = [self.export, self.state]
+        while todo:
+            d = todo.pop()
+            try:
+                entries = list(os.scandir(d))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if d != self.state:  # the state folder's subfolders are the export (walked) and nothing else
+                        todo.append(Path(e.path))
+                elif _LEFT_TEMP.match(e.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(e.path)
+                        removed += 1
+        return removed
 
     def sync_export(self) -> str:
         """Bring the export folder to the branch tip (the caller holds the write lock); returns the tip."""
