@@ -254,3 +254,24 @@ def test_the_registry_answers_422_to_a_file_source(tmp_path: Path, git_index_fac
         assert reg.publish(line_from_repo(repo, "1.0.0")).status_code == 201
     finally:
         reg.stop()
+
+
+def test_an_archive_from_a_private_file_unpacks_private(tmp_path: Path) -> None:
+    """The user's own 0600 archive, through ``--mirror``: what is unpacked from it into the store
+    is not readable by others either."""
+    data = b"private words\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo("top/words.txt")
+        info.size, info.mode = len(data), 0o644
+        tf.addfile(info, io.BytesIO(data))
+    vendored = tmp_path / "vendored" / "upstream.invalid"
+    vendored.mkdir(parents=True)
+    (vendored / "words.tar.gz").write_bytes(buf.getvalue())
+    (vendored / "words.tar.gz").chmod(0o600)
+    sha = hashlib.sha256(buf.getvalue()).hexdigest()
+    proj = _project(tmp_path, {"urls": ["https://upstream.invalid/words.tar.gz"], "sha256": sha}, name="arch")
+    r = ckpm("sync", "--mirror", str(tmp_path / "vendored"), cwd=proj, env=_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    copies = [p for p in (tmp_path / "store").rglob("words.txt") if p.is_file()]
+    assert copies and all(p.read_bytes() == data and stat.S_IMODE(p.stat().st_mode) & 0o044 == 0 for p in copies)
