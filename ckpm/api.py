@@ -762,15 +762,18 @@ def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = 
 
 
 def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None,
-          mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None) -> Any:
+          mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None,
+          deadline: float | None = None) -> Any:
     """``ckpm fetch [NAME…]``: download and verify the sources of the named packages (all when
-    none are named) and their dependencies; nothing is built."""
+    none are named) and their dependencies; nothing is built. ``deadline`` (``time.monotonic()``)
+    bounds the downloads."""
     from ckpm import provision
 
     target = target or ws.host_target
     provision.use_vendored(ws, tuple(mirror_dirs))
     outcome = _lock_for_target(ws, target, lock_options)
-    opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs))
+    opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs),
+                                 deadline=deadline)
     return provision.sync(ws, outcome.lock, opts)
 
 

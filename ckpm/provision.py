@@ -81,6 +81,8 @@ class SyncOptions:
     fetch_only: bool = False  # `ckpm fetch`: download and verify, build nothing
     mirror_dirs: tuple[Path, ...] = ()  # `--mirror DIR`: vendored folders tried first for http(s) URLs
     jobs: int = 0  # parallel jobs of a build (0: the CPU count)
+    deadline: float | None = None  # `--timeout`: a time.monotonic() value that bounds downloads and builds
+    low_speed: tuple[int, float] | None = None  # (bytes, seconds) of a download; None: the index transfers' limit
 
 
 # -- the graph of one target ---------------------------------------------------------------
@@ -277,10 +279,13 @@ class _Run:
             sha = sha.removeprefix("sha256:")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise FetchError(f"{p.name} {p.version}: the lock's size for {urls[0]} is not a byte count")
+        urls = self.checked_urls(p, src, urls)  # index data names no local file outside its folder
         got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None,
                          size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
-                         reporter=self.ws.reporter, label=f"{p.name} {p.version}")
+                         reporter=self.ws.reporter, label=f"{p.name} {p.version}",
+                         low_speed_bytes=self.low_speed[0], low_speed_seconds=self.low_speed[1],
+                         deadline=self.options.deadline)
         if got.pinned:
             src["sha256"] = got.sha256
             src["size"] = got.size
@@ -289,6 +294,54 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    @property
+    def low_speed(self) -> tuple[int, float]:
+        """The low-speed limit of a source download: the index transfers' (HTTP_LIMITS), unless set."""
+        if self.options.low_speed is not None:
+            return self.options.low_speed
+        from ckpm.index.transfer import HTTP_LIMITS
+
+        return HTTP_LIMITS.low_speed_bytes, HTTP_LIMITS.low_speed_seconds
+
+    def checked_urls(self, p: LockedPackage, src: dict[str, Any], urls: list[str]) -> list[str]:
+        """The source's URLs as :func:`ckpm.fetch.local.data_urls` lets them be fetched: a local
+        file only from an index that is a local folder, inside that folder."""
+        from ckpm.fetch.local import data_urls, is_local
+        from ckpm.model.source import IndexSource
+
+        if not any(is_local(u) for u in urls):
+            return urls
+        field = "source.urls"
+        for i, r in enumerate(p.install):
+            for j, s in enumerate(r.get("sources") or ()):
+                if s is src:
+                    field = f"install[{i}].sources[{j}].urls"
+        root: Path | None = None
+        index = f"git component {p.source.get('git')}" if p.source.kind == "git" else f"({p.source.kind})"
+        if isinstance(p.source, IndexSource):
+            from ckpm.index.folder import FolderIndex
+
+            index = p.source.index
+            try:
+                found = [i for i in self.ws.indexes if i.name == p.source.index]
+            except CkpmError:
+                found = []
+            if found and isinstance(found[0], FolderIndex):
+                root = found[0].root
+        return data_urls(urls, root=root, index=index, component=f"{p.name} {p.version}", field=field)
+
+    def time_left(self) -> float | None:
+        """Seconds a recipe may run before ``--timeout`` ends the command (None: no limit)."""
+        if self.options.deadline is None:
+            return None
+        import time
+
+        left = self.options.deadline - time.monotonic()
+        if left <= 0:
+            raise BuildError("the command's time limit (--timeout) ran out before the build",
+                             hint="raise --timeout; what was built so far is kept")
+        return left
 
     def interpreter(self) -> str | None:
         """The python that makes the project's environment: the one whose version the lock's
@@ -506,7 +559,8 @@ class _Run:
                                toolchain=self.toolchain(t) if _compiles(recipe) else host_only(t, self.host),
                                log=log, deps=deps, tool_paths=tools,
                                jobs=self.options.jobs or os.cpu_count() or 1,
-                               env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()})
+                               env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()},
+                               timeout=self.time_left())
             (work / "build").mkdir(exist_ok=True)
             with self.ws.reporter.progress(f"building {p.name} {p.version} for {t}"):
                 return run_recipe(recipe, ctx) or {}
@@ -554,7 +608,8 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
             ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
                                toolchain=host_only(t, self.host), log=log, python=self.interpreter(),
-                               venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings))
+                               venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings),
+                               timeout=self.time_left())
             with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
                 info = run_recipe(recipe, ctx) or {}
         installed = [{k: d[k] for k in ("name", "version", "sha256") if d.get(k)} for d in info.get("pip", [])]
@@ -735,10 +790,34 @@ def _unpack_all(files: list[Path], dest: Path) -> None:
                             dirs_exist_ok=i == 0)
         elif archive_kind(f) is not None:
             unpack(f, dest if i == 0 else dest / f"source-{i}")
+            _keep_private(f, dest if i == 0 else dest / f"source-{i}")
         else:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest / _file_name(f, i))
+            # the umask's mode, less the read bits the cached file lacks (a private file stays private)
+            from ckpm.fsutil import current_umask
+
+            os.chmod(dest / _file_name(f, i), 0o644 & ~current_umask() & ((f.stat().st_mode & 0o044) | 0o600))
     dest.mkdir(parents=True, exist_ok=True)
+
+
+def _keep_private(archive: Path, tree: Path) -> None:
+    """The read bits for group and others that ``archive`` lacks, taken from everything
+    unpacked from it (a walk with a stack: no recursion, however deep the tree)."""
+    lacks = 0o044 & ~archive.stat().st_mode
+    if not lacks:
+        return
+    stack = [tree]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_symlink():
+                    continue
+                os.chmod(e.path, e.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
+                if e.is_dir():
+                    stack.append(Path(e.path))
+    os.chmod(tree, tree.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
 
 
 def _file_name(f: Path, i: int) -> str:

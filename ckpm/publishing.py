@@ -564,7 +564,10 @@ def recipe_and_rule_problems(line: Mapping[str, Any]) -> list[str]:
     from ckpm.detect.trust import validate_rule
     from ckpm.model.program import parse_program
 
-    out: list[str] = []
+    from ckpm.model.source import local_file_sources
+
+    out: list[str] = [f"{f} names a local file, which nobody else can read (use an http(s) URL)"
+                      for f in local_file_sources(line)]
     for i, recipe in enumerate(line.get("install") or (), 1):
         out.extend(f"[[install]] {i}: {p}" for p in check_recipe(recipe))
     for i, rule in enumerate(line.get("detect") or (), 1):

@@ -498,6 +498,9 @@ def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: s
 
 # -- provisioning ---------------------------------------------------------------------------
 
+timeout_option = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                              help="Time limit of the whole command (s): resolution, downloads and builds "
+                                   f"(default: none; resolution alone stops after {RESOLVE_SECONDS:g} s).")
 mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),
                              help="A folder made by `ckpm vendor`, tried first for every source: archives, git "
                                   "repositories, python distributions (repeatable).")
@@ -508,20 +511,24 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
 @click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
-@click.option("--timeout", type=float, default=RESOLVE_SECONDS, show_default=True, help="Resolver time budget (s).")
+@timeout_option
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, timeout: float,
+def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, timeout: float | None,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
+    import time
+
     from ckpm import api
     from ckpm.provision import SyncOptions
 
+    deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json, no_host=no_host)
-    lock_opts = _lock_opts(timeout=timeout, locked=locked)
-    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors), lock_opts)
+    lock_opts = _lock_opts(timeout=timeout if timeout is not None else 120.0, locked=locked)
+    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors, deadline=deadline),
+                            lock_opts)
     if as_json:
         emit(c, {"lock": outcome.to_dict(), **res.to_dict()})
         return
@@ -546,17 +553,22 @@ def _report_sync(res: Any, verb: str = "synced") -> None:
 @click.argument("names", nargs=-1)
 @click.option("--target", "-t", help="The target whose sources to fetch (default: the host).")
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@timeout_option
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, mirrors: tuple[Path, ...],
-          as_json: bool) -> None:
+def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, timeout: float | None,
+          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Download and verify the sources of NAMES (default: every locked package); build nothing."""
+    import time
+
     from ckpm import api
 
+    deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json)
-    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, deadline=deadline,
+                    lock_options=_lock_opts(locked=locked, timeout=timeout if timeout is not None else 120.0))
     if as_json:
         emit(c, res.to_dict())
         return
