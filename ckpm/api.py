@@ -50,7 +50,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "INDEX_ENV", "Options", "Settings", "Workspace", "make_indexes",
     "init_project", "parse_add_spec", "AddRequest", "LockOutcome", "add", "remove",
-    "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift",
+    "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift", "verify_packages",
     "SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show", "tree",
     "why", "why_not",
 ]
@@ -611,6 +611,37 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: lis
     return [f"{p.name} {p.version}: source: a {src.kind} source, which no resolution writes"], None
 
 
+def verify_packages(ws: Workspace, lk: Lock, *, what: str = "the lock") -> None:
+    """Raise StaleLock unless every package of ``lk`` says what its line says (sources,
+    recipes, kind, run table: ``resolve/verify.py``), for a lock that is not the project's
+    current one (a replay's recorded lock), where the graph is not the manifest's to check."""
+    from ckpm.resolve.verify import package_problems
+
+    problems: list[str] = []
+    notes: list[str] = []
+    for p in sorted(lk.packages, key=lambda p: p.ident):
+        if isinstance(p.source, HostSource):
+            entry = _host_entry(ws, p)
+        else:
+            found, entry = _check_package(ws, p, notes, None, [])
+            problems.extend(found)
+        if entry is not None:
+            problems.extend(x.line() for x in package_problems(p, entry, _where(p)))
+    ws.reporter.warn_all(notes)
+    if problems:
+        raise StaleLock(f"{what} does not say what its index lines say", details=problems,
+                        hint="nothing was provisioned from it; lock again (`ckpm lock`) and record anew")
+
+
+def _where(p: LockedPackage) -> str:
+    src = p.source
+    if isinstance(src, IndexSource):
+        return f"index {src.index}"
+    if isinstance(src, GitSource):
+        return f"the ckpm.toml of {src.git} at {src.rev[:12]}"
+    return "the index"
+
+
 def _host_entry(ws: Workspace, p: LockedPackage) -> Any:
     """The line a host candidate of ``p`` carries (as ``resolve/host.py`` makes it): a host
     fact's, or the newest line of the first index that has the component; None if none has."""
@@ -642,11 +673,7 @@ def _verify(ws: Workspace, lk: Lock, entries: dict[tuple[str, str, str], Any]) -
     for p in sorted(lk.packages, key=lambda p: p.ident):
         entry = entries.get(p.ident)
         if entry is not None:
-            src = p.source
-            where = (f"index {src.index}" if isinstance(src, IndexSource)
-                     else f"the ckpm.toml of {src.git} at {src.rev[:12]}" if isinstance(src, GitSource)
-                     else "the index")
-            found.extend(package_problems(p, entry, where))
+            found.extend(package_problems(p, entry, _where(p)))
     found.extend(graph_problems(lk, ws.manifest.dependencies, host_target=ws.host_target,
                                 project=ws.manifest_path.name, entries=entries,
                                 git_url=lambda url, subdir: ws.git_source(url, subdir).url))
@@ -753,9 +780,8 @@ def vendor(ws: Workspace, dest: Path, *, mirror_dirs: Sequence[Path] = (),
     """``ckpm vendor DIR``: every source file the lock needs, copied into a folder that works as a mirror."""
     from ckpm import provision
 
-    lk = ws.read_lock() if lock_options is not None and lock_options.locked else lock(ws, lock_options).lock
-    if lk is None:
-        raise StaleLock(f"no {ws.lock_path.name}", hint="run `ckpm lock` first")
+    opts = replace(lock_options, allow_host_drift=True) if lock_options is not None else None
+    lk = lock(ws, opts).lock  # with --locked, verified (api.check), never resolved; the host is not vendored
     return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs))
 
 

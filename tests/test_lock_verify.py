@@ -303,3 +303,29 @@ def test_each_field_is_compared(world: World, change: Callable[[Lock], None], li
     with pytest.raises(StaleLock) as e:
         api.sync(world.workspace(), None, api.LockOptions(locked=True))
     assert line.format(host=ws.host_target) in e.value.details
+
+
+# -- the other commands that use a lock ---------------------------------------------------------------
+
+def test_vendor_locked_and_a_replayed_lock_are_verified_too(world: World) -> None:
+    from ckpm.pipeline.run import RunRequest, provision
+
+    def evil(lk: Lock) -> None:
+        _pkg(lk, "data-hello").install = [{"steps": [{"kind": "script", "run": [f"touch {world.marker}"]}],
+                                           "targets": ["*"]}]
+    world.edit(evil)
+    line = "data-hello 1.0: install: [0].steps[0].kind is 'script' in the lock, 'copy' in index lab"
+    r = world.ckpm("vendor", "--locked", str(world.tmp_path / "vendor"))
+    assert r.returncode == 3 and line in r.stderr, r.stderr
+    assert not (world.tmp_path / "vendor").exists()
+    # a replay provisions from the lock its record holds: the same lines are checked first
+    recorded = world.lock()
+    (world.proj / "ckpm.lock").write_text(world.good)  # the project's own lock is fine
+    store = world.fresh_store()
+    os.environ["CKPM_STORE"] = str(store)
+    with pytest.raises(StaleLock) as e:
+        provision(world.workspace(), {"request": RunRequest(), "lock": recorded})
+    assert line in e.value.details and "recorded lock" in e.value.message
+    assert not world.marker.exists() and not store.exists()
+    provision(world.workspace(), {"request": RunRequest(), "lock": read_lock(world.proj / "ckpm.lock")})
+    assert store.is_dir()  # the verified lock provisions

@@ -162,7 +162,10 @@ def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
 
         outcome, res = sync(ws, prov.SyncOptions(target=target), LockOptions(locked=req.locked))
         lock = outcome.lock
-    else:
+    else:  # a recorded lock (replay): its recipes run only from verified lines
+        from ckpm.api import verify_packages
+
+        verify_packages(ws, lock, what="the recorded lock")
         res = prov.sync(ws, lock, prov.SyncOptions(target=target))
     ctx["lock"] = lock
     where: dict[str, str] = {}
