@@ -642,6 +642,30 @@ def _where(p: LockedPackage) -> str:
     return "the index"
 
 
+def _earlier_index(ws: Workspace, name: str, index: str) -> str | None:
+    """An index before ``index`` in the project's order that has component ``name`` (a
+    resolution would have taken it from there); None when ``index`` comes first."""
+    for idx in ws.indexes:
+        if idx.name == index:
+            return None
+        try:
+            if idx.entries(name):
+                return idx.name
+        except CkpmError:
+            continue
+    return None
+
+
+def _git_spelling(ws: Workspace, url: str, subdir: str | None) -> tuple[str, str | None]:
+    """A git URL and subdir as the resolver compares them (relative paths made absolute, ``sub/``
+    as ``sub``); as given when they cannot be read as such (the difference is then reported)."""
+    try:
+        gs = ws.git_source(url, subdir)
+    except CkpmError:
+        return url, subdir
+    return gs.url, gs.subdir
+
+
 def _host_entry(ws: Workspace, p: LockedPackage) -> Any:
     """The line a host candidate of ``p`` carries (as ``resolve/host.py`` makes it): a host
     fact's, or the newest line of the first index that has the component; None if none has."""
@@ -676,7 +700,8 @@ def _verify(ws: Workspace, lk: Lock, entries: dict[tuple[str, str, str], Any]) -
             found.extend(package_problems(p, entry, _where(p)))
     found.extend(graph_problems(lk, ws.manifest.dependencies, host_target=ws.host_target,
                                 project=ws.manifest_path.name, entries=entries,
-                                git_url=lambda url, subdir: ws.git_source(url, subdir).url))
+                                git_url=lambda url, subdir: _git_spelling(ws, url, subdir),
+                                earlier_index=lambda name, index: _earlier_index(ws, name, index)))
     return [f.line() for f in found]
 
 

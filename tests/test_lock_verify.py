@@ -329,3 +329,32 @@ def test_vendor_locked_and_a_replayed_lock_are_verified_too(world: World) -> Non
     assert not world.marker.exists() and not store.exists()
     provision(world.workspace(), {"request": RunRequest(), "lock": read_lock(world.proj / "ckpm.lock")})
     assert store.is_dir()  # the verified lock provisions
+
+
+def test_a_package_moved_to_a_later_index_is_stale(tmp_path: Path, index_factory: Any) -> None:
+    """Two indexes with the same version: the resolver takes the first's line; a lock that says
+    the second (whose line carries a script) is refused, though it matches that index's line."""
+    evil = {"targets": ["*"], "steps": [{"kind": "script", "run": [f"touch {tmp_path / 'PWNED'}"]}]}
+    lab = index_factory({"lib-x": [entry("lib-x", "1.0", source={})]}, name="lab")
+    other = index_factory({"lib-x": [entry("lib-x", "1.0", source={}, install=[evil])]}, name="other")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "p"\n\n[dependencies]\nlib-x = "*"\n\n'
+                                    f'[[index]]\nname = "lab"\nurl = "{lab}"\n\n'
+                                    f'[[index]]\nname = "other"\nurl = "{other}"\n')
+    api.lock(api.Workspace(proj))
+    assert api.check(api.Workspace(proj)).ok
+    lk = read_lock(proj / "ckpm.lock")
+    assert lk is not None
+    (p,) = lk.find("lib-x")
+    from ckpm.model.source import IndexSource
+
+    p.source = IndexSource("other", str(other))
+    p.install = [evil]
+    (proj / "ckpm.lock").write_text(lk.dumps())
+    res = api.check(api.Workspace(proj))
+    assert res.problems == ["lib-x 1.0: source: from index other, but index lab comes first and has lib-x, which "
+                            "ckpm.toml requires (lib-x)"]
+    with pytest.raises(StaleLock):
+        api.sync(api.Workspace(proj), None, api.LockOptions(locked=True))
+    assert not (tmp_path / "PWNED").exists()

@@ -141,13 +141,16 @@ class _Walk:
 
 def graph_problems(lk: Lock, deps: Mapping[str, Requirement], *, host_target: str, project: str,
                    entries: Mapping[Ident, IndexEntry | None],
-                   git_url: Callable[[str, str | None], str]) -> list[LockProblem]:
+                   git_url: Callable[[str, str | None], tuple[str, str | None]],
+                   earlier_index: Callable[[str, str], str | None] = lambda name, index: None) -> list[LockProblem]:
     """Whether the lock's graph is one the resolver would write for ``deps`` (the manifest's).
 
     ``entries`` gives each package's line (a host package: a line made from its index's
     newest one, as the host adapter makes it; None where it could not be read: that package's
     edges are followed as they are and not checked against a line). ``git_url`` maps a git URL
-    as written (a manifest's relative path) to its canonical spelling.
+    and subdir as written (a manifest's relative path, ``sub/``) to their canonical spelling;
+    ``earlier_index(name, index)`` names an index before ``index`` in the project's order that has
+    component ``name`` (the resolver takes a component from the first index that has it).
     """
     out: list[LockProblem] = []
     seen: set[LockProblem] = set()
@@ -184,7 +187,7 @@ def graph_problems(lk: Lock, deps: Mapping[str, Requirement], *, host_target: st
             bad(pname, pversion, "dependencies", f"{req.key} points at {e.name} {e.version}, and the lock {held}")
             return e
         who = "ckpm.toml" if pname == project and not pversion else f"{pname} {pversion}"
-        for field, why in _reasons_against(req, q, entries.get(q.ident), t, host_target, git_url):
+        for field, why in _reasons_against(req, q, entries.get(q.ident), t, host_target, git_url, earlier_index):
             bad(q.name, q.version, field, f"{why}, which {who} requires ({req.describe()})")
         walk.keys.setdefault(q.ident, set()).add(req.key)
         reached = walk.targets.setdefault(q.ident, set())
@@ -253,7 +256,8 @@ def graph_problems(lk: Lock, deps: Mapping[str, Requirement], *, host_target: st
 
 
 def _reasons_against(req: Requirement, q: LockedPackage, entry: IndexEntry | None, t: str, host_target: str,
-                     git_url: Callable[[str, str | None], str]) -> Iterable[tuple[str, str]]:
+                     git_url: Callable[[str, str | None], tuple[str, str | None]],
+                     earlier_index: Callable[[str, str], str | None]) -> Iterable[tuple[str, str]]:
     """Why the resolver would not take ``q`` for ``req`` on target ``t`` (field, reason); the
     same tests as ``CandidateFactory.reasons_against`` (a locked pin is never refused for being a
     pre-release or yanked)."""
@@ -264,14 +268,16 @@ def _reasons_against(req: Requirement, q: LockedPackage, entry: IndexEntry | Non
         yield "version", f"outside {req.spec.text}"
     src = q.source
     if req.git:
-        want = git_url(req.git, req.subdir)
-        if not isinstance(src, GitSource) or git_url(src.git, src.subdir) != want \
-                or (src.subdir or None) != (req.subdir or None):
-            yield "source", f"not from {req.git}"
+        if not isinstance(src, GitSource) or git_url(src.git, src.subdir) != git_url(req.git, req.subdir):
+            yield "source", f"not from {req.git}" + (f" ({req.subdir})" if req.subdir else "")
     elif isinstance(src, GitSource):
         yield "source", "a git source where no git repository is named"
     if req.index and not (isinstance(src, IndexSource) and src.index == req.index):
         yield "source", f"not from index {req.index}"
+    elif not req.index and isinstance(src, IndexSource):
+        first = earlier_index(q.name, src.index)
+        if first is not None:
+            yield "source", f"from index {src.index}, but index {first} comes first and has {q.name}"
     if isinstance(src, HostSource) and t != host_target:
         yield "source", f"found on this host ({host_target}), locked for target {t}"
     if entry is not None:
