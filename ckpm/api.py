@@ -320,7 +320,7 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
         ckpm_version=__version__, prerelease=prerelease,
     )
     new.carry_pins(old)
-    _verify_published_tags(ws, new, old)
+    _verify_published_tags(ws, new, old, upgrade=options.upgrade, upgrade_packages=options.upgrade_packages)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
     return outcome
@@ -450,9 +450,9 @@ class CheckResult:
                          + "` to take the commit the moved tag points to now (a plain `ckpm lock` keeps the locked one)")
         if self.moved:
             m = self.moved[0]
-            parts.append(f"a published version never changes: ask its publisher to move tag {m.tag} back to "
-                         f"{m.published[:12]}, or to publish the new commit as a new version and run "
-                         f"`ckpm lock --upgrade-package {m.name}`")
+            parts.append(f"a published version never changes, and `ckpm lock` keeps the published commit: ask its "
+                         f"publisher to move tag {m.tag} back to {m.published[:12]}, or to publish the new commit as "
+                         f"a new version and run `ckpm lock --upgrade-package {m.name}`")
         if not parts or len(self.problems) > len(self.upgrade) + len(self.moved):
             parts.append("run `ckpm lock` to write the lock a resolution gives")
         return "; ".join(parts)
@@ -725,15 +725,20 @@ def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> T
     return TagMoved(name, version, tag, url, rev, now)
 
 
-def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None) -> None:
+def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None, *, upgrade: bool = False,
+                           upgrade_packages: Sequence[str] = ()) -> None:
     """Refuse a new lock that takes an index version whose git tag moved after publication.
 
     Only the versions this lock adds are asked (a fetch of each one's repository): a pin
     carried over from the old lock was asked when it was added, and installs the published
-    commit whatever its tag does now.
+    commit whatever its tag does now. A package the command upgrades (``--upgrade``,
+    ``--upgrade-package``) is asked again, so that ``lock --upgrade-package NAME`` never writes
+    the lock that ``lock --check`` refuses.
     """
     by_name = {i.name: i for i in ws.indexes}
-    before = {(q.name, q.version, q.source.identity()) for q in old.packages} if old is not None else set()
+    asked = {n.lower() for n in upgrade_packages}
+    before = {(q.name, q.version, q.source.identity()) for q in old.packages
+              if not upgrade and q.name not in asked and not asked & set(q.keys)} if old is not None else set()
     for p in lk.packages:
         src = p.source
         if not isinstance(src, IndexSource) or src.index not in by_name:

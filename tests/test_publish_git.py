@@ -330,6 +330,9 @@ def test_a_moved_tag_is_refused_by_lock_check_and_sync(comp: Component, index: A
     # the quick "does the lock hold" of other commands does not fetch each published repository:
     # the existing lock stays (it installs the published commit, whatever the tag does now)
     assert not api.lock(api.Workspace(proj, settings)).changed
+    # --upgrade-package asks again, and refuses to write the lock that lock --check refuses
+    with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
+        api.lock(api.Workspace(proj, settings), api.LockOptions(upgrade_packages=["mylib"]))
     # a lock that takes the version anew asks, and refuses it naming both commits
     fresh = consumer(tmp_path, index, name="fresh")
     with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
