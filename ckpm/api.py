@@ -521,6 +521,8 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
     missing_t = sorted(set(want) - set(lk.targets))
     if missing_t:
         problems.append(f"the lock has no resolution for target(s) {', '.join(missing_t)}")
+    from ckpm.resolve.verify import host_line
+
     drift: list[HostDrift] = []
     htarget = ws.host_target
     entries: dict[tuple[str, str, str], Any] = {}  # each package's line, for the verification of the lock
@@ -530,7 +532,7 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
                 d = host_drift(ws, p)
                 if d is not None:
                     drift.append(d)
-            entries[p.ident] = _host_entry(ws, p)
+            entries[p.ident] = host_line(ws, p)
             continue
         found, entries[p.ident] = _check_package(ws, p, notes, moved if verify_published_tags else None, upgrade)
         problems.extend(found)
@@ -615,94 +617,30 @@ def verify_packages(ws: Workspace, lk: Lock, *, what: str = "the lock") -> None:
     """Raise StaleLock unless every package of ``lk`` says what its line says (sources,
     recipes, kind, run table: ``resolve/verify.py``), for a lock that is not the project's
     current one (a replay's recorded lock), where the graph is not the manifest's to check."""
-    from ckpm.resolve.verify import package_problems
+    from ckpm.resolve.verify import host_line, line_origin, package_problems
 
     problems: list[str] = []
     notes: list[str] = []
     for p in sorted(lk.packages, key=lambda p: p.ident):
         if isinstance(p.source, HostSource):
-            entry = _host_entry(ws, p)
+            entry = host_line(ws, p)
         else:
             found, entry = _check_package(ws, p, notes, None, [])
             problems.extend(found)
         if entry is not None:
-            problems.extend(x.line() for x in package_problems(p, entry, _where(p)))
+            problems.extend(x.line() for x in package_problems(p, entry, line_origin(p)))
     ws.reporter.warn_all(notes)
     if problems:
         raise StaleLock(f"{what} does not say what its index lines say", details=problems,
                         hint="nothing was provisioned from it; lock again (`ckpm lock`) and record anew")
 
 
-def _where(p: LockedPackage) -> str:
-    src = p.source
-    if isinstance(src, IndexSource):
-        return f"index {src.index}"
-    if isinstance(src, GitSource):
-        return f"the ckpm.toml of {src.git} at {src.rev[:12]}"
-    return "the index"
-
-
-def _earlier_index(ws: Workspace, name: str, index: str) -> str | None:
-    """An index before ``index`` in the project's order that has component ``name`` (a
-    resolution would have taken it from there); None when ``index`` comes first."""
-    for idx in ws.indexes:
-        if idx.name == index:
-            return None
-        try:
-            if idx.entries(name):
-                return idx.name
-        except CkpmError:
-            continue
-    return None
-
-
-def _git_spelling(ws: Workspace, url: str, subdir: str | None) -> tuple[str, str | None]:
-    """A git URL and subdir as the resolver compares them (relative paths made absolute, ``sub/``
-    as ``sub``); as given when they cannot be read as such (the difference is then reported)."""
-    try:
-        gs = ws.git_source(url, subdir)
-    except CkpmError:
-        return url, subdir
-    return gs.url, gs.subdir
-
-
-def _host_entry(ws: Workspace, p: LockedPackage) -> Any:
-    """The line a host candidate of ``p`` carries (as ``resolve/host.py`` makes it): a host
-    fact's, or the newest line of the first index that has the component; None if none has."""
-    from ckpm.model.entry import IndexEntry
-
-    src = p.source
-    assert isinstance(src, HostSource)
-    if src.fact or p.name.startswith("__"):
-        return IndexEntry(name=p.name, version_text=p.version, kind="tool", tags=("host-fact",),
-                          targets=tuple(p.targets), description="a fact of this host")
-    for idx in ws.indexes:
-        try:
-            es = idx.entries(p.name)
-        except CkpmError:
-            return None
-        if es:
-            latest = es[-1]
-            return IndexEntry(name=p.name, version_text=p.version, kind=latest.kind, tags=latest.tags,
-                              targets=latest.targets, description=latest.description)
-    return None
-
-
 def _verify(ws: Workspace, lk: Lock, entries: dict[tuple[str, str, str], Any]) -> list[str]:
-    """The lock against what a resolution would write (``resolve/verify.py``): each package
-    against its line, and the graph against the manifest; one line per package and field."""
-    from ckpm.resolve.verify import graph_problems, package_problems
+    """The lock against what a resolution would write: each package against its line, the graph
+    against the manifest (``resolve/verify.py``); one line per package and field."""
+    from ckpm.resolve.verify import lock_problems
 
-    found = []
-    for p in sorted(lk.packages, key=lambda p: p.ident):
-        entry = entries.get(p.ident)
-        if entry is not None:
-            found.extend(package_problems(p, entry, _where(p)))
-    found.extend(graph_problems(lk, ws.manifest.dependencies, host_target=ws.host_target,
-                                project=ws.manifest_path.name, entries=entries,
-                                git_url=lambda url, subdir: _git_spelling(ws, url, subdir),
-                                earlier_index=lambda name, index: _earlier_index(ws, name, index)))
-    return [f.line() for f in found]
+    return [f.line() for f in lock_problems(ws, lk, entries)]
 
 
 def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> TagMoved | None:

@@ -19,16 +19,22 @@ would write:
   on exactly the targets it is locked for, under exactly the keys it lists; no edge or root
   is left over.
 
-Every problem is one :class:`LockProblem`: a package, a field and what differs. Nothing here
-reads a file or the network: the caller hands over the lines it read (cached index lines and
-git metadata, what a no-op ``lock`` reads anyway), so verifying costs O(packages + edges).
+Every problem is one :class:`LockProblem`: a package, a field and what differs. The two
+comparisons read no file and no network: the caller (``api.check``) hands over the lines it read
+(cached index lines and git metadata, what a no-op ``lock`` reads anyway). :func:`lock_problems`
+adds what the project answers from memory or its cached index files (the line a host pin stands
+for, which index comes first, a git URL's spelling), so verifying costs O(packages + edges).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
+from ckpm.errors import CkpmError
+from ckpm.index.base import Index
 from ckpm.model.entry import IndexEntry
+from ckpm.model.manifest import ProjectManifest
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies, without_learnt
 from ckpm.model.requirement import Requirement
 from ckpm.model.source import GitSource, HostSource, IndexSource
@@ -36,6 +42,91 @@ from ckpm.model.targets import matches
 from ckpm.model.version import try_version
 
 Ident = tuple[str, str, str]
+
+
+class Project(Protocol):
+    """What the verification asks of a project (``ckpm.workspace.Workspace``)."""
+
+    manifest_path: Path
+
+    @property
+    def manifest(self) -> ProjectManifest: ...
+
+    @property
+    def indexes(self) -> list[Index]: ...
+
+    @property
+    def host_target(self) -> str: ...
+
+    def git_source(self, url: str, subdir: str | None) -> Any: ...
+
+
+def lock_problems(ws: Project, lk: Lock, entries: Mapping[Ident, IndexEntry | None]) -> list[LockProblem]:
+    """Every difference between ``lk`` and what a resolution of ``ws`` would write, given each
+    package's line (``entries``: None where it could not be read, which the caller reports)."""
+    found: list[LockProblem] = []
+    for p in sorted(lk.packages, key=lambda p: p.ident):
+        entry = entries.get(p.ident)
+        if entry is not None:
+            found.extend(package_problems(p, entry, line_origin(p)))
+    found.extend(graph_problems(lk, ws.manifest.dependencies, host_target=ws.host_target,
+                                project=ws.manifest_path.name, entries=entries,
+                                git_url=lambda url, subdir: _git_spelling(ws, url, subdir),
+                                earlier_index=lambda name, index: _earlier_index(ws, name, index)))
+    return found
+
+
+def line_origin(p: LockedPackage) -> str:
+    """Where ``p``'s line comes from, for a message."""
+    src = p.source
+    if isinstance(src, IndexSource):
+        return f"index {src.index}"
+    if isinstance(src, GitSource):
+        return f"the ckpm.toml of {src.git} at {src.rev[:12]}"
+    return "the index"
+
+
+def host_line(ws: Project, p: LockedPackage) -> IndexEntry | None:
+    """The line a host candidate of ``p`` carries (as ``resolve/host.py`` makes it): a host
+    fact's, or the newest line of the first index that has the component; None if none has."""
+    src = p.source
+    if (isinstance(src, HostSource) and src.fact) or p.name.startswith("__"):
+        return IndexEntry(name=p.name, version_text=p.version, kind="tool", tags=("host-fact",),
+                          targets=tuple(p.targets), description="a fact of this host")
+    for idx in ws.indexes:
+        try:
+            es = idx.entries(p.name)
+        except CkpmError:
+            return None
+        if es:
+            latest = es[-1]
+            return IndexEntry(name=p.name, version_text=p.version, kind=latest.kind, tags=latest.tags,
+                              targets=latest.targets, description=latest.description)
+    return None
+
+
+def _earlier_index(ws: Project, name: str, index: str) -> str | None:
+    """An index before ``index`` in the project's order that has component ``name`` (a
+    resolution would have taken it from there); None when ``index`` comes first."""
+    for idx in ws.indexes:
+        if idx.name == index:
+            return None
+        try:
+            if idx.entries(name):
+                return idx.name
+        except CkpmError:
+            continue
+    return None
+
+
+def _git_spelling(ws: Project, url: str, subdir: str | None) -> tuple[str, str | None]:
+    """A git URL and subdir as the resolver compares them (relative paths made absolute, ``sub/``
+    as ``sub``); as given when they cannot be read as such (the difference is then reported)."""
+    try:
+        gs = ws.git_source(url, subdir)
+    except CkpmError:
+        return url, subdir
+    return str(gs.url), gs.subdir
 
 
 @dataclass(frozen=True)
