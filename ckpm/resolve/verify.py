@@ -27,6 +27,7 @@ for, which index comes first, a git URL's spelling), so verifying costs O(packag
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
@@ -192,20 +193,22 @@ def _run_of(entry: IndexEntry) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
-def _difference(mine: Any, theirs: Any, where: str, path: str = "") -> str:
-    """The first place where ``mine`` (the lock) and ``theirs`` (the line) differ, in words."""
-    if isinstance(mine, dict) and isinstance(theirs, dict):
+def _difference(mine: Any, theirs: Any, where: str, path: str = "", depth: int = 0) -> str:
+    """The first place where ``mine`` (the lock) and ``theirs`` (the line) differ, in words
+    (keys and values shortened; no deeper than a recipe needs)."""
+    if depth < 16 and isinstance(mine, dict) and isinstance(theirs, dict):
         for k in sorted(set(mine) | set(theirs), key=str):
+            name = k if isinstance(k, str) and _PLAIN_KEY.fullmatch(k) else _shown(k)
             if k not in theirs:
-                return f"{path}{k} is in the lock but not in {where}"
+                return f"{path}{name} is in the lock but not in {where}"
             if k not in mine:
-                return f"{path}{k} is in {where} but not in the lock"
+                return f"{path}{name} is in {where} but not in the lock"
             if mine[k] != theirs[k]:
-                return _difference(mine[k], theirs[k], where, f"{path}{k}.")
-    elif isinstance(mine, list) and isinstance(theirs, list):
+                return _difference(mine[k], theirs[k], where, f"{path}{name}.", depth + 1)
+    elif depth < 16 and isinstance(mine, list) and isinstance(theirs, list):
         for i, (a, b) in enumerate(zip(mine, theirs)):
             if a != b:
-                return _difference(a, b, where, f"{path.rstrip('.')}[{i}].")
+                return _difference(a, b, where, f"{path.rstrip('.')}[{i}].", depth + 1)
         if len(mine) != len(theirs):
             at = f"{path.rstrip('.')} has " if path else ""
             return f"{at}{len(mine)} item(s) in the lock, {len(theirs)} in {where}"
@@ -213,8 +216,14 @@ def _difference(mine: Any, theirs: Any, where: str, path: str = "") -> str:
     return f"{at} is {_shown(mine)} in the lock, {_shown(theirs)} in {where}"
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 def _shown(v: Any) -> str:
-    text = repr(v)
+    try:
+        text = repr(v)
+    except RecursionError:  # pragma: no cover - the lock's reader refuses deeper data
+        return "(nested too deeply to show)"
     return text if len(text) <= 80 else text[:77] + "..."
 
 
