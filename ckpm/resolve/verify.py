@@ -74,6 +74,7 @@ def lock_problems(ws: Project, lk: Lock, entries: Mapping[Ident, IndexEntry | No
                                 project=ws.manifest_path.name, entries=entries,
                                 git_url=lambda url, subdir: _git_spelling(ws, url, subdir),
                                 earlier_index=lambda name, index: _earlier_index(ws, name, index)))
+    found.sort(key=lambda f: (f.name, f.version))  # stable: each package's lines together, fields in order
     return found
 
 
