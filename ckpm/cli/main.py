@@ -176,7 +176,7 @@ def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
         click.echo(f"{name} is stale:", err=True)
         for p in res.problems:
             click.echo(f"  - {escape_control(p)}", err=True)
-        click.echo("hint: run `ckpm lock` to update it", err=True)
+        click.echo(f"hint: {escape_control(res.hint)}", err=True)
     for n in res.notes:
         click.echo(f"note: {escape_control(n)}", err=True)
     if res.drift:

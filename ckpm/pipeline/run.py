@@ -173,7 +173,10 @@ def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
 
         outcome, res = sync(ws, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs), LockOptions(locked=req.locked))
         lock = outcome.lock
-    else:
+    else:  # a recorded lock (replay, a remote worker): its recipes run only from verified lines
+        from ckpm.api import verify_packages
+
+        verify_packages(ws, lock, what="the recorded lock")
         res = prov.sync(ws, lock, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs))
     ctx["lock"] = lock
     where: dict[str, str] = {}
