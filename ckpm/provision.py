@@ -24,6 +24,7 @@ clean environment, outside the source tree and the store's finished prefixes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
-from ckpm.fsutil import atomic_write
+from ckpm.fsutil import atomic_write, copy_tree, remove_tree
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
 from ckpm.model.source import HostSource
 from ckpm.model.targets import matches
@@ -305,7 +306,6 @@ class _Run:
     def export_git(self, p: LockedPackage, src: dict[str, Any]) -> Path:
         """A git source: the tree of its pinned commit (content-addressed by the commit),
         exported once into the cache (``CACHE/git-export/<commit>[-<subdir hash>]``)."""
-        import shutil
         import hashlib
 
         from ckpm.errors import GitSourceError
@@ -319,7 +319,8 @@ class _Run:
         if done.is_dir():
             return done
         tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(tmp)
         tag = src.get("tag")
         try:
             with self.ws.reporter.progress(f"exporting {url} at {rev[:12]}"):
@@ -341,7 +342,8 @@ class _Run:
         except GitSourceError as e:
             raise FetchError(f"{p.name} {p.version}: {e.message}", hint=e.hint) from None
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(tmp)
         return done
 
     def vendored(self, urls: list[str]) -> list[str]:
@@ -399,7 +401,9 @@ class _Run:
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
         files = [self.fetch(p, s) for s in sources]
         self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
-        entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix),
+        declared = [s.get("unpacked-size") for s in sources]
+        entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix,
+                                                                           declared),
                                    meta={"name": p.name, "version": p.version, "target": t, "kind": p.kind,
                                          "recipe": recipe})
         self.prefixes[(id(p), t)] = entry.path
@@ -459,8 +463,7 @@ class _Run:
         return tc
 
     def build(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], files: list[Path], destdir: Path,
-              prefix: Path) -> dict[str, Any]:
-        import shutil
+              prefix: Path, declared: list[Any] | None = None) -> dict[str, Any]:
         import tempfile
         from ckpm.build.recipes import BuildContext, run_recipe
         from ckpm.build.toolchain import host_only
@@ -472,7 +475,7 @@ class _Run:
         work = Path(tempfile.mkdtemp(prefix=f"build-{_safe(p.name)}-", dir=destdir.parent))
         try:
             src = work / "src"
-            _unpack_all(files, src)
+            _unpack_all(files, src, declared)
             deps: dict[str, Path] = {}
             tools: list[str] = []
             for d, child_t in self.children(p, t):
@@ -492,7 +495,8 @@ class _Run:
             with self.ws.reporter.progress(f"building {p.name} {p.version} for {t}"):
                 return run_recipe(recipe, ctx) or {}
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(work)  # iterative: an unpacked tree may be deep
 
     def pip(self, p: LockedPackage, t: str, recipe: Mapping[str, Any]) -> Provisioned:
         """Python packages into the project's environment. The first install records every
@@ -601,19 +605,25 @@ def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:
 
 # -- helpers --------------------------------------------------------------------------------
 
-def _unpack_all(files: list[Path], dest: Path) -> None:
+def _unpack_all(files: list[Path], dest: Path, declared: list[Any] | None = None) -> None:
     """The fetched files as one source folder ``dest`` (which must not exist): the first
     archive unpacked into it (a single top folder stripped), further archives into
-    ``source-N/``, other files copied in."""
+    ``source-N/``, other files copied in. ``declared[i]``: the ``unpacked-size`` the
+    source of ``files[i]`` declares (it replaces the default ratio of the unpack budget)."""
     import shutil
-    from ckpm.store.unpack import archive_kind, unpack
+    from ckpm.store.unpack import UnpackBudget, archive_kind, unpack
 
     for i, f in enumerate(files):
         if f.is_dir():  # an exported git tree
-            shutil.copytree(f, dest if i == 0 else dest / f"source-{i}", symlinks=True,
-                            dirs_exist_ok=i == 0)
+            copy_tree(f, dest if i == 0 else dest / f"source-{i}", dirs_exist_ok=i == 0)
         elif archive_kind(f) is not None:
-            unpack(f, dest if i == 0 else dest / f"source-{i}")
+            size = declared[i] if declared is not None and i < len(declared) else None
+            try:
+                budget = UnpackBudget.for_declared(size)
+            except ValueError as e:
+                raise UnpackError(f"cannot unpack {f.name}: {e}",
+                                  hint="the lock or the index line was edited or damaged") from None
+            unpack(f, dest if i == 0 else dest / f"source-{i}", budget=budget)
         else:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest / _file_name(f, i))

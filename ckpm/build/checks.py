@@ -39,6 +39,7 @@ MAX_REQUIREMENT = 512
 MAX_HASHES = 32  # per distribution
 MAX_PATH = 1024
 MAX_NAME = 128
+MAX_BYTE_COUNT = 1 << 50  # a source's size or unpacked-size (as ckpm.model.entry.MAX_BYTE_COUNT)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: variables a recipe may not set: ckpm sets them, or they change how every program runs
@@ -103,6 +104,16 @@ def check_recipe(recipe: Any) -> list[str]:
             out.append(f"sources: must be a list, not {_type(src)}")
         elif len(src) > MAX_SOURCES:
             out.append(f"sources: {len(src)} sources, more than {MAX_SOURCES}")
+        else:
+            for i, s in enumerate(src):
+                if not isinstance(s, Mapping):
+                    out.append(f"sources[{i}]: must be a table (urls, sha256, size, unpacked-size), not {_type(s)}")
+                    continue
+                for key in ("size", "unpacked-size"):
+                    v = s.get(key)
+                    if v is not None and (type(v) is not int or not 0 <= v <= MAX_BYTE_COUNT):
+                        out.append(f"sources[{i}].{key}: must be a byte count (an integer from 0 to "
+                                   f"{MAX_BYTE_COUNT}), not {str(v)[:40]!r}")
     if "env" in recipe:
         out.extend(env_problems(recipe["env"]))
     steps = recipe.get("steps")

@@ -4,7 +4,8 @@ Layout under the store's root::
 
     prefixes/<key>/                   a prefix; complete when it holds .ckpm-prefix.json
     prefixes/<key>/.ckpm-prefix.json  the marker, written last (meta, the build's result, key, time)
-    tmp/<key>-<16 hex>/               a staging root (DESTDIR) while <key> is being built
+    tmp/<key>-<16 hex>/               a staging folder while <key> is being built: destdir/ (the
+                                      DESTDIR) and the build's work folders (sources, build tree)
     locks/<key>.lock                  held while <key> is built or removed
     roots/<sha256 of a project>.json  the prefixes a project's lock uses (for gc)
 
@@ -14,7 +15,9 @@ dependencies, so a prefix never changes once complete: a different input is a di
 :meth:`Store.install` builds under the key's lock into a staging root, renames the staged
 prefix onto its final path (same file system: atomic) and writes the marker last. A process
 killed half-way leaves a staging folder or a prefix without a marker; the next install (which
-holds the lock, so nobody else is building that key) removes them and starts again.
+holds the lock, so nobody else is building that key) removes them and starts again, and
+:meth:`Store.gc` removes every staging folder whose key's lock is free (its owner is gone).
+Everything of one build lives in its staging folder, so nothing else is left behind.
 
 :meth:`Store.complete` is the one definition of "this prefix is usable": the marker exists,
 is small, is a JSON object and names the key.
@@ -27,7 +30,6 @@ import json
 import os
 import re
 import stat
-import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path, PurePath
@@ -35,7 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ckpm.settings import STORE_ENV, default_store_dir  # noqa: F401  (re-exported)
 from ckpm.errors import StoreError
-from ckpm.fsutil import LockTimeout, atomic_write, file_lock
+from ckpm.fsutil import LockTimeout, atomic_write, file_lock, remove_tree, walk_tree
 from ckpm.report import Reporter, escape_control
 
 MARKER = ".ckpm-prefix.json"
@@ -115,7 +117,7 @@ class StoreEntry:
 def _tree_size(path: Path) -> int:
     """Bytes of the files under ``path`` (symlinks not followed, a hard-linked file counted once)."""
     total, seen = 0, set()
-    for folder, dirs, files in os.walk(path):
+    for folder, dirs, files in walk_tree(path):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             with contextlib.suppress(OSError):
                 st = os.lstat(os.path.join(folder, name))
@@ -128,7 +130,7 @@ def _tree_size(path: Path) -> int:
 def _stray_files(staging: Path, limit: int = 3) -> list[str]:
     """Up to ``limit`` non-folders left in a staging root once its prefix was moved out (paths relative to it)."""
     out: list[str] = []
-    for folder, dirs, files in os.walk(staging):
+    for folder, dirs, files in walk_tree(staging):
         for name in sorted(files) + sorted(d for d in dirs if os.path.islink(os.path.join(folder, d))):
             out.append("/" + os.path.relpath(os.path.join(folder, name), staging))
             if len(out) >= limit:
@@ -138,21 +140,15 @@ def _stray_files(staging: Path, limit: int = 3) -> list[str]:
 
 def _remove(path: Path) -> None:
     """Remove a file, a symlink or a folder tree at ``path`` (never following a symlink); absent is fine."""
-    import shutil
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        def retry(fn: Any, p: str, exc: Any) -> None:  # a read-only folder a build left: make it writable
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.dirname(p), 0o700)
-                fn(p)
-        if sys.version_info >= (3, 12):
-            shutil.rmtree(path, onexc=retry)
-        else:
-            shutil.rmtree(path, onerror=retry)
+        try:
+            remove_tree(path)  # iterative, and makes a read-only folder a build left writable
+        except OSError:
+            pass
         if os.path.lexists(path):
             raise StoreError(f"cannot remove {escape_control(str(path))} from the store")
     else:
@@ -272,7 +268,9 @@ class Store:
         ``destdir / prefix.relative_to(prefix.anchor)``, as ``make install DESTDIR=destdir``
         does (a build that installs straight into ``prefix`` is accepted too). Holds the key's
         lock throughout, so two processes build a key once: the second waits, then reuses.
-        A build that raises leaves nothing behind and its exception propagates.
+        A build that raises leaves nothing behind and its exception propagates. ``destdir``
+        lies in the build's staging folder; ``destdir.parent`` is the place for the build's
+        other work folders, removed with it.
         """
         import secrets
 
@@ -280,19 +278,23 @@ class Store:
         with self._lock(key):
             entry = self.complete(key)
             if entry is not None:
+                for name in self._staging_names(key):  # a killed build's, while another finished it
+                    with contextlib.suppress(OSError, StoreError):
+                        _remove(self.root / "tmp" / name)
                 return entry
             prefix = self.path(key)
             try:
                 self._clear(key)
                 staging = self.root / "tmp" / f"{key}-{secrets.token_hex(8)}"
-                staging.mkdir(parents=True)
+                destdir = staging / "destdir"
+                destdir.mkdir(parents=True)
                 self.prefixes.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot prepare {key} in the store at {escape_control(str(self.root))}: "
                                  f"{e.strerror or e}") from None
             try:
-                result = build(staging, prefix)
-                return self._commit(key, staging, prefix, meta, result)
+                result = build(destdir, prefix)
+                return self._commit(key, destdir, prefix, meta, result)
             except BaseException:
                 with contextlib.suppress(OSError, StoreError):
                     _remove(prefix)
