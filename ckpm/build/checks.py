@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ckpm.model.envnames import RESERVED_ENV, RESERVED_ENV_PREFIXES, reserved_env  # noqa: F401  (re-exported)
+
 STEP_KINDS = ("script", "make", "cmake", "pip", "copy")
 
 #: fields of a recipe; ``sources`` is read by the fetcher, not here
@@ -43,11 +45,7 @@ MAX_BYTE_COUNT = 1 << 50  # a source's size or unpacked-size (as ckpm.model.entr
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: variables a recipe may not set: ckpm sets them, or they change how every program runs
-RESERVED_ENV = frozenset({
-    "PATH", "HOME", "TMPDIR", "TMP", "TEMP", "PREFIX", "DESTDIR", "LANG", "LC_ALL", "LANGUAGE", "SHELL", "ENV",
-    "BASH_ENV", "IFS", "PWD", "OLDPWD", "CC", "CXX", "AR", "RANLIB", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
-})
-RESERVED_ENV_PREFIXES = ("CKPM_", "LD_", "DYLD_", "PYTHON", "PIP_", "LC_")
+#: (one list for recipes, programs' run environments and CK imports: ckpm/model/envnames.py)
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _SPEC = r"(?:===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_]+(?:-[A-Za-z0-9.*+!_]+)*"
 _REQUIREMENT = re.compile(
@@ -81,7 +79,7 @@ def env_problems(env: Any, where: str = "env") -> list[str]:
         if not isinstance(name, str) or not _ENV_NAME.match(name) or len(name) > MAX_NAME:
             out.append(f"{where}: {str(name)[:60]!r} is not a variable name (letters, digits, _)")
             continue
-        if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+        if reserved_env(name):
             out.append(f"{where}.{name}: ckpm sets this variable itself (or it changes how every program runs); "
                        "a recipe may not set it")
         out.extend(_string_problems(value, f"{where}.{name}", MAX_ARG))

@@ -79,7 +79,8 @@ _GLOB = re.compile(r"[*?\[]")
 #: leading words of a component name that say its kind, not what it is: ``compiler-gcc``'s
 #: stem is ``gcc``, ``tool-cmake``'s is ``cmake``
 KIND_WORDS = frozenset({"compiler", "tool", "tools", "lib", "library", "program", "prog", "app", "model",
-                        "dataset", "data", "script", "py", "python-pkg", "bin", "cli", "cmd"})
+                        "dataset", "data", "script", "py", "bin", "cli", "cmd",
+                        "soft", "package", "pkg"})  # soft-compiler.gcc: a CK soft entry, imported
 #: a stem shorter than this must be a whole word of the executable's name (``r`` in ``r-4*``),
 #: not a part of one (``r`` in ``curl``)
 MIN_SUBSTRING_STEM = 3
@@ -90,7 +91,7 @@ _NAME_WORDS = re.compile(r"[-_.+*?\[\]!0-9]+")
 def name_stem(component: str) -> str:
     """The stem of a component's name: its first word after the kind words (:data:`KIND_WORDS`):
     ``gcc`` for ``compiler-gcc`` and ``compiler-gcc-aarch64-linux-gnu``, ``gxx`` for
-    ``compiler-gxx``, ``evil`` for ``evil-tool``."""
+    ``compiler-gxx``, ``gcc`` for ``soft-compiler.gcc`` (CK's), ``evil`` for ``evil-tool``."""
     words = [w for w in _WORDS.split(component.lower()) if w]
     while len(words) > 1 and words[0] in KIND_WORDS:
         words = words[1:]
