@@ -135,6 +135,37 @@ def file_lock(
 _held: dict[tuple[str, int], list[int]] = {}
 
 
+@contextlib.contextmanager
+def shared_lock(path: Path | str) -> Iterator[Path]:
+    """Hold a shared lock on ``path`` (created if missing): many holders at once, while an
+    exclusive :func:`file_lock` of the same path (``timeout=0``) fails. A file in use says so
+    this way: a command using it holds it shared; a cleaner takes it exclusively or skips it.
+    (Where ``fcntl`` is missing, an exclusive lock.)"""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        with file_lock(p):
+            yield p
+        return
+    while True:
+        fd = os.open(p, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666 & ~current_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_nlink > 0:
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # unlinked while we waited: lock the file that is there now
+    try:
+        yield p
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
 def _flock(p: Path, on_wait: Callable[[str], None] | None, what: str, timeout: float | None) -> int:
     """An open descriptor of ``p`` holding ``flock(LOCK_EX)`` (POSIX).
 

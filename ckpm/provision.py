@@ -247,6 +247,7 @@ class _Run:
         self.prefixes: dict[tuple[int, str], Path] = {}
         self.result = SyncResult(self.target)
         self._toolchains: dict[str, Any] = {}
+        self.using = contextlib.ExitStack()  # shared locks on the cached files this sync builds from
 
     @property
     def mirrors(self) -> Any:
@@ -289,6 +290,30 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    def use(self, p: LockedPackage, src: dict[str, Any]) -> Path:
+        """One source a build reads: fetched (:meth:`fetch`), then held in use until the sync
+        ends (a shared lock that ``ckpm cache clean`` respects) and its time refreshed (so
+        ``cache clean --older-than`` counts from the last use)."""
+        from ckpm.fetch.cache import DownloadCache
+        from ckpm.fsutil import shared_lock
+
+        cache = DownloadCache(Path(self.ws.settings.cache_root))
+        path = self.fetch(p, src)
+        for _ in range(2):
+            if path.parent == cache.base / "sha256":
+                key = path.name
+            elif path.parent == cache.root / "git-export":
+                key = f"git-{path.name}"
+            else:
+                return path  # not in the cache (a vendored folder's file): nobody cleans it
+            self.using.enter_context(shared_lock(cache.use_lock(key)))
+            if path.exists():
+                break
+            path = self.fetch(p, src)  # cleaned between the fetch and the lock: once more
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return path
 
     def interpreter(self) -> str | None:
         """The python that makes the project's environment: the one whose version the lock's
@@ -399,7 +424,7 @@ class _Run:
         if entry is not None:
             self.prefixes[(id(p), t)] = entry.path
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
-        files = [self.fetch(p, s) for s in sources]
+        files = [self.use(p, s) for s in sources]
         self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
         declared = [s.get("unpacked-size") for s in sources]
         entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix,
@@ -549,6 +574,12 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
     """Provision what ``lock`` needs on one target (see the module docstring)."""
     options = options or SyncOptions()
     run = _Run(ws, lock, options)
+    with run.using:
+        return _sync(ws, run, options)
+
+
+def _sync(ws: Workspace, run: "_Run", options: SyncOptions) -> SyncResult:
+    lock = run.lock
     for p, t in needed(lock, run.target, run.host, options.only):
         try:
             run.result.packages.append(run.provision(p, t))
@@ -754,5 +785,37 @@ def store_path(settings: Settings, name: str, target: str | None = None) -> list
 
 
 def store_gc(settings: Settings, *, dry_run: bool = False) -> list[str]:
-    """Remove the prefixes no registered project's lock uses (see Store.gc)."""
-    return list(open_store(settings).gc(dry_run=dry_run))
+    """Remove the prefixes no registered project's current ``ckpm.lock`` uses (see Store.gc),
+    and the staging folders of builds whose process is gone."""
+    return list(open_store(settings).gc(dry_run=dry_run, keys_of_lock=lambda p: lock_keys_of(settings, p)))
+
+
+def cache_usage(settings: Settings) -> list[Any]:
+    """The areas of the cache folder with their entries and sizes (``ckpm cache ls``)."""
+    from ckpm.fetch.cache import usage
+
+    return usage(Path(settings.cache_root))
+
+
+def cache_clean(settings: Settings, *, downloads_only: bool = False, older_than_days: float | None = None,
+                dry_run: bool = False) -> Any:
+    """Remove cached downloads and exported git trees (``ckpm cache clean``), never one a
+    running command uses (:func:`ckpm.fetch.cache.clean`)."""
+    from ckpm.fetch.cache import clean
+
+    if older_than_days is not None and older_than_days < 0:
+        raise CkpmError(f"--older-than must be a number of days >= 0, not {older_than_days}")
+    return clean(Path(settings.cache_root), downloads_only=downloads_only, dry_run=dry_run,
+                 older_than=None if older_than_days is None else older_than_days * 86400)
+
+
+def lock_keys_of(settings: Settings, project: str) -> set[str] | None:
+    """The store keys that ``project``'s ``ckpm.lock`` uses now (None when it cannot be read)."""
+    try:
+        ws = Workspace(project, settings, search_up=False)
+        lock = read_lock(ws.lock_path)
+        if lock is None:
+            return None
+        return _Run(ws, lock, SyncOptions()).lock_keys()
+    except (CkpmError, OSError, ValueError):
+        return None

@@ -732,6 +732,9 @@ def _register_subcommands() -> None:
 
     for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd):
         cli.add_command(cmd)
+    from ckpm.cli.cache import cache as cache_group
+
+    cli.add_command(cache_group)
 
 
 _register_subcommands()

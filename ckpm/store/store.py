@@ -397,19 +397,33 @@ class Store:
             except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
                 yield path, None, []
 
-    def gc(self, *, dry_run: bool = False) -> list[str]:
+    def gc(self, *, dry_run: bool = False,
+           keys_of_lock: Callable[[str], set[str] | None] | None = None) -> list[str]:
         """Remove every prefix that no project still using ckpm needs; the keys removed (or that would be).
 
         A root counts while its project folder has a ``ckpm.lock``; other roots are removed.
-        A prefix being built (its lock held) is skipped, as are its staging roots.
+        ``keys_of_lock(project)`` gives the keys the project's *current* lock uses (None: it
+        cannot be read): those count, and the keys the root recorded only while the record is
+        newer than the lock (a sync under way, or one since the last lock). Without it, the
+        recorded keys count. A prefix being built (its lock held) is skipped; every staging
+        folder whose key's lock is free (its owner is gone) is removed.
         """
         live: set[str] = set()
         for path, project, keys in self._roots():
-            if project is not None and os.path.isfile(os.path.join(project, "ckpm.lock")):
+            lock = os.path.join(project, "ckpm.lock") if project is not None else None
+            if project is None or lock is None or not os.path.isfile(lock):
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                continue
+            now = keys_of_lock(project) if keys_of_lock is not None else None
+            if now is None:
                 live.update(keys)
-            elif not dry_run:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                continue
+            live.update(now)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_mtime_ns >= os.stat(lock).st_mtime_ns:
+                    live.update(keys)
         removed = []
         for key in self._keys(self.prefixes):
             if key in live:
