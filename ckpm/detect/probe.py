@@ -95,9 +95,6 @@ def run_probe(
 
     Keeps at most ``limit`` bytes of stdout and of stderr (``truncated`` says if more came).
     """
-    import subprocess
-    import time
-
     posix = os.name == "posix"
     args = list(argv)
     if args and os.sep in args[0] and not os.path.isabs(args[0]):

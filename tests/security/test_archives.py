@@ -266,3 +266,44 @@ def test_unpacked_size_must_be_a_byte_count(value: Any) -> None:
     raw = {"name": "x", "version": "1.0", "source": {"urls": ["https://h/x.tgz"], "unpacked-size": value}}
     with pytest.raises(IndexDataError, match="unpacked-size"):
         check_entry(raw)
+
+
+# -- git trees: the other kind of unpacked tree --------------------------------------------------------
+
+def _deep_git_repo(path: Path, depth: int) -> tuple[Any, str]:
+    """A bare repository whose one commit holds ``ckpm.toml`` and a file ``depth`` folders deep."""
+    import pygit2
+
+    repo = pygit2.init_repository(str(path), bare=True)
+    tb = repo.TreeBuilder()
+    tb.insert("f", repo.create_blob(b"bottom\n"), pygit2.GIT_FILEMODE_BLOB)
+    tree = tb.write()
+    for _ in range(depth):
+        tb = repo.TreeBuilder()
+        tb.insert("a", tree, pygit2.GIT_FILEMODE_TREE)
+        tree = tb.write()
+    tb = repo.TreeBuilder(repo[tree])
+    tb.insert("ckpm.toml", repo.create_blob(b'[component]\nname = "deep"\nversion = "1.0.0"\n'),
+              pygit2.GIT_FILEMODE_BLOB)
+    sig = pygit2.Signature("t", "t@example.org", 0, 0)
+    commit = repo.create_commit("refs/heads/main", sig, sig, "deep", tb.write(), [])
+    repo.create_reference("refs/tags/v1.0.0", commit)
+    return repo, str(commit)
+
+
+@pytest.mark.parametrize("depth,ok", [(DEEP, False), (MAX_DEPTH - 1, True)])
+def test_a_deep_git_tree_is_exported_or_refused_without_recursion(tmp_path: Path, depth: int, ok: bool) -> None:
+    from ckpm.errors import GitSourceError
+    from ckpm.index.archive import tree_cksum_of
+    from ckpm.index.gitsource import GitComponentSource
+
+    repo, commit = _deep_git_repo(tmp_path / "deep.git", depth)
+    assert tree_cksum_of(repo, commit).startswith("sha256:")  # hashed with an explicit stack, any depth
+    src = GitComponentSource(str(tmp_path / "deep.git"), cache_dir=tmp_path / "cache")
+    dest = tmp_path / "export"
+    if ok:
+        src.export(commit, dest)
+        assert (dest / "/".join(["a"] * depth) / "f").read_text() == "bottom\n"
+    else:
+        with pytest.raises(GitSourceError, match="folders deep"):
+            src.export(commit, dest)
