@@ -30,6 +30,7 @@ import json
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path, PurePath
@@ -49,6 +50,8 @@ HASH_LEN = 20
 _KEY = re.compile(r"[A-Za-z0-9._+-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _STAGING = re.compile(r"(?P<key>.+)-[0-9a-f]{16}")
+#: seconds after which gc takes a legacy ``tmp/build-*`` folder (of ckpm before the staging layout) for dead
+LEGACY_WORK_AGE = 3600
 
 
 # -- keys ----------------------------------------------------------------------------------------
@@ -441,4 +444,22 @@ class Store:
                 with self._lock(key, wait=False):
                     if not dry_run:
                         _remove(self.root / "tmp" / name)
+        if not dry_run:
+            self._remove_legacy_work(time.time())
         return removed
+
+    def _remove_legacy_work(self, now: float) -> None:
+        """Remove the ``tmp/build-*`` work folders that ckpm versions before the staging layout
+        left beside the staging folders (no key, so no lock says whose they are): those
+        untouched for :data:`LEGACY_WORK_AGE` seconds, which no build still writes."""
+        try:
+            names = os.listdir(self.root / "tmp")
+        except OSError:
+            return
+        for n in names:
+            if not n.startswith("build-"):
+                continue
+            path = self.root / "tmp" / n
+            with contextlib.suppress(OSError, StoreError):
+                if now - os.lstat(path).st_mtime >= LEGACY_WORK_AGE:
+                    _remove(path)

@@ -154,3 +154,22 @@ def test_gc_keeps_a_staging_folder_whose_build_still_holds_its_lock(tmp_path: Pa
     r = run_ckpm("store", "gc", cwd=proj, env=env)
     assert r.returncode == 0, r.stderr
     assert staging_left(store) == []
+
+
+def test_gc_removes_the_build_folders_older_ckpm_versions_left(tmp_path: Path, server: FileServer) -> None:
+    """Before the staging layout, a build's work folder was `store/tmp/build-*` (no key, no lock):
+    gc removes those untouched for an hour, and keeps a recent one."""
+    from ckpm.store.store import LEGACY_WORK_AGE
+
+    proj, _marker, _fifo = _project(tmp_path, server)
+    env = ckpm_env(tmp_path)
+    tmp = tmp_path / "store" / "tmp"
+    old, recent = tmp / "build-slow-build-k2j4x9", tmp / "build-other-p0q1r2"
+    for d in (old, recent):
+        (d / "src" / "deep" / "er").mkdir(parents=True)
+        (d / "src" / "deep" / "er" / "big.bin").write_bytes(bytes(100_000))
+    stale = time.time() - LEGACY_WORK_AGE - 60
+    os.utime(old, (stale, stale))
+    r = run_ckpm("store", "gc", cwd=proj, env=env)
+    assert r.returncode == 0, r.stderr
+    assert staging_left(tmp_path / "store") == [recent.name]
