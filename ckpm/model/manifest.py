@@ -263,7 +263,7 @@ def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
         "version": str(version) if version is not None else None,
         "kind": kind,
         "tags": sorted(split_tags(comp.get("tags"))),
-        "description": str(comp.get("description", "")),
+        "description": " ".join(str(comp.get("description", "")).split()),  # one line, as an index line's
         "targets": list(targets),
         "deps": [r.to_index_dep() for r in deps.values()],
     }
