@@ -124,7 +124,7 @@ def _consume(entry: IndexEntry) -> None:
     IndexEntry.from_line(entry.to_line(), name=entry.name)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_line, _json))
 def test_index_line_reader_raises_only_ckpm_errors(raw: Any) -> None:
     try:
@@ -140,7 +140,7 @@ def test_index_line_reader_raises_only_ckpm_errors(raw: Any) -> None:
 
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(component=st.one_of(_shaped(["name", "version", "kind", "tags", "description", "targets", "authors",
                                     "keywords", "license", "readme", "homepage", "repository"], _json),
                            st.fixed_dictionaries({"name": st.just("mytool")},
@@ -167,7 +167,7 @@ def test_component_manifest_reader_raises_only_ckpm_errors(component: Any, top: 
     _consume(entry)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.text(max_size=300))
 def test_any_text_as_a_component_manifest_raises_only_ckpm_errors(text: str) -> None:
     try:
