@@ -772,6 +772,9 @@ def _register_subcommands() -> None:
     from ckpm.cli.artifact import artifact_group
 
     cli.add_command(artifact_group)
+    from ckpm.cli.cache import cache as cache_group
+
+    cli.add_command(cache_group)
 
 
 _register_subcommands()
