@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ckpm.procutil import kill_group
+
 TRUNCATE = 300
 #: bytes kept of each of a probe's streams
 OUTPUT_LIMIT = 1 << 20
@@ -140,7 +142,7 @@ def _run(args: list[str], argv: Sequence[str], timeout: float, env: Mapping[str,
                 done = False
         if not done:
             timed_out = True
-            _kill_group(proc, posix)
+            kill_group(proc, wait=0)
             # drain what is left for a moment (a grandchild that escaped the group may hold the pipe)
             _pump([proc.stdout, proc.stderr], bufs, over, limit, time.monotonic() + 1.0, posix)
             proc.wait()
@@ -222,19 +224,6 @@ def _pump_threads(streams: list[Any], bufs: list[bytearray], over: list[bool], l
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     return not any(t.is_alive() for t in threads)
-
-
-def _kill_group(proc: "object", posix: bool) -> None:
-    import signal
-
-    pid = getattr(proc, "pid")
-    try:
-        if posix:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            getattr(proc, "kill")()
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _decode(b: bytes | None) -> str:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from ckpm.procutil import kill_group
+
 MiB = 1024 * 1024
 
 #: the most one git clone or fetch may receive
@@ -308,7 +310,7 @@ def _run_child(req: dict[str, Any], limits: Limits, deadline: float | None) -> N
         finished = True
     finally:
         if not finished:
-            _kill(proc)
+            kill_group(proc, wait=10)
         for s in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 s.close()
@@ -327,17 +329,6 @@ def _parse(line: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return msg if isinstance(msg, dict) else {}
-
-
-def _kill(proc: "subprocess.Popen[bytes]") -> None:
-    try:
-        proc.kill()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover - a kill that does not take
-        pass
 
 
 def remove_stale_git_locks(repo_path: Path) -> None:
