@@ -214,12 +214,14 @@ def _git_op(req: dict[str, Any], limits: Limits, deadline: float | None) -> None
         try:
             _run_op(req, None)
         except pygit2.GitError as e:
-            raise GitTransferError(_git_reason(e)) from None
+            raise GitTransferError(git_reason(e)) from None
         return
     _run_child(req, limits, deadline)
 
 
-def _git_reason(e: BaseException) -> str:
+def git_reason(e: BaseException) -> str:
+    """The useful part of a libgit2 error message (here, so that the transfer child, which
+    imports nothing of the index clients, words its errors as they do)."""
     return (str(e).strip() or type(e).__name__).rstrip(".")
 
 
@@ -386,7 +388,7 @@ def _child_main() -> int:
         _run_op(req, progress)
         msg: dict[str, Any] = {"ok": True}
     except pygit2.GitError as e:
-        msg = {"error": _git_reason(e)}
+        msg = {"error": git_reason(e)}
     except Exception as e:  # noqa: BLE001 - reported to the parent, which words it
         msg = {"error": f"{type(e).__name__}: {e}"}
     with lock:
