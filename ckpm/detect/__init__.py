@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from ckpm.lazy import lazy_exports
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.record import DetectionResult, Detected
 from ckpm.detect.trust import rule_id, validate_rule
@@ -122,9 +123,4 @@ def invalid_overrides(env: Mapping[str, str] | None = None) -> list[str]:
     return _invalid(os.environ if env is None else env)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Rechecked":
-        from ckpm.detect.engine import Rechecked
-
-        return Rechecked
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, {"Rechecked": "ckpm.detect.engine"})  # the engine loads on first use
