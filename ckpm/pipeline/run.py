@@ -161,7 +161,7 @@ class RunRequest:
 
 # -- the stages ------------------------------------------------------------------------------
 
-def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     """Lock (unless given a lock, or ``locked``) and sync for the target; where each key is."""
     from ckpm import provision as prov
 
@@ -426,7 +426,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 STAGES: list[tuple[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]]] = [
-    ("provision", provision), ("compile", compile_stage), ("run", run_stage), ("validate", validate_stage),
+    ("provision", provision_stage), ("compile", compile_stage), ("run", run_stage), ("validate", validate_stage),
 ]
 
 
