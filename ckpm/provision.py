@@ -382,6 +382,26 @@ class _Run:
                     return str(path)
         return self.ws.settings.python
 
+    def check_git_url(self, p: LockedPackage, url: str) -> None:
+        """A git source of an index line may name a repository on this machine (``file://``, a
+        path) only when the index is on this machine too (a folder, or ``git+file://``): a
+        remote index must not make ckpm export a private local repository into the store. A
+        git dependency that the user wrote in ckpm.toml is not index data (its source is git)."""
+        from ckpm.fetch.local import LocalFileRefused, is_local
+        from ckpm.model.source import IndexSource
+
+        if not isinstance(p.source, IndexSource) or not is_local(url):
+            return
+        found = [i for i in self.ws.indexes if i.name == p.source.index]
+        where = found[0].url if found else ""
+        if found and where and is_local(where.removeprefix("git+")) or where == "embedded":
+            return
+        raise LocalFileRefused(
+            f"index {p.source.index}: {p.name} {p.version}: source.git names the repository {url[:200]!r} on "
+            "this machine, and the index is not on this machine",
+            hint="an index that another machine serves may not name your local repositories; "
+                 "to use such a repository, add it yourself: ckpm add NAME --git URL")
+
     def export_git(self, p: LockedPackage, src: dict[str, Any]) -> Path:
         """A git source: the tree of its pinned commit (content-addressed by the commit),
         exported once into the cache (``CACHE/git-export/<commit>[-<subdir hash>]``)."""
@@ -393,6 +413,7 @@ class _Run:
         if not isinstance(url, str) or not isinstance(rev, str) or not re.fullmatch(r"[0-9a-f]{40}", rev) or (
                 subdir is not None and not isinstance(subdir, str)):
             raise FetchError(f"{p.name} {p.version}: a git source in the lock needs a URL and a full 40-hex commit")
+        self.check_git_url(p, url)
         name = rev + (f"-{hashlib.sha256(subdir.encode()).hexdigest()[:12]}" if subdir else "")
         done = self.ws.settings.cache_root / "git-export" / name
         if done.is_dir():
