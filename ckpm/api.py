@@ -728,8 +728,11 @@ def _vendored_line(ws: Workspace, p: LockedPackage, idx: Any, e: CkpmError, note
             continue
         try:
             line = read_line(folder, idx.name, p.name, p.version)
-        except CkpmError as bad:
-            return [f"{label}: source: its line vendored in {root} is refused, not trusted: {bad.message}"], None
+        except CkpmError as bad:  # damaged or oversized: not trusted, so the package has no line
+            lines.unverifiable.append(where)
+            lines.unverified += 1
+            return [f"{label}: not verifiable: its line of {where} vendored in {root} is refused, not trusted: "
+                    f"{bad.message.removesuffix('; line skipped')}"], None
         if line is not None:
             lines.vendored.append(f"{label}: verified against its line of {where} vendored in {root} (the index "
                                   f"cannot be read here: {e.message})")
