@@ -334,3 +334,44 @@ lines = {{ regex = "lines: ([0-9]+)" }}
     lines = {m["metric"]: m for m in exp["metrics"]}["lines"]
     assert lines["recorded"] == lines["now"] == 3
     assert (tmp_path / "into" / "sources" / "@index" / "lab" / entry_path("mylib")).is_file()
+
+
+def test_evaluate_runs_nothing_of_a_bundled_lock_its_lines_refute(tmp_path: Path, git_repo_factory: GitRepoFactory,
+                                                                  git_index_factory: GitIndexFactory) -> None:
+    """A bundle whose lock was edited (a copy step made a script) and packed without the check
+    (`pack(check=False)`, as anyone crafting a bundle could): `evaluate` checks the lock against
+    the bundle's vendored index lines before provisioning, says it does not hold (not
+    functional, exit 8), and the script never runs."""
+    import sys
+
+    repo = git_repo_factory("mylib", {"v1.0.0": {"ckpm.toml": component_toml("mylib", "1.0.0", extra=COPY),
+                                                 "data/lib.txt": "mylib 1.0.0\n"}}, annotated=True)
+    gi = git_index_factory({"mylib": [_line(repo)]}, name="lab")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "ckpm.toml").write_text(f'[project]\nname = "proj"\n\n[dependencies]\nmylib = "*"\n\n'
+                                    f'[[index]]\nname = "lab"\nurl = "{gi.url}"\n')
+    author = _env(tmp_path, "author")
+    _json(ckpm("sync", "--json", cwd=proj, env=author))
+    marker = tmp_path / "PWNED"
+    lock = read_lock(proj / "ckpm.lock")
+    assert lock is not None
+    (mylib,) = lock.find("mylib")
+    mylib.install[0]["steps"] = [{"kind": "script", "run": [f"touch {marker}"]}]
+    (proj / "ckpm.lock").write_text(lock.dumps())
+    bundle = tmp_path / "crafted.ckpm.tar"
+    code = ("import sys\nfrom pathlib import Path\nfrom ckpm.artifact import pack\n"
+            "pack(Path(sys.argv[1]), Path(sys.argv[2]), check=False)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(proj), str(bundle)], env=author, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    shutil.move(str(gi.git.path), str(tmp_path / "index-moved-away.git"))
+    shutil.move(str(repo.path), str(tmp_path / "repo-moved-away.git"))
+    fresh = _env(tmp_path, "evaluator")
+    r = ckpm("artifact", "evaluate", str(bundle), "--report", str(tmp_path / "rep"), "--json", cwd=tmp_path,
+             env=fresh, offline_net=True)
+    assert r.returncode == 8, r.stdout + r.stderr
+    fn = json.loads(r.stdout)["data"]["verdicts"]["functional"]
+    assert fn["status"] == "no" and any("mylib 1.0.0: install:" in e for e in fn["evidence"]), fn
+    assert not marker.exists()
+    _no_prefix_of_mylib(fresh)
