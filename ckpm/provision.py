@@ -1075,10 +1075,16 @@ def _vendor_index_lines(ws: Workspace, lock: Lock, dest: Path, res: Any) -> None
             continue
         rel = index_relpath(index)
         try:
-            for p in pkgs:  # the locked line is there (the lock was checked against it)
-                if idx.find_entry(p.name, p.version) is None:
-                    raise CkpmError(f"{p.name} {p.version}: index {index} ({idx.url}) has no such line")
-            files = write_lines(dest / rel, idx, [p.name for p in pkgs])
+            try:
+                source = idx
+                for p in pkgs:  # the locked line is there (the lock was checked against it)
+                    if idx.find_entry(p.name, p.version) is None:
+                        raise CkpmError(f"{p.name} {p.version}: index {index} ({idx.url}) has no such line")
+            except CkpmError:  # the index cannot be read here: the lines of a vendored folder in use, if any
+                source = _vendored_lines_of(ws, index, idx.url) or idx
+                if source is idx:
+                    raise
+            files = write_lines(dest / rel, source, [p.name for p in pkgs])
         except CkpmError as e:
             res.problems.append(f"the lines of index {index} ({idx.url}) cannot be vendored: {e.message}")
             continue
@@ -1090,6 +1096,22 @@ def _vendor_index_lines(ws: Workspace, lock: Lock, dest: Path, res: Any) -> None
             if f"{p.name} {p.version}" not in comp["packages"]:
                 comp["packages"].append(f"{p.name} {p.version}")
         res.indexes.append(vi)
+
+
+def _vendored_lines_of(ws: Workspace, index: str, url: str) -> Any:
+    """The vendored lines of index ``index`` at ``url`` in the first vendored folder this command
+    uses that has them, as an index folder (read with its caps); None when none has."""
+    from ckpm.fetch.vendor import vendored_index
+    from ckpm.index.folder import FolderIndex
+
+    for root in vendor_roots(ws, ws.mirror_dirs):
+        folder = vendored_index(root, index, url)
+        if folder is not None:
+            try:
+                return FolderIndex(folder, name=index, url=url)
+            except CkpmError:
+                continue
+    return None
 
 
 def _vendor_git(ws: Workspace, git: dict[str, list[tuple[LockedPackage, str, str, str | None, str | None]]],

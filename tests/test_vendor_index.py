@@ -141,6 +141,11 @@ def test_offline_sync_verifies_from_the_vendored_lines_and_provisions(kind: str,
     assert r.returncode == 0 and "up to date" not in r.stderr, r.stderr
     assert f"note: mylib 1.0.0: verified against its line of index lab ({p.index_url}) vendored in {p.vendor}" \
         in r.stderr, r.stderr
+    # the evaluator vendors again, offline, from the vendored folder: the same lines, byte for byte
+    again = tmp_path / "vendor-again"
+    r = ckpm("vendor", str(again), "--offline", "--mirror", str(p.vendor), cwd=p.proj, env=fresh, offline_net=True)
+    assert r.returncode == 0 and "1 index line" in r.stderr, r.stderr
+    assert (again / index_relpath("lab") / entry_path("mylib")).read_bytes() == _vendored_file(p).read_bytes()
 
 
 def test_lock_check_reads_the_lines_of_a_mirrors_folder(tmp_path: Path, git_index_project: Project) -> None:
@@ -314,6 +319,10 @@ stdout = ["lines: 3"]
 
 [run.metrics]
 lines = {{ regex = "lines: ([0-9]+)" }}
+
+[run.tolerance]                   # no verdict on wall time or memory here: only the count is compared
+time = 100
+max_rss = 100
 ''')
     author = _env(tmp_path, "author")
     r = ckpm("run", "--record", "baseline", cwd=proj, env=author)
