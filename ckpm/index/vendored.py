@@ -4,7 +4,7 @@
 (:func:`write_lines`): the index's ``config.json`` and each component's file, byte for byte as
 the index client read them (the cached clone of a git index, the cached responses of an HTTP
 index), at their layout paths, so that the folder is an index folder of format 1 holding only
-those components. It is written beside its final place and renamed into it, then read back.
+those components. It is written beside its final place and renamed into it.
 
 A lock check that cannot read a line from the index itself (offline and not cached, or the
 index unreachable) reads it from there (:func:`read_line`), through :class:`FolderIndex`: the
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterable
 
 from ckpm.errors import IndexError_
 from ckpm.index.base import FileIndex, Index
-from ckpm.index.cache import build_dir_atomically
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, entry_path
 from ckpm.model.entry import IndexDataError, IndexEntry
@@ -58,22 +59,16 @@ def write_lines(dest: Path, idx: Index, names: Iterable[str]) -> dict[str, dict[
                 os.fsync(f.fileno())
 
     dest = Path(dest)
-    old = dest.with_name(dest.name + ".old")
-    if dest.exists():
-        import shutil
-
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(dest, old)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # built beside its place (a dot name: no index's folder starts with one), then swapped in
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
-        build_dir_atomically(dest, build)
-    except BaseException:
-        if old.exists() and not dest.exists():
-            os.rename(old, dest)  # the previous good copy stays
-        raise
-    if old.exists():
-        import shutil
-
-        shutil.rmtree(old, ignore_errors=True)
+        build(work / "new")
+        if dest.exists():
+            os.rename(dest, work / "old")
+        os.rename(work / "new", dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
