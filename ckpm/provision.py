@@ -394,8 +394,8 @@ class _Run:
             return
         found = [i for i in self.ws.indexes if i.name == p.source.index]
         where = found[0].url if found else ""
-        if found and where and is_local(where.removeprefix("git+")) or where == "embedded":
-            return
+        if found and where and (is_local(where.removeprefix("git+")) or _on_loopback(where)) or where == "embedded":
+            return  # an index on this machine: a folder, git+file://, or served from loopback
         raise LocalFileRefused(
             f"index {p.source.index}: {p.name} {p.version}: source.git names the repository {url[:200]!r} on "
             "this machine, and the index is not on this machine",
@@ -1369,3 +1369,15 @@ def lock_keys_of(settings: Settings, project: str) -> set[str] | None:
         return _Run(ws, lock, SyncOptions()).lock_keys()
     except (CkpmError, OSError, ValueError):
         return None
+
+
+def _on_loopback(url: str) -> bool:
+    """Whether ``url`` is served from this machine (127.0.0.0/8, ``localhost``, ``[::1]``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url.removeprefix("git+")).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
+
