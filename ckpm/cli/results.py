@@ -232,3 +232,13 @@ def results_import(c: Ctx, path: Path, name: str | None, as_json: bool) -> None:
         emit(c, res)
         return
     info(f"added {res['records']} record(s) to {res['experiment']}")
+
+
+def _register_sharing() -> None:
+    from ckpm.cli.share import pull_cmd, push_cmd
+
+    results.add_command(push_cmd)
+    results.add_command(pull_cmd)
+
+
+_register_sharing()

@@ -31,6 +31,7 @@ from typing import Any, Callable, Mapping
 
 from ckpm import __version__
 from ckpm.errors import BuildError, CkpmError
+from ckpm.detect.machine import machine_facts
 from ckpm.experiment.record import new_id, save_record, summarise
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock
@@ -396,6 +397,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
         "request": req.to_dict(),
         "lock": lock.dumps(),
         "host": _facts(ws),
+        "machine": machine_facts(),  # CPU model and count, OS, libc: what a pushed record says of the machine
         "stages": {k: _small(v) for k, v in stages.items()},
         "command_lines": [stages["compile"]["command"], stages["run"]["argv"]],
         "repetitions": reps,

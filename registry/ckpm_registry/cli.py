@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     public = args.public_url or f"http://{host}:{port}"
     config = RegistryConfig(index=args.index, tokens=args.tokens, state=args.state, export=args.export,
                             public_url=public, max_body=args.max_body, max_age=args.max_age,
-                            refresh=args.refresh)
+                            refresh=args.refresh, database=args.database)
     app = create_app(config)
     print(f"ckpm-registry: serving {app.state.registry.store.gitdir} at http://{host}:{port} "
           f"(public URL {public}; files exported to {app.state.registry.store.export})", flush=True)
@@ -134,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--public-url", default="", help="the URL clients use (behind a proxy); default http://HOST:PORT")
     s.add_argument("--state", type=Path, help="owners and lock (default <index.git>/ckpm-registry)")
     s.add_argument("--export", type=Path, help="the exported index files (default <state>/export)")
+    s.add_argument("--database", help="the results database: postgresql://USER@HOST:PORT/NAME "
+                                      "(default: SQLite, results.sqlite in the state folder)")
     s.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (1 MiB)")
     s.add_argument("--max-age", type=int, default=60, help="Cache-Control max-age of index files (s)")
     s.add_argument("--refresh", type=float, default=1.0,

@@ -1,0 +1,513 @@
+"""Shared experiment results in a real database, through SQLAlchemy Core.
+
+One layer for both databases the service supports: SQLite in the state folder (the default:
+``<state>/results.sqlite``, WAL journal) and PostgreSQL (``--database postgresql://…``, with
+psycopg). Nothing here knows HTTP; :mod:`ckpm_registry.results` checks what arrives and
+calls :class:`ResultsDB`.
+
+Tables (schema version :data:`SCHEMA_VERSION`, kept in ``results_meta``; :data:`MIGRATIONS`
+brings an older database up to date when the service opens it):
+
+- ``results``: one row per pushed record: its id (a hash of the pusher and the record, so a
+  second push of the same record adds nothing), the columns the scoreboard filters on, and
+  the record itself (``doc``, JSON text).
+- ``result_metrics``: one row per metric of a record (median, best, n), with the filter
+  columns repeated so that a scoreboard reads one table.
+- ``machine_stats``: per program, machine, target, compiler and metric: n, best and median of
+  the records' medians. Recomputed for the groups a push or a delete touches, inside the
+  same transaction, so a scoreboard never scans the records.
+- ``lock_stats``: per program, lock hash and host class, per metric: the median of the
+  validated records and the record nearest to it; ``unexpected`` lists the records whose
+  median lies outside the tolerance of that median (kept up to date the same way).
+- ``reproductions``: (program, lock hash, machine, user) of validated records.
+
+Writes are serialised: each push or delete first updates the one row of ``results_meta``
+named ``writes``, which takes SQLite's write lock (waiting up to ``busy_timeout``) and a row
+lock in PostgreSQL; every push is one transaction, so a killed service leaves each push
+whole or absent.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+SCHEMA_VERSION = 1
+#: a record's metric lies outside this fraction of its group's median: "unexpected"
+DEFAULT_TOLERANCE = 0.25
+#: groups smaller than this are not judged (the median of two records says little)
+MIN_GROUP = 3
+
+metadata = sa.MetaData()
+
+results = sa.Table(
+    "results", metadata,
+    sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("program", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("compiler", sa.String(256), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("machine", sa.String(32), nullable=False),
+    sa.Column("host_class", sa.String(1024), nullable=False),
+    sa.Column("lock_hash", sa.String(128), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("created", sa.String(64), nullable=False),
+    sa.Column("pushed", sa.String(32), nullable=False),
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.Index("ix_results_program_seq", "program", "seq"),
+    sa.Index("ix_results_user_seq", "user", "seq"),
+)
+
+result_metrics = sa.Table(
+    "result_metrics", metadata,
+    sa.Column("result_id", sa.String(64), sa.ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("program", sa.String(128), nullable=False),
+    sa.Column("machine", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("compiler", sa.String(256), nullable=False),
+    sa.Column("lock_hash", sa.String(128), nullable=False),
+    sa.Column("host_class", sa.String(1024), nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("better", sa.String(8), nullable=False),
+    sa.Column("median", sa.Float, nullable=False),
+    sa.Column("best", sa.Float, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Index("ix_metrics_group", "program", "machine", "target", "compiler", "name"),
+    sa.Index("ix_metrics_lock", "program", "lock_hash", "host_class", "name"),
+)
+
+machine_stats = sa.Table(
+    "machine_stats", metadata,
+    sa.Column("program", sa.String(128), primary_key=True),
+    sa.Column("machine", sa.String(32), primary_key=True),
+    sa.Column("target", sa.String(128), primary_key=True),
+    sa.Column("compiler", sa.String(256), primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("host", sa.Text, nullable=False),  # JSON: the machine's facts, for the page
+    sa.Column("better", sa.String(8), nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("best", sa.Float, nullable=False),
+    sa.Column("median", sa.Float, nullable=False),
+    sa.Column("best_id", sa.String(64), nullable=False),
+)
+
+lock_stats = sa.Table(
+    "lock_stats", metadata,
+    sa.Column("program", sa.String(128), primary_key=True),
+    sa.Column("lock_hash", sa.String(128), primary_key=True),
+    sa.Column("host_class", sa.String(1024), primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("median", sa.Float, nullable=False),
+    sa.Column("median_id", sa.String(64), nullable=False),  # the record nearest to the median
+)
+
+unexpected = sa.Table(
+    "unexpected", metadata,
+    sa.Column("result_id", sa.String(64), primary_key=True),
+    sa.Column("metric", sa.String(128), primary_key=True),
+    sa.Column("program", sa.String(128), nullable=False),
+    sa.Column("lock_hash", sa.String(128), nullable=False),
+    sa.Column("host_class", sa.String(1024), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("median", sa.Float, nullable=False),
+    sa.Column("median_id", sa.String(64), nullable=False),
+    sa.Index("ix_unexpected_program", "program"),
+)
+
+reproductions = sa.Table(
+    "reproductions", metadata,
+    sa.Column("program", sa.String(128), primary_key=True),
+    sa.Column("lock_hash", sa.String(128), primary_key=True),
+    sa.Column("machine", sa.String(32), primary_key=True),
+    sa.Column("user", sa.String(64), primary_key=True),
+)
+
+meta = sa.Table(
+    "results_meta", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Integer, nullable=False),
+)
+
+#: version → the statements that bring a database of version-1 up to it (none yet: version 1 is the first)
+MIGRATIONS: dict[int, Sequence[str]] = {}
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or has a schema this service does not know (for the operator)."""
+
+
+@dataclass
+class Row:
+    """One checked record, ready to store: the filter columns and the metrics (median, best, n)."""
+
+    id: str
+    program: str
+    version: str
+    target: str
+    compiler: str
+    user: str
+    machine: str
+    host_class: str
+    host: dict[str, Any]
+    lock_hash: str
+    ok: bool
+    created: str
+    doc: dict[str, Any]
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → {median, best, n, better}
+
+
+def _median(values: Sequence[float]) -> float:
+    vs = sorted(values)
+    mid = len(vs) // 2
+    return vs[mid] if len(vs) % 2 else (vs[mid - 1] + vs[mid]) / 2
+
+
+def database_url(database: str | None, state: Path) -> str:
+    """The SQLAlchemy URL: ``database`` as given (``postgresql://…`` uses psycopg), else SQLite in ``state``."""
+    if not database:
+        return f"sqlite:///{Path(state) / 'results.sqlite'}"
+    if database.startswith("postgresql://") or database.startswith("postgres://"):
+        return "postgresql+psycopg://" + database.split("://", 1)[1]
+    if database.startswith(("sqlite:///", "postgresql+psycopg://")):
+        return database
+    raise DatabaseError(f"--database takes postgresql://USER@HOST:PORT/NAME or sqlite:///PATH, not {database[:100]!r}")
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ResultsDB:
+    """The results of one registry: push, read, delete and the scoreboard's numbers."""
+
+    def __init__(self, url: str, *, tolerance: float = DEFAULT_TOLERANCE) -> None:
+        self.url = url
+        self.tolerance = tolerance
+        self.sqlite = url.startswith("sqlite")
+        if self.sqlite:
+            self.engine: Engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                                                   pool_size=8, max_overflow=8)
+
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi: Any, _record: Any) -> None:
+                cur = dbapi.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=60000")
+                cur.close()
+        else:
+            self.engine = sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        try:
+            self._migrate()
+        except sa.exc.SQLAlchemyError as e:
+            raise DatabaseError(f"cannot open the results database {self.describe()}: {str(e).splitlines()[0]}") \
+                from None
+
+    def describe(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn, tables=[meta])
+            row = conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema")).first()
+            version = row[0] if row else 0
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(f"the results database has schema {version}; this service knows "
+                                    f"{SCHEMA_VERSION} (upgrade ckpm-registry)")
+            if version == 0:
+                metadata.create_all(conn)
+                conn.execute(sa.insert(meta), [{"name": "schema", "value": SCHEMA_VERSION},
+                                               {"name": "writes", "value": 0}])
+                return
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for stmt in MIGRATIONS.get(v, ()):
+                    conn.exec_driver_sql(stmt)
+            if version != SCHEMA_VERSION:
+                conn.execute(sa.update(meta).where(meta.c.name == "schema").values(value=SCHEMA_VERSION))
+
+    def _serialise(self, conn: Connection) -> None:
+        """Take the write lock (the first statement of every writing transaction)."""
+        conn.execute(sa.update(meta).where(meta.c.name == "writes").values(value=meta.c.value + 1))
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        return insert(table)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def push(self, rows: Sequence[Row]) -> tuple[list[str], list[str]]:
+        """Store ``rows`` in one transaction; returns (ids added, ids already there)."""
+        pushed = _now()
+        with self.engine.begin() as conn:
+            self._serialise(conn)
+            ids = [r.id for r in rows]
+            have = set()
+            for i in range(0, len(ids), 500):
+                have |= {x for (x,) in conn.execute(sa.select(results.c.id).where(results.c.id.in_(ids[i:i + 500])))}
+            new: list[Row] = []
+            seen: set[str] = set()
+            for r in rows:
+                if r.id not in have and r.id not in seen:
+                    seen.add(r.id)
+                    new.append(r)
+            if new:
+                conn.execute(sa.insert(results), [{
+                    "id": r.id, "program": r.program, "version": r.version, "target": r.target,
+                    "compiler": r.compiler, "user": r.user, "machine": r.machine, "host_class": r.host_class,
+                    "lock_hash": r.lock_hash, "ok": r.ok, "created": r.created, "pushed": pushed,
+                    "doc": json.dumps(r.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
+                    for r in new])
+                mrows = [{"result_id": r.id, "name": k, "program": r.program, "machine": r.machine,
+                          "target": r.target, "compiler": r.compiler, "lock_hash": r.lock_hash,
+                          "host_class": r.host_class, "ok": r.ok, "better": m["better"], "median": m["median"],
+                          "best": m["best"], "n": m["n"]} for r in new for k, m in r.metrics.items()]
+                if mrows:
+                    conn.execute(sa.insert(result_metrics), mrows)
+                repro = {(r.program, r.lock_hash, r.machine, r.user) for r in new if r.ok}
+                if repro:
+                    conn.execute(self._insert(reproductions).on_conflict_do_nothing(),
+                                 [{"program": p, "lock_hash": lh, "machine": m, "user": u} for p, lh, m, u in repro])
+                self._refresh(conn, new)
+        return [r.id for r in new], [i for i in ids if i in have]
+
+    def delete(self, rid: str, user: str) -> str:
+        """Delete record ``rid`` pushed by ``user``: "deleted", "missing" or "forbidden:<owner>"."""
+        with self.engine.begin() as conn:
+            self._serialise(conn)
+            row = conn.execute(sa.select(results).where(results.c.id == rid)).mappings().first()
+            if row is None:
+                return "missing"
+            if row["user"] != user:
+                return f"forbidden:{row['user']}"
+            doc = json.loads(row["doc"])
+            gone = Row(row["id"], row["program"], row["version"], row["target"], row["compiler"], row["user"],
+                       row["machine"], row["host_class"], {}, row["lock_hash"], row["ok"], row["created"], doc)
+            gone.metrics = {str(m["name"]): {} for m in conn.execute(
+                sa.select(result_metrics.c.name).where(result_metrics.c.result_id == rid)).mappings()}
+            conn.execute(sa.delete(unexpected).where(unexpected.c.result_id == rid))
+            conn.execute(sa.delete(result_metrics).where(result_metrics.c.result_id == rid))
+            conn.execute(sa.delete(results).where(results.c.id == rid))
+            if row["ok"]:
+                still = conn.execute(sa.select(sa.func.count()).select_from(results).where(
+                    results.c.program == row["program"], results.c.lock_hash == row["lock_hash"],
+                    results.c.machine == row["machine"], results.c.user == row["user"], results.c.ok)).scalar()
+                if not still:
+                    conn.execute(sa.delete(reproductions).where(
+                        reproductions.c.program == row["program"], reproductions.c.lock_hash == row["lock_hash"],
+                        reproductions.c.machine == row["machine"], reproductions.c.user == row["user"]))
+            self._refresh(conn, [gone], host_of={row["machine"]: _host_of(doc)})
+        return "deleted"
+
+    def _refresh(self, conn: Connection, rows: Iterable[Row], host_of: Mapping[str, Any] | None = None) -> None:
+        """Recompute machine_stats, lock_stats and unexpected for the groups ``rows`` touch."""
+        mgroups: dict[tuple[str, str, str, str, str], tuple[str, dict[str, Any]]] = {}
+        lgroups: set[tuple[str, str, str, str]] = set()
+        for r in rows:
+            for k in r.metrics:
+                mgroups[(r.program, r.machine, r.target, r.compiler, k)] = (r.user, r.host or dict(
+                    (host_of or {}).get(r.machine) or {}))
+                lgroups.add((r.program, r.lock_hash, r.host_class, k))
+        m = result_metrics.c
+        for (program, machine, target, compiler, name), (user, host) in mgroups.items():
+            key = {"program": program, "machine": machine, "target": target, "compiler": compiler, "metric": name}
+            conn.execute(sa.delete(machine_stats).where(*(machine_stats.c[k] == v for k, v in key.items())))
+            vals = conn.execute(sa.select(m.result_id, m.median, m.best, m.better).where(
+                m.program == program, m.machine == machine, m.target == target, m.compiler == compiler,
+                m.name == name)).all()
+            if not vals:
+                continue
+            better = vals[-1][3]
+            pick = min if better != "higher" else max
+            best_id, _, best, _ = pick(vals, key=lambda v: v[2])
+            conn.execute(sa.insert(machine_stats).values(
+                **key, user=user, host=json.dumps(host, sort_keys=True), better=better, n=len(vals), best=best,
+                median=_median([v[1] for v in vals]), best_id=best_id))
+        for program, lock_hash, host_class, name in lgroups:
+            key = {"program": program, "lock_hash": lock_hash, "host_class": host_class, "metric": name}
+            conn.execute(sa.delete(lock_stats).where(*(lock_stats.c[k] == v for k, v in key.items())))
+            conn.execute(sa.delete(unexpected).where(*(unexpected.c[k] == v for k, v in key.items())))
+            lvals = [(str(a), float(b)) for a, b in conn.execute(sa.select(m.result_id, m.median).where(
+                m.program == program, m.lock_hash == lock_hash, m.host_class == host_class, m.name == name,
+                m.ok))]
+            if not lvals:
+                continue
+            med = _median([v[1] for v in lvals])
+            near = min(lvals, key=lambda v: (abs(v[1] - med), v[0]))[0]
+            conn.execute(sa.insert(lock_stats).values(**key, n=len(lvals), median=med, median_id=near))
+            if len(lvals) < MIN_GROUP:
+                continue
+            out = [{"result_id": rid, **key, "value": v, "median": med, "median_id": near}
+                   for rid, v in lvals if rid != near and _outside(v, med, self.tolerance)]
+            if out:
+                conn.execute(sa.insert(unexpected), out)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, rid: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(results).where(results.c.id == rid)).mappings().first()
+            if row is None:
+                return None
+            flags = conn.execute(sa.select(unexpected).where(unexpected.c.result_id == rid)).mappings().all()
+        out = _item(dict(row), full=True)
+        out["unexpected"] = [{"metric": f["metric"], "value": f["value"], "median": f["median"],
+                              "median_id": f["median_id"]} for f in flags]
+        return out
+
+    def query(self, *, program: str = "", target: str = "", user: str = "", metric: str = "", lock: str = "",
+              limit: int = 50, offset: int = 0, full: bool = False) -> dict[str, Any]:
+        """Records matching the filters: newest first, or best first by ``metric``'s median."""
+        r = results.c
+        conds = [c == v for c, v in ((r.program, program), (r.target, target), (r.user, user), (r.lock_hash, lock))
+                 if v]
+        with self.engine.connect() as conn:
+            if metric:
+                m = result_metrics.c
+                better = conn.execute(sa.select(m.better).where(m.name == metric, *(
+                    [m.program == program] if program else [])).limit(1)).scalar() or "lower"
+                order = m.median.desc() if better == "higher" else m.median.asc()
+                base = sa.select(results).join(result_metrics, m.result_id == r.id).where(m.name == metric, *conds)
+                stmt = base.order_by(order, r.seq.desc())
+                total_stmt = sa.select(sa.func.count()).select_from(result_metrics.join(
+                    results, m.result_id == r.id)).where(m.name == metric, *conds)
+            else:
+                stmt = sa.select(results).where(*conds).order_by(r.seq.desc())
+                total_stmt = sa.select(sa.func.count()).select_from(results).where(*conds)
+            rows = conn.execute(stmt.limit(limit).offset(offset)).mappings().all()
+            total = conn.execute(total_stmt).scalar() or 0
+        return {"results": [_item(dict(x), full=full) for x in rows], "total": int(total), "limit": limit,
+                "offset": offset}
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(results)).scalar() or 0)
+
+    def metrics_of(self, program: str) -> list[tuple[str, str]]:
+        """(metric, better) of a program, from its machine stats."""
+        with self.engine.connect() as conn:
+            return [(a, b) for a, b in conn.execute(sa.select(machine_stats.c.metric, machine_stats.c.better).where(
+                machine_stats.c.program == program).distinct().order_by(machine_stats.c.metric))]
+
+    def scoreboard(self, program: str, *, target: str = "", compiler: str = "", user: str = "",
+                   x: str = "", y: str = "", max_points: int = 400) -> dict[str, Any]:
+        """What the scoreboard page shows: machines, reproductions, unexpected records, the frontier."""
+        s = machine_stats.c
+        with self.engine.connect() as conn:
+            conds = [s.program == program] + [c == v for c, v in ((s.target, target), (s.compiler, compiler),
+                                                                   (s.user, user)) if v]
+            rows = conn.execute(sa.select(machine_stats).where(*conds).order_by(
+                s.machine, s.target, s.compiler, s.metric)).mappings().all()
+            choices = conn.execute(sa.select(s.target, s.compiler, s.user).where(s.program == program).distinct()
+                                   ).all()
+            rep = reproductions.c
+            repro = conn.execute(sa.select(rep.lock_hash, sa.func.count(sa.distinct(rep.machine)),
+                                           sa.func.count(sa.distinct(rep.user))).where(rep.program == program)
+                                 .group_by(rep.lock_hash).order_by(sa.func.count(sa.distinct(rep.machine)).desc(),
+                                                                   rep.lock_hash).limit(20)).all()
+            u = unexpected.c
+            flags = conn.execute(sa.select(unexpected).where(u.program == program).order_by(
+                u.result_id, u.metric).limit(200)).mappings().all()
+            points: list[dict[str, Any]] = []
+            frontier: list[dict[str, Any]] = []
+            if x and y:
+                points, frontier = self._frontier(conn, program, x, y, target, compiler, user, max_points)
+        machines: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["machine"], row["target"], row["compiler"])
+            mach = machines.setdefault(key, {"machine": row["machine"], "target": row["target"],
+                                             "compiler": row["compiler"], "user": row["user"],
+                                             "host": json.loads(row["host"]), "metrics": {}, "records": 0})
+            mach["metrics"][row["metric"]] = {"best": row["best"], "median": row["median"], "n": row["n"],
+                                              "better": row["better"], "best_id": row["best_id"]}
+            mach["records"] = max(mach["records"], row["n"])
+        return {
+            "program": program,
+            "machines": list(machines.values()),
+            "targets": sorted({c[0] for c in choices}), "compilers": sorted({c[1] for c in choices}),
+            "users": sorted({c[2] for c in choices}),
+            "reproduced": [{"lock": lh, "machines": nm, "users": nu} for lh, nm, nu in repro],
+            "unexpected": [{"id": f["result_id"], "metric": f["metric"], "value": f["value"], "median": f["median"],
+                            "median_id": f["median_id"], "lock": f["lock_hash"]} for f in flags],
+            "x": x, "y": y, "points": points, "frontier": frontier,
+        }
+
+    def _frontier(self, conn: Connection, program: str, x: str, y: str, target: str, compiler: str, user: str,
+                  max_points: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The records' (x, y) medians: the Pareto frontier (each metric in its better direction), computed
+        in the database with a running minimum, and up to ``max_points`` other points to draw."""
+        mx, my = result_metrics.alias("mx"), result_metrics.alias("my")
+        bx = conn.execute(sa.select(result_metrics.c.better).where(result_metrics.c.program == program,
+                                                                   result_metrics.c.name == x).limit(1)).scalar()
+        by = conn.execute(sa.select(result_metrics.c.better).where(result_metrics.c.program == program,
+                                                                   result_metrics.c.name == y).limit(1)).scalar()
+        if bx is None or by is None:
+            return [], []
+        sx = -1.0 if bx == "higher" else 1.0
+        sy = -1.0 if by == "higher" else 1.0
+        conds = [mx.c.program == program, mx.c.name == x]
+        conds += [c == v for c, v in ((mx.c.target, target), (mx.c.compiler, compiler)) if v]
+        join = mx.join(my, sa.and_(my.c.result_id == mx.c.result_id, my.c.name == y))
+        if user:
+            join = join.join(results, results.c.id == mx.c.result_id)
+            conds.append(results.c.user == user)
+        kx = (mx.c.median * sx).label("kx")
+        ky = (my.c.median * sy).label("ky")
+        inner = sa.select(mx.c.result_id.label("id"), mx.c.median.label("x"), my.c.median.label("y"), kx, ky,
+                          sa.func.min(ky).over(order_by=(kx, ky, mx.c.result_id),
+                                               rows=(None, -1)).label("prev")).select_from(join).where(*conds
+                                                                                                       ).subquery()
+        front = conn.execute(sa.select(inner.c.id, inner.c.x, inner.c.y).where(
+            sa.or_(inner.c.prev.is_(None), inner.c.ky < inner.c.prev)).order_by(inner.c.kx)).all()
+        others = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(join).where(
+            *conds).order_by(mx.c.result_id).limit(max_points)).all()
+        fset = {f[0] for f in front}
+        return ([{"id": a, "x": b, "y": c} for a, b, c in others if a not in fset],
+                [{"id": a, "x": b, "y": c} for a, b, c in front])
+
+
+def _outside(value: float, median: float, tolerance: float) -> bool:
+    if median == 0:
+        return value != 0
+    return abs(value - median) > tolerance * abs(median)
+
+
+def _host_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    host = doc.get("host")
+    return dict(host) if isinstance(host, Mapping) else {}
+
+
+def _item(row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
+    doc = json.loads(row["doc"])
+    out = {"id": row["id"], "program": row["program"], "version": row["version"] or None, "target": row["target"],
+           "compiler": row["compiler"], "user": row["user"], "machine": row["machine"], "lock": row["lock_hash"],
+           "ok": bool(row["ok"]), "created": row["created"], "pushed": row["pushed"],
+           "metrics": {k: {kk: v.get(kk) for kk in ("median", "min", "max", "n", "better")}
+                       for k, v in (doc.get("metrics") or {}).items() if isinstance(v, Mapping)}}
+    if full:
+        out["record"] = doc
+    return out
+
+
+def finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
