@@ -69,14 +69,15 @@ def postgres_server() -> Iterator[PostgresServer]:
         pytest.skip("PostgreSQL server binaries are absent (Debian's `postgresql` package; .ci/run installs it)")
     root = Path(tempfile.mkdtemp(prefix="ckpm-pg-"))
     os.chmod(root, 0o755)
-    data = root / "data"
+    data, sock = root / "data", root / "sock"
+    data.mkdir()
+    sock.mkdir()
+    (root / "log").touch()
     run_as: list[str] = []
-    if os.geteuid() == 0:  # postgres refuses to run as root: the data folder belongs to nobody
+    if os.geteuid() == 0:  # postgres refuses to run as root: its folders belong to nobody
         user = pwd.getpwnam("nobody")
-        data.mkdir()
-        os.chown(data, user.pw_uid, user.pw_gid)
-        (root / "log").touch()
-        os.chown(root / "log", user.pw_uid, user.pw_gid)
+        for p in (data, sock, root / "log"):
+            os.chown(p, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "nobody", "--"]
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "TZ": "UTC"}
     subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
@@ -84,7 +85,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     port = _free_port()
     log = open(root / "log", "ab")
     proc = subprocess.Popen([*run_as, str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1",
-                             "-p", str(port), "-k", str(root), "-c", "fsync=off", "-c", "max_connections=200",
+                             "-p", str(port), "-k", str(sock), "-c", "fsync=off", "-c", "max_connections=200",
                              "-c", "synchronous_commit=off"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env, start_new_session=True)
     try:

@@ -471,14 +471,17 @@ class ResultsDB:
         if user:
             join = join.join(results, results.c.id == mx.c.result_id)
             conds.append(results.c.user == user)
-        kx = (mx.c.median * sx).label("kx")
-        ky = (my.c.median * sy).label("ky")
-        inner = sa.select(mx.c.result_id.label("id"), mx.c.median.label("x"), my.c.median.label("y"), kx, ky,
-                          sa.func.min(ky).over(order_by=(kx, ky, mx.c.result_id),
-                                               rows=(None, -1)).label("prev")).select_from(join).where(*conds
-                                                                                                       ).subquery()
-        front = conn.execute(sa.select(inner.c.id, inner.c.x, inner.c.y).where(
-            sa.or_(inner.c.prev.is_(None), inner.c.ky < inner.c.prev)).order_by(inner.c.kx)).all()
+        kx = mx.c.median * sx
+        ky = my.c.median * sy
+        # distinct (kx, ky) points, lexicographic order: a point is on the frontier when every point
+        # before it has a larger ky (equal points do not dominate each other: all their records are kept)
+        pts = sa.select(kx.label("kx"), ky.label("ky")).select_from(join).where(*conds).group_by(kx, ky).subquery()
+        ranked = sa.select(pts.c.kx, pts.c.ky, sa.func.min(pts.c.ky).over(
+            order_by=(pts.c.kx, pts.c.ky), rows=(None, -1)).label("prev")).subquery()
+        front_pts = sa.select(ranked.c.kx, ranked.c.ky).where(sa.or_(ranked.c.prev.is_(None),
+                                                                      ranked.c.ky < ranked.c.prev))
+        front = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(join).where(
+            *conds, sa.tuple_(kx, ky).in_(front_pts)).order_by(kx, ky, mx.c.result_id)).all()
         others = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(join).where(
             *conds).order_by(mx.c.result_id).limit(max_points)).all()
         fset = {f[0] for f in front}
