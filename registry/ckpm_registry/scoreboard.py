@@ -18,8 +18,9 @@ y=b.cells[i].dataset.v||b.cells[i].textContent,nx=parseFloat(x),ny=parseFloat(y)
 if(!isNaN(nx)&&!isNaN(ny))return d*(nx-ny);return d*x.localeCompare(y);});rows.forEach(function(r){tb.appendChild(r);});
 });});
 """
-BOARD_STYLE = ("<style>svg{border:1px solid #ddd;background:#fff}.front{fill:#c00}.pt{fill:#9ab}"
-               "th{cursor:pointer}.unexpected{color:#a40}small{color:#666}</style>")
+BOARD_STYLE = ("<style>body{max-width:80rem}svg{border:1px solid #ddd;background:#fff}.front{fill:#c00}"
+               ".pt{fill:#9ab}th{cursor:pointer}.unexpected{color:#a40}small{color:#666}td.host{font-size:.85em}"
+               "</style>")
 
 
 def num(v: Any) -> str:
@@ -112,19 +113,19 @@ def board_page(data: Mapping[str, Any], metrics: Sequence[str], filters: Mapping
         f'<li class="reproduced" data-lock="{escape(r["lock"])}">lock <code>{escape(r["lock"][:19] or "(none)")}'
         f'</code>: reproduced on {r["machines"]} machine{"s" if r["machines"] != 1 else ""} by {r["users"]} '
         f'user{"s" if r["users"] != 1 else ""}</li>' for r in data["reproduced"])
-    heads = "".join(f"<th>{escape(m)} best</th><th>{escape(m)} median</th>" for m in metrics)
+    heads = "".join(f"<th>{escape(m)}<br><small>best (median)</small></th>" for m in metrics)
     rows = []
     for mach in data["machines"]:
         cells = []
         for m in metrics:
             s = mach["metrics"].get(m)
             if s is None:
-                cells.append('<td data-v=""></td><td data-v=""></td>')
+                cells.append('<td data-v=""></td>')
             else:
-                cells.append(f'<td data-v="{s["best"]!r}">{_link(s["best_id"], num(s["best"]))}</td>'
-                             f'<td data-v="{s["median"]!r}">{num(s["median"])}</td>')
+                cells.append(f'<td data-v="{s["best"]!r}">{_link(s["best_id"], num(s["best"]))} '
+                             f'<small class="median">({num(s["median"])})</small></td>')
         rows.append(f'<tr class="machine" data-user="{escape(mach["user"])}"><td>{escape(mach["user"])}</td>'
-                    f'<td>{escape(_host_text(mach["host"]))}</td><td>{escape(mach["target"])}</td>'
+                    f'<td class="host">{escape(_host_text(mach["host"]))}</td><td>{escape(mach["target"])}</td>'
                     f'<td>{escape(mach["compiler"])}</td><td data-v="{mach["records"]}">{mach["records"]}</td>'
                     f'{"".join(cells)}</tr>')
     table = (f'<table id="machines" class="sortable"><thead><tr><th>user</th><th>machine</th><th>target</th>'
@@ -134,12 +135,12 @@ def board_page(data: Mapping[str, Any], metrics: Sequence[str], filters: Mapping
         f'{num(f["median"])} of its lock and host class ({_link(f["median_id"], "the median record")})</li>'
         for f in data["unexpected"])
     body = (f"<h1>{escape(program)}</h1>{BOARD_STYLE}{form}"
-            f'<h2>Machines</h2><p id="count">{len(data["machines"])} machine row'
-            f'{"s" if len(data["machines"]) != 1 else ""}</p>{table}'
+            f'<ul id="reproduced">{repro or "<li>no validated record yet</li>"}</ul>'
             f"<h2>Pareto frontier: {escape(x)} and {escape(y)}</h2>"
             f"{frontier_svg(data['points'], data['frontier'], x, y)}"
             f'<p><small>{len(data["frontier"])} record(s) on the frontier; red dots link to them</small></p>'
-            f'<h2>Reproduced</h2><ul id="reproduced">{repro or "<li>no validated record yet</li>"}</ul>'
+            f'<h2>Machines</h2><p id="count">{len(data["machines"])} machine row'
+            f'{"s" if len(data["machines"]) != 1 else ""} (click a heading to sort)</p>{table}'
             f'<h2>Unexpected behaviour</h2><ul id="unexpected">{flags or "<li>none</li>"}</ul>'
             f"<script>{SORTER}</script>")
     return _page(f"{program} results — ckpm registry", body)
