@@ -222,23 +222,30 @@ def check_push(doc: Any, user: str, lim: ResultsLimits) -> list[Row]:
     return [check_record(r, user, lim, f"records[{i}]") for i, r in enumerate(recs)]
 
 
+_TEXT = {"type": "string", "maxLength": 1024}
 RECORD_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["format", "program", "target", "ok", "metrics"], "additionalProperties": False,
     "properties": {
         "format": {"const": 1},
         "program": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string"}, "version": {"type": ["string", "null"]},
-            "command": {"type": ["string", "null"]}}},
-        "experiment": {"type": "string"}, "local_id": {"type": "string"}, "created": {"type": "string"},
-        "ckpm_version": {"type": "string"}, "ok": {"type": "boolean"}, "target": {"type": "string"},
-        "config": {"type": "object"}, "point": {"type": ["object", "null"]},
-        "lock": {"type": "object", "properties": {"hash": {"type": "string"}, "packages": {"type": "array"}}},
-        "host": {"type": "object"},
-        "metrics": {"type": "object", "minProperties": 1, "additionalProperties": {
-            "type": "object", "required": ["values"], "properties": {
-                "values": {"type": "array", "minItems": 1, "items": {"type": "number"}},
-                "better": {"enum": ["lower", "higher"]}}}},
-        "validation": {"type": "object"},
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"},
+            "version": {"type": ["string", "null"], "maxLength": 128},
+            "command": {"type": ["string", "null"], "maxLength": 1024}}},
+        "experiment": _TEXT, "local_id": _TEXT, "created": {"type": "string", "maxLength": 64},
+        "ckpm_version": _TEXT, "ok": {"type": "boolean"},
+        "target": {"type": "string", "minLength": 1, "maxLength": 128},
+        "config": {"type": "object", "maxProperties": 64}, "point": {"type": ["object", "null"], "maxProperties": 64},
+        "lock": {"type": "object", "properties": {"hash": {"type": "string", "maxLength": 128},
+                                                  "packages": {"type": "array", "maxItems": 1000}}},
+        "host": {"type": "object", "maxProperties": 64},
+        "metrics": {"type": "object", "minProperties": 1, "maxProperties": 64,
+                    "propertyNames": {"pattern": "^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$"},
+                    "additionalProperties": {
+                        "type": "object", "required": ["values"], "properties": {
+                            "values": {"type": "array", "minItems": 1, "maxItems": 1000,
+                                       "items": {"type": "number", "minimum": -1e300, "maximum": 1e300}},
+                            "better": {"enum": ["lower", "higher"]}}}},
+        "validation": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
     }}
 
 
@@ -253,7 +260,7 @@ def install(app: FastAPI, reg: Any, config: Any, errors: Callable[..., dict[int 
 
     push_body = {"required": True, "content": {"application/json": {"schema": {
         "type": "object", "required": ["records"],
-        "properties": {"records": {"type": "array", "minItems": 1, "items": RECORD_SCHEMA}}}}}}
+        "properties": {"records": {"type": "array", "minItems": 1, "maxItems": 500, "items": RECORD_SCHEMA}}}}}}
 
     @app.post("/api/v1/results", tags=["results"], openapi_extra={"requestBody": push_body},
               responses={200: {"description": "every record was there already"},
