@@ -22,6 +22,7 @@ from registry_support import RunningRegistry, make_users
 from test_results import HOST, record
 
 PROGRAM = "program-image-corners"
+T4 = {"OMP_NUM_THREADS": "4"}
 LOCK = """[metadata]
 lock-version = 1
 ckpm-version = "0.1.0"
@@ -246,20 +247,26 @@ def test_rate_limiter_window() -> None:
 def test_scoreboard_machines_reproductions_unexpected_and_frontier(registry: RunningRegistry) -> None:
     other = {**HOST, "__libc": "2.31"}
     recs = [shared(i) for i in range(6)]
-    slow = record(times=[0.5, 0.52], at=30, lock=LOCK)  # the same lock and machine as recs, far slower: unexpected
-    slow["experiment"] = "baseline"
-    assert post(registry, [*recs, shared_record(slow)]).status_code == 201
+    # three runs of one configuration, and a fourth, on the same lock and machine, far slower: unexpected
+    same = [shared_record({**record(times=[0.2 + 0.001 * k, 0.2], at=40 + k, lock=LOCK, env=T4), "experiment": "b"})
+            for k in range(3)]
+    slow = shared_record({**record(times=[0.5, 0.52], at=30, lock=LOCK, env=T4), "experiment": "b"})
+    assert post(registry, [*recs, *same, slow]).status_code == 201
     bob = [shared(i, host=other) for i in (1, 2)]
     assert post(registry, bob, "bob").status_code == 201
     data = registry.app.state.results.scoreboard(PROGRAM, x="time", y="size")
     users = sorted(m["user"] for m in data["machines"])
     assert users == ["alice", "bob"]
     alice = next(m for m in data["machines"] if m["user"] == "alice")
-    assert alice["metrics"]["time"]["best"] == 0.1 and alice["metrics"]["time"]["n"] == 7
-    assert alice["metrics"]["time"]["median"] == pytest.approx(0.131)
+    assert alice["metrics"]["time"]["best"] == 0.1 and alice["metrics"]["time"]["n"] == 10
+    assert alice["metrics"]["time"]["median"] == pytest.approx((0.141 + 0.151) / 2)
     assert data["reproduced"] == [{"lock": recs[0]["lock"]["hash"], "machines": 2, "users": 2}]
     flagged = {(f["metric"], f["value"]) for f in data["unexpected"]}
-    assert ("time", 0.51) in flagged
+    assert flagged == {("time", 0.51)}  # not the other configurations: they are not its peers
+    one = requests.get(f"{registry.url}/api/v1/results/{data['unexpected'][0]['id']}", timeout=30).json()
+    assert one["unexpected"][0]["median"] == pytest.approx(0.20075) and one["unexpected"][0]["median_id"] in {
+        x["id"] for x in requests.get(f"{registry.url}/api/v1/results", timeout=30,
+                                      params={"program": PROGRAM, "limit": 100}).json()["results"]}
     # the frontier is the one ckpm.experiment.results.pareto finds over every record's medians
     every = requests.get(f"{registry.url}/api/v1/results", params={"program": PROGRAM, "limit": 100},
                          timeout=30).json()["results"]

@@ -16,9 +16,10 @@ brings an older database up to date when the service opens it):
 - ``machine_stats``: per program, machine, target, compiler and metric: n, best and median of
   the records' medians. Recomputed for the groups a push or a delete touches, inside the
   same transaction, so a scoreboard never scans the records.
-- ``lock_stats``: per program, lock hash and host class, per metric: the median of the
-  validated records and the record nearest to it; ``unexpected`` lists the records whose
-  median lies outside the tolerance of that median (kept up to date the same way).
+- ``peer_stats``: per program and group of peers (records with the same lock hash, the same
+  configuration and point, and the same host class: they should measure alike), per metric:
+  the median of the validated records and the record nearest to it; ``unexpected`` lists the
+  records whose median lies outside the tolerance of that median (kept up to date the same way).
 - ``reproductions``: (program, lock hash, machine, user) of validated records.
 
 Writes are serialised: each push or delete first updates the one row of ``results_meta``
@@ -73,15 +74,14 @@ result_metrics = sa.Table(
     sa.Column("machine", sa.String(32), nullable=False),
     sa.Column("target", sa.String(128), nullable=False),
     sa.Column("compiler", sa.String(256), nullable=False),
-    sa.Column("lock_hash", sa.String(128), nullable=False),
-    sa.Column("host_class", sa.String(1024), nullable=False),
+    sa.Column("peers", sa.String(32), nullable=False),  # same lock, configuration and host class
     sa.Column("ok", sa.Boolean, nullable=False),
     sa.Column("better", sa.String(8), nullable=False),
     sa.Column("median", sa.Float, nullable=False),
     sa.Column("best", sa.Float, nullable=False),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Index("ix_metrics_group", "program", "machine", "target", "compiler", "name"),
-    sa.Index("ix_metrics_lock", "program", "lock_hash", "host_class", "name"),
+    sa.Index("ix_metrics_peers", "program", "peers", "name"),
 )
 
 machine_stats = sa.Table(
@@ -100,11 +100,10 @@ machine_stats = sa.Table(
     sa.Column("best_id", sa.String(64), nullable=False),
 )
 
-lock_stats = sa.Table(
-    "lock_stats", metadata,
+peer_stats = sa.Table(
+    "peer_stats", metadata,
     sa.Column("program", sa.String(128), primary_key=True),
-    sa.Column("lock_hash", sa.String(128), primary_key=True),
-    sa.Column("host_class", sa.String(1024), primary_key=True),
+    sa.Column("peers", sa.String(32), primary_key=True),
     sa.Column("metric", sa.String(128), primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Column("median", sa.Float, nullable=False),
@@ -116,8 +115,8 @@ unexpected = sa.Table(
     sa.Column("result_id", sa.String(64), primary_key=True),
     sa.Column("metric", sa.String(128), primary_key=True),
     sa.Column("program", sa.String(128), nullable=False),
+    sa.Column("peers", sa.String(32), nullable=False),
     sa.Column("lock_hash", sa.String(128), nullable=False),
-    sa.Column("host_class", sa.String(1024), nullable=False),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("median", sa.Float, nullable=False),
     sa.Column("median_id", sa.String(64), nullable=False),
@@ -160,6 +159,7 @@ class Row:
     host_class: str
     host: dict[str, Any]
     lock_hash: str
+    peers: str  # records that should measure alike: the same lock, configuration and host class
     ok: bool
     created: str
     doc: dict[str, Any]
@@ -279,8 +279,7 @@ class ResultsDB:
                     "doc": json.dumps(r.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
                     for r in new])
                 mrows = [{"result_id": r.id, "name": k, "program": r.program, "machine": r.machine,
-                          "target": r.target, "compiler": r.compiler, "lock_hash": r.lock_hash,
-                          "host_class": r.host_class, "ok": r.ok, "better": m["better"], "median": m["median"],
+                          "target": r.target, "compiler": r.compiler, "peers": r.peers, "ok": r.ok, "better": m["better"], "median": m["median"],
                           "best": m["best"], "n": m["n"]} for r in new for k, m in r.metrics.items()]
                 if mrows:
                     conn.execute(sa.insert(result_metrics), mrows)
@@ -301,10 +300,12 @@ class ResultsDB:
             if row["user"] != user:
                 return f"forbidden:{row['user']}"
             doc = json.loads(row["doc"])
+            mrows = conn.execute(sa.select(result_metrics.c.name, result_metrics.c.peers).where(
+                result_metrics.c.result_id == rid)).all()
             gone = Row(row["id"], row["program"], row["version"], row["target"], row["compiler"], row["user"],
-                       row["machine"], row["host_class"], {}, row["lock_hash"], row["ok"], row["created"], doc)
-            gone.metrics = {str(m["name"]): {} for m in conn.execute(
-                sa.select(result_metrics.c.name).where(result_metrics.c.result_id == rid)).mappings()}
+                       row["machine"], row["host_class"], {}, row["lock_hash"], mrows[0][1] if mrows else "",
+                       row["ok"], row["created"], doc)
+            gone.metrics = {str(name): {} for name, _ in mrows}
             conn.execute(sa.delete(unexpected).where(unexpected.c.result_id == rid))
             conn.execute(sa.delete(result_metrics).where(result_metrics.c.result_id == rid))
             conn.execute(sa.delete(results).where(results.c.id == rid))
@@ -322,12 +323,12 @@ class ResultsDB:
     def _refresh(self, conn: Connection, rows: Iterable[Row], host_of: Mapping[str, Any] | None = None) -> None:
         """Recompute machine_stats, lock_stats and unexpected for the groups ``rows`` touch."""
         mgroups: dict[tuple[str, str, str, str, str], tuple[str, dict[str, Any]]] = {}
-        lgroups: set[tuple[str, str, str, str]] = set()
+        lgroups: set[tuple[str, str, str, str]] = set()  # (program, peers, lock hash, metric)
         for r in rows:
             for k in r.metrics:
                 mgroups[(r.program, r.machine, r.target, r.compiler, k)] = (r.user, r.host or dict(
                     (host_of or {}).get(r.machine) or {}))
-                lgroups.add((r.program, r.lock_hash, r.host_class, k))
+                lgroups.add((r.program, r.peers, r.lock_hash, k))
         m = result_metrics.c
         for (program, machine, target, compiler, name), (user, host) in mgroups.items():
             key = {"program": program, "machine": machine, "target": target, "compiler": compiler, "metric": name}
@@ -343,21 +344,20 @@ class ResultsDB:
             conn.execute(sa.insert(machine_stats).values(
                 **key, user=user, host=json.dumps(host, sort_keys=True), better=better, n=len(vals), best=best,
                 median=_median([v[1] for v in vals]), best_id=best_id))
-        for program, lock_hash, host_class, name in lgroups:
-            key = {"program": program, "lock_hash": lock_hash, "host_class": host_class, "metric": name}
-            conn.execute(sa.delete(lock_stats).where(*(lock_stats.c[k] == v for k, v in key.items())))
+        for program, peers, lock_hash, name in lgroups:
+            key = {"program": program, "peers": peers, "metric": name}
+            conn.execute(sa.delete(peer_stats).where(*(peer_stats.c[k] == v for k, v in key.items())))
             conn.execute(sa.delete(unexpected).where(*(unexpected.c[k] == v for k, v in key.items())))
             lvals = [(str(a), float(b)) for a, b in conn.execute(sa.select(m.result_id, m.median).where(
-                m.program == program, m.lock_hash == lock_hash, m.host_class == host_class, m.name == name,
-                m.ok))]
+                m.program == program, m.peers == peers, m.name == name, m.ok))]
             if not lvals:
                 continue
             med = _median([v[1] for v in lvals])
             near = min(lvals, key=lambda v: (abs(v[1] - med), v[0]))[0]
-            conn.execute(sa.insert(lock_stats).values(**key, n=len(lvals), median=med, median_id=near))
+            conn.execute(sa.insert(peer_stats).values(**key, n=len(lvals), median=med, median_id=near))
             if len(lvals) < MIN_GROUP:
                 continue
-            out = [{"result_id": rid, **key, "value": v, "median": med, "median_id": near}
+            out = [{"result_id": rid, **key, "lock_hash": lock_hash, "value": v, "median": med, "median_id": near}
                    for rid, v in lvals if rid != near and _outside(v, med, self.tolerance)]
             if out:
                 conn.execute(sa.insert(unexpected), out)
