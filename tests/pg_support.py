@@ -9,6 +9,7 @@ only when the server binaries are absent.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -62,11 +63,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own in a temporary folder, stopped and removed at the end."""
     bindir = pg_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server binaries are absent (Debian's `postgresql` package; .ci/run installs it)")
+        raise RuntimeError("PostgreSQL server binaries are absent")
     root = Path(tempfile.mkdtemp(prefix="ckpm-pg-"))
     os.chmod(root, 0o755)
     data, sock = root / "data", root / "sock"
@@ -105,6 +107,14 @@ def postgres_server() -> Iterator[PostgresServer]:
             proc.wait()
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries are absent (Debian's `postgresql` package; .ci/run installs it)")
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -279,6 +279,16 @@ def test_scoreboard_machines_reproductions_unexpected_and_frontier(registry: Run
     assert [m["user"] for m in only_bob["machines"]] == ["bob"] and {p["id"] for p in only_bob["frontier"]} <= {
         x["id"] for x in every if x["user"] == "bob"}
     assert registry.app.state.results.scoreboard(PROGRAM, compiler="clang 1")["machines"] == []
+    # the statistics kept push by push are those a rebuild from the records finds
+    db = registry.app.state.results
+    def boards() -> list[dict[str, Any]]:  # (the points drawn beside the frontier are a sample, in any order)
+        return [{**b, "points": sorted(p["id"] for p in b["points"])} for b in (
+            db.scoreboard(PROGRAM, x=x, y=y, user=u) for x, y in (("time", "size"), ("size", "max_rss"))
+            for u in ("", "bob"))]
+
+    before = boards()
+    db.rebuild_stats()
+    assert boards() == before
 
 
 # -- the client: push, dry run, pull, compare --------------------------------------------------

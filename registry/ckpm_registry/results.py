@@ -28,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ckpm_registry.errors import ApiError, bad_request, forbidden, invalid, not_found
-from ckpm_registry.resultsdb import ResultsDB, Row, database_url
+from ckpm_registry.resultsdb import ResultsDB, Row, database_url, host_class_of
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 METRIC_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}")
@@ -200,8 +200,7 @@ def check_record(rec: Any, user: str, lim: ResultsLimits, where: str = "record")
     doc = {**rec, "metrics": doc_metrics}
     cc = _obj(config, "compiler", f"{where}.config")
     compiler = " ".join(str(cc.get(k)) for k in ("name", "version") if isinstance(cc.get(k), str) and cc.get(k))
-    host_class = "|".join(str(host.get(k) if isinstance(host.get(k), (str, int)) else "")
-                          for k in ("cpu_model", "cpu_count", "os", "arch", "libc"))
+    host_class = host_class_of(host)
     canon = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     rid = hashlib.sha256(f"{user}\n{canon}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     machine = hashlib.sha256(f"{user}\n{host_class}".encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -21,6 +21,10 @@ brings an older database up to date when the service opens it):
   the median of the validated records and the record nearest to it; ``unexpected`` lists the
   records whose median lies outside the tolerance of that median (kept up to date the same way).
 - ``reproductions``: (program, lock hash, machine, user) of validated records.
+- ``frontier_points``: per program, pair of metrics (among the first :data:`FRONTIER_METRICS` of a
+  record) and cell (target, compiler, user): the records on that cell's Pareto frontier. A
+  frontier under any filter is the frontier of the union of its cells' frontiers, so a
+  scoreboard reads a few hundred rows, never every record.
 
 Writes are serialised: each push or delete first updates the one row of ``results_meta``
 named ``writes``, which takes SQLite's write lock (waiting up to ``busy_timeout``) and a row
@@ -43,6 +47,8 @@ SCHEMA_VERSION = 1
 DEFAULT_TOLERANCE = 0.25
 #: groups smaller than this are not judged (the median of two records says little)
 MIN_GROUP = 3
+#: frontiers are kept for the pairs of a record's first metrics (time, size, max_rss, then by name)
+FRONTIER_METRICS = 8
 
 metadata = sa.MetaData()
 
@@ -74,6 +80,7 @@ result_metrics = sa.Table(
     sa.Column("machine", sa.String(32), nullable=False),
     sa.Column("target", sa.String(128), nullable=False),
     sa.Column("compiler", sa.String(256), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
     sa.Column("peers", sa.String(32), nullable=False),  # same lock, configuration and host class
     sa.Column("ok", sa.Boolean, nullable=False),
     sa.Column("better", sa.String(8), nullable=False),
@@ -121,6 +128,19 @@ unexpected = sa.Table(
     sa.Column("median", sa.Float, nullable=False),
     sa.Column("median_id", sa.String(64), nullable=False),
     sa.Index("ix_unexpected_program", "program"),
+)
+
+frontier_points = sa.Table(
+    "frontier_points", metadata,
+    sa.Column("program", sa.String(128), primary_key=True),
+    sa.Column("x", sa.String(128), primary_key=True),  # the pair of metrics, x < y
+    sa.Column("y", sa.String(128), primary_key=True),
+    sa.Column("target", sa.String(128), primary_key=True),
+    sa.Column("compiler", sa.String(256), primary_key=True),
+    sa.Column("user", sa.String(64), primary_key=True),
+    sa.Column("result_id", sa.String(64), primary_key=True),
+    sa.Column("xv", sa.Float, nullable=False),
+    sa.Column("yv", sa.Float, nullable=False),
 )
 
 reproductions = sa.Table(
@@ -256,8 +276,10 @@ class ResultsDB:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def push(self, rows: Sequence[Row]) -> tuple[list[str], list[str]]:
-        """Store ``rows`` in one transaction; returns (ids added, ids already there)."""
+    def push(self, rows: Sequence[Row], *, refresh: bool = True) -> tuple[list[str], list[str]]:
+        """Store ``rows`` in one transaction; returns (ids added, ids already there).
+
+        ``refresh=False`` (bulk loads) leaves the statistics to :meth:`rebuild_stats`."""
         pushed = _now()
         with self.engine.begin() as conn:
             self._serialise(conn)
@@ -279,7 +301,7 @@ class ResultsDB:
                     "doc": json.dumps(r.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
                     for r in new])
                 mrows = [{"result_id": r.id, "name": k, "program": r.program, "machine": r.machine,
-                          "target": r.target, "compiler": r.compiler, "peers": r.peers, "ok": r.ok, "better": m["better"], "median": m["median"],
+                          "target": r.target, "compiler": r.compiler, "user": r.user, "peers": r.peers, "ok": r.ok, "better": m["better"], "median": m["median"],
                           "best": m["best"], "n": m["n"]} for r in new for k, m in r.metrics.items()]
                 if mrows:
                     conn.execute(sa.insert(result_metrics), mrows)
@@ -287,8 +309,16 @@ class ResultsDB:
                 if repro:
                     conn.execute(self._insert(reproductions).on_conflict_do_nothing(),
                                  [{"program": p, "lock_hash": lh, "machine": m, "user": u} for p, lh, m, u in repro])
-                self._refresh(conn, new)
+                if refresh:
+                    self._refresh(conn, new)
         return [r.id for r in new], [i for i in ids if i in have]
+
+    def rebuild_stats(self) -> None:
+        """Recompute every statistic from the records, in one pass over the metrics (after a bulk load)."""
+        with self.engine.begin() as conn:
+            self._serialise(conn)
+            self._recompute(conn, None, None)
+            self._frontiers(conn, None)
 
     def delete(self, rid: str, user: str) -> str:
         """Delete record ``rid`` pushed by ``user``: "deleted", "missing" or "forbidden:<owner>"."""
@@ -317,50 +347,120 @@ class ResultsDB:
                     conn.execute(sa.delete(reproductions).where(
                         reproductions.c.program == row["program"], reproductions.c.lock_hash == row["lock_hash"],
                         reproductions.c.machine == row["machine"], reproductions.c.user == row["user"]))
-            self._refresh(conn, [gone], host_of={row["machine"]: _host_of(doc)})
+            self._refresh(conn, [gone])
         return "deleted"
 
-    def _refresh(self, conn: Connection, rows: Iterable[Row], host_of: Mapping[str, Any] | None = None) -> None:
-        """Recompute machine_stats, lock_stats and unexpected for the groups ``rows`` touch."""
-        mgroups: dict[tuple[str, str, str, str, str], tuple[str, dict[str, Any]]] = {}
-        lgroups: set[tuple[str, str, str, str]] = set()  # (program, peers, lock hash, metric)
-        for r in rows:
-            for k in r.metrics:
-                mgroups[(r.program, r.machine, r.target, r.compiler, k)] = (r.user, r.host or dict(
-                    (host_of or {}).get(r.machine) or {}))
-                lgroups.add((r.program, r.peers, r.lock_hash, k))
-        m = result_metrics.c
-        for (program, machine, target, compiler, name), (user, host) in mgroups.items():
-            key = {"program": program, "machine": machine, "target": target, "compiler": compiler, "metric": name}
-            conn.execute(sa.delete(machine_stats).where(*(machine_stats.c[k] == v for k, v in key.items())))
-            vals = conn.execute(sa.select(m.result_id, m.median, m.best, m.better).where(
-                m.program == program, m.machine == machine, m.target == target, m.compiler == compiler,
-                m.name == name)).all()
-            if not vals:
-                continue
-            better = vals[-1][3]
-            pick = min if better != "higher" else max
-            best_id, _, best, _ = pick(vals, key=lambda v: v[2])
-            conn.execute(sa.insert(machine_stats).values(
-                **key, user=user, host=json.dumps(host, sort_keys=True), better=better, n=len(vals), best=best,
-                median=_median([v[1] for v in vals]), best_id=best_id))
-        for program, peers, lock_hash, name in lgroups:
-            key = {"program": program, "peers": peers, "metric": name}
-            conn.execute(sa.delete(peer_stats).where(*(peer_stats.c[k] == v for k, v in key.items())))
-            conn.execute(sa.delete(unexpected).where(*(unexpected.c[k] == v for k, v in key.items())))
-            lvals = [(str(a), float(b)) for a, b in conn.execute(sa.select(m.result_id, m.median).where(
-                m.program == program, m.peers == peers, m.name == name, m.ok))]
-            if not lvals:
-                continue
-            med = _median([v[1] for v in lvals])
-            near = min(lvals, key=lambda v: (abs(v[1] - med), v[0]))[0]
-            conn.execute(sa.insert(peer_stats).values(**key, n=len(lvals), median=med, median_id=near))
-            if len(lvals) < MIN_GROUP:
-                continue
-            out = [{"result_id": rid, **key, "lock_hash": lock_hash, "value": v, "median": med, "median_id": near}
-                   for rid, v in lvals if rid != near and _outside(v, med, self.tolerance)]
+    def _refresh(self, conn: Connection, rows: Iterable[Row]) -> None:
+        """Recompute the statistics of the machines, groups of peers and cells that ``rows`` touch."""
+        rows = list(rows)
+        self._recompute(conn, sorted({(r.program, r.machine) for r in rows}),
+                        sorted({(r.program, r.peers) for r in rows}))
+        self._frontiers(conn, sorted({(r.program, r.target, r.compiler, r.user) for r in rows}))
+
+    def _frontiers(self, conn: Connection, cells: list[tuple[str, str, str, str]] | None) -> None:
+        """The Pareto frontier of every pair of metrics in each cell (program, target, compiler, user),
+        from the cell's records (None: every cell)."""
+        from itertools import groupby
+
+        m, f = result_metrics.c, frontier_points.c
+        if cells is None:
+            conn.execute(sa.delete(frontier_points))
+            cond: list[Any] = []
+        elif not cells:
+            return
+        else:
+            conn.execute(sa.delete(frontier_points).where(sa.tuple_(f.program, f.target, f.compiler, f.user)
+                                                          .in_(cells)))
+            cond = [sa.tuple_(m.program, m.target, m.compiler, m.user).in_(cells)]
+        rows = conn.execute(sa.select(m.program, m.target, m.compiler, m.user, m.result_id, m.name, m.median,
+                                      m.better).where(*cond)
+                            .order_by(m.program, m.target, m.compiler, m.user, m.result_id))
+        out: list[dict[str, Any]] = []
+        for (program, target, compiler, user), grp in groupby(rows, key=lambda x: tuple(x[:4])):
+            per: dict[str, dict[str, float]] = {}
+            better: dict[str, str] = {}
+            for row in grp:
+                per.setdefault(row[4], {})[row[5]] = row[6]
+                better[row[5]] = row[7]
+            names = frontier_metrics(better)
+            for i, first in enumerate(names):
+                for second in names[i + 1:]:
+                    x, y = sorted((first, second))
+                    pts = [(rid, v[x], v[y]) for rid, v in per.items() if x in v and y in v]
+                    for rid, xv, yv in pareto_2d(pts, better[x], better[y]):
+                        out.append({"program": program, "x": x, "y": y, "target": target, "compiler": compiler,
+                                    "user": user, "result_id": rid, "xv": xv, "yv": yv})
+            if len(out) >= 5000:
+                conn.execute(sa.insert(frontier_points), out)
+                out = []
+        if out:
+            conn.execute(sa.insert(frontier_points), out)
+
+    def _recompute(self, conn: Connection, machines: list[tuple[str, str]] | None,
+                   peers: list[tuple[str, str]] | None) -> None:
+        """machine_stats of ``machines`` and peer_stats and unexpected of ``peers`` ((program, key)
+        pairs; None: all), from the records: a few statements whatever the number of groups."""
+        from itertools import groupby
+
+        m, r = result_metrics.c, results.c
+        if machines is None:
+            conn.execute(sa.delete(machine_stats))
+            mcond: list[Any] = []
+        elif machines:
+            conn.execute(sa.delete(machine_stats).where(sa.tuple_(machine_stats.c.program,
+                                                                  machine_stats.c.machine).in_(machines)))
+            mcond = [sa.tuple_(m.program, m.machine).in_(machines)]
+        if machines is None or machines:
+            rows = conn.execute(sa.select(m.program, m.machine, m.target, m.compiler, m.name, m.result_id, m.median,
+                                          m.best, m.better, r.user, r.host_class)
+                                .join(results, r.id == m.result_id).where(*mcond)
+                                .order_by(m.program, m.machine, m.target, m.compiler, m.name, m.result_id))
+            out: list[dict[str, Any]] = []
+            for (program, machine, target, compiler, name), grp in groupby(rows, key=lambda x: tuple(x[:5])):
+                vals = list(grp)
+                better = vals[-1][8]
+                sign = -1.0 if better == "higher" else 1.0
+                best = min(vals, key=lambda v: (sign * v[7], v[5]))  # ties: the smallest id
+                out.append({"program": program, "machine": machine, "target": target, "compiler": compiler,
+                            "metric": name, "user": vals[0][9], "host": json.dumps(host_view(vals[0][10])),
+                            "better": better, "n": len(vals), "best": best[7],
+                            "median": _median([v[6] for v in vals]), "best_id": best[5]})
+                if len(out) >= 5000:
+                    conn.execute(sa.insert(machine_stats), out)
+                    out = []
             if out:
-                conn.execute(sa.insert(unexpected), out)
+                conn.execute(sa.insert(machine_stats), out)
+        if peers is None:
+            conn.execute(sa.delete(peer_stats))
+            conn.execute(sa.delete(unexpected))
+            pcond: list[Any] = []
+        elif peers:
+            conn.execute(sa.delete(peer_stats).where(sa.tuple_(peer_stats.c.program, peer_stats.c.peers).in_(peers)))
+            conn.execute(sa.delete(unexpected).where(sa.tuple_(unexpected.c.program, unexpected.c.peers).in_(peers)))
+            pcond = [sa.tuple_(m.program, m.peers).in_(peers)]
+        if peers is None or peers:
+            stats: list[dict[str, Any]] = []
+            flags: list[dict[str, Any]] = []
+            rows = conn.execute(sa.select(m.program, m.peers, m.name, m.result_id, m.median, r.lock_hash)
+                                .join(results, r.id == m.result_id).where(m.ok, *pcond)
+                                .order_by(m.program, m.peers, m.name))
+            for (program, group, name), grp in groupby(rows, key=lambda x: tuple(x[:3])):
+                lvals = list(grp)
+                med = _median([v[4] for v in lvals])
+                near = min(lvals, key=lambda v: (abs(v[4] - med), v[3]))[3]
+                stats.append({"program": program, "peers": group, "metric": name, "n": len(lvals), "median": med,
+                              "median_id": near})
+                if len(lvals) >= MIN_GROUP:
+                    flags += [{"result_id": v[3], "metric": name, "program": program, "peers": group,
+                               "lock_hash": v[5], "value": v[4], "median": med, "median_id": near}
+                              for v in lvals if v[3] != near and _outside(v[4], med, self.tolerance)]
+                if len(stats) >= 5000:
+                    conn.execute(sa.insert(peer_stats), stats)
+                    stats = []
+            if stats:
+                conn.execute(sa.insert(peer_stats), stats)
+            for i in range(0, len(flags), 5000):
+                conn.execute(sa.insert(unexpected), flags[i:i + 5000])
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -454,39 +554,56 @@ class ResultsDB:
 
     def _frontier(self, conn: Connection, program: str, x: str, y: str, target: str, compiler: str, user: str,
                   max_points: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The records' (x, y) medians: the Pareto frontier (each metric in its better direction), computed
-        in the database with a running minimum, and up to ``max_points`` other points to draw."""
-        mx, my = result_metrics.alias("mx"), result_metrics.alias("my")
-        bx = conn.execute(sa.select(result_metrics.c.better).where(result_metrics.c.program == program,
-                                                                   result_metrics.c.name == x).limit(1)).scalar()
-        by = conn.execute(sa.select(result_metrics.c.better).where(result_metrics.c.program == program,
-                                                                   result_metrics.c.name == y).limit(1)).scalar()
-        if bx is None or by is None:
+        """The Pareto frontier of the records' (x, y) medians (each metric in its better direction): the
+        frontier of the matching cells' frontiers; and up to ``max_points`` other records to draw."""
+        m = result_metrics.c
+        better = dict(conn.execute(sa.select(m.name, m.better).where(m.program == program, m.name.in_([x, y]))
+                                   .limit(2).distinct()).all())
+        if x not in better or y not in better or x == y:
             return [], []
-        sx = -1.0 if bx == "higher" else 1.0
-        sy = -1.0 if by == "higher" else 1.0
-        conds = [mx.c.program == program, mx.c.name == x]
-        conds += [c == v for c, v in ((mx.c.target, target), (mx.c.compiler, compiler)) if v]
-        join = mx.join(my, sa.and_(my.c.result_id == mx.c.result_id, my.c.name == y))
-        if user:
-            join = join.join(results, results.c.id == mx.c.result_id)
-            conds.append(results.c.user == user)
-        kx = mx.c.median * sx
-        ky = my.c.median * sy
-        # distinct (kx, ky) points, lexicographic order: a point is on the frontier when every point
-        # before it has a larger ky (equal points do not dominate each other: all their records are kept)
-        pts = sa.select(kx.label("kx"), ky.label("ky")).select_from(join).where(*conds).group_by(kx, ky).subquery()
-        ranked = sa.select(pts.c.kx, pts.c.ky, sa.func.min(pts.c.ky).over(
-            order_by=(pts.c.kx, pts.c.ky), rows=(None, -1)).label("prev")).subquery()
-        front_pts = sa.select(ranked.c.kx, ranked.c.ky).where(sa.or_(ranked.c.prev.is_(None),
-                                                                      ranked.c.ky < ranked.c.prev))
-        front = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(join).where(
-            *conds, sa.tuple_(kx, ky).in_(front_pts)).order_by(kx, ky, mx.c.result_id)).all()
-        others = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(join).where(
-            *conds).order_by(mx.c.result_id).limit(max_points)).all()
-        fset = {f[0] for f in front}
-        return ([{"id": a, "x": b, "y": c} for a, b, c in others if a not in fset],
-                [{"id": a, "x": b, "y": c} for a, b, c in front])
+        a, b = sorted((x, y))
+        f = frontier_points.c
+        conds = [f.program == program, f.x == a, f.y == b]
+        conds += [c == v for c, v in ((f.target, target), (f.compiler, compiler), (f.user, user)) if v]
+        cand = conn.execute(sa.select(f.result_id, f.xv, f.yv).where(*conds)).all()
+        pts = [(rid, xv, yv) if a == x else (rid, yv, xv) for rid, xv, yv in cand]
+        front = sorted(pareto_2d(pts, better[x], better[y]), key=lambda p: (p[1], p[2], p[0]))
+        mx, my = result_metrics.alias("mx"), result_metrics.alias("my")
+        oc = [mx.c.program == program, mx.c.name == x]
+        oc += [c == v for c, v in ((mx.c.target, target), (mx.c.compiler, compiler), (mx.c.user, user)) if v]
+        others = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(
+            mx.join(my, sa.and_(my.c.result_id == mx.c.result_id, my.c.name == y))).where(*oc)
+            .limit(max_points)).all()
+        fset = {p[0] for p in front}
+        return ([{"id": i, "x": u, "y": v} for i, u, v in others if i not in fset],
+                [{"id": i, "x": u, "y": v} for i, u, v in front])
+
+
+def frontier_metrics(better: Mapping[str, str]) -> list[str]:
+    """The metrics whose pairs get a kept frontier: time, size, max_rss, then the others by name."""
+    names = [n for n in ("time", "size", "max_rss") if n in better] + sorted(
+        n for n in better if n not in ("time", "size", "max_rss"))
+    return names[:FRONTIER_METRICS]
+
+
+def pareto_2d(points: Sequence[tuple[str, float, float]], bx: str, by: str) -> list[tuple[str, float, float]]:
+    """The points (id, x, y) no other point dominates (``bx``/``by``: "lower" or "higher" is better);
+    equal points do not dominate each other, so all copies of a frontier point are kept. O(n log n)."""
+    sx = -1.0 if bx == "higher" else 1.0
+    sy = -1.0 if by == "higher" else 1.0
+    keyed = sorted(((sx * p[1], sy * p[2], p) for p in points), key=lambda t: (t[0], t[1], t[2][0]))
+    out: list[tuple[str, float, float]] = []
+    best = math.inf  # the smallest ky among points strictly before the current (kx, ky)
+    i = 0
+    while i < len(keyed):
+        j = i
+        while j < len(keyed) and keyed[j][0] == keyed[i][0] and keyed[j][1] == keyed[i][1]:
+            j += 1
+        if keyed[i][1] < best:
+            out.extend(t[2] for t in keyed[i:j])
+            best = keyed[i][1]
+        i = j
+    return out
 
 
 def _outside(value: float, median: float, tolerance: float) -> bool:
@@ -495,9 +612,22 @@ def _outside(value: float, median: float, tolerance: float) -> bool:
     return abs(value - median) > tolerance * abs(median)
 
 
-def _host_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    host = doc.get("host")
-    return dict(host) if isinstance(host, Mapping) else {}
+HOST_KEYS = ("cpu_model", "cpu_count", "os", "arch", "libc")
+
+
+def host_class_of(host: Mapping[str, Any]) -> str:
+    """The host class of a record's host: its CPU model and count, OS, architecture and libc (JSON)."""
+    return json.dumps([host.get(k) if isinstance(host.get(k), (str, int)) and not isinstance(host.get(k), bool)
+                       else None for k in HOST_KEYS], ensure_ascii=False, separators=(",", ":"))
+
+
+def host_view(host_class: str) -> dict[str, Any]:
+    """The host facts a host class names (for the scoreboard)."""
+    try:
+        values = json.loads(host_class)
+    except ValueError:
+        return {}
+    return {k: v for k, v in zip(HOST_KEYS, values) if v is not None} if isinstance(values, list) else {}
 
 
 def _item(row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
