@@ -350,3 +350,40 @@ def test_push_dry_run_pull_and_compare(registry: RunningRegistry, tmp_path: Path
         push(third, f"{PROGRAM}-pulled", registry=registry.url, token=registry.tokens_of["bob"],
              settings=Settings(env={"HOME": "/nonexistent"}))
     assert "no record to push" in str(e.value)
+
+
+def test_tune_push_sends_each_point_as_it_arrives(tmp_path: Path, git_index_factory: Any) -> None:
+    """`ckpm tune --push NAME --registry URL` (a real C program tuned with the machine's compiler)."""
+    import os
+    import subprocess
+    import sys
+
+    from test_tune import REAL_SPACE, _summer
+
+    reg = start(tmp_path, git_index_factory, None)
+    try:
+        proj = _summer(tmp_path)
+        # n = 70 fails validation: those points are pushed too, as not validated
+        (proj / "space.toml").write_text(REAL_SPACE + '\n[params]\nn = ["100000", "70"]\n')
+        r = subprocess.run([sys.executable, "-m", "ckpm", "tune", "--space", "space.toml", "--objectives", "time,size",
+                            "--budget", "6", "--record", "t", "--push", "crowd", "--registry", reg.url, "--token",
+                            reg.tokens_of["carol"], "--json"], cwd=proj, capture_output=True, text=True, timeout=300,
+                           env=os.environ.copy())
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)["data"]
+        measured = [rec for rec in data["records"] if rec.get("metrics")]
+        assert len(data["pushed"]["added"]) == len(measured) == 6
+        page = requests.get(f"{reg.url}/api/v1/results", params={"user": "carol", "full": "true"}, timeout=30).json()
+        assert page["total"] == 6
+        pushed = {json.dumps(x["record"]["point"], sort_keys=True): x for x in page["results"]}
+        assert set(pushed) == {json.dumps(rec["point"], sort_keys=True) for rec in measured}
+        for rec in measured:
+            x = pushed[json.dumps(rec["point"], sort_keys=True)]
+            assert x["ok"] is rec["ok"] and x["record"]["validation"]["ok"] is rec["ok"]
+        assert {x["record"]["experiment"] for x in page["results"]} == {"crowd"}
+        r = subprocess.run([sys.executable, "-m", "ckpm", "tune", "--space", "space.toml", "--budget", "1",
+                            "--registry", reg.url], cwd=proj, capture_output=True, text=True, timeout=300,
+                           env=os.environ.copy())
+        assert r.returncode == 64 and "--registry is for --push" in r.stderr
+    finally:
+        reg.stop()
