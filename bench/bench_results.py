@@ -66,8 +66,8 @@ def synthetic(i: int, tag: str = "") -> dict[str, Any]:
     """Record ``i`` as `ckpm results push` sends it (deterministic: the same i gives the same record)."""
     user = i % 50
     variant = (i // 50) % 50
-    reps = [0.05 + 0.001 * variant + 0.0001 * ((i * 7 + k) % 13) for k in range(5)]
-    size = 30000 - 40 * variant + (i % 3)
+    reps = [0.05 + 0.001 * variant + 0.0001 * ((i * 7 + k) % 13) + 1e-9 * i for k in range(5)]
+    size = 30000 - 40 * variant  # one binary per configuration: the frontier is one point per size at most
     return {
         "format": 1,
         "program": {"name": PROGRAM, "version": "1.0.0", "command": "run"},

@@ -89,6 +89,8 @@ result_metrics = sa.Table(
     sa.Column("n", sa.Integer, nullable=False),
     sa.Index("ix_metrics_group", "program", "machine", "target", "compiler", "name"),
     sa.Index("ix_metrics_peers", "program", "peers", "name"),
+    sa.Index("ix_metrics_sorted", "program", "name", "median", "result_id"),
+    sa.Index("ix_metrics_cell", "program", "target", "compiler", "user"),
 )
 
 machine_stats = sa.Table(
@@ -369,9 +371,8 @@ class ResultsDB:
         elif not cells:
             return
         else:
-            conn.execute(sa.delete(frontier_points).where(sa.tuple_(f.program, f.target, f.compiler, f.user)
-                                                          .in_(cells)))
-            cond = [sa.tuple_(m.program, m.target, m.compiler, m.user).in_(cells)]
+            conn.execute(sa.delete(frontier_points).where(_keys((f.program, f.target, f.compiler, f.user), cells)))
+            cond = [_keys((m.program, m.target, m.compiler, m.user), cells)]
         rows = conn.execute(sa.select(m.program, m.target, m.compiler, m.user, m.result_id, m.name, m.median,
                                       m.better).where(*cond)
                             .order_by(m.program, m.target, m.compiler, m.user, m.result_id))
@@ -407,9 +408,9 @@ class ResultsDB:
             conn.execute(sa.delete(machine_stats))
             mcond: list[Any] = []
         elif machines:
-            conn.execute(sa.delete(machine_stats).where(sa.tuple_(machine_stats.c.program,
-                                                                  machine_stats.c.machine).in_(machines)))
-            mcond = [sa.tuple_(m.program, m.machine).in_(machines)]
+            conn.execute(sa.delete(machine_stats).where(_keys((machine_stats.c.program, machine_stats.c.machine),
+                                                              machines)))
+            mcond = [_keys((m.program, m.machine), machines)]
         if machines is None or machines:
             rows = conn.execute(sa.select(m.program, m.machine, m.target, m.compiler, m.name, m.result_id, m.median,
                                           m.best, m.better, r.user, r.host_class)
@@ -435,9 +436,9 @@ class ResultsDB:
             conn.execute(sa.delete(unexpected))
             pcond: list[Any] = []
         elif peers:
-            conn.execute(sa.delete(peer_stats).where(sa.tuple_(peer_stats.c.program, peer_stats.c.peers).in_(peers)))
-            conn.execute(sa.delete(unexpected).where(sa.tuple_(unexpected.c.program, unexpected.c.peers).in_(peers)))
-            pcond = [sa.tuple_(m.program, m.peers).in_(peers)]
+            conn.execute(sa.delete(peer_stats).where(_keys((peer_stats.c.program, peer_stats.c.peers), peers)))
+            conn.execute(sa.delete(unexpected).where(_keys((unexpected.c.program, unexpected.c.peers), peers)))
+            pcond = [_keys((m.program, m.peers), peers)]
         if peers is None or peers:
             stats: list[dict[str, Any]] = []
             flags: list[dict[str, Any]] = []
@@ -486,14 +487,20 @@ class ResultsDB:
                 m = result_metrics.c
                 better = conn.execute(sa.select(m.better).where(m.name == metric, *(
                     [m.program == program] if program else [])).limit(1)).scalar() or "lower"
-                order = m.median.desc() if better == "higher" else m.median.asc()
-                base = sa.select(results).join(result_metrics, m.result_id == r.id).where(m.name == metric, *conds)
-                stmt = base.order_by(order, r.seq.desc())
-                total_stmt = sa.select(sa.func.count()).select_from(result_metrics.join(
-                    results, m.result_id == r.id)).where(m.name == metric, *conds)
-            else:
-                stmt = sa.select(results).where(*conds).order_by(r.seq.desc())
-                total_stmt = sa.select(sa.func.count()).select_from(results).where(*conds)
+                order = (m.median.desc(), m.result_id.desc()) if better == "higher" else (m.median, m.result_id)
+                mconds = [m.name == metric] + [c == v for c, v in ((m.program, program), (m.target, target),
+                                                                   (m.user, user)) if v]
+                ids = sa.select(m.result_id).where(*mconds)
+                if lock:
+                    ids = ids.join(results, r.id == m.result_id).where(r.lock_hash == lock)
+                page_ids = [x for (x,) in conn.execute(ids.order_by(*order).limit(limit).offset(offset))]
+                found = {row["id"]: row for row in conn.execute(
+                    sa.select(results).where(r.id.in_(page_ids))).mappings()}
+                total = conn.execute(sa.select(sa.func.count()).select_from(ids.subquery())).scalar() or 0
+                return {"results": [_item(dict(found[i]), full=full) for i in page_ids if i in found],
+                        "total": int(total), "limit": limit, "offset": offset}
+            stmt = sa.select(results).where(*conds).order_by(r.seq.desc())
+            total_stmt = sa.select(sa.func.count()).select_from(results).where(*conds)
             rows = conn.execute(stmt.limit(limit).offset(offset)).mappings().all()
             total = conn.execute(total_stmt).scalar() or 0
         return {"results": [_item(dict(x), full=full) for x in rows], "total": int(total), "limit": limit,
@@ -604,6 +611,16 @@ def pareto_2d(points: Sequence[tuple[str, float, float]], bx: str, by: str) -> l
             best = keyed[i][1]
         i = j
     return out
+
+
+def _keys(cols: Sequence[Any], keys: Sequence[Sequence[str]]) -> Any:
+    """``cols`` equal to one of ``keys``, written so that both databases use their indexes: per value of
+    all columns but the last, ``last IN (...)`` (a row-value IN makes SQLite scan the table)."""
+    by_prefix: dict[tuple[str, ...], list[str]] = {}
+    for k in keys:
+        by_prefix.setdefault(tuple(k[:-1]), []).append(k[-1])
+    return sa.or_(*(sa.and_(*(c == v for c, v in zip(cols[:-1], prefix)), cols[-1].in_(sorted(set(last))))
+                    for prefix, last in sorted(by_prefix.items())))
 
 
 def _outside(value: float, median: float, tolerance: float) -> bool:
