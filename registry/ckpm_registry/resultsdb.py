@@ -143,6 +143,8 @@ frontier_points = sa.Table(
     sa.Column("result_id", sa.String(64), primary_key=True),
     sa.Column("xv", sa.Float, nullable=False),
     sa.Column("yv", sa.Float, nullable=False),
+    sa.Column("bx", sa.String(8), nullable=False),  # which way x and y are better
+    sa.Column("by", sa.String(8), nullable=False),
 )
 
 reproductions = sa.Table(
@@ -312,7 +314,7 @@ class ResultsDB:
                     conn.execute(self._insert(reproductions).on_conflict_do_nothing(),
                                  [{"program": p, "lock_hash": lh, "machine": m, "user": u} for p, lh, m, u in repro])
                 if refresh:
-                    self._refresh(conn, new)
+                    self._refresh(conn, new, added=True)
         return [r.id for r in new], [i for i in ids if i in have]
 
     def rebuild_stats(self) -> None:
@@ -352,12 +354,52 @@ class ResultsDB:
             self._refresh(conn, [gone])
         return "deleted"
 
-    def _refresh(self, conn: Connection, rows: Iterable[Row]) -> None:
-        """Recompute the statistics of the machines, groups of peers and cells that ``rows`` touch."""
+    def _refresh(self, conn: Connection, rows: Iterable[Row], *, added: bool = False) -> None:
+        """Recompute the statistics of the machines, groups of peers and cells that ``rows`` touch
+        (``added``: the rows are new records, so the frontiers need only them and the kept ones)."""
         rows = list(rows)
         self._recompute(conn, sorted({(r.program, r.machine) for r in rows}),
                         sorted({(r.program, r.peers) for r in rows}))
-        self._frontiers(conn, sorted({(r.program, r.target, r.compiler, r.user) for r in rows}))
+        if added:
+            self._frontiers_add(conn, rows)
+        else:
+            self._frontiers(conn, sorted({(r.program, r.target, r.compiler, r.user) for r in rows}))
+
+    def _frontiers_add(self, conn: Connection, rows: Sequence[Row]) -> None:
+        """After a push: each touched cell's frontiers from its kept frontier and the new records only
+        (the frontier of a union is the frontier of the parts' frontiers), so a push reads no old record."""
+        f = frontier_points.c
+        cells = sorted({(r.program, r.target, r.compiler, r.user) for r in rows})
+        cols = (f.program, f.target, f.compiler, f.user)
+        kept: dict[tuple[str, str, str, str], dict[tuple[str, str], list[tuple[str, float, float]]]] = {}
+        better: dict[tuple[str, str, str, str], dict[str, str]] = {}
+        for program, target, compiler, user, x, y, rid, xv, yv, bx, by in conn.execute(sa.select(
+                f.program, f.target, f.compiler, f.user, f.x, f.y, f.result_id, f.xv, f.yv, f.bx, f.by)
+                .where(_keys(cols, cells))):
+            cell = (program, target, compiler, user)
+            kept.setdefault(cell, {}).setdefault((x, y), []).append((rid, xv, yv))
+            better.setdefault(cell, {}).update({x: bx, y: by})
+        new: dict[tuple[str, str, str, str], list[Row]] = {}
+        for r in rows:
+            cell = (r.program, r.target, r.compiler, r.user)
+            new.setdefault(cell, []).append(r)
+            better.setdefault(cell, {}).update({k: m["better"] for k, m in r.metrics.items()})
+        conn.execute(sa.delete(frontier_points).where(_keys(cols, cells)))
+        out: list[dict[str, Any]] = []
+        for cell in cells:
+            names = frontier_metrics(better[cell])
+            for i, first in enumerate(names):
+                for second in names[i + 1:]:
+                    x, y = sorted((first, second))
+                    pts = list(kept.get(cell, {}).get((x, y), []))
+                    pts += [(r.id, r.metrics[x]["median"], r.metrics[y]["median"]) for r in new[cell]
+                            if x in r.metrics and y in r.metrics]
+                    bx, by = better[cell][x], better[cell][y]
+                    out += [{"program": cell[0], "target": cell[1], "compiler": cell[2], "user": cell[3], "x": x,
+                             "y": y, "result_id": rid, "xv": xv, "yv": yv, "bx": bx, "by": by}
+                            for rid, xv, yv in pareto_2d(pts, bx, by)]
+        for i in range(0, len(out), 5000):
+            conn.execute(sa.insert(frontier_points), out[i:i + 5000])
 
     def _frontiers(self, conn: Connection, cells: list[tuple[str, str, str, str]] | None) -> None:
         """The Pareto frontier of every pair of metrics in each cell (program, target, compiler, user),
@@ -390,7 +432,8 @@ class ResultsDB:
                     pts = [(rid, v[x], v[y]) for rid, v in per.items() if x in v and y in v]
                     for rid, xv, yv in pareto_2d(pts, better[x], better[y]):
                         out.append({"program": program, "x": x, "y": y, "target": target, "compiler": compiler,
-                                    "user": user, "result_id": rid, "xv": xv, "yv": yv})
+                                    "user": user, "result_id": rid, "xv": xv, "yv": yv, "bx": better[x],
+                                    "by": better[y]})
             if len(out) >= 5000:
                 conn.execute(sa.insert(frontier_points), out)
                 out = []
