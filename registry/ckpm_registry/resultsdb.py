@@ -443,7 +443,8 @@ class ResultsDB:
     def _recompute(self, conn: Connection, machines: list[tuple[str, str]] | None,
                    peers: list[tuple[str, str]] | None) -> None:
         """machine_stats of ``machines`` and peer_stats and unexpected of ``peers`` ((program, key)
-        pairs; None: all), from the records: a few statements whatever the number of groups."""
+        pairs; None: all), from the records. The database ranks each group's values (window functions)
+        and returns its middle and best rows only, so the cost in Python is per group, not per record."""
         from itertools import groupby
 
         m, r = result_metrics.c, results.c
@@ -455,20 +456,29 @@ class ResultsDB:
                                                               machines)))
             mcond = [_keys((m.program, m.machine), machines)]
         if machines is None or machines:
-            rows = conn.execute(sa.select(m.program, m.machine, m.target, m.compiler, m.name, m.result_id, m.median,
-                                          m.best, m.better, r.user, r.host_class)
-                                .join(results, r.id == m.result_id).where(*mcond)
-                                .order_by(m.program, m.machine, m.target, m.compiler, m.name, m.result_id))
+            group = (m.program, m.machine, m.target, m.compiler, m.name)
+            signed = sa.case((m.better == "higher", -m.best), else_=m.best)
+            ranked = sa.select(*group, m.result_id, m.median, m.best, m.better, r.user, r.host_class,
+                               sa.func.row_number().over(partition_by=group, order_by=(m.median, m.result_id))
+                               .label("rn"),
+                               sa.func.row_number().over(partition_by=group, order_by=(signed, m.result_id))
+                               .label("rb"),
+                               sa.func.count().over(partition_by=group).label("c")) \
+                .join(results, r.id == m.result_id).where(*mcond).subquery()
+            k = ranked.c
+            rows = conn.execute(sa.select(ranked).where(sa.or_(k.rn == (k.c + 1) // 2, k.rn == (k.c + 2) // 2, k.rb == 1))
+                                .order_by(k.program, k.machine, k.target, k.compiler, k.name)).mappings()
             out: list[dict[str, Any]] = []
-            for (program, machine, target, compiler, name), grp in groupby(rows, key=lambda x: tuple(x[:5])):
+            for key, grp in groupby(rows, key=lambda x: (x["program"], x["machine"], x["target"], x["compiler"],
+                                                         x["name"])):
                 vals = list(grp)
-                better = vals[-1][8]
-                sign = -1.0 if better == "higher" else 1.0
-                best = min(vals, key=lambda v: (sign * v[7], v[5]))  # ties: the smallest id
-                out.append({"program": program, "machine": machine, "target": target, "compiler": compiler,
-                            "metric": name, "user": vals[0][9], "host": json.dumps(host_view(vals[0][10])),
-                            "better": better, "n": len(vals), "best": best[7],
-                            "median": _median([v[6] for v in vals]), "best_id": best[5]})
+                c = vals[0]["c"]
+                mids = {v["rn"]: v["median"] for v in vals if v["rn"] in ((c + 1) // 2, (c + 2) // 2)}
+                best = next(v for v in vals if v["rb"] == 1)
+                out.append({"program": key[0], "machine": key[1], "target": key[2], "compiler": key[3],
+                            "metric": key[4], "user": best["user"], "host": json.dumps(host_view(best["host_class"])),
+                            "better": best["better"], "n": c, "best": best["best"],
+                            "median": sum(mids.values()) / len(mids), "best_id": best["result_id"]})
                 if len(out) >= 5000:
                     conn.execute(sa.insert(machine_stats), out)
                     out = []
@@ -483,28 +493,34 @@ class ResultsDB:
             conn.execute(sa.delete(unexpected).where(_keys((unexpected.c.program, unexpected.c.peers), peers)))
             pcond = [_keys((m.program, m.peers), peers)]
         if peers is None or peers:
+            pgroup = (m.program, m.peers, m.name)
+            ranked = sa.select(*pgroup, m.result_id, m.median,
+                               sa.func.row_number().over(partition_by=pgroup, order_by=(m.median, m.result_id))
+                               .label("rn"),
+                               sa.func.count().over(partition_by=pgroup).label("c")).where(m.ok, *pcond).subquery()
+            k = ranked.c
+            rows = conn.execute(sa.select(ranked).where(sa.or_(k.rn == (k.c + 1) // 2, k.rn == (k.c + 2) // 2))
+                                .order_by(k.program, k.peers, k.name, k.rn)).mappings()
             stats: list[dict[str, Any]] = []
-            flags: list[dict[str, Any]] = []
-            rows = conn.execute(sa.select(m.program, m.peers, m.name, m.result_id, m.median, r.lock_hash)
-                                .join(results, r.id == m.result_id).where(m.ok, *pcond)
-                                .order_by(m.program, m.peers, m.name))
-            for (program, group, name), grp in groupby(rows, key=lambda x: tuple(x[:3])):
-                lvals = list(grp)
-                med = _median([v[4] for v in lvals])
-                near = min(lvals, key=lambda v: (abs(v[4] - med), v[3]))[3]
-                stats.append({"program": program, "peers": group, "metric": name, "n": len(lvals), "median": med,
-                              "median_id": near})
-                if len(lvals) >= MIN_GROUP:
-                    flags += [{"result_id": v[3], "metric": name, "program": program, "peers": group,
-                               "lock_hash": v[5], "value": v[4], "median": med, "median_id": near}
-                              for v in lvals if v[3] != near and _outside(v[4], med, self.tolerance)]
+            for pkey, grp in groupby(rows, key=lambda x: (x["program"], x["peers"], x["name"])):
+                vals = list(grp)
+                stats.append({"program": pkey[0], "peers": pkey[1], "metric": pkey[2], "n": vals[0]["c"],
+                              "median": sum(v["median"] for v in vals) / len(vals),
+                              "median_id": vals[0]["result_id"]})  # the middle record (the lower of two)
                 if len(stats) >= 5000:
                     conn.execute(sa.insert(peer_stats), stats)
                     stats = []
             if stats:
                 conn.execute(sa.insert(peer_stats), stats)
-            for i in range(0, len(flags), 5000):
-                conn.execute(sa.insert(unexpected), flags[i:i + 5000])
+            ps = peer_stats.c
+            flagged = sa.select(m.result_id, m.name.label("metric"), m.program, m.peers, r.lock_hash,
+                                m.median.label("value"), ps.median, ps.median_id) \
+                .join(results, r.id == m.result_id) \
+                .join(peer_stats, sa.and_(ps.program == m.program, ps.peers == m.peers, ps.metric == m.name)) \
+                .where(m.ok, *pcond, ps.n >= MIN_GROUP, m.result_id != ps.median_id,
+                       sa.func.abs(m.median - ps.median) > self.tolerance * sa.func.abs(ps.median))
+            conn.execute(sa.insert(unexpected).from_select(
+                ["result_id", "metric", "program", "peers", "lock_hash", "value", "median", "median_id"], flagged))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -637,8 +653,9 @@ def frontier_metrics(better: Mapping[str, str]) -> list[str]:
 
 
 def pareto_2d(points: Sequence[tuple[str, float, float]], bx: str, by: str) -> list[tuple[str, float, float]]:
-    """The points (id, x, y) no other point dominates (``bx``/``by``: "lower" or "higher" is better);
-    equal points do not dominate each other, so all copies of a frontier point are kept. O(n log n)."""
+    """The points (id, x, y) no other point dominates (``bx``/``by``: "lower" or "higher" is better),
+    one per distinct (x, y): the one with the smallest id (records that measured exactly alike, as a
+    metric every run gives the same value, would otherwise all be kept). O(n log n)."""
     sx = -1.0 if bx == "higher" else 1.0
     sy = -1.0 if by == "higher" else 1.0
     keyed = sorted(((sx * p[1], sy * p[2], p) for p in points), key=lambda t: (t[0], t[1], t[2][0]))
@@ -650,7 +667,7 @@ def pareto_2d(points: Sequence[tuple[str, float, float]], bx: str, by: str) -> l
         while j < len(keyed) and keyed[j][0] == keyed[i][0] and keyed[j][1] == keyed[i][1]:
             j += 1
         if keyed[i][1] < best:
-            out.extend(t[2] for t in keyed[i:j])
+            out.append(keyed[i][2])
             best = keyed[i][1]
         i = j
     return out
