@@ -18,7 +18,7 @@ brings an older database up to date when the service opens it):
   same transaction, so a scoreboard never scans the records.
 - ``peer_stats``: per program and group of peers (records with the same lock hash, the same
   configuration and point, and the same host class: they should measure alike), per metric:
-  the median of the validated records and the record nearest to it; ``unexpected`` lists the
+  the median of the validated records and the middle record; ``unexpected`` lists the
   records whose median lies outside the tolerance of that median (kept up to date the same way).
 - ``reproductions``: (program, lock hash, machine, user) of validated records.
 - ``frontier_points``: per program, pair of metrics (among the first :data:`FRONTIER_METRICS` of a
@@ -116,7 +116,7 @@ peer_stats = sa.Table(
     sa.Column("metric", sa.String(128), primary_key=True),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Column("median", sa.Float, nullable=False),
-    sa.Column("median_id", sa.String(64), nullable=False),  # the record nearest to the median
+    sa.Column("median_id", sa.String(64), nullable=False),  # the middle record (the lower of two)
 )
 
 unexpected = sa.Table(
