@@ -621,10 +621,11 @@ class ResultsDB:
     def _frontier(self, conn: Connection, program: str, x: str, y: str, target: str, compiler: str, user: str,
                   max_points: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The Pareto frontier of the records' (x, y) medians (each metric in its better direction): the
-        frontier of the matching cells' frontiers; and up to ``max_points`` other records to draw."""
-        m = result_metrics.c
-        better = dict(conn.execute(sa.select(m.name, m.better).where(m.program == program, m.name.in_([x, y]))
-                                   .limit(2).distinct()).all())
+        frontier of the matching cells' frontiers; and up to ``max_points`` points of those cells'
+        frontiers that the whole frontier dominates, to draw beside it."""
+        ms = machine_stats.c  # (a few rows per machine; the metrics table has a row per record)
+        better = dict(conn.execute(sa.select(ms.metric, ms.better).where(ms.program == program,
+                                                                        ms.metric.in_([x, y])).distinct()).all())
         if x not in better or y not in better or x == y:
             return [], []
         a, b = sorted((x, y))
@@ -634,14 +635,11 @@ class ResultsDB:
         cand = conn.execute(sa.select(f.result_id, f.xv, f.yv).where(*conds)).all()
         pts = [(rid, xv, yv) if a == x else (rid, yv, xv) for rid, xv, yv in cand]
         front = sorted(pareto_2d(pts, better[x], better[y]), key=lambda p: (p[1], p[2], p[0]))
-        mx, my = result_metrics.alias("mx"), result_metrics.alias("my")
-        oc = [mx.c.program == program, mx.c.name == x]
-        oc += [c == v for c, v in ((mx.c.target, target), (mx.c.compiler, compiler), (mx.c.user, user)) if v]
-        others = conn.execute(sa.select(mx.c.result_id, mx.c.median, my.c.median).select_from(
-            mx.join(my, sa.and_(my.c.result_id == mx.c.result_id, my.c.name == y))).where(*oc)
-            .limit(max_points)).all()
         fset = {p[0] for p in front}
-        return ([{"id": i, "x": u, "y": v} for i, u, v in others if i not in fset],
+        # beside it, the points of each cell's own frontier (every user's trade-offs on their targets
+        # and compilers), which the database already holds: drawing them reads no record
+        others = sorted((p for p in pts if p[0] not in fset), key=lambda p: (p[1], p[2], p[0]))[:max_points]
+        return ([{"id": i, "x": u, "y": v} for i, u, v in others],
                 [{"id": i, "x": u, "y": v} for i, u, v in front])
 
 
