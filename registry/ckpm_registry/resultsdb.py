@@ -715,7 +715,3 @@ def _item(row: Mapping[str, Any], *, full: bool) -> dict[str, Any]:
     if full:
         out["record"] = doc
     return out
-
-
-def finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

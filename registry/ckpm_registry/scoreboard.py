@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from html import escape
 from typing import Any, Mapping, Sequence
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from ckpm_registry.html import _page
 
@@ -212,7 +212,3 @@ def record_page(item: Mapping[str, Any]) -> str:
 
 def error_page(status: int, message: str) -> str:
     return _page(f"{status} — ckpm registry", f"<h1>{status}</h1><p>{escape(message)}</p>")
-
-
-def query_string(**kw: str) -> str:
-    return urlencode({k: v for k, v in kw.items() if v})
