@@ -170,8 +170,14 @@ def _check_token(token: str) -> str:
     return token
 
 
+def request_json(settings: Settings, method: str, url: str, *, auth: str | None, body: Any = None, what: str = "",
+                 max_bytes: int = MAX_RESPONSE_BYTES) -> Any:
+    """One JSON request to a registry (also for ``ckpm.sharing``); see :func:`_http`."""
+    return _http(settings, method, url, auth=auth, body=body, what=what, max_bytes=max_bytes)
+
+
 def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: Any = None,
-          what: str = "", auth_hint: str | None = None) -> Any:
+          what: str = "", auth_hint: str | None = None, max_bytes: int = MAX_RESPONSE_BYTES) -> Any:
     """One JSON request; the answer's JSON (bounded), or a RegistryError with the server's code."""
     import requests
 
@@ -194,8 +200,8 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
             raw = b""
             for chunk in r.iter_content(65536):
                 raw += chunk
-                if len(raw) > MAX_RESPONSE_BYTES:
-                    raise RegistryError(f"{url}: the answer is larger than {MAX_RESPONSE_BYTES:,} bytes")
+                if len(raw) > max_bytes:
+                    raise RegistryError(f"{url}: the answer is larger than {max_bytes:,} bytes")
                 if time.monotonic() > deadline:
                     raise RegistryError(f"{url}: the answer took longer than {2 * HTTP_TIMEOUT:g} s")
             status = r.status_code
@@ -231,6 +237,9 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
     if status == 401:
         raise AuthError(f"{what or url}: {text}", code=code or "unauthorized", status=status,
                         hint=auth_hint or "pass --token, set $CKPM_TOKEN, or run `ckpm login --registry URL`")
+    if status == 429:
+        raise RegistryError(f"{what or url}: {text}", code=code, status=status,
+                            hint=f"wait {r.headers.get('Retry-After', 'a minute')[:10]} s and run it again")
     raise RegistryError(f"{what or url}: {text}", code=code, status=status)
 
 

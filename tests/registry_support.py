@@ -32,6 +32,8 @@ class RunningRegistry:
     state: Path | None = None
     refresh: float = 1.0
     max_body: int = 1 << 20
+    database: str | None = None  # results: postgresql://… (default: SQLite in the state folder)
+    results_limits: Any = None
     url: str = ""
     app: Any = None
     _server: Any = None
@@ -50,7 +52,8 @@ class RunningRegistry:
         sock.listen(128)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self.app = create_app(RegistryConfig(index=self.index, tokens=self.tokens, state=self.state,
-                                             public_url=self.url, refresh=self.refresh, max_body=self.max_body))
+                                             public_url=self.url, refresh=self.refresh, max_body=self.max_body,
+                                             database=self.database, results_limits=self.results_limits))
         self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", access_log=False))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name="ckpm-registry")

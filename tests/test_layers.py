@@ -52,12 +52,14 @@ ALLOWED: dict[str, set[str]] = {
     # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)
     "ckpm.publishing": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
+    # `ckpm results push/pull`: records to and from a registry (its client is publishing's)
+    "ckpm.sharing": {"ckpm.model", "ckpm.settings", "ckpm.experiment", "ckpm.publishing"},
     # `ckpm import ck`: CK repositories read as data and written as an index
     "ckpm.ck": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
                  "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.artifact",
-                 "ckpm.artifact.evaluate"},
+                 "ckpm.artifact.evaluate", "ckpm.sharing"},
 }
 
 

@@ -27,6 +27,10 @@ def registry(tmp_path: Path, git_index_factory: Any, git_repo_factory: Any) -> I
     reg = RunningRegistry(index=str(gi.git.path), tokens=tokens, tokens_of=users, refresh=0.0).start()
     repo = tagged_component(git_repo_factory, "lib-a", ["1.0.0"])
     assert reg.publish(line_from_repo(repo, "1.0.0")).status_code == 201
+    rec = {"format": 1, "program": {"name": "lib-a"}, "target": "linux-x86_64", "ok": True,
+           "metrics": {"time": {"values": [0.5, 0.6]}}}
+    assert requests.post(f"{reg.url}/api/v1/results", json={"records": [rec]}, headers=reg.headers("alice"),
+                         timeout=30).status_code == 201  # so that the results pages have something to show
     try:
         yield reg
     finally:
@@ -83,6 +87,12 @@ def test_no_server_errors_from_the_openapi_description(registry: RunningRegistry
     print({k: sorted(v) for k, v in statuses.items()})
     # the fuzzer got past the checks too: some generated lines were published, others refused
     assert 201 in statuses["PUT /api/v1/publish"] and {400, 401, 422} & statuses["PUT /api/v1/publish"]
+    # the results API (issue 26): pushes stored and refused, every operation reached
+    assert {"POST /api/v1/results", "GET /api/v1/results", "GET /api/v1/results/{rid}",
+            "DELETE /api/v1/results/{rid}", "GET /results/{program}", "GET /records/{rid}"} <= set(seen)
+    assert 201 in statuses["POST /api/v1/results"] and {401, 422} <= statuses["POST /api/v1/results"]
+    stored = requests.get(f"{registry.url}/api/v1/results", params={"limit": 100, "full": "true"}, timeout=30).json()
+    assert stored["total"] >= 1 and all(r["record"]["format"] == 1 for r in stored["results"])
     # the index is still whole: every line served parses, the summary agrees with the files
     summary = [json.loads(x) for x in requests.get(f"{registry.url}/summary.jsonl", timeout=30).text.splitlines()]
     assert "lib-a" in {s["name"] for s in summary}

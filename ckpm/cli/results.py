@@ -237,3 +237,13 @@ def results_import(c: Ctx, path: Path, name: str | None, as_json: bool) -> None:
 
     known = f" ({plural(res['known'], 'record')} already there)" if res["known"] else ""
     info(f"added {plural(res['added'], 'record')} to {res['experiment']}{known}")
+
+
+def _register_sharing() -> None:
+    from ckpm.cli.share import pull_cmd, push_cmd
+
+    results.add_command(push_cmd)
+    results.add_command(pull_cmd)
+
+
+_register_sharing()

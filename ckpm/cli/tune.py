@@ -33,11 +33,15 @@ STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (n
               help="Where points run (default: local; dask when --scheduler is given).")
 @click.option("--scheduler", help="The Dask scheduler's address, tcp://HOST:PORT.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search.")
+@click.option("--push", "push", metavar="NAME", help="Push each point to --registry as it arrives, as experiment NAME.")
+@click.option("--registry", metavar="URL", help="The registry --push sends to (default: the one `ckpm login` keeps).")
+@click.option("--token", metavar="T", help="The registry token (default: $CKPM_TOKEN, then `ckpm login`'s).")
 @json_option
 @pass_ctx
 @handle_errors
 def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, strategy: str, record: str | None,
-         executor_kind: str | None, scheduler: str | None, seed: int, as_json: bool) -> None:
+         executor_kind: str | None, scheduler: str | None, seed: int, push: str | None, registry: str | None,
+         token: str | None, as_json: bool) -> None:
     """Try variants of a run (flags, env, parameters) and report the best trade-offs."""
     from ckpm.errors import UsageError
     from ckpm.pipeline.tuning import tune_project
@@ -55,9 +59,29 @@ def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, stra
               + (f"{jobs} at a time" if kind == "local" else f"Dask at {scheduler}")
               + (f"; recording as {record}" if record else ""))
     done = [0]
+    pusher = None
+    if push is not None:
+        from ckpm.experiment.record import check_name
+        from ckpm.sharing import Pusher, PushResult
+
+        check_name(push)
+        pusher = Pusher(registry, token=token, settings=ws.settings)
+        pushed = PushResult(pusher.api, push, False)
+    elif registry is not None:
+        raise UsageError("--registry is for --push NAME")
 
     def arrived(rec: dict[str, Any]) -> None:
         done[0] += 1
+        if pusher is not None:  # crowd-tuning: each point goes out as it arrives
+            from ckpm.errors import CkpmError
+
+            shared, skipped = pusher.prepare([rec], ws.root, experiment=push)
+            try:
+                if shared:
+                    pusher.send(shared, pushed)
+            except CkpmError as e:  # the point is kept locally (--record); the search goes on
+                pushed.skipped.append(f"point {done[0]}: {e.message}")
+                ws.settings.reporter.warning(f"point {done[0]} not pushed: {e.message}")
         if not as_json:
             _info(f"({done[0]}/{budget}) {_point_text(rec['point'])}: {_outcome_text(rec, names)}")
 
@@ -70,8 +94,11 @@ def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, stra
             for w in c.warnings():
                 click.echo(f"warning: {w}", err=True)
     if as_json:
-        emit(c, {**result.to_dict(), "experiment": record, "space": space.to_dict()})
+        emit(c, {**result.to_dict(), "experiment": record, "space": space.to_dict(),
+                 **({"pushed": pushed.to_dict()} if pusher is not None else {})})
         return
+    if pusher is not None:
+        _info(f"pushed {len(pushed.added) + len(pushed.existing)} point(s) to {pusher.api} as {push}")
     _print_frontier(result, space.names, names)
 
 

@@ -22,6 +22,8 @@ one per point it tried. A record is plain JSON (format 1)::
       "point": {"cflags": "-O3", "env.OMP_NUM_THREADS": "2"},   # tuning only: the point's coordinates
       "lock": "<the text of ckpm.lock>",
       "host": {"__os": "linux", "__arch": "x86_64", ...},        # host facts
+      "machine": {"cpu_model": "…", "cpu_count": 8, "os": "linux 6.1 (Debian …)", "arch": "x86_64",
+                  "libc": "glibc 2.36"},                        # ckpm/detect/machine.py (what `results push` sends)
       "stages": {"provision": {...}, "compile": {...}, "run": {...}, "validate": {...}},
       "command_lines": [["/…/corners", "…"]],
       "repetitions": [{"metrics": {"time": 0.12, "size": 18432, "max_rss": 3.1, "corners": 412}, "ok": true}],

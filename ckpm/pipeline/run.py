@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 from ckpm import __version__
 from ckpm.procutil import kill_group
 from ckpm.errors import BuildError, CkpmError
+from ckpm.detect.machine import machine_facts
 from ckpm.experiment.record import new_id, save_record, summarise
 from ckpm.experiment.tolerance import for_record as tolerances_for
 from ckpm.fsutil import atomic_write
@@ -412,6 +413,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
         "request": req.to_dict(),
         "lock": lock.dumps(),
         "host": _facts(ws),
+        "machine": machine_facts(),  # CPU model and count, OS, libc: what a pushed record says of the machine
         "stages": {k: _small(v) for k, v in stages.items()},
         "command_lines": [stages["compile"]["command"], stages["run"]["argv"]],
         "repetitions": reps,

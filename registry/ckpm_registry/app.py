@@ -49,6 +49,8 @@ class RegistryConfig:
     config_max_age: int = 300
     refresh: float = 1.0  # how often a read checks whether the branch moved (seconds)
     extra: dict[str, Any] = field(default_factory=dict)
+    database: str | None = None  # results: postgresql://… (default: SQLite in the state folder)
+    results_limits: Any = None  # ckpm_registry.results.ResultsLimits (default limits when None)
 
 
 class BodyTooLarge(ApiError):
@@ -416,6 +418,10 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
                 raise
             return HTMLResponse(html.error_page(e.status, e.message), status_code=e.status)
         return HTMLResponse(html.component_page(name, entries, store.owners.of(name), latest(entries)))
+
+    from ckpm_registry import results  # the results API and pages (before the catch-all below)
+
+    results.install(app, reg, config, _errors)
 
     # -- component files (last: the layout paths `1/x`, `2/xy`, `3/a/abc`, `ab/cd/name`) ---------
 

@@ -108,6 +108,9 @@ def _bind(host: str, port: int) -> socket.socket:
               help="Owners and lock (default <index.git>/ckpm-registry).")
 @click.option("--export", type=click.Path(file_okay=False, path_type=Path),
               help="The exported index files (default <state>/export).")
+@click.option("--database", default=None,
+              help="The results database: postgresql://USER@HOST:PORT/NAME (default: SQLite, results.sqlite "
+                   "in the state folder).")
 @click.option("--max-body", type=click.IntRange(1), default=1 << 20, show_default=True,
               help="Largest request body in bytes.")
 @click.option("--max-age", type=click.IntRange(0), default=60, show_default=True,
@@ -123,8 +126,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="Log every request.")
 @operator_errors
 def serve(index: str, tokens: Path | None, host: str, port: int, public_url: str, state: Path | None,
-          export: Path | None, max_body: int, max_age: int, refresh: float, limit_concurrency: int,
-          forwarded_allow_ips: str, log_level: str, access_log: bool) -> None:
+          export: Path | None, database: str | None, max_body: int, max_age: int, refresh: float,
+          limit_concurrency: int, forwarded_allow_ips: str, log_level: str, access_log: bool) -> None:
     """Run the service."""
     import uvicorn
 
@@ -136,7 +139,7 @@ def serve(index: str, tokens: Path | None, host: str, port: int, public_url: str
         shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
         public = public_url or f"http://{shown}:{port}"
         config = RegistryConfig(index=index, tokens=tokens, state=state, export=export, public_url=public,
-                                max_body=max_body, max_age=max_age, refresh=refresh)
+                                max_body=max_body, max_age=max_age, refresh=refresh, database=database)
         app = create_app(config)
     except BaseException:
         sock.close()
