@@ -387,6 +387,16 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
     return tuple(out)
 
 
+
+def deps_of_raw(raw_deps: "tuple[Any, ...] | list[Any]") -> tuple[Requirement, ...]:
+    """The dependencies of an entry as the fast reader builds them from its ``deps_raw`` (the
+    same memoised Requirement for the same ``{"name", "req"}``); raises IndexDataError for a
+    dependency that is not valid. The parsed-index cache rebuilds kept entries with it."""
+    deps = _plain_deps(raw_deps if type(raw_deps) is list else list(raw_deps))
+    if deps is None:
+        deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+    return deps
+
 #: the limit of each string field of ``source`` (:func:`_source`); other keys are not read
 _SOURCE_LIMITS = {"git": MAX_URL_LEN, "rev": MAX_FIELD_LEN, "tag": MAX_FIELD_LEN, "subdir": MAX_PATH_LEN,
                   "sha256": MAX_FIELD_LEN}
