@@ -117,9 +117,12 @@ def _payload(rows: Any) -> Callable[[list[Any]], None]:
     lambda data: _rewrap(data, lambda h: h.__setitem__(0, 99)),  # another format
     lambda data: _rewrap(data, lambda h: h.__setitem__(1, "zlib")),  # another component's file
     lambda data: _rewrap(data, lambda h: h.__setitem__(2, "1:2:3")),  # another key
-    lambda data: _rewrap(data, _payload([1, 2])),  # rows not a tuple
-    lambda data: _rewrap(data, _payload(((1, 2),))),  # a row of the wrong length
-    lambda data: _rewrap(data, _payload((("lib-a",) * len(parsed_cache.FIELDS),))),  # fields of the wrong types
+    lambda data: _rewrap(data, _payload([1, 2])),  # not (pairs, rows)
+    lambda data: _rewrap(data, _payload(((), [1, 2]))),  # rows not a tuple
+    lambda data: _rewrap(data, _payload(((), ((1, 2),)))),  # a row of the wrong length
+    lambda data: _rewrap(data, _payload(((), (("lib-a",) * (len(parsed_cache.FIELDS) + 1),)))),  # wrong types
+    lambda data: _rewrap(data, _payload((((1, 2),), ()))),  # a dependency pair of the wrong types
+    lambda data: _rewrap(data, _payload(((("Not A Name!", ">=1"),), ()))),  # a dependency that is not valid
 ])
 def test_a_damaged_cache_file_is_a_miss_never_a_wrong_answer(tmp_path: Path, damage) -> None:
     root, cache = _index(tmp_path / "idx"), tmp_path / "cache"

@@ -11,7 +11,11 @@ were checked when they were kept) and rebuilds each :class:`IndexEntry` as the f
 builds it.
 
 A cache file is ``marshal.dumps((FORMAT, name, key, crc32, payload))``, where ``payload``
-is ``marshal.dumps`` of one tuple of fields per entry (:data:`FIELDS`). Anything else is a
+is ``marshal.dumps((pairs, rows))``: the distinct usual dependencies of the file as
+``(name, req)`` pairs, and one tuple per entry of its fields (:data:`FIELDS`) and the
+positions of its dependencies among the pairs (None when one has another shape; those are
+rebuilt from ``deps_raw``). Equal strings are written once (interned), so loading makes each
+key and value once per file, and each pair's Requirement is looked up once per file. Anything else is a
 miss, never a wrong answer: a file that does not load, a tuple of another shape, another
 format, name or key, a payload whose CRC-32 differs (a torn or damaged file), rows of the
 wrong shape, a file over :data:`MAX_CACHE_BYTES`. A miss reads and parses the component
@@ -34,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from ckpm.index.cache import cache_key
-from ckpm.model.entry import MAX_FILE_BYTES, IndexEntry, deps_of_raw, parse_version
+from ckpm.model.entry import MAX_FILE_BYTES, IndexEntry, deps_of_raw, parse_version, plain_dep
 
-FORMAT = 1
+FORMAT = 2
 #: a cache file larger than this is neither written nor read (a component file's own cap, twice over)
 MAX_CACHE_BYTES = 2 * MAX_FILE_BYTES
 #: the fields of an entry that a row keeps, in order (``version`` and ``deps`` are rebuilt)
@@ -75,27 +79,59 @@ def load(folder: Path, name: str, key: str) -> list[IndexEntry] | None:
         if fmt != FORMAT or got_name != name or got_key != key or type(payload) is not bytes \
                 or crc32(payload) != crc:
             return None
-        rows = marshal.loads(payload)
-        if type(rows) is not tuple:
+        pairs, rows = marshal.loads(payload)
+        if type(rows) is not tuple or type(pairs) is not tuple:
             return None
-        return [_entry(row) for row in rows]
+        reqs = [plain_dep(n, r) for n, r in pairs]
+        if any(r is None for r in reqs):
+            return None
+        seen: dict[Any, Any] = {}
+        return [_entry(row, reqs, seen) for row in rows]
     except Exception:  # whatever damaged data makes marshal or the rebuild raise: a miss
         return None
 
 
-def _entry(row: Any) -> IndexEntry:
+def _entry(row: Any, reqs: list[Any], seen: dict[Any, Any]) -> IndexEntry:
     """The entry of one row, built as the fast reader builds it (``IndexEntry`` without its
-    ``__init__``, ``version`` and ``deps`` set); raises on a row of the wrong shape."""
-    if type(row) is not tuple or len(row) != _N:
+    ``__init__``, ``version`` and ``deps`` set); raises on a row of the wrong shape.
+
+    ``reqs`` holds the Requirement of each distinct usual dependency of the file, and a row the
+    positions of its own (None: a dependency of another shape, read from ``deps_raw``);
+    ``seen`` maps the positions of a list of dependencies to its tuple (versions share them)."""
+    if type(row) is not tuple or len(row) != _N + 1:
         raise ValueError("a row of the wrong shape")
     d = dict(zip(FIELDS, row))
     if type(d["raw"]) is not dict or type(d["deps_raw"]) is not tuple or type(d["version_text"]) is not str:
         raise ValueError("a row of the wrong shape")
     d["version"] = parse_version(d["version_text"])
-    d["deps"] = deps_of_raw(d["deps_raw"])
+    at = row[_N]
+    if at is None:
+        d["deps"] = deps_of_raw(d["deps_raw"])
+    else:
+        deps = seen.get(at)
+        if deps is None:
+            deps = seen[at] = tuple([reqs[i] for i in at])
+        d["deps"] = deps
     e = _new(IndexEntry)
     e.__dict__ = d
     return e
+
+
+def _positions(deps_raw: Any, pairs: dict[tuple[str, str], int]) -> tuple[int, ...] | None:
+    """The positions in ``pairs`` (extended) of the dependencies of the usual shape
+    ``{"name": str, "req": str}``; None when one has another shape."""
+    out = []
+    for x in deps_raw:
+        if type(x) is not dict or len(x) != 2:
+            return None
+        n, r = x.get("name"), x.get("req")
+        if type(n) is not str or type(r) is not str:
+            return None
+        at = pairs.get((n, r))
+        if at is None:
+            at = pairs[(n, r)] = len(pairs)
+        out.append(at)
+    return tuple(out)
 
 
 def _shared(v: Any, memo: dict[Any, Any]) -> Any:
@@ -126,8 +162,13 @@ def save(folder: Path, name: str, key: str, entries: list[IndexEntry]) -> None:
     they cannot be kept (a value marshal cannot write, over the cap, an unwritable cache)."""
     try:
         memo: dict[Any, Any] = {}
-        rows = tuple(tuple(_shared(e.__dict__[f], memo) for f in FIELDS) for e in entries)
-        payload = marshal.dumps(rows)
+        pairs: dict[tuple[str, str], int] = {}
+        lists: dict[Any, Any] = {}  # equal lists of positions made one object (marshal writes it once)
+        rows = []
+        for e in entries:
+            at = _positions(e.deps_raw, pairs)
+            rows.append((*(_shared(e.__dict__[f], memo) for f in FIELDS), lists.setdefault(at, at)))
+        payload = marshal.dumps((tuple(_shared(p, memo) for p in pairs), tuple(rows)))
         data = marshal.dumps((FORMAT, name, key, crc32(payload), payload))
     except (ValueError, KeyError):
         return
