@@ -7,7 +7,9 @@
                                    [--runs 3] [--ckpm PATH] ...
 
 ``--ratio`` times only ckpm and uv, interleaved per seed after one untimed warm-up of each
-(ckpm's parsed-index cache in ``WORK/ckpm-cache``, uv's cache in ``WORK/uv-cache``), checks
+(ckpm's parsed-index cache in ``WORK/ckpm-cache``, uv's cache in ``WORK/uv-cache``; with
+``--no-hint`` ckpm's hint beside the lock is dropped before each run, so that every lock
+starts as a project's first), checks
 both results as below, and prints each graph's ratio ckpm / uv, their median and maximum per
 C, and the targets (conflict graphs: median <= 1.0, none over 1.3; easy graphs: <= 0.8).
 
@@ -409,6 +411,8 @@ def measure_pair(d: Path, meta: dict[str, Any], args: argparse.Namespace,
     times: dict[str, list[float]] = {"ckpm": [], "uv": []}
     for i in range(args.runs + 1):
         for tool in ("ckpm", "uv"):
+            if tool == "ckpm" and args.no_hint:  # each lock as the project's first (ckpm.resolve.hint)
+                shutil.rmtree(Path(ckpm[1]["CKPM_CACHE_DIR"]) / "resolve-hints", ignore_errors=True)
             got = measure(tool, d, meta, one, ckpm, uv)
             if got["status"] != "ok":
                 row[tool] = got
@@ -446,7 +450,8 @@ def ratio_summary(rows: list[dict[str, Any]], easy: bool) -> dict[str, Any]:
 def print_ratio(res: dict[str, Any]) -> None:
     print(f"ratio mode: ckpm / uv per graph, N={res['n']} M={res['m']} roots={res['roots']} runs={res['runs']} "
           f"(medians, interleaved, after one untimed warm-up each)")
-    print(f"ckpm: {' '.join(res['ckpm_cmd'])} (parsed-index cache: {res['ckpm_cache']})   uv: {res['uv']} "
+    print(f"ckpm: {' '.join(res['ckpm_cmd'])} (parsed-index cache: {res['ckpm_cache']}; hint beside the lock: "
+          f"{'dropped before each run' if res['no_hint'] else 'kept'})   uv: {res['uv']} "
           f"(--cache-dir {res['uv_cache']})")
     loop = res["python_loop_s"]
     print(f"machine: a 3,000,000-step Python loop took {loop['before']} s before the seeds, "
@@ -503,7 +508,7 @@ def main_ratio(args: argparse.Namespace, uv: str | None) -> int:
     ckpm[1]["CKPM_CACHE_DIR"] = str(cache)
     res: dict[str, Any] = {
         "mode": "ratio", "date": time.strftime("%Y-%m-%d %H:%M"), "n": args.n, "m": args.m, "roots": args.roots,
-        "runs": args.runs, "ckpm_cmd": ckpm[0], "ckpm_cache": str(cache), "uv": uv,
+        "runs": args.runs, "ckpm_cmd": ckpm[0], "ckpm_cache": str(cache), "no_hint": args.no_hint, "uv": uv,
         "uv_cache": str(args.work / "uv-cache"), "python": sys.executable, "by_c": [],
         "python_loop_s": {"before": round(python_speed(), 3)}, "load_before": _load(),
     }
@@ -561,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                          "graphs of --c and the easy graphs of --easy-c")
     ap.add_argument("--easy-c", type=float, nargs="*", default=[0.05], help="--ratio: easy graphs' C (default 0.05)")
     ap.add_argument("--easy-seeds", type=int, default=10, help="--ratio: seeds of each easy C (default 10)")
+    ap.add_argument("--no-hint", action="store_true",
+                    help="--ratio: drop the hint beside the lock before each ckpm run (the timed locks then "
+                         "do not know that the warm-up needed the complete search)")
     args = ap.parse_args(argv)
 
     uv = None if args.no_uv else find_uv(args.uv)
