@@ -491,27 +491,27 @@ class FileIndex(ABC):
             self._check_config()
             key = self._content_key(rel)
             if key is not None:
-                from ckpm.index import parsed_cache
+                from ckpm.index.parsed_cache import load as load_parsed
 
-                hit = parsed_cache.load(folder, n, key)
+                hit = load_parsed(folder, n, key)
                 if hit is not None:
                     return hit
 
         def parse(text: str, where: str) -> list[IndexEntry]:
             nonlocal key
             if folder is not None and key is None:
-                from ckpm.index import parsed_cache
+                from ckpm.index.parsed_cache import load as load_parsed
 
                 key = self._key_after_read(rel)
-                hit = parsed_cache.load(folder, n, key) if key is not None else None
+                hit = load_parsed(folder, n, key) if key is not None else None
                 if hit is not None:
                     return hit
             found, problems = parse_component(text, where, n)
             self._warn_lines(problems, where)
             if folder is not None and key is not None and found and not problems:
-                from ckpm.index import parsed_cache
+                from ckpm.index.parsed_cache import save as save_parsed
 
-                parsed_cache.save(folder, n, key, found)
+                save_parsed(folder, n, key, found)
             return found
 
         return self._read_component(n, parse) or []
@@ -527,9 +527,9 @@ class FileIndex(ABC):
             self._check_config()
             key = self._content_key(entry_path(n))
             if key is not None:  # parsed before: the whole file is as cheap as one line
-                from ckpm.index import parsed_cache
+                from ckpm.index.parsed_cache import load as load_parsed
 
-                hit = parsed_cache.load(self.parsed_cache, n, key)
+                hit = load_parsed(self.parsed_cache, n, key)
                 if hit is not None:
                     self._entries[n] = hit
         if hit is not None:
