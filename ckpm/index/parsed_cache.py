@@ -14,8 +14,9 @@ A cache file is ``marshal.dumps((FORMAT, name, key, crc32, payload))``, where ``
 is ``marshal.dumps((pairs, rows))``: the distinct usual dependencies of the file as
 ``(name, req)`` pairs, and one tuple per entry of its fields (:data:`FIELDS`) and the
 positions of its dependencies among the pairs (None when one has another shape; those are
-rebuilt from ``deps_raw``). Equal strings are written once (interned), so loading makes each
-key and value once per file, and each pair's Requirement is looked up once per file. Anything else is a
+rebuilt from ``deps_raw``), so that each pair's Requirement is looked up once per file.
+(Interning the strings before writing, so that marshal writes each once, made a warm read
+12% cheaper and the first, writing read two and a half times dearer: not kept.) Anything else is a
 miss, never a wrong answer: a file that does not load, a tuple of another shape, another
 format, name or key, a payload whose CRC-32 differs (a torn or damaged file), rows of the
 wrong shape, a file over :data:`MAX_CACHE_BYTES`. A miss reads and parses the component
@@ -32,7 +33,6 @@ from __future__ import annotations
 import itertools
 import marshal
 import os
-import sys
 from binascii import crc32
 from pathlib import Path
 from typing import Any
@@ -134,41 +134,18 @@ def _positions(deps_raw: Any, pairs: dict[tuple[str, str], int]) -> tuple[int, .
     return tuple(out)
 
 
-def _shared(v: Any, memo: dict[Any, Any]) -> Any:
-    """``v`` with equal strings made one (interned) object: marshal writes a string it has
-    written before as a reference, so that loading makes each key and value once instead of
-    once per line (the keys of 20 lines' objects are the same few strings)."""
-    t = type(v)
-    if t is str:
-        got = memo.get(v)
-        if got is None:
-            got = memo[v] = sys.intern(v)
-        return got
-    if t is dict or t is list or t is tuple:  # an object met twice (raw's deps in deps_raw) stays one
-        got = memo.get(id(v))
-        if got is None:
-            if t is dict:
-                got = {_shared(k, memo): _shared(x, memo) for k, x in v.items()}
-            else:
-                got = t(_shared(x, memo) for x in v)
-            memo[id(v)] = (v, got)  # v kept alive meanwhile, so that its id stays its own
-            return got
-        return got[1]
-    return v
-
-
 def save(folder: Path, name: str, key: str, entries: list[IndexEntry]) -> None:
     """Keep ``entries`` (all of component ``name``'s file, whose key is ``key``); nothing when
     they cannot be kept (a value marshal cannot write, over the cap, an unwritable cache)."""
     try:
-        memo: dict[Any, Any] = {}
         pairs: dict[tuple[str, str], int] = {}
         lists: dict[Any, Any] = {}  # equal lists of positions made one object (marshal writes it once)
         rows = []
         for e in entries:
             at = _positions(e.deps_raw, pairs)
-            rows.append((*(_shared(e.__dict__[f], memo) for f in FIELDS), lists.setdefault(at, at)))
-        payload = marshal.dumps((tuple(_shared(p, memo) for p in pairs), tuple(rows)))
+            d = e.__dict__
+            rows.append((*[d[f] for f in FIELDS], lists.setdefault(at, at)))
+        payload = marshal.dumps((tuple(pairs), tuple(rows)))
         data = marshal.dumps((FORMAT, name, key, crc32(payload), payload))
     except (ValueError, KeyError):
         return
