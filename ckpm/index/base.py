@@ -523,15 +523,8 @@ class FileIndex(ABC):
         """
         n = name.lower()
         hit = self._entries.get(n)
-        if hit is None and self.parsed_cache is not None and valid_name(n) and n not in self._refused:
-            self._check_config()
-            key = self._content_key(entry_path(n))
-            if key is not None:  # parsed before: the whole file is as cheap as one line
-                from ckpm.index.parsed_cache import load as load_parsed
-
-                hit = load_parsed(self.parsed_cache, n, key)
-                if hit is not None:
-                    self._entries[n] = hit
+        # (not from the parsed-index cache: rebuilding every version of a file costs more than
+        # parsing its one line; an unchanged re-lock of 3,063 packages took 2.6 times as long)
         if hit is not None:
             return next((e for e in hit if e.version_text == version), None)
         if not valid_name(n):
