@@ -5,7 +5,7 @@ A lock reads a few hundred component files and parses and checks every line of e
 first read of a file keeps its entries in the cache, one file per component,
 ``index-parsed/<key>/<name>`` (``<key>`` the cache key of the index's identity, as for
 ``index-summary``), keyed by what identifies the file's content: ``size:mtime_ns:inode`` of
-a folder's file, the blob id in a git index, the ETag of an HTTP index's file. The next
+a folder's file, the blob id in a git index, the strong ETag of an HTTP index's file. The next
 read of an unchanged file loads the entries with :mod:`marshal` (no JSON, no checks: they
 were checked when they were kept) and rebuilds each :class:`IndexEntry` as the fast reader
 builds it.
@@ -16,7 +16,7 @@ is ``marshal.dumps((pairs, rows))``: the distinct usual dependencies of the file
 positions of its dependencies among the pairs (None when one has another shape; those are
 rebuilt from ``deps_raw``), so that each pair's Requirement is looked up once per file.
 (Interning the strings before writing, so that marshal writes each once, made a warm read
-12% cheaper and the first, writing read two and a half times dearer: not kept.) Anything else is a
+12% cheaper and the first, writing read 2.2 times as dear: not kept.) Anything else is a
 miss, never a wrong answer: a file that does not load, a tuple of another shape, another
 format, name or key, a payload whose CRC-32 differs (a torn or damaged file), rows of the
 wrong shape, a file over :data:`MAX_CACHE_BYTES`. A miss reads and parses the component
