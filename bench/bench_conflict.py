@@ -3,6 +3,15 @@
 
     python bench/bench_conflict.py [--seeds 40] [--n 2000] [--m 20] [--c 0.15 0.3] [--timeout 60]
                                    [--runs 1] [--json] [--json-out FILE] [--no-uv] [--uv PATH] [--work DIR]
+    python bench/bench_conflict.py --ratio [--seeds 40] [--c 0.15 0.3] [--easy-c 0.05] [--easy-seeds 10]
+                                   [--runs 3] [--ckpm PATH] ...
+
+``--ratio`` times only ckpm and uv, interleaved per seed after one untimed warm-up of each
+(ckpm's parsed-index cache in ``WORK/ckpm-cache``, uv's cache in ``WORK/uv-cache``; with
+``--no-hint`` ckpm's hint beside the lock is dropped before each run, so that every lock
+starts as a project's first), checks
+both results as below, and prints each graph's ratio ckpm / uv, their median and maximum per
+C, and the targets (conflict graphs: median <= 1.0, none over 1.3; easy graphs: <= 0.8).
 
 For each C and each seed (1..SEEDS), generates an ecosystem with
 bench/gen_conflict.py into ``WORK/n{N}-m{M}-c{C}/seed-{S}`` (reused when
@@ -262,8 +271,9 @@ def measure(tool: str, d: Path, meta: dict[str, Any], args: argparse.Namespace,
             out = d / "uv-out.txt"
             if out.exists():
                 out.unlink()
+            cache = ["--cache-dir", str(args.work / "uv-cache")] if getattr(args, "ratio", False) else ["--no-cache"]
             res = run([uv or "uv", "pip", "compile", "--no-index", "--find-links", str(d / "wheels"),
-                       str(d / "requirements.in"), "-o", str(out), "--no-cache", "--no-header", "--no-annotate",
+                       str(d / "requirements.in"), "-o", str(out), *cache, "--no-header", "--no-annotate",
                        "-q"], args.timeout)
             if res["status"] == "ok":
                 res["pins"] = pins_from_requirements(out.read_text(encoding="utf-8"))
@@ -385,6 +395,153 @@ def print_summary(s: dict[str, Any], tools: list[str], c: float) -> None:
         print("   uv: n/a (not found or --no-uv): the uv targets are not measured")
 
 
+# ---------------------------------------------------------------------- ratio mode
+TARGET_RATIO_MEDIAN = 1.0  # conflict graphs: the median of ckpm / uv over the seeds
+TARGET_RATIO_MAX = 1.3  # conflict graphs: no seed over this
+TARGET_RATIO_EASY = 0.8  # easy graphs: every seed at most this
+
+
+def measure_pair(d: Path, meta: dict[str, Any], args: argparse.Namespace,
+                 ckpm: tuple[list[str], dict[str, str]], uv: str) -> dict[str, Any]:
+    """ckpm and uv on one seed, runs interleaved (ckpm, uv, ckpm, uv, ...) after one untimed
+    warm-up of each (their caches: ckpm's parsed index, uv's wheel metadata), so that a drift
+    of the machine's speed hits both; the ratio of their medians."""
+    one = argparse.Namespace(**{**vars(args), "runs": 1})
+    row: dict[str, Any] = {}
+    times: dict[str, list[float]] = {"ckpm": [], "uv": []}
+    for i in range(args.runs + 1):
+        for tool in ("ckpm", "uv"):
+            if tool == "ckpm" and args.no_hint:  # each lock as the project's first (ckpm.resolve.hint)
+                shutil.rmtree(Path(ckpm[1]["CKPM_CACHE_DIR"]) / "resolve-hints", ignore_errors=True)
+            got = measure(tool, d, meta, one, ckpm, uv)
+            if got["status"] != "ok":
+                row[tool] = got
+            elif i > 0:  # run 0 is the warm-up; its result is checked all the same
+                times[tool].append(got["seconds"])
+            row.setdefault(tool, got)
+    for tool in ("ckpm", "uv"):
+        if row[tool]["status"] == "ok" and times[tool]:
+            row[tool]["seconds"] = statistics.median(times[tool])
+    a, b = row["ckpm"], row["uv"]
+    row["ratio"] = a["seconds"] / b["seconds"] if a["status"] == "ok" and b["status"] == "ok" else None
+    return row
+
+
+def ratio_summary(rows: list[dict[str, Any]], easy: bool) -> dict[str, Any]:
+    ratios = [r["ratio"] for r in rows if r["ratio"] is not None]
+    both = [r for r in rows if r["ckpm"]["status"] == "ok" and r["uv"]["status"] == "ok"]
+    po_ck = sum(r["ckpm"]["passed_over"] for r in both)
+    po_uv = sum(r["uv"]["passed_over"] for r in both)
+    s: dict[str, Any] = {
+        "seeds": len(rows), "compared": len(ratios),
+        "ckpm_valid": sum(1 for r in rows if r["ckpm"]["status"] == "ok"),
+        "uv_valid": sum(1 for r in rows if r["uv"]["status"] == "ok"),
+        "median_ratio": statistics.median(ratios) if ratios else None,
+        "max_ratio": max(ratios) if ratios else None,
+        "min_ratio": min(ratios) if ratios else None,
+        "over_max": sum(1 for x in ratios if x > (TARGET_RATIO_EASY if easy else TARGET_RATIO_MAX)),
+        "ckpm_median_s": statistics.median(r["ckpm"]["seconds"] for r in both) if both else None,
+        "uv_median_s": statistics.median(r["uv"]["seconds"] for r in both) if both else None,
+        "passed_over": {"ckpm": po_ck, "uv": po_uv},
+    }
+    return s
+
+
+def print_ratio(res: dict[str, Any]) -> None:
+    print(f"ratio mode: ckpm / uv per graph, N={res['n']} M={res['m']} roots={res['roots']} runs={res['runs']} "
+          f"(medians, interleaved, after one untimed warm-up each)")
+    print(f"ckpm: {' '.join(res['ckpm_cmd'])} (parsed-index cache: {res['ckpm_cache']}; hint beside the lock: "
+          f"{'dropped before each run' if res['no_hint'] else 'kept'})   uv: {res['uv']} "
+          f"(--cache-dir {res['uv_cache']})")
+    loop = res["python_loop_s"]
+    print(f"machine: a 3,000,000-step Python loop took {loop['before']} s before the seeds, "
+          f"{loop.get('after', '?')} s after; load average {res['load_before']} before, {res.get('load_after', '?')} after")
+    for block in res["by_c"]:
+        print()
+        kind = "easy" if block["easy"] else "conflict"
+        print(f"C = {block['c']:g} ({kind})")
+        print(f"{'seed':>4} {'pins':>5} {'ckpm s':>8} {'uv s':>8} {'ratio':>6} {'ckpm PO':>8} {'uv PO':>8}")
+        for r in block["rows"]:
+            a, b = r["ckpm"], r["uv"]
+            ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+            print(f"{r['seed']:>4} {a.get('packages', '-'):>5} {fmt_s(a):>8} {fmt_s(b):>8} {ratio:>6} "
+                  f"{a.get('passed_over', '-'):>8} {b.get('passed_over', '-'):>8}")
+            for t in ("ckpm", "uv"):
+                x = r[t]
+                if x["status"] == "invalid":
+                    print(f"      {t} INVALID ({x['n_errors']} errors): {'; '.join(x['errors'][:3])}")
+                elif x["status"] == "failed":
+                    print(f"      {t} failed: {x.get('error')}")
+        s = block["summary"]
+        med = "n/a" if s["median_ratio"] is None else f"{s['median_ratio']:.2f}x"
+        mx = "n/a" if s["max_ratio"] is None else f"{s['max_ratio']:.2f}x"
+        mn = "n/a" if s["min_ratio"] is None else f"{s['min_ratio']:.2f}x"
+        print(f"-- C = {block['c']:g} ({kind}), {s['seeds']} seeds: ckpm valid {s['ckpm_valid']}, uv valid "
+              f"{s['uv_valid']}; ratio median {med}, max {mx}, min {mn}; ckpm median {_t(s['ckpm_median_s'])}, "
+              f"uv median {_t(s['uv_median_s'])}; passed over ckpm {s['passed_over']['ckpm']} / uv "
+              f"{s['passed_over']['uv']}")
+        if block["easy"]:
+            print(f"   target: every seed <= {TARGET_RATIO_EASY:g}x uv:  {s['over_max']} over  "
+                  f"{'ok' if s['over_max'] == 0 and s['compared'] == s['seeds'] else 'MISSED'}")
+        else:
+            ok_med = s["median_ratio"] is not None and s["median_ratio"] <= TARGET_RATIO_MEDIAN
+            print(f"   target: median <= {TARGET_RATIO_MEDIAN:g}x uv:  {med}  {'ok' if ok_med else 'MISSED'}")
+            print(f"   target: no seed over {TARGET_RATIO_MAX:g}x uv:  {s['over_max']} over  "
+                  f"{'ok' if s['over_max'] == 0 and s['compared'] == s['seeds'] else 'MISSED'}")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def main_ratio(args: argparse.Namespace, uv: str | None) -> int:
+    """``--ratio``: ckpm against uv, seed by seed, on the conflict graphs of ``--c`` and the easy
+    graphs of ``--easy-c``; prints each ratio, their median and maximum, and the targets."""
+    if not uv:
+        print("--ratio needs uv (--uv PATH, on PATH, or bench/_work/uvenv/bin/uv)", file=sys.stderr)
+        return 2
+    ckpm = ckpm_command(args.ckpm)
+    cache = args.work / "ckpm-cache"
+    ckpm[1]["CKPM_CACHE_DIR"] = str(cache)
+    res: dict[str, Any] = {
+        "mode": "ratio", "date": time.strftime("%Y-%m-%d %H:%M"), "n": args.n, "m": args.m, "roots": args.roots,
+        "runs": args.runs, "ckpm_cmd": ckpm[0], "ckpm_cache": str(cache), "no_hint": args.no_hint, "uv": uv,
+        "uv_cache": str(args.work / "uv-cache"), "python": sys.executable, "by_c": [],
+        "python_loop_s": {"before": round(python_speed(), 3)}, "load_before": _load(),
+    }
+    run([*ckpm[0], "--version"], args.timeout, env=ckpm[1])
+    if not args.ckpm:
+        run([sys.executable, "-c", "import ckpm.api, ckpm.cli.main, ckpm.resolve.resolve, ckpm.resolve.sat, "
+             "ckpm.resolve.explain, ckpm.index.folder"], args.timeout, env=ckpm[1])
+    run([uv, "--version"], args.timeout)
+    blocks = [(c, args.seeds, False) for c in args.c] + [(c, args.easy_seeds, True) for c in args.easy_c]
+    for c, seeds, easy in blocks:
+        rows = []
+        for seed in range(args.first_seed, args.first_seed + seeds):
+            d = (args.work / f"n{args.n}-m{args.m}-c{c:g}-r{args.roots}" / f"seed-{seed:03d}").resolve()
+            ensure_generated(d, args.n, args.m, c, seed, args.roots, wheels=True)
+            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+            row = {"seed": seed, "dir": str(d), **measure_pair(d, meta, args, ckpm, uv)}
+            rows.append(row)
+            if not args.json:
+                ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+                print(f"C={c:g} seed {seed}: ckpm {fmt_s(row['ckpm'])}  uv {fmt_s(row['uv'])}  ratio {ratio}",
+                      file=sys.stderr, flush=True)
+        res["by_c"].append({"c": c, "easy": easy, "rows": rows, "summary": ratio_summary(rows, easy)})
+    res["python_loop_s"]["after"] = round(python_speed(), 3)
+    res["load_after"] = _load()
+    if args.json_out:
+        args.json_out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print_ratio(res)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Conflict-heavy resolver benchmark (ckpm, minimal provider, uv).")
     ap.add_argument("--seeds", type=int, default=40, help="seeds 1..SEEDS (default 40)")
@@ -404,9 +561,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--uv", help="the uv executable (default: on PATH, else bench/_work/uvenv/bin/uv)")
     ap.add_argument("--ckpm", help="the ckpm command to time (default: this checkout, python -m ckpm)")
     ap.add_argument("--work", type=Path, default=WORK, help=f"where to generate (default {WORK})")
+    ap.add_argument("--ratio", action="store_true",
+                    help="ckpm / uv per graph (interleaved runs, warm caches), their median and maximum, on the "
+                         "graphs of --c and the easy graphs of --easy-c")
+    ap.add_argument("--easy-c", type=float, nargs="*", default=[0.05], help="--ratio: easy graphs' C (default 0.05)")
+    ap.add_argument("--easy-seeds", type=int, default=10, help="--ratio: seeds of each easy C (default 10)")
+    ap.add_argument("--no-hint", action="store_true",
+                    help="--ratio: drop the hint beside the lock before each ckpm run (the timed locks then "
+                         "do not know that the warm-up needed the complete search)")
     args = ap.parse_args(argv)
 
     uv = None if args.no_uv else find_uv(args.uv)
+    if args.ratio:
+        return main_ratio(args, uv)
     tools = ["ckpm"] + ([] if args.no_minimal else ["minimal"]) + (["uv"] if uv else [])
     ckpm = ckpm_command(args.ckpm)
     res: dict[str, Any] = {

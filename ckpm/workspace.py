@@ -274,6 +274,8 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
     """Resolve for every target; returns (per-target results, prerelease flag)."""
     from difflib import get_close_matches
     from ckpm.gcpause import paused_gc
+    from ckpm.index.cache import cache_root
+    from ckpm.resolve import hint
     from ckpm.resolve.resolve import Budget, resolve_target
 
     targets = ws.targets(options.targets, old)
@@ -292,15 +294,20 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
     # one budget for the whole command: every target, both searches (and the deadline that
     # `lock --timeout` set for network reads, when there is one)
     budget = Budget(max_rounds=options.max_rounds, seconds=options.timeout, deadline=ws.deadline)
+    # the targets whose last lock (same manifest) needed the complete search start there (ckpm.resolve.hint)
+    where, manifest_hash = hint.hint_path(cache_root(ws.settings.cache_dir), ws.lock_path), ws.manifest.content_hash()
+    hinted = hint.read(where, manifest_hash)
     with ws.reporter.progress("resolving"), paused_gc():
         for t in targets:
             pins = dict(per_target.get(t, {}))
             if t != htarget:
                 pins.update({f"{k}@{htarget}": v for k, v in per_target.get(htarget, {}).items()})
+            budget.complete_first = t in hinted
             results.append(resolve_target(
                 ws.manifest.dependencies, t, ws.indexes, host_target=htarget, pins=pins, prerelease=prerelease,
                 git_source=ws.git_source, host=ws.host_source(),
                 budget=budget, extra=extra,
                 reporter=ws.reporter, stored=stored,
             ))
+    hint.write(where, manifest_hash, {r.target for r in results if r.method == "sat"}, hinted)
     return results, prerelease

@@ -60,8 +60,11 @@ class FolderIndex(FileIndex):
         if cache_dir is not None:
             from ckpm.index import summary_cache
 
+            from ckpm.index import parsed_cache
+
             identity = str(self.root.resolve())
             self.summary_cache = (summary_cache.cache_path(cache_dir, identity), identity)
+            self.parsed_cache = parsed_cache.cache_dir(cache_dir, identity)
         self._root_text = str(self.root)
         # str(self.root / rel) is this + rel for a layout path (normalised, relative): "" for "."
         self._prefix = str(self.root / "x")[:-1]
@@ -129,6 +132,15 @@ class FolderIndex(FileIndex):
         if len(data) > limit:  # it grew since fstat
             raise size_error(self._where(rel), f"more than {limit:,} bytes", limit, what)
         return self._decode(data, rel)
+
+    def _content_key(self, rel: str) -> str | None:
+        """The file's ``size:mtime_ns:inode`` (links followed, as a read follows them); None when it
+        is not a regular file (the read says what is wrong)."""
+        try:
+            st = os.stat(self._prefix + rel)
+        except (OSError, ValueError):
+            return None
+        return _file_key(st) if stat.S_ISREG(st.st_mode) else None
 
     def _summary_key(self) -> str | None:
         """summary.jsonl's ``size:mtime_ns:inode`` (as a component file's), None when it is not a regular file."""

@@ -29,6 +29,7 @@ from ckpm.fsutil import LockTimeout, file_lock
 from ckpm.index.base import FileIndex, layout_names, limit_of, size_error
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG, entry_path
+from ckpm.index.parsed_cache import cache_dir as parsed_cache_dir
 from ckpm.index.summary_cache import cache_path as summary_cache_path
 from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
                                  git_fetch, git_reason, remove_stale_git_locks, time_left)
@@ -148,6 +149,7 @@ class GitIndex(FileIndex):
         self.offline = offline
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
         self.summary_cache = (summary_cache_path(cache_root(cache_dir), url), url)
+        self.parsed_cache = parsed_cache_dir(cache_root(cache_dir), url)
         self.deadline = deadline
         self.limits = limits
         self._repo: pygit2.Repository | None = None
@@ -205,6 +207,14 @@ class GitIndex(FileIndex):
         if obj.size > limit:  # refused from the object's header, before its data is read
             raise size_error(self._where(rel), f"{obj.size:,} bytes", limit, what)
         return self._decode(obj.data, rel)
+
+    def _content_key(self, rel: str) -> str | None:
+        """The blob id of ``rel`` (its content's hash), None when the tree has no blob there."""
+        try:
+            obj = self._head().tree[rel]
+        except KeyError:
+            return None
+        return str(obj.id) if obj.type == ObjectType.BLOB else None
 
     def _where(self, rel: str) -> str:
         return f"{self.url}#{rel}"

@@ -45,6 +45,7 @@ from ckpm.fsutil import atomic_write
 from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG
+from ckpm.index.parsed_cache import cache_dir as parsed_cache_dir
 from ckpm.index.transfer import HTTP_LIMITS, Limits, Meter, TooLarge, TooSlow, TransferError, expired_reason
 from ckpm.model.entry import ComponentSummary
 from ckpm.report import Reporter
@@ -165,6 +166,9 @@ class HttpIndex(FileIndex):
         self.path = cache_root(cache_dir) / "index-http" / cache_key(url.rstrip("/"))
         self._session = session
         self._memo: dict[str, str | None] = {}
+        #: rel → the strong ETag of the body that was read (the parsed-index cache's key)
+        self._etags: dict[str, str] = {}
+        self.parsed_cache = parsed_cache_dir(cache_root(cache_dir), url.rstrip("/"))
 
     def revision(self) -> str | None:
         """None: static HTTP has no commit that names the whole index."""
@@ -179,6 +183,7 @@ class HttpIndex(FileIndex):
         if self.offline:
             raise IndexError_(f"{self.url}: cannot update the index while offline", hint="run again without --offline")
         self._memo.clear()
+        self._etags.clear()
         self._forget()
         self._check_config()
 
@@ -237,11 +242,21 @@ class HttpIndex(FileIndex):
             if cached is None:
                 raise IndexError_(f"{self.base}{rel}: not in the cache, and ckpm is offline",
                                   hint="run once with network access (e.g. `ckpm index update`) to fill the cache")
-            result = cached.body
+            result = self._body(rel, cached)
         else:
             result = self._fetch(rel, self._read_cache(rel))
         self._memo[rel] = result
         return result
+
+    def _key_after_read(self, rel: str) -> str | None:
+        """The strong ETag of the body of ``rel`` that was read (fetched, revalidated or cached), if any."""
+        return self._etags.get(rel)
+
+    def _body(self, rel: str, c: _Cached) -> str | None:
+        """``c.body``, its strong ETag noted as the key of what was read (a weak one names no bytes)."""
+        if c.etag and not c.etag.startswith("W/"):
+            self._etags[rel] = c.etag
+        return c.body
 
     def _limits(self) -> Limits:
         return self.limits.with_timeout(self.timeout)
@@ -263,7 +278,7 @@ class HttpIndex(FileIndex):
                 return self._fallback(url, cached, _reason(e, meter))
             with resp:
                 if resp.status_code == 304 and cached is not None and cached.status == 200:
-                    return cached.body
+                    return self._body(rel, cached)
                 if resp.status_code == 200:
                     try:
                         data = self._read_body(resp, meter, cap)
@@ -274,8 +289,9 @@ class HttpIndex(FileIndex):
                     except TransferError as e:
                         return self._fallback(url, cached, e.reason)
                     body = self._decode(data, rel)
-                    self._write_cache(rel, _Cached(200, resp.headers.get("ETag"), body))
-                    return body
+                    fresh = _Cached(200, resp.headers.get("ETag"), body)
+                    self._write_cache(rel, fresh)
+                    return self._body(rel, fresh)
                 if resp.status_code in (404, 410):
                     self._write_cache(rel, _Cached(404, None, None))
                     return None

@@ -378,40 +378,69 @@ def _plain_deps(raw_deps: list[Any]) -> tuple[Requirement, ...] | None:
             if req is not None:
                 out.append(req)
                 continue
-        # the checks of _check_dep for this shape
-        if n in _PLAIN_DEP_NAMES:
-            low = n
-        else:
-            low = n.lower()
-            if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None:
-                return None
-            if low == n:
-                if len(_PLAIN_DEP_NAMES) >= _DEP_MEMO_MAX:
-                    _PLAIN_DEP_NAMES.clear()
-                _PLAIN_DEP_NAMES.add(n)
-        spec = _PLAIN_DEP_SPECS.get(r)
-        if spec is None:
-            if len(r) > MAX_REQ_LEN or _CONTROL.search(r):
-                return None
-            try:
-                spec = parse_specifier(r or "*")
-            except SpecifierError:
-                return None
-            if len(_PLAIN_DEP_SPECS) >= _DEP_MEMO_MAX:
-                _PLAIN_DEP_SPECS.clear()
-            _PLAIN_DEP_SPECS[r] = spec
-        req = plain_requirement(low, spec)  # what requirement_from_index_dep(x) builds
-        if _PLAIN_DEP_COUNT[0] >= _DEP_MEMO_MAX:  # at most so many pairs in all
-            _PLAIN_DEP_MEMO.clear()
-            _PLAIN_DEP_COUNT[0] = 0
-            of_name = None
-        if of_name is None:
-            of_name = _PLAIN_DEP_MEMO[n] = {}
-        of_name[r] = req
-        _PLAIN_DEP_COUNT[0] += 1
+        req = _new_plain_dep(n, r)
+        if req is None:
+            return None
         out.append(req)
     return tuple(out)
 
+
+def _new_plain_dep(n: str, r: str) -> Requirement | None:
+    """The Requirement of ``{"name": n, "req": r}``, checked and memoised (None: not valid)."""
+    # the checks of _check_dep for this shape
+    if n in _PLAIN_DEP_NAMES:
+        low = n
+    else:
+        low = n.lower()
+        if len(low) > MAX_NAME_LEN or DEP_NAME_RE.fullmatch(low) is None:
+            return None
+        if low == n:
+            if len(_PLAIN_DEP_NAMES) >= _DEP_MEMO_MAX:
+                _PLAIN_DEP_NAMES.clear()
+            _PLAIN_DEP_NAMES.add(n)
+    spec = _PLAIN_DEP_SPECS.get(r)
+    if spec is None:
+        if len(r) > MAX_REQ_LEN or _CONTROL.search(r):
+            return None
+        try:
+            spec = parse_specifier(r or "*")
+        except SpecifierError:
+            return None
+        if len(_PLAIN_DEP_SPECS) >= _DEP_MEMO_MAX:
+            _PLAIN_DEP_SPECS.clear()
+        _PLAIN_DEP_SPECS[r] = spec
+    req = plain_requirement(low, spec)  # what requirement_from_index_dep(x) builds
+    if _PLAIN_DEP_COUNT[0] >= _DEP_MEMO_MAX:  # at most so many pairs in all
+        _PLAIN_DEP_MEMO.clear()
+        _PLAIN_DEP_COUNT[0] = 0
+    of_name = _PLAIN_DEP_MEMO.get(n)
+    if of_name is None:
+        of_name = _PLAIN_DEP_MEMO[n] = {}
+    of_name[r] = req
+    _PLAIN_DEP_COUNT[0] += 1
+    return req
+
+
+def plain_dep(n: str, r: str) -> Requirement | None:
+    """The Requirement the fast reader makes of the usual dependency ``{"name": n, "req": r}``
+    (the same object for the same pair while it is memoised), None when it is not valid."""
+    of_name = _PLAIN_DEP_MEMO.get(n)
+    if of_name is not None:
+        req = of_name.get(r)
+        if req is not None:
+            return req
+    return _new_plain_dep(n, r)
+
+
+
+def deps_of_raw(raw_deps: "tuple[Any, ...] | list[Any]") -> tuple[Requirement, ...]:
+    """The dependencies of an entry as the fast reader builds them from its ``deps_raw`` (the
+    same memoised Requirement for the same ``{"name", "req"}``); raises IndexDataError for a
+    dependency that is not valid. The parsed-index cache rebuilds kept entries with it."""
+    deps = _plain_deps(raw_deps if type(raw_deps) is list else list(raw_deps))
+    if deps is None:
+        deps = tuple(_dep(x, i) for i, x in enumerate(raw_deps))
+    return deps
 
 #: the limit of each string field of ``source`` (:func:`_source`); other keys are not read
 _SOURCE_LIMITS = {"git": MAX_URL_LEN, "rev": MAX_FIELD_LEN, "tag": MAX_FIELD_LEN, "subdir": MAX_PATH_LEN,

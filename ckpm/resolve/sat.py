@@ -234,13 +234,83 @@ class _Formula:
         return self.top
 
 
+class _Minicard:
+    """The calls of PySAT's Minicard backend that this module makes, straight on PySAT's C
+    extension (``pysolvers``), as the backend makes them: importing ``pysat.solvers`` (8,000
+    lines, with ``pysat.formula`` and what they import) cost 63 million instructions, about a
+    tenth of a stuck lock's start-up, where ``pysolvers`` costs 11 million."""
+
+    def __init__(self, ps: Any) -> None:
+        self._ps = ps
+        self.minicard: Any = ps.minicard_new()  # the handle add_clauses hands to minicard_add_cl
+        self.status: bool | None = None
+
+    def add_atmost(self, lits: list[int], k: int) -> None:
+        if self._ps.minicard_add_am(self.minicard, lits, k) is False:
+            self.status = False
+
+    def add_clause(self, clause: list[int]) -> None:
+        if self._ps.minicard_add_cl(self.minicard, clause) is False:
+            self.status = False
+
+    def solve(self, assumptions: list[int]) -> bool | None:
+        self.status = self._ps.minicard_solve(self.minicard, assumptions, int(_main_thread()))
+        return self.status
+
+    def solve_limited(self, assumptions: list[int], expect_interrupt: bool = False) -> bool | None:
+        self.status = self._ps.minicard_solve_lim(self.minicard, assumptions, int(_main_thread()),
+                                                  int(expect_interrupt))
+        return self.status
+
+    def get_model(self) -> list[int] | None:
+        return self._ps.minicard_model(self.minicard) if self.minicard and self.status is True else None
+
+    def get_core(self) -> list[int] | None:
+        return self._ps.minicard_core(self.minicard) if self.minicard and self.status is False else None
+
+    def set_phases(self, literals: list[int]) -> None:
+        self._ps.minicard_setphases(self.minicard, literals)
+
+    def interrupt(self) -> None:
+        if self.minicard:
+            self._ps.minicard_interrupt(self.minicard)
+
+    def delete(self) -> None:
+        if self.minicard:
+            self._ps.minicard_del(self.minicard)
+            self.minicard = None
+
+    @property
+    def solver(self) -> "_Minicard":
+        """Itself, where add_clauses looks for a PySAT Solver's backend."""
+        return self
+
+
+def _main_thread() -> bool:
+    """Whether this is the main thread (PySAT's C side installs its SIGINT handler only there)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def _new_solver() -> Any:
+    """A Minicard solver: on PySAT's C extension when it has every function used, else PySAT's ``Solver``."""
+    try:
+        import pysolvers  # type: ignore[import-not-found]  # PySAT's C extension
+
+        if all(hasattr(pysolvers, f"minicard_{f}") for f in (
+                "new", "add_am", "add_cl", "solve", "solve_lim", "model", "core", "setphases", "interrupt", "del")):
+            return _Minicard(pysolvers)
+    except ImportError:  # pragma: no cover - PySAT without its bundled solvers
+        pass
+    from pysat.solvers import Solver  # pragma: no cover
+
+    return Solver(name=SOLVER)  # pragma: no cover
+
+
 class _Solver:
     """A PySAT solver whose calls all stop at a deadline (one timer thread interrupts it)."""
 
     def __init__(self, formula: _Formula, deadline: float | None) -> None:
-        from pysat.solvers import Solver
-
-        self.s = Solver(name=SOLVER)
+        self.s = _new_solver()
         for xs in formula.atmost:
             self.s.add_atmost(xs, 1)
         add_clauses(self.s, formula.clauses)
