@@ -20,7 +20,7 @@ from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
 @click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), help="Run as if in DIR.")
 @click.option("--index", envvar="CKPM_INDEX", help="Index URL (folder, file://, git+…, https://); overrides [[index]].")
 @click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
-@click.option("--offline", is_flag=True, help="Use only what is cached; no network.")
+@click.option("--offline", is_flag=True, envvar="CKPM_OFFLINE", help="Use only what is cached; no network.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar="CKPM_CACHE_DIR", help="Cache folder.")
 @click.pass_context
 def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: int, offline: bool,
@@ -726,11 +726,13 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def _register_subcommands() -> None:
     """Commands kept in their own modules (over ckpm.cli.common, like this one)."""
     from ckpm.cli.ck import import_group
+    from ckpm.cli.container import container as container_group
     from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
     from ckpm.cli.results import results as results_group
     from ckpm.cli.tune import tune as tune_cmd
 
-    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd):
+    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd,
+                container_group):
         cli.add_command(cmd)
 
 

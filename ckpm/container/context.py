@@ -1,0 +1,227 @@
+"""The build context of a project's image, and its Containerfile.
+
+A context folder holds::
+
+    Containerfile        the image: base → ckpm → store → project (this order keeps rebuilds cheap)
+    ckpm.Containerfile   its first steps only (base + ckpm): the image the host check runs in
+    wheels/              ckpm and its dependencies (``wheels.py``), installed with no network
+    lock/                ckpm.toml without its [run] table, and ckpm.lock: what the store step needs
+    sources/             the vendored sources of the lock (``ckpm vendor``), the store's only mirror
+    project/             the project's tracked files
+
+The store step runs ``ckpm sync --locked --offline --mirror sources``; it depends on the
+lock, the vendored sources and the parts of ckpm.toml a lock depends on, so editing a program,
+a flag of ``[run]`` or a data file rebuilds the project step only. Every file's time is set to
+one fixed value, and the wheels are packed reproducibly, so the same project gives the same
+context and the engine's cache hits.
+
+:func:`write_project_payload` is the one place that decides what of the project goes in
+(``lock/``, ``sources/``, ``project/``); it is meant to become the unpacked artifact bundle
+(``ckpm artifact pack``) once that exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ckpm import __version__
+from ckpm.errors import StaleLock
+from ckpm.workspace import Workspace
+
+PROJECT_DIR = "/project"
+CKPM_HOME = "/opt/ckpm"
+VENV = f"{CKPM_HOME}/venv"
+IMAGE_PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+FIXED_MTIME = 315532800  # 1980-01-01, the oldest time a zip member can carry
+SKIP_NAMES = {".ckpm", ".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
+LABEL_MAX = 16_384  # characters of one label's value (the host-drift list is cut there)
+
+
+@dataclass
+class ContextSummary:
+    """What went into a context folder."""
+
+    path: Path
+    base: str
+    lock_sha256: str
+    project_files: int
+    source_files: int
+    wheels: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"context": str(self.path), "base": self.base, "lock_sha256": self.lock_sha256,
+                "project_files": self.project_files, "source_files": self.source_files, "wheels": self.wheels,
+                "labels": self.labels, "targets": self.targets}
+
+
+def lock_sha256(ws: Workspace) -> str:
+    return hashlib.sha256(ws.lock_path.read_bytes()).hexdigest()
+
+
+def require_lock(ws: Workspace) -> None:
+    """The lock must exist and hold on this machine (host software aside: the base's counts)."""
+    from ckpm import api
+
+    if ws.read_lock() is None:
+        raise StaleLock(f"no {ws.lock_path.name} in {ws.root}", hint="run `ckpm lock` first")
+    res = api.check(ws, allow_host_drift=True, verify_published_tags=False)
+    res.raise_for_status(ws, locked=True)
+
+
+def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] = ()) -> tuple[int, int]:
+    """Write the project's part of a context: ``lock/``, ``sources/`` and ``project/``.
+
+    Returns the number of project files and of vendored source files. This is the function
+    to switch to the artifact bundle: its members are exactly these three parts.
+    """
+    from ckpm import api
+    from ckpm.workspace import LockOptions
+
+    lock_dir = ctx / "lock"
+    lock_dir.mkdir(parents=True)
+    (lock_dir / "ckpm.toml").write_text(_manifest_for_store(ws.manifest_path))
+    shutil.copyfile(ws.lock_path, lock_dir / ws.lock_path.name)
+    sources = ctx / "sources"
+    sources.mkdir()
+    vendored = api.vendor(ws, sources, lock_options=LockOptions(locked=True))
+    project = ctx / "project"
+    project.mkdir()
+    files = tracked_files(ws.root, exclude=[ctx, *exclude])
+    for rel in files:
+        dst = project / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ws.root / rel, dst, follow_symlinks=False)
+    return len(files), len(vendored)
+
+
+def tracked_files(root: Path, *, exclude: Sequence[Path] = ()) -> list[str]:
+    """The project's files: ``git ls-files`` in a git work tree (files that exist), else the
+    folder less ``.ckpm/``, ``.git/``, virtual environments and caches. Sorted, relative."""
+    import pygit2
+
+    root = root.resolve()
+    skip = [e.resolve() for e in exclude]
+    found = pygit2.discover_repository(str(root))
+    out: list[str] = []
+    if found is not None:
+        repo = pygit2.Repository(found)
+        if repo.workdir is not None:
+            top = Path(repo.workdir).resolve()
+            for entry in repo.index:
+                full = top / entry.path
+                try:
+                    rel = full.relative_to(root)
+                except ValueError:
+                    continue
+                if (full.is_file() or full.is_symlink()) and not any(full.is_relative_to(s) for s in skip):
+                    out.append(rel.as_posix())
+            return sorted(out)
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if n not in SKIP_NAMES and not any((d / n) == s for s in skip))
+        for n in filenames:
+            if not n.endswith(".pyc"):
+                out.append((d / n).relative_to(root).as_posix())
+    return sorted(out)
+
+
+def _manifest_for_store(path: Path) -> str:
+    """ckpm.toml without ``[run]``: what the store step depends on (dependencies, indexes,
+    targets, mirrors), so that a change to how the program runs keeps the store's layer."""
+    import tomlkit
+
+    doc = tomlkit.parse(path.read_text())
+    doc.pop("run", None)
+    return tomlkit.dumps(doc)
+
+
+def containerfile(*, base: str, ckpm_version: str, target: str | None, labels: dict[str, str],
+                  head_only: bool = False) -> str:
+    """The Containerfile's text (``head_only``: base and ckpm, the steps the host check needs)."""
+    q = json.dumps
+    lines = [
+        "# Written by `ckpm container file` / `ckpm container build`: base → ckpm → store → project.",
+        f"FROM {base}",
+        "# 1. ckpm and its dependencies, from the wheels in the context (no network)",
+        f"COPY wheels/ {CKPM_HOME}/wheels/",
+        f"RUN python3 -m venv {VENV} && {VENV}/bin/python -m pip install --no-index --no-cache-dir "
+        f"--disable-pip-version-check -q --find-links {CKPM_HOME}/wheels ckpm=={ckpm_version}",
+        f"ENV PATH={IMAGE_PATH} CKPM_STORE={CKPM_HOME}/store CKPM_CACHE_DIR={CKPM_HOME}/cache CKPM_OFFLINE=1",
+    ]
+    if head_only:
+        return "\n".join(lines) + "\n"
+    sync = ["ckpm", "--offline", "sync", "--locked", "--mirror", f"{CKPM_HOME}/sources"]
+    if target:
+        sync += ["--target", target]
+    lines += [
+        "# 2. the store: the lock and its vendored sources, provisioned offline",
+        f"COPY lock/ {PROJECT_DIR}/",
+        f"COPY sources/ {CKPM_HOME}/sources/",
+        f"WORKDIR {PROJECT_DIR}",
+        f"RUN {q(sync)}",
+        "# 3. the project's tracked files",
+        f"COPY project/ {PROJECT_DIR}/",
+    ]
+    if labels:
+        lines.append("LABEL " + " \\\n      ".join(f"{k}={q(v[:LABEL_MAX])}" for k, v in sorted(labels.items())))
+    lines += ['ENTRYPOINT ["ckpm"]', 'CMD ["run"]']
+    return "\n".join(lines) + "\n"
+
+
+def base_labels(ws: Workspace, sha: str, targets: Sequence[str]) -> dict[str, str]:
+    m = ws.manifest
+    out = {"org.opencontainers.image.title": m.name, "io.ckpm.version": __version__, "io.ckpm.lock.sha256": sha,
+           "io.ckpm.targets": ",".join(targets)}
+    if m.version:
+        out["org.opencontainers.image.version"] = m.version
+    if m.description:
+        out["org.opencontainers.image.description"] = m.description
+    return out
+
+
+def write_context(ws: Workspace, dest: Path, *, base: str, target: str | None = None,
+                  extra_labels: dict[str, str] | None = None) -> ContextSummary:
+    """Write a complete context into ``dest`` (made anew: what was there is replaced)."""
+    from ckpm.container.wheels import pack_wheels
+
+    require_lock(ws)
+    dest = Path(dest)
+    staging = dest.with_name(f".{dest.name}.part")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    wheels = pack_wheels(staging / "wheels")
+    n_files, n_sources = write_project_payload(ws, staging, exclude=[dest])
+    sha = lock_sha256(ws)
+    lk = ws.read_lock()
+    targets = [target] if target else (list(lk.targets) if lk else [])
+    labels = {**base_labels(ws, sha, targets), **(extra_labels or {})}
+    (staging / "Containerfile").write_text(containerfile(base=base, ckpm_version=__version__, target=target,
+                                                        labels=labels))
+    (staging / "ckpm.Containerfile").write_text(containerfile(base=base, ckpm_version=__version__, target=target,
+                                                             labels={}, head_only=True))
+    _fix_times(staging)
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging.rename(dest)
+    return ContextSummary(dest, base, sha, n_files, n_sources, [w.file for w in wheels], labels, targets)
+
+
+def set_labels(ctx: Path, *, base: str, target: str | None, labels: dict[str, str]) -> None:
+    """Rewrite the Containerfile's labels (the last step: the cache of every other step holds)."""
+    (ctx / "Containerfile").write_text(containerfile(base=base, ckpm_version=__version__, target=target,
+                                                    labels=labels))
+    os.utime(ctx / "Containerfile", (FIXED_MTIME, FIXED_MTIME))
+
+
+def _fix_times(root: Path) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in [*filenames, *dirnames]:
+            os.utime(Path(dirpath) / n, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+    os.utime(root, (FIXED_MTIME, FIXED_MTIME))
