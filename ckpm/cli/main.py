@@ -494,6 +494,7 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @cli.command()
 @click.option("--target", "-t", help="Provision for TARGET (default: the host); cross-compiles what must be built.")
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@click.option("--allow-host-drift", is_flag=True, help="With --locked: host differences are warnings.")
 @click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s).")
@@ -501,7 +502,7 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @json_option
 @pass_ctx
 @handle_errors
-def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, timeout: float,
+def sync(c: Ctx, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int, timeout: float,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
     from ckpm import api
@@ -509,6 +510,7 @@ def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, tim
 
     ws = c.workspace(as_json=as_json, no_host=no_host)
     lock_opts = _lock_opts(timeout=timeout, locked=locked)
+    lock_opts.allow_host_drift = allow_host_drift
     outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors), lock_opts)
     if as_json:
         emit(c, {"lock": outcome.to_dict(), **res.to_dict()})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ckpm.container.context import PROJECT_DIR, ContextSummary, set_labels, write_context
+from ckpm.container.context import PROJECT_DIR, ContextSummary, allow_drift, write_context
 from ckpm.container.engine import ContainerError, Engine, engine_failure, find_engine
 from ckpm.container.wheels import interpreter
 from ckpm.errors import HostDriftError
@@ -161,7 +161,7 @@ def build_image(ws: Workspace, *, base: str, tag: str | None = None, target: str
     if check.errors:
         summary.labels[DRIFT_LABEL] = json.dumps([[d.name, d.expected, d.found] for d in check.errors],
                                                  separators=(",", ":"))
-        set_labels(ctx, base=base, target=target, labels=summary.labels)
+        allow_drift(ctx, base=base, target=target, labels=summary.labels)
     log = ctx.parent / "build.log"
     res = engine.run(["build", "-t", tag, "-f", str(ctx / "Containerfile"), str(ctx)], check=False,
                      timeout=BUILD_TIMEOUT, what=f"build of {tag}")

@@ -143,7 +143,7 @@ def _manifest_for_store(path: Path) -> str:
 
 
 def containerfile(*, base: str, ckpm_version: str, target: str | None, labels: dict[str, str],
-                  head_only: bool = False) -> str:
+                  head_only: bool = False, allow_host_drift: bool = False) -> str:
     """The Containerfile's text (``head_only``: base and ckpm, the steps the host check needs)."""
     q = json.dumps
     lines = [
@@ -160,6 +160,8 @@ def containerfile(*, base: str, ckpm_version: str, target: str | None, labels: d
     sync = ["ckpm", "--offline", "sync", "--locked", "--mirror", f"{CKPM_HOME}/sources"]
     if target:
         sync += ["--target", target]
+    if allow_host_drift:  # the base lacks host software the lock pins (recorded in a label)
+        sync.append("--allow-host-drift")
     lines += [
         "# 2. the store: the lock and its vendored sources, provisioned offline",
         f"COPY lock/ {PROJECT_DIR}/",
@@ -213,10 +215,11 @@ def write_context(ws: Workspace, dest: Path, *, base: str, target: str | None = 
     return ContextSummary(dest, base, sha, n_files, n_sources, [w.file for w in wheels], labels, targets)
 
 
-def set_labels(ctx: Path, *, base: str, target: str | None, labels: dict[str, str]) -> None:
-    """Rewrite the Containerfile's labels (the last step: the cache of every other step holds)."""
+def allow_drift(ctx: Path, *, base: str, target: str | None, labels: dict[str, str]) -> None:
+    """Rewrite the Containerfile for a base that lacks host pins: the store step allows the
+    drift, and the labels record it."""
     (ctx / "Containerfile").write_text(containerfile(base=base, ckpm_version=__version__, target=target,
-                                                    labels=labels))
+                                                    labels=labels, allow_host_drift=True))
     os.utime(ctx / "Containerfile", (FIXED_MTIME, FIXED_MTIME))
 
 

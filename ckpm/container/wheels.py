@@ -98,26 +98,26 @@ def pack_distribution(dist: md.Distribution, dest: Path) -> PackedWheel:
     if editable is not None:
         for package, folder in editable.items():
             for f in sorted(folder.rglob("*")):
-                rel = f.relative_to(folder)
-                if f.is_file() and "__pycache__" not in rel.parts and f.suffix != ".pyc":
-                    members[f"{package.replace('.', '/')}/{rel.as_posix()}"] = f
+                parts = f.relative_to(folder).parts
+                if f.is_file() and "__pycache__" not in parts and f.suffix != ".pyc":
+                    members["/".join((*package.split("."), *parts))] = f
         tags = ["py3-none-any"]
         purelib = True
     else:
         for entry in dist.files or []:
-            rel = entry.as_posix()
-            if (rel.startswith(("../", info_dir.name + "/")) or "/__pycache__/" in f"/{rel}"
-                    or rel.endswith(".pyc")):
+            name_in = entry.as_posix()
+            if (name_in.startswith(("../", info_dir.name + "/")) or "/__pycache__/" in f"/{name_in}"
+                    or name_in.endswith(".pyc")):
                 continue
-            path = site / rel
+            path = site / name_in
             if path.is_file():
-                members[rel] = path
+                members[name_in] = path
         tags, purelib = _wheel_tags(info_dir)
     info_name = f"{_safe(name)}-{_safe(version)}.dist-info"
     for f in sorted(info_dir.rglob("*")):
-        rel = f.relative_to(info_dir).as_posix()
-        if f.is_file() and rel not in SKIP_DIST_INFO and rel != "WHEEL":
-            members[f"{info_name}/{rel}"] = f
+        in_info = f.relative_to(info_dir).as_posix()
+        if f.is_file() and in_info not in SKIP_DIST_INFO and in_info != "WHEEL":
+            members[f"{info_name}/{in_info}"] = f
     wheel_meta = ("Wheel-Version: 1.0\nGenerator: ckpm (repacked from an installation)\n"
                   f"Root-Is-Purelib: {'true' if purelib else 'false'}\n" + "".join(f"Tag: {t}\n" for t in tags))
     fname = f"{_safe(name)}-{_safe(version)}-{_compress_tags(tags)}.whl"
@@ -158,11 +158,18 @@ def _editable_roots(dist: md.Distribution, site: Path) -> dict[str, Path] | None
         if rel.startswith("__editable__") and rel.endswith("_finder.py"):
             tree = ast.parse((site / rel).read_text())
             for node in ast.walk(tree):
-                target = node.target if isinstance(node, ast.AnnAssign) else (
-                    node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
-                if isinstance(target, ast.Name) and target.id == "MAPPING" and node.value is not None:  # type: ignore[union-attr]
-                    value = ast.literal_eval(node.value)  # type: ignore[union-attr]
-                    roots.update({str(k): Path(str(v)) for k, v in value.items()})
+                target: ast.expr
+                value: ast.expr | None
+                if isinstance(node, ast.AnnAssign):
+                    target, value = node.target, node.value
+                elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                    target, value = node.targets[0], node.value
+                else:
+                    continue
+                if isinstance(target, ast.Name) and target.id == "MAPPING" and value is not None:
+                    mapping = ast.literal_eval(value)
+                    if isinstance(mapping, dict):
+                        roots.update({str(k): Path(str(v)) for k, v in mapping.items()})
     if not roots:
         raise WheelError(f"{dist.metadata['Name']} is installed in editable mode in a way ckpm cannot pack",
                          hint="install it normally (pip install .) and build again")
