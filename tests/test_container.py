@@ -31,6 +31,7 @@ from ckpm.workspace import Settings, Workspace
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "localhost/debian:bookworm"
 BASE_PACKAGES = "python3,python3-venv,gcc,libc6-dev,make"
+BASE_PYTHON = "3.11"  # bookworm's
 CONTAINERS_CONF = """\
 [containers]
 default_ulimits = []
@@ -67,8 +68,18 @@ def engine_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def base_image(engine_env: None, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The local base, made with mmdebstrap and imported once (kept between runs)."""
+def base_image(engine_env: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The local base, made with mmdebstrap and imported once (kept between runs); the images
+    the tests build are removed at the end."""
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" != BASE_PYTHON:
+        pytest.skip(f"the image's ckpm is this Python's ({sys.version.split()[0]}), and the base "
+                    f"(Debian bookworm) has Python {BASE_PYTHON}")
+    yield _make_base(tmp_path_factory)
+    for tag in ("localhost/ckpm-test-demo:1", "localhost/ckpm-test-demo:2", "localhost/ckpm-test-cxx:1"):
+        podman("rmi", "--force", tag)
+
+
+def _make_base(tmp_path_factory: pytest.TempPathFactory) -> str:
     if podman("image", "exists", BASE).returncode == 0:
         return BASE
     mmdebstrap = shutil.which("mmdebstrap")
@@ -216,6 +227,7 @@ def cxx_project(tmp: Path) -> Workspace:
 @needs_podman
 def test_base_without_the_locked_host_compiler_is_refused(base_image: str, tmp_path: Path) -> None:
     ws = cxx_project(tmp_path)
+    podman("rmi", "--force", "localhost/ckpm-test-cxx:1")  # left by an interrupted run
     with pytest.raises(BaseHostDrift) as e:
         build_image(ws, base=base_image, tag="localhost/ckpm-test-cxx:1")
     (row,) = e.value.check.errors

@@ -28,11 +28,12 @@ def container() -> None:
               help="Build even when the base lacks host software the lock pins; record it as a label.")
 @click.option("--context", "context_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write the build context (default: .ckpm/container/context).")
+@click.option("--no-cache", is_flag=True, help="Build every step anew (none from the engine's cache).")
 @json_option
 @pass_ctx
 @handle_errors
 def build_cmd(c: Ctx, base: str, tag: str | None, target: str | None, engine_name: str | None,
-              allow_host_drift: bool, context_dir: Path | None, as_json: bool) -> None:
+              allow_host_drift: bool, context_dir: Path | None, no_cache: bool, as_json: bool) -> None:
     """Build the image: base, then ckpm, then the store (synced offline), then the project."""
     from ckpm.container.build import BaseHostDrift, build_image
 
@@ -41,7 +42,7 @@ def build_cmd(c: Ctx, base: str, tag: str | None, target: str | None, engine_nam
         click.echo(f"building an image of {ws.manifest.name} on {base} …", err=True)
     try:
         res = build_image(ws, base=base, tag=tag, target=target, engine_name=engine_name,
-                          allow_host_drift=allow_host_drift, context_dir=context_dir)
+                          allow_host_drift=allow_host_drift, context_dir=context_dir, no_cache=no_cache)
     except BaseHostDrift as e:
         if not as_json:
             _drift_table(e.check, "error")
@@ -61,7 +62,7 @@ def build_cmd(c: Ctx, base: str, tag: str | None, target: str | None, engine_nam
 def _drift_table(check: Any, word: str) -> None:
     from ckpm.cli.output import table
 
-    click.echo(f"{word}: the base image {check.base} differs from the lock's host pins:", err=True)
+    click.echo(f"{word}: the lock's host pins, as the base image {check.base} has them:", err=True)
     sys.stdout.flush()
     table(["package", "expected", "found", "what to do"], [(d.name, d.expected, d.found, d.action) for d in check.drift])
 

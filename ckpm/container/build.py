@@ -122,9 +122,9 @@ def check_interpreter(engine: Engine, base: str) -> None:
                                   "Python version and machine (or run ckpm from such a Python)")
 
 
-def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool) -> BaseCheck:
+def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool, no_cache: bool = False) -> BaseCheck:
     """Run ``ckpm lock --check`` in the base (with ckpm installed) over the context's project."""
-    built = engine.run(["build", "-q", "-f", str(ctx / "ckpm.Containerfile"), str(ctx)], timeout=BUILD_TIMEOUT,
+    built = engine.run(["build", "-q", *(["--no-cache"] if no_cache else []), "-f", str(ctx / "ckpm.Containerfile"), str(ctx)], timeout=BUILD_TIMEOUT,
                        what="build of ckpm on the base")
     image = built.stdout.strip().splitlines()[-1].strip() if built.stdout.strip() else ""
     if not image:
@@ -145,8 +145,9 @@ def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool) -> Ba
 
 def build_image(ws: Workspace, *, base: str, tag: str | None = None, target: str | None = None,
                 engine_name: str | None = None, allow_host_drift: bool = False,
-                context_dir: Path | None = None) -> BuildResult:
-    """Build the project's image (see the module docstring). Raises :class:`BaseHostDrift`
+                context_dir: Path | None = None, no_cache: bool = False) -> BuildResult:
+    """Build the project's image (see the module docstring); ``no_cache``: every step after
+    the base anew, none taken from the engine's cache. Raises :class:`BaseHostDrift`
     when the base lacks a host pin and drift is not allowed; engine failures are
     :class:`ContainerError` with the engine's last lines."""
     engine = find_engine(engine_name)
@@ -155,7 +156,7 @@ def build_image(ws: Workspace, *, base: str, tag: str | None = None, target: str
     start = time.monotonic()
     summary = write_context(ws, ctx, base=base, target=target)
     check_interpreter(engine, base)
-    check = check_base(engine, ctx, base, allow_drift=allow_host_drift)
+    check = check_base(engine, ctx, base, allow_drift=allow_host_drift, no_cache=no_cache)
     if check.errors and not allow_host_drift:
         raise BaseHostDrift(check)
     if check.errors:
@@ -163,6 +164,9 @@ def build_image(ws: Workspace, *, base: str, tag: str | None = None, target: str
                                                  separators=(",", ":"))
         allow_drift(ctx, base=base, target=target, labels=summary.labels)
     log = ctx.parent / "build.log"
+    # never --no-cache here: with no_cache the check built the ckpm steps anew, and every later
+    # step hangs off them, so it is built anew too (two fresh copies of the ckpm steps would
+    # leave the next build a choice between them, and half of its cache behind the other)
     res = engine.run(["build", "-t", tag, "-f", str(ctx / "Containerfile"), str(ctx)], check=False,
                      timeout=BUILD_TIMEOUT, what=f"build of {tag}")
     log.write_text(res.stdout + ("\n" if res.stdout else "") + res.stderr)

@@ -102,8 +102,9 @@ def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] =
 
 
 def tracked_files(root: Path, *, exclude: Sequence[Path] = ()) -> list[str]:
-    """The project's files: ``git ls-files`` in a git work tree (files that exist), else the
-    folder less ``.ckpm/``, ``.git/``, virtual environments and caches. Sorted, relative."""
+    """The project's files: ``git ls-files`` in a git work tree that tracks its ckpm.toml
+    (files that exist), else the folder less ``.ckpm/``, ``.git/``, virtual environments and
+    caches. Sorted, relative."""
     import pygit2
 
     root = root.resolve()
@@ -122,7 +123,9 @@ def tracked_files(root: Path, *, exclude: Sequence[Path] = ()) -> list[str]:
                     continue
                 if (full.is_file() or full.is_symlink()) and not any(full.is_relative_to(s) for s in skip):
                     out.append(rel.as_posix())
-            return sorted(out)
+            if "ckpm.toml" in out:  # else the project is a folder the repository does not track
+                return sorted(out)
+            out = []
     for dirpath, dirnames, filenames in os.walk(root):
         d = Path(dirpath)
         dirnames[:] = sorted(n for n in dirnames if n not in SKIP_NAMES and not any((d / n) == s for s in skip))
@@ -151,7 +154,9 @@ def containerfile(*, base: str, ckpm_version: str, target: str | None, labels: d
         f"FROM {base}",
         "# 1. ckpm and its dependencies, from the wheels in the context (no network)",
         f"COPY wheels/ {CKPM_HOME}/wheels/",
-        f"RUN python3 -m venv {VENV} && {VENV}/bin/python -m pip install --no-index --no-cache-dir "
+        # SOURCE_DATE_EPOCH: byte code that does not depend on when the files were unpacked
+        f"RUN export SOURCE_DATE_EPOCH={FIXED_MTIME} && python3 -m venv {VENV} && "
+        f"{VENV}/bin/python -m pip install --no-index --no-cache-dir "
         f"--disable-pip-version-check -q --find-links {CKPM_HOME}/wheels ckpm=={ckpm_version}",
         f"ENV PATH={IMAGE_PATH} CKPM_STORE={CKPM_HOME}/store CKPM_CACHE_DIR={CKPM_HOME}/cache CKPM_OFFLINE=1",
     ]
