@@ -203,7 +203,7 @@ def write_context(ws: Workspace, dest: Path, *, base: str, target: str | None = 
     staging = dest.with_name(f".{dest.name}.part")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    wheels = pack_wheels(staging / "wheels")
+    wheels = pack_wheels(staging / "wheels", cache_dir=ws.settings.cache_root / "container-wheels")
     n_files, n_sources = write_project_payload(ws, staging, exclude=[dest])
     sha = lock_sha256(ws)
     lk = ws.read_lock()

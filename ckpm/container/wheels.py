@@ -19,7 +19,10 @@ import ast
 import base64
 import hashlib
 import importlib.metadata as md
+import json
+import os
 import re
+import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from packaging.utils import canonicalize_name
 from ckpm.errors import CkpmError
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+PACK_FORMAT = 1  # of the packing below: a change makes the cached wheels stale
 SKIP_DIST_INFO = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
 
 
@@ -81,13 +85,16 @@ def _installed(name: str) -> md.Distribution:
     raise WheelError(f"{name} is required by ckpm but not installed as a wheel", hint="reinstall ckpm with pip")
 
 
-def pack_wheels(dest: Path, root: str = "ckpm") -> list[PackedWheel]:
-    """Write a wheel of ``root`` and of each distribution it requires into ``dest``."""
+def pack_wheels(dest: Path, root: str = "ckpm", *, cache_dir: Path | None = None) -> list[PackedWheel]:
+    """Write a wheel of ``root`` and of each distribution it requires into ``dest``.
+
+    With ``cache_dir``, a wheel already packed from the same files (names, sizes and
+    modification times) is copied from there instead of packed again."""
     dest.mkdir(parents=True, exist_ok=True)
-    return [pack_distribution(d, dest) for d in requirement_closure(root)]
+    return [pack_distribution(d, dest, cache_dir=cache_dir) for d in requirement_closure(root)]
 
 
-def pack_distribution(dist: md.Distribution, dest: Path) -> PackedWheel:
+def pack_distribution(dist: md.Distribution, dest: Path, *, cache_dir: Path | None = None) -> PackedWheel:
     """One installed distribution packed again as a wheel in ``dest``."""
     name = dist.metadata["Name"]
     version = dist.version
@@ -122,6 +129,14 @@ def pack_distribution(dist: md.Distribution, dest: Path) -> PackedWheel:
                   f"Root-Is-Purelib: {'true' if purelib else 'false'}\n" + "".join(f"Tag: {t}\n" for t in tags))
     fname = f"{_safe(name)}-{_safe(version)}-{_compress_tags(tags)}.whl"
     out = dest / fname
+    cached = None
+    if cache_dir is not None:
+        key = hashlib.sha256(json.dumps([PACK_FORMAT, wheel_meta, sorted(
+            (arc, path.stat().st_size, path.stat().st_mtime_ns) for arc, path in members.items())]).encode())
+        cached = cache_dir / key.hexdigest()[:32] / fname
+        if cached.is_file():
+            shutil.copyfile(cached, out)
+            return PackedWheel(name, version, fname, out.stat().st_size)
     tmp = dest / f".{fname}.part"
     record: list[str] = []
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -133,6 +148,11 @@ def pack_distribution(dist: md.Distribution, dest: Path) -> PackedWheel:
         record.append(f"{info_name}/RECORD,,")
         _write(zf, f"{info_name}/RECORD", ("\n".join(record) + "\n").encode(), None)
     tmp.replace(out)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f".{fname}.{os.getpid()}.part")
+        shutil.copyfile(out, part)
+        part.replace(cached)
     return PackedWheel(name, version, fname, out.stat().st_size)
 
 
