@@ -107,6 +107,8 @@ def demo_project(dest: Path) -> Path:
     shutil.copy(ROOT / "ckpm.toml", dest / "ckpm.toml")
     shutil.copytree(ROOT / "programs", dest / "programs")
     shutil.copytree(ROOT / "vendor", dest / "vendor")
+    (dest / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "tune-corners.toml", dest / "examples" / "tune-corners.toml")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
     for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "demo"]):
         assert sh([*git, *argv], cwd=dest).returncode == 0
@@ -183,6 +185,17 @@ def test_demo_image_records_and_replays_inside(built_demo: dict[str, Any]) -> No
     out = json.loads(ran.stdout)["data"]
     assert out["experiment"] == "base" and out["record"]["ok"] is True
     assert not [d for d in out["differences"] if "flags" in json.dumps(d)]  # the same configuration
+
+
+@needs_podman
+def test_demo_image_tunes_inside(built_demo: dict[str, Any]) -> None:
+    tag = built_demo["result"].tag
+    ran = podman("run", "--rm", "--network", "none", tag, "tune", "--space", "examples/tune-corners.toml",
+                 "--budget", "2", "--objectives", "time,size", "--json")
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    out = json.loads(ran.stdout)["data"]
+    assert out["evaluated"] == 2 and out["failed"] == 0 and all(r["ok"] for r in out["records"])
+    assert out["frontier"]
 
 
 @needs_podman
