@@ -213,8 +213,8 @@ def test_rebuild_after_one_file_change_reuses_base_ckpm_and_store(built_demo: di
     for s in steps[1:copy_project]:  # every step after FROM and before the project's files
         assert "Using cache" in s, s
     assert "Using cache" not in steps[copy_project]
-    # base, wheels, ckpm, lock, sources, store: the same layers; only the project's differs
-    assert len(after) == len(before) == 7
+    # base, wheels, ckpm, lock, index caches, sources, store: the same layers; only the project's differs
+    assert len(after) == len(before) == 8
     assert after[:-1] == before[:-1] and after[-1] != before[-1]
     assert second.cached_steps >= 7
     ran = podman("run", "--rm", "--network", "none", "--entrypoint", "cat", second.tag,
@@ -267,6 +267,31 @@ def test_base_without_the_locked_host_compiler_is_refused(base_image: str, tmp_p
     assert out["host_check"]["host_drift"][0]["name"] == "compiler-gxx"
     labels = json.loads(podman("image", "inspect", "localhost/ckpm-test-cxx:1", "--format", "{{json .Labels}}").stdout)
     assert json.loads(labels["io.ckpm.host-drift"]) == [["compiler-gxx", row.expected, "missing"]]
+
+
+@needs_podman
+def test_project_on_an_http_index_is_checked_and_synced_offline_in_the_image(
+        base_image: str, tmp_path: Path, index_factory: Any, http_index_server: Any) -> None:
+    """The lock's host pin names a rule of an HTTP index: the image carries the index's cached
+    copy, so the check in the base and `lock --check` inside run with no network."""
+    lines = [json.loads(x) for x in (ROOT / "index" / "co" / "mp" / "compiler-gcc").read_text().splitlines() if x]
+    http_index_server.serve(index_factory({"compiler-gcc": lines}, name="lab"))
+    project = tmp_path / "onhttp"
+    project.mkdir()
+    (project / "ckpm.toml").write_text('[project]\nname = "on-http"\nversion = "1.0"\n\n'
+                                       '[dependencies]\ncompiler-gcc = ">=9"\n\n'
+                                       f'[[index]]\nname = "lab"\nurl = "{http_index_server.url}"\n')
+    ws = Workspace(project, settings_for(tmp_path))
+    api.lock(ws)
+    res = build_image(ws, base=base_image, tag="localhost/ckpm-test-http:1")
+    try:
+        assert res.check.errors == [], res.check.drift
+        assert any(p.name.startswith("index-http") for p in (res.context.path / "cache").iterdir())
+        ran = podman("run", "--rm", "--network", "none", res.tag, "lock", "--check")
+        assert ran.returncode == 0, ran.stderr
+        assert "ckpm.lock is up to date" in ran.stdout
+    finally:
+        podman("rmi", "--force", res.tag)
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
    ``ENGINE run`` of ``python3`` in the base.
 3. The host check: the context's first steps (base + ckpm, ``ckpm.Containerfile``) are built,
    and ``ckpm lock --check --json`` runs in that image over the project (mounted read-only,
-   no network). Host-pinned software (the lock's host compiler) must come from the base, so
+   with a copy of the context's index caches, no network). Host-pinned software (the lock's host compiler) must come from the base, so
    a pin the base does not satisfy stops the build unless ``allow_host_drift``; then the
    differences are recorded in the ``io.ckpm.host-drift`` label. The main build reuses these
    steps from the engine's cache, so the check costs one short container run.
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ckpm.container.context import PROJECT_DIR, ContextSummary, allow_drift, write_context
+from ckpm.container.context import CKPM_HOME, PROJECT_DIR, ContextSummary, allow_drift, write_context
 from ckpm.container.engine import ContainerError, Engine, engine_failure, find_engine
 from ckpm.container.wheels import interpreter
 from ckpm.errors import HostDriftError
@@ -129,11 +131,19 @@ def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool, no_ca
     image = built.stdout.strip().splitlines()[-1].strip() if built.stdout.strip() else ""
     if not image:
         raise engine_failure(engine, "build of ckpm on the base (no image id printed)", built)
-    res = engine.run(["run", "--rm", "--network", "none", "-v", f"{ctx / 'project'}:{PROJECT_DIR}:ro",
-                      "-w", PROJECT_DIR, image, "ckpm", "--offline", "lock", "--check", "--allow-host-drift", "--json"],
-                     check=False, timeout=CHECK_TIMEOUT, what="host check in the base")
+    with tempfile.TemporaryDirectory(prefix="ckpm-check-") as tmp:  # a writable copy: ckpm keeps its host profile there
+        cache = Path(tmp) / "cache"
+        shutil.copytree(ctx / "cache", cache, symlinks=True)
+        res = engine.run(["run", "--rm", "--network", "none", "-v", f"{ctx / 'project'}:{PROJECT_DIR}:ro",
+                          "-v", f"{cache}:{CKPM_HOME}/cache", "-w", PROJECT_DIR, image,
+                          "ckpm", "--offline", "lock", "--check", "--allow-host-drift", "--json"],
+                         check=False, timeout=CHECK_TIMEOUT, what="host check in the base")
     try:
         doc = json.loads(res.stdout)
+        if isinstance(doc, dict) and isinstance(doc.get("error"), dict):  # ckpm's own error, as --json words it
+            err = doc["error"]
+            raise ContainerError(f"the host check in the base image {base} failed: {err.get('error')}",
+                                 hint=err.get("hint"))
         data = doc["data"]
         rows = [BaseDrift(str(d["name"]), str(d["expected"]), str(d["found"]), str(d["action"]),
                           str(d.get("severity", "error"))) for d in data["host_drift"]]

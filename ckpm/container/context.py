@@ -6,11 +6,12 @@ A context folder holds::
     ckpm.Containerfile   its first steps only (base + ckpm): the image the host check runs in
     wheels/              ckpm and its dependencies (``wheels.py``), installed with no network
     lock/                ckpm.toml without its [run] table, and ckpm.lock: what the store step needs
+    cache/               the cached copies of the project's HTTP and git indexes (read offline)
     sources/             the vendored sources of the lock (``ckpm vendor``), the store's only mirror
     project/             the project's tracked files
 
 The store step runs ``ckpm sync --locked --offline --mirror sources``; it depends on the
-lock, the vendored sources and the parts of ckpm.toml a lock depends on, so editing a program,
+lock, the index caches, the vendored sources and the parts of ckpm.toml a lock depends on, so editing a program,
 a flag of ``[run]`` or a data file rebuilds the project step only. Every file's time is set to
 one fixed value, and the wheels are packed reproducibly, so the same project gives the same
 context and the engine's cache hits.
@@ -91,6 +92,16 @@ def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] =
     sources = ctx / "sources"
     sources.mkdir()
     vendored = api.vendor(ws, sources, lock_options=LockOptions(locked=True))
+    cache = ctx / "cache"
+    cache.mkdir()
+    root = ws.settings.cache_root.resolve()
+    for src in index_caches(ws):
+        dst = cache / src.relative_to(root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns("*.lock"))
+        else:
+            shutil.copy2(src, dst)
     project = ctx / "project"
     project.mkdir()
     files = tracked_files(ws.root, exclude=[ctx, *exclude])
@@ -99,6 +110,21 @@ def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] =
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ws.root / rel, dst, follow_symlinks=False)
     return len(files), len(vendored)
+
+
+def index_caches(ws: Workspace) -> list[Path]:
+    """The copies of the project's indexes kept in ckpm's cache (an HTTP index's files, a git
+    index's clone and its summary): carried into the image, they let ckpm read the index there
+    with no network (the lock's host pins name the index rules that check them). A folder
+    index is read where it is: inside the project it is in the image's project files."""
+    root = ws.settings.cache_root.resolve()
+    out: list[Path] = []
+    for idx in ws.indexes:
+        summary = getattr(idx, "summary_cache", None)
+        for p in (getattr(idx, "path", None), summary[0] if isinstance(summary, tuple) and summary else None):
+            if isinstance(p, Path) and p.exists() and p.resolve().is_relative_to(root) and p.resolve() != root:
+                out.append(p.resolve())
+    return sorted(set(out))
 
 
 def tracked_files(root: Path, *, exclude: Sequence[Path] = ()) -> list[str]:
@@ -170,6 +196,7 @@ def containerfile(*, base: str, ckpm_version: str, target: str | None, labels: d
     lines += [
         "# 2. the store: the lock and its vendored sources, provisioned offline",
         f"COPY lock/ {PROJECT_DIR}/",
+        f"COPY cache/ {CKPM_HOME}/cache/",
         f"COPY sources/ {CKPM_HOME}/sources/",
         f"WORKDIR {PROJECT_DIR}",
         f"RUN {q(sync)}",
