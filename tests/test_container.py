@@ -201,7 +201,9 @@ def test_demo_image_tunes_inside(built_demo: dict[str, Any]) -> None:
 @needs_podman
 def test_rebuild_after_one_file_change_reuses_base_ckpm_and_store(built_demo: dict[str, Any]) -> None:
     ws, first = built_demo["ws"], built_demo["result"]
-    layers = lambda tag: json.loads(podman("image", "inspect", tag, "--format", "{{json .RootFS.Layers}}").stdout)  # noqa: E731
+    def layers(tag: str) -> list[str]:
+        return list(json.loads(podman("image", "inspect", tag, "--format", "{{json .RootFS.Layers}}").stdout))
+
     before = layers(first.tag)
     readme = built_demo["project"] / "programs" / "image-corners" / "README.md"
     readme.write_text(readme.read_text() + "\nOne more line.\n")

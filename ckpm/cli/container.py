@@ -64,7 +64,8 @@ def _drift_table(check: Any, word: str) -> None:
 
     click.echo(f"{word}: the lock's host pins, as the base image {check.base} has them:", err=True)
     sys.stdout.flush()
-    table(["package", "expected", "found", "what to do"], [(d.name, d.expected, d.found, d.action) for d in check.drift])
+    table(["package", "expected", "found", "what to do"],
+          [(d.name, d.expected, d.found, d.action) for d in check.drift])
 
 
 @container.command("file")

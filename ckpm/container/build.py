@@ -5,11 +5,12 @@
    ``ENGINE run`` of ``python3`` in the base.
 3. The host check: the context's first steps (base + ckpm, ``ckpm.Containerfile``) are built,
    and ``ckpm lock --check --json`` runs in that image over the project (mounted read-only,
-   with a copy of the context's index caches, no network). Host-pinned software (the lock's host compiler) must come from the base, so
-   a pin the base does not satisfy stops the build unless ``allow_host_drift``; then the
-   differences are recorded in the ``io.ckpm.host-drift`` label. The main build reuses these
-   steps from the engine's cache, so the check costs one short container run.
-4. The build, with the engine's layer cache; its log is kept in the context folder.
+   with a copy of the context's index caches, no network). Host-pinned software (the lock's
+   host compiler) must come from the base, so a pin the base does not satisfy stops the
+   build unless ``allow_host_drift``; then the differences are recorded in the
+   ``io.ckpm.host-drift`` label. The main build reuses these steps from the engine's cache,
+   so the check costs one short container run.
+4. The build, with the engine's layer cache; its log is kept beside the context folder.
 """
 from __future__ import annotations
 
@@ -126,8 +127,8 @@ def check_interpreter(engine: Engine, base: str) -> None:
 
 def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool, no_cache: bool = False) -> BaseCheck:
     """Run ``ckpm lock --check`` in the base (with ckpm installed) over the context's project."""
-    built = engine.run(["build", "-q", *(["--no-cache"] if no_cache else []), "-f", str(ctx / "ckpm.Containerfile"), str(ctx)], timeout=BUILD_TIMEOUT,
-                       what="build of ckpm on the base")
+    built = engine.run(["build", "-q", *(["--no-cache"] if no_cache else []), "-f", str(ctx / "ckpm.Containerfile"),
+                        str(ctx)], timeout=BUILD_TIMEOUT, what="build of ckpm on the base")
     image = built.stdout.strip().splitlines()[-1].strip() if built.stdout.strip() else ""
     if not image:
         raise engine_failure(engine, "build of ckpm on the base (no image id printed)", built)
