@@ -27,6 +27,7 @@ from ckpm.container.context import CKPM_HOME, PROJECT_DIR, ContextSummary, allow
 from ckpm.container.engine import ContainerError, Engine, engine_failure, find_engine
 from ckpm.container.wheels import interpreter
 from ckpm.errors import HostDriftError
+from ckpm.fsutil import file_lock
 from ckpm.workspace import Workspace
 
 CHECK_TIMEOUT = 600.0  # seconds for the host check's container run
@@ -164,6 +165,14 @@ def build_image(ws: Workspace, *, base: str, tag: str | None = None, target: str
     engine = find_engine(engine_name)
     tag = tag or default_tag(ws)
     ctx = Path(context_dir) if context_dir else ws.root / ".ckpm" / "container" / "context"
+    # one build per context folder at a time: a second waits (and says so) for the first
+    with file_lock(ctx.with_name(f".{ctx.name}.lock"), on_wait=ws.reporter.note, what=f"the build context {ctx}"):
+        return _build(ws, engine, ctx, base=base, tag=tag, target=target, allow_host_drift=allow_host_drift,
+                      no_cache=no_cache)
+
+
+def _build(ws: Workspace, engine: Engine, ctx: Path, *, base: str, tag: str, target: str | None,
+           allow_host_drift: bool, no_cache: bool) -> BuildResult:
     start = time.monotonic()
     summary = write_context(ws, ctx, base=base, target=target)
     check_interpreter(engine, base)
