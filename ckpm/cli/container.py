@@ -76,7 +76,7 @@ def _drift_table(check: Any, word: str) -> None:
 @pass_ctx
 @handle_errors
 def file_cmd(c: Ctx, dest: Path | None, base: str, target: str | None, as_json: bool) -> None:
-    """Write the Containerfile and its build context into DEST (default: ./container), without building."""
+    """Write the Containerfile and its build context into DEST (default: container/ in the project); no build."""
     from ckpm.container.context import write_context
 
     ws = c.workspace(as_json=as_json)
