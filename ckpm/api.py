@@ -12,12 +12,13 @@ whole read-resolve-write, so concurrent ckpm processes serialise and none loses 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, HostDriftError, LockError, ProjectError, StaleLock, TagMoved
+from ckpm.errors import CkpmError, HostDriftError, LockError, NotADependency, ProjectError, StaleLock, TagMoved
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import MANIFEST, parse_project_manifest
@@ -50,7 +51,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "INDEX_ENV", "Options", "Settings", "Workspace", "make_indexes",
     "init_project", "parse_add_spec", "AddRequest", "LockOutcome", "add", "remove",
-    "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift",
+    "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift", "verify_packages",
     "SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show", "tree",
     "why", "why_not",
 ]
@@ -86,17 +87,33 @@ def init_project(directory: Path | str, name: str | None = None, *, description:
 _SPEC_SPLIT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:@\s*(.*)|((?:==|!=|>=|<=|~=|>|<|\^|~).*))?$")
 
 
+def _shell_redirect_hint(spec: str) -> str:
+    """The hint for ``NAME@`` with nothing after it: most often the shell read ``>=1.13`` as a
+    redirection and has just created a file named ``=1.13`` in the current folder."""
+    quoted = f"ckpm add '{spec}>=1.0'"
+    try:
+        now = time.time()
+        made = sorted(q.name for q in Path.cwd().iterdir()
+                      if q.name.startswith("=") and q.is_file() and now - q.stat().st_mtime < 120)
+    except OSError:
+        made = []
+    if made:
+        return (f"the shell read '>' as a redirection and created the file {made[0]!r} here; "
+                f"quote the spec, e.g. {quoted}, and remove that file")
+    return f"give a range after '@', quoted so that the shell keeps '>' and '<', e.g. {quoted}"
+
+
 def parse_add_spec(spec: str) -> tuple[str, str | None]:
     """``lib-a@>=1.2`` / ``lib-a>=1.2`` / ``lib-a`` → (name, range or None)."""
     m = _SPEC_SPLIT.match(spec.strip())
     if not m:
-        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add lib-tensorflow@>=1.13`")
+        raise ProjectError(f"cannot read {spec!r} as NAME or NAME@RANGE", hint="e.g. `ckpm add 'lib-tensorflow@>=1.13'`")
     name = m.group(1).lower()
     rng = m.group(2) if m.group(2) is not None else m.group(3)
     if rng is not None:
         rng = rng.strip()
         if not rng:
-            raise ProjectError(f"{spec!r}: empty version range after '@'")
+            raise ProjectError(f"{spec!r}: empty version range after '@'", hint=_shell_redirect_hint(spec))
         try:
             parse_specifier(rng)
         except CkpmError as e:
@@ -153,7 +170,8 @@ def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: LockOpti
     options = lock_options or LockOptions()
     ws.set_deadline(options.timeout)
     with ws.writing():
-        text = _read_manifest_text(ws)
+        original = _read_manifest_text(ws)
+        text = original.text
         ws.manifest  # validate the current file first
         doc = tomlkit.parse(text)
         if "dependencies" not in doc:
@@ -185,18 +203,40 @@ def add(ws: Workspace, requests: Sequence[AddRequest], *, lock_options: LockOpti
                 replace(r, original=original_of(manifest.dependencies[r.key])) if r.key in open_ranges else r
                 for r in outcome.lock.roots
             ]
-        atomic_write(ws.manifest_path, new_text)
+        atomic_write(ws.manifest_path, original.restore(new_text))
         outcome.manifest_changed = new_text != text
         _write_lock(ws, outcome)
     return outcome
 
 
-def _read_manifest_text(ws: Workspace) -> str:
+@dataclass(frozen=True)
+class _ManifestText:
+    """ckpm.toml as an editor saved it: its text with plain ``\n`` line ends and no BOM for
+    tomlkit, and how to write an edited text back the way the user keeps the file."""
+
+    text: str
+    crlf: bool = False
+    bom: bool = False
+
+    def restore(self, new_text: str) -> str:
+        """``new_text`` with the file's own line endings and BOM."""
+        if self.crlf:
+            new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+        return ("\ufeff" if self.bom else "") + new_text
+
+
+def _read_manifest_text(ws: Workspace) -> _ManifestText:
     try:
-        return ws.manifest_path.read_text(encoding="utf-8")
+        with open(ws.manifest_path, encoding="utf-8", newline="") as f:
+            raw = f.read()
     except (OSError, UnicodeDecodeError):
         ws.manifest  # raises the manifest's own one-line error
         raise
+    bom = raw.startswith("\ufeff")
+    if bom:
+        raw = raw[1:]
+    crlf = "\r\n" in raw
+    return _ManifestText(raw.replace("\r\n", "\n") if crlf else raw, crlf=crlf, bom=bom)
 
 
 def _set_dependency(deps: Any, name: str, rq: AddRequest, rng: str | None) -> None:
@@ -251,15 +291,15 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | N
     options = lock_options or LockOptions()
     ws.set_deadline(options.timeout)
     with ws.writing():
-        text = _read_manifest_text(ws)
+        original = _read_manifest_text(ws)
         current = ws.manifest
-        doc = tomlkit.parse(text)
+        doc = tomlkit.parse(original.text)
         deps = doc.get("dependencies", {})
         for n in names:
             key = n.lower()
             if key not in current.dependencies:
                 near = get_close_matches(key, list(current.dependencies), n=1)
-                raise ProjectError(f"{n!r} is not a dependency in {ws.manifest_path}",
+                raise NotADependency(f"{n!r} is not a dependency in {ws.manifest_path}",
                                    hint=f"did you mean {near[0]!r}?" if near else "see `ckpm tree` for what is there")
             for k in list(deps):
                 if k.lower() == key:
@@ -267,7 +307,7 @@ def remove(ws: Workspace, names: Sequence[str], *, lock_options: LockOptions | N
         new_text = tomlkit.dumps(doc)
         ws.set_manifest(parse_project_manifest(new_text, ws.manifest_path))
         outcome = _lock(ws, options)
-        atomic_write(ws.manifest_path, new_text)
+        atomic_write(ws.manifest_path, original.restore(new_text))
         outcome.manifest_changed = True
         _write_lock(ws, outcome)
     return outcome
@@ -320,10 +360,32 @@ def _lock(ws: Workspace, options: LockOptions) -> LockOutcome:
         ckpm_version=__version__, prerelease=prerelease,
     )
     new.carry_pins(old)
-    _verify_published_tags(ws, new, old)
+    _verify_published_tags(ws, new, old, upgrade=options.upgrade, upgrade_packages=options.upgrade_packages)
     outcome = LockOutcome(lock=new, path=ws.lock_path, changed=True)
     _diff(old, new, outcome)
+    _warn_unprovidable(ws, new)
     return outcome
+
+
+#: kinds that are used as installed software: locked from an index line, they need a recipe
+_INSTALLED_KINDS = ("compiler", "tool", "lib")
+
+
+def _warn_unprovidable(ws: Workspace, new: Lock) -> None:
+    """Say at lock time what `ckpm sync` could not provide: a compiler, tool or library that is
+    not on this machine and whose index line has no install recipe for its target (a capability
+    such as `compiler = { tags = "compiler,lang-c" }` on a machine without gcc)."""
+    from ckpm.provision import recipe_for
+
+    for p in new.packages:
+        if isinstance(p.source, HostSource) or p.kind not in _INSTALLED_KINDS:
+            continue
+        missing = [t for t in p.targets if recipe_for(p, t) is None]
+        if missing:
+            ws.reporter.warning(
+                f"{p.name} {p.version} is not on this machine and its index line has no install recipe for "
+                f"{', '.join(missing)}: `ckpm sync` cannot provide it; install it (detection will find it), "
+                f"or ask for a component that this machine has")
 
 
 def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
@@ -439,6 +501,23 @@ class CheckResult:
     drift_allowed: bool = False
     notes: list[str] = field(default_factory=list)
     moved: list[TagMoved] = field(default_factory=list)  # published versions whose tag moved (also in problems)
+    upgrade: list[str] = field(default_factory=list)  # git components whose tag moved: --upgrade-package takes it
+
+    @property
+    def hint(self) -> str:
+        """The command that makes the lock hold again (what ``lock --check`` and ``--locked`` print)."""
+        parts = []
+        if self.upgrade:
+            parts.append("run `ckpm lock " + " ".join(f"--upgrade-package {n}" for n in self.upgrade)
+                         + "` to take the commit the moved tag points to now (a plain `ckpm lock` keeps the locked one)")
+        if self.moved:
+            m = self.moved[0]
+            parts.append(f"a published version never changes, and `ckpm lock` keeps the published commit: ask its "
+                         f"publisher to move tag {m.tag} back to {m.published[:12]}, or to publish the new commit as "
+                         f"a new version and run `ckpm lock --upgrade-package {m.name}`")
+        if not parts or len(self.problems) > len(self.upgrade) + len(self.moved):
+            parts.append("run `ckpm lock` to write the lock a resolution gives")
+        return "; ".join(parts)
 
     @property
     def exit_code(self) -> int:
@@ -457,10 +536,12 @@ class CheckResult:
         if self.moved:
             first = self.moved[0]
             first.details = [p for p in self.problems if p != first.message]
+            first.hint = self.hint
+            first.exit_code = StaleLock.exit_code  # the lock does not hold: the documented exit code
             raise first
         if self.problems:
             raise StaleLock(f"{self.lock_path} is not up to date{why}", details=self.problems,
-                            hint="run `ckpm lock` without --locked" if locked else "run `ckpm lock`")
+                            hint=self.hint + (" (without --locked)" if locked else ""))
         if self.errors and not self.drift_allowed:
             raise HostDriftError(f"this host differs from what {self.lock_path.name} recorded",
                                  details=[f"{d.name}: expected {d.expected}, found {d.found}; {d.action}"
@@ -470,7 +551,8 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path),
                 "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed,
-                "notes": self.notes, "tags_moved": [m.to_dict() for m in self.moved]}
+                "notes": self.notes, "tags_moved": [m.to_dict() for m in self.moved], "upgrade": self.upgrade,
+                "hint": self.hint if self.problems else None}
 
 
 def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False,
@@ -491,6 +573,7 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
     problems: list[str] = []
     notes: list[str] = []
     moved: list[TagMoved] = []
+    upgrade: list[str] = []
     lk = lock if lock is not None else ws.read_lock()
     if lk is None:
         return CheckResult(False, [f"{ws.lock_path} does not exist; run `ckpm lock`"], ws.lock_path)
@@ -500,19 +583,25 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
     missing_t = sorted(set(want) - set(lk.targets))
     if missing_t:
         problems.append(f"the lock has no resolution for target(s) {', '.join(missing_t)}")
+    from ckpm.resolve.verify import host_line
+
     drift: list[HostDrift] = []
     htarget = ws.host_target
+    entries: dict[tuple[str, str, str], Any] = {}  # each package's line, for the verification of the lock
     for p in sorted(lk.packages, key=lambda p: p.ident):
         if isinstance(p.source, HostSource):
             if htarget in p.targets:
                 d = host_drift(ws, p)
                 if d is not None:
                     drift.append(d)
+            entries[p.ident] = host_line(ws, p)
             continue
-        problems.extend(_check_package(ws, p, notes, moved if verify_published_tags else None))
+        found, entries[p.ident] = _check_package(ws, p, notes, moved if verify_published_tags else None, upgrade)
+        problems.extend(found)
+    problems.extend(_verify(ws, lk, entries))
     errors = [d for d in drift if d.severity == "error"]
     ok = not problems and (not errors or allow_host_drift)
-    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved)
+    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved, sorted(set(upgrade)))
 
 
 def host_drift(ws: Workspace, p: LockedPackage) -> HostDrift | None:
@@ -530,54 +619,90 @@ def _unreachable(ws: Workspace, p: LockedPackage, where: str, e: CkpmError, note
             "(pass --offline to trust the cached copy)"]
 
 
-def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved] | None) -> list[str]:
-    """Problems of one locked package; ``moved`` collects moved tags of published versions
-    (None: those are not checked)."""
+def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved] | None,
+                   upgrade: list[str]) -> tuple[list[str], Any]:
+    """Problems of one locked package's source, and its line (the index line, or the git
+    component's ``ckpm.toml`` at the locked commit; None when it cannot be read), which
+    :func:`_verify` compares with the lock. ``moved`` collects moved tags of published
+    versions (None: those are not checked); ``upgrade`` the git components whose tag moved."""
     src = p.source
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
         try:
             now = gs.cached_commit_of(src.tag) if ws.settings.offline else gs.commit_of(src.tag)
         except CkpmError as e:
-            return _unreachable(ws, p, src.git, e, notes)
+            return _unreachable(ws, p, src.git, e, notes), None
         if now is None and ws.settings.offline:
             notes.append(f"{p.name} {p.version}: not verified against {src.git} (offline, and not in the cache)")
-            return []
+            return [], None
+        try:
+            entry = gs.entry_at_commit(src.tag, src.rev) if src.tag else None
+        except CkpmError as e:
+            return [f"{p.name} {p.version}: source: commit {src.rev[:12]} of {src.git}: {e.message}"], None
+        if entry is None:
+            return [f"{p.name} {p.version}: source: {src.git} has no commit {src.rev} for tag {src.tag}"], None
         if now is None:
-            return [f"{p.name} {p.version}: tag {src.tag} no longer exists in {src.git}"]
+            return [f"{p.name} {p.version}: source: tag {src.tag} no longer exists in {src.git}"], entry
         if now != src.rev:
-            return [f"{p.name} {p.version}: tag {src.tag} of {src.git} moved from {src.rev[:12]} to {now[:12]} "
-                    "since the lock was written"]
-        return []
+            upgrade.append(p.name)
+            return [f"{p.name} {p.version}: source: tag {src.tag} of {src.git} moved from {src.rev[:12]} to "
+                    f"{now[:12]} since the lock was written; `ckpm lock --upgrade-package {p.name}` takes the "
+                    "new commit"], entry
+        return [], entry
     if isinstance(src, IndexSource):
         idx = next((i for i in ws.indexes if i.name == src.index), None)
         if idx is None:
-            return [f"{p.name} {p.version}: index {src.index!r} is no longer configured"]
+            return [f"{p.name} {p.version}: source: index {src.index!r} is no longer configured"], None
         try:
             entry = idx.find_entry(p.name, p.version)
         except CkpmError as e:
-            return _unreachable(ws, p, f"index {idx.name} ({idx.url})", e, notes)
+            return _unreachable(ws, p, f"index {idx.name} ({idx.url})", e, notes), None
         if entry is None:
-            return [f"{p.name} {p.version}: no longer in index {idx.name} ({idx.url})"]
+            return [f"{p.name} {p.version}: source: no longer in index {idx.name} ({idx.url})"], None
         if src.cksum and entry.cksum != src.cksum:
             return [f"{p.name} {p.version}: checksum in index {idx.name} changed "
-                    f"({src.cksum} -> {entry.cksum}); a published version must not change"]
+                    f"({src.cksum} -> {entry.cksum}); a published version must not change"], None
         if moved is not None:
             try:
                 tag_moved = published_tag_moved(ws, p.name, p.version, entry)
             except CkpmError as e:
-                return _unreachable(ws, p, str(entry.source.get("git")), e, notes)
+                return _unreachable(ws, p, str(entry.source.get("git")), e, notes), entry
             if tag_moved is not None:
                 moved.append(tag_moved)
-                return [tag_moved.message]
-        changed = _deps_changed(ws.lock_path, p, entry)
-        if changed:
-            return [f"{p.name} {p.version}: its dependencies in index {idx.name} changed since the lock was written "
-                    f"({changed})"]
-        if not isinstance(p.source, HostSource) and _provisioning_differs(p, entry):
-            notes.append(f"{p.name} {p.version}: the lock's sources or install recipes differ from index {idx.name}'s; "
-                         "`ckpm lock` rewrites them")
-    return []
+                return [tag_moved.message], entry
+        return [], entry
+    # an archive or store source: no resolution writes one, so no line can vouch for it
+    return [f"{p.name} {p.version}: source: a {src.kind} source, which no resolution writes"], None
+
+
+def verify_packages(ws: Workspace, lk: Lock, *, what: str = "the lock") -> None:
+    """Raise StaleLock unless every package of ``lk`` says what its line says (sources,
+    recipes, kind, run table: ``resolve/verify.py``), for a lock that is not the project's
+    current one (a replay's recorded lock), where the graph is not the manifest's to check."""
+    from ckpm.resolve.verify import host_line, line_origin, package_problems
+
+    problems: list[str] = []
+    notes: list[str] = []
+    for p in sorted(lk.packages, key=lambda p: p.ident):
+        if isinstance(p.source, HostSource):
+            entry = host_line(ws, p)
+        else:
+            found, entry = _check_package(ws, p, notes, None, [])
+            problems.extend(found)
+        if entry is not None:
+            problems.extend(x.line() for x in package_problems(p, entry, line_origin(p)))
+    ws.reporter.warn_all(notes)
+    if problems:
+        raise StaleLock(f"{what} does not say what its index lines say", details=problems,
+                        hint="nothing was provisioned from it; lock again (`ckpm lock`) and record anew")
+
+
+def _verify(ws: Workspace, lk: Lock, entries: dict[tuple[str, str, str], Any]) -> list[str]:
+    """The lock against what a resolution would write: each package against its line, the graph
+    against the manifest (``resolve/verify.py``); one line per package and field."""
+    from ckpm.resolve.verify import lock_problems
+
+    return [f.line() for f in lock_problems(ws, lk, entries)]
 
 
 def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> TagMoved | None:
@@ -600,15 +725,20 @@ def published_tag_moved(ws: Workspace, name: str, version: str, entry: Any) -> T
     return TagMoved(name, version, tag, url, rev, now)
 
 
-def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None) -> None:
+def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None, *, upgrade: bool = False,
+                           upgrade_packages: Sequence[str] = ()) -> None:
     """Refuse a new lock that takes an index version whose git tag moved after publication.
 
     Only the versions this lock adds are asked (a fetch of each one's repository): a pin
     carried over from the old lock was asked when it was added, and installs the published
-    commit whatever its tag does now.
+    commit whatever its tag does now. A package the command upgrades (``--upgrade``,
+    ``--upgrade-package``) is asked again, so that ``lock --upgrade-package NAME`` never writes
+    the lock that ``lock --check`` refuses.
     """
     by_name = {i.name: i for i in ws.indexes}
-    before = {(q.name, q.version, q.source.identity()) for q in old.packages} if old is not None else set()
+    asked = {n.lower() for n in upgrade_packages}
+    before = {(q.name, q.version, q.source.identity()) for q in old.packages
+              if not upgrade and q.name not in asked and not asked & set(q.keys)} if old is not None else set()
     for p in lk.packages:
         src = p.source
         if not isinstance(src, IndexSource) or src.index not in by_name:
@@ -626,41 +756,6 @@ def _verify_published_tags(ws: Workspace, lk: Lock, old: Lock | None) -> None:
             continue
         if moved is not None:
             raise moved
-
-
-def _provisioning_differs(p: LockedPackage, entry: Any) -> bool:
-    """Whether the index gives other sources or recipes than the lock holds (a sha256 learnt
-    on the first download, where the index has none, is not a difference)."""
-    from ckpm.model.lockfile import provisioning_of, recipe_applies, without_learnt
-
-    sources, install = provisioning_of(entry)
-    install = [r for r in install if recipe_applies(r, p.targets)]
-    return without_learnt(p, sources, install) != (sources, install)
-
-
-def _deps_changed(lock_path: Path, p: LockedPackage, entry: Any) -> str | None:
-    """Whether the index now gives ``p`` dependencies that its locked edges do not satisfy."""
-    from ckpm.model.targets import matches
-
-    locked = {d.key: d for d in p.dependencies}
-    for dep in entry.deps:
-        if dep.optional or dep.kind == "build":
-            continue
-        if not any(matches(t, dep.targets) for t in p.targets):
-            continue
-        have = locked.get(dep.key)
-        if have is None:
-            if dep.key.startswith("__"):
-                continue  # host facts are checked as host drift
-            return f"new dependency {dep.describe()}"
-        v = try_version(have.version)
-        if v is not None and not dep.spec.contains(v, prereleases=True):
-            return f"{dep.describe()} no longer admits the locked {have.name} {have.version}"
-    index_keys = {d.key for d in entry.deps}
-    gone = sorted(k for k, d in locked.items() if k not in index_keys and not k.startswith("__"))
-    if gone:
-        return f"no longer depends on {', '.join(gone)}"
-    return None
 
 
 # -- provisioning -----------------------------------------------------------------------------
@@ -693,32 +788,40 @@ def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = 
 
     options = options or provision.SyncOptions()
     target = options.target or ws.host_target
+    provision.use_vendored(ws, options.mirror_dirs)  # vendored git commits into the cache, for the check
     outcome = _lock_for_target(ws, target, lock_options)
     result = provision.sync(ws, outcome.lock, replace(options, target=target))
     return outcome, result
 
 
 def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None,
-          mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None) -> Any:
+          mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None,
+          deadline: float | None = None) -> Any:
     """``ckpm fetch [NAME…]``: download and verify the sources of the named packages (all when
-    none are named) and their dependencies; nothing is built."""
+    none are named) and their dependencies; nothing is built. ``deadline`` (``time.monotonic()``)
+    bounds the downloads."""
     from ckpm import provision
 
     target = target or ws.host_target
+    provision.use_vendored(ws, tuple(mirror_dirs))
     outcome = _lock_for_target(ws, target, lock_options)
-    opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs))
+    opts = provision.SyncOptions(target=target, only=tuple(names), fetch_only=True, mirror_dirs=tuple(mirror_dirs),
+                                 deadline=deadline)
     return provision.sync(ws, outcome.lock, opts)
 
 
 def vendor(ws: Workspace, dest: Path, *, mirror_dirs: Sequence[Path] = (),
-           lock_options: LockOptions | None = None) -> list[dict[str, Any]]:
-    """``ckpm vendor DIR``: every source file the lock needs, copied into a folder that works as a mirror."""
+           lock_options: LockOptions | None = None, targets: Sequence[str] | None = None) -> Any:
+    """``ckpm vendor DIR``: every source a sync of ``targets`` (default: the lock's) needs (archives,
+    git repositories, python distributions), in a folder that works as a mirror. Returns a
+    :class:`ckpm.fetch.vendor.VendorResult` (``counts()``, ``summary()``); raises
+    ``VendorIncomplete`` (carrying it) when some source cannot be vendored."""
     from ckpm import provision
 
-    lk = ws.read_lock() if lock_options is not None and lock_options.locked else lock(ws, lock_options).lock
-    if lk is None:
-        raise StaleLock(f"no {ws.lock_path.name}", hint="run `ckpm lock` first")
-    return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs))
+    provision.use_vendored(ws, tuple(mirror_dirs))
+    opts = replace(lock_options, allow_host_drift=True) if lock_options is not None else None
+    lk = lock(ws, opts).lock  # with --locked, verified (api.check), never resolved; the host is not vendored
+    return provision.vendor(ws, lk, Path(dest), tuple(mirror_dirs), targets=targets)
 
 
 def environment(ws: Workspace, target: str | None = None) -> dict[str, str]:

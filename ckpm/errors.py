@@ -201,12 +201,21 @@ class BuildError(CkpmError):
 EXIT_CODES = {0: "success", 1: "a user error (bad input, unknown name, unreadable file)",
               2: "no resolution exists (or the search gave up)", 3: "the lock is stale",
               4: "this host differs from the lock", 5: "the program ran, but its output failed validation",
-              6: "a replay found a configuration difference or a regression", 64: "the command line is wrong (usage)",
+              6: "a replay found a configuration difference or a regression",
+              7: "an artifact bundle is damaged or incomplete (not available)",
+              8: "an artifact is available but not functional", 9: "an artifact is functional but not reproduced",
+              10: "the program failed (it exited with an error or a signal)", 64: "the command line is wrong (usage)",
               130: "interrupted (Ctrl-C)"}
 
 
 class ProjectError(CkpmError):
     code = "project"
+
+
+class NotADependency(ProjectError):
+    """``ckpm remove NAME`` of a name the manifest does not list."""
+
+    code = "not-a-dependency"
 
 
 def unknown_key_message(key: str, known: "list[str] | tuple[str, ...]", where: str) -> str:

@@ -62,7 +62,10 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
         final_mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         final_mode = (0o666 if mode is None else mode) & ~current_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # name the file the user knows, not our temporary one
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -71,9 +74,11 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
                 os.fsync(f.fileno())
         os.chmod(tmp, final_mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise type(e)(e.errno, e.strerror, str(path)) from None
         raise
 
 

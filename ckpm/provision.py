@@ -29,12 +29,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
-from ckpm.model.source import HostSource
+from ckpm.model.source import GitSource, HostSource
 from ckpm.model.targets import matches
 from ckpm.settings import Settings
 from ckpm.workspace import Workspace
@@ -81,6 +81,8 @@ class SyncOptions:
     fetch_only: bool = False  # `ckpm fetch`: download and verify, build nothing
     mirror_dirs: tuple[Path, ...] = ()  # `--mirror DIR`: vendored folders tried first for http(s) URLs
     jobs: int = 0  # parallel jobs of a build (0: the CPU count)
+    deadline: float | None = None  # `--timeout`: a time.monotonic() value that bounds downloads and builds
+    low_speed: tuple[int, float] | None = None  # (bytes, seconds) of a download; None: the index transfers' limit
 
 
 # -- the graph of one target ---------------------------------------------------------------
@@ -240,6 +242,7 @@ class _Run:
         self.target = options.target or self.host
         self.store = open_store(ws.settings)
         self._mirrors: Any = None
+        self._vendor_roots: list[Path] | None = None
         self.learnt: list[tuple[LockedPackage, dict[str, Any], str, int, str]] = []  # pkg, source, sha, size, url
         self.learnt_pip: list[tuple[LockedPackage, list[dict[str, Any]]]] = []  # first pip installs
         self.keys: dict[tuple[int, str], str] = {}  # (id(package), target) → prefix key or host path
@@ -276,10 +279,13 @@ class _Run:
             sha = sha.removeprefix("sha256:")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise FetchError(f"{p.name} {p.version}: the lock's size for {urls[0]} is not a byte count")
+        urls = self.checked_urls(p, src, urls)  # index data names no local file outside its folder
         got = fetch_file(self.vendored(urls) + list(urls), sha256=sha if isinstance(sha, str) else None,
                          size=size if isinstance(size, int) else None,
                          cache_dir=self.ws.settings.cache_root, mirrors=self.mirrors, offline=self.ws.settings.offline,
-                         reporter=self.ws.reporter, label=f"{p.name} {p.version}")
+                         reporter=self.ws.reporter, label=f"{p.name} {p.version}",
+                         low_speed_bytes=self.low_speed[0], low_speed_seconds=self.low_speed[1],
+                         deadline=self.options.deadline)
         if got.pinned:
             src["sha256"] = got.sha256
             src["size"] = got.size
@@ -288,6 +294,54 @@ class _Run:
                 f"{p.name} {p.version}: the lock gives no sha256 for {urls[0]}; pinned sha256:{got.sha256[:16]}… from "
                 "this first download (trust on first use); later syncs verify it")
         return Path(got.path)
+
+    @property
+    def low_speed(self) -> tuple[int, float]:
+        """The low-speed limit of a source download: the index transfers' (HTTP_LIMITS), unless set."""
+        if self.options.low_speed is not None:
+            return self.options.low_speed
+        from ckpm.index.transfer import HTTP_LIMITS
+
+        return HTTP_LIMITS.low_speed_bytes, HTTP_LIMITS.low_speed_seconds
+
+    def checked_urls(self, p: LockedPackage, src: dict[str, Any], urls: list[str]) -> list[str]:
+        """The source's URLs as :func:`ckpm.fetch.local.data_urls` lets them be fetched: a local
+        file only from an index that is a local folder, inside that folder."""
+        from ckpm.fetch.local import data_urls, is_local
+        from ckpm.model.source import IndexSource
+
+        if not any(is_local(u) for u in urls):
+            return urls
+        field = "source.urls"
+        for i, r in enumerate(p.install):
+            for j, s in enumerate(r.get("sources") or ()):
+                if s is src:
+                    field = f"install[{i}].sources[{j}].urls"
+        root: Path | None = None
+        index = f"git component {p.source.get('git')}" if p.source.kind == "git" else f"({p.source.kind})"
+        if isinstance(p.source, IndexSource):
+            from ckpm.index.folder import FolderIndex
+
+            index = p.source.index
+            try:
+                found = [i for i in self.ws.indexes if i.name == p.source.index]
+            except CkpmError:
+                found = []
+            if found and isinstance(found[0], FolderIndex):
+                root = found[0].root
+        return data_urls(urls, root=root, index=index, component=f"{p.name} {p.version}", field=field)
+
+    def time_left(self) -> float | None:
+        """Seconds a recipe may run before ``--timeout`` ends the command (None: no limit)."""
+        if self.options.deadline is None:
+            return None
+        import time
+
+        left = self.options.deadline - time.monotonic()
+        if left <= 0:
+            raise BuildError("the command's time limit (--timeout) ran out before the build",
+                             hint="raise --timeout; what was built so far is kept")
+        return left
 
     def interpreter(self) -> str | None:
         """The python that makes the project's environment: the one whose version the lock's
@@ -321,6 +375,9 @@ class _Run:
         tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tag = src.get("tag")
+        if self.vendor_roots:
+            use_vendored_git(self.ws, {url: [(rev, tag if isinstance(tag, str) and _TAG_RE.fullmatch(tag) else None)]},
+                             self.vendor_roots)
         try:
             with self.ws.reporter.progress(f"exporting {url} at {rev[:12]}"):
                 gs = self.ws.git_source(url, subdir)
@@ -344,15 +401,22 @@ class _Run:
             shutil.rmtree(tmp, ignore_errors=True)
         return done
 
+    @property
+    def vendor_roots(self) -> list[Path]:
+        """The vendored folders this sync reads (``--mirror DIR``, and those ``[mirrors]`` names)."""
+        if self._vendor_roots is None:
+            self._vendor_roots = vendor_roots(self.ws, self.options.mirror_dirs)
+        return self._vendor_roots
+
     def vendored(self, urls: list[str]) -> list[str]:
         """``--mirror DIR``: where each URL's file would be in a vendored folder, tried first."""
-        from ckpm.fetch.mirrors import vendor_relpath
+        from ckpm.fetch.vendor import archive_relpath
 
         out = []
-        for d in self.options.mirror_dirs:
+        for d in self.vendor_roots:
             for u in urls:
                 try:
-                    out.append((Path(d).resolve() / vendor_relpath(u)).as_uri())
+                    out.append((d / archive_relpath(u)).as_uri())
                 except ValueError:
                     continue
         return out
@@ -383,11 +447,11 @@ class _Run:
                                detail=f"no install recipe for {t}" + (" (`ckpm fetch` downloads its sources)"
                                                                       if sources else ""))
         if self.options.fetch_only or recipe is None:
-            for s in sources:
-                self.fetch(p, s)
+            got = [self.fetch(p, s) for s in sources]
             if not sources:
                 return Provisioned(p.name, p.version, t, "nothing", detail="no sources and no recipe")
-            return Provisioned(p.name, p.version, t, "fetched", detail=f"{len(sources)} source(s) verified")
+            return Provisioned(p.name, p.version, t, "fetched", path=str(got[0]),
+                               detail=f"{len(got)} source{'s' if len(got) > 1 else ''} verified")
         for s in sources:  # every hash known before the key is computed (trust on first use)
             if "urls" in s and not s.get("sha256"):
                 self.fetch(p, s)
@@ -399,10 +463,18 @@ class _Run:
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
         files = [self.fetch(p, s) for s in sources]
         self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
-        entry = self.store.install(key, lambda destdir, prefix: self.build(p, t, recipe, files, destdir, prefix),
-                                   meta={"name": p.name, "version": p.version, "target": t, "kind": p.kind,
-                                         "recipe": recipe})
+        built: list[bool] = []
+
+        def build(destdir: Path, prefix: Path) -> dict[str, Any]:
+            built.append(True)
+            return self.build(p, t, recipe, files, destdir, prefix)
+
+        entry = self.store.install(key, build, meta={"name": p.name, "version": p.version, "target": t,
+                                                     "kind": p.kind, "recipe": recipe})
         self.prefixes[(id(p), t)] = entry.path
+        if not built:  # another process built it while this one waited for the prefix's lock
+            return Provisioned(p.name, p.version, t, "store", str(entry.path), key,
+                               detail="built by another ckpm meanwhile")
         return Provisioned(p.name, p.version, t, "built", str(entry.path), key)
 
     def key_of(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], sources: list[dict[str, Any]]) -> str:
@@ -487,7 +559,8 @@ class _Run:
                                toolchain=self.toolchain(t) if _compiles(recipe) else host_only(t, self.host),
                                log=log, deps=deps, tool_paths=tools,
                                jobs=self.options.jobs or os.cpu_count() or 1,
-                               env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()})
+                               env={str(k): str(v) for k, v in (recipe.get("env") or {}).items()},
+                               timeout=self.time_left())
             (work / "build").mkdir(exist_ok=True)
             with self.ws.reporter.progress(f"building {p.name} {p.version} for {t}"):
                 return run_recipe(recipe, ctx) or {}
@@ -512,6 +585,16 @@ class _Run:
         if done.get(p.name, {}).get("want") == want and (venv / "pyvenv.cfg").is_file():
             return Provisioned(p.name, p.version, t, "venv", str(venv), detail="already installed")
         args = pip_args(self.ws)
+        vendored: set[str] = set()
+        for root in self.vendor_roots:  # the distributions `ckpm vendor` wrote
+            from ckpm.fetch.vendor import PYTHON_DIR, python_hashes
+
+            if (root / PYTHON_DIR).is_dir():
+                args += ["--find-links", str(root / PYTHON_DIR)]
+                vendored |= python_hashes(root)
+        if p.pip and "--no-index" not in args and all(
+                str(d.get("sha256") or "").removeprefix("sha256:").lower() in vendored for d in p.pip):
+            args.append("--no-index")  # every file is vendored: no index to wait for (pip checks each hash)
         if p.pip:  # the locked distributions, each with its hash
             recorded = [d for d in p.pip if isinstance(d.get("name"), str) and isinstance(d.get("version"), str)]
             step = {"kind": "pip", "requirements": [f"{d['name']}=={d['version']}" for d in recorded],
@@ -525,7 +608,8 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
             ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
                                toolchain=host_only(t, self.host), log=log, python=self.interpreter(),
-                               venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings))
+                               venv=venv, pip_args=args, pip_env=pip_env(self.ws.settings),
+                               timeout=self.time_left())
             with self.ws.reporter.progress(f"installing {p.name} {p.version} into {venv}"):
                 info = run_recipe(recipe, ctx) or {}
         installed = [{k: d[k] for k in ("name", "version", "sha256") if d.get(k)} for d in info.get("pip", [])]
@@ -541,10 +625,102 @@ class _Run:
                            detail=", ".join(f"{x.get('name')} {x.get('version')}" for x in installed))
 
 
+def vendor_roots(ws: Workspace, mirror_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The folders made by ``ckpm vendor`` that a sync reads: each ``--mirror DIR``, then each
+    folder with a ``ckpm-vendor.json`` that a ``[mirrors]`` rule names (``"https://" = ["vendor/"]``).
+    Their archives, git repositories and python distributions all serve the sync."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from ckpm.fetch.vendor import is_vendor_root
+
+    roots = [Path(d).absolute() for d in mirror_dirs]
+    if ws.manifest.data.get("mirrors") is None and not ws.settings.config_table("mirrors"):
+        return roots
+    for _, reps in mirrors_for(ws).rules:
+        for rep in reps:
+            if rep[:7].lower() != "file://":
+                continue
+            folder = Path(url2pathname(urlsplit(rep).path))
+            if folder not in roots and is_vendor_root(folder):
+                roots.append(folder)
+    return roots
+
+
+def git_pins(lock: Lock) -> dict[str, list[tuple[str, str | None]]]:
+    """Every git commit the lock pins (a git component's own, and its recipes' sources), by URL,
+    with the tag that names it (or None)."""
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for p in lock.packages:
+        srcs = _all_sources(p)
+        if isinstance(p.source, GitSource):
+            srcs.append({"git": p.source.git, "rev": p.source.rev, "tag": p.source.tag})
+        for s in srcs:
+            url, rev, tag = s.get("git"), s.get("rev"), s.get("tag")
+            if isinstance(url, str) and isinstance(rev, str) and _REV_RE.fullmatch(rev):
+                pin = (rev, tag if isinstance(tag, str) and _TAG_RE.fullmatch(tag) else None)
+                if pin not in out.setdefault(url, []):
+                    out[url].append(pin)
+    return out
+
+
+def use_vendored_git(ws: Workspace, pins: Mapping[str, Sequence[tuple[str, str | None]]],
+                     roots: Sequence[Path]) -> None:
+    """Bring the pinned commits (and tags) of each git URL from the vendored folders ``roots``
+    into the cache's mirror of that URL, where the cache lacks them; so that the lock check and
+    the export read them as if the repository had been reached. A vendored copy that cannot
+    be read, or lacks a commit, is a warning: the sync then fails where it needs the commit."""
+    from ckpm.errors import GitSourceError
+    from ckpm.fetch.vendor import git_relpath
+    from ckpm.index.gitvendor import mirror_holds, seed_mirror
+
+    for url, want in pins.items():
+        try:
+            rel = git_relpath(url)
+        except ValueError:
+            continue
+        found = [r / rel for r in roots if (r / rel / "HEAD").is_file()]
+        if not found:
+            continue
+        gs = ws.git_source(url, None)
+        if mirror_holds(gs.path, want):
+            continue
+        problems: list[str] = []
+        for repo in found:
+            try:
+                problems = seed_mirror(repo, gs.path, gs.url, want, on_wait=ws.reporter.note)
+            except GitSourceError as e:
+                problems = [e.message]
+            if not problems:
+                break
+        for line in problems:
+            ws.reporter.warning(f"{url}: the vendored copy in {found[-1]} does not serve the lock: {line}")
+
+
+def use_vendored(ws: Workspace, mirror_dirs: Sequence[Path] = (), lock: Lock | None = None) -> None:
+    """Before a sync checks the lock: the git commits it pins, from the vendored folders into
+    the cache (see :func:`use_vendored_git`). Nothing when no vendored folder is in use."""
+    roots = vendor_roots(ws, mirror_dirs)
+    if not roots:
+        return
+    if lock is None:
+        try:
+            lock = ws.read_lock()
+        except LockError:
+            return
+        if lock is None:
+            return
+    pins = git_pins(lock)
+    if pins:
+        use_vendored_git(ws, pins, roots)
+
+
 def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncResult:
     """Provision what ``lock`` needs on one target (see the module docstring)."""
     options = options or SyncOptions()
     run = _Run(ws, lock, options)
+    if run.vendor_roots:
+        use_vendored_git(ws, git_pins(lock), run.vendor_roots)
     for p, t in needed(lock, run.target, run.host, options.only):
         try:
             run.result.packages.append(run.provision(p, t))
@@ -614,10 +790,34 @@ def _unpack_all(files: list[Path], dest: Path) -> None:
                             dirs_exist_ok=i == 0)
         elif archive_kind(f) is not None:
             unpack(f, dest if i == 0 else dest / f"source-{i}")
+            _keep_private(f, dest if i == 0 else dest / f"source-{i}")
         else:
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f, dest / _file_name(f, i))
+            # the umask's mode, less the read bits the cached file lacks (a private file stays private)
+            from ckpm.fsutil import current_umask
+
+            os.chmod(dest / _file_name(f, i), 0o644 & ~current_umask() & ((f.stat().st_mode & 0o044) | 0o600))
     dest.mkdir(parents=True, exist_ok=True)
+
+
+def _keep_private(archive: Path, tree: Path) -> None:
+    """The read bits for group and others that ``archive`` lacks, taken from everything
+    unpacked from it (a walk with a stack: no recursion, however deep the tree)."""
+    lacks = 0o044 & ~archive.stat().st_mode
+    if not lacks:
+        return
+    stack = [tree]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_symlink():
+                    continue
+                os.chmod(e.path, e.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
+                if e.is_dir():
+                    stack.append(Path(e.path))
+    os.chmod(tree, tree.stat().st_mode & 0o7777 & ~lacks & ~(lacks >> 2))
 
 
 def _file_name(f: Path, i: int) -> str:
@@ -665,36 +865,298 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 # -- fetch, vendor, env, store --------------------------------------------------------------
 
-def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
-    """Copy every source file the lock needs (on every target) into ``dest``, laid out so that
-    the folder works as a mirror (``https://host/path`` → ``dest/host/path``)."""
-    import shutil
-    from ckpm.fetch.mirrors import vendor_relpath
+def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] = (),
+           targets: Sequence[str] | None = None) -> Any:
+    """Write every source a sync of ``targets`` (default: every target of the lock) needs into
+    ``dest``, laid out so that the folder works as a mirror (see :mod:`ckpm.fetch.vendor`):
+    archives (verified by sha256), one bare git repository per git URL (the locked commits,
+    verified by id), the python distributions of each ``pip`` list (verified by sha256).
 
+    Returns a :class:`~ckpm.fetch.vendor.VendorResult`; raises
+    :class:`~ckpm.fetch.vendor.VendorIncomplete` (with that result) after writing everything
+    else when something cannot be vendored. ``ckpm-vendor.json`` is written last either way.
+    """
+    from ckpm import __version__
+    from ckpm.fetch.vendor import MANIFEST, VendorIncomplete, VendorResult
+
+    chosen = list(targets) if targets else list(lock.targets)
+    for t in chosen:
+        if t not in lock.targets:
+            raise LockError(f"the lock has no resolution for {t} (it has {', '.join(lock.targets) or 'none'})",
+                            hint=f"run `ckpm lock --target {t}` with the other targets you need")
+    dest = Path(os.path.abspath(dest))
+    dest.mkdir(parents=True, exist_ok=True)
     run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))
-    out: list[dict[str, Any]] = []
-    dest = Path(dest)
-    for p in sorted(lock.packages, key=lambda p: p.ident):
-        srcs = [] if p.install and all(_is_pip(r) for r in p.install) else list(p.sources)
-        for r in p.install:
-            srcs.extend(s for s in (r.get("sources") or []) if isinstance(s, dict))
-        seen: set[tuple[str, ...]] = set()
-        for s in srcs:
-            urls = s.get("urls")
-            if not isinstance(urls, list) or not urls or tuple(urls) in seen:
+    res = VendorResult(dest, chosen)
+    plan = _vendor_plan(lock, chosen, run.host, res)
+    try:
+        _vendor_archives(run, plan.archives, dest, res)
+        _vendor_git(ws, plan.git, dest, res)
+        _vendor_python(ws, run, plan.python, dest, res)
+    finally:
+        _save_learnt(ws, run)
+    atomic_write(dest / MANIFEST, json.dumps(res.manifest(__version__), indent=1, sort_keys=True) + "\n")
+    if res.problems:
+        raise VendorIncomplete(res)
+    return res
+
+
+@dataclass
+class _VendorPlan:
+    archives: dict[tuple[str, ...], tuple[dict[str, Any], list[LockedPackage]]] = field(default_factory=dict)
+    git: dict[str, list[tuple[LockedPackage, str, str, str | None, str | None]]] = field(default_factory=dict)
+    python: list[tuple[LockedPackage, dict[str, Any]]] = field(default_factory=list)
+
+
+_TAG_RE = re.compile(r"[A-Za-z0-9._/+@-]{1,255}")
+_REV_RE = re.compile(r"[0-9a-f]{40}")
+
+
+def _vendor_plan(lock: Lock, targets: list[str], host: str, res: Any) -> _VendorPlan:
+    """What a sync of ``targets`` fetches: archives by URLs, git pins by URL, python distributions."""
+    plan = _VendorPlan()
+    done: set[tuple[int, str]] = set()
+    for target in targets:
+        for p, t in needed(lock, target, host):
+            if isinstance(p.source, HostSource) or (id(p), t) in done:
                 continue
-            seen.add(tuple(urls))
-            got = run.fetch(p, s)
-            rel = vendor_relpath(str(urls[0]))
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not (target.is_file() and target.stat().st_size == got.stat().st_size):
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(got, tmp)
-                os.replace(tmp, target)
-            out.append({"name": p.name, "version": p.version, "url": urls[0], "path": str(target)})
-    _save_learnt(ws, run)
-    return out
+            done.add((id(p), t))
+            label = f"{p.name} {p.version}"
+            recipe = recipe_for(p, t)
+            if recipe is not None and _is_pip(recipe):
+                if t != host:
+                    continue  # sync refuses python packages for another target
+                if not p.pip:
+                    res.problems.append(f"{label}: the lock lists none of its python distributions yet "
+                                        "(run `ckpm sync` on this host once, so that the lock records them)")
+                for d in p.pip:
+                    plan.python.append((p, d))
+                continue
+            srcs = sources_of(p, recipe) if recipe is not None else list(p.sources)
+            if isinstance(p.source, GitSource):  # the lock's check reads the tag from the repository
+                srcs = srcs + [{"git": p.source.git, "rev": p.source.rev, "tag": p.source.tag,
+                                "subdir": p.source.subdir}]
+            for s in srcs:
+                if s.get("git") is not None:
+                    url, rev, tag, subdir = s.get("git"), s.get("rev"), s.get("tag"), s.get("subdir")
+                    if not (isinstance(url, str) and isinstance(rev, str) and _REV_RE.fullmatch(rev)):
+                        res.problems.append(f"{label}: a git source in the lock has no URL or no full commit id")
+                        continue
+                    tag = tag if isinstance(tag, str) and _TAG_RE.fullmatch(tag) else None
+                    plan.git.setdefault(url, []).append((p, url, rev, tag, subdir if isinstance(subdir, str) else None))
+                elif isinstance(s.get("urls"), list) and s["urls"]:
+                    key = tuple(str(u) for u in s["urls"])
+                    plan.archives.setdefault(key, (s, []))[1].append(p)
+                else:
+                    res.problems.append(f"{label}: a source in the lock has neither URLs nor a git repository")
+    return plan
+
+
+def _vendor_archives(run: _Run, archives: dict[tuple[str, ...], tuple[dict[str, Any], list[LockedPackage]]],
+                     dest: Path, res: Any) -> None:
+    from ckpm.fetch.vendor import VendoredItem, archive_relpath
+
+    written: dict[str, VendoredItem] = {}
+    for urls, (src, pkgs) in archives.items():
+        p = pkgs[0]
+        rel = None
+        for u in urls:
+            try:
+                rel = archive_relpath(u)
+                break
+            except ValueError:
+                continue
+        if rel is None:
+            res.problems.append(f"{p.name} {p.version}: {urls[0]}: only http://, https:// and file:// URLs "
+                                "can be vendored")
+            continue
+        try:
+            got = run.fetch(p, src)
+        except CkpmError as e:
+            res.problems.append(f"{p.name} {p.version}: {e.message}" if p.name not in e.message else e.message)
+            continue
+        sha = str(src.get("sha256") or "").removeprefix("sha256:")
+        _place(got, dest / rel, sha)
+        item = written.get(rel)
+        if item is None:
+            item = written[rel] = VendoredItem("archive", rel, urls[0], sha256=sha or None, size=got.stat().st_size)
+            res.items.append(item)
+        item.packages.extend(f"{q.name} {q.version}" for q in pkgs)
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _place(src: Path, target: Path, sha: str) -> None:
+    """Copy the verified file ``src`` to ``target`` (atomically), unless ``target`` has its bytes already."""
+    import shutil
+
+    if target.is_file() and sha and _sha256_of(target) == sha:
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _vendor_git(ws: Workspace, git: dict[str, list[tuple[LockedPackage, str, str, str | None, str | None]]],
+                dest: Path, res: Any) -> None:
+    """One bare repository per git URL, holding its locked commits (fetched into the cache first)."""
+    from ckpm.errors import GitSourceError
+    from ckpm.fetch.vendor import VendoredItem, git_relpath
+    from ckpm.index.gitvendor import has_commits, write_vendored
+
+    by_rel: dict[str, list[tuple[Path, list[tuple[str, str | None]]]]] = {}
+    users: dict[str, list[str]] = {}
+    urls: dict[str, str] = {}
+    for url, pins in git.items():
+        p = pins[0][0]
+        try:
+            rel = git_relpath(url)
+        except ValueError as e:
+            res.problems.append(f"{p.name} {p.version}: {e}")
+            continue
+        revs = sorted({rev for _, _, rev, _, _ in pins})
+        gs = ws.git_source(url, None)
+        try:
+            if has_commits(gs.path, revs):
+                if ws.settings.offline:
+                    gs._open()  # a clear error when the repository is not cached at all
+                else:
+                    with ws.reporter.progress(f"fetching {url}"):
+                        gs.refresh()
+            lacking = has_commits(gs.path, revs)
+        except GitSourceError as e:
+            res.problems.append(f"{p.name} {p.version}: {e.message}")
+            continue
+        if lacking:
+            res.problems.append(f"{p.name} {p.version}: {url} has no commit {lacking[0]}"
+                                + (" in the cache (offline)" if ws.settings.offline else ""))
+            continue
+        by_rel.setdefault(rel, []).append((gs.path, sorted({(rev, tag) for _, _, rev, tag, _ in pins},
+                                                           key=lambda x: (x[0], x[1] or ""))))
+        users.setdefault(rel, []).extend(f"{q.name} {q.version}" for q, *_ in pins)
+        urls.setdefault(rel, url)
+    for rel, sources in sorted(by_rel.items()):
+        try:
+            with ws.reporter.progress(f"vendoring {urls[rel]}"):
+                out = write_vendored(dest / rel, sources)
+        except GitSourceError as e:
+            res.problems.append(f"{urls[rel]}: {e.message}")
+            continue
+        res.items.append(VendoredItem("git", rel, urls[rel], packages=sorted(set(users[rel])),
+                                      commits=list(out["commits"]), tags=dict(out["tags"])))
+
+
+_DIST_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
+_DIST_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,100}")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _vendor_python(ws: Workspace, run: _Run, dists: list[tuple[LockedPackage, dict[str, Any]]], dest: Path,
+                   res: Any) -> None:
+    """The exact files of the lock's ``pip`` lists, from pip (its cache, or the index it is
+    configured with: ``pip download --no-deps --require-hashes``), checked by sha256."""
+    import shutil
+    import tempfile
+
+    from ckpm.fetch.vendor import PYTHON_DIR, VendoredItem
+
+    want: dict[str, tuple[str, str, list[str]]] = {}  # sha → name, version, packages
+    for p, d in dists:
+        name, version = d.get("name"), d.get("version")
+        sha = str(d.get("sha256") or "").removeprefix("sha256:").lower()
+        label = f"{p.name} {p.version}"
+        if not (isinstance(name, str) and _DIST_NAME_RE.fullmatch(name) and isinstance(version, str)
+                and _DIST_VERSION_RE.fullmatch(version)):
+            res.problems.append(f"{label}: a python distribution in the lock has no valid name and version")
+            continue
+        if not _SHA_RE.fullmatch(sha):
+            res.problems.append(f"{label}: python {name} {version} has no sha256 in the lock (pip did not install "
+                                "it from an archive), so no file can be vendored for it")
+            continue
+        want.setdefault(sha, (name, version, []))[2].append(label)
+    if not want:
+        return
+    folder = dest / PYTHON_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    have: dict[str, Path] = {}
+
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            have.setdefault(_sha256_of(f), f)
+    missing = {sha: w for sha, w in want.items() if sha not in have}
+    if missing:
+        with tempfile.TemporaryDirectory(prefix=".pip-", dir=dest) as tmp:
+            failed = _pip_download(ws, run, list(missing.values()), list(missing), Path(tmp))
+            if failed is not None and len(missing) > 1:  # one by one, to name each that fails
+                for sha, w in missing.items():
+                    _pip_download(ws, run, [w], [sha], Path(tmp))
+            for f in sorted(Path(tmp).iterdir()):
+                if not f.is_file():
+                    continue
+                h = _sha256_of(f)
+                if h in missing and h not in have:
+                    target = folder / f.name
+                    shutil.move(str(f), str(target))
+                    have[h] = target
+    for sha, (name, version, labels) in want.items():
+        path = have.get(sha)
+        if path is None:
+            res.problems.append(f"{', '.join(sorted(set(labels)))}: python {name} {version} with sha256:{sha[:16]}… "
+                                "was not found by pip (its cache, or the index and find-links it is configured "
+                                "with); see .ckpm/logs/vendor-pip.log")
+            continue
+        res.items.append(VendoredItem("python", f"{PYTHON_DIR}/{path.name}", path.name, packages=sorted(set(labels)),
+                                      sha256=sha, size=path.stat().st_size))
+
+
+def _pip_download(ws: Workspace, run: _Run, dists: list[tuple[str, str, list[str]]], shas: list[str],
+                  into: Path) -> str | None:
+    """``pip download --no-deps --require-hashes`` of exact pins into ``into``; the error, or None."""
+    import sys
+    import time
+
+    from ckpm.build.process import run_command
+
+    logs = ws.root / STATE_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / "vendor-pip.log"
+    hashes: dict[tuple[str, str], list[str]] = {}
+    for (name, version, _), sha in zip(dists, shas):
+        hashes.setdefault((name, version), []).append(sha)
+    reqs = into / "requirements.txt"
+    reqs.write_text("".join(f"{n}=={v} " + " ".join(f"--hash=sha256:{h}" for h in hs) + "\n"
+                            for (n, v), hs in sorted(hashes.items())), encoding="utf-8")
+    venv_python = ws.root / STATE_DIR / "venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    python = str(venv_python) if venv_python.is_file() else sys.executable
+    files = into / "files"
+    argv = [python, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+            "--dest", str(files), "--require-hashes", "-r", str(reqs), *pip_args(ws)]
+    env = {**(pip_env(ws.settings) or {"PIP_CONFIG_FILE": os.devnull}), "PIP_NO_INPUT": "1", "PYTHONNOUSERSITE": "1",
+           "PATH": ws.settings.environ.get("PATH", "/usr/bin:/bin")}
+    try:
+        with ws.reporter.progress(f"downloading {len(hashes)} python distribution(s) with pip"):
+            run_command(argv, cwd=into, env=env, log=log, step="pip download", deadline=time.monotonic() + 3600)
+        return None
+    except BuildError as e:
+        return e.message
+    finally:
+        if files.is_dir():
+            for f in files.iterdir():
+                if f.is_file():
+                    os.replace(f, into / f.name)
+            files.rmdir()
 
 
 def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
@@ -724,12 +1186,15 @@ def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
         entry = run.store.complete(key)
         if entry is not None and t == run.target:
             prefixes[p.name] = entry.path
-    if run.target != run.host:
-        try:
-            tc = run.toolchain(run.target)
-        except CkpmError:
-            tc = None
-    return dict(deps_env(prefixes, toolchain=tc, base_path=ws.settings.environ.get("PATH", "/usr/bin:/bin")))
+    try:
+        tc = run.toolchain(run.target)  # the compilers a build for the target would use: CC, CXX, AR, RANLIB
+    except CkpmError:
+        tc = None
+    out = dict(deps_env(prefixes, toolchain=tc if tc is not None and tc.cross else None,
+                        base_path=ws.settings.environ.get("PATH", "/usr/bin:/bin")))
+    if tc is not None:
+        out.update({k: v for k, v in tc.env().items() if k in ("CC", "CXX", "AR", "RANLIB")})
+    return out
 
 
 def store_entries(settings: Settings) -> list[Any]:

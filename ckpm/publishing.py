@@ -171,7 +171,7 @@ def _check_token(token: str) -> str:
 
 
 def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: Any = None,
-          what: str = "") -> Any:
+          what: str = "", auth_hint: str | None = None) -> Any:
     """One JSON request; the answer's JSON (bounded), or a RegistryError with the server's code."""
     import requests
 
@@ -199,8 +199,19 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
                 if time.monotonic() > deadline:
                     raise RegistryError(f"{url}: the answer took longer than {2 * HTTP_TIMEOUT:g} s")
             status = r.status_code
+    except requests.Timeout:
+        raise RegistryError(f"cannot reach {what or url}: no answer within {HTTP_TIMEOUT:g} s",
+                            hint="check the URL and your network") from None
+    except requests.ConnectionError as e:
+        from ckpm.netutil import connection_reason
+
+        reason, _ = connection_reason(e)
+        raise RegistryError(f"cannot reach {what or url}: {reason}",
+                            hint="check the URL, that the registry is running, and your network") from None
     except requests.RequestException as e:
-        raise RegistryError(f"cannot reach {what or url}: {type(e).__name__}: {str(e)[:300]}",
+        from ckpm.netutil import short_error
+
+        raise RegistryError(f"cannot reach {what or url}: {short_error(e)}",
                             hint="check the URL and your network") from None
     try:
         parsed = json.loads(raw.decode("utf-8")) if raw else None
@@ -219,7 +230,7 @@ def _http(settings: Settings, method: str, url: str, *, auth: str | None, body: 
     code = (code or "")[:64] or None
     if status == 401:
         raise AuthError(f"{what or url}: {text}", code=code or "unauthorized", status=status,
-                        hint="pass --token, set $CKPM_TOKEN, or run `ckpm login --registry URL`")
+                        hint=auth_hint or "pass --token, set $CKPM_TOKEN, or run `ckpm login --registry URL`")
     raise RegistryError(f"{what or url}: {text}", code=code, status=status)
 
 
@@ -315,7 +326,9 @@ def login(registry: str, token: str, *, settings: Settings | None = None) -> Log
         raise UsageError(f"--registry takes an http:// or https:// URL, not {registry!r}")
     token = _check_token(token)
     api = api_base(registry, s)
-    me = _http(s, "GET", f"{api}/api/v1/me", auth=token, what=f"{api}/api/v1/me")
+    me = _http(s, "GET", f"{api}/api/v1/me", auth=token, what=f"{api}/api/v1/me",
+               auth_hint="the registry does not know this token: check that you copied it whole, or ask "
+                         "the registry's operator for a new one (`ckpm-registry token add LOGIN`)")
     user = me.get("user") if isinstance(me, dict) else None
     if not isinstance(user, str) or not user:
         raise RegistryError(f"{api}/api/v1/me did not name a user")
@@ -551,7 +564,10 @@ def recipe_and_rule_problems(line: Mapping[str, Any]) -> list[str]:
     from ckpm.detect.trust import validate_rule
     from ckpm.model.program import parse_program
 
-    out: list[str] = []
+    from ckpm.model.source import local_file_sources
+
+    out: list[str] = [f"{f} names a local file, which nobody else can read (use an http(s) URL)"
+                      for f in local_file_sources(line)]
     for i, recipe in enumerate(line.get("install") or (), 1):
         out.extend(f"[[install]] {i}: {p}" for p in check_recipe(recipe))
     for i, rule in enumerate(line.get("detect") or (), 1):

@@ -134,10 +134,11 @@ class WhyNot:
     possible: bool
     lines: list[str]
     locked: bool = False  # the version asked about is the one in the lock
+    exists: bool = True  # False: no index or repository has that version at all
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "possible": self.possible, "locked": self.locked,
-                "explanation": self.lines}
+                "exists": self.exists, "explanation": self.lines}
 
 
 def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None) -> WhyNot:
@@ -169,9 +170,12 @@ def why_not(ws: Workspace, name: str, version: str, *, target: str | None = None
     if not cands:
         have = sorted({c.version.text for c in factory.all_candidates(key, [Req(probe, t, key)])},
                       key=lambda s: try_version(s))  # type: ignore[arg-type,return-value]
+        shown = ", ".join(have[-8:])
+        known = (f" (known versions: {shown})" if len(have) <= 8
+                 else f" (the newest 8 of {len(have)} known versions: {shown}; `ckpm show {key}` lists all)")
         lines.append(f"{key} {version} does not exist in " + ", ".join(i.name for i in ws.indexes)
-                     + (f" (known versions: {', '.join(have[-8:])})" if have else ""))
-        return WhyNot(key, version, False, lines)
+                     + (known if have else ""))
+        return WhyNot(key, version, False, lines, exists=False)
     c = cands[0]
     if c.entry.yanked:
         lines.append(f"{key} {version} is yanked: new resolutions skip it")
@@ -257,6 +261,7 @@ def show(indexes: Sequence[Index], name: str) -> dict[str, Any]:
     for idx in indexes:
         es = idx.entries(key)
         if es:
+            es = sorted(es, key=lambda e: e.version)  # version order, whatever order they were published in
             return {
                 "name": key, "index": idx.name, "index_url": idx.url,
                 "kind": es[-1].kind, "description": es[-1].description,

@@ -37,6 +37,11 @@ from typing import Any, Mapping
 from ckpm.errors import CkpmError
 from ckpm.report import Reporter
 
+#: the resolver's default budget for one command (every target, both searches): rounds and seconds;
+#: `--max-rounds` and `--timeout` change them, and the seconds also bound the command's network reads
+RESOLVE_MAX_ROUNDS = 50_000
+RESOLVE_SECONDS = 120.0
+
 INDEX_ENV = "CKPM_INDEX"
 CACHE_ENV = "CKPM_CACHE_DIR"
 PYTHON_ENV = "CKPM_PYTHON"

@@ -22,7 +22,7 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``detect`` | ``key``, ``refresh`` |
 | ``sync`` | ``target``, ``locked``, ``mirrors`` (vendored folders), ``jobs`` |
 | ``fetch`` | ``names``, ``target``, ``locked``, ``mirrors`` |
-| ``vendor`` | ``dest``, ``locked``, ``mirrors`` |
+| ``vendor`` | ``dest``, ``locked``, ``mirrors``, ``targets`` |
 | ``env`` | ``target`` |
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
 | ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked``, ``scheduler`` |
@@ -228,8 +228,9 @@ def _vendor(r: dict[str, Any]) -> dict[str, Any]:
     from ckpm.api import LockOptions, vendor
 
     dest = _str(r, "dest", required=True) or ""
-    files = vendor(_ws(r), Path(dest), mirror_dirs=_mirror_dirs(r), lock_options=LockOptions(locked=bool(r.get("locked"))))
-    return {"dest": dest, "files": files}
+    res = vendor(_ws(r), Path(dest), mirror_dirs=_mirror_dirs(r), lock_options=LockOptions(locked=bool(r.get("locked"))),
+                 targets=_strs(r, "targets") or None)
+    return res.to_dict()  # type: ignore[no-any-return]
 
 
 def _env(r: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +268,7 @@ def _run(r: dict[str, Any]) -> dict[str, Any]:
         from ckpm.pipeline.remote import run_remote
 
         lock(ws, LockOptions(locked=req.locked))
-        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
         if req.record:
             rec["path"] = str(save_record(ws.root, req.record, rec))
     else:

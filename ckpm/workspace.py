@@ -20,7 +20,7 @@ from ckpm.index import Index, open_index
 from ckpm.model.manifest import MANIFEST, ProjectManifest, find_project, load_project
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import validate_target
-from ckpm.settings import INDEX_ENV, Settings, SettingsError
+from ckpm.settings import INDEX_ENV, RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS, Settings, SettingsError
 
 if TYPE_CHECKING:
     from ckpm.model.lockfile import Lock
@@ -43,6 +43,13 @@ def check_settings(settings: Settings) -> Settings:
                                 details=problems if len(problems) > 1 else [],
                                 hint="unset the variable, or see `Host facts` in docs/detection.md")
     return settings
+
+
+def bound_indexes(indexes: Sequence[Any], deadline: float | None) -> None:
+    """Give every network index the command's deadline (a ``time.monotonic()`` value, or None)."""
+    for idx in indexes:
+        if hasattr(idx, "deadline"):
+            idx.deadline = deadline
 
 
 class Workspace:
@@ -107,9 +114,7 @@ class Workspace:
     def set_deadline(self, seconds: float | None) -> None:
         """Bound every network read of this command to ``seconds`` from now."""
         self.deadline = None if seconds is None else time.monotonic() + seconds
-        for idx in self._indexes or ():
-            if hasattr(idx, "deadline"):
-                idx.deadline = self.deadline
+        bound_indexes(self._indexes or (), self.deadline)
         for src in self._git_sources.values():
             if hasattr(src, "deadline"):
                 src.deadline = self.deadline
@@ -237,8 +242,8 @@ class LockOptions:
     upgrade_packages: Sequence[str] = ()
     targets: Sequence[str] | None = None
     prerelease: bool | None = None  # None: keep what the lock says
-    max_rounds: int = 50_000
-    timeout: float = 120.0  # bounds the whole command: resolution and network reads
+    max_rounds: int = RESOLVE_MAX_ROUNDS
+    timeout: float = RESOLVE_SECONDS  # bounds the whole command: resolution and network reads
     locked: bool = False  # never re-resolve: fail if the lock does not hold
     allow_host_drift: bool = False  # with locked: host drift is a warning
 

@@ -502,3 +502,15 @@ def test_compiling_needs_a_compiler(tmp_path: Path, tarball: Path) -> None:
     with pytest.raises(BuildError, match="has no C compiler"):
         run_recipe({"steps": [{"kind": "make"}]}, ctx)
     assert not ctx.log.exists()
+
+
+def test_deps_env_lists_a_shared_prefix_once(tmp_path: Path) -> None:
+    from ckpm.build.environment import deps_env
+
+    prefix = tmp_path / "prefix"
+    for d in ("bin", "include", "lib/pkgconfig"):
+        (prefix / d).mkdir(parents=True)
+    env = deps_env({"lib-a": prefix, "lib-a-dev": prefix}, base_path="/usr/bin")
+    assert env["LIB_A_ROOT"] == env["LIB_A_DEV_ROOT"] == str(prefix)
+    assert env["PATH"] == f"{prefix}/bin:/usr/bin" and env["CPPFLAGS"] == f"-I{prefix}/include"
+    assert env["PKG_CONFIG_PATH"] == f"{prefix}/lib/pkgconfig" and env["CMAKE_PREFIX_PATH"] == str(prefix)

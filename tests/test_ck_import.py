@@ -190,7 +190,7 @@ def test_import_maps_every_module_and_reports_what_it_skipped(ck_repo: tuple[Pat
     assert "meta.json is missing" in why["program/no-meta"]
     assert "not a file of the entry" in why["dataset/escape"]
     assert "rm" in why["soft/tool.evil"] and "rule ignored" in why["soft/tool.evil"]
-    assert why["program/needs-shell"] == "no run command could be carried over"
+    assert why["program/needs-shell"].startswith("no run command could be carried over (run_cmds.")
     assert "f77" in why["program/fortran-thing"]
 
     prog = line_of(index, "program-hello-ck")
@@ -385,7 +385,7 @@ def test_hostile_metadata_is_bounded_and_never_escapes(tmp_path: Path) -> None:
     linked = next(e for e in read_repo(repo).entries if e.alias == "linked")
     assert linked.files == [] and any("symbolic link" in p for p in linked.problems)
     assert "not a file of the entry" in why["program/evil-args"]
-    assert why["program/evil-cmd"] == "no run command could be carried over"
+    assert why["program/evil-cmd"].startswith("no run command could be carried over (run_cmds.")
     assert "not an http(s) URL" in why["package/evil-url"]
     flags = line_of(tmp_path / "idx", "package-evil-flags")
     assert flags["install"][0]["steps"] == [{"kind": "cmake", "args": ["-DX=1"]}]
@@ -468,6 +468,13 @@ def test_a_data_set_of_several_files_and_the_commands_that_name_them(tmp_path: P
     assert prog.line["run"]["commands"] == {
         "ok": {"args": ["{input}/" + DATASET_FILE, "{input}/" + DATASET_FILE + "-1"], "env": {}}}
     assert any("dataset_filename_99" in n for n in prog.not_carried)
+    # dataset_tags at the program's level (as docs/coming-from-ck.md shows it) serve every command
+    top = {"source_files": ["m.c"], "dataset_tags": ["pair"],
+           "run_cmds": {"default": {"run_time": {"run_cmd_main": "$#BIN_FILE#$ $#dataset_path#$$#dataset_filename#$"}}}}
+    prog = map_program(CkEntry("program", "prog", None, p, top, files=["m.c"]))
+    assert prog.line is not None and prog.line["run"]["commands"]["default"]["args"] == ["{input}/" + DATASET_FILE]
+    assert {"name": "dataset", "tags": ["pair"]} in prog.line["deps"] or any(
+        d.get("tags") == ["pair"] for d in prog.line["deps"]), prog.line["deps"]
 
 
 def test_aliases_and_uids_as_ck_writes_them(tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def test_user_tour(tmp_path: Path, index: Path) -> None:
     assert "taking it would also change: lib-tensorflow 1.15.5 -> 1.13.1" in r.stdout
     r = run("why-not", "lib-numpy@9.0", cwd=demo, env=env)
     assert "lib-numpy 9.0 does not exist in lab (known versions: 1.16.6, 1.18.5, 1.26.4)" in r.stdout
+    assert r.returncode == 1
+    r = run("why-not", "@1", cwd=demo, env=env)
+    assert r.returncode == 1 and "give NAME@VERSION" in r.stderr and "no component named ''" not in r.stderr
     r = run("remove", "compiler", cwd=demo, env=env)
     assert r.returncode == 0 and "- gcc 12.2.0" in r.stderr
     # stale lock: edit the manifest by hand

@@ -49,3 +49,18 @@ def test_the_demo_runs_offline_and_records(tmp_path: Path) -> None:
     # (the metric verdicts themselves are tested in tests/test_run.py)
     r = ckpm("replay", "demo", "--tolerance", "3", cwd=demo)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_failing_program_shows_why_with_its_own_exit_code(tmp_path: Path) -> None:
+    """`--param threshold=abc`: the program's own explanation (its first stderr line) is shown whole,
+    with the path of its full output, and `ckpm run` exits 10 (the program failed), not 5."""
+    demo = _checkout(tmp_path)
+    r = ckpm("run", "--param", "threshold=abc", "--record", "bad", cwd=demo)
+    assert r.returncode == 10, r.stderr
+    assert "ckpm-demo: the program exited with 2" in r.stderr and "Traceback" not in r.stderr
+    assert "  corners: error: THRESHOLD must be a whole number from 1 to 254, not 'abc'\n" in r.stderr
+    assert r.stderr.count("THRESHOLD must be") == 1  # said once, not in the message and again in the details
+    full = r.stderr.split("its whole output is in ")[1].split(" and ")[0]
+    assert Path(full).read_text().startswith("corners: error: THRESHOLD")
+    r = ckpm("results", "show", "bad", "--json", cwd=demo)
+    assert r.returncode == 0 and json.loads(r.stdout)["data"]["records"][0]["ok"] is False  # recorded as failed

@@ -67,8 +67,8 @@ def test_moved_tag_is_detected_by_check(tmp_path: Path, lab_index: Path, mytool,
     assert new != old
     res = api.check(fresh(ws))
     assert not res.ok
-    assert res.problems == [f"mytool 0.4.0: tag 0.4.0 of {mytool.url} moved from {old[:12]} to {new[:12]} "
-                            "since the lock was written"]
+    assert res.problems == [f"mytool 0.4.0: source: tag 0.4.0 of {mytool.url} moved from {old[:12]} to {new[:12]} "
+                            "since the lock was written; `ckpm lock --upgrade-package mytool` takes the new commit"]
     # re-locking takes the new commit, and its manifest (cache is keyed by commit, not name-version)
     api.lock(fresh(ws), api.LockOptions(upgrade=True))
     (p,) = fresh(ws).read_lock().find("mytool")  # type: ignore[union-attr]

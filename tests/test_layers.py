@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "ckpm"
 
-LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.lazy", "ckpm.perf", "ckpm.report"}
+LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.lazy", "ckpm.netutil", "ckpm.perf", "ckpm.report"}
 # entry points (``ckpm.access``, ``python -m ckpm``, ``python -m ckpm.detect``) sit on top of everything
 ENTRY_POINTS = {"ckpm", "ckpm.__main__", "ckpm.detect.__main__"}
 # what each layer may import, beside itself and the leaves
@@ -29,7 +29,15 @@ ALLOWED: dict[str, set[str]] = {
     # `ckpm run`: provision → compile → run → validate → record (over api.sync)
     "ckpm.pipeline": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                       "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment", "ckpm.queries",
+                      "ckpm.api", "ckpm.artifact"},
+    # artifact bundles (pack, verify, safe unpack): below the pipeline, whose remote runs ship them
+    "ckpm.artifact": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+                      "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment", "ckpm.queries",
                       "ckpm.api"},
+    # `ckpm artifact evaluate`/`inspect`: replays experiments, so above the pipeline
+    "ckpm.artifact.evaluate": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
+                               "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
+                               "ckpm.experiment", "ckpm.queries", "ckpm.api", "ckpm.pipeline", "ckpm.artifact"},
     # `ckpm sync` and friends: the lock made real (uses everything below the API)
     "ckpm.provision": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                        "ckpm.workspace", "ckpm.fetch", "ckpm.store", "ckpm.build"},
@@ -50,7 +58,8 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.ck": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
-                 "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.container"},
+                 "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.artifact",
+                 "ckpm.artifact.evaluate", "ckpm.container"},
 }
 
 

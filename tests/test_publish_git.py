@@ -330,6 +330,9 @@ def test_a_moved_tag_is_refused_by_lock_check_and_sync(comp: Component, index: A
     # the quick "does the lock hold" of other commands does not fetch each published repository:
     # the existing lock stays (it installs the published commit, whatever the tag does now)
     assert not api.lock(api.Workspace(proj, settings)).changed
+    # --upgrade-package asks again, and refuses to write the lock that lock --check refuses
+    with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
+        api.lock(api.Workspace(proj, settings), api.LockOptions(upgrade_packages=["mylib"]))
     # a lock that takes the version anew asks, and refuses it naming both commits
     fresh = consumer(tmp_path, index, name="fresh")
     with pytest.raises(TagMoved, match=f"{moved}.*{first}"):
@@ -348,6 +351,10 @@ def test_a_moved_tag_is_refused_by_lock_check_and_sync(comp: Component, index: A
     # the CLI says so, naming both
     r = ckpm("lock", "--check", cwd=proj, tmp_path=tmp_path)
     assert r.returncode == 3 and first in r.stdout + r.stderr and moved in r.stdout + r.stderr
+    # ...and what fixes it (not a plain `ckpm lock`, which keeps the lock as it is); so does sync --locked, exit 3
+    assert f"move tag v1.0.0 back to {first[:12]}" in r.stderr and "`ckpm lock --upgrade-package mylib`" in r.stderr
+    r = ckpm("sync", "--locked", cwd=proj, tmp_path=tmp_path)
+    assert r.returncode == 3 and moved in r.stderr and "`ckpm lock --upgrade-package mylib`" in r.stderr, r.stderr
     r = ckpm("sync", cwd=proj, tmp_path=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "error: mylib 1.0.0: tag v1.0.0" in r.stderr and first in r.stderr and moved in r.stderr

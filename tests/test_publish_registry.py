@@ -76,9 +76,18 @@ def consumer_project(tmp_path: Path, registry_url: str, dependency: str) -> Path
 
 def test_login_checks_the_token_and_keeps_it_private(registry: RunningRegistry, tmp_path: Path) -> None:
     s = settings_for(tmp_path)
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as ei:
         login(registry.url, "ckpm_wrong-token", settings=s)
+    assert ei.value.hint and "ckpm login" not in ei.value.hint and "does not know this token" in ei.value.hint
     assert not Path(s.config_path).exists()  # type: ignore[arg-type]
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on: the error says so in a few words
+        free.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{free.getsockname()[1]}"
+    with pytest.raises(RegistryError) as ei2:
+        login(dead, registry.tokens_of["alice"], settings=s)
+    assert ei2.value.message == f"cannot reach {dead}/api/v1/me: connection refused", ei2.value.message
     res = login(registry.url, registry.tokens_of["alice"], settings=s)
     assert res.user == "alice" and res.registry == registry.url
     cfg = Path(res.config)

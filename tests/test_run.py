@@ -127,6 +127,10 @@ def test_run_errors_are_one_clear_line(tmp_path: Path) -> None:
         r = ckpm_cli("run", *args, cwd=proj)
         assert r.returncode != 0 and words in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr
+    for args, code in ((["--flags", "sped"], "unknown-flags"), (["--cmd", "sun"], "unknown-command"),
+                       (["--param", "m=1"], "unknown-parameter")):
+        r = ckpm_cli("run", *args, "--json", cwd=proj)
+        assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == code, (args, r.stdout)
     (proj / "ckpm.toml").write_text(MANIFEST.format(extra='timeout = "soon"\n'))
     r = ckpm_cli("run", cwd=proj)
     assert r.returncode != 0 and "timeout must be a number" in r.stderr
@@ -223,7 +227,11 @@ def test_an_experiment_exports_as_one_file_and_imports_elsewhere(tmp_path: Path)
     (other / "ckpm.toml").write_text('[project]\nname = "elsewhere"\n')
     r = ckpm_cli("results", "import", str(out), "--as", "theirs", cwd=other)
     assert r.returncode == 0, r.stderr
+    assert "added 1 record to theirs" in r.stderr + r.stdout
     assert load_experiment(other, "theirs").records[0]["id"] == doc["records"][0]["id"]
+    r = ckpm_cli("results", "import", str(out), "--as", "theirs", cwd=other)  # the same file again
+    assert r.returncode == 0 and "added 0 records to theirs (1 record already there)" in r.stderr + r.stdout
+    assert len(load_experiment(other, "theirs").records) == 1
     (tmp_path / "bad.json").write_text('{"kind": "ckpm-experiment", "records": [{"format": 9}]}')
     r = ckpm_cli("results", "import", str(tmp_path / "bad.json"), "--as", "x", cwd=other)
     assert r.returncode == 1 and "not a format-1 experiment record" in r.stderr

@@ -181,6 +181,7 @@ def test_sync_fetches_from_the_mirror_builds_and_pins_on_first_use(tmp_path: Pat
     assert variables["LIB_HELLO_ROOT"] == str(prefix)
     assert f"-I{prefix}/include" in variables["CPPFLAGS"] and f"{prefix}/include" in variables["CPATH"]
     assert f"-L{prefix}/lib" in variables["LDFLAGS"]
+    assert Path(variables["CC"]).is_absolute() and os.access(variables["CC"], os.X_OK)  # the compiler a build uses
 
 
 def test_a_changed_file_is_refused_and_every_mirror_named(tmp_path: Path, mirror: Mirror) -> None:
@@ -333,6 +334,9 @@ def test_two_concurrent_syncs_build_once(tmp_path: Path, mirror: Mirror) -> None
     paths = {[x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["path"] for o in outs}
     assert len(paths) == 1
     assert counter.read_text().count("built") == 1
+    actions = sorted([x for x in json.loads(o[0])["data"]["packages"] if x["name"] == "lib-hello"][0]["action"]
+                     for o in outs)
+    assert actions == ["built", "store"]  # the one that waited reused the prefix, and says so
 
 
 FAKE_ZLIB_CONFIGURE = """#!/bin/sh
@@ -458,8 +462,12 @@ def test_fetch_downloads_a_transitive_package_and_builds_nothing(tmp_path: Path,
     env = _env(tmp_path)
     r = ckpm("fetch", "lib-hello", "--json", cwd=proj, env=env)
     assert r.returncode == 0, r.stderr
-    assert [(p["name"], p["action"]) for p in json.loads(r.stdout)["data"]["packages"]] == [("lib-hello", "fetched")]
+    (got,) = json.loads(r.stdout)["data"]["packages"]
+    assert (got["name"], got["action"]) == ("lib-hello", "fetched")
+    assert Path(got["path"]).is_file() and Path(got["path"]).is_relative_to(tmp_path)  # where it went
     assert mirror.hits == {"hello/hello-1.0.tar.gz": 1}
+    r = ckpm("fetch", "lib-hello", cwd=proj, env=env)
+    assert r.returncode == 0 and got["path"] in r.stdout and "download cache" in r.stderr
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("libhello.a"))
     r = ckpm("fetch", "lib-helo", cwd=proj, env=env)
     assert r.returncode != 0 and "did you mean lib-hello" in r.stderr

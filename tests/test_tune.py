@@ -420,6 +420,7 @@ def test_cli_tune_records_every_point_and_prints_the_frontier(tmp_path: Path) ->
     # errors are one clear line
     r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,speed", "--budget", "2", cwd=proj)
     assert r.returncode == 1 and "measures no speed" in r.stderr and "Traceback" not in r.stderr
+    assert "(1/2)" not in r.stderr  # refused before a first point was compiled and run
     (proj / "bad.toml").write_text("[cflags.opt]\nchoices = ['O2']\n")
     r = ckpm_cli("tune", "--space", "bad.toml", cwd=proj)
     assert r.returncode == 1 and "bad.toml: cflags.opt.choices: 'O2' is not a compiler flag" in r.stderr

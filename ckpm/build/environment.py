@@ -56,8 +56,8 @@ def deps_env(
     for name, prefix in deps.items():
         p = Path(prefix)
         out[root_variable(name)] = str(p)
-        if os.path.normpath(str(p)) in SYSTEM_PREFIXES:
-            continue
+        if os.path.normpath(str(p)) in SYSTEM_PREFIXES or str(p) in prefixes:
+            continue  # a system prefix is searched anyway; a shared prefix is listed once
         prefixes.append(str(p))
         if not cross and (p / "bin").is_dir():
             bins.append(str(p / "bin"))

@@ -684,7 +684,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
             notes.append(f"{cw}: run_input_files {', '.join(unnamed[:4])} are copied by CK beside the program; "
                          "ckpm does not copy them (the program finds them only when given their paths)")
         uses_input = any("{input}" in a for a in args)
-        dt = tags_of(c.get("dataset_tags"))
+        dt = tags_of(c.get("dataset_tags")) or tags_of(meta.get("dataset_tags"))  # per command, else the program's
         if uses_input and not dt:
             notes.append(f"{cw}: reads a data set but names no dataset_tags; left out")
             continue
@@ -713,8 +713,9 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         commands[cname] = {"args": args, "env": cenv}
         timers.add(timer)
         written[cname] = [a[len("{out}/"):] for a in args if a.startswith("{out}/") and a[len("{out}/"):] in outs]
-    if not commands:
-        return skip("no run command could be carried over")
+    if not commands:  # the table shows the reason: each command's own, not only the count
+        why = "; ".join(n for n in notes if n.startswith("run_cmds.") and n.endswith("left out")) or "none found"
+        return skip(f"no run command could be carried over ({why[:300]})")
     run: dict[str, Any] = {
         "sources": [f"src/{s}" for s in srcs if not s.endswith((".h", ".hpp"))],
         "language": language,

@@ -36,18 +36,25 @@ class Ctx:
 
         return Workspace(self.project, self.options(as_json=as_json, **kw))
 
-    def indexes(self, *, as_json: bool = False) -> list[Any]:
-        """The project's indexes when inside a project, else --index / the embedded index."""
+    def indexes(self, *, as_json: bool = False, timeout: float | None = None) -> list[Any]:
+        """The project's indexes when inside a project, else --index / the embedded index;
+        with ``timeout``, every read of theirs ends within that many seconds from now."""
+        import time
+
         from ckpm.errors import NoProject
-        from ckpm.workspace import make_indexes
+        from ckpm.workspace import bound_indexes, make_indexes
 
         opts = self.options(as_json=as_json)
         if opts.effective_index_url():
-            return make_indexes(None, opts)
-        try:
-            return self.workspace(as_json=as_json).indexes
-        except NoProject:
-            return make_indexes(None, opts)
+            found = make_indexes(None, opts)
+        else:
+            try:
+                found = list(self.workspace(as_json=as_json).indexes)
+            except NoProject:
+                found = make_indexes(None, opts)
+        if timeout is not None:
+            bound_indexes(found, time.monotonic() + timeout)
+        return found
 
     def warnings(self) -> list[str]:
         return list(self.reporter.warnings) if self.reporter is not None else []

@@ -13,6 +13,7 @@ import click
 
 from ckpm import __version__
 from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,19 +36,23 @@ def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: in
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Project name (default: the folder's name).")
 @click.option("--description", default="", help="One line about the project.")
+@json_option
 @pass_ctx
 @handle_errors
-def init(c: Ctx, path: Path | None, name: str | None, description: str) -> None:
+def init(c: Ctx, path: Path | None, name: str | None, description: str, as_json: bool) -> None:
     """Create a project: PATH/ckpm.toml with [project] and [dependencies]."""
     from ckpm.api import init_project
 
     target = path or c.project or Path(".")
     p = init_project(target, name or (path.name if path else None), description=description)
+    if as_json:
+        emit(c, {"manifest": str(p)})
+        return
     click.echo(f"created {p}")
 
 
 def _lock_opts(upgrade: bool = False, upgrade_package: tuple[str, ...] = (), target: tuple[str, ...] = (),
-               prerelease: bool | None = None, max_rounds: int = 50_000, timeout: float = 120.0,
+               prerelease: bool | None = None, max_rounds: int = RESOLVE_MAX_ROUNDS, timeout: float = RESOLVE_SECONDS,
                locked: bool = False) -> Any:
     from ckpm.api import LockOptions
 
@@ -76,8 +81,8 @@ resolve_options = [
     click.option("--no-host", is_flag=True, help="Pretend nothing is installed: satisfy nothing from the host."),
     click.option("--target", "-t", multiple=True, help="Resolve for TARGET (repeatable; default: the host)."),
     click.option("--prerelease/--no-prerelease", default=None, help="Allow pre-releases."),
-    click.option("--max-rounds", type=int, default=50_000, show_default=True, help="Resolver round budget."),
-    click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s)."),
+    click.option("--max-rounds", type=int, default=RESOLVE_MAX_ROUNDS, show_default=True, help="Resolver round budget."),
+    click.option("--timeout", type=float, default=RESOLVE_SECONDS, show_default=True, help="Resolver time budget (s)."),
 ]
 
 
@@ -171,7 +176,7 @@ def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
         click.echo(f"{name} is stale:", err=True)
         for p in res.problems:
             click.echo(f"  - {escape_control(p)}", err=True)
-        click.echo("hint: run `ckpm lock` to update it", err=True)
+        click.echo(f"hint: {escape_control(res.hint)}", err=True)
     for n in res.notes:
         click.echo(f"note: {escape_control(n)}", err=True)
     if res.drift:
@@ -210,8 +215,10 @@ def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
     from ckpm.cli.output import table
 
     if key is None:
-        table(["fact", "value", "details"],
-              [(n, d.version, _extra(d.extra)) for n, d in sorted(res.facts.items())], title="host facts")
+        # a fact's value is its name where it has one (`__arch` is x86_64; its version 1 says nothing)
+        table(["fact", "value", "version", "details"],
+              [(n, d.extra.get("name", ""), d.version, _extra({k: x for k, x in d.extra.items() if k != "name"}))
+               for n, d in sorted(res.facts.items())], title="host facts")
     rows = [(n, d.version, d.path or "", d.detector, _extra(d.extra))
             for n in sorted(res.found) for d in res.found[n]]
     table(["component", "version", "path", "detector", "details"], rows, title="detected software")
@@ -289,16 +296,18 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
     from ckpm.errors import ProjectError
 
     name, _, version = spec.partition("@")
-    if not version:
+    if not version or not name:
         raise ProjectError(f"{spec!r}: give NAME@VERSION, e.g. lib-numpy@1.26.4")
     res = api.why_not(c.workspace(as_json=as_json), name, version.lstrip("="), target=target)
     if as_json:
         emit(c, res.to_dict())
-        return
-    from ckpm.report import escape_control
+    else:
+        from ckpm.report import escape_control
 
-    for line in res.lines:
-        click.echo(escape_control(line))
+        for line in res.lines:
+            click.echo(escape_control(line))
+    if not res.exists:  # a version nobody has is the user's mistake, not an answer
+        sys.exit(1)
 
 
 @cli.command()
@@ -306,14 +315,16 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
 @click.option("--tags", help="Comma-separated tags every hit must carry.")
 @click.option("--kind", help="Only this kind (program, lib, compiler, tool, model, dataset, script).")
 @click.option("--limit", type=int, help="At most N hits.")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, as_json: bool) -> None:
+def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, timeout: float | None,
+           as_json: bool) -> None:
     """Search the index by free TEXT and/or --tags."""
     from ckpm import queries  # what ckpm.api re-exports, without the modules that change a project
 
-    hits = queries.search(c.indexes(as_json=as_json), text=text, tags=tags, kind=kind, limit=limit)
+    hits = queries.search(c.indexes(as_json=as_json, timeout=timeout), text=text, tags=tags, kind=kind, limit=limit)
     if as_json:
         emit(c, [h.to_dict() for h in hits])
         return
@@ -410,7 +421,7 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
         from ckpm.pipeline.remote import run_remote
 
         lock(ws, LockOptions(locked=locked))  # the workers get a lock that holds
-        rec = run_remote(ws.root, {**req.to_dict(), "record": None}, scheduler)
+        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
         if record:
             rec["path"] = str(save_record(ws.root, record, rec))
             rec["experiment"] = record
@@ -423,13 +434,13 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
 
 
 def _print_record(rec: dict[str, Any]) -> None:
-    from ckpm.cli.output import info, table
+    from ckpm.cli.output import info, plural, table
 
     prog = rec["program"]
     comp = rec["stages"]["compile"]
     info(f"{prog['name']} ({prog['command']}) on {rec['target']}: compiled with {comp['compiler']['name']} "
          f"{comp['compiler']['version']}" + (" (reused)" if comp["reused"] else "")
-         + f"; {len(rec['repetitions'])} run(s); validation "
+         + f"; {plural(len(rec['repetitions']), 'run')}; validation "
          + ("passed" if rec["ok"] else "FAILED"))
     rows = []
     for name, m in rec["metrics"].items():
@@ -487,8 +498,12 @@ def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: s
 
 # -- provisioning ---------------------------------------------------------------------------
 
+timeout_option = click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                              help="Time limit of the whole command (s): resolution, downloads and builds "
+                                   f"(default: none; resolution alone stops after {RESOLVE_SECONDS:g} s).")
 mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Path(file_okay=False, path_type=Path),
-                             help="A vendored folder (`ckpm vendor`) tried first for every http(s) URL (repeatable).")
+                             help="A folder made by `ckpm vendor`, tried first for every source: archives, git "
+                                  "repositories, python distributions (repeatable).")
 
 
 @cli.command()
@@ -497,36 +512,41 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @click.option("--allow-host-drift", is_flag=True, help="With --locked: host differences are warnings.")
 @click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Resolver time budget (s).")
+@timeout_option
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def sync(c: Ctx, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int, timeout: float,
+def sync(c: Ctx, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int,
+         timeout: float | None,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
+    import time
+
     from ckpm import api
     from ckpm.provision import SyncOptions
 
+    deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json, no_host=no_host)
-    lock_opts = _lock_opts(timeout=timeout, locked=locked)
+    lock_opts = _lock_opts(timeout=timeout if timeout is not None else 120.0, locked=locked)
     lock_opts.allow_host_drift = allow_host_drift
-    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors), lock_opts)
+    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors, deadline=deadline),
+                            lock_opts)
     if as_json:
         emit(c, {"lock": outcome.to_dict(), **res.to_dict()})
         return
     _report_sync(res)
 
 
-def _report_sync(res: Any) -> None:
-    from ckpm.cli.output import info, table
+def _report_sync(res: Any, verb: str = "synced") -> None:
+    from ckpm.cli.output import info, plural, table
 
     table(["package", "version", "target", "action", "where"],
           [(p.name, p.version, p.target, p.action, p.path or p.detail) for p in res.packages])
     counts: dict[str, int] = {}
     for p in res.packages:
         counts[p.action] = counts.get(p.action, 0) + 1
-    info(f"synced {len(res.packages)} packages for {res.target}: "
+    info(f"{verb} {plural(len(res.packages), 'package')} for {res.target}: "
          + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
     for line in res.pinned:
         info(f"pinned on first use: {line}")
@@ -536,43 +556,60 @@ def _report_sync(res: Any) -> None:
 @click.argument("names", nargs=-1)
 @click.option("--target", "-t", help="The target whose sources to fetch (default: the host).")
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@timeout_option
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, mirrors: tuple[Path, ...],
-          as_json: bool) -> None:
+def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, timeout: float | None,
+          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Download and verify the sources of NAMES (default: every locked package); build nothing."""
+    import time
+
     from ckpm import api
 
+    deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json)
-    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, deadline=deadline,
+                    lock_options=_lock_opts(locked=locked, timeout=timeout if timeout is not None else 120.0))
     if as_json:
         emit(c, res.to_dict())
         return
-    _report_sync(res)
+    _report_sync(res, verb="fetched")
+    fetched = [p.path for p in res.packages if p.action == "fetched" and p.path]
+    if fetched:
+        from ckpm.cli.output import info
+
+        info(f"the sources are in the download cache, {ws.settings.cache_root}; `ckpm vendor DIR` copies them "
+             "into a folder of your choice")
 
 
 @cli.command()
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", "-t", "targets", multiple=True,
+              help="Vendor what a sync of TARGET needs (repeatable; default: every target of the lock).")
 @click.option("--locked", is_flag=True, help="Never resolve: use ckpm.lock as it is.")
 @mirror_option
 @json_option
 @pass_ctx
 @handle_errors
-def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json: bool) -> None:
-    """Copy every source file the lock needs into DEST, laid out to work as a mirror."""
+def vendor(c: Ctx, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: tuple[Path, ...],
+           as_json: bool) -> None:
+    """Write every source a sync needs (archives, git repositories, python distributions) into DEST."""
     from ckpm import api
     from ckpm.cli.output import info
 
     ws = c.workspace(as_json=as_json)
-    files = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked))
+    res = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked), targets=targets or None)
     if as_json:
-        emit(c, {"dest": str(dest), "files": files})
+        emit(c, res.to_dict())
         return
-    info(f"vendored {len(files)} files into {dest}")
-    click.echo(f"to use it offline: ckpm sync --offline --mirror {dest}   (or in ckpm.toml: "
-               f"[mirrors] \"https://\" = [\"{dest}\"])", err=True)
+    info(f"vendored {res.summary()} into {dest}")
+    schemes = sorted({it.source.split("://", 1)[0] for it in res.items
+                      if it.kind == "archive" and it.source.startswith(("http://", "https://"))}) or ["https"]
+    rules = ", ".join(f"\"{s}://\" = [\"{dest}\"]" for s in schemes)
+    click.echo(f"to use it offline: ckpm sync --locked --offline --mirror {dest}   (or in ckpm.toml: "
+               f"[mirrors] {rules})", err=True)
 
 
 @cli.command("env")
@@ -581,7 +618,7 @@ def vendor(c: Ctx, dest: Path, locked: bool, mirrors: tuple[Path, ...], as_json:
 @pass_ctx
 @handle_errors
 def env_cmd(c: Ctx, target: str | None, as_json: bool) -> None:
-    """Print the environment (PATH, CC, CFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
+    """Print the environment (PATH, CC, CXX, CPPFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
     import shlex
 
     from ckpm import api
@@ -642,7 +679,7 @@ def store_path(c: Ctx, name: str, target: str | None) -> None:
 def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
     """Remove the prefixes that no known project's lock uses."""
     from ckpm import provision
-    from ckpm.cli.output import info
+    from ckpm.cli.output import info, plural
 
     removed = provision.store_gc(c.options(as_json=as_json), dry_run=dry_run)
     if as_json:
@@ -650,7 +687,7 @@ def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
         return
     for k in removed:
         info(f"{'would remove' if dry_run else 'removed'} {k}")
-    info(f"{len(removed)} prefixes {'to remove' if dry_run else 'removed'}")
+    info(f"{plural(len(removed), 'prefix', 'prefixes')} {'to remove' if dry_run else 'removed'}")
 
 
 @cli.group()
@@ -659,14 +696,15 @@ def index() -> None:
 
 
 @index.command("update")
+@click.option("--timeout", type=float, help="Bound the whole command's index reads (s).")
 @json_option
 @pass_ctx
 @handle_errors
-def index_update(c: Ctx, as_json: bool) -> None:
+def index_update(c: Ctx, timeout: float | None, as_json: bool) -> None:
     """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
     from ckpm import api
 
-    res = api.index_update(c.indexes(as_json=as_json))
+    res = api.index_update(c.indexes(as_json=as_json, timeout=timeout))
     if as_json:
         emit(c, res)
         return
@@ -736,9 +774,49 @@ def _register_subcommands() -> None:
     for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd,
                 container_group):
         cli.add_command(cmd)
+    from ckpm.cli.artifact import artifact_group
+
+    cli.add_command(artifact_group)
 
 
 _register_subcommands()
+
+
+def _usage_error(e: click.exceptions.UsageError, args: list[str]) -> None:
+    """A usage error in ckpm's own shape: ``error:`` and a hint on stderr, or the ``--json``
+    envelope (code ``usage``) when the command line asked for JSON."""
+    from ckpm.cli.output import emit_json, error_envelope
+    from ckpm.report import escape_control
+
+    path = e.ctx.command_path if e.ctx is not None else "ckpm"
+    hint = f"`{path} --help` lists its options and arguments"
+    if "--json" in args:
+        command = path.split(" ", 1)[1] if " " in path else ""
+        emit_json(error_envelope(command, {"code": "usage", "error": e.format_message(), "hint": hint,
+                                           "details": []}, []))
+    else:
+        click.echo(f"error: {escape_control(e.format_message())}\nhint: {hint}", err=True)
+
+
+def _refuse_an_option_as_a_value(args: list[str]) -> None:
+    """``sync --target --json``: click would take ``--json`` as the target. An option that takes
+    a value and is followed by another option of the same command is a usage error."""
+    group: Any = cli
+    ctx = click.Context(cli, info_name="ckpm")
+    i = 0
+    while i < len(args) and isinstance(group, click.Group):  # find the command (global options first)
+        sub = group.commands.get(args[i])
+        if sub is not None:
+            ctx = click.Context(sub, parent=ctx, info_name=args[i])
+            group = sub
+        elif not args[i].startswith("-") and i > 0 and args[i - 1] not in GLOBAL_OPTIONS:
+            return
+        i += 1
+    names = {n: p for p in group.params if isinstance(p, click.Option) for n in (*p.opts, *p.secondary_opts)}
+    for a, nxt in zip(args[i:], args[i + 1:]):
+        opt = names.get(a)
+        if opt is not None and not opt.is_flag and not opt.count and nxt in names:
+            raise click.exceptions.UsageError(f"{a} needs a value, and {nxt} is an option", ctx=ctx)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -747,9 +825,10 @@ def main(argv: list[str] | None = None) -> None:
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     try:
+        _refuse_an_option_as_a_value(args)
         rv = cli.main(args=args, prog_name="ckpm", standalone_mode=False)
     except click.exceptions.UsageError as e:
-        e.show()
+        _usage_error(e, args)
         sys.exit(UsageError.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)

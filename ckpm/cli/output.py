@@ -18,6 +18,11 @@ from typing import Any, Callable, Iterator, Sequence
 from ckpm.report import Reporter, escape_control
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 package``, ``2 packages``; ``words`` for an irregular plural (``prefix``, ``prefixes``)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def is_tty() -> bool:
     return sys.stdout.isatty()
 

@@ -213,7 +213,9 @@ def results_export(c: Ctx, name: str, out: Path, as_json: bool) -> None:
     if as_json:
         emit(c, res)
         return
-    info(f"wrote {res['records']} record(s) of {name} to {out}")
+    from ckpm.cli.output import plural
+
+    info(f"wrote {plural(res['records'], 'record')} of {name} to {out}")
 
 
 @results.command("import")
@@ -231,4 +233,7 @@ def results_import(c: Ctx, path: Path, name: str | None, as_json: bool) -> None:
     if as_json:
         emit(c, res)
         return
-    info(f"added {res['records']} record(s) to {res['experiment']}")
+    from ckpm.cli.output import plural
+
+    known = f" ({plural(res['known'], 'record')} already there)" if res["known"] else ""
+    info(f"added {plural(res['added'], 'record')} to {res['experiment']}{known}")

@@ -91,7 +91,7 @@ def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] =
     shutil.copyfile(ws.lock_path, lock_dir / ws.lock_path.name)
     sources = ctx / "sources"
     sources.mkdir()
-    vendored = api.vendor(ws, sources, lock_options=LockOptions(locked=True))
+    vendored = api.vendor(ws, sources, lock_options=LockOptions(locked=True)).items
     cache = ctx / "cache"
     cache.mkdir()
     root = ws.settings.cache_root.resolve()

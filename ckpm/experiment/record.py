@@ -209,13 +209,15 @@ def import_experiment(project: Path, path: Path, *, name: str | None = None) -> 
     if not isinstance(doc, dict) or doc.get("kind") != "ckpm-experiment" or not isinstance(doc.get("records"), list):
         raise ExperimentError(f"{path}: not an exported experiment (ckpm results export writes them)")
     target = check_name(name or str(doc.get("experiment") or ""))
-    count = 0
+    count = known = 0
     for rec in doc["records"]:
         if not isinstance(rec, dict) or rec.get("format") != FORMAT or not isinstance(rec.get("metrics", {}), dict):
             raise ExperimentError(f"{path}: record {count + 1} is not a format-{FORMAT} experiment record")
         rid = str(rec.get("id") or new_id())
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,80}", rid):
             raise ExperimentError(f"{path}: record {count + 1} has an id that is not a file name")
+        if (experiments_root(project) / target / f"{rid}.json").is_file():
+            known += 1  # the same id is the same record: imported before, or ours to begin with
         save_record(project, target, {**rec, "id": rid})
         count += 1
-    return {"experiment": target, "records": count}
+    return {"experiment": target, "records": count, "added": count - known, "known": known}

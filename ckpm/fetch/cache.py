@@ -70,12 +70,18 @@ class DownloadCache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def store(self, temp: Path, sha256: str) -> Path:
-        """Move the verified temporary file ``temp`` into place as ``sha256`` (atomic rename)."""
+    def store(self, temp: Path, sha256: str, *, like: int | None = None) -> Path:
+        """Move the verified temporary file ``temp`` into place as ``sha256`` (atomic rename).
+        Its mode is :data:`FILE_MODE` less the umask; ``like``, the mode of a local file it
+        was copied from, takes away the group and other read bits that file lacks (a private
+        file never becomes readable by others)."""
         dest = self.file(sha256)
         dest.parent.mkdir(parents=True, exist_ok=True)
         from ckpm.fsutil import current_umask
 
-        os.chmod(temp, FILE_MODE & ~current_umask())
+        mode = FILE_MODE & ~current_umask()
+        if like is not None:
+            mode &= (like & 0o044) | 0o400
+        os.chmod(temp, mode)
         os.replace(temp, dest)
         return dest

@@ -21,6 +21,13 @@ For one candidate:
 - ``file://``: the file is opened (a regular file only: a FIFO would block forever),
   streamed and hashed the same way into a temporary file.
 
+Time is bounded as for index transfers (``ckpm.index.transfer.HTTP_LIMITS``): a download
+that receives fewer than ``low_speed_bytes`` in any window of ``low_speed_seconds`` (1 KiB in
+10 s by default) is abandoned and the next candidate tried, so a trickling mirror cannot
+hold a download; a silent one is caught by the same window. ``deadline`` (a
+``time.monotonic()`` value: ``--timeout`` of ``ckpm sync`` and ``ckpm fetch``) bounds the
+whole call: past it no candidate is tried and FetchError says why.
+
 Everything the server says is data: ``Content-Length`` only sizes the progress bar and
 refuses early a body larger than the bound; the bound itself (``size`` when the caller
 knows it, else ``max_bytes``) is checked on the bytes as they arrive.
@@ -44,6 +51,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
+from ckpm.netutil import causes as _causes, connection_reason as _connection_reason, short_error as _short
 from ckpm.errors import FetchError
 from ckpm.fetch.cache import DownloadCache, url_key
 from ckpm.fetch.mirrors import Mirrors
@@ -117,6 +125,42 @@ class _Fail(Exception):
         self.restart = restart
 
 
+class _OutOfTime(Exception):
+    """The caller's deadline passed: no candidate can help."""
+
+
+class _Window:
+    """The low-speed limit of one transfer: fewer than ``min_bytes`` in any window of
+    ``seconds`` fails it (:meth:`check` after every read, and when a read waited that long);
+    also the caller's deadline."""
+
+    def __init__(self, min_bytes: int, seconds: float, deadline: float | None) -> None:
+        self.min_bytes, self.seconds, self.deadline = min_bytes, seconds, deadline
+        self.start = time.monotonic()
+        self.bytes = 0
+
+    def wait(self) -> float:
+        """How long one blocking read may wait: until the window or the deadline ends."""
+        now = time.monotonic()
+        end = self.start + self.seconds
+        if self.deadline is not None:
+            end = min(end, self.deadline)
+        return max(0.001, end - now)
+
+    def add(self, n: int) -> None:
+        self.bytes += n
+        self.check()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise _OutOfTime()
+        if now - self.start >= self.seconds:
+            if self.bytes < self.min_bytes:
+                raise _Fail(f"too slow (fewer than {human_count(self.min_bytes)} in {self.seconds:g} s)")
+            self.start, self.bytes = now, 0
+
+
 class _LocalError(Exception):
     """Writing the local file failed (disk full, permissions): no mirror can help."""
 
@@ -138,6 +182,9 @@ class _Job:
     read_timeout: float
     retries: int
     backoff: float
+    low_speed_bytes: int = 1024
+    low_speed_seconds: float = 10.0
+    deadline: float | None = None
     session: "requests.Session | None" = None
     own_session: bool = False
 
@@ -226,7 +273,7 @@ class _Job:
                 raise
         digest = hasher.hexdigest()
         self._verify(temp, digest, n)
-        return self.cache.store(temp, digest), digest, n
+        return self.cache.store(temp, digest, like=st.st_mode), digest, n
 
     def _http(self, url: str) -> tuple[Path, str, int]:
         part = self.cache.partial(url)
@@ -251,7 +298,10 @@ class _Job:
                         if e.transient and tries > 1:
                             reason += f" ({tries} tries)" if " after " in reason else f" after {tries} tries"
                         raise _Fail(reason) from None
-                time.sleep(min(MAX_BACKOFF, self.backoff * (2 ** (tries - 1))))
+                pause = min(MAX_BACKOFF, self.backoff * (2 ** (tries - 1)))
+                if self.deadline is not None and time.monotonic() + pause >= self.deadline:
+                    raise _OutOfTime()
+                time.sleep(pause)
 
     def _http_once(self, url: str, part: Path) -> tuple[str, int]:
         """One request for ``url``, continuing ``part`` if it holds bytes. Leaves the complete
@@ -268,13 +318,20 @@ class _Job:
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
+        window = _Window(self.low_speed_bytes, self.low_speed_seconds, self.deadline)
+        window.check()
+        left = window.wait() if self.deadline is not None else self.connect_timeout
         try:
             resp = self.http().get(url, headers=headers, stream=True,
-                                   timeout=(self.connect_timeout, self.read_timeout))
+                                   timeout=(min(self.connect_timeout, left),
+                                            min(self.read_timeout, self.low_speed_seconds, window.wait())))
         except requests.exceptions.ConnectTimeout:
+            window.check()
             raise _Fail(f"connect timed out after {self.connect_timeout:g} s", transient=True) from None
         except requests.exceptions.ReadTimeout:
-            raise _Fail(f"read timed out after {self.read_timeout:g} s", transient=True) from None
+            window.check()
+            raise _Fail(f"read timed out after {min(self.read_timeout, self.low_speed_seconds):g} s",
+                        transient=True) from None
         except requests.exceptions.TooManyRedirects:
             raise _Fail(f"more than {MAX_REDIRECTS} redirects") from None
         except requests.exceptions.SSLError as e:
@@ -289,9 +346,9 @@ class _Job:
         except requests.exceptions.RequestException as e:
             raise _Fail(_short(e)) from None
         with resp:
-            return self._receive(resp, part, offset)
+            return self._receive(resp, part, offset, window)
 
-    def _receive(self, resp: Any, part: Path, offset: int) -> tuple[str, int]:
+    def _receive(self, resp: Any, part: Path, offset: int, window: "_Window") -> tuple[str, int]:
         status = resp.status_code
         if status == 416 and offset:
             _unlink(part)  # the part is not a prefix of what the server has
@@ -340,7 +397,8 @@ class _Job:
                 advance(offset)
             try:
                 received = offset + _stream(resp, out, part, self.limit - offset, hasher, advance,
-                                            read_timeout=self.read_timeout, offset=offset, expected=expected)
+                                            read_timeout=self.read_timeout, offset=offset, expected=expected,
+                                            window=window)
             except _Fail as e:
                 if not e.transient:
                     _unlink(part)
@@ -400,20 +458,35 @@ def _pump(read: Callable[[], bytes], out: IO[bytes], path: Path, limit: int, has
 
 
 def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, advance: Callable[[int], None], *,
-            read_timeout: float, offset: int, expected: int | None) -> int:
+            read_timeout: float, offset: int, expected: int | None, window: _Window | None = None) -> int:
     """Write the raw body of ``resp`` to ``out`` (at most ``limit`` bytes), hashing; the
     number of bytes written. A cut or stalled connection is a transient _Fail (its reason
-    counts ``offset``, the bytes a resumed download already had, out of ``expected``)."""
+    counts ``offset``, the bytes a resumed download already had, out of ``expected``); a
+    body slower than ``window``'s low-speed limit a _Fail that moves on to the next candidate.
+    Each read returns what has arrived (``read1``), so a trickle is seen as it trickles."""
     from requests.packages.urllib3.exceptions import HTTPError as Urllib3Error  # type: ignore[import-untyped]
     from requests.packages.urllib3.exceptions import ReadTimeoutError
 
     raw = resp.raw
     got = 0
+    read1 = getattr(raw, "read1", None)
 
     def read() -> bytes:
         nonlocal got
-        chunk: bytes = raw.read(CHUNK, decode_content=False)
+        if window is not None:
+            sock = getattr(getattr(raw, "_connection", None), "sock", None)
+            if sock is not None:
+                sock.settimeout(min(read_timeout, window.wait()))
+        try:
+            chunk: bytes = (read1(CHUNK, decode_content=False) if read1 is not None
+                            else raw.read(CHUNK, decode_content=False))
+        except (ReadTimeoutError, TimeoutError):
+            if window is not None:
+                window.check()  # a window with nothing in it: too slow (or out of time)
+            raise
         got += len(chunk)
+        if window is not None:
+            window.add(len(chunk))
         return chunk
 
     def where() -> str:
@@ -421,56 +494,19 @@ def _stream(resp: Any, out: IO[bytes], path: Path, limit: int, hasher: Any, adva
 
     try:
         return _pump(read, out, path, limit, hasher, advance)
-    except ReadTimeoutError:
+    except (ReadTimeoutError, TimeoutError):
         raise _Fail(f"read timed out after {read_timeout:g} s, at {where()}", transient=True) from None
     except (Urllib3Error, OSError) as e:
         reset = any(isinstance(c, ConnectionResetError) for c in _causes(e))
         raise _Fail(f"connection {'reset' if reset else 'closed'} after {where()}", transient=True) from None
 
 
-def _short(e: BaseException, limit: int = 160) -> str:
-    """A one-line, bounded rendering of an exception for an attempt's reason."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _causes(e: BaseException, depth: int = 0) -> Iterator[BaseException]:
-    """``e`` and what it wraps (args, ``reason``, cause, context), depth-first, bounded."""
-    if depth > 8:
-        return
-    yield e
-    inner: list[Any] = list(getattr(e, "args", ())) + [getattr(e, "reason", None), e.__cause__, e.__context__]
-    for x in inner:
-        if isinstance(x, BaseException) and x is not e:
-            yield from _causes(x, depth + 1)
-
-
-def _connection_reason(e: BaseException) -> tuple[str, bool]:
-    """A short reason for a connection error, and whether a retry may help."""
-    import socket
-
-    for c in _causes(e):
-        if isinstance(c, ConnectionRefusedError):
-            return "connection refused", False
-        if isinstance(c, socket.gaierror):
-            return "host not found", False
-        if isinstance(c, ConnectionResetError):
-            return "connection reset", True
-        if isinstance(c, (ConnectionAbortedError, BrokenPipeError)):
-            return "connection aborted", True
-        if isinstance(c, (TimeoutError, socket.timeout)):
-            return "timed out", True
-    text = _short(e)
-    if "refused" in text.lower():
-        return "connection refused", False
-    return f"connection failed: {text}", True
-
-
 def fetch_file(urls: Sequence[str], *, sha256: str | None, cache_dir: Path, size: int | None = None,
                mirrors: Mirrors = Mirrors(), offline: bool = False, reporter: Reporter | None = None,
                label: str = "", connect_timeout: float = 10.0, read_timeout: float = 30.0, retries: int = 2,
                max_bytes: int = 16 << 30, backoff: float = 0.5,
-               session: "requests.Session | None" = None) -> Fetched:
+               session: "requests.Session | None" = None, low_speed_bytes: int = 1024,
+               low_speed_seconds: float = 10.0, deadline: float | None = None) -> Fetched:
     """Fetch the file of ``urls`` (mirrors first, see :meth:`Mirrors.candidates`), verified
     against ``sha256`` (None: trust on first use, the result is ``pinned``) and ``size``.
 
@@ -478,7 +514,9 @@ def fetch_file(urls: Sequence[str], *, sha256: str | None, cache_dir: Path, size
     each candidate is tried in order until one yields the right bytes; FetchError lists
     every candidate and why it failed. ``backoff`` is the first pause between retries of
     one URL (doubled each time); ``session`` lets a caller share connections between calls.
-    ValueError for a malformed ``sha256`` or bound.
+    ``low_speed_bytes``/``low_speed_seconds``: the low-speed limit of each transfer (the
+    defaults are ``ckpm.index.transfer.HTTP_LIMITS``'); ``deadline``: a ``time.monotonic()``
+    value past which nothing more is tried. ValueError for a malformed ``sha256`` or bound.
     """
     digest = check_sha256(sha256)
     if isinstance(urls, str):
@@ -487,8 +525,9 @@ def fetch_file(urls: Sequence[str], *, sha256: str | None, cache_dir: Path, size
         raise ValueError("a file needs at least one URL")
     if size is not None and (not isinstance(size, int) or size < 0):
         raise ValueError(f"size must be a non-negative integer, not {size!r}")
-    if max_bytes <= 0 or retries < 0 or connect_timeout <= 0 or read_timeout <= 0:
-        raise ValueError("max_bytes, the timeouts must be positive and retries not negative")
+    if max_bytes <= 0 or retries < 0 or connect_timeout <= 0 or read_timeout <= 0 or low_speed_seconds <= 0 or (
+            low_speed_bytes < 0):
+        raise ValueError("max_bytes, the timeouts and the low-speed window must be positive and retries not negative")
     cache = DownloadCache(Path(cache_dir))
     name = label or file_name(urls[-1])
     if digest is not None:
@@ -499,7 +538,8 @@ def fetch_file(urls: Sequence[str], *, sha256: str | None, cache_dir: Path, size
     candidates = mirrors.candidates(urls)
     job = _Job(sha256=digest, size=size, limit=size if size is not None else max_bytes, cache=cache,
                reporter=reporter, label=name, connect_timeout=connect_timeout, read_timeout=read_timeout,
-               retries=retries, backoff=backoff, session=session)
+               retries=retries, backoff=backoff, low_speed_bytes=low_speed_bytes,
+               low_speed_seconds=low_speed_seconds, deadline=deadline, session=session)
     lock_key = digest or "tofu-" + url_key("\n".join(candidates))
     try:
         with file_lock(cache.lock(lock_key), on_wait=reporter.note, what=f"fetching {name}"):
@@ -534,6 +574,10 @@ def _try_all(job: _Job, candidates: list[str], *, offline: bool, name: str) -> F
         except _Fail as e:
             attempts.append((url, e.reason))
             continue
+        except _OutOfTime:
+            attempts.append((url, "stopped: the command's time limit ran out"))
+            raise FetchError(f"could not fetch {name}: the command's time limit (--timeout) ran out",
+                             attempts=attempts, hint="raise --timeout, or add a faster mirror in [mirrors]") from None
         except _LocalError as e:
             raise FetchError(f"could not fetch {name}: {e}", attempts=attempts,
                              hint="free some space or fix the permissions of the ckpm cache folder") from None

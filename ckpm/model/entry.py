@@ -20,7 +20,12 @@ from ckpm.model.targets import matches
 from ckpm.model.version import Specifier, Version, parse_specifier, parse_version
 
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+#: Windows device names: no file of such a name (with any extension) can exist there
+DEVICE_NAMES = ("con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10)))
+#: a component name: lower-case letters, digits and ``._-``, starting and ending with a letter or
+#: digit, and not a Windows device name (``con``, ``nul.x``); compared in :func:`normalize_name` form
+NAME_RE = re.compile(r"(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?![a-z0-9_-]))[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
+_SEPARATORS = re.compile(r"[-_.]+")
 TAG_RE = re.compile(r"[a-z0-9][a-z0-9._+-]*")
 KIND_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 DEP_NAME_RE = re.compile(r"(?:__)?[a-z0-9][a-z0-9._-]*")  # a component, a capability key, or a host fact (__os)
@@ -68,8 +73,15 @@ class IndexDataError(IndexError_, ValueError):
 
 
 def valid_name(name: str) -> bool:
-    """A component name: ``[a-z0-9][a-z0-9._-]*``, at most :data:`MAX_NAME_LEN` characters."""
+    """A component name (:data:`NAME_RE`: ``[a-z0-9][a-z0-9._-]*`` ending in a letter or digit, no
+    Windows device name), at most :data:`MAX_NAME_LEN` characters."""
     return isinstance(name, str) and len(name) <= MAX_NAME_LEN and NAME_RE.fullmatch(name) is not None
+
+
+def normalize_name(name: str) -> str:
+    """The form names are compared in (as PEP 503): lower-case, each run of ``-``, ``_`` and ``.``
+    one ``-`` (``Fo_.o`` and ``fo-o`` are one name)."""
+    return _SEPARATORS.sub("-", name.lower())
 
 
 def shown(value: Any) -> str:

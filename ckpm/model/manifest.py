@@ -220,7 +220,7 @@ def load_project(path: Path) -> ProjectManifest:
     """Read ``path`` (a ckpm.toml); raises ManifestError."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors write one) is not TOML
     except FileNotFoundError:
         raise NoProject(str(path), "no such file", hint="run `ckpm init` to create a project") from None
     except UnicodeDecodeError as e:

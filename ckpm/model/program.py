@@ -40,6 +40,9 @@ component's (``run`` in its index line, copied into the lock like ``install``)::
     checksum = { json = "checksum", file = "metrics.json" }     # from a JSON file in {out}
     score = { regex = "score: ([0-9.]+)", better = "higher" }
 
+    [run.tolerance]                   # how close a replay must come (ckpm artifact evaluate)
+    time = 0.5                                                  # ±50% (relative); 0 is exact
+
 Placeholders in ``args`` and ``env`` values: ``{out}`` (the run's output folder), ``{input}``
 (the input data set's prefix), ``{dep.KEY}`` (a dependency's prefix), ``{param.NAME}``,
 ``{src}`` (the program's folder), ``{bin}`` (the compiled binary). No shell runs: the binary
@@ -60,7 +63,7 @@ from typing import Any, Mapping
 from ckpm.errors import CkpmError
 
 RUN_KEYS = ("sources", "language", "binary", "compiler", "cflags", "ldflags", "input", "command", "timeout",
-            "flags", "env", "params", "commands", "validate", "metrics")
+            "flags", "env", "params", "commands", "validate", "metrics", "tolerance")
 COMMAND_KEYS = ("args", "env")
 VALIDATE_KEYS = ("exists", "files", "stdout", "metrics")
 LANGUAGES = ("c", "c++")
@@ -76,6 +79,24 @@ class ProgramError(CkpmError):
     """A ``[run]`` description that cannot be used: says where and what."""
 
     code = "program"
+
+
+class UnknownCommand(ProgramError):
+    """``--cmd NAME`` that the program does not have."""
+
+    code = "unknown-command"
+
+
+class UnknownFlags(ProgramError):
+    """``--flags NAME``: a flag profile the program does not declare."""
+
+    code = "unknown-flags"
+
+
+class UnknownParameter(ProgramError):
+    """``--param NAME=…``: a parameter the program does not declare."""
+
+    code = "unknown-parameter"
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,7 @@ class Program:
     commands: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     validate: Mapping[str, Any] = field(default_factory=dict)
     metrics: tuple[Metric, ...] = ()
+    tolerance: Mapping[str, float] = field(default_factory=dict)  # metric → relative fraction (0: exact)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def command_named(self, name: str | None) -> tuple[str, Mapping[str, Any]]:
@@ -118,8 +140,8 @@ class Program:
             from difflib import get_close_matches
 
             near = get_close_matches(want, list(self.commands), n=1)
-            raise ProgramError(f"{self.name} has no command {want!r} (it has {', '.join(self.commands)})",
-                               hint=f"did you mean {near[0]!r}?" if near else None)
+            raise UnknownCommand(f"{self.name} has no command {want!r} (it has {', '.join(self.commands)})",
+                                 hint=f"did you mean {near[0]!r}?" if near else None)
         return want, self.commands[want]
 
 
@@ -272,10 +294,17 @@ def parse_program(data: Any, *, name: str, where: str = "[run]") -> Program:
         if better not in ("lower", "higher"):
             raise ProgramError(f"{mw}.better must be lower or higher")
         metrics.append(Metric(str(k), regex, key, file if key is not None else None, better))
+    tolerance: dict[str, float] = {}
+    for k, v in _table(d.get("tolerance", {}), f"{where}.tolerance").items():
+        if not NAME_RE.fullmatch(str(k)):
+            raise ProgramError(f"{where}.tolerance.{k}: not a metric name")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 100:
+            raise ProgramError(f"{where}.tolerance.{k} must be a fraction from 0 (exact) to 100")
+        tolerance[str(k)] = float(v)
     return Program(
         name=name, sources=sources, language=language, binary=binary, compiler=compiler,
         cflags=_strs(d.get("cflags", []), f"{where}.cflags"), ldflags=_strs(d.get("ldflags", []), f"{where}.ldflags"),
         input=d.get("input"), command=command, timeout=float(timeout), flags=flags,
         env=_env(d.get("env", {}), f"{where}.env"), params=params, commands=commands, validate=validate,
-        metrics=tuple(metrics), raw=dict(d),
+        metrics=tuple(metrics), tolerance=tolerance, raw=dict(d),
     )

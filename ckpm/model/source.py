@@ -15,6 +15,7 @@ read-only mapping over its lock table (``src["rev"]``), which is what the lock w
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Iterator
@@ -166,3 +167,33 @@ def source_from_lock(d: Mapping[str, Any], origin: str = "ckpm.lock") -> Source:
         return HostSource(d["host"], d.get("path"), d.get("fingerprint"), d.get("rule-id"), d.get("fact"),
                           bool(d.get("local", False)))
     return IndexSource(d["index"], d.get("url"), d.get("cksum"))
+
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` names a local file: a ``file:`` URL, or a path (no scheme)."""
+    m = _SCHEME_RE.match(url)
+    return m is None or m.group(1).lower() == "file" or _DRIVE_RE.match(url) is not None
+
+
+def local_file_sources(line: Mapping[str, Any]) -> list[str]:
+    """The fields of an index line whose URLs name local files (``source.urls[0]: '/etc/passwd'``):
+    what ``publish`` and the registry refuse, since nobody else can read them."""
+    out: list[str] = []
+
+    def scan(src: Any, field: str) -> None:
+        urls = src.get("urls") if isinstance(src, Mapping) else None
+        for k, u in enumerate(urls if isinstance(urls, list) else ()):
+            if isinstance(u, str) and is_local_url(u):
+                out.append(f"{field}.urls[{k}]: {u[:120]!r}")
+
+    scan(line.get("source"), "source")
+    install = line.get("install")
+    for i, r in enumerate(install if isinstance(install, list) else ()):
+        srcs = r.get("sources") if isinstance(r, Mapping) else None
+        for j, src in enumerate(srcs if isinstance(srcs, list) else ()):
+            scan(src, f"install[{i}].sources[{j}]")
+    return out

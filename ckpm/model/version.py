@@ -26,9 +26,22 @@ _LETTER_PATCH = re.compile(r"^([a-z])$")  # OpenSSL style 1.1.1w
 _LOCAL_OK = re.compile(r"[^a-z0-9]+")
 
 
+#: the longest version string
+MAX_VERSION_CHARS = 64
+#: the characters of a version (PEP 440's and semver's): a digit first (after an optional ``v``),
+#: then letters, digits and ``. + - _ !``; nothing a path, a page or a shell would read
+VERSION_RE = re.compile(r"[vV]?[0-9][0-9A-Za-z.+_!-]*")
+
+
 def _to_pep440(text: str) -> _PV:
     """Map a version string onto a packaging Version (the ordering key)."""
-    s = _LEAD.sub("", text.strip())
+    text = text.strip()
+    if len(text) > MAX_VERSION_CHARS or not VERSION_RE.fullmatch(text):
+        shown = repr(text[:MAX_VERSION_CHARS]) + ("…" if len(text) > MAX_VERSION_CHARS else "")
+        raise VersionError(f"not a version: {shown}",
+                           hint=f"a version is at most {MAX_VERSION_CHARS} characters: a digit (or v and a digit), "
+                                "then letters, digits and . + - _ ! (PEP 440 or semver), like 1.2.0 or 2.0.0-rc.1")
+    s = _LEAD.sub("", text)
     try:
         return _PV(s)
     except InvalidVersion:

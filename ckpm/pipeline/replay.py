@@ -18,16 +18,16 @@ exits non-zero otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ckpm.experiment.record import load_experiment
+from ckpm.experiment.tolerance import FLOORS  # absolute differences too small to mean anything
 from ckpm.model.lockfile import Lock
 from ckpm.pipeline.run import RunRequest, run
 from ckpm.workspace import Workspace
 
 DEFAULT_TOLERANCE = 0.10
-#: absolute differences too small to mean anything, per built-in metric
-FLOORS = {"time": 0.005, "max_rss": 1.0}
 
 
 @dataclass
@@ -54,8 +54,9 @@ class ReplayResult:
 
 
 def replay(ws: Workspace, name: str, *, record_id: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-           save_as: str | None = None) -> ReplayResult:
-    """Run experiment ``name``'s latest record (or ``record_id``) again and compare."""
+           save_as: str | None = None, mirror_dirs: tuple[Path, ...] = ()) -> ReplayResult:
+    """Run experiment ``name``'s latest record (or ``record_id``) again and compare
+    (``mirror_dirs``: vendored folders tried first when provisioning, as ``sync --mirror``)."""
     from ckpm.experiment.record import ExperimentError
 
     exp = load_experiment(ws.root, name)
@@ -67,7 +68,7 @@ def replay(ws: Workspace, name: str, *, record_id: str | None = None, tolerance:
     request = RunRequest.from_dict(old.get("request") or {})
     request.record = save_as
     lock = Lock.loads(str(old.get("lock", "")), f"the lock recorded in {name}")
-    new = run(ws, request, lock=lock)
+    new = run(ws, request, lock=lock, mirror_dirs=mirror_dirs)
     res = ReplayResult(name, old, new, tolerance=tolerance)
     res.differences = config_differences(old, new)
     res.metrics = metric_changes(old, new, tolerance)

@@ -32,9 +32,11 @@ from typing import Any, Callable, Mapping
 from ckpm import __version__
 from ckpm.errors import BuildError, CkpmError
 from ckpm.experiment.record import new_id, save_record, summarise
+from ckpm.experiment.tolerance import for_record as tolerances_for
 from ckpm.fsutil import atomic_write
 from ckpm.model.lockfile import Lock
-from ckpm.model.program import PLACEHOLDER_RE, Program, ProgramError, parse_program
+from ckpm.model.program import (PLACEHOLDER_RE, Program, ProgramError, UnknownFlags, UnknownParameter,
+                                 parse_program)
 from ckpm.model.source import HostSource
 from ckpm.workspace import Workspace
 
@@ -87,6 +89,14 @@ class ValidationFailed(CkpmError):
     def to_dict(self) -> dict[str, Any]:
         rec = self.record or {}
         return {**super().to_dict(), "record": {k: v for k, v in rec.items() if k not in ("lock", "stages")}}
+
+
+class ProgramFailed(ValidationFailed):
+    """The program ran and exited with an error (or a signal): ``details`` hold the end of its
+    stderr, whole lines; ``record`` is the run's record, as for a failed validation."""
+
+    code = "program-failed"
+    exit_code = 10
 
 
 class RunFailed(CkpmError):
@@ -157,13 +167,17 @@ def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     req: RunRequest = ctx["request"]
     target = req.target or ws.host_target
     lock: Lock | None = ctx.get("lock")
+    mirror_dirs = tuple(ctx.get("mirror_dirs", ()))  # vendored folders tried first (an artifact's sources)
     if lock is None:
         from ckpm.api import LockOptions, sync
 
-        outcome, res = sync(ws, prov.SyncOptions(target=target), LockOptions(locked=req.locked))
+        outcome, res = sync(ws, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs), LockOptions(locked=req.locked))
         lock = outcome.lock
-    else:
-        res = prov.sync(ws, lock, prov.SyncOptions(target=target))
+    else:  # a recorded lock (replay, a remote worker): its recipes run only from verified lines
+        from ckpm.api import verify_packages
+
+        verify_packages(ws, lock, what="the recorded lock")
+        res = prov.sync(ws, lock, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs))
     ctx["lock"] = lock
     where: dict[str, str] = {}
     for p in res.packages:
@@ -222,7 +236,7 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     folder: Path = ctx["folder"]
     target: str = ctx["target"]
     if req.flags is not None and req.flags not in prog.flags:
-        raise ProgramError(f"{prog.name} has no flag profile {req.flags!r}"
+        raise UnknownFlags(f"{prog.name} has no flag profile {req.flags!r}"
                            + (f" (it has {', '.join(prog.flags)})" if prog.flags else " (it declares none)"))
     cflags = [*prog.cflags, *(prog.flags.get(req.flags, ()) if req.flags else ()), *req.cflags]
     cc, cc_info = _compiler(ws, ctx, prog, target)
@@ -304,8 +318,8 @@ def run_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     name, cmd = prog.command_named(req.command)
     unknown = sorted(set(req.params) - set(prog.params))
     if unknown:
-        raise ProgramError(f"{prog.name} has no parameter {', '.join(unknown)}"
-                           + (f" (it has {', '.join(prog.params)})" if prog.params else " (it declares none)"))
+        raise UnknownParameter(f"{prog.name} has no parameter {', '.join(unknown)}"
+                               + (f" (it has {', '.join(prog.params)})" if prog.params else " (it declares none)"))
     params = {**prog.params, **req.params}
     input_key = req.input or prog.input
     prefixes: Mapping[str, str] = ctx["prefixes"]
@@ -402,6 +416,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
         "metrics": summarise(reps, better),
         "validation": stages["validate"]["checks"],
     }
+    record["tolerances"] = tolerances_for(record["metrics"], prog.tolerance)
     if req.record:
         record["experiment"] = req.record
         path = save_record(ws.root, req.record, record)
@@ -414,10 +429,13 @@ STAGES: list[tuple[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]]] 
 ]
 
 
-def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None) -> dict[str, Any]:
+def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None,
+        mirror_dirs: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The whole pipeline; returns the record (saved when ``request.record`` names an
-    experiment). A failed validation is recorded first, then raised (ValidationFailed)."""
-    ctx: dict[str, Any] = {"request": request, "stages": {}, "host": ws.host_target}
+    experiment). A failed validation is recorded first, then raised (ValidationFailed).
+    ``mirror_dirs``: vendored folders the provision stage tries first (``sync --mirror``)."""
+    ctx: dict[str, Any] = {"request": request, "stages": {}, "host": ws.host_target,
+                           "mirror_dirs": tuple(mirror_dirs)}
     if lock is not None:
         ctx["lock"] = lock
     for name, stage in STAGES:
@@ -425,6 +443,15 @@ def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None) -> dict
             ctx["program"], ctx["folder"] = program_of(ws, ctx)
         ctx["stages"][name] = stage(ws, ctx)
     record = record_stage(ws, ctx)
+    failed = next((r for r in ctx["stages"]["run"]["repetitions"] if r["exit"] != 0), None)
+    if failed is not None:
+        saved = f"; the record was saved as {record['path']}" if record.get("path") else ""
+        err: ValidationFailed = ProgramFailed(
+            f"{record['program']['name']}: the program exited with {failed['exit']} (run {failed['n']})",
+            details=failed["stderr_tail"].splitlines() or ["(it wrote nothing on stderr)"],
+            hint=f"its whole output is in {failed['stderr']} and {failed['stdout']}{saved}")
+        err.record = record
+        raise err
     if not record["ok"]:
         bad = next((c for c in record["validation"] if not c["ok"]), None)
         err = ValidationFailed(f"{record['program']['name']}: {bad['detail'] if bad else 'a repetition failed'}",
@@ -577,7 +604,8 @@ def _measure(argv: list[str], rep_dir: Path, env: dict[str, str], prog: Program,
         else:
             problems.append(why)
     return {"n": int(rep_dir.name.split("-")[-1]), "exit": code, "metrics": metrics, "out": str(out),
-            "stdout": str(stdout_path), "stderr_tail": _read(stderr_path)[-500:].strip() if code else "",
+            "stdout": str(stdout_path), "stderr": str(stderr_path),
+            "stderr_tail": _tail_lines(_read(stderr_path)) if code else "",
             "metric_problems": problems, "_stdout": stdout}
 
 
@@ -637,6 +665,24 @@ def _kill(proc: subprocess.Popen[bytes], posix: bool) -> None:
         proc.wait(timeout=5)
     except (subprocess.TimeoutExpired, ChildProcessError):
         pass
+
+
+def _tail_lines(text: str, head: int = 3, tail: int = 9, chars: int = 2000) -> str:
+    """What explains a failure, from a program's stderr: whole lines, never one cut mid-word.
+    A long output keeps its first ``head`` lines (a tool often says what went wrong first, then
+    prints its usage) and its last ``tail`` (a crash's last words), with ``…`` between them."""
+    lines = [line[:300] for line in text.rstrip().splitlines()]
+    if len(lines) > head + tail:
+        lines = [*lines[:head], "…", *lines[-tail:]]
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        size += len(line) + 1
+        if size > chars:
+            kept.append("…")
+            break
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _read(path: Path) -> str:
@@ -721,8 +767,9 @@ def with_target(request: RunRequest, target: str | None) -> RunRequest:
     return replace(request, target=target)
 
 
-def packed_evaluator(project: Path) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
+def packed_evaluator(project: Path | Workspace, settings: Any = None, *,
+                     check: bool = True) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
     """For Dask: ``(run_packed, (pack,))`` (see ckpm/pipeline/remote.py)."""
     from ckpm.pipeline.remote import packed_evaluator as pe
 
-    return pe(project)
+    return pe(project, settings, check=check)

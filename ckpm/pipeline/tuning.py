@@ -27,14 +27,17 @@ def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budg
     if not objectives:
         raise UsageError("name at least one objective (time, size, max_rss, or one of the program's metrics)")
     space = load_space(Path(space_file))
+    _check_objectives(ws, space.base_request().get("component"), objectives)
     project = ws.root
     executor: Any = None
     evaluate = None
     if scheduler:
+        from ckpm.api import lock
         from ckpm.experiment.executor import DaskExecutor
         from ckpm.pipeline.run import packed_evaluator
 
-        fn, fixed = packed_evaluator(project)
+        lock(ws)  # the workers get a lock that holds, with the project's files and vendored sources
+        fn, fixed = packed_evaluator(ws, check=False)
         executor = DaskExecutor(scheduler, fn, *fixed)
     else:
         from ckpm.pipeline.run import request_evaluator
@@ -59,3 +62,35 @@ def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budg
                         + (f"; the first: {first['error']}" if first else ""),
                         hint=f"their records are in experiment {record}" if record else None)
     return result, space
+
+
+#: what every run records, whatever the program (ckpm/pipeline/run.py, the run stage)
+MEASURED = ("time", "size", "max_rss")
+
+
+def _check_objectives(ws: Workspace, component: str | None, objectives: list[str]) -> None:
+    """Refuse an objective the program cannot report before any point runs: the measured ones and
+    the program's own ``[run.metrics]`` are known from its description (a misspelt objective
+    would otherwise cost a first compile and run)."""
+    from difflib import get_close_matches
+
+    from ckpm.experiment.tune import TuneError
+    from ckpm.model.program import parse_program
+
+    if component is None:
+        data = ws.manifest.data.get("run")
+        where, name = f"{ws.manifest_path} [run]", ws.manifest.name
+    else:
+        lock = ws.read_lock()
+        pkg = next((p for p in (lock.packages if lock else []) if p.name == component.lower()
+                    or component.lower() in p.keys), None)
+        data, where, name = (pkg.run if pkg else None), f"{component} run", component
+    if not data:
+        return  # the run itself says what is missing, with its own hint
+    prog = parse_program(data, name=name, where=where)
+    known = [*MEASURED, *(m.name for m in prog.metrics)]
+    for o in objectives:
+        if o not in known:
+            near = get_close_matches(o, known, n=1)
+            raise TuneError(f"{name} measures no {o}: it reports {', '.join(known)}",
+                            hint=f"did you mean {near[0]!r}?" if near else "see [run.metrics] in docs/formats.md")

@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
+from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 from ckpm.index.base import Index
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies
 from ckpm.model.requirement import Requirement
@@ -45,8 +46,8 @@ class Budget:
     the confirming pass).
     """
 
-    max_rounds: int = 50_000
-    seconds: float = 120.0
+    max_rounds: int = RESOLVE_MAX_ROUNDS
+    seconds: float = RESOLVE_SECONDS
     stuck_after: int | None = STUCK_AFTER  # None: resolvelib alone, however long it backtracks
     stuck_work: int = STUCK_WORK
     complete_first: bool = False  # skip the first resolvelib pass (tests and debugging)

@@ -179,6 +179,7 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
     tokens.check()
     reg = Registry(store, tokens)
     with store.writing():
+        store.sweep()  # what a killed process left half-written
         store.sync_export()
 
     @contextlib.asynccontextmanager

@@ -11,7 +11,8 @@ from typing import Any, Mapping
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
-from ckpm.model.entry import IndexDataError, IndexEntry, valid_name
+from ckpm.model.entry import IndexDataError, IndexEntry, normalize_name, valid_name
+from ckpm.model.source import local_file_sources
 from ckpm.model.version import try_version
 
 from ckpm_registry.errors import ApiError, forbidden, invalid, not_found
@@ -80,28 +81,55 @@ class Registry:
         except IndexDataError as e:
             raise invalid(f"the line is not a valid index line: {e.message}") from None
         name = entry.name
+        local = local_file_sources(line)
+        if local:
+            raise invalid(f"{local[0]} names a local file: a registry's sources are URLs everyone can fetch "
+                          "(http or https)")
         if name in (CONFIG, SUMMARY):
             raise invalid(f"{name} is the name of an index file; readers would never find a component of that name")
         with self.store.writing():
             self._sync_export()
+            self._refuse_other_spelling(user, name)
             owners = self._owners_or_refuse(user, name, new_ok=True)
             unknown = [str(d.get("name")) for d in entry.deps_raw if not self.store.known_dependency(d)]
             if unknown:
                 raise invalid(f"{name} {entry.version_text} depends on {', '.join(sorted(unknown))}, "
                               "which this registry does not have (publish those first, or use a git dependency)")
+            if not owners:  # first: a process killed after the commit leaves the name owned
+                self.store.owners.set(name, [user])
             try:
                 change = publish_line(str(self.store.gitdir), line, signature=(user, f"{user}@ckpm-registry"),
                                       settings=self.store.settings, direct=True)
-            except AlreadyPublished as e:
-                raise ApiError(409, "already-published", _already(name, entry, e.existing)) from None
-            except IndexDataError as e:
-                raise invalid(e.message) from None
-            except IndexError_ as e:
-                raise _unavailable(e) from None
-            if not owners:
-                self.store.owners.set(name, [user])
+            except BaseException as e:
+                if not owners:
+                    self.store.owners.set(name, [])
+                if isinstance(e, AlreadyPublished):
+                    raise ApiError(409, "already-published", _already(name, entry, e.existing)) from None
+                if isinstance(e, IndexDataError):
+                    raise invalid(e.message) from None
+                if isinstance(e, IndexError_):
+                    raise _unavailable(e) from None
+                raise
             self.store.sync_export()
         return {"name": change.name, "version": change.version, "commit": change.commit}
+
+    def _refuse_other_spelling(self, user: str, name: str) -> None:
+        """Names are compared in :func:`normalize_name` form: ``Foo_bar`` is ``foo-bar``. A name
+        the registry has under another spelling is refused (403 when another owner has it)."""
+        norm = normalize_name(name)
+        try:
+            names = {x.name for x in self.store.summaries()}
+        except IndexError_:
+            names = set()
+        names.update(self.store.owners.all())
+        other = next((n for n in sorted(names) if n != name and normalize_name(n) == norm), None)
+        if other is None:
+            return
+        owners = self.store.owners.of(other)
+        same = f"{name} is the name {other} (names are compared with runs of '-', '_' and '.' alike)"
+        if user not in owners:
+            raise forbidden(f"{same}, which {', '.join(owners) if owners else 'nobody on this registry'} owns")
+        raise ApiError(409, "name-taken", f"{same}: publish it as {other}")
 
     def _sync_export(self) -> None:
         """Bring the export up to the branch tip before a write (a 503 when it cannot be read)."""

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -41,11 +42,17 @@ from ckpm_registry.owners import Owners
 
 log = logging.getLogger("ckpm_registry")
 
-MARKER = ".ckpm-export.json"  # in the export folder: the commit (and api URL) it holds
+MARKER = ".ckpm-export.json"
+#: the temporary file of an atomic_write (``.NAME.XXXXXXXX.tmp``), left behind when a process is killed
+_LEFT_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # in the export folder: the commit (and api URL) it holds
 
 
 class StoreError(Exception):
-    """The index or the state folder cannot be used (a message for the operator)."""
+    """The index or the state folder cannot be used (a message for the operator, and a hint)."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,13 @@ def open_bare(index: str | Path) -> Path:
     try:
         repo = pygit2.Repository(str(p))
     except (pygit2.GitError, KeyError):
-        raise StoreError(f"no git repository at {p} (make one with `git init --bare` and commit config.json)") from None
+        raise StoreError(f"no git repository at {p}",
+                         hint="--index names a local bare git repository: make one with `git init --bare` "
+                              "and commit config.json to it") from None
     try:
         if not repo.is_bare:
-            raise StoreError(f"{p} has a working tree; the registry serves a bare repository "
-                             f"(`git clone --bare {p} index.git`)")
+            raise StoreError(f"{p} has a working tree; the registry serves a bare repository",
+                             hint=f"make a bare copy with `git clone --bare {p} index.git` and serve that")
         return Path(repo.path).resolve()
     finally:
         repo.free()
@@ -214,6 +223,28 @@ class IndexStore:
                 else:
                     self._remove_file(rel)
 
+    def sweep(self) -> int:
+        """Remove the temporary files of writes a killed process left (``.NAME.XXXXXXXX.tmp`` of
+        ``atomic_write``) from the export and the state folder; the caller holds the write lock,
+        so no write is under way. Returns how many were removed."""
+        removed = 0
+        todo = [self.export, self.state]
+        while todo:
+            d = todo.pop()
+            try:
+                entries = list(os.scandir(d))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    if d != self.state:  # the state folder's subfolders are the export (walked) and nothing else
+                        todo.append(Path(e.path))
+                elif _LEFT_TEMP.match(e.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(e.path)
+                        removed += 1
+        return removed
+
     def sync_export(self) -> str:
         """Bring the export folder to the branch tip (the caller holds the write lock); returns the tip."""
         tip = self.tip()
@@ -343,7 +374,8 @@ def checked_entry(line: Mapping[str, Any]) -> IndexEntry:
     name = line.get("name")
     if not isinstance(name, str) or not valid_name(name):
         raise IndexDataError(f"name {json.dumps(name)[:80]} is not a valid component name "
-                             "([a-z0-9][a-z0-9._-]*, at most 64 characters)")
+                             "(lower-case letters, digits and ._- ending in a letter or digit, at most 64 characters, "
+                             "not a Windows device name)")
     try:
         text = json.dumps(dict(line), separators=(",", ":"))
     except (ValueError, TypeError, RecursionError) as e:
