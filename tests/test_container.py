@@ -341,7 +341,10 @@ def test_container_file_writes_the_context_in_layer_order(tmp_path: Path) -> Non
     assert order == sorted(order)
     head = (tmp_path / "ctx" / "ckpm.Containerfile").read_text()
     assert text.startswith(head.rstrip("\n"))  # the host check's image is the main build's first steps
-    assert out.project_files == len(sh(["git", "ls-files"], cwd=project).stdout.split())
+    in_context = sorted(p.relative_to(tmp_path / "ctx" / "project").as_posix()
+                        for p in (tmp_path / "ctx" / "project").rglob("*") if p.is_file())
+    assert in_context == sorted([*sh(["git", "ls-files"], cwd=project).stdout.split(), "ckpm.lock"])
+    assert out.project_files == len(in_context)
     names = {w.split("-")[0].lower() for w in out.wheels}
     assert {"ckpm", "pygit2", "resolvelib", "click"} <= names
     # the same installation gives the same wheel bytes (the engine's cache of the ckpm layer holds)

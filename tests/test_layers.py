@@ -52,7 +52,8 @@ ALLOWED: dict[str, set[str]] = {
     # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)
     "ckpm.publishing": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     # `ckpm container`: a project's OCI image (its context is the project, its lock and `vendor`)
-    "ckpm.container": {"ckpm.model", "ckpm.settings", "ckpm.workspace", "ckpm.provision", "ckpm.api"},
+    "ckpm.container": {"ckpm.model", "ckpm.settings", "ckpm.workspace", "ckpm.provision", "ckpm.api",
+                       "ckpm.artifact"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
     # `ckpm import ck`: CK repositories read as data and written as an index
     "ckpm.ck": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},

@@ -8,7 +8,7 @@ A context folder holds::
     lock/                ckpm.toml without its [run] table, and ckpm.lock: what the store step needs
     cache/               the cached copies of the project's HTTP and git indexes (read offline)
     sources/             the vendored sources of the lock (``ckpm vendor``), the store's only mirror
-    project/             the project's tracked files
+    project/             the project's tracked files, ckpm.lock and experiment records
 
 The store step runs ``ckpm sync --locked --offline --mirror sources``; it depends on the
 lock, the index caches, the vendored sources and the parts of ckpm.toml a lock depends on, so editing a program,
@@ -16,9 +16,9 @@ a flag of ``[run]`` or a data file rebuilds the project step only. Every file's 
 one fixed value, and the wheels are packed reproducibly, so the same project gives the same
 context and the engine's cache hits.
 
-:func:`write_project_payload` is the one place that decides what of the project goes in
-(``lock/``, ``sources/``, ``project/``); it is meant to become the unpacked artifact bundle
-(``ckpm artifact pack``) once that exists.
+:func:`write_project_payload` is the one place that decides what of the project goes in:
+the project's artifact bundle (``ckpm artifact pack``: its tracked files, lock, experiment
+records and vendored sources), unpacked verified into ``project/`` and ``sources/``.
 """
 from __future__ import annotations
 
@@ -39,7 +39,6 @@ CKPM_HOME = "/opt/ckpm"
 VENV = f"{CKPM_HOME}/venv"
 IMAGE_PATH = f"{VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FIXED_MTIME = 315532800  # 1980-01-01, the oldest time a zip member can carry
-SKIP_NAMES = {".ckpm", ".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox"}
 LABEL_MAX = 16_384  # characters of one label's value (the host-drift list is cut there)
 
 
@@ -77,21 +76,37 @@ def require_lock(ws: Workspace) -> None:
 
 
 def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] = ()) -> tuple[int, int]:
-    """Write the project's part of a context: ``lock/``, ``sources/`` and ``project/``.
+    """Write the project's part of a context: ``project/`` and ``sources/`` from the project's
+    artifact bundle (``ckpm artifact pack``: tracked files, lock, experiment records and the
+    vendored sources, packed and unpacked verified), then ``lock/`` and ``cache/``.
 
-    Returns the number of project files and of vendored source files. This is the function
-    to switch to the artifact bundle: its members are exactly these three parts.
+    Returns the number of project files and of vendored source files. ``exclude``: folders
+    that are not the project's (the context itself, when it is inside a project git does not
+    track).
     """
-    from ckpm import api
-    from ckpm.workspace import LockOptions
+    import tempfile
 
+    from ckpm.artifact.bundle import pack, unpack_verified
+
+    with tempfile.TemporaryDirectory(prefix="ckpm-container-") as tmp:
+        bundle = Path(tmp) / "project.ckpm-artifact"
+        packed = pack(ws, bundle, check=False)  # the caller checked the lock (host drift is the base's)
+        unpacked = unpack_verified(bundle, Path(tmp) / "unpacked")
+        unpacked.project.rename(ctx / "project")
+        if unpacked.sources.exists():
+            unpacked.sources.rename(ctx / "sources")
+        else:
+            (ctx / "sources").mkdir()
+    for folder in exclude:  # a context folder inside an untracked project was packed with it
+        try:
+            rel = Path(folder).resolve().relative_to(ws.root.resolve())
+        except ValueError:
+            continue
+        shutil.rmtree(ctx / "project" / rel, ignore_errors=True)
     lock_dir = ctx / "lock"
-    lock_dir.mkdir(parents=True)
-    (lock_dir / "ckpm.toml").write_text(_manifest_for_store(ws.manifest_path))
-    shutil.copyfile(ws.lock_path, lock_dir / ws.lock_path.name)
-    sources = ctx / "sources"
-    sources.mkdir()
-    vendored = api.vendor(ws, sources, lock_options=LockOptions(locked=True)).items
+    lock_dir.mkdir()
+    (lock_dir / "ckpm.toml").write_text(_manifest_for_store(ctx / "project" / "ckpm.toml"))
+    shutil.copyfile(ctx / "project" / ws.lock_path.name, lock_dir / ws.lock_path.name)
     cache = ctx / "cache"
     cache.mkdir()
     root = ws.settings.cache_root.resolve()
@@ -102,14 +117,8 @@ def write_project_payload(ws: Workspace, ctx: Path, *, exclude: Sequence[Path] =
             shutil.copytree(src, dst, symlinks=True, ignore=shutil.ignore_patterns("*.lock"))
         else:
             shutil.copy2(src, dst)
-    project = ctx / "project"
-    project.mkdir()
-    files = tracked_files(ws.root, exclude=[ctx, *exclude])
-    for rel in files:
-        dst = project / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ws.root / rel, dst, follow_symlinks=False)
-    return len(files), len(vendored)
+    totals = packed.manifest["totals"]
+    return int(totals["project_files"]), int(totals["sources"])
 
 
 def index_caches(ws: Workspace) -> list[Path]:
@@ -125,40 +134,6 @@ def index_caches(ws: Workspace) -> list[Path]:
             if isinstance(p, Path) and p.exists() and p.resolve().is_relative_to(root) and p.resolve() != root:
                 out.append(p.resolve())
     return sorted(set(out))
-
-
-def tracked_files(root: Path, *, exclude: Sequence[Path] = ()) -> list[str]:
-    """The project's files: ``git ls-files`` in a git work tree that tracks its ckpm.toml
-    (files that exist), else the folder less ``.ckpm/``, ``.git/``, virtual environments and
-    caches. Sorted, relative."""
-    import pygit2
-
-    root = root.resolve()
-    skip = [e.resolve() for e in exclude]
-    found = pygit2.discover_repository(str(root))
-    out: list[str] = []
-    if found is not None:
-        repo = pygit2.Repository(found)
-        if repo.workdir is not None:
-            top = Path(repo.workdir).resolve()
-            for entry in repo.index:
-                full = top / entry.path
-                try:
-                    rel = full.relative_to(root)
-                except ValueError:
-                    continue
-                if (full.is_file() or full.is_symlink()) and not any(full.is_relative_to(s) for s in skip):
-                    out.append(rel.as_posix())
-            if "ckpm.toml" in out:  # else the project is a folder the repository does not track
-                return sorted(out)
-            out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        d = Path(dirpath)
-        dirnames[:] = sorted(n for n in dirnames if n not in SKIP_NAMES and not any((d / n) == s for s in skip))
-        for n in filenames:
-            if not n.endswith(".pyc"):
-                out.append((d / n).relative_to(root).as_posix())
-    return sorted(out)
 
 
 def _manifest_for_store(path: Path) -> str:
@@ -230,8 +205,10 @@ def write_context(ws: Workspace, dest: Path, *, base: str, target: str | None = 
     staging = dest.with_name(f".{dest.name}.part")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    # the project first: when the context is inside a folder git does not track, it is packed
+    # with the project, and must be empty then
+    n_files, n_sources = write_project_payload(ws, staging, exclude=[dest, staging])
     wheels = pack_wheels(staging / "wheels", cache_dir=ws.settings.cache_root / "container-wheels")
-    n_files, n_sources = write_project_payload(ws, staging, exclude=[dest])
     sha = lock_sha256(ws)
     lk = ws.read_lock()
     targets = [target] if target else (list(lk.targets) if lk else [])
