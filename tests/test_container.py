@@ -122,6 +122,11 @@ def built_demo(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dic
     project = demo_project(tmp / "demo")
     ws = Workspace(project, settings_for(tmp))
     api.lock(ws)
+    # a record made here travels in the image (the artifact bundle carries .ckpm/experiments)
+    recorded = sh([sys.executable, "-m", "ckpm", "-C", str(project), "run", "--record", "on-host"],
+                  env={**os.environ, "CKPM_CACHE_DIR": str(tmp / "cache"), "CKPM_STORE": str(tmp / "store"),
+                       "CKPM_CONFIG": str(tmp / "no-config.toml")})
+    assert recorded.returncode == 0, recorded.stderr
     res = build_image(ws, base=base_image, tag="localhost/ckpm-test-demo:1")
     return {"ws": ws, "project": project, "result": res, "tmp": tmp}
 
@@ -156,7 +161,7 @@ def test_demo_image_runs_the_project_offline(built_demo: dict[str, Any]) -> None
     ctx = res.context.path
     assert (ctx / "project" / "programs" / "image-corners" / "corners.c").is_file()
     assert not (ctx / "project" / "untracked-notes.txt").exists()
-    assert not (ctx / "project" / ".ckpm").exists()
+    assert [p.name for p in (ctx / "project" / ".ckpm").iterdir()] == ["experiments"]  # records only
     assert (ctx / "lock" / "ckpm.lock").read_bytes() == (built_demo["project"] / "ckpm.lock").read_bytes()
     assert "[run]" not in (ctx / "lock" / "ckpm.toml").read_text()  # the store step ignores how the program runs
     assert any(p.name == "hello-images-1.1.0.tar.gz" for p in (ctx / "sources").rglob("*"))
@@ -185,6 +190,12 @@ def test_demo_image_records_and_replays_inside(built_demo: dict[str, Any]) -> No
     out = json.loads(ran.stdout)["data"]
     assert out["experiment"] == "base" and out["record"]["ok"] is True
     assert not [d for d in out["differences"] if "flags" in json.dumps(d)]  # the same configuration
+
+    # the record made on the host, replayed in the image
+    ran = podman("run", "--rm", "--network", "none", tag, "replay", "on-host", "--json")
+    assert ran.returncode in (0, 6), ran.stderr[-2000:]
+    out = json.loads(ran.stdout)["data"]
+    assert out["experiment"] == "on-host" and out["record"]["ok"] is True
 
 
 @needs_podman
