@@ -29,7 +29,7 @@ from resolvelib.resolvers import ResolutionImpossible
 
 
 def entry_path(name: str) -> str:
-    """Index format 1 layout (DESIGN.md)."""
+    """Index format 1 layout (docs/formats.md, "Index, format 1")."""
     if len(name) == 1:
         return f"1/{name}"
     if len(name) == 2:

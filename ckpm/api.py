@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ckpm import __version__
 from ckpm.errors import CkpmError, HostDriftError, LockError, NotADependency, ProjectError, StaleLock, TagMoved
 from ckpm.fsutil import atomic_write
+from ckpm.lazy import lazy_exports
 from ckpm.model.lockfile import Lock, LockedPackage
 from ckpm.model.manifest import MANIFEST, parse_project_manifest
 from ckpm.model.requirement import split_tags
@@ -38,14 +39,9 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """The read-only questions of :mod:`ckpm.queries`, re-exported here, imported when first
-    asked for (a warm ``ckpm run`` never needs them)."""
-    if name in _QUERIES:
-        import ckpm.queries
-
-        return getattr(ckpm.queries, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the read-only questions of ckpm.queries, re-exported here and imported when first asked for
+# (a warm `ckpm run` never needs them)
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_QUERIES, "ckpm.queries"))
 
 
 __all__ = [

@@ -140,6 +140,37 @@ def file_lock(
 _held: dict[tuple[str, int], list[int]] = {}
 
 
+@contextlib.contextmanager
+def shared_lock(path: Path | str) -> Iterator[Path]:
+    """Hold a shared lock on ``path`` (created if missing): many holders at once, while an
+    exclusive :func:`file_lock` of the same path (``timeout=0``) fails. A file in use says so
+    this way: a command using it holds it shared; a cleaner takes it exclusively or skips it.
+    (Where ``fcntl`` is missing, an exclusive lock.)"""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows
+        with file_lock(p):
+            yield p
+        return
+    while True:
+        fd = os.open(p, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666 & ~current_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_nlink > 0:
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # unlinked while we waited: lock the file that is there now
+    try:
+        yield p
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
 def _flock(p: Path, on_wait: Callable[[str], None] | None, what: str, timeout: float | None) -> int:
     """An open descriptor of ``p`` holding ``flock(LOCK_EX)`` (POSIX).
 
@@ -198,3 +229,123 @@ def _portable_lock(p: Path, on_wait: Callable[[str], None] | None, what: str,
         yield
     finally:
         lock.release()
+
+
+# -- trees, walked without recursion -----------------------------------------------------------
+#
+# An unpacked archive or a build can leave a tree thousands of folders deep; Python 3.11's
+# os.walk, shutil.copytree and shutil.rmtree recurse once per level and die with a
+# RecursionError at about 1,000 (rmtree even with ignore_errors=True). These three keep an
+# explicit stack instead, and never follow a symlink.
+
+def walk_tree(top: Path | str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(top)`` (top-down, symlinks not followed: a symlink to a folder is listed in
+    the folder names and not entered), without recursion. Unreadable folders are skipped."""
+    stack = [os.fspath(top)]
+    while stack:
+        folder = stack.pop()
+        dirs: list[str] = []
+        files: list[str] = []
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=True)
+                    except OSError:
+                        is_dir = False
+                    (dirs if is_dir else files).append(entry.name)
+        except OSError:
+            continue
+        yield folder, dirs, files
+        for d in reversed(dirs):
+            path = os.path.join(folder, d)
+            if not os.path.islink(path):
+                stack.append(path)
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove ``path`` (a file, a symlink, or a folder tree: never followed through a symlink),
+    without recursion; absent is fine. A read-only folder a build left is made writable first.
+    OSError when something cannot be removed."""
+    root = os.fspath(path)
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        return
+    if not _is_dir_mode(st.st_mode):
+        os.unlink(root)
+        return
+    stack = [root]
+    while stack:
+        folder = stack[-1]
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except PermissionError:
+            os.chmod(folder, 0o700)
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        sub = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        for e in entries:
+            if not e.is_dir(follow_symlinks=False):
+                try:
+                    os.unlink(e.path)
+                except PermissionError:
+                    os.chmod(folder, 0o700)
+                    os.unlink(e.path)
+                except FileNotFoundError:
+                    pass
+        if sub:
+            stack.extend(sub)
+            continue
+        stack.pop()
+        try:
+            os.rmdir(folder)
+        except PermissionError:
+            os.chmod(os.path.dirname(folder) or ".", 0o700)
+            os.rmdir(folder)
+        except FileNotFoundError:
+            pass
+
+
+def _is_dir_mode(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISDIR(mode)
+
+
+def copy_tree(src: Path | str, dst: Path | str, *, dirs_exist_ok: bool = False) -> None:
+    """``shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=...)`` without recursion:
+    symlinks are copied as symlinks, files with ``shutil.copy2``, folders keep their modes."""
+    import shutil
+
+    src_root, dst_root = os.fspath(src), os.fspath(dst)
+    os.makedirs(dst_root, exist_ok=dirs_exist_ok)
+    stack = [(src_root, dst_root)]
+    made: list[tuple[str, str]] = []
+    while stack:
+        s, d = stack.pop()
+        made.append((s, d))
+        with os.scandir(s) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            target = os.path.join(d, e.name)
+            if e.is_symlink():
+                if os.path.lexists(target) and dirs_exist_ok:
+                    os.unlink(target)
+                os.symlink(os.readlink(e.path), target)
+            elif e.is_dir(follow_symlinks=False):
+                try:
+                    os.mkdir(target)
+                except FileExistsError:
+                    if not dirs_exist_ok or not os.path.isdir(target):
+                        raise
+                stack.append((e.path, target))
+            else:
+                shutil.copy2(e.path, target, follow_symlinks=False)
+    for s, d in reversed(made):  # modes and times of folders last, deepest first
+        with contextlib.suppress(OSError):
+            shutil.copystat(s, d, follow_symlinks=False)

@@ -24,6 +24,7 @@ clean environment, outside the source tree and the store's finished prefixes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
-from ckpm.fsutil import atomic_write
+from ckpm.fsutil import atomic_write, copy_tree, remove_tree
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
 from ckpm.model.source import GitSource, HostSource
 from ckpm.model.targets import matches
@@ -249,6 +250,7 @@ class _Run:
         self.prefixes: dict[tuple[int, str], Path] = {}
         self.result = SyncResult(self.target)
         self._toolchains: dict[str, Any] = {}
+        self.using = contextlib.ExitStack()  # shared locks on the cached files this sync builds from
 
     @property
     def mirrors(self) -> Any:
@@ -343,6 +345,30 @@ class _Run:
                              hint="raise --timeout; what was built so far is kept")
         return left
 
+    def use(self, p: LockedPackage, src: dict[str, Any]) -> Path:
+        """One source a build reads: fetched (:meth:`fetch`), then held in use until the sync
+        ends (a shared lock that ``ckpm cache clean`` respects) and its time refreshed (so
+        ``cache clean --older-than`` counts from the last use)."""
+        from ckpm.fetch.cache import DownloadCache
+        from ckpm.fsutil import shared_lock
+
+        cache = DownloadCache(Path(self.ws.settings.cache_root))
+        path = self.fetch(p, src)
+        for _ in range(2):
+            if path.parent == cache.base / "sha256":
+                key = path.name
+            elif path.parent == cache.root / "git-export":
+                key = f"git-{path.name}"
+            else:
+                return path  # not in the cache (a vendored folder's file): nobody cleans it
+            self.using.enter_context(shared_lock(cache.use_lock(key)))
+            if path.exists():
+                break
+            path = self.fetch(p, src)  # cleaned between the fetch and the lock: once more
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return path
+
     def interpreter(self) -> str | None:
         """The python that makes the project's environment: the one whose version the lock's
         ``__python`` pin describes (so the packages chosen for that version fit), else the
@@ -356,10 +382,29 @@ class _Run:
                     return str(path)
         return self.ws.settings.python
 
+    def check_git_url(self, p: LockedPackage, url: str) -> None:
+        """A git source of an index line may name a repository on this machine (``file://``, a
+        path) only when the index is on this machine too (a folder, or ``git+file://``): a
+        remote index must not make ckpm export a private local repository into the store. A
+        git dependency that the user wrote in ckpm.toml is not index data (its source is git)."""
+        from ckpm.fetch.local import LocalFileRefused, is_local
+        from ckpm.model.source import IndexSource
+
+        if not isinstance(p.source, IndexSource) or not is_local(url):
+            return
+        found = [i for i in self.ws.indexes if i.name == p.source.index]
+        where = found[0].url if found else ""
+        if found and where and is_local(where.removeprefix("git+")) or where == "embedded":
+            return
+        raise LocalFileRefused(
+            f"index {p.source.index}: {p.name} {p.version}: source.git names the repository {url[:200]!r} on "
+            "this machine, and the index is not on this machine",
+            hint="an index that another machine serves may not name your local repositories; "
+                 "to use such a repository, add it yourself: ckpm add NAME --git URL")
+
     def export_git(self, p: LockedPackage, src: dict[str, Any]) -> Path:
         """A git source: the tree of its pinned commit (content-addressed by the commit),
         exported once into the cache (``CACHE/git-export/<commit>[-<subdir hash>]``)."""
-        import shutil
         import hashlib
 
         from ckpm.errors import GitSourceError
@@ -368,12 +413,14 @@ class _Run:
         if not isinstance(url, str) or not isinstance(rev, str) or not re.fullmatch(r"[0-9a-f]{40}", rev) or (
                 subdir is not None and not isinstance(subdir, str)):
             raise FetchError(f"{p.name} {p.version}: a git source in the lock needs a URL and a full 40-hex commit")
+        self.check_git_url(p, url)
         name = rev + (f"-{hashlib.sha256(subdir.encode()).hexdigest()[:12]}" if subdir else "")
         done = self.ws.settings.cache_root / "git-export" / name
         if done.is_dir():
             return done
         tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(tmp)
         tag = src.get("tag")
         if self.vendor_roots:
             use_vendored_git(self.ws, {url: [(rev, tag if isinstance(tag, str) and _TAG_RE.fullmatch(tag) else None)]},
@@ -398,7 +445,8 @@ class _Run:
         except GitSourceError as e:
             raise FetchError(f"{p.name} {p.version}: {e.message}", hint=e.hint) from None
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(tmp)
         return done
 
     @property
@@ -461,13 +509,14 @@ class _Run:
         if entry is not None:
             self.prefixes[(id(p), t)] = entry.path
             return Provisioned(p.name, p.version, t, "store", str(entry.path), key)
-        files = [self.fetch(p, s) for s in sources]
+        files = [self.use(p, s) for s in sources]
         self.store.register_root(self.ws.root, self.lock_keys() | {key})  # before building: gc keeps it
         built: list[bool] = []
+        declared = [s.get("unpacked-size") for s in sources]
 
         def build(destdir: Path, prefix: Path) -> dict[str, Any]:
             built.append(True)
-            return self.build(p, t, recipe, files, destdir, prefix)
+            return self.build(p, t, recipe, files, destdir, prefix, declared)
 
         entry = self.store.install(key, build, meta={"name": p.name, "version": p.version, "target": t,
                                                      "kind": p.kind, "recipe": recipe})
@@ -531,8 +580,7 @@ class _Run:
         return tc
 
     def build(self, p: LockedPackage, t: str, recipe: Mapping[str, Any], files: list[Path], destdir: Path,
-              prefix: Path) -> dict[str, Any]:
-        import shutil
+              prefix: Path, declared: list[Any] | None = None) -> dict[str, Any]:
         import tempfile
         from ckpm.build.recipes import BuildContext, run_recipe
         from ckpm.build.toolchain import host_only
@@ -544,7 +592,7 @@ class _Run:
         work = Path(tempfile.mkdtemp(prefix=f"build-{_safe(p.name)}-", dir=destdir.parent))
         try:
             src = work / "src"
-            _unpack_all(files, src)
+            _unpack_all(files, src, declared)
             deps: dict[str, Path] = {}
             tools: list[str] = []
             for d, child_t in self.children(p, t):
@@ -565,7 +613,8 @@ class _Run:
             with self.ws.reporter.progress(f"building {p.name} {p.version} for {t}"):
                 return run_recipe(recipe, ctx) or {}
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(work)  # iterative: an unpacked tree may be deep
 
     def pip(self, p: LockedPackage, t: str, recipe: Mapping[str, Any]) -> Provisioned:
         """Python packages into the project's environment. The first install records every
@@ -721,6 +770,12 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
     run = _Run(ws, lock, options)
     if run.vendor_roots:
         use_vendored_git(ws, git_pins(lock), run.vendor_roots)
+    with run.using:
+        return _sync(ws, run, options)
+
+
+def _sync(ws: Workspace, run: "_Run", options: SyncOptions) -> SyncResult:
+    lock = run.lock
     for p, t in needed(lock, run.target, run.host, options.only):
         try:
             run.result.packages.append(run.provision(p, t))
@@ -777,19 +832,25 @@ def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:
 
 # -- helpers --------------------------------------------------------------------------------
 
-def _unpack_all(files: list[Path], dest: Path) -> None:
+def _unpack_all(files: list[Path], dest: Path, declared: list[Any] | None = None) -> None:
     """The fetched files as one source folder ``dest`` (which must not exist): the first
     archive unpacked into it (a single top folder stripped), further archives into
-    ``source-N/``, other files copied in."""
+    ``source-N/``, other files copied in. ``declared[i]``: the ``unpacked-size`` the
+    source of ``files[i]`` declares (it replaces the default ratio of the unpack budget)."""
     import shutil
-    from ckpm.store.unpack import archive_kind, unpack
+    from ckpm.store.unpack import UnpackBudget, archive_kind, unpack
 
     for i, f in enumerate(files):
         if f.is_dir():  # an exported git tree
-            shutil.copytree(f, dest if i == 0 else dest / f"source-{i}", symlinks=True,
-                            dirs_exist_ok=i == 0)
+            copy_tree(f, dest if i == 0 else dest / f"source-{i}", dirs_exist_ok=i == 0)
         elif archive_kind(f) is not None:
-            unpack(f, dest if i == 0 else dest / f"source-{i}")
+            size = declared[i] if declared is not None and i < len(declared) else None
+            try:
+                budget = UnpackBudget.for_declared(size)
+            except ValueError as e:
+                raise UnpackError(f"cannot unpack {f.name}: {e}",
+                                  hint="the lock or the index line was edited or damaged") from None
+            unpack(f, dest if i == 0 else dest / f"source-{i}", budget=budget)
             _keep_private(f, dest if i == 0 else dest / f"source-{i}")
         else:
             dest.mkdir(parents=True, exist_ok=True)
@@ -1209,5 +1270,37 @@ def store_path(settings: Settings, name: str, target: str | None = None) -> list
 
 
 def store_gc(settings: Settings, *, dry_run: bool = False) -> list[str]:
-    """Remove the prefixes no registered project's lock uses (see Store.gc)."""
-    return list(open_store(settings).gc(dry_run=dry_run))
+    """Remove the prefixes no registered project's current ``ckpm.lock`` uses (see Store.gc),
+    and the staging folders of builds whose process is gone."""
+    return list(open_store(settings).gc(dry_run=dry_run, keys_of_lock=lambda p: lock_keys_of(settings, p)))
+
+
+def cache_usage(settings: Settings) -> list[Any]:
+    """The areas of the cache folder with their entries and sizes (``ckpm cache ls``)."""
+    from ckpm.fetch.cache import usage
+
+    return usage(Path(settings.cache_root))
+
+
+def cache_clean(settings: Settings, *, downloads_only: bool = False, older_than_days: float | None = None,
+                dry_run: bool = False) -> Any:
+    """Remove cached downloads and exported git trees (``ckpm cache clean``), never one a
+    running command uses (:func:`ckpm.fetch.cache.clean`)."""
+    from ckpm.fetch.cache import clean
+
+    if older_than_days is not None and older_than_days < 0:
+        raise CkpmError(f"--older-than must be a number of days >= 0, not {older_than_days}")
+    return clean(Path(settings.cache_root), downloads_only=downloads_only, dry_run=dry_run,
+                 older_than=None if older_than_days is None else older_than_days * 86400)
+
+
+def lock_keys_of(settings: Settings, project: str) -> set[str] | None:
+    """The store keys that ``project``'s ``ckpm.lock`` uses now (None when it cannot be read)."""
+    try:
+        ws = Workspace(project, settings, search_up=False)
+        lock = read_lock(ws.lock_path)
+        if lock is None:
+            return None
+        return _Run(ws, lock, SyncOptions()).lock_keys()
+    except (CkpmError, OSError, ValueError):
+        return None

@@ -326,6 +326,6 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
     settings = settings if settings is not None else Settings(cache_dir=cache_dir)
     with settings.reporter.progress("detecting software on this host"):
         res = detect(rules, refresh=refresh or settings.refresh_host, cache_dir=cache_dir or settings.cache_dir,
-                     python=settings.python, env=settings.environ, path_roots=settings.roots())
+                     python=settings.python, env=settings.environ, path_roots=settings.roots(), owned=True)
     res.warnings[:0] = [w for w in warnings if w not in res.warnings]
     return res

@@ -256,23 +256,14 @@ def _store(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.pipeline.run import RunRequest, run
+    from ckpm.pipeline.run import RunRequest
 
     req = RunRequest.from_dict({k: v for k, v in r.items() if k in (
         "component", "command", "flags", "cflags", "env", "params", "input", "target", "repeat", "record", "locked")})
     scheduler = _str(r, "scheduler")
-    ws = _ws(r)
-    if scheduler:  # on a worker of a Dask cluster, from the shipped lock
-        from ckpm.api import LockOptions, lock
-        from ckpm.experiment.record import save_record
-        from ckpm.pipeline.remote import run_remote
+    from ckpm.pipeline.remote import run_pipeline
 
-        lock(ws, LockOptions(locked=req.locked))
-        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
-        if req.record:
-            rec["path"] = str(save_record(ws.root, req.record, rec))
-    else:
-        rec = run(ws, req)
+    rec = run_pipeline(_ws(r), req, scheduler=scheduler)  # with a scheduler, on a worker of a Dask cluster
     return {k: v for k, v in rec.items() if k != "lock"}
 
 

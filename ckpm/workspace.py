@@ -270,7 +270,7 @@ def resolve_workspace(ws: Workspace, options: LockOptions, *, extra: Sequence[Re
                       old: Lock | None = None) -> tuple[list[Any], bool]:
     """Resolve for every target; returns (per-target results, prerelease flag)."""
     from difflib import get_close_matches
-    from ckpm.perf import paused_gc
+    from ckpm.gcpause import paused_gc
     from ckpm.resolve.resolve import Budget, resolve_target
 
     targets = ws.targets(options.targets, old)

@@ -203,7 +203,8 @@ def test_inspect_shows_contents_targets_and_host_drift(author: dict[str, Any], t
     assert d["project"]["name"] == "ckpm-demo" and d["project"]["version"] == "0.3.0"
     assert d["targets"] == [d["host_target"]] and d["runs_here"] and d["verified"]
     assert d["experiments"] == {"baseline": 1}
-    assert d["contents"]["vendored sources"]["files"] == 1 and d["contents"]["experiment records"]["files"] == 1
+    # the data set's archive and the vendored folder's own manifest (ckpm-vendor.json)
+    assert d["contents"]["vendored sources"]["files"] == 2 and d["contents"]["experiment records"]["files"] == 1
     pins = {p["name"]: p for p in d["host_pins"]}
     assert pins["compiler-gcc"]["status"] == "same" and pins["compiler-gcc"]["expected"].startswith(
         pins["compiler-gcc"]["found"].split(" ")[0])

@@ -89,7 +89,7 @@ def test_hostile_index_through_rules_from_index(tmp_path: Path, marker: Path, en
     init_index(idx, "lab")
     for name, rules in hostile_rules(tmp_path, marker).items():
         write_component(idx, [entry(name, "1.0", kind="tool", detect=rules)])
-    write_component(idx, [entry("tool-ok", "1.0", kind="tool", detect=[{"executable": ["okt"]}])])
+    write_component(idx, [entry("tool-ok", "1.0", kind="tool", detect=[{"executable": ["ok"]}])])
     warnings: list[str] = []
     got = rules_from_index(open_index(str(idx)), origin="index lab", warnings=warnings)
     # a component whose rules are all rejected has none left; path roots are checked at detection
@@ -206,10 +206,10 @@ def test_rule_id_is_stable_and_recorded(tmp_path: Path, monkeypatch: pytest.Monk
 def test_rules_of_entries_numbers_rules_in_their_entry() -> None:
     from ckpm.model.entry import IndexEntry
 
-    e = IndexEntry.from_json(entry("t", "1.0", detect=[{"executable": "ok"}, {"executable": "/bin/sh"}]))
+    e = IndexEntry.from_json(entry("tool-ok", "1.0", detect=[{"executable": "ok"}, {"executable": "/bin/sh"}]))
     warnings: list[str] = []
     assert rules_of_entries([e], origin="index lab", warnings=warnings) == [{"executable": "ok"}]
-    assert warnings == ["index lab: component t: detect rule 2: executable '/bin/sh' must be a bare name "
+    assert warnings == ["index lab: component tool-ok: detect rule 2: executable '/bin/sh' must be a bare name "
                         "(no path, no leading '-', '.' or '~'); it is searched on PATH; rule ignored"]
 
 

@@ -457,6 +457,7 @@ def test_resume_across_runs_and_a_server_that_ignores_range(server: Server, tmp_
     assert part.stat().st_size == len(DATA) // 2
     got = fetch_file([url], sha256=SHA, cache_dir=tmp_path, **FAST)  # asks for the rest, gets it all
     assert got.path.read_bytes() == DATA and not part.exists()
+    assert list(part.parent.iterdir()) == []  # no .part, and no .part.lock left behind either
     assert [h.get("Range") for _, h in server.requests] == [None, f"bytes={len(DATA) // 2}-"]
 
 

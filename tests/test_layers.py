@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "ckpm"
 
-LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.lazy", "ckpm.netutil", "ckpm.perf", "ckpm.report"}
+LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.lazy", "ckpm.netutil", "ckpm.gcpause", "ckpm.procutil", "ckpm.report"}
 # entry points (``ckpm.access``, ``python -m ckpm``, ``python -m ckpm.detect``) sit on top of everything
 ENTRY_POINTS = {"ckpm", "ckpm.__main__", "ckpm.detect.__main__"}
 # what each layer may import, beside itself and the leaves

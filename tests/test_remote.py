@@ -122,7 +122,15 @@ def test_the_demo_runs_on_a_worker_with_its_own_store_and_no_network(cluster: di
     assert prov["dataset-hello-images"]["path"].startswith(str(cluster["home"] / "store"))
     assert any((cluster["home"] / "store").rglob("img-01.pgm"))
     assert not (tmp_path / "client" / "store").exists()  # the client built nothing
-    assert load_experiment(proj, "remote").records[0]["id"] == rec["id"]
+    assert load_experiment(proj, "remote").records[0]["id"] == rec["id"] and rec["experiment"] == "remote"
+    # access() takes the same steps as the command line (one function): the record names its experiment
+    code = ("import ckpm, json, sys; out = ckpm.access({'action': 'run', 'project': sys.argv[1], "
+            "'scheduler': sys.argv[2], 'record': 'remote2'}); print(json.dumps(out))")
+    r = subprocess.run([sys.executable, "-c", code, str(proj), cluster["address"]], cwd=proj, env=env,
+                       capture_output=True, text=True, timeout=600)
+    out = json.loads(r.stdout)
+    assert out["return"] == 0 and out["experiment"] == "remote2", out
+    assert load_experiment(proj, "remote2").records[0]["id"] == out["id"]
 
 
 def test_the_demo_tunes_on_the_worker(cluster: dict[str, Any], tmp_path: Path) -> None:

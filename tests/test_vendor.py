@@ -233,12 +233,19 @@ def test_an_unreachable_git_source_makes_vendor_fail_and_name_it(tmp_path: Path,
     _json(ckpm("lock", "--json", cwd=proj, env=author))
     shutil.rmtree(tool.path)  # never fetched, and gone
     fresh = _env(tmp_path, "other")
+    # `vendor --locked` verifies the lock first, and the component's ckpm.toml at the pinned commit
+    # cannot be read any more: the lock cannot be shown to hold (exit 3), naming the repository
     r = ckpm("vendor", str(tmp_path / "vendor"), "--locked", "--json", cwd=proj, env=fresh)
-    assert r.returncode != 0, r.stdout
+    assert r.returncode == 3, r.stdout
     err = json.loads(r.stdout)
-    assert err["error"]["code"] == "vendor-incomplete"
+    assert err["error"]["code"] == "stale-lock" and any("mytool.git" in d for d in err["error"]["details"]), err
+    # offline, the lock is taken as it is (with a note), and the vendoring itself names what it lacks
+    r = ckpm("--offline", "vendor", str(tmp_path / "vendor"), "--locked", "--json", cwd=proj, env=fresh)
+    assert r.returncode == 1, r.stdout
+    err = json.loads(r.stdout)
+    assert err["error"]["code"] == "vendor-incomplete", err
     assert any("mytool 0.5.0" in d for d in err["error"]["details"]), err
-    r = ckpm("vendor", str(tmp_path / "vendor"), "--locked", cwd=proj, env=fresh)
+    r = ckpm("--offline", "vendor", str(tmp_path / "vendor"), "--locked", cwd=proj, env=fresh)
     assert r.returncode != 0 and "mytool 0.5.0" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
@@ -264,14 +271,16 @@ def _index(tmp_path: Path, lines: list[dict[str, Any]]) -> Path:
 
 
 def test_a_file_url_source_is_vendored_and_served_offline(tmp_path: Path) -> None:
-    """The lock's file:// source (a ValueError traceback before) is vendored under @file/."""
-    data = tmp_path / "upstream" / "words-1.0.tar.gz"
-    data.parent.mkdir()
-    data.write_bytes(_tarball({"data/words.txt": "alpha\nbeta\n"}, "words-1.0"))
+    """The lock's file:// source (a ValueError traceback before) is vendored under @file/. (Index
+    data may name a local file only inside its own folder: tests/security/test_local_files.py.)"""
+    blob = _tarball({"data/words.txt": "alpha\nbeta\n"}, "words-1.0")
+    data = tmp_path / "index" / "files" / "words-1.0.tar.gz"
     idx = _index(tmp_path, [{
         "name": "dataset-words", "version": "1.0", "kind": "dataset", "tags": ["dataset"], "targets": ["*"],
-        "deps": [], "source": {"urls": [data.as_uri()], "sha256": hashlib.sha256(data.read_bytes()).hexdigest()},
+        "deps": [], "source": {"urls": [data.as_uri()], "sha256": hashlib.sha256(blob).hexdigest()},
         "install": [{"steps": [{"kind": "copy", "from": "data", "to": "share/words"}]}]}])
+    data.parent.mkdir()
+    data.write_bytes(blob)
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "ckpm.toml").write_text(f'[project]\nname = "proj"\n\n[dependencies]\ndataset-words = "*"\n\n'
@@ -459,8 +468,11 @@ def test_api_vendor_returns_a_result_that_counts_each_kind(tmp_path: Path, git_r
     assert res.to_dict()["files"][0]["commits"] == [tool.tags()["v0.5.0"]]
     shutil.rmtree(tool.path)
     monkeypatch.setenv("CKPM_CACHE_DIR", str(tmp_path / "another-cache"))
-    with pytest.raises(VendorIncomplete) as info:
-        api.vendor(api.Workspace(proj), tmp_path / "vendor2", lock_options=api.LockOptions(locked=True))
+    from ckpm.settings import Settings
+
+    with pytest.raises(VendorIncomplete) as info:  # offline: the lock is taken as it is, with a note
+        api.vendor(api.Workspace(proj, Settings(offline=True)), tmp_path / "vendor2",
+                   lock_options=api.LockOptions(locked=True))
     assert info.value.result.counts()["git"] == 0 and "mytool 0.5.0" in info.value.result.problems[0]
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from ckpm.model.envnames import RESERVED_ENV, RESERVED_ENV_PREFIXES, reserved_env  # noqa: F401  (re-exported)
+
 STEP_KINDS = ("script", "make", "cmake", "pip", "copy")
 
 #: fields of a recipe; ``sources`` is read by the fetcher, not here
@@ -39,14 +41,11 @@ MAX_REQUIREMENT = 512
 MAX_HASHES = 32  # per distribution
 MAX_PATH = 1024
 MAX_NAME = 128
+MAX_BYTE_COUNT = 1 << 50  # a source's size or unpacked-size (as ckpm.model.entry.MAX_BYTE_COUNT)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: variables a recipe may not set: ckpm sets them, or they change how every program runs
-RESERVED_ENV = frozenset({
-    "PATH", "HOME", "TMPDIR", "TMP", "TEMP", "PREFIX", "DESTDIR", "LANG", "LC_ALL", "LANGUAGE", "SHELL", "ENV",
-    "BASH_ENV", "IFS", "PWD", "OLDPWD", "CC", "CXX", "AR", "RANLIB", "MAKEFLAGS", "MFLAGS", "MAKELEVEL",
-})
-RESERVED_ENV_PREFIXES = ("CKPM_", "LD_", "DYLD_", "PYTHON", "PIP_", "LC_")
+#: (one list for recipes, programs' run environments and CK imports: ckpm/model/envnames.py)
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _SPEC = r"(?:===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_]+(?:-[A-Za-z0-9.*+!_]+)*"
 _REQUIREMENT = re.compile(
@@ -80,7 +79,7 @@ def env_problems(env: Any, where: str = "env") -> list[str]:
         if not isinstance(name, str) or not _ENV_NAME.match(name) or len(name) > MAX_NAME:
             out.append(f"{where}: {str(name)[:60]!r} is not a variable name (letters, digits, _)")
             continue
-        if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIXES):
+        if reserved_env(name):
             out.append(f"{where}.{name}: ckpm sets this variable itself (or it changes how every program runs); "
                        "a recipe may not set it")
         out.extend(_string_problems(value, f"{where}.{name}", MAX_ARG))
@@ -103,6 +102,16 @@ def check_recipe(recipe: Any) -> list[str]:
             out.append(f"sources: must be a list, not {_type(src)}")
         elif len(src) > MAX_SOURCES:
             out.append(f"sources: {len(src)} sources, more than {MAX_SOURCES}")
+        else:
+            for i, s in enumerate(src):
+                if not isinstance(s, Mapping):
+                    out.append(f"sources[{i}]: must be a table (urls, sha256, size, unpacked-size), not {_type(s)}")
+                    continue
+                for key in ("size", "unpacked-size"):
+                    v = s.get(key)
+                    if v is not None and (type(v) is not int or not 0 <= v <= MAX_BYTE_COUNT):
+                        out.append(f"sources[{i}].{key}: must be a byte count (an integer from 0 to "
+                                   f"{MAX_BYTE_COUNT}), not {str(v)[:40]!r}")
     if "env" in recipe:
         out.extend(env_problems(recipe["env"]))
     steps = recipe.get("steps")

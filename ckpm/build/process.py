@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ckpm.procutil import kill_group
 from ckpm.errors import BuildError
 from ckpm.report import escape_control
 
@@ -107,38 +108,16 @@ def run_command(
         try:
             code = proc.wait(timeout=left)
         except subprocess.TimeoutExpired:
-            _kill_group(proc, posix)
+            kill_group(proc, grace=GRACE, wait=None)
             out.write(f"\n# ckpm: killed after the build's timeout\n".encode())
             out.flush()
             raise fail(step, f"`{short_command(args)}` did not finish in time and was stopped", log,
                        hint="the build took longer than its timeout; raise the timeout or read the log") from None
         except BaseException:
-            _kill_group(proc, posix)
+            kill_group(proc, grace=GRACE, wait=None)
             raise
     if code != 0:
         why = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
         raise fail(step, f"`{short_command(args)}` failed ({why})", log)
 
 
-def _kill_group(proc: subprocess.Popen[bytes], posix: bool) -> None:
-    """Stop the command and everything it started: SIGTERM to its group, SIGKILL after a grace."""
-    _signal_group(proc, posix, signal.SIGTERM)
-    try:
-        proc.wait(timeout=GRACE)
-    except subprocess.TimeoutExpired:
-        pass
-    _signal_group(proc, posix, signal.SIGKILL)
-    proc.wait()
-
-
-def _signal_group(proc: subprocess.Popen[bytes], posix: bool, sig: int) -> None:
-    """``sig`` to the command's process group (or the process itself where there are no groups)."""
-    try:
-        if posix:
-            os.killpg(proc.pid, sig)
-        elif sig == signal.SIGTERM:  # pragma: no cover
-            proc.terminate()
-        else:  # pragma: no cover
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass

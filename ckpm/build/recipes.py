@@ -66,6 +66,7 @@ from ckpm.build.environment import SYSTEM_PATH, deps_env
 from ckpm.build.process import append_log, fail, run_command
 from ckpm.build.toolchain import Toolchain, toolchain_record
 from ckpm.errors import BuildError
+from ckpm.fsutil import copy_tree
 
 __all__ = ["STEP_KINDS", "BuildContext", "build_env", "check_recipe", "deps_env", "run_recipe", "DEFAULT_TIMEOUT"]
 
@@ -347,7 +348,7 @@ def _copy(step: Mapping[str, Any], ctx: BuildContext, label: str) -> None:
     append_log(ctx.log, f"\n# ckpm: copy {src} -> {dst}\n")
     try:
         if src.is_dir():
-            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+            copy_tree(src, dst, dirs_exist_ok=True)  # iterative: an unpacked tree may be deep
         elif src.is_file():
             if dst_rel in ("", ".") or dst_rel.endswith("/") or dst.is_dir():
                 dst.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ckpm.ck.layout import CkEntry
 from ckpm.model.entry import MAX_TAG_LEN, MAX_TAGS, valid_name
+from ckpm.model.envnames import reserved_env
 from ckpm.model.program import NAME_RE as PROG_NAME_RE, ENV_RE, PLACEHOLDER_RE, ProgramError, parse_program
 
 #: the file a data set's prefix holds under a fixed name: CK's ``$#dataset_filename#$``
@@ -27,7 +28,6 @@ OS_TARGETS = {"linux": "linux-*", "macos": "macos-*", "darwin": "macos-*", "osx"
 SHELL_CHARS = re.compile(r"[|<>;&`]|\$\(")
 CK_VAR = re.compile(r"\$#([A-Za-z0-9_]+)#\$|\$<<([A-Za-z0-9_]+)>>\$")
 #: variables a CK entry may not set for the program: the loader's, the shell's, ckpm's own
-RESERVED_ENV = re.compile(r"^(?:LD_|DYLD_|PYTHON|CKPM_|PATH$|HOME$|TMPDIR$|IFS$|ENV$|BASH_ENV$|SHELL$|LANG$|LC_)")
 C_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 LANGS = {"c": "c", "cpp": "c++", "c++": "c++", "cxx": "c++"}
 DETECT_LANGS = {"c": "c", "cpp": "cxx", "c++": "cxx", "cxx": "cxx"}  # as detect rules name them
@@ -646,7 +646,7 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
     if isinstance(rv, Mapping):
         for k, v in list(rv.items())[:128]:
             val: str | None = str(v) if isinstance(v, (str, int, float)) and not isinstance(v, bool) else None
-            if isinstance(k, str) and ENV_RE.fullmatch(k) and not RESERVED_ENV.match(k) and val is not None \
+            if isinstance(k, str) and ENV_RE.fullmatch(k) and not reserved_env(k) and val is not None \
                     and len(val) <= 1024 \
                     and "$#" not in val and not PLACEHOLDER_RE.search(val) and "\0" not in val:
                 env[k] = val
@@ -697,10 +697,13 @@ def map_program(entry: CkEntry, link_flags: Callable[[list[str]], list[str] | No
         crv = rt.get("run_vars")
         if isinstance(crv, Mapping):
             for k, v in list(crv.items())[:128]:
-                if isinstance(k, str) and ENV_RE.fullmatch(k) and not RESERVED_ENV.match(k) and \
+                if isinstance(k, str) and ENV_RE.fullmatch(k) and not reserved_env(k) and \
                         isinstance(v, (str, int, float)) and \
                         not isinstance(v, bool) and "$#" not in str(v) and not PLACEHOLDER_RE.search(str(v)):
                     cenv[k] = str(v)
+                else:
+                    notes.append(f"{cw}.run_vars {str(k)[:40]}: reserved (the loader's, an interpreter's, the "
+                                 "shell's, ckpm's) or not a plain variable; left out")
         if str(c.get("ignore_return_code", "no")).lower() == "yes":
             notes.append(f"{cw}: ignore_return_code: ckpm checks the exit status all the same")
         if rt.get("post_process_via_ck") or rt.get("post_process_cmds") or rt.get("pre_process_via_ck"):

@@ -17,7 +17,7 @@ def main() -> None:
         return
     import gc
 
-    from ckpm import perf
+    from ckpm import gcpause
 
     # Importing the CLI makes thousands of objects (modules, classes, functions) that live
     # until the process ends: the cyclic collector would walk them again and again while
@@ -29,5 +29,5 @@ def main() -> None:
     finally:
         gc.freeze()
         gc.enable()
-    perf.short_lived = True  # one command, then the process ends
+    gcpause.short_lived = True  # one command, then the process ends
     click_main()

@@ -409,24 +409,14 @@ def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | Non
             env: tuple[str, ...], params: tuple[str, ...], input_key: str | None, target: str | None, repeat: int,
             record: str | None, locked: bool, scheduler: str | None, as_json: bool) -> None:
     """Provision, compile, run, validate and record a program (default: the project's own)."""
-    from ckpm.pipeline.run import RunRequest, run
+    from ckpm.pipeline.run import RunRequest
 
     req = RunRequest(component=component, command=command, flags=flags, cflags=tuple((cflags or "").split()),
                      env=_pairs(env, "--env"), params=_pairs(params, "--param"), input=input_key, target=target,
                      repeat=repeat, record=record, locked=locked)
-    ws = c.workspace(as_json=as_json)
-    if scheduler:
-        from ckpm.api import LockOptions, lock
-        from ckpm.experiment.record import save_record
-        from ckpm.pipeline.remote import run_remote
+    from ckpm.pipeline.remote import run_pipeline
 
-        lock(ws, LockOptions(locked=locked))  # the workers get a lock that holds
-        rec = run_remote(ws, {**req.to_dict(), "record": None}, scheduler)
-        if record:
-            rec["path"] = str(save_record(ws.root, record, rec))
-            rec["experiment"] = record
-    else:
-        rec = run(ws, req)
+    rec = run_pipeline(c.workspace(as_json=as_json), req, scheduler=scheduler)
     if as_json:
         emit(c, {k: v for k, v in rec.items() if k != "lock"})
         return
@@ -777,6 +767,9 @@ def _register_subcommands() -> None:
     from ckpm.cli.artifact import artifact_group
 
     cli.add_command(artifact_group)
+    from ckpm.cli.cache import cache as cache_group
+
+    cli.add_command(cache_group)
 
 
 _register_subcommands()

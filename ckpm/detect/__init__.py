@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from ckpm.lazy import lazy_exports
 from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.record import DetectionResult, Detected
 from ckpm.detect.trust import rule_id, validate_rule
@@ -49,6 +50,7 @@ def detect(
     env: Mapping[str, str] | None = None,
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
+    owned: bool = False,
 ) -> DetectionResult:
     """Run every rule (component name → its ``detect`` rules) and the host facts.
 
@@ -60,14 +62,17 @@ def detect(
     ``search_paths`` are folders searched before PATH; ``python`` is the interpreter
     whose packages ``python_package`` rules look at (default: this one); ``path_roots``
     are the user's folders that rules' ``path`` globs and ``search_paths`` may name,
-    beside the system prefixes and ckpm's data folder.
+    beside the system prefixes and ckpm's data folder. ``owned=True``: the rules are index
+    data (ckpm passes it for every index's rules), so each may only run executables that
+    belong to its component (:func:`ckpm.detect.trust.belongs_to`); the default trusts the
+    caller's own rules on that point (every other limit holds for all rules).
     Never raises for a failing probe or a rejected rule: see ``warnings``.
     """
     from ckpm.detect.engine import run_detection
 
     return run_detection(rules, refresh=refresh, cache_dir=cache_dir, timeout=timeout,
                          search_paths=search_paths, python=python, env=env, path_roots=path_roots,
-                         origin=origin)
+                         origin=origin, owned=owned)
 
 
 def recheck(
@@ -82,6 +87,7 @@ def recheck(
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
     warnings: list[str] | None = None,
+    owned: bool = True,
 ) -> list[Detected]:
     """Re-check what a lock pinned: run ``rule`` (looked up again in the index by its
     ``rule_id``) fresh, without the cache, and return every match, the one at ``path``
@@ -91,12 +97,13 @@ def recheck(
     component ``name`` and the recorded ``path``, which is only compared (never executed).
     For a host fact (``name`` starting with ``__``, ``rule`` None) the facts are recomputed,
     overrides applied. Use :func:`match_recorded` to tell "same version at another path"
-    from "missing". ``warnings`` (a list) receives what went wrong.
+    from "missing". ``warnings`` (a list) receives what went wrong. The rule is an index's
+    (``owned``, the default): it may only run executables that belong to ``name``.
     """
     from ckpm.detect.engine import recheck_rule
 
     return recheck_rule(name, rule, path=path, timeout=timeout, env=env, python=python, search_paths=search_paths,
-                        path_roots=path_roots, origin=origin, warnings=warnings)
+                        path_roots=path_roots, origin=origin, warnings=warnings, owned=owned)
 
 
 def match_recorded(found: Sequence[Detected], path: str | None, version: str | None = None) -> "Rechecked":
@@ -116,9 +123,4 @@ def invalid_overrides(env: Mapping[str, str] | None = None) -> list[str]:
     return _invalid(os.environ if env is None else env)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Rechecked":
-        from ckpm.detect.engine import Rechecked
-
-        return Rechecked
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, {"Rechecked": "ckpm.detect.engine"})  # the engine loads on first use

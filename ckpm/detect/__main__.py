@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = detect(rules, refresh=args.refresh, cache_dir=args.cache_dir, timeout=args.timeout,
                     search_paths=args.search_path, python=args.python, path_roots=args.path_root)
+    # (a RULES.json file is the user's own; an index's rules were checked by rules_from_index)
     result.warnings[:0] = rejected
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1)

@@ -38,6 +38,7 @@ def run_detection(
     use_cache: bool = True,
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
+    owned: bool = False,
 ) -> DetectionResult:
     """See :func:`ckpm.detect.detect`. Every rule is validated here (:mod:`ckpm.detect.trust`)
     before any of it is used, whoever the caller is."""
@@ -54,7 +55,8 @@ def run_detection(
     found: dict[str, list[Detected]] = {}
     registry = DetectorRegistry.from_environment(ctx) if rules else None
     for name, rule_list in rules.items():
-        found[name] = detect_component(name, rule_list, ctx, registry, origin=origin) if registry else []
+        found[name] = (detect_component(name, rule_list, ctx, registry, origin=origin, owned=owned)
+                      if registry else [])
     if registry is not None:
         ctx.warnings.extend(registry.errors)
     try:
@@ -68,6 +70,7 @@ def run_detection(
 
 def detect_component(
     name: str, rule_list: Any, ctx: DetectContext, registry: "DetectorRegistry", *, origin: str | None = None,
+    owned: bool = True,
 ) -> list[Detected]:
     """Every match of one component's rules, validated, routed, ranked, each with its ``rule_id``."""
     recs: list[Detected] = []
@@ -82,7 +85,8 @@ def detect_component(
         builtin = kind in BUILTIN_KINDS
         clean, problems = validate_rule(rule, origin=origin, component=name, number=number,
                                         kind=kind if builtin else "",
-                                        roots=ctx.roots if builtin and _names_folders(rule) else None)
+                                        roots=ctx.roots if builtin and _names_folders(rule) else None,
+                                        owned=owned)
         ctx.warn_all(problems)
         if clean is None:
             continue
@@ -134,6 +138,7 @@ def recheck_rule(
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
     warnings: list[str] | None = None,
+    owned: bool = True,
 ) -> list[Detected]:
     """See :func:`ckpm.detect.recheck`."""
     from ckpm.detect.registry import DetectorRegistry
@@ -148,7 +153,8 @@ def recheck_rule(
         fact = compute_facts(ctx).get(name)
         out = [fact] if fact is not None else []
     else:
-        out = detect_component(name, [rule], ctx, DetectorRegistry.from_environment(None), origin=origin)
+        out = detect_component(name, [rule], ctx, DetectorRegistry.from_environment(None), origin=origin,
+                               owned=owned)
     if path is not None:  # the match at the recorded path first; the path is only compared
         out.sort(key=lambda d: not same_path(d.path, path))
     if warnings is not None:

@@ -1,9 +1,13 @@
-"""Running probe subprocesses with a hard timeout.
+"""Running probe subprocesses with a hard timeout, leaving no trace.
 
 A probe runs in its own session so that, on timeout, the whole process group is
 killed: a ``#!/bin/sh`` wrapper whose child keeps the output pipe open cannot hang
-ckpm. Probes run with ``LC_ALL=C`` so that outputs parse the same everywhere, in the
-file-system root (never in a folder a project or an index could fill). At most
+ckpm. Each probe runs in a new, empty, private temporary folder (0700, removed after it:
+``touch version`` writes nowhere that lasts, and ``sh version`` finds nothing to read),
+with stdin from ``/dev/null`` (closed for reading: end of file at once) and a scrubbed
+environment (:func:`probe_env`: ``PATH``, ``HOME``, the user's identity and the variables
+that say where software is, in the C locale; no tokens, no proxies, no agent sockets, no
+shell start-up files). At most
 :data:`OUTPUT_LIMIT` bytes of each stream are kept; the rest is read and discarded (so
 the child never blocks on a full pipe), and memory stays bounded for a probe that
 prints gigabytes.
@@ -13,6 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+from ckpm.procutil import kill_group
 
 TRUNCATE = 300
 #: bytes kept of each of a probe's streams
@@ -49,45 +55,77 @@ def truncate(text: str, limit: int = TRUNCATE) -> str:
     return one if len(one) <= limit else one[:limit] + "…"
 
 
-def probe_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment a probe runs in: the caller's, in the C locale."""
-    out = dict(env)
+#: the variables of the caller's environment a probe sees (docs/detection.md, "Robustness"):
+#: where programs, libraries, headers and Python packages are, and who the user is
+PROBE_ENV_KEEP = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "TZ",
+    "PKG_CONFIG_PATH", "PKG_CONFIG_LIBDIR", "PKG_CONFIG_SYSROOT_DIR",
+    "LIBRARY_PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH",
+    "CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "COMPILER_PATH", "GCC_EXEC_PREFIX",
+    "CUDA_HOME", "CUDA_PATH", "PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE", "VIRTUAL_ENV", "CONDA_PREFIX",
+    "PYENV_ROOT", "PYENV_VERSION", "PYENV_DIR",
+    "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "PATHEXT", "COMSPEC",  # Windows cannot start a program without them
+})
+
+
+def probe_env(env: Mapping[str, str], tmpdir: str | None = None) -> dict[str, str]:
+    """The environment a probe runs in: the variables of ``env`` named in
+    :data:`PROBE_ENV_KEEP`, in the C locale, with ``TMPDIR`` set to ``tmpdir`` (the probe's
+    own folder) when given; nothing else of the caller's environment."""
+    out = {k: v for k, v in env.items() if k in PROBE_ENV_KEEP}
     out["LC_ALL"] = "C"
     out["LANG"] = "C"
-    out.pop("LANGUAGE", None)
+    if tmpdir is not None:
+        out["TMPDIR"] = out["TMP"] = out["TEMP"] = tmpdir
     return out
 
 
 def probe_cwd() -> str:
-    """The folder probes run in: the file-system root, which holds no file a project or an
-    index could have put there (``sh version`` or ``python -c`` would read the current
-    folder)."""
-    return os.path.abspath(os.sep)
+    """A new, empty, private folder for one probe (0700; the caller removes it)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="ckpm-probe-")
 
 
 def run_probe(
     argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None, limit: int = OUTPUT_LIMIT,
     cwd: str | None = None,
 ) -> ProbeOutput:
-    """Run ``argv`` with no stdin and a timeout, in ``cwd`` (default :func:`probe_cwd`);
-    raises OSError if it cannot start.
+    """Run ``argv`` with no stdin and a timeout, in ``cwd`` (default: a new empty private
+    folder, removed afterwards, whatever the probe wrote in it), in the scrubbed
+    :func:`probe_env` of ``env``; raises OSError if it cannot start.
 
     Keeps at most ``limit`` bytes of stdout and of stderr (``truncated`` says if more came).
     """
-    import subprocess
-    import time
-
     posix = os.name == "posix"
     args = list(argv)
     if args and os.sep in args[0] and not os.path.isabs(args[0]):
         args[0] = os.path.abspath(args[0])  # a relative PATH entry: resolved here, not in cwd
+    own = probe_cwd() if cwd is None else None
+    try:
+        return _run(args, argv, timeout, env, limit, own or str(cwd), own, posix)
+    finally:
+        if own is not None:
+            from ckpm.fsutil import remove_tree
+
+            try:
+                remove_tree(own)
+            except OSError:
+                pass
+
+
+def _run(args: list[str], argv: Sequence[str], timeout: float, env: Mapping[str, str] | None, limit: int,
+         cwd: str, tmpdir: str | None, posix: bool) -> ProbeOutput:
+    import subprocess
+    import time
+
     proc = subprocess.Popen(
         args,
-        cwd=probe_cwd() if cwd is None else cwd,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=probe_env(env if env is not None else os.environ),
+        env=probe_env(env if env is not None else os.environ, tmpdir),
         start_new_session=posix,
     )
     assert proc.stdout is not None and proc.stderr is not None
@@ -104,7 +142,7 @@ def run_probe(
                 done = False
         if not done:
             timed_out = True
-            _kill_group(proc, posix)
+            kill_group(proc, wait=0)
             # drain what is left for a moment (a grandchild that escaped the group may hold the pipe)
             _pump([proc.stdout, proc.stderr], bufs, over, limit, time.monotonic() + 1.0, posix)
             proc.wait()
@@ -186,19 +224,6 @@ def _pump_threads(streams: list[Any], bufs: list[bytearray], over: list[bool], l
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
     return not any(t.is_alive() for t in threads)
-
-
-def _kill_group(proc: "object", posix: bool) -> None:
-    import signal
-
-    pid = getattr(proc, "pid")
-    try:
-        if posix:
-            os.killpg(pid, signal.SIGKILL)
-        else:
-            getattr(proc, "kill")()
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _decode(b: bytes | None) -> str:

@@ -1,7 +1,8 @@
 """What a detect rule may declare: rules come from indexes (data written by someone else).
 
 A rule is a declaration, checked before any of it is used: executables are bare names
-found on PATH (never a path), version arguments come from a small fixed set, the Python
+found on PATH (never a path) that belong to the component (they contain its name's stem:
+``gcc-*`` for ``compiler-gcc``), version arguments come from a small fixed set, the Python
 interpreter is the user's (never one the rule names), names that become arguments
 cannot look like options, folders and globs stay inside documented roots, versions
 read from files are bounded and must look like versions. A rule that breaks a limit is
@@ -9,7 +10,9 @@ rejected with one warning naming where it came from, the component and the field
 component is then simply not found on the host.
 
 Rules of a third-party detector kind (a ``ckpm.detectors`` plugin, code the user
-installed) are passed to the plugin as data, unchecked beyond being a JSON object.
+installed) are passed to the plugin as data, unchecked beyond being a JSON object. Rules
+the user or ckpm itself wrote (``owned=False``: ckpm's toolchain rules, a rules file given
+to ``python -m ckpm.detect``) may name any executable.
 
 This module imports nothing heavy: ``sre_parse`` only when needed.
 """
@@ -73,6 +76,37 @@ _WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 _TARGET = re.compile(r"^[A-Za-z0-9_.*?\[\]!+-]+$")
 _GLOB = re.compile(r"[*?\[]")
 
+#: leading words of a component name that say its kind, not what it is: ``compiler-gcc``'s
+#: stem is ``gcc``, ``tool-cmake``'s is ``cmake``
+KIND_WORDS = frozenset({"compiler", "tool", "tools", "lib", "library", "program", "prog", "app", "model",
+                        "dataset", "data", "script", "py", "bin", "cli", "cmd",
+                        "soft", "package", "pkg"})  # soft-compiler.gcc: a CK soft entry, imported
+#: a stem shorter than this must be a whole word of the executable's name (``r`` in ``r-4*``),
+#: not a part of one (``r`` in ``curl``)
+MIN_SUBSTRING_STEM = 3
+_WORDS = re.compile(r"[-_.]+")
+_NAME_WORDS = re.compile(r"[-_.+*?\[\]!0-9]+")
+
+
+def name_stem(component: str) -> str:
+    """The stem of a component's name: its first word after the kind words (:data:`KIND_WORDS`):
+    ``gcc`` for ``compiler-gcc`` and ``compiler-gcc-aarch64-linux-gnu``, ``gxx`` for
+    ``compiler-gxx``, ``gcc`` for ``soft-compiler.gcc`` (CK's), ``evil`` for ``evil-tool``."""
+    words = [w for w in _WORDS.split(component.lower()) if w]
+    while len(words) > 1 and words[0] in KIND_WORDS:
+        words = words[1:]
+    return words[0] if words else component.lower()
+
+
+def belongs_to(pattern: str, component: str) -> bool:
+    """Does the executable name or glob ``pattern`` belong to ``component``: does it carry the
+    component's stem (``++`` read as ``xx``, so ``g++`` belongs to ``compiler-gxx``)?"""
+    stem = name_stem(component).replace("++", "xx")
+    text = pattern.lower().replace("++", "xx")
+    if len(stem) >= MIN_SUBSTRING_STEM:
+        return stem in text
+    return stem in {w for w in _NAME_WORDS.split(text) if w}
+
 
 class RuleRejected(ValueError):
     """One limit a rule breaks (the field and why)."""
@@ -113,6 +147,7 @@ def validate_rule(
     number: int | None = None,
     kind: str | None = None,
     roots: "Roots | None" = None,
+    owned: bool = True,
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """Check a rule against what an index may declare: ``(cleaned rule, [])`` or ``(None, [warning])``.
 
@@ -122,6 +157,9 @@ def validate_rule(
     routes to (default: judged from its keys). With ``roots``, the folders and globs it
     names are also checked against them (after ``~``/``$VAR`` expansion). The cleaned rule
     is a plain JSON copy with the same content, so ``rule_id`` is the same for both.
+    ``owned`` (the default: a rule from an index, a lock, a CK import): with ``component``
+    given, every executable the rule names must belong to it (:func:`belongs_to`); False for
+    rules the user or ckpm wrote.
     """
     prefix = where(origin, component, number)
     try:
@@ -141,9 +179,21 @@ def validate_rule(
                 raise RuleRejected(f"detector {show_value(det)} must be a bare name")
             return clean, []  # a plugin's rule: data for code the user installed
         _check_builtin(k, clean, roots)
+        if owned and component is not None and k in ("executable", "compiler"):
+            _check_owner(clean, component)
         return clean, []
     except RuleRejected as e:
         return None, [f"{prefix}{e}; rule ignored"]
+
+
+def _check_owner(rule: Mapping[str, Any], component: str) -> None:
+    """Every executable an index rule names belongs to its component."""
+    for n in _strings(rule, "executable"):
+        if not belongs_to(n, component):
+            raise RuleRejected(
+                f"executable {show_value(n)} does not belong to the component: an index rule may only run "
+                f"executables whose names carry the component's stem {name_stem(component)!r} "
+                f"(e.g. {name_stem(component)!r}, '{name_stem(component)}-*')")
 
 
 def where(origin: str | None, component: str | None, number: int | None) -> str:

@@ -280,14 +280,17 @@ class _Job:
         part.parent.mkdir(parents=True, exist_ok=True)
         tries = 0
         restarted = False
-        with file_lock(part.with_name(part.name + ".lock"), on_wait=self.reporter.note,
-                       what=f"downloading {self.label}"):
+        part_lock = part.with_name(part.name + ".lock")
+        with file_lock(part_lock, on_wait=self.reporter.note, what=f"downloading {self.label}"):
             while True:
                 tries += 1
                 try:
                     digest, n = self._http_once(url, part)
                     # moved into place while the part's lock is held: nobody resumes it meanwhile
-                    return self.cache.store(part, digest), digest, n
+                    stored = self.cache.store(part, digest)
+                    # and the lock file goes too (a waiter that opened it locks the next one: fsutil)
+                    _unlink(part_lock)
+                    return stored, digest, n
                 except _Fail as e:
                     if e.restart and not restarted:
                         restarted = True

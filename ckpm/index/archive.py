@@ -34,6 +34,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType
 
 from ckpm.errors import CkpmError
+from ckpm.fsutil import walk_tree
 
 ARCHIVE_FORMAT = 1
 MAX_FILES = 200_000
@@ -87,7 +88,16 @@ def files_cksum(members: Iterable[Member]) -> str:
     return "sha256:" + sink.h.hexdigest()
 
 
-def _tree_members(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, budget: list[int]) -> Iterator[Member]:
+def _tree_members(repo: pygit2.Repository, top: pygit2.Tree, top_prefix: str, budget: list[int]) -> Iterator[Member]:
+    """Every file and link of ``top`` (an explicit stack of folders: no recursion, whatever the depth)."""
+    stack: list[tuple[pygit2.Tree, str]] = [(top, top_prefix)]
+    while stack:
+        tree, prefix = stack.pop()
+        yield from _folder_members(repo, tree, prefix, budget, stack)
+
+
+def _folder_members(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, budget: list[int],
+                    stack: list[tuple[pygit2.Tree, str]]) -> Iterator[Member]:
     for entry in tree:
         name = entry.name
         if not name or name in (".", "..") or "/" in name or "\0" in name:
@@ -97,7 +107,7 @@ def _tree_members(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str, budge
         if mode == FileMode.TREE:
             sub = repo[entry.id]
             assert isinstance(sub, pygit2.Tree)
-            yield from _tree_members(repo, sub, path + "/", budget)
+            stack.append((sub, path + "/"))
             continue
         if mode == FileMode.COMMIT:  # a submodule: its content is not part of this tree
             continue
@@ -145,7 +155,7 @@ def directory_cksum(root: Path | str) -> str:
     """
     root = Path(root)
     members: list[Member] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk_tree(root):  # iterative: a tree may be deep
         dirnames[:] = [d for d in dirnames if not (d == ".git" and Path(dirpath) == root)]
         for name in list(dirnames) + filenames:
             p = Path(dirpath) / name

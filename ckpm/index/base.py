@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar, ru
 
 from ckpm.errors import IndexError_
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.perf import paused_gc
+from ckpm.gcpause import paused_gc
 from ckpm.model.entry import (
     MAX_CONFIG_BYTES, MAX_FIELD_LEN, MAX_FILE_BYTES, MAX_NAME_LEN, MAX_SUMMARY_BYTES,
     MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, NAME_RE, ComponentSummary, IndexDataError, IndexEntry,

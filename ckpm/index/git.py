@@ -31,7 +31,7 @@ from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
 from ckpm.index.layout import CONFIG, entry_path
 from ckpm.index.summary_cache import cache_path as summary_cache_path
 from ckpm.index.transfer import (GIT_LIMITS, GitTransferError, Limits, TransferError, TransferTimeout, git_clone,
-                                 git_fetch, remove_stale_git_locks, time_left)
+                                 git_fetch, git_reason, remove_stale_git_locks, time_left)
 from ckpm.report import Reporter
 
 BRANCH_REFS = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master",
@@ -112,12 +112,6 @@ def clone_or_raise(remote_url: str, dest: Path, *, limits: Any, deadline: float 
         raise error(f"cannot clone {what}{remote_url}: {e.reason}", hint=TIMEOUT_HINT) from None
     except (GitTransferError, pygit2.GitError) as e:
         raise error(f"cannot clone {what}{remote_url}: {git_reason(e)}", hint=hint) from None
-
-
-def git_reason(e: BaseException) -> str:
-    """The useful part of a libgit2 error message."""
-    msg = str(e).strip() or type(e).__name__
-    return msg.rstrip(".")
 
 
 def resolve_branch(repo: pygit2.Repository, candidates: tuple[str, ...] = BRANCH_REFS) -> pygit2.Commit | None:

@@ -45,7 +45,7 @@ from ckpm.fsutil import atomic_write
 from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.git import TIMEOUT_HINT, clone_or_raise, fetch_mirror, git_reason, strip_git_plus
 from ckpm.index.transfer import GIT_LIMITS, GitTransferError, Limits, TransferError
-from ckpm.model.entry import IndexEntry
+from ckpm.model.entry import IndexDataError, IndexEntry, check_entry
 from ckpm.model.manifest import parse_component_manifest
 from ckpm.model.version import Version, try_version
 from ckpm.report import Reporter
@@ -54,6 +54,8 @@ MANIFEST = "ckpm.toml"
 TAG_PREFIX = "refs/tags/"
 REFRESH_REFSPECS = ["+refs/tags/*:refs/tags/*", "+refs/heads/*:refs/remotes/origin/*"]
 META_SCHEMA = 1
+#: folders nested in an exported tree (the unpacker's MAX_DEPTH: deeper trees are refused, not walked)
+MAX_EXPORT_DEPTH = 128
 _LEADING_V = re.compile(r"^[vV](?=\d)")
 
 def _escapes(path: PurePosixPath) -> bool:
@@ -193,8 +195,17 @@ class GitComponentSource:
         self._write_tree(repo, tree, dest, PurePosixPath(), budget)
         return max_files - budget["files"]
 
-    def _write_tree(self, repo: pygit2.Repository, tree: Any, root: Path, rel: PurePosixPath,
+    def _write_tree(self, repo: pygit2.Repository, top: Any, root: Path, top_rel: PurePosixPath,
                     budget: dict[str, int]) -> None:
+        """Write ``top`` under ``root``: an explicit stack of folders (no recursion), at most
+        :data:`MAX_EXPORT_DEPTH` deep (as the unpacker's cap)."""
+        stack: list[tuple[Any, PurePosixPath]] = [(top, top_rel)]
+        while stack:
+            tree, rel = stack.pop()
+            self._write_folder(repo, tree, root, rel, budget, stack)
+
+    def _write_folder(self, repo: pygit2.Repository, tree: Any, root: Path, rel: PurePosixPath,
+                      budget: dict[str, int], stack: list[tuple[Any, PurePosixPath]]) -> None:
         for entry in tree:
             name = entry.name
             if name in ("", ".", "..", ".git") or "/" in name or "\\" in name or "\0" in name:
@@ -205,8 +216,11 @@ class GitComponentSource:
                 raise GitSourceError(f"{self.url}: more files than the export allows")
             mode = entry.filemode
             if mode == pygit2.GIT_FILEMODE_TREE:
+                if len(path.parts) > MAX_EXPORT_DEPTH:
+                    raise GitSourceError(f"{self.url}: {str(path)[:200]}… is nested more than "
+                                         f"{MAX_EXPORT_DEPTH} folders deep; not exported")
                 (root / path).mkdir()
-                self._write_tree(repo, repo[entry.id], root, path, budget)
+                stack.append((repo[entry.id], path))
             elif mode == pygit2.GIT_FILEMODE_LINK:
                 link: Any = repo[entry.id]
                 target = link.data.decode("utf-8", "replace")
@@ -278,6 +292,10 @@ class GitComponentSource:
         if manifest is None:
             raise GitSourceError(f"{self.url}: tag {tv.tag} ({tv.commit[:12]}) has no {self.manifest_path}",
                                  hint="a git-native component keeps ckpm.toml with a [component] table at each tag")
+        origin = f"{self.url}@{tv.tag}:{self.manifest_path}"
+        if not isinstance(manifest, dict):
+            raise ManifestError(origin, "the cached manifest is not a table",
+                                hint=f"delete {self._meta_file(tv.commit)}; it is read again from the tag")
         d: dict[str, Any] = dict(manifest)
         mv = d.get("version")
         if mv is not None and try_version(str(mv)) != tv.version:
@@ -290,7 +308,10 @@ class GitComponentSource:
         d["source"] = source
         d["cksum"] = tree_cksum(str(meta["tree"]))
         d.setdefault("yanked", False)
-        entry = IndexEntry.from_json(d)
+        try:  # what an index line is held to: types, sizes, names (a cached copy included)
+            entry = check_entry(d, name=None)
+        except IndexDataError as e:
+            raise ManifestError(origin, f"as an index line: {e}") from None
         self._at[key] = entry
         return entry
 

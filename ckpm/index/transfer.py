@@ -42,6 +42,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from ckpm.procutil import kill_group
+
 MiB = 1024 * 1024
 
 #: the most one git clone or fetch may receive
@@ -212,12 +214,14 @@ def _git_op(req: dict[str, Any], limits: Limits, deadline: float | None) -> None
         try:
             _run_op(req, None)
         except pygit2.GitError as e:
-            raise GitTransferError(_git_reason(e)) from None
+            raise GitTransferError(git_reason(e)) from None
         return
     _run_child(req, limits, deadline)
 
 
-def _git_reason(e: BaseException) -> str:
+def git_reason(e: BaseException) -> str:
+    """The useful part of a libgit2 error message (here, so that the transfer child, which
+    imports nothing of the index clients, words its errors as they do)."""
     return (str(e).strip() or type(e).__name__).rstrip(".")
 
 
@@ -308,7 +312,7 @@ def _run_child(req: dict[str, Any], limits: Limits, deadline: float | None) -> N
         finished = True
     finally:
         if not finished:
-            _kill(proc)
+            kill_group(proc, wait=10)
         for s in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 s.close()
@@ -327,17 +331,6 @@ def _parse(line: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return msg if isinstance(msg, dict) else {}
-
-
-def _kill(proc: "subprocess.Popen[bytes]") -> None:
-    try:
-        proc.kill()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # pragma: no cover - a kill that does not take
-        pass
 
 
 def remove_stale_git_locks(repo_path: Path) -> None:
@@ -395,7 +388,7 @@ def _child_main() -> int:
         _run_op(req, progress)
         msg: dict[str, Any] = {"ok": True}
     except pygit2.GitError as e:
-        msg = {"error": _git_reason(e)}
+        msg = {"error": git_reason(e)}
     except Exception as e:  # noqa: BLE001 - reported to the parent, which words it
         msg = {"error": f"{type(e).__name__}: {e}"}
     with lock:

@@ -21,7 +21,7 @@ from ckpm.errors import IndexError_
 from ckpm.index.base import check_text_size, parse_component, parse_summary_text, size_error
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
-from ckpm.perf import paused_gc
+from ckpm.gcpause import paused_gc
 from ckpm.model.entry import (
     MAX_FILE_BYTES, MAX_SUMMARY_BYTES, MAX_SUMMARY_LINE_BYTES, MAX_VERSIONS, ComponentSummary, IndexDataError,
     IndexEntry, check_summary, load_json_line, shown, utf8_len, valid_name,

@@ -47,6 +47,7 @@ MAX_URL_LEN = 2048                     #: source.git, source.urls[i], a dependen
 MAX_URLS = 16                          #: source.urls
 MAX_PATH_LEN = 1024                    #: source.subdir, a dependency's subdir
 MAX_FIELD_LEN = 256                    #: other short strings: source.rev, source.tag, cksum, pubtime…
+MAX_BYTE_COUNT = 1 << 50               #: source.size, source.unpacked-size (1 PiB)
 MAX_DETECT_RULES = 32                  #: detect rules of one line
 MAX_INSTALL_RECIPES = 32               #: install recipes of one line
 MAX_JSON_DEPTH = 32                    #: nesting of arrays and objects in one line (a line needs ~7)
@@ -299,7 +300,20 @@ def _source(raw: Any) -> Mapping[str, Any]:
     _string(d, "subdir", MAX_PATH_LEN, where="source.")
     _string(d, "sha256", MAX_FIELD_LEN, where="source.")
     _strings(d, "urls", MAX_URLS, MAX_URL_LEN, where="source.")
+    for key in ("size", "unpacked-size"):
+        byte_count(d.get(key), f"source.{key}")
     return d
+
+
+def byte_count(v: Any, label: str) -> int | None:
+    """A byte count of index data (``size``, ``unpacked-size``): None, or an integer 0 to
+    :data:`MAX_BYTE_COUNT`; IndexDataError otherwise."""
+    if v is None:
+        return None
+    if type(v) is not int or not 0 <= v <= MAX_BYTE_COUNT:
+        raise IndexDataError(f"{label} must be a byte count (an integer from 0 to {MAX_BYTE_COUNT}), "
+                             f"not {shown(v)}")
+    return v
 
 
 def _objects(d: Mapping[str, Any], key: str, limit: int) -> tuple[Mapping[str, Any], ...]:
@@ -409,6 +423,9 @@ def _source_fast(source: dict[str, Any], clean: bool) -> bool:
     for k, v in source.items():
         if k == "urls":
             if not _short_strs(v, MAX_URLS, MAX_URL_LEN, clean):
+                return False
+        elif k in ("size", "unpacked-size"):
+            if type(v) is not int or not 0 <= v <= MAX_BYTE_COUNT:
                 return False
         elif type(v) is not str or len(v) > _SOURCE_LIMITS.get(k, MAX_URL_LEN) or (
                 not clean and _CONTROL.search(v)):

@@ -254,7 +254,7 @@ def provisioning_of(entry: Any) -> tuple[list[dict[str, Any]], list[dict[str, An
     src = dict(entry.source or {})
     sources: list[dict[str, Any]] = []
     if src.get("urls"):
-        sources.append({k: src[k] for k in ("urls", "sha256", "size") if src.get(k) is not None})
+        sources.append({k: src[k] for k in ("urls", "sha256", "size", "unpacked-size") if src.get(k) is not None})
     elif src.get("git") and src.get("rev"):
         # the tag it was published from rides along, so that sync can tell when it moved
         sources.append({k: src[k] for k in ("git", "rev", "subdir", "tag") if src.get(k) is not None})

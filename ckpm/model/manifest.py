@@ -245,6 +245,7 @@ def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
     if not isinstance(name, str) or not valid_name(name):
         raise ManifestError(origin, f"[component] name {name!r} is not valid (lower case letters, digits, . _ -)",
                             _line_of(text, "component", "name"))
+    _check_component_types(text, origin, data, comp)
     kind = comp.get("kind", "lib")
     if kind not in KINDS:
         near = get_close_matches(str(kind), list(KINDS), n=1)
@@ -262,7 +263,7 @@ def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
         "version": str(version) if version is not None else None,
         "kind": kind,
         "tags": sorted(split_tags(comp.get("tags"))),
-        "description": str(comp.get("description", "")),
+        "description": " ".join(str(comp.get("description", "")).split()),  # one line, as an index line's
         "targets": list(targets),
         "deps": [r.to_index_dep() for r in deps.values()],
     }
@@ -272,7 +273,78 @@ def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:
         out["install"] = list(data["install"])
     if isinstance(data.get("run"), dict):
         out["run"] = dict(data["run"])
+    _check_as_index_line(text, origin, out)
     return out
+
+
+#: the type of each [component] field a component manifest may give (str, or a list of str)
+_COMPONENT_TYPES: dict[str, str] = {
+    "name": "str", "version": "str", "description": "str", "license": "str", "readme": "str", "homepage": "str",
+    "repository": "str", "kind": "str", "authors": "strs", "keywords": "strs", "tags": "str|strs",
+    "targets": "str|strs",
+}
+#: the top-level tables of a component manifest that must be arrays of tables ([[install]], [[detect]])
+_ARRAYS_OF_TABLES = ("detect", "install")
+
+
+def _check_component_types(text: str, origin: str, data: Mapping[str, Any], comp: Mapping[str, Any]) -> None:
+    """Every field of a component manifest has the type it must have (ManifestError naming
+    the field and its line): someone else's file is checked before any of it is used."""
+    for key, want in _COMPONENT_TYPES.items():
+        if key not in comp:
+            continue
+        v = comp[key]
+        ok = (isinstance(v, str) if want == "str" else
+              isinstance(v, list) and all(isinstance(x, str) for x in v) if want == "strs" else
+              isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+        if not ok:
+            spelled = {"str": "a string", "strs": "a list of strings",
+                       "str|strs": "a string or a list of strings"}[want]
+            raise ManifestError(origin, f"[component] {key} must be {spelled}, not {_toml_type(v)}",
+                                _line_of(text, "component", key))
+    for key in _ARRAYS_OF_TABLES:
+        if key not in data:
+            continue
+        v = data[key]
+        if not isinstance(v, list) or not all(isinstance(x, Mapping) for x in v):
+            raise ManifestError(origin, f"{key} must be an array of tables ([[{key}]]), not {_toml_type(v)}",
+                                _line_of(text, None, key),
+                                hint=f"write each one under its own [[{key}]] header")
+    if "run" in data and not isinstance(data["run"], Mapping):
+        raise ManifestError(origin, f"run must be a table ([run]), not {_toml_type(data['run'])}",
+                            _line_of(text, None, "run"))
+    for key in ("index", "targets", "mirrors", "tool"):
+        if key in data and not isinstance(data[key], (Mapping, list)):
+            raise ManifestError(origin, f"{key} must be a table, not {_toml_type(data[key])}",
+                                _line_of(text, None, key))
+
+
+def _check_as_index_line(text: str, origin: str, line: Mapping[str, Any]) -> None:
+    """The index line a component manifest becomes passes the index line's own checks (types,
+    sizes, names), so a git component is held to what an index line is held to."""
+    from ckpm.model.entry import IndexDataError, check_entry
+
+    probe = {k: v for k, v in line.items() if k != "run" and v is not None}
+    probe.setdefault("version", "0")
+    try:
+        check_entry(json.loads(json.dumps(probe, default=str)))
+    except IndexDataError as e:
+        raise ManifestError(origin, f"as an index line: {e}") from None
+
+
+def _toml_type(v: Any) -> str:
+    """How a TOML value's type is spelled in a message."""
+    if isinstance(v, bool):
+        return "a boolean"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, Mapping):
+        return "a table"
+    if isinstance(v, list):
+        return "an array"
+    return type(v).__name__
 
 
 def find_project(start: Path) -> Path:

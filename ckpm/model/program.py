@@ -61,6 +61,7 @@ from pathlib import PurePosixPath
 from typing import Any, Mapping
 
 from ckpm.errors import CkpmError
+from ckpm.model.envnames import reserved_env
 
 RUN_KEYS = ("sources", "language", "binary", "compiler", "cflags", "ldflags", "input", "command", "timeout",
             "flags", "env", "params", "commands", "validate", "metrics", "tolerance")
@@ -178,6 +179,10 @@ def _env(v: Any, where: str) -> dict[str, str]:
     for k, x in _table(v, where).items():
         if not ENV_RE.fullmatch(str(k)) or not isinstance(x, str) or len(x) > MAX_TEXT or "\0" in x:
             raise ProgramError(f"{where}.{k}: a variable needs a name like NAME_1 and a string value")
+        if reserved_env(str(k)):
+            raise ProgramError(f"{where}.{k}: ckpm sets this variable itself, or it changes how every program "
+                               "runs (the loader's, an interpreter's or a shell's start-up); a program may not "
+                               "set it", hint="see docs/formats.md, \"Programs: [run]\"")
         _placeholders(x, f"{where}.{k}")
         out[str(k)] = x
     return out

@@ -139,6 +139,16 @@ def requirement_from_manifest(key: str, value: Any) -> Requirement:
     for k in value:
         if k not in DEP_TABLE_KEYS:
             raise ValueError(unknown_key_message(k, DEP_TABLE_KEYS, f"dependency {key!r}"))
+    for k, v in value.items():  # someone else's manifest: every field has its type
+        if k in ("tags", "no-tags", "targets"):
+            ok = isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+            want = "a string or a list of strings"
+        elif k == "optional":
+            ok, want = isinstance(v, bool), "true or false"
+        else:
+            ok, want = isinstance(v, str), "a string"
+        if not ok:
+            raise ValueError(f"dependency {key!r}: {k} must be {want}, not {type(v).__name__}")
     kind = str(value.get("kind", "run"))
     if kind not in DEP_KINDS:
         raise ValueError(f"dependency {key!r}: kind must be one of {', '.join(DEP_KINDS)}, not {kind!r}")

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ckpm.model.program import ProgramError
 from ckpm.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ckpm.pipeline.run import RunRequest
 
 MAX_PACK_BYTES = 1 << 30
 PACK_FORMAT = 2
@@ -94,3 +97,23 @@ def run_remote(project: Path | Workspace, request: Mapping[str, Any], scheduler:
         raise outcome.error
     assert outcome.record is not None
     return outcome.record
+
+
+def run_pipeline(ws: Workspace, request: "RunRequest", *, scheduler: Any = None) -> dict[str, Any]:
+    """``ckpm run`` and the ``run`` action of ``access()``: the pipeline here, or with a
+    ``scheduler`` on a worker of a Dask cluster, the lock checked (``request.locked``) or made
+    first. The record is saved as the request says, here, and carries ``experiment`` either way."""
+    from ckpm.pipeline.run import run
+
+    if not scheduler:
+        return run(ws, request)
+    from ckpm.api import LockOptions, lock
+    from ckpm.experiment.record import save_record
+
+    lock(ws, LockOptions(locked=request.locked))  # the workers get a lock that holds
+    rec = run_remote(ws, {**request.to_dict(), "record": None}, scheduler)
+    if request.record:
+        rec["path"] = str(save_record(ws.root, request.record, rec))
+        rec["experiment"] = request.record
+    return rec
+

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ckpm import __version__
+from ckpm.procutil import kill_group
 from ckpm.errors import BuildError, CkpmError
 from ckpm.experiment.record import new_id, save_record, summarise
 from ckpm.experiment.tolerance import for_record as tolerances_for
@@ -160,7 +161,7 @@ class RunRequest:
 
 # -- the stages ------------------------------------------------------------------------------
 
-def provision(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     """Lock (unless given a lock, or ``locked``) and sync for the target; where each key is."""
     from ckpm import provision as prov
 
@@ -425,7 +426,7 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 STAGES: list[tuple[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]]] = [
-    ("provision", provision), ("compile", compile_stage), ("run", run_stage), ("validate", validate_stage),
+    ("provision", provision_stage), ("compile", compile_stage), ("run", run_stage), ("validate", validate_stage),
 ]
 
 
@@ -578,11 +579,11 @@ def _measure(argv: list[str], rep_dir: Path, env: dict[str, str], prog: Program,
             else:  # pragma: no cover
                 code = proc.wait(timeout=prog.timeout)
         except subprocess.TimeoutExpired:
-            _kill(proc, posix)
+            kill_group(proc)
             raise RunFailed(f"{prog.name} ran longer than {prog.timeout:g} s and was stopped",
                             hint=f"its output so far: {stdout_path}") from None
         except BaseException:
-            _kill(proc, posix)
+            kill_group(proc)
             raise
         wall = time.perf_counter() - t0
     if launcher:
@@ -651,20 +652,6 @@ def _wait4(proc: subprocess.Popen[bytes], timeout: float, t0: float) -> tuple[in
         if time.perf_counter() > deadline:
             raise subprocess.TimeoutExpired(proc.args, timeout)
         time.sleep(0.0005 if time.perf_counter() - t0 < 0.05 else 0.005)
-
-
-def _kill(proc: subprocess.Popen[bytes], posix: bool) -> None:
-    try:
-        if posix:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:  # pragma: no cover
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except (subprocess.TimeoutExpired, ChildProcessError):
-        pass
 
 
 def _tail_lines(text: str, head: int = 3, tail: int = 9, chars: int = 2000) -> str:

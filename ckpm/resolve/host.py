@@ -105,7 +105,7 @@ class DetectedHost:
 
         res = detect(rules, refresh=refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
                      python=self.python, search_paths=[self.local] if self.local else (),
-                     path_roots=self.settings.roots())
+                     path_roots=self.settings.roots(), owned=True)
         self._warn(res.warnings)
         return res
 

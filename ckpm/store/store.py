@@ -4,7 +4,8 @@ Layout under the store's root::
 
     prefixes/<key>/                   a prefix; complete when it holds .ckpm-prefix.json
     prefixes/<key>/.ckpm-prefix.json  the marker, written last (meta, the build's result, key, time)
-    tmp/<key>-<16 hex>/               a staging root (DESTDIR) while <key> is being built
+    tmp/<key>-<16 hex>/               a staging folder while <key> is being built: destdir/ (the
+                                      DESTDIR) and the build's work folders (sources, build tree)
     locks/<key>.lock                  held while <key> is built or removed
     roots/<sha256 of a project>.json  the prefixes a project's lock uses (for gc)
 
@@ -14,7 +15,9 @@ dependencies, so a prefix never changes once complete: a different input is a di
 :meth:`Store.install` builds under the key's lock into a staging root, renames the staged
 prefix onto its final path (same file system: atomic) and writes the marker last. A process
 killed half-way leaves a staging folder or a prefix without a marker; the next install (which
-holds the lock, so nobody else is building that key) removes them and starts again.
+holds the lock, so nobody else is building that key) removes them and starts again, and
+:meth:`Store.gc` removes every staging folder whose key's lock is free (its owner is gone).
+Everything of one build lives in its staging folder, so nothing else is left behind.
 
 :meth:`Store.complete` is the one definition of "this prefix is usable": the marker exists,
 is small, is a JSON object and names the key.
@@ -27,7 +30,7 @@ import json
 import os
 import re
 import stat
-import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timezone
 from pathlib import Path, PurePath
@@ -35,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ckpm.settings import STORE_ENV, default_store_dir  # noqa: F401  (re-exported)
 from ckpm.errors import StoreError
-from ckpm.fsutil import LockTimeout, atomic_write, file_lock
+from ckpm.fsutil import LockTimeout, atomic_write, file_lock, remove_tree, walk_tree
 from ckpm.report import Reporter, escape_control
 
 MARKER = ".ckpm-prefix.json"
@@ -47,6 +50,8 @@ HASH_LEN = 20
 _KEY = re.compile(r"[A-Za-z0-9._+-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _STAGING = re.compile(r"(?P<key>.+)-[0-9a-f]{16}")
+#: seconds after which gc takes a legacy ``tmp/build-*`` folder (of ckpm before the staging layout) for dead
+LEGACY_WORK_AGE = 3600
 
 
 # -- keys ----------------------------------------------------------------------------------------
@@ -115,7 +120,7 @@ class StoreEntry:
 def _tree_size(path: Path) -> int:
     """Bytes of the files under ``path`` (symlinks not followed, a hard-linked file counted once)."""
     total, seen = 0, set()
-    for folder, dirs, files in os.walk(path):
+    for folder, dirs, files in walk_tree(path):
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             with contextlib.suppress(OSError):
                 st = os.lstat(os.path.join(folder, name))
@@ -128,7 +133,7 @@ def _tree_size(path: Path) -> int:
 def _stray_files(staging: Path, limit: int = 3) -> list[str]:
     """Up to ``limit`` non-folders left in a staging root once its prefix was moved out (paths relative to it)."""
     out: list[str] = []
-    for folder, dirs, files in os.walk(staging):
+    for folder, dirs, files in walk_tree(staging):
         for name in sorted(files) + sorted(d for d in dirs if os.path.islink(os.path.join(folder, d))):
             out.append("/" + os.path.relpath(os.path.join(folder, name), staging))
             if len(out) >= limit:
@@ -138,21 +143,15 @@ def _stray_files(staging: Path, limit: int = 3) -> list[str]:
 
 def _remove(path: Path) -> None:
     """Remove a file, a symlink or a folder tree at ``path`` (never following a symlink); absent is fine."""
-    import shutil
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        def retry(fn: Any, p: str, exc: Any) -> None:  # a read-only folder a build left: make it writable
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.dirname(p), 0o700)
-                fn(p)
-        if sys.version_info >= (3, 12):
-            shutil.rmtree(path, onexc=retry)
-        else:
-            shutil.rmtree(path, onerror=retry)
+        try:
+            remove_tree(path)  # iterative, and makes a read-only folder a build left writable
+        except OSError:
+            pass
         if os.path.lexists(path):
             raise StoreError(f"cannot remove {escape_control(str(path))} from the store")
     else:
@@ -272,7 +271,9 @@ class Store:
         ``destdir / prefix.relative_to(prefix.anchor)``, as ``make install DESTDIR=destdir``
         does (a build that installs straight into ``prefix`` is accepted too). Holds the key's
         lock throughout, so two processes build a key once: the second waits, then reuses.
-        A build that raises leaves nothing behind and its exception propagates.
+        A build that raises leaves nothing behind and its exception propagates. ``destdir``
+        lies in the build's staging folder; ``destdir.parent`` is the place for the build's
+        other work folders, removed with it.
         """
         import secrets
 
@@ -280,19 +281,23 @@ class Store:
         with self._lock(key):
             entry = self.complete(key)
             if entry is not None:
+                for name in self._staging_names(key):  # a killed build's, while another finished it
+                    with contextlib.suppress(OSError, StoreError):
+                        _remove(self.root / "tmp" / name)
                 return entry
             prefix = self.path(key)
             try:
                 self._clear(key)
                 staging = self.root / "tmp" / f"{key}-{secrets.token_hex(8)}"
-                staging.mkdir(parents=True)
+                destdir = staging / "destdir"
+                destdir.mkdir(parents=True)
                 self.prefixes.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot prepare {key} in the store at {escape_control(str(self.root))}: "
                                  f"{e.strerror or e}") from None
             try:
-                result = build(staging, prefix)
-                return self._commit(key, staging, prefix, meta, result)
+                result = build(destdir, prefix)
+                return self._commit(key, destdir, prefix, meta, result)
             except BaseException:
                 with contextlib.suppress(OSError, StoreError):
                     _remove(prefix)
@@ -395,19 +400,33 @@ class Store:
             except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
                 yield path, None, []
 
-    def gc(self, *, dry_run: bool = False) -> list[str]:
+    def gc(self, *, dry_run: bool = False,
+           keys_of_lock: Callable[[str], set[str] | None] | None = None) -> list[str]:
         """Remove every prefix that no project still using ckpm needs; the keys removed (or that would be).
 
         A root counts while its project folder has a ``ckpm.lock``; other roots are removed.
-        A prefix being built (its lock held) is skipped, as are its staging roots.
+        ``keys_of_lock(project)`` gives the keys the project's *current* lock uses (None: it
+        cannot be read): those count, and the keys the root recorded only while the record is
+        newer than the lock (a sync under way, or one since the last lock). Without it, the
+        recorded keys count. A prefix being built (its lock held) is skipped; every staging
+        folder whose key's lock is free (its owner is gone) is removed.
         """
         live: set[str] = set()
         for path, project, keys in self._roots():
-            if project is not None and os.path.isfile(os.path.join(project, "ckpm.lock")):
+            lock = os.path.join(project, "ckpm.lock") if project is not None else None
+            if project is None or lock is None or not os.path.isfile(lock):
+                if not dry_run:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                continue
+            now = keys_of_lock(project) if keys_of_lock is not None else None
+            if now is None:
                 live.update(keys)
-            elif not dry_run:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+                continue
+            live.update(now)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_mtime_ns >= os.stat(lock).st_mtime_ns:
+                    live.update(keys)
         removed = []
         for key in self._keys(self.prefixes):
             if key in live:
@@ -425,4 +444,22 @@ class Store:
                 with self._lock(key, wait=False):
                     if not dry_run:
                         _remove(self.root / "tmp" / name)
+        if not dry_run:
+            self._remove_legacy_work(time.time())
         return removed
+
+    def _remove_legacy_work(self, now: float) -> None:
+        """Remove the ``tmp/build-*`` work folders that ckpm versions before the staging layout
+        left beside the staging folders (no key, so no lock says whose they are): those
+        untouched for :data:`LEGACY_WORK_AGE` seconds, which no build still writes."""
+        try:
+            names = os.listdir(self.root / "tmp")
+        except OSError:
+            return
+        for n in names:
+            if not n.startswith("build-"):
+                continue
+            path = self.root / "tmp" / n
+            with contextlib.suppress(OSError, StoreError):
+                if now - os.lstat(path).st_mtime >= LEGACY_WORK_AGE:
+                    _remove(path)

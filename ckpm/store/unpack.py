@@ -17,8 +17,10 @@ member is checked here and every file, folder and link is created here:
 - a hard link must name a regular file this extraction already wrote;
 - devices, FIFOs and anything else are refused; setuid, setgid and sticky bits are dropped;
   files become 0o644, or 0o755 when an executable bit was set (less the umask); folders 0o755;
-- a budget bounds the bytes actually written (counted while writing), the number of members
-  and optionally the ratio to the archive's size, so a decompression bomb stops early;
+- a budget bounds the bytes actually written (counted while writing), the number of members,
+  the depth of folders, and the ratio to the archive's size (past a floor), so a
+  decompression bomb stops early; an index line that declares ``unpacked-size`` replaces
+  the ratio with that size (plus 10 %);
 - the extraction happens in a hidden folder beside ``dest`` and is renamed onto ``dest`` only
   when the whole archive was accepted: a refused archive leaves nothing behind.
 """
@@ -56,13 +58,41 @@ _O_BINARY = getattr(os, "O_BINARY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+#: default limits (docs/formats.md, "Limits")
+MAX_UNPACKED_BYTES = 8 << 30  # bytes written, whatever the ratio
+MAX_MEMBERS = 100_000
+MAX_RATIO = 100  # bytes written / archive size ...
+RATIO_FLOOR = 64 << 20  # ... enforced once more than this many bytes were written
+MAX_DEPTH = 128  # components of a member's path (folders nested inside the destination)
+DECLARED_MARGIN = 10  # percent over a declared unpacked-size that is still accepted
+
+
 @dataclass(frozen=True)
 class UnpackBudget:
-    """Limits that stop a decompression bomb: counted on what is written, never on headers."""
+    """Limits that stop a decompression bomb: counted on what is written, never on headers.
 
-    max_bytes: int = 8 << 30  # total bytes written
-    max_files: int = 100_000  # members
-    max_ratio: int | None = None  # optional: bytes written / archive size
+    An archive is refused when what it writes passes ``max_bytes``, or passes both
+    ``max_ratio`` times its own size and ``ratio_floor`` bytes; or when it has more than
+    ``max_files`` members or a member deeper than ``max_depth`` components.
+    """
+
+    max_bytes: int = MAX_UNPACKED_BYTES  # total bytes written
+    max_files: int = MAX_MEMBERS  # members
+    max_ratio: int | None = MAX_RATIO  # bytes written / archive size (None: no ratio)
+    ratio_floor: int = RATIO_FLOOR  # the ratio applies only past this many bytes written
+    max_depth: int = MAX_DEPTH  # components of a member's path
+    declared: int | None = None  # the unpacked-size an index line declared (max_bytes is derived from it)
+
+    @classmethod
+    def for_declared(cls, unpacked_size: int | None) -> "UnpackBudget":
+        """The default budget, or, for an archive whose index line declares ``unpacked-size``,
+        that size plus :data:`DECLARED_MARGIN` percent as the only bound on bytes (no ratio)."""
+        if unpacked_size is None:
+            return cls()
+        if isinstance(unpacked_size, bool) or not isinstance(unpacked_size, int) or unpacked_size < 0:
+            raise ValueError(f"unpacked-size must be a byte count, not {unpacked_size!r}")
+        return cls(max_bytes=unpacked_size + unpacked_size * DECLARED_MARGIN // 100, max_ratio=None,
+                   declared=unpacked_size)
 
 
 class _Refused(Exception):
@@ -72,6 +102,10 @@ class _Refused(Exception):
         super().__init__(reason)
         self.member = member
         self.reason = reason
+
+
+class _Bomb(_Refused):
+    """The archive writes more than its budget allows."""
 
 
 # -- what kind of archive -------------------------------------------------------------------
@@ -263,12 +297,17 @@ class _Extraction:
 
     def _account(self, n: int, raw: str) -> None:
         self.written += n
-        if self.written > self.budget.max_bytes:
-            raise _Refused(raw, f"takes the archive past the budget of {self.budget.max_bytes} bytes written "
-                                "(a decompression bomb?)")
-        if self.budget.max_ratio is not None and self.written > self.budget.max_ratio * max(self.archive_size, 1):
-            raise _Refused(raw, f"takes the archive past {self.budget.max_ratio} times its own size "
-                                "(a decompression bomb?)")
+        b = self.budget
+        if self.written > b.max_bytes:
+            if b.declared is not None:
+                raise _Bomb(raw, f"takes the archive past its declared unpacked-size of {b.declared} bytes "
+                                 f"(+{DECLARED_MARGIN} %)")
+            raise _Bomb(raw, f"takes the archive past the budget of {b.max_bytes} bytes written "
+                             "(a decompression bomb?)")
+        if (b.max_ratio is not None and self.written > b.ratio_floor
+                and self.written > b.max_ratio * max(self.archive_size, 1)):
+            raise _Bomb(raw, f"takes the archive past {b.max_ratio} times its own size ({self.archive_size} "
+                             f"bytes) and past {b.ratio_floor >> 20} MiB written (a decompression bomb?)")
 
     # names
 
@@ -278,6 +317,9 @@ class _Extraction:
             parts = _split_name(raw)
         except ValueError as e:
             raise _Refused(raw, str(e)) from None
+        if len(parts) > self.budget.max_depth:
+            raise _Refused(raw, f"is nested {len(parts)} folders deep; ckpm unpacks at most "
+                                f"{self.budget.max_depth}")
         if self.strip:
             return parts[self.strip:] or None
         return parts
@@ -590,8 +632,11 @@ def unpack(archive: Path, dest: Path, *, budget: UnpackBudget = UnpackBudget(),
             final, members = ex.finish(strip == "auto")
         except _Refused as e:
             what = f"member {_show(e.member)} {e.reason}" if e.member is not None else e.reason
-            raise UnpackError(f"refusing to unpack {where}: {what}",
-                              hint="the archive was refused as a whole; nothing was extracted") from None
+            hint = "the archive was refused as a whole; nothing was extracted"
+            if isinstance(e, _Bomb) and budget.declared is None:
+                hint += ("; if it really unpacks to that much, its index line can declare the size: "
+                         "\"unpacked-size\": BYTES in its source")
+            raise UnpackError(f"refusing to unpack {where}: {what}", hint=hint) from None
         try:
             os.chmod(final, 0o755 & ~current_umask())
             if existed:

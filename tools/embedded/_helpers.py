@@ -11,7 +11,7 @@ from packaging.version import Version
 
 T = TypeVar("T")
 
-# Key order of a line, as written to the index (DESIGN.md "Index format, version 1").
+# Key order of a line, as written to the index (docs/formats.md, "Index, format 1").
 LINE_KEYS = (
     "name", "version", "kind", "tags", "description", "targets", "deps",
     "source", "detect", "install", "run", "yanked", "pubtime",

@@ -1,4 +1,4 @@
-"""Process-level tuning for commands that build large graphs of objects."""
+"""Pausing the cyclic garbage collector while a command builds large graphs of objects."""
 from __future__ import annotations
 
 import gc
