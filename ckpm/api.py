@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ckpm import __version__
-from ckpm.errors import CkpmError, HostDriftError, LockError, NotADependency, ProjectError, StaleLock, TagMoved
+from ckpm.errors import (CkpmError, HostDriftError, LockError, NotADependency, ProjectError, StaleLock, TagMoved,
+                         UnverifiableLock)
 from ckpm.fsutil import atomic_write
 from ckpm.lazy import lazy_exports
 from ckpm.model.lockfile import Lock, LockedPackage
@@ -323,6 +324,8 @@ def lock(ws: Workspace, options: LockOptions | None = None) -> LockOutcome:
     if options.locked:
         res = check(ws, targets=options.targets, allow_host_drift=options.allow_host_drift)
         res.raise_for_status(ws, locked=True)
+        for n in res.vendored:  # verified, from a vendored folder: said, not warned
+            ws.reporter.note(f"note: {n}")
         lk = ws.read_lock()
         assert lk is not None
         return LockOutcome(lock=lk, path=ws.lock_path, changed=False)
@@ -403,7 +406,8 @@ def _still_holds(ws: Workspace, old: Lock, options: LockOptions) -> bool:
     if ws.settings.no_host and any(isinstance(p.source, HostSource) and not p.source.fact for p in old.packages):
         return False
     res = check(ws, targets=options.targets or None, lock=old, verify_published_tags=False)
-    return res.ok and not res.problems and not res.drift and not res.notes
+    # a line read from a vendored folder verifies as the index's would (the index is not reachable here)
+    return res.ok and not res.problems and not res.drift and all(n in res.vendored for n in res.notes)
 
 
 def _describe_source(p: LockedPackage) -> str:
@@ -498,6 +502,11 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     moved: list[TagMoved] = field(default_factory=list)  # published versions whose tag moved (also in problems)
     upgrade: list[str] = field(default_factory=list)  # git components whose tag moved: --upgrade-package takes it
+    # lines read from a vendored folder (the index unreachable): also in notes, and the lock holds
+    vendored: list[str] = field(default_factory=list)
+    # indexes ("name (url)") whose lines could not be read at all: their packages are not verifiable
+    unverifiable: list[str] = field(default_factory=list)
+    unverified: int = 0  # how many of the problems are packages without a line (not verifiable)
 
     @property
     def hint(self) -> str:
@@ -511,7 +520,11 @@ class CheckResult:
             parts.append(f"a published version never changes, and `ckpm lock` keeps the published commit: ask its "
                          f"publisher to move tag {m.tag} back to {m.published[:12]}, or to publish the new commit as "
                          f"a new version and run `ckpm lock --upgrade-package {m.name}`")
-        if not parts or len(self.problems) > len(self.upgrade) + len(self.moved):
+        if self.unverifiable:
+            parts.append(f"no line of {', '.join(self.unverifiable)} can be read here: run `ckpm vendor DIR` on a "
+                         "machine that reaches it and pass `--mirror DIR` (or name DIR in [mirrors]), or run once "
+                         "online so that the index is cached")
+        if not parts or len(self.problems) > len(self.upgrade) + len(self.moved) + self.unverified:
             parts.append("run `ckpm lock` to write the lock a resolution gives")
         return "; ".join(parts)
 
@@ -535,6 +548,10 @@ class CheckResult:
             first.hint = self.hint
             first.exit_code = StaleLock.exit_code  # the lock does not hold: the documented exit code
             raise first
+        if self.problems and self.unverified == len(self.problems):
+            raise UnverifiableLock(f"{self.lock_path} cannot be verified here: the index lines of {self.unverified} "
+                                   "package(s) cannot be read, so none of their recipes runs",
+                                   details=self.problems, hint=self.hint)
         if self.problems:
             raise StaleLock(f"{self.lock_path} is not up to date{why}", details=self.problems,
                             hint=self.hint + (" (without --locked)" if locked else ""))
@@ -548,7 +565,7 @@ class CheckResult:
         return {"ok": self.ok, "problems": self.problems, "lock": str(self.lock_path),
                 "host_drift": [d.to_dict() for d in self.drift], "drift_allowed": self.drift_allowed,
                 "notes": self.notes, "tags_moved": [m.to_dict() for m in self.moved], "upgrade": self.upgrade,
-                "hint": self.hint if self.problems else None}
+                "unverifiable": self.unverifiable, "hint": self.hint if self.problems else None}
 
 
 def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_drift: bool = False,
@@ -584,6 +601,7 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
     drift: list[HostDrift] = []
     htarget = ws.host_target
     entries: dict[tuple[str, str, str], Any] = {}  # each package's line, for the verification of the lock
+    lines = _Lines()
     for p in sorted(lk.packages, key=lambda p: p.ident):
         if isinstance(p.source, HostSource):
             if htarget in p.targets:
@@ -592,12 +610,14 @@ def check(ws: Workspace, *, targets: Sequence[str] | None = None, allow_host_dri
                     drift.append(d)
             entries[p.ident] = host_line(ws, p)
             continue
-        found, entries[p.ident] = _check_package(ws, p, notes, moved if verify_published_tags else None, upgrade)
+        found, entries[p.ident] = _check_package(ws, p, notes, moved if verify_published_tags else None, upgrade,
+                                                 lines)
         problems.extend(found)
     problems.extend(_verify(ws, lk, entries))
     errors = [d for d in drift if d.severity == "error"]
     ok = not problems and (not errors or allow_host_drift)
-    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved, sorted(set(upgrade)))
+    return CheckResult(ok, problems, ws.lock_path, drift, allow_host_drift, notes, moved, sorted(set(upgrade)),
+                       lines.vendored, sorted(set(lines.unverifiable)), lines.unverified)
 
 
 def host_drift(ws: Workspace, p: LockedPackage) -> HostDrift | None:
@@ -615,12 +635,24 @@ def _unreachable(ws: Workspace, p: LockedPackage, where: str, e: CkpmError, note
             "(pass --offline to trust the cached copy)"]
 
 
+@dataclass
+class _Lines:
+    """Where the index lines of a check came from, when not from the index itself."""
+
+    vendored: list[str] = field(default_factory=list)  # one note per package verified from a vendored folder
+    unverifiable: list[str] = field(default_factory=list)  # "index (url)" whose lines could not be read
+    unverified: int = 0  # packages without a line
+
+
 def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: list[TagMoved] | None,
-                   upgrade: list[str]) -> tuple[list[str], Any]:
+                   upgrade: list[str], lines: _Lines | None = None) -> tuple[list[str], Any]:
     """Problems of one locked package's source, and its line (the index line, or the git
     component's ``ckpm.toml`` at the locked commit; None when it cannot be read), which
     :func:`_verify` compares with the lock. ``moved`` collects moved tags of published
-    versions (None: those are not checked); ``upgrade`` the git components whose tag moved."""
+    versions (None: those are not checked); ``upgrade`` the git components whose tag moved.
+    An index line that neither the cache nor the index gives is read from a vendored folder
+    (:func:`_vendored_line`); with none, the package is not verifiable: a problem, so that
+    no recipe of it runs."""
     src = p.source
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
@@ -652,7 +684,9 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: lis
         try:
             entry = idx.find_entry(p.name, p.version)
         except CkpmError as e:
-            return _unreachable(ws, p, f"index {idx.name} ({idx.url})", e, notes), None
+            found, entry = _vendored_line(ws, p, idx, e, notes, lines if lines is not None else _Lines())
+            if entry is None:
+                return found, None
         if entry is None:
             return [f"{p.name} {p.version}: source: no longer in index {idx.name} ({idx.url})"], None
         if src.cksum and entry.cksum != src.cksum:
@@ -671,6 +705,41 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: lis
     return [f"{p.name} {p.version}: source: a {src.kind} source, which no resolution writes"], None
 
 
+def _vendored_line(ws: Workspace, p: LockedPackage, idx: Any, e: CkpmError, notes: list[str],
+                   lines: _Lines) -> tuple[list[str], Any]:
+    """``p``'s line from the vendored folders of this command (``--mirror DIR``, ``[mirrors]``
+    folders with ``ckpm-vendor.json``: ``provision.vendor_roots``), for an index that could not
+    give it (``e``); read as an index folder (``ckpm.index.vendored``). (problems, line): a
+    damaged or oversized vendored line is a problem, never trusted; no line at all makes the
+    package not verifiable (a problem too: its recipe must not run)."""
+    from ckpm.fetch.vendor import vendored_index
+    from ckpm.index.vendored import read_line
+    from ckpm.provision import vendor_roots
+
+    label = f"{p.name} {p.version}"
+    where = f"index {idx.name} ({idx.url})"
+    for root in vendor_roots(ws, ws.mirror_dirs):
+        folder = vendored_index(root, idx.name, idx.url)
+        if folder is None:
+            continue
+        try:
+            line = read_line(folder, idx.name, p.name, p.version)
+        except CkpmError as bad:  # damaged or oversized: not trusted, so the package has no line
+            lines.unverifiable.append(where)
+            lines.unverified += 1
+            return [f"{label}: not verifiable: its line of {where} vendored in {root} is refused, not trusted: "
+                    f"{bad.message.removesuffix('; line skipped')}"], None
+        if line is not None:
+            lines.vendored.append(f"{label}: verified against its line of {where} vendored in {root} (the index "
+                                  f"cannot be read here: {e.message})")
+            notes.append(lines.vendored[-1])
+            return [], line
+    lines.unverifiable.append(where)
+    lines.unverified += 1
+    return [f"{label}: not verifiable: {where} cannot be read here ({e.message}), and no vendored folder holds "
+            "its line; nothing of it is run"], None
+
+
 def verify_packages(ws: Workspace, lk: Lock, *, what: str = "the lock") -> None:
     """Raise StaleLock unless every package of ``lk`` says what its line says (sources,
     recipes, kind, run table: ``resolve/verify.py``), for a lock that is not the project's
@@ -679,15 +748,23 @@ def verify_packages(ws: Workspace, lk: Lock, *, what: str = "the lock") -> None:
 
     problems: list[str] = []
     notes: list[str] = []
+    lines = _Lines()
     for p in sorted(lk.packages, key=lambda p: p.ident):
         if isinstance(p.source, HostSource):
             entry = host_line(ws, p)
         else:
-            found, entry = _check_package(ws, p, notes, None, [])
+            found, entry = _check_package(ws, p, notes, None, [], lines)
             problems.extend(found)
         if entry is not None:
             problems.extend(x.line() for x in package_problems(p, entry, line_origin(p)))
-    ws.reporter.warn_all(notes)
+    ws.reporter.warn_all([n for n in notes if n not in lines.vendored])
+    for n in lines.vendored:
+        ws.reporter.note(f"note: {n}")
+    if problems and lines.unverified == len(problems):
+        raise UnverifiableLock(f"{what} cannot be verified here: the index lines of {lines.unverified} package(s) "
+                               "cannot be read, so none of their recipes runs", details=problems,
+                               hint=CheckResult(False, problems, ws.lock_path, unverifiable=sorted(set(lines.unverifiable)),
+                                                unverified=lines.unverified).hint)
     if problems:
         raise StaleLock(f"{what} does not say what its index lines say", details=problems,
                         hint="nothing was provisioned from it; lock again (`ckpm lock`) and record anew")

@@ -145,6 +145,14 @@ class StaleLock(LockError):
     exit_code = 3
 
 
+class UnverifiableLock(StaleLock):
+    """A lock whose index lines cannot be read here (the index unreachable, not cached, and no
+    vendored folder holds them): it is not verified, so nothing of it is run (exit 3, as Cargo's
+    ``--locked`` fails when it cannot check)."""
+
+    code = "unverifiable-lock"
+
+
 class HostDriftError(LockError):
     """This host does not have what the lock's host pins recorded."""
 

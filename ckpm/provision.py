@@ -394,8 +394,8 @@ class _Run:
             return
         found = [i for i in self.ws.indexes if i.name == p.source.index]
         where = found[0].url if found else ""
-        if found and where and is_local(where.removeprefix("git+")) or where == "embedded":
-            return
+        if found and where and (is_local(where.removeprefix("git+")) or _on_loopback(where)) or where == "embedded":
+            return  # an index on this machine: a folder, git+file://, or served from loopback
         raise LocalFileRefused(
             f"index {p.source.index}: {p.name} {p.version}: source.git names the repository {url[:200]!r} on "
             "this machine, and the index is not on this machine",
@@ -749,6 +749,7 @@ def use_vendored_git(ws: Workspace, pins: Mapping[str, Sequence[tuple[str, str |
 def use_vendored(ws: Workspace, mirror_dirs: Sequence[Path] = (), lock: Lock | None = None) -> None:
     """Before a sync checks the lock: the git commits it pins, from the vendored folders into
     the cache (see :func:`use_vendored_git`). Nothing when no vendored folder is in use."""
+    ws.mirror_dirs = tuple(dict.fromkeys([*ws.mirror_dirs, *(Path(d).absolute() for d in mirror_dirs)]))
     roots = vendor_roots(ws, mirror_dirs)
     if not roots:
         return
@@ -768,6 +769,7 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
     """Provision what ``lock`` needs on one target (see the module docstring)."""
     options = options or SyncOptions()
     run = _Run(ws, lock, options)
+    ws.mirror_dirs = tuple(dict.fromkeys([*ws.mirror_dirs, *(Path(d).absolute() for d in options.mirror_dirs)]))
     if run.vendor_roots:
         use_vendored_git(ws, git_pins(lock), run.vendor_roots)
     with run.using:
@@ -954,6 +956,7 @@ def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] 
         _vendor_archives(run, plan.archives, dest, res)
         _vendor_git(ws, plan.git, dest, res)
         _vendor_python(ws, run, plan.python, dest, res)
+        _vendor_index_lines(ws, lock, dest, res)
     finally:
         _save_learnt(ws, run)
     atomic_write(dest / MANIFEST, json.dumps(res.manifest(__version__), indent=1, sort_keys=True) + "\n")
@@ -1068,6 +1071,68 @@ def _place(src: Path, target: Path, sha: str) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _vendor_index_lines(ws: Workspace, lock: Lock, dest: Path, res: Any) -> None:
+    """The index lines of every locked package from an index (all of the lock's targets: the lock
+    check reads each package's line), so that an offline check on another machine verifies the
+    lock from them (``api.check``). The embedded index ships with ckpm and is not vendored."""
+    from ckpm.fetch.vendor import VendoredIndex, index_relpath
+    from ckpm.index.open import EMBEDDED
+    from ckpm.index.vendored import write_lines
+    from ckpm.model.source import IndexSource
+
+    wanted: dict[str, list[LockedPackage]] = {}
+    for p in sorted(lock.packages, key=lambda p: p.ident):
+        if isinstance(p.source, IndexSource):
+            wanted.setdefault(p.source.index, []).append(p)
+    for index, pkgs in sorted(wanted.items()):
+        idx = next((i for i in ws.indexes if i.name == index), None)
+        if idx is None:
+            res.problems.extend(f"{p.name} {p.version}: index {index} is not configured; its line cannot be "
+                                "vendored" for p in pkgs)
+            continue
+        if idx.url == EMBEDDED:
+            continue
+        rel = index_relpath(index)
+        try:
+            try:
+                source = idx
+                for p in pkgs:  # the locked line is there (the lock was checked against it)
+                    if idx.find_entry(p.name, p.version) is None:
+                        raise CkpmError(f"{p.name} {p.version}: index {index} ({idx.url}) has no such line")
+            except CkpmError:  # the index cannot be read here: the lines of a vendored folder in use, if any
+                source = _vendored_lines_of(ws, index, idx.url) or idx
+                if source is idx:
+                    raise
+            files = write_lines(dest / rel, source, [p.name for p in pkgs])
+        except CkpmError as e:
+            res.problems.append(f"the lines of index {index} ({idx.url}) cannot be vendored: {e.message}")
+            continue
+        vi = VendoredIndex(index, idx.url, rel)
+        for p in pkgs:
+            comp = vi.components.setdefault(p.name.lower(), {**files[p.name.lower()], "versions": [], "packages": []})
+            if p.version not in comp["versions"]:
+                comp["versions"].append(p.version)
+            if f"{p.name} {p.version}" not in comp["packages"]:
+                comp["packages"].append(f"{p.name} {p.version}")
+        res.indexes.append(vi)
+
+
+def _vendored_lines_of(ws: Workspace, index: str, url: str) -> Any:
+    """The vendored lines of index ``index`` at ``url`` in the first vendored folder this command
+    uses that has them, as an index folder (read with its caps); None when none has."""
+    from ckpm.fetch.vendor import vendored_index
+    from ckpm.index.folder import FolderIndex
+
+    for root in vendor_roots(ws, ws.mirror_dirs):
+        folder = vendored_index(root, index, url)
+        if folder is not None:
+            try:
+                return FolderIndex(folder, name=index, url=url)
+            except CkpmError:
+                continue
+    return None
 
 
 def _vendor_git(ws: Workspace, git: dict[str, list[tuple[LockedPackage, str, str, str | None, str | None]]],
@@ -1304,3 +1369,15 @@ def lock_keys_of(settings: Settings, project: str) -> set[str] | None:
         return _Run(ws, lock, SyncOptions()).lock_keys()
     except (CkpmError, OSError, ValueError):
         return None
+
+
+def _on_loopback(url: str) -> bool:
+    """Whether ``url`` is served from this machine (127.0.0.0/8, ``localhost``, ``[::1]``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url.removeprefix("git+")).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
+

@@ -63,6 +63,9 @@ class Workspace:
         self.manifest_path = find_project(start) if search_up else start / MANIFEST
         self.root = self.manifest_path.parent
         self.deadline: float | None = None  # a time.monotonic() value that bounds network reads
+        # `--mirror DIR` of this command (sync, fetch, vendor, a replay): vendored folders, whose index lines
+        # the lock check reads when an index cannot be (provision.vendor_roots adds those [mirrors] names)
+        self.mirror_dirs: tuple[Path, ...] = ()
         self._manifest: ProjectManifest | None = None
         self._indexes: list[Index] | None = None
         self._git_sources: dict[tuple[str, str | None], Any] = {}

@@ -62,6 +62,11 @@ def copy_demo(dest: Path) -> Path:
     """The demo project as a folder of its own (not a git repository): manifest, program, vendor/."""
     dest.mkdir(parents=True)
     shutil.copy2(ROOT / "ckpm.toml", dest / "ckpm.toml")
+    # the author's and the evaluator's runs share one loaded CI machine, where the demo's 50 ms
+    # can take twice as long from one minute to the next: these tests check the chain, so time
+    # and memory get a wide tolerance (a metric out of tolerance is tested with the exact counts)
+    with open(dest / "ckpm.toml", "a") as f:
+        f.write("\n[run.tolerance]\ntime = 50\nmax_rss = 10\n")
     shutil.copytree(ROOT / "programs" / "image-corners", dest / "programs" / "image-corners")
     shutil.copytree(ROOT / "vendor", dest / "vendor")
     return dest

@@ -330,6 +330,21 @@ def _functional_and_reproduced(ev: Evaluation, un: Unpacked, settings: Any) -> N
                            f"{', '.join(lock.targets) or 'none'}")
         return
     mirrors = (un.sources,)
+    # a recipe runs only from a verified line: the bundle's lock is checked against its index lines
+    # (the bundle's vendored ones where the index cannot be read) before anything of it runs
+    from ckpm import api
+
+    try:
+        provision.use_vendored(ws, mirrors, lock)
+        held = api.check(ws, lock=lock, allow_host_drift=True, verify_published_tags=False)
+    except CkpmError as e:
+        held = api.CheckResult(False, [e.message], ws.lock_path)
+    if held.problems:
+        fn.status = "no"
+        fn.evidence.append(f"{LOCKFILE} does not hold against its index lines here, so nothing of it was run: "
+                           f"{held.hint}")
+        fn.evidence.extend(held.problems[:10])
+        return
     try:
         res = provision.sync(ws, lock, provision.SyncOptions(target=host, mirror_dirs=mirrors))
     except CkpmError as e:

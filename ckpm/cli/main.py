@@ -173,7 +173,8 @@ def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
         return
     name = res.lock_path.name
     if res.problems:
-        click.echo(f"{name} is stale:", err=True)
+        click.echo(f"{name} cannot be verified here:" if res.unverified == len(res.problems) else f"{name} is stale:",
+                   err=True)
         for p in res.problems:
             click.echo(f"  - {escape_control(p)}", err=True)
         click.echo(f"hint: {escape_control(res.hint)}", err=True)

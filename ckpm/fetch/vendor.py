@@ -8,6 +8,8 @@ that has nothing else: a new cache, store and config, and no network. Its layout
     DIR/@git/<host>/<path>.git        a bare git repository of an http(s), ssh or git URL
     DIR/@git/_local/<name>-<hash>.git a bare git repository of a file:// URL or a local path
     DIR/@python/<file>                a python distribution of a lock's ``pip`` list (wheel or sdist)
+    DIR/@index/<index>/               the index lines of the locked packages, in the index's own layout
+                                      (config.json and each component's file, as the index served them)
     DIR/ckpm-vendor.json              what the folder holds (written last)
 
 ``@`` cannot start a host name, so these folders never meet an archive's. A git repository
@@ -35,14 +37,16 @@ MANIFEST = "ckpm-vendor.json"
 GIT_DIR = "@git"
 PYTHON_DIR = "@python"
 FILE_DIR = "@file"
+INDEX_DIR = "@index"
 MANIFEST_FORMAT = 1
 #: the largest manifest read back
 MAX_MANIFEST = 16 << 20
 
 KINDS = ("archive", "git", "python")
 _NOUNS = {"archive": ("archive", "archives"), "git": ("git repository", "git repositories"),
-          "python": ("python distribution", "python distributions")}
+          "python": ("python distribution", "python distributions"), "index": ("index line", "index lines")}
 _SCP_RE = re.compile(r"^(?:[A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!//)(.+)$")
+_INDEX_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def _hash12(text: str) -> str:
@@ -105,6 +109,29 @@ def git_relpath(url: str) -> str:
     return "/".join([GIT_DIR, *segments])
 
 
+def index_relpath(index: str) -> str:
+    """Where the vendored lines of the index named ``index`` live, relative to the folder:
+    ``@index/<name>`` for a plain name (letters, digits, ``.``, ``_``, ``-``; at most 64),
+    ``@index/_<hash>`` (12 hex of the name) for any other."""
+    if isinstance(index, str) and _INDEX_NAME_RE.fullmatch(index):
+        return f"{INDEX_DIR}/{index}"
+    return f"{INDEX_DIR}/_{_hash12(str(index))}"
+
+
+def vendored_index(folder: Path, index: str, url: str) -> Path | None:
+    """The folder of vendored lines of index ``index`` at ``url`` in the vendored folder
+    ``folder``: the manifest must list that index with that URL at :func:`index_relpath` (lines
+    vendored from another index of the same name are not used); None when it has none."""
+    items = read_manifest(folder).get("indexes")
+    if not isinstance(items, list):
+        return None
+    rel = index_relpath(index)
+    for it in items:
+        if isinstance(it, dict) and it.get("name") == index and it.get("url") == url and it.get("path") == rel:
+            return Path(folder) / rel
+    return None
+
+
 def is_vendor_root(folder: Path) -> bool:
     """A folder made by ``ckpm vendor`` (it holds ``ckpm-vendor.json``)."""
     return (Path(folder) / MANIFEST).is_file()
@@ -152,6 +179,21 @@ class VendoredItem:
 
 
 @dataclass
+class VendoredIndex:
+    """The lines of one index written into the folder: each component's file, as the index served it."""
+
+    name: str
+    url: str
+    path: str  # relative to the folder (index_relpath)
+    # component → {"file": its layout path, "sha256", "size", "versions": the locked ones, "packages"}
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "path": self.path,
+                "components": {n: self.components[n] for n in sorted(self.components)}}
+
+
+@dataclass
 class VendorResult:
     """What ``ckpm vendor`` wrote (``items``), for which targets, and what it could not vendor."""
 
@@ -159,6 +201,7 @@ class VendorResult:
     targets: list[str] = field(default_factory=list)
     items: list[VendoredItem] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "name version: what could not be vendored and why"
+    indexes: list[VendoredIndex] = field(default_factory=list)  # the index lines of the locked packages
 
     def counts(self) -> dict[str, int]:
         """How many of each kind (``archive``, ``git``, ``python``)."""
@@ -167,9 +210,16 @@ class VendorResult:
             out[it.kind] = out.get(it.kind, 0) + 1
         return out
 
+    def index_lines(self) -> int:
+        """How many locked packages have their index line in the folder."""
+        return sum(len(c.get("packages") or ()) for ix in self.indexes for c in ix.components.values())
+
     def summary(self) -> str:
-        """``12 archives, 2 git repositories, 36 python distributions``."""
-        return ", ".join(count_words(n, kind) for kind, n in self.counts().items())
+        """``12 archives, 2 git repositories, 36 python distributions`` (and ``, 40 index lines``
+        when the lock has packages from an index that does not ship with ckpm)."""
+        lines = self.index_lines()
+        return ", ".join([count_words(n, kind) for kind, n in self.counts().items()]
+                         + ([count_words(lines, "index")] if lines else []))
 
     @property
     def ok(self) -> bool:
@@ -177,12 +227,14 @@ class VendorResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"dest": str(self.dest), "targets": list(self.targets), "counts": self.counts(),
-                "files": [it.to_dict() for it in self.items], "problems": list(self.problems)}
+                "files": [it.to_dict() for it in self.items], "problems": list(self.problems),
+                "indexes": [ix.to_dict() for ix in self.indexes]}
 
     def manifest(self, ckpm_version: str) -> dict[str, Any]:
         """The ``ckpm-vendor.json`` of the folder."""
         return {"format": MANIFEST_FORMAT, "ckpm": ckpm_version, "targets": list(self.targets),
-                "counts": self.counts(), "items": [it.to_dict() for it in self.items]}
+                "counts": self.counts(), "items": [it.to_dict() for it in self.items],
+                "indexes": [ix.to_dict() for ix in self.indexes]}
 
 
 def count_words(n: int, kind: str) -> str:

@@ -177,6 +177,7 @@ def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     else:  # a recorded lock (replay, a remote worker): its recipes run only from verified lines
         from ckpm.api import verify_packages
 
+        prov.use_vendored(ws, mirror_dirs, lock)  # vendored git commits and index lines, for the verification
         verify_packages(ws, lock, what="the recorded lock")
         res = prov.sync(ws, lock, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs))
     ctx["lock"] = lock

@@ -181,9 +181,27 @@ class DetectedHost:
     # -- checking a lock's host pins ------------------------------------------------------
     def rule_by_id(self, name: str, rule_id: str | None) -> Mapping[str, Any] | None:
         """The index's (validated) detect rule of ``name`` whose id is ``rule_id``, or None."""
-        from ckpm.detect.rules import rule_by_id
+        from ckpm.detect.rules import rule_by_id, rules_of_entries
+        from ckpm.errors import CkpmError
 
-        return rule_by_id(self.rules_of(name), rule_id) if rule_id else None
+        if not rule_id:
+            return None
+        try:
+            return rule_by_id(self.rules_of(name), rule_id)
+        except CkpmError as first:
+            # an index that cannot be read here (offline and not cached): the rule's id is the hash
+            # of its content, so the same rule, validated, from any index that can be read is the one
+            for idx in self.indexes:
+                try:
+                    es = idx.entries(name)
+                except CkpmError:
+                    continue
+                warnings: list[str] = []
+                found = rule_by_id(rules_of_entries(es, origin=f"index {idx.name}", warnings=warnings), rule_id)
+                self._warn(warnings)
+                if found is not None:
+                    return found
+            raise first
 
     def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Any]:
         """Run one index rule (or, with None, the host facts) afresh; every match, localised,
