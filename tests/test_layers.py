@@ -51,6 +51,9 @@ ALLOWED: dict[str, set[str]] = {
                         "ckpm.provision", "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck"},
     # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)
     "ckpm.publishing": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
+    # `ckpm container`: a project's OCI image (its context is the project, its lock and `vendor`)
+    "ckpm.container": {"ckpm.model", "ckpm.settings", "ckpm.workspace", "ckpm.provision", "ckpm.api",
+                       "ckpm.artifact"},
     "ckpm.testing": {"ckpm.model", "ckpm.index"},
     # `ckpm results push/pull`: records to and from a registry (its client is publishing's)
     "ckpm.sharing": {"ckpm.model", "ckpm.settings", "ckpm.experiment", "ckpm.publishing"},
@@ -59,7 +62,7 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
                  "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.artifact",
-                 "ckpm.artifact.evaluate", "ckpm.sharing"},
+                 "ckpm.artifact.evaluate", "ckpm.sharing", "ckpm.container"},
 }
 
 

@@ -21,7 +21,7 @@ from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 @click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), help="Run as if in DIR.")
 @click.option("--index", envvar="CKPM_INDEX", help="Index URL (folder, file://, git+…, https://); overrides [[index]].")
 @click.option("-v", "--verbose", count=True, help="More output; tracebacks on errors.")
-@click.option("--offline", is_flag=True, help="Use only what is cached; no network.")
+@click.option("--offline", is_flag=True, envvar="CKPM_OFFLINE", help="Use only what is cached; no network.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), envvar="CKPM_CACHE_DIR", help="Cache folder.")
 @click.pass_context
 def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: int, offline: bool,
@@ -500,6 +500,7 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @cli.command()
 @click.option("--target", "-t", help="Provision for TARGET (default: the host); cross-compiles what must be built.")
 @click.option("--locked", is_flag=True, help="Never resolve: fail if ckpm.lock does not hold.")
+@click.option("--allow-host-drift", is_flag=True, help="With --locked: host differences are warnings.")
 @click.option("--no-host", is_flag=True, help="Resolve as if nothing were installed (build or fetch everything).")
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel jobs of a build (default: the CPU count).")
 @timeout_option
@@ -507,7 +508,8 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @json_option
 @pass_ctx
 @handle_errors
-def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, timeout: float | None,
+def sync(c: Ctx, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int,
+         timeout: float | None,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
     import time
@@ -518,6 +520,7 @@ def sync(c: Ctx, target: str | None, locked: bool, no_host: bool, jobs: int, tim
     deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json, no_host=no_host)
     lock_opts = _lock_opts(timeout=timeout if timeout is not None else 120.0, locked=locked)
+    lock_opts.allow_host_drift = allow_host_drift
     outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors, deadline=deadline),
                             lock_opts)
     if as_json:
@@ -754,11 +757,13 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 def _register_subcommands() -> None:
     """Commands kept in their own modules (over ckpm.cli.common, like this one)."""
     from ckpm.cli.ck import import_group
+    from ckpm.cli.container import container as container_group
     from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
     from ckpm.cli.results import results as results_group
     from ckpm.cli.tune import tune as tune_cmd
 
-    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd):
+    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd,
+                container_group):
         cli.add_command(cmd)
     from ckpm.cli.artifact import artifact_group
 
