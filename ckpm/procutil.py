@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # subprocess itself is imported only when a child is stopped (the warm path starts none)
+    import subprocess
 
 
 def signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
@@ -29,6 +32,8 @@ def kill_group(proc: "subprocess.Popen[bytes]", *, grace: float = 0.0, wait: flo
     """Stop ``proc`` and its group: SIGTERM first when ``grace`` > 0 (SIGKILL after ``grace``
     seconds), else SIGKILL at once; then reap it, waiting at most ``wait`` seconds (None: as long
     as it takes; 0: not at all, the caller reaps)."""
+    import subprocess
+
     if grace > 0:
         signal_group(proc, signal.SIGTERM)
         try:
