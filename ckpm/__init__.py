@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 def access(request: dict[str, Any]) -> dict[str, Any]:
     """The Collective Knowledge style entry point: ``{"action": ...}`` in, ``{"return": 0, ...}`` out."""
-    from ckpm.unified_io import access as _access
+    from ckpm.access_api import access as _access
 
     return _access(request)

@@ -29,7 +29,7 @@ from ckpm.model.source import GitSource, HostSource, IndexSource
 from ckpm.model.version import parse_specifier, try_version
 from ckpm.settings import Settings
 from ckpm.workspace import (  # noqa: F401  (re-exported)
-    INDEX_ENV, LockOptions, Options, Workspace, make_indexes, resolve_workspace,
+    INDEX_ENV, LockOptions, Workspace, make_indexes, resolve_workspace,
 )
 
 _QUERIES = ("SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show",
@@ -46,7 +46,7 @@ __getattr__ = lazy_exports(__name__, dict.fromkeys(_QUERIES, "ckpm.queries"))
 
 
 __all__ = [
-    "INDEX_ENV", "Options", "Settings", "Workspace", "make_indexes",
+    "INDEX_ENV", "Settings", "Workspace", "make_indexes",
     "init_project", "parse_add_spec", "AddRequest", "LockOutcome", "add", "remove",
     "LockOptions", "lock", "resolve_workspace", "HostDrift", "CheckResult", "check", "host_drift", "verify_packages",
     "SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show", "tree",

@@ -73,13 +73,13 @@ class TargetError(CkpmError, ValueError):
     code = "target"
 
 
-class IndexError_(CkpmError):
+class IndexReadError(CkpmError):
     """An index that cannot be read (bad layout, unreachable, malformed line)."""
 
     code = "index"
 
 
-class TagMoved(IndexError_):
+class TagMoved(IndexReadError):
     """A published version's tag points to another commit than the one its index line records.
 
     A published version never changes: the index line's ``source.rev`` is the commit that

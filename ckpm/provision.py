@@ -232,7 +232,7 @@ def open_store(settings: Settings) -> Any:
 
 # -- sync ----------------------------------------------------------------------------------
 
-class _Run:
+class SyncSession:
     """One sync: the lock, the store, what was learnt (TOFU pins), the prefixes made."""
 
     def __init__(self, ws: Workspace, lock: Lock, options: SyncOptions) -> None:
@@ -768,7 +768,7 @@ def use_vendored(ws: Workspace, mirror_dirs: Sequence[Path] = (), lock: Lock | N
 def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncResult:
     """Provision what ``lock`` needs on one target (see the module docstring)."""
     options = options or SyncOptions()
-    run = _Run(ws, lock, options)
+    run = SyncSession(ws, lock, options)
     ws.mirror_dirs = tuple(dict.fromkeys([*ws.mirror_dirs, *(Path(d).absolute() for d in options.mirror_dirs)]))
     if run.vendor_roots:
         use_vendored_git(ws, git_pins(lock), run.vendor_roots)
@@ -776,7 +776,7 @@ def sync(ws: Workspace, lock: Lock, options: SyncOptions | None = None) -> SyncR
         return _sync(ws, run, options)
 
 
-def _sync(ws: Workspace, run: "_Run", options: SyncOptions) -> SyncResult:
+def _sync(ws: Workspace, run: "SyncSession", options: SyncOptions) -> SyncResult:
     lock = run.lock
     for p, t in needed(lock, run.target, run.host, options.only):
         try:
@@ -793,7 +793,7 @@ def _sync(ws: Workspace, run: "_Run", options: SyncOptions) -> SyncResult:
     return run.result
 
 
-def _save_learnt(ws: Workspace, run: _Run) -> None:
+def _save_learnt(ws: Workspace, run: SyncSession) -> None:
     """Write the sha256 learnt on first use into ckpm.lock (under the project's write lock)."""
     if not run.learnt and not run.learnt_pip:
         return
@@ -949,7 +949,7 @@ def vendor(ws: Workspace, lock: Lock, dest: Path, mirror_dirs: tuple[Path, ...] 
                             hint=f"run `ckpm lock --target {t}` with the other targets you need")
     dest = Path(os.path.abspath(dest))
     dest.mkdir(parents=True, exist_ok=True)
-    run = _Run(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))
+    run = SyncSession(ws, lock, SyncOptions(mirror_dirs=mirror_dirs))
     res = VendorResult(dest, chosen)
     plan = _vendor_plan(lock, chosen, run.host, res)
     try:
@@ -1016,7 +1016,7 @@ def _vendor_plan(lock: Lock, targets: list[str], host: str, res: Any) -> _Vendor
     return plan
 
 
-def _vendor_archives(run: _Run, archives: dict[tuple[str, ...], tuple[dict[str, Any], list[LockedPackage]]],
+def _vendor_archives(run: SyncSession, archives: dict[tuple[str, ...], tuple[dict[str, Any], list[LockedPackage]]],
                      dest: Path, res: Any) -> None:
     from ckpm.fetch.vendor import VendoredItem, archive_relpath
 
@@ -1189,7 +1189,7 @@ _DIST_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]{0,100}")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def _vendor_python(ws: Workspace, run: _Run, dists: list[tuple[LockedPackage, dict[str, Any]]], dest: Path,
+def _vendor_python(ws: Workspace, run: SyncSession, dists: list[tuple[LockedPackage, dict[str, Any]]], dest: Path,
                    res: Any) -> None:
     """The exact files of the lock's ``pip`` lists, from pip (its cache, or the index it is
     configured with: ``pip download --no-deps --require-hashes``), checked by sha256."""
@@ -1247,7 +1247,7 @@ def _vendor_python(ws: Workspace, run: _Run, dists: list[tuple[LockedPackage, di
                                       sha256=sha, size=path.stat().st_size))
 
 
-def _pip_download(ws: Workspace, run: _Run, dists: list[tuple[str, str, list[str]]], shas: list[str],
+def _pip_download(ws: Workspace, run: SyncSession, dists: list[tuple[str, str, list[str]]], shas: list[str],
                   into: Path) -> str | None:
     """``pip download --no-deps --require-hashes`` of exact pins into ``into``; the error, or None."""
     import sys
@@ -1290,7 +1290,7 @@ def env(ws: Workspace, lock: Lock, target: str | None = None) -> dict[str, str]:
     PKG_CONFIG_PATH, ``<NAME>_ROOT``…): only what is already provisioned, nothing is built."""
     from ckpm.build.recipes import deps_env
 
-    run = _Run(ws, lock, SyncOptions(target=target))
+    run = SyncSession(ws, lock, SyncOptions(target=target))
     prefixes: dict[str, Path] = {}
     tc = None
     for p, t in needed(lock, run.target, run.host):
@@ -1366,7 +1366,7 @@ def lock_keys_of(settings: Settings, project: str) -> set[str] | None:
         lock = read_lock(ws.lock_path)
         if lock is None:
             return None
-        return _Run(ws, lock, SyncOptions()).lock_keys()
+        return SyncSession(ws, lock, SyncOptions()).lock_keys()
     except (CkpmError, OSError, ValueError):
         return None
 

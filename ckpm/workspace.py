@@ -25,11 +25,8 @@ from ckpm.settings import INDEX_ENV, RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS, Settin
 if TYPE_CHECKING:
     from ckpm.model.lockfile import Lock
 
-__all__ = ["INDEX_ENV", "Settings", "Options", "Workspace", "check_settings", "make_indexes", "LockOptions",
+__all__ = ["INDEX_ENV", "Settings", "Workspace", "check_settings", "make_indexes", "LockOptions",
            "resolve_workspace"]
-
-#: the settings object under the name the API has used since the start
-Options = Settings
 
 
 def check_settings(settings: Settings) -> Settings:
@@ -71,10 +68,6 @@ class Workspace:
         self._git_sources: dict[tuple[str, str | None], Any] = {}
         self._host: Any = None
         self._facts_host: Any = None
-
-    @property
-    def options(self) -> Settings:
-        return self.settings
 
     @property
     def lock_path(self) -> Path:

@@ -55,7 +55,7 @@ def project(tmp_path: Path, index: Path, deps: str = "") -> api.Workspace:
 
 
 def fresh(ws: api.Workspace, **kw: bool) -> api.Workspace:
-    return api.Workspace(ws.root, api.Options(**kw))
+    return api.Workspace(ws.root, api.Settings(**kw))
 
 
 def test_host_version_is_preferred_and_pinned(tmp_path: Path, bindir: Path, lab: Path, ckpm_cache_dir: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ckpm import api
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index import EMBEDDED, Index, embedded_index_path, open_index
 from ckpm.index.folder import FolderIndex
 from ckpm.index.git import GitIndex
@@ -85,7 +85,7 @@ def test_line_of_another_component_is_skipped_and_reported(libb_index: Path) -> 
 def test_add_libb_never_locks_liba(libb_index: Path, tmp_path: Path) -> None:
     proj = tmp_path / "proj"
     api.init_project(proj, "proj")
-    ws = api.Workspace(proj, api.Options(index_url=str(libb_index), no_host=True))
+    ws = api.Workspace(proj, api.Settings(index_url=str(libb_index), no_host=True))
     out = api.add(ws, [api.AddRequest("libb")])
     assert [(p.name, p.version) for p in out.lock.packages] == [("libb", "2.0")]
     assert 'name = "liba"' not in (proj / "ckpm.lock").read_text()
@@ -201,7 +201,7 @@ def test_million_version_file_is_refused_fast_in_bounded_memory(index_factory) -
     idx = FolderIndex(root)
     tracemalloc.start()
     try:
-        with pytest.raises(IndexError_) as ei:
+        with pytest.raises(IndexReadError) as ei:
             idx.entries("big")
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -209,7 +209,7 @@ def test_million_version_file_is_refused_fast_in_bounded_memory(index_factory) -
     assert ei.value.message == (f"{p}: a component file of {p.stat().st_size:,} bytes, over the cap of "
                                 f"{MAX_FILE_BYTES:,} bytes; refused")
     assert peak < 1024 * 1024  # the file was never read
-    with pytest.raises(IndexError_, match="refused"):  # the refusal is remembered, still an error
+    with pytest.raises(IndexReadError, match="refused"):  # the refusal is remembered, still an error
         idx.entries("big")
     # a scan (no summary.jsonl) and reindex leave it out with one warning; the rest still works
     (root / SUMMARY).unlink()
@@ -224,7 +224,7 @@ def test_too_many_versions_is_refused(index_factory) -> None:
     root = index_factory({"liba": [entry("liba", "1.0")]})
     p = _add_lines(root, "many", *(f'{{"name":"many","version":"1.{i}"}}' for i in range(MAX_VERSIONS + 1)))
     assert p.stat().st_size < MAX_FILE_BYTES
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         FolderIndex(root).entries("many")
     assert ei.value.message == f"{p}: 10,001 versions, over the cap of 10,000 per component; refused"
     # exactly at the cap is fine
@@ -237,7 +237,7 @@ def test_summary_over_its_cap_is_refused(index_factory) -> None:
     with open(root / SUMMARY, "r+b") as f:
         f.truncate(64 * 1024 * 1024 + 1)  # sparse: nothing is written, and nothing should be read
     idx = FolderIndex(root)
-    with pytest.raises(IndexError_, match=r"summary.jsonl of 67,108,865 bytes, over the cap of 67,108,864 bytes"):
+    with pytest.raises(IndexReadError, match=r"summary.jsonl of 67,108,865 bytes, over the cap of 67,108,864 bytes"):
         idx.summaries()
     assert _versions(idx, "liba") == ["1.0"]
 
@@ -246,13 +246,13 @@ def test_config_json_depth_and_size(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     root.mkdir()
     (root / CONFIG).write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(IndexError_, match="config.json of 200,000 bytes, over the cap of 65,536 bytes; refused"):
+    with pytest.raises(IndexReadError, match="config.json of 200,000 bytes, over the cap of 65,536 bytes; refused"):
         FolderIndex(root)
     (root / CONFIG).write_text('{"format":1,"x":' + "[" * 1000 + "]" * 1000 + "}")
-    with pytest.raises(IndexError_, match=r"malformed config.json \(JSON nested deeper than 32 levels\)"):
+    with pytest.raises(IndexReadError, match=r"malformed config.json \(JSON nested deeper than 32 levels\)"):
         FolderIndex(root)
     (root / CONFIG).write_text('{"format":1,"name":"evil\\u001b[2J"}')
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         FolderIndex(root)
     assert ESC not in ei.value.message and r"\x1b[2J" in ei.value.message
 
@@ -260,7 +260,7 @@ def test_config_json_depth_and_size(tmp_path: Path) -> None:
 def test_non_utf8_file_is_refused(index_factory) -> None:
     root = index_factory({"liba": [entry("liba", "1.0")]})
     (root / entry_path("liba")).write_bytes(b'{"name":"liba","version":"1\xff"}\n')
-    with pytest.raises(IndexError_, match=r"not UTF-8 text .*; refused"):
+    with pytest.raises(IndexReadError, match=r"not UTF-8 text .*; refused"):
         FolderIndex(root).entries("liba")
 
 
@@ -462,7 +462,7 @@ def test_git_index_refuses_an_oversized_blob_before_reading_it(git_index_factory
         f.write(b" " * (MAX_FILE_BYTES + 1))
     gi.commit("grow libb past the cap")
     idx = open_index(gi.url, cache_dir=ckpm_cache_dir)
-    with pytest.raises(IndexError_, match=r"a component file of [\d,]+ bytes, over the cap of 8,388,608 bytes; refused"):
+    with pytest.raises(IndexReadError, match=r"a component file of [\d,]+ bytes, over the cap of 8,388,608 bytes; refused"):
         idx.entries("libb")
 
 

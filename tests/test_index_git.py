@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index import Index, open_index
 from ckpm.index.cache import cache_key
 from ckpm.index.git import GitIndex
@@ -97,7 +97,7 @@ def test_summaries_from_summary_file_and_from_tree(git_index_factory, cache: Pat
 
 def test_offline(git_index_factory, cache: Path) -> None:
     gi = git_index_factory({"lib-x": [entry("lib-x", "1.0")]})
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         GitIndex(gi.url, cache_dir=cache, offline=True).entries("lib-x")
     assert "offline" in ei.value.message and gi.url in ei.value.message
     assert not (cache / "index-git").exists() or not any((cache / "index-git").iterdir())
@@ -106,13 +106,13 @@ def test_offline(git_index_factory, cache: Path) -> None:
     gi.publish(entry("lib-x", "2.0"))
     offline = GitIndex(gi.url, cache_dir=cache, offline=True)
     assert _versions(offline, "lib-x") == ["1.0"]
-    with pytest.raises(IndexError_, match="offline"):
+    with pytest.raises(IndexReadError, match="offline"):
         offline.update()
 
 
 def test_bad_url_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
     url = f"git+file://{tmp_path}/no-such-repo.git"
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         GitIndex(url, cache_dir=cache).entries("x")
     msg = ei.value.message
     assert "cannot clone index" in msg and f"{tmp_path}/no-such-repo.git" in msg
@@ -122,7 +122,7 @@ def test_bad_url_is_a_clear_error(tmp_path: Path, cache: Path) -> None:
 
 def test_repo_without_config_is_not_an_index(git_repo_factory, cache: Path) -> None:
     repo = git_repo_factory("plain", {"v1": {"README": "hello"}})
-    with pytest.raises(IndexError_, match="not an index"):
+    with pytest.raises(IndexReadError, match="not an index"):
         GitIndex("git+" + repo.url, cache_dir=cache).entries("lib-x")
 
 
@@ -133,6 +133,6 @@ def test_fetch_failure_names_url(git_index_factory, cache: Path) -> None:
     import shutil
 
     shutil.rmtree(gi.git.path)
-    with pytest.raises(IndexError_, match="cannot fetch index"):
+    with pytest.raises(IndexReadError, match="cannot fetch index"):
         idx.update()
     assert _versions(GitIndex(gi.url, cache_dir=cache), "lib-x") == ["1.0"]  # cache intact

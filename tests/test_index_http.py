@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index import Index, open_index
 from ckpm.index.cache import cache_key
 from ckpm.index.http import HttpIndex
@@ -84,7 +84,7 @@ def test_update_revalidates_in_the_same_instance(served, http_index_server, inde
     assert http_index_server.not_modified["config.json"] == 1
     assert _versions(idx, "lib-a") == ["1.0", "1.1", "1.2"]
     assert http_index_server.hits[A] == 2
-    with pytest.raises(IndexError_, match="offline"):
+    with pytest.raises(IndexReadError, match="offline"):
         HttpIndex(http_index_server.url, cache_dir=cache, offline=True).update()
 
 
@@ -106,7 +106,7 @@ def test_offline_uses_only_the_cache(served, http_index_server, cache: Path) -> 
     offline = HttpIndex(url, cache_dir=cache, offline=True)
     assert _versions(offline, "lib-a") == ["1.0", "1.1"]
     assert offline.entries("nope") == []  # a cached 404
-    with pytest.raises(IndexError_, match="not in the cache") as ei:
+    with pytest.raises(IndexReadError, match="not in the cache") as ei:
         offline.entries("lib-b")
     assert B in ei.value.message
     assert offline.warnings == []
@@ -116,7 +116,7 @@ def test_server_down_is_a_clear_error(http_index_server, cache: Path) -> None:
     url = http_index_server.url
     http_index_server.stop()
     idx = HttpIndex(url, cache_dir=cache, timeout=2)
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         idx.entries("lib-a")
     msg = ei.value.message
     assert f"{url}/config.json" in msg and "refused" in msg.lower()
@@ -131,7 +131,7 @@ def test_server_down_with_cache_warns_and_uses_it(served, http_index_server, cac
     assert _versions(idx, "lib-a") == ["1.0", "1.1"]
     assert len(idx.warnings) == 2  # config.json and lib-a
     assert all("using the cached copy" in w and url in w for w in idx.warnings)
-    with pytest.raises(IndexError_, match="cannot read index file"):
+    with pytest.raises(IndexReadError, match="cannot read index file"):
         idx.entries("lib-b")  # never cached
 
 
@@ -147,7 +147,7 @@ def test_summaries(served, http_index_server, cache: Path) -> None:
 def test_no_summary_is_a_clear_error(index_factory, http_index_server, cache: Path) -> None:
     http_index_server.serve(index_factory({"lib-a": [entry("lib-a", "1.0")]}, summary=False))
     idx = HttpIndex(http_index_server.url, cache_dir=cache)
-    with pytest.raises(IndexError_, match="publishes no summary.jsonl; tag queries and search need it"):
+    with pytest.raises(IndexReadError, match="publishes no summary.jsonl; tag queries and search need it"):
         idx.summaries()
     assert _versions(idx, "lib-a") == ["1.0"]
 
@@ -156,7 +156,7 @@ def test_not_an_index(tmp_path: Path, http_index_server, cache: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     http_index_server.serve(empty)
-    with pytest.raises(IndexError_, match="not an index"):
+    with pytest.raises(IndexReadError, match="not an index"):
         HttpIndex(http_index_server.url, cache_dir=cache).entries("lib-a")
 
 
@@ -164,7 +164,7 @@ def test_newer_format_is_refused(index_factory, http_index_server, cache: Path) 
     root = index_factory({"lib-a": [entry("lib-a", "1.0")]})
     (root / "config.json").write_text(json.dumps({"format": 2, "name": "future"}))
     http_index_server.serve(root)
-    with pytest.raises(IndexError_, match="format 2 is newer"):
+    with pytest.raises(IndexReadError, match="format 2 is newer"):
         HttpIndex(http_index_server.url, cache_dir=cache).entries("lib-a")
 
 
@@ -173,7 +173,7 @@ def test_config_gone_is_not_an_index(index_factory, http_index_server, cache: Pa
     HttpIndex(http_index_server.url, cache_dir=cache).entries("lib-a")
     http_index_server.serve(tmp_path / "gone")  # now every path is a 404
     # a 404 is an answer, not a failure: the cached copy is not used
-    with pytest.raises(IndexError_, match="not an index"):
+    with pytest.raises(IndexReadError, match="not an index"):
         HttpIndex(http_index_server.url, cache_dir=cache).entries("lib-a")
 
 
@@ -184,7 +184,7 @@ def test_server_error_falls_back_to_cache(served, http_index_server, cache: Path
     assert _versions(idx, "lib-a") == ["1.0", "1.1"]
     assert idx.warnings == [f"{http_index_server.url}/{A}: HTTP 503 Service Unavailable; using the cached copy"]
     http_index_server.errors[B] = 503
-    with pytest.raises(IndexError_, match="HTTP 503") as ei:
+    with pytest.raises(IndexReadError, match="HTTP 503") as ei:
         idx.entries("lib-b")
     assert f"{http_index_server.url}/{B}" in ei.value.message
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.git import GitIndex
 from ckpm.index.layout import SUMMARY, entry_path
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, read_line, set_yanked
@@ -101,14 +101,14 @@ def test_a_line_readers_would_refuse_writes_nothing(index, settings: Settings, b
 def test_what_is_not_a_bare_index_is_refused(tmp_path: Path, git_repo_factory, settings: Settings) -> None:
     work = git_repo_factory("work", bare=False)
     work.commit({"config.json": '{"format": 1, "name": "x", "api": null}\n'})
-    with pytest.raises(IndexError_, match="working tree") as e:
+    with pytest.raises(IndexReadError, match="working tree") as e:
         publish_line(str(work.path), line("lib-foo", "1.0"), settings=settings)
     assert "bare" in (e.value.hint or "")
-    with pytest.raises(IndexError_, match="no git repository"):
+    with pytest.raises(IndexReadError, match="no git repository"):
         publish_line(str(tmp_path / "nowhere"), line("lib-foo", "1.0"), settings=settings)
     notindex = git_repo_factory("plain", bare=True)
     notindex.commit({"README": "hello\n"})
-    with pytest.raises(IndexError_, match="not a ckpm index"):
+    with pytest.raises(IndexReadError, match="not a ckpm index"):
         publish_line(notindex.url, line("lib-foo", "1.0"), settings=settings)
     assert history(notindex.path) == ["commit"]
 
@@ -168,7 +168,7 @@ def test_pushes_that_keep_losing_give_up_with_a_clear_error(index, settings: Set
     def always_someone_else() -> None:
         publish_line(index.url, line("lib-other", f"1.{next(n)}"), settings=settings, direct=True)
 
-    with pytest.raises(IndexError_, match="rejected 3 times"):
+    with pytest.raises(IndexReadError, match="rejected 3 times"):
         publish_line(index.url, line("lib-foo", "1.0"), settings=settings, direct=False, max_attempts=3,
                      before_push=always_someone_else)
     assert read_line(index.url, "lib-foo", "1.0", settings=settings) is None
@@ -208,5 +208,5 @@ def test_an_oversized_file_in_the_index_is_an_error_not_a_crash(index, settings:
     index.git.commit({**{p.relative_to(index.folder).as_posix(): p.read_bytes()
                          for p in index.folder.rglob("*") if p.is_file()},
                       entry_path("lib-huge"): b"{}\n" * (3 << 20)}, "huge")
-    with pytest.raises(IndexError_, match="bytes"):
+    with pytest.raises(IndexReadError, match="bytes"):
         publish_line(index.url, line("lib-huge", "1.0"), settings=settings)

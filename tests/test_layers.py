@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
                      "ckpm.store"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
-    "ckpm.unified_io": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
+    "ckpm.access_api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
                         "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
                         "ckpm.provision", "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck"},
     # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)

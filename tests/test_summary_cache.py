@@ -164,7 +164,7 @@ def test_a_git_index_is_keyed_by_blob(git_index_factory, tmp_path: Path) -> None
 
 def test_a_named_pipe_at_a_layout_path_is_refused_not_waited_on(tmp_path: Path) -> None:
     """Reading a FIFO would block forever: a folder index refuses anything but a regular file."""
-    from ckpm.errors import IndexError_
+    from ckpm.errors import IndexReadError
     from ckpm.index.writer import update_summary_for
 
     root, cache = _index(tmp_path / "idx"), tmp_path / "cache"
@@ -172,10 +172,10 @@ def test_a_named_pipe_at_a_layout_path_is_refused_not_waited_on(tmp_path: Path) 
     fifo.parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(fifo)
     idx = FolderIndex(root, cache_dir=cache)
-    with pytest.raises(IndexError_, match="not a regular file"):
+    with pytest.raises(IndexReadError, match="not a regular file"):
         idx.entries("lib-b")
     assert set(_seen(FolderIndex(root, cache_dir=cache))) == {"lib-a", "zlib"}  # the scan skips it
-    with pytest.raises(IndexError_, match="not a regular file"):
+    with pytest.raises(IndexReadError, match="not a regular file"):
         update_summary_for(root, "lib-b")
 
 

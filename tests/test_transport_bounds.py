@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import pygit2
 import pytest
 
-from ckpm.errors import GitSourceError, IndexError_
+from ckpm.errors import GitSourceError, IndexReadError
 from ckpm.index import transfer
 from ckpm.index.cache import cache_key
 from ckpm.index.git import GitIndex, clone_bare, entry_lock
@@ -230,13 +230,13 @@ def cache_files(cache: Path) -> list[str]:
 
 READ_IN_CHILD = """
     import json, resource, sys
-    from ckpm.errors import IndexError_
+    from ckpm.errors import IndexReadError
     from ckpm.index.http import HttpIndex
     idx = HttpIndex(sys.argv[1], cache_dir=sys.argv[2])
     try:
         idx.entries("lib-a")
         out = {"error": None}
-    except IndexError_ as e:
+    except IndexReadError as e:
         out = {"error": e.message}
     # the peak of this process's own memory: ru_maxrss also counts the parent's (pytest's)
     # resident size, which Linux carries across fork and exec; VmHWM is this program's alone
@@ -289,11 +289,11 @@ def test_deflate_bomb_and_content_length_over_the_cap(raw_server, tmp_path: Path
     c = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS)
     bomb = c.compress(bytes(32 * MiB)) + c.flush()
     server = raw_server(config_then(serve_bytes(bomb, "Content-Encoding: deflate\r\n")))
-    with pytest.raises(IndexError_, match=r"more than 8,388,608 bytes decoded \(deflate\), over the cap") as ei:
+    with pytest.raises(IndexReadError, match=r"more than 8,388,608 bytes decoded \(deflate\), over the cap") as ei:
         HttpIndex(server.url, cache_dir=tmp_path / "c1").entries("lib-a")
     assert f"{server.url}/li/b-/lib-a" in ei.value.message
     big = raw_server(reading(serve_bytes(b"x" * 1024, f"Content-Length: {9 * MiB}\r\n")))
-    with pytest.raises(IndexError_, match=r"9,437,184 bytes \(Content-Length\), over the cap of 65,536") as ei:
+    with pytest.raises(IndexReadError, match=r"9,437,184 bytes \(Content-Length\), over the cap of 65,536") as ei:
         HttpIndex(big.url, cache_dir=tmp_path / "c2").config  # config.json's own, smaller cap
     assert f"{big.url}/config.json" in ei.value.message and "\n" not in ei.value.message
     assert cache_files(tmp_path / "c1") == [f"index-http/{cache_key(server.url)}/config.json"]  # not lib-a
@@ -327,7 +327,7 @@ def test_chunked_bodies_are_read_and_capped(raw_server, tmp_path: Path) -> None:
     ok = raw_server(chunked(cfg))
     assert HttpIndex(ok.url, cache_dir=tmp_path / "ok").name == "chunky"
     big = raw_server(chunked(b" " * (70 * 1024)))  # no Content-Length to refuse it early
-    with pytest.raises(IndexError_, match="more than 65,536 bytes, over the cap of 65,536 bytes") as ei:
+    with pytest.raises(IndexReadError, match="more than 65,536 bytes, over the cap of 65,536 bytes") as ei:
         HttpIndex(big.url, cache_dir=tmp_path / "big").config
     assert f"{big.url}/config.json" in ei.value.message
     assert cache_files(tmp_path / "big") == []
@@ -358,7 +358,7 @@ def test_summary_has_its_own_larger_cap(raw_server, tmp_path: Path, index_factor
 def test_trickling_server_is_too_slow(raw_server, tmp_path: Path) -> None:
     server = raw_server(trickle)
     cache = tmp_path / "cache"
-    with pytest.raises(IndexError_) as ei:
+    with pytest.raises(IndexReadError) as ei:
         HttpIndex(server.url, cache_dir=cache, limits=FAST).config
     msg = ei.value.message
     assert f"{server.url}/config.json" in msg and "too slow" in msg and "\n" not in msg
@@ -373,20 +373,20 @@ def test_whole_command_deadline_bounds_a_trickle(raw_server, tmp_path: Path) -> 
     patient = Limits(timeout=60.0, low_speed_bytes=1, low_speed_seconds=60.0)  # only the deadline can stop it
     idx = HttpIndex(server.url, cache_dir=tmp_path / "cache", limits=patient, timeout=60.0)
     idx.deadline = time.monotonic() + 1.0  # set later, as Workspace.set_deadline does
-    with pytest.raises(IndexError_, match="time limit"):
+    with pytest.raises(IndexReadError, match="time limit"):
         idx.config
     assert server.sent < 60
     # a deadline already past: no request at all
     late = HttpIndex(server.url, cache_dir=tmp_path / "cache", deadline=time.monotonic() - 1)
     before = server.connections
-    with pytest.raises(IndexError_, match="time limit"):
+    with pytest.raises(IndexReadError, match="time limit"):
         late.config
     assert server.connections == before
 
 
 def test_silent_http_server(raw_server, tmp_path: Path) -> None:
     server = raw_server(silent)
-    with pytest.raises(IndexError_, match="too slow") as ei:
+    with pytest.raises(IndexReadError, match="too slow") as ei:
         HttpIndex(server.url, cache_dir=tmp_path / "cache", limits=FAST).config
     assert f"{server.url}/config.json" in ei.value.message
 
@@ -471,7 +471,7 @@ def test_git_index_against_a_silent_server_and_a_deadline(raw_server, tmp_path: 
     url = f"git+{server.url}/index.git"
     patient = Limits(timeout=60.0, low_speed_bytes=1, low_speed_seconds=60.0)
     idx = GitIndex(url, cache_dir=tmp_path / "cache", limits=patient, deadline=time.monotonic() + 1.0)
-    with pytest.raises(IndexError_, match="time limit") as ei:
+    with pytest.raises(IndexReadError, match="time limit") as ei:
         idx.entries("lib-x")
     assert f"{server.url}/index.git" in ei.value.message
     assert server.hung_up.wait(300)

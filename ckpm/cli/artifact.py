@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 
 @click.group("artifact")
@@ -23,7 +23,7 @@ def artifact_group() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def pack_cmd(c: Ctx, file: Path, targets: tuple[str, ...], no_experiments: bool, as_json: bool) -> None:
+def pack_cmd(c: CliContext, file: Path, targets: tuple[str, ...], no_experiments: bool, as_json: bool) -> None:
     """Write the project (tracked files, lock, vendored sources, experiment records) to FILE."""
     from ckpm.artifact import pack
 
@@ -46,12 +46,12 @@ def pack_cmd(c: Ctx, file: Path, targets: tuple[str, ...], no_experiments: bool,
 @json_option
 @pass_ctx
 @handle_errors
-def inspect_cmd(c: Ctx, file: Path, as_json: bool) -> None:
+def inspect_cmd(c: CliContext, file: Path, as_json: bool) -> None:
     """Show what FILE holds and what this machine must already have; nothing runs."""
     from ckpm.artifact.evaluate import inspect
 
     c.offline = True
-    data = inspect(file, c.options(as_json=as_json))
+    data = inspect(file, c.settings(as_json=as_json))
     if as_json:
         emit(c, data)
         return
@@ -85,7 +85,7 @@ def inspect_cmd(c: Ctx, file: Path, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def evaluate_cmd(c: Ctx, file: Path, into: Path | None, report_dir: Path | None, as_json: bool) -> None:
+def evaluate_cmd(c: CliContext, file: Path, into: Path | None, report_dir: Path | None, as_json: bool) -> None:
     """Verify FILE, provision it offline, replay its experiments: available, functional, reproduced.
 
     Exit 0: reproduced; 9: functional, not reproduced; 8: available, not functional;
@@ -93,7 +93,7 @@ def evaluate_cmd(c: Ctx, file: Path, into: Path | None, report_dir: Path | None,
     from ckpm.artifact.evaluate import evaluate
 
     c.offline = True
-    ev = evaluate(file, into=into, report_dir=report_dir, settings=c.options(as_json=as_json))
+    ev = evaluate(file, into=into, report_dir=report_dir, settings=c.settings(as_json=as_json))
     if as_json:
         emit(c, ev.to_dict())
     else:

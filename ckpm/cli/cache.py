@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 
 def human(n: int) -> str:
@@ -31,11 +31,11 @@ def cache() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def cache_ls(c: Ctx, as_json: bool) -> None:
+def cache_ls(c: CliContext, as_json: bool) -> None:
     """Show what the cache folder holds, area by area, with sizes."""
     from ckpm import provision
 
-    settings = c.options(as_json=as_json)
+    settings = c.settings(as_json=as_json)
     areas = provision.cache_usage(settings)
     if as_json:
         emit(c, {"cache_dir": str(settings.cache_root), "total": sum(a.size for a in areas),
@@ -58,11 +58,11 @@ def cache_ls(c: Ctx, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def cache_clean(c: Ctx, downloads_only: bool, older_than: float | None, dry_run: bool, as_json: bool) -> None:
+def cache_clean(c: CliContext, downloads_only: bool, older_than: float | None, dry_run: bool, as_json: bool) -> None:
     """Remove cached downloads and exported git trees; what a running command uses is kept."""
     from ckpm import provision
 
-    res = provision.cache_clean(c.options(as_json=as_json), downloads_only=downloads_only,
+    res = provision.cache_clean(c.settings(as_json=as_json), downloads_only=downloads_only,
                                 older_than_days=older_than, dry_run=dry_run)
     if as_json:
         emit(c, {"removed": [_item(i) for i in res.removed], "in_use": [_item(i) for i in res.in_use],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 
 @click.group("import")
@@ -29,7 +29,7 @@ def import_group() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def import_ck_cmd(c: Ctx, src: str, into: Path, rev: str | None, modules: tuple[str, ...], show_all: bool,
+def import_ck_cmd(c: CliContext, src: str, into: Path, rev: str | None, modules: tuple[str, ...], show_all: bool,
                   as_json: bool) -> None:
     """Import a CK repository (a folder, a local git repository, or a git URL) into an index.
 
@@ -38,7 +38,7 @@ def import_ck_cmd(c: Ctx, src: str, into: Path, rev: str | None, modules: tuple[
     from ckpm.ck import import_ck
     from ckpm.cli.output import info, table
 
-    settings = c.options(as_json=as_json)
+    settings = c.settings(as_json=as_json)
     report = import_ck(src, into, rev=rev, settings=settings, modules=modules or None)
     if as_json:
         emit(c, report.to_dict())

@@ -12,7 +12,7 @@ import click
 
 
 @dataclass
-class Ctx:
+class CliContext:
     project: Path | None
     index: str | None
     verbose: int
@@ -21,7 +21,7 @@ class Ctx:
     command: str = ""
     reporter: Any = None
 
-    def options(self, *, as_json: bool = False, **kw: Any) -> Any:
+    def settings(self, *, as_json: bool = False, **kw: Any) -> Any:
         """The settings of this run (global flags and the environment, read once)."""
         from ckpm.cli.output import ConsoleReporter
         from ckpm.workspace import Settings, check_settings
@@ -34,7 +34,7 @@ class Ctx:
     def workspace(self, *, as_json: bool = False, **kw: Any) -> Any:
         from ckpm.workspace import Workspace
 
-        return Workspace(self.project, self.options(as_json=as_json, **kw))
+        return Workspace(self.project, self.settings(as_json=as_json, **kw))
 
     def indexes(self, *, as_json: bool = False, timeout: float | None = None) -> list[Any]:
         """The project's indexes when inside a project, else --index / the embedded index;
@@ -44,7 +44,7 @@ class Ctx:
         from ckpm.errors import NoProject
         from ckpm.workspace import bound_indexes, make_indexes
 
-        opts = self.options(as_json=as_json)
+        opts = self.settings(as_json=as_json)
         if opts.effective_index_url():
             found = make_indexes(None, opts)
         else:
@@ -60,7 +60,7 @@ class Ctx:
         return list(self.reporter.warnings) if self.reporter is not None else []
 
 
-def emit(c: Ctx, data: Any) -> None:
+def emit(c: CliContext, data: Any) -> None:
     """The --json envelope of a successful command."""
     from ckpm.cli.output import emit_json, envelope
 
@@ -75,7 +75,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         from ckpm.errors import CkpmError
 
         ctx = click.get_current_context()
-        obj = ctx.find_object(Ctx)
+        obj = ctx.find_object(CliContext)
         verbose = obj.verbose if obj is not None else 0
         if obj is not None:
             obj.command = ctx.command_path.partition(" ")[2] or ctx.info_name or ""
@@ -98,7 +98,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _fail(obj: Ctx | None, verbose: int, as_json: bool, err: dict[str, Any], text: str, code: int) -> None:
+def _fail(obj: CliContext | None, verbose: int, as_json: bool, err: dict[str, Any], text: str, code: int) -> None:
     from ckpm.report import escape_control
 
     if verbose:
@@ -118,4 +118,4 @@ def _fail(obj: Ctx | None, verbose: int, as_json: bool, err: dict[str, Any], tex
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 
 
-pass_ctx = click.make_pass_decorator(Ctx)
+pass_ctx = click.make_pass_decorator(CliContext)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 DEFAULT_BASE = "localhost/debian:bookworm"
 
@@ -32,7 +32,7 @@ def container() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def build_cmd(c: Ctx, base: str, tag: str | None, target: str | None, engine_name: str | None,
+def build_cmd(c: CliContext, base: str, tag: str | None, target: str | None, engine_name: str | None,
               allow_host_drift: bool, context_dir: Path | None, no_cache: bool, as_json: bool) -> None:
     """Build the image: base, then ckpm, then the store (synced offline), then the project."""
     from ckpm.container.build import BaseHostDrift, build_image
@@ -75,7 +75,7 @@ def _drift_table(check: Any, word: str) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def file_cmd(c: Ctx, dest: Path | None, base: str, target: str | None, as_json: bool) -> None:
+def file_cmd(c: CliContext, dest: Path | None, base: str, target: str | None, as_json: bool) -> None:
     """Write the Containerfile and its build context into DEST (default: container/ in the project); no build."""
     from ckpm.container.context import write_context
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import click
 
 from ckpm import __version__
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 
 
@@ -27,7 +27,7 @@ from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: int, offline: bool,
         cache_dir: Path | None) -> None:
     """ckpm: a git-native package manager for research artifacts."""
-    ctx.obj = Ctx(project, index, verbose, offline, cache_dir)
+    ctx.obj = CliContext(project, index, verbose, offline, cache_dir)
 
 
 
@@ -39,7 +39,7 @@ def cli(ctx: click.Context, project: Path | None, index: str | None, verbose: in
 @json_option
 @pass_ctx
 @handle_errors
-def init(c: Ctx, path: Path | None, name: str | None, description: str, as_json: bool) -> None:
+def init(c: CliContext, path: Path | None, name: str | None, description: str, as_json: bool) -> None:
     """Create a project: PATH/ckpm.toml with [project] and [dependencies]."""
     from ckpm.api import init_project
 
@@ -60,7 +60,7 @@ def _lock_opts(upgrade: bool = False, upgrade_package: tuple[str, ...] = (), tar
                        prerelease=prerelease, max_rounds=max_rounds, timeout=timeout, locked=locked)
 
 
-def _report(c: Ctx, outcome: Any, as_json: bool) -> None:
+def _report(c: CliContext, outcome: Any, as_json: bool) -> None:
     from ckpm.cli.output import info
 
     if as_json:
@@ -105,7 +105,7 @@ def with_resolve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @json_option
 @pass_ctx
 @handle_errors
-def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, git: str | None,
+def add(c: CliContext, specs: tuple[str, ...], tags: str | None, no_tags: str | None, git: str | None,
         subdir: str | None, for_targets: tuple[str, ...], build_dep: bool, index_name: str | None, no_host: bool,
         target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float, as_json: bool) -> None:
     """Add dependencies (NAME, NAME@RANGE), resolve, and update ckpm.lock."""
@@ -125,7 +125,7 @@ def add(c: Ctx, specs: tuple[str, ...], tags: str | None, no_tags: str | None, g
 @json_option
 @pass_ctx
 @handle_errors
-def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
+def remove(c: CliContext, names: tuple[str, ...], as_json: bool) -> None:
     """Remove dependencies and update ckpm.lock."""
     from ckpm import api
 
@@ -142,7 +142,7 @@ def remove(c: Ctx, names: tuple[str, ...], as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], locked: bool, allow_host_drift: bool,
+def lock(c: CliContext, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], locked: bool, allow_host_drift: bool,
          no_host: bool, target: tuple[str, ...], prerelease: bool | None, max_rounds: int, timeout: float,
          as_json: bool) -> None:
     """Resolve every dependency and write ckpm.lock."""
@@ -160,7 +160,7 @@ def lock(c: Ctx, check: bool, upgrade: bool, upgrade_package: tuple[str, ...], l
     _report(c, out, as_json)
 
 
-def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
+def _report_check(c: CliContext, res: Any, as_json: bool) -> None:
     from ckpm.cli.output import table
     from ckpm.report import escape_control
 
@@ -196,13 +196,13 @@ def _report_check(c: Ctx, res: Any, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def detect(c: Ctx, key: str | None, refresh: bool, as_json: bool) -> None:
+def detect(c: CliContext, key: str | None, refresh: bool, as_json: bool) -> None:
     """Show host facts and detected software (all, or what satisfies KEY)."""
     from ckpm import api
     from ckpm.errors import NoProject
 
     manifest = None
-    settings = c.options(as_json=as_json)
+    settings = c.settings(as_json=as_json)
     try:
         manifest = c.workspace(as_json=as_json).manifest
     except NoProject:
@@ -239,7 +239,7 @@ def _extra(extra: Any) -> str:
 @json_option
 @pass_ctx
 @handle_errors
-def tree(c: Ctx, target: str | None, as_json: bool) -> None:
+def tree(c: CliContext, target: str | None, as_json: bool) -> None:
     """Show the locked dependency graph."""
     from ckpm import api
 
@@ -272,7 +272,7 @@ def _print_nodes(nodes: list[Any], prefix: str) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def why(c: Ctx, name: str, target: str | None, as_json: bool) -> None:
+def why(c: CliContext, name: str, target: str | None, as_json: bool) -> None:
     """Show who pulled NAME into the lock, through which requirements."""
     from ckpm import api
     from ckpm.report import escape_control
@@ -291,7 +291,7 @@ def why(c: Ctx, name: str, target: str | None, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
+def why_not(c: CliContext, spec: str, target: str | None, as_json: bool) -> None:
     """Explain why NAME@VERSION is not in the lock."""
     from ckpm import api
     from ckpm.errors import ProjectError
@@ -320,7 +320,7 @@ def why_not(c: Ctx, spec: str, target: str | None, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: int | None, timeout: float | None,
+def search(c: CliContext, text: str | None, tags: str | None, kind: str | None, limit: int | None, timeout: float | None,
            as_json: bool) -> None:
     """Search the index by free TEXT and/or --tags."""
     from ckpm import queries  # what ckpm.api re-exports, without the modules that change a project
@@ -343,7 +343,7 @@ def search(c: Ctx, text: str | None, tags: str | None, kind: str | None, limit: 
 @json_option
 @pass_ctx
 @handle_errors
-def show(c: Ctx, name: str, as_json: bool) -> None:
+def show(c: CliContext, name: str, as_json: bool) -> None:
     """Show a component's versions, tags, deps, targets and source."""
     from ckpm import api
 
@@ -406,7 +406,7 @@ def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
 @json_option
 @pass_ctx
 @handle_errors
-def run_cmd(c: Ctx, component: str | None, command: str | None, flags: str | None, cflags: str | None,
+def run_cmd(c: CliContext, component: str | None, command: str | None, flags: str | None, cflags: str | None,
             env: tuple[str, ...], params: tuple[str, ...], input_key: str | None, target: str | None, repeat: int,
             record: str | None, locked: bool, scheduler: str | None, as_json: bool) -> None:
     """Provision, compile, run, validate and record a program (default: the project's own)."""
@@ -455,7 +455,7 @@ def _print_record(rec: dict[str, Any]) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def replay(c: Ctx, name: str, record_id: str | None, tolerance: float, record: str | None, as_json: bool) -> None:
+def replay(c: CliContext, name: str, record_id: str | None, tolerance: float, record: str | None, as_json: bool) -> None:
     """Run a recorded experiment again with its recorded configuration and lock; report what differs."""
     from ckpm.pipeline.replay import replay as do_replay
 
@@ -508,7 +508,7 @@ mirror_option = click.option("--mirror", "mirrors", multiple=True, type=click.Pa
 @json_option
 @pass_ctx
 @handle_errors
-def sync(c: Ctx, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int,
+def sync(c: CliContext, target: str | None, locked: bool, allow_host_drift: bool, no_host: bool, jobs: int,
          timeout: float | None,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
@@ -552,7 +552,7 @@ def _report_sync(res: Any, verb: str = "synced") -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, timeout: float | None,
+def fetch(c: CliContext, names: tuple[str, ...], target: str | None, locked: bool, timeout: float | None,
           mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Download and verify the sources of NAMES (default: every locked package); build nothing."""
     import time
@@ -584,7 +584,7 @@ def fetch(c: Ctx, names: tuple[str, ...], target: str | None, locked: bool, time
 @json_option
 @pass_ctx
 @handle_errors
-def vendor(c: Ctx, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: tuple[Path, ...],
+def vendor(c: CliContext, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: tuple[Path, ...],
            as_json: bool) -> None:
     """Write every source a sync needs (archives, git repositories, python distributions) into DEST."""
     from ckpm import api
@@ -608,7 +608,7 @@ def vendor(c: Ctx, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: 
 @json_option
 @pass_ctx
 @handle_errors
-def env_cmd(c: Ctx, target: str | None, as_json: bool) -> None:
+def env_cmd(c: CliContext, target: str | None, as_json: bool) -> None:
     """Print the environment (PATH, CC, CXX, CPPFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
     import shlex
 
@@ -631,11 +631,11 @@ def store() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def store_ls(c: Ctx, as_json: bool) -> None:
+def store_ls(c: CliContext, as_json: bool) -> None:
     """List the complete prefixes of the store."""
     from ckpm import provision
 
-    entries = provision.store_entries(c.options(as_json=as_json))
+    entries = provision.store_entries(c.settings(as_json=as_json))
     if as_json:
         emit(c, [{"key": e.key, "name": e.name, "version": e.version, "target": e.target, "path": str(e.path)}
                  for e in entries])
@@ -650,12 +650,12 @@ def store_ls(c: Ctx, as_json: bool) -> None:
 @click.option("--target", "-t", help="Only prefixes built for TARGET.")
 @pass_ctx
 @handle_errors
-def store_path(c: Ctx, name: str, target: str | None) -> None:
+def store_path(c: CliContext, name: str, target: str | None) -> None:
     """Print the store prefix(es) of NAME."""
     from ckpm import provision
     from ckpm.errors import CkpmError
 
-    entries = provision.store_path(c.options(), name, target)
+    entries = provision.store_path(c.settings(), name, target)
     if not entries:
         raise CkpmError(f"no prefix of {name} in the store", hint="run `ckpm sync` first")
     for e in entries:
@@ -667,12 +667,12 @@ def store_path(c: Ctx, name: str, target: str | None) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def store_gc(c: Ctx, dry_run: bool, as_json: bool) -> None:
+def store_gc(c: CliContext, dry_run: bool, as_json: bool) -> None:
     """Remove the prefixes that no known project's lock uses."""
     from ckpm import provision
     from ckpm.cli.output import info, plural
 
-    removed = provision.store_gc(c.options(as_json=as_json), dry_run=dry_run)
+    removed = provision.store_gc(c.settings(as_json=as_json), dry_run=dry_run)
     if as_json:
         emit(c, {"removed": removed, "dry_run": dry_run})
         return
@@ -691,7 +691,7 @@ def index() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def index_update(c: Ctx, timeout: float | None, as_json: bool) -> None:
+def index_update(c: CliContext, timeout: float | None, as_json: bool) -> None:
     """Fetch the project's git indexes (incrementally) and revalidate HTTP ones."""
     from ckpm import api
 
@@ -707,7 +707,7 @@ def index_update(c: Ctx, timeout: float | None, as_json: bool) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @pass_ctx
 @handle_errors
-def index_reindex(c: Ctx, path: Path) -> None:
+def index_reindex(c: CliContext, path: Path) -> None:
     """Rebuild PATH/summary.jsonl from the component files of an index folder."""
     from ckpm.index.writer import reindex
 

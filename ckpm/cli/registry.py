@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 registry_option = click.option("--registry", metavar="URL",
                                help="A registry service (its base URL, or the index URL it serves).")
@@ -26,14 +26,14 @@ token_option = click.option("--token", metavar="T", help="The registry token (de
 @json_option
 @pass_ctx
 @handle_errors
-def publish_cmd(c: Ctx, registry: str | None, token: str | None, tag: str | None, source_url: str | None,
+def publish_cmd(c: CliContext, registry: str | None, token: str | None, tag: str | None, source_url: str | None,
                 dry_run: bool, as_json: bool) -> None:
     """Publish the tagged version of the component here (--index GIT_URL or --registry URL)."""
     from ckpm.cli.output import info
     from ckpm.publishing import publish
     from ckpm.report import escape_control
 
-    s = c.options(as_json=as_json)
+    s = c.settings(as_json=as_json)
     res = publish(c.project, index=c.index, registry=registry, token=token, tag=tag, source_url=source_url,
                   dry_run=dry_run, settings=s)
     if as_json:
@@ -61,13 +61,13 @@ def publish_cmd(c: Ctx, registry: str | None, token: str | None, tag: str | None
 @json_option
 @pass_ctx
 @handle_errors
-def yank_cmd(c: Ctx, spec: str, undo: bool, registry: str | None, token: str | None, as_json: bool) -> None:
+def yank_cmd(c: CliContext, spec: str, undo: bool, registry: str | None, token: str | None, as_json: bool) -> None:
     """Yank a published version: new resolutions skip it; existing locks keep it."""
     from ckpm.cli.output import info
     from ckpm.publishing import yank
     from ckpm.report import escape_control
 
-    res = yank(spec, undo=undo, index=c.index, registry=registry, token=token, settings=c.options(as_json=as_json))
+    res = yank(spec, undo=undo, index=c.index, registry=registry, token=token, settings=c.settings(as_json=as_json))
     if as_json:
         emit(c, res.to_dict())
         return
@@ -82,13 +82,13 @@ def yank_cmd(c: Ctx, spec: str, undo: bool, registry: str | None, token: str | N
 @json_option
 @pass_ctx
 @handle_errors
-def login_cmd(c: Ctx, registry: str, token: str | None, as_json: bool) -> None:
+def login_cmd(c: CliContext, registry: str, token: str | None, as_json: bool) -> None:
     """Check a registry token and keep it in the user config (mode 0600)."""
     from ckpm.cli.output import info
     from ckpm.errors import UsageError
     from ckpm.publishing import login
 
-    s = c.options(as_json=as_json)
+    s = c.settings(as_json=as_json)
     if token is None:
         if sys.stdin.isatty():
             token = click.prompt("token", hide_input=True, err=True)
@@ -108,12 +108,12 @@ def login_cmd(c: Ctx, registry: str, token: str | None, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def logout_cmd(c: Ctx, registry: str | None, as_json: bool) -> None:
+def logout_cmd(c: CliContext, registry: str | None, as_json: bool) -> None:
     """Forget registry tokens kept by `ckpm login`."""
     from ckpm.cli.output import info
     from ckpm.publishing import logout
 
-    gone = logout(registry, settings=c.options(as_json=as_json))
+    gone = logout(registry, settings=c.settings(as_json=as_json))
     if as_json:
         emit(c, {"forgotten": gone})
         return

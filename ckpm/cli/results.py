@@ -11,11 +11,11 @@ from typing import Any, Sequence
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 
 
-def _project(c: Ctx, as_json: bool) -> Path:
+def _project(c: CliContext, as_json: bool) -> Path:
     """The project root (the folder of the nearest ckpm.toml); sets up the reporter for warnings."""
     from ckpm.cli.output import ConsoleReporter
     from ckpm.model.manifest import find_project
@@ -81,7 +81,7 @@ def results() -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def results_ls(c: Ctx, as_json: bool) -> None:
+def results_ls(c: CliContext, as_json: bool) -> None:
     """List the experiments with their latest record's metrics (medians)."""
     from ckpm.cli.output import info
     from ckpm.experiment.results import fmt_number, list_results
@@ -106,7 +106,7 @@ def results_ls(c: Ctx, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def results_show(c: Ctx, name: str, as_json: bool) -> None:
+def results_show(c: CliContext, name: str, as_json: bool) -> None:
     """Every record of experiment NAME (or the record NAME@ID): configuration and metrics."""
     from ckpm.experiment.results import show
 
@@ -129,7 +129,7 @@ def results_show(c: Ctx, name: str, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def results_compare(c: Ctx, a: str, b: str, metrics: tuple[str, ...], as_json: bool) -> None:
+def results_compare(c: CliContext, a: str, b: str, metrics: tuple[str, ...], as_json: bool) -> None:
     """Compare B against A (NAME: the latest record; NAME@ID: that record).
 
     A change is named only when the ranges of the repetitions do not overlap.
@@ -166,7 +166,7 @@ def results_compare(c: Ctx, a: str, b: str, metrics: tuple[str, ...], as_json: b
 @json_option
 @pass_ctx
 @handle_errors
-def results_plot(c: Ctx, names: tuple[str, ...], x: str, y: str, out: Path, as_json: bool) -> None:
+def results_plot(c: CliContext, names: tuple[str, ...], x: str, y: str, out: Path, as_json: bool) -> None:
     """Plot every record of experiments NAMES (x against y, medians with min–max) and the Pareto frontier."""
     from ckpm.cli.output import info
     from ckpm.experiment.plot import plot
@@ -185,7 +185,7 @@ def results_plot(c: Ctx, names: tuple[str, ...], x: str, y: str, out: Path, as_j
 @json_option
 @pass_ctx
 @handle_errors
-def results_report(c: Ctx, names: tuple[str, ...], out: Path, as_json: bool) -> None:
+def results_report(c: CliContext, names: tuple[str, ...], out: Path, as_json: bool) -> None:
     """Write one static HTML page with experiments NAMES (default: all), their configuration and plots."""
     from ckpm.cli.output import info
     from ckpm.experiment.report import report
@@ -204,7 +204,7 @@ def results_report(c: Ctx, names: tuple[str, ...], out: Path, as_json: bool) -> 
 @json_option
 @pass_ctx
 @handle_errors
-def results_export(c: Ctx, name: str, out: Path, as_json: bool) -> None:
+def results_export(c: CliContext, name: str, out: Path, as_json: bool) -> None:
     """Write experiment NAME (every record, with its lock and configuration) as one JSON file."""
     from ckpm.cli.output import info
     from ckpm.experiment.record import export_experiment
@@ -224,7 +224,7 @@ def results_export(c: Ctx, name: str, out: Path, as_json: bool) -> None:
 @json_option
 @pass_ctx
 @handle_errors
-def results_import(c: Ctx, path: Path, name: str | None, as_json: bool) -> None:
+def results_import(c: CliContext, path: Path, name: str | None, as_json: bool) -> None:
     """Add the records of a file written by `ckpm results export` to this project's experiments."""
     from ckpm.cli.output import info
     from ckpm.experiment.record import import_experiment

@@ -8,7 +8,7 @@ import json
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 from ckpm.cli.registry import token_option
 from ckpm.cli.results import _project
 
@@ -24,7 +24,7 @@ registry_option = click.option("--registry", metavar="URL",
 @json_option
 @pass_ctx
 @handle_errors
-def push_cmd(c: Ctx, name: str, registry: str | None, token: str | None, dry_run: bool, as_json: bool) -> None:
+def push_cmd(c: CliContext, name: str, registry: str | None, token: str | None, dry_run: bool, as_json: bool) -> None:
     """Push the records of experiment NAME to a registry (what ran, the lock's hash and versions,
     the machine, the metrics with every repetition, the validation; nothing else)."""
     from ckpm.cli.output import info
@@ -32,7 +32,7 @@ def push_cmd(c: Ctx, name: str, registry: str | None, token: str | None, dry_run
     from ckpm.sharing import push
 
     project = _project(c, as_json)
-    res = push(project, name, registry=registry, token=token, dry_run=dry_run, settings=c.options(as_json=as_json))
+    res = push(project, name, registry=registry, token=token, dry_run=dry_run, settings=c.settings(as_json=as_json))
     for why in res.skipped:
         c.reporter.warning(f"not pushed: {why}")
     if as_json:
@@ -56,7 +56,7 @@ def push_cmd(c: Ctx, name: str, registry: str | None, token: str | None, dry_run
 @json_option
 @pass_ctx
 @handle_errors
-def pull_cmd(c: Ctx, program: str, registry: str | None, into: str | None, user: str | None, target: str | None,
+def pull_cmd(c: CliContext, program: str, registry: str | None, into: str | None, user: str | None, target: str | None,
              as_json: bool) -> None:
     """Pull others' records of PROGRAM into a local experiment (`results ls/show/compare` read it)."""
     from ckpm.cli.output import info
@@ -65,7 +65,7 @@ def pull_cmd(c: Ctx, program: str, registry: str | None, into: str | None, user:
 
     project = _project(c, as_json)
     res = pull(project, program, registry=registry, into=into, user=user, target=target,
-               settings=c.options(as_json=as_json))
+               settings=c.settings(as_json=as_json))
     if as_json:
         emit(c, res.to_dict())
         return

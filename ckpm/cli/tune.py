@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ckpm.cli.common import Ctx, emit, handle_errors, json_option, pass_ctx
+from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
 STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (not imported: --help stays fast)
 
@@ -39,7 +39,7 @@ STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (n
 @json_option
 @pass_ctx
 @handle_errors
-def tune(c: Ctx, space_file: Path, objectives: str, budget: int, jobs: int, strategy: str, record: str | None,
+def tune(c: CliContext, space_file: Path, objectives: str, budget: int, jobs: int, strategy: str, record: str | None,
          executor_kind: str | None, scheduler: str | None, seed: int, push: str | None, registry: str | None,
          token: str | None, as_json: bool) -> None:
     """Try variants of a run (flags, env, parameters) and report the best trade-offs."""

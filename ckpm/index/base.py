@@ -16,7 +16,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar, runtime_checkable
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.gcpause import paused_gc
 from ckpm.model.entry import (
@@ -56,13 +56,13 @@ class Index(Protocol):
     def entries(self, name: str) -> list[IndexEntry]:
         """Every valid published version of ``name``, oldest first; [] when unknown.
 
-        Raises IndexError_ when the component's file is refused as a whole (over a cap).
+        Raises IndexReadError when the component's file is refused as a whole (over a cap).
         """
         ...
 
     def find_entry(self, name: str, version: str) -> IndexEntry | None:
         """The entry of ``name`` at ``version`` as ``entries(name)`` has it, or None (reads only
-        what it needs where it can). Raises IndexError_ as ``entries`` does."""
+        what it needs where it can). Raises IndexReadError as ``entries`` does."""
         ...
 
     def summaries(self) -> list[ComponentSummary]:
@@ -249,7 +249,7 @@ def parse_summary_text(text: str, origin: str) -> tuple[list[ComponentSummary], 
 
 
 def parse_lines(text: str, origin: str, name: str | None = None) -> list[IndexEntry]:
-    """All or nothing: the entries of a component file, or IndexError_ naming the first bad line."""
+    """All or nothing: the entries of a component file, or IndexReadError naming the first bad line."""
     out, problems = parse_component(text, origin, name)
     if problems:
         raise IndexDataError(problems[0].removesuffix("; line skipped"))
@@ -338,7 +338,7 @@ class FileIndex(ABC):
         self._warned: set[str] = set()
         self._config: dict[str, Any] | None = None
         self._entries: dict[str, list[IndexEntry]] = {}
-        self._refused: dict[str, IndexError_] = {}
+        self._refused: dict[str, IndexReadError] = {}
         self._summaries: list[ComponentSummary] | None = None
         self._listing: frozenset[str] | None = None
         # where scanned summaries are kept, and the identity of the index they belong to (None: not kept)
@@ -365,7 +365,7 @@ class FileIndex(ABC):
         """The name when neither the constructor nor config.json gives one."""
 
     @abstractmethod
-    def _not_an_index(self) -> IndexError_:
+    def _not_an_index(self) -> IndexReadError:
         """The error for an index without config.json."""
 
     def _file_keys(self) -> dict[str, str]:
@@ -442,17 +442,17 @@ class FileIndex(ABC):
             try:
                 cfg = load_json_line(text)
             except IndexDataError as e:
-                raise IndexError_(escape_control(f"{where}: malformed {CONFIG} ({e.message})")) from None
+                raise IndexReadError(escape_control(f"{where}: malformed {CONFIG} ({e.message})")) from None
             if not isinstance(cfg, dict):
-                raise IndexError_(f"{where}: malformed {CONFIG} (not an object)")
+                raise IndexReadError(f"{where}: malformed {CONFIG} (not an object)")
             fmt = cfg.get("format", SUPPORTED_FORMAT)
             if not isinstance(fmt, int) or fmt > SUPPORTED_FORMAT:
-                raise IndexError_(escape_control(f"{self.url}: index format {shown(fmt)} is newer than this ckpm "
+                raise IndexReadError(escape_control(f"{self.url}: index format {shown(fmt)} is newer than this ckpm "
                                                  f"reads ({SUPPORTED_FORMAT})"), hint="upgrade ckpm")
             name = cfg.get("name")
             if name is not None and (not isinstance(name, str) or not name.isprintable()
                                      or len(name) > MAX_FIELD_LEN):
-                raise IndexError_(escape_control(f"{where}: malformed {CONFIG} (name {shown(name)} is not a "
+                raise IndexReadError(escape_control(f"{where}: malformed {CONFIG} (name {shown(name)} is not a "
                                                  "printable string)"))
             self._config = cfg
         return self._config
@@ -466,7 +466,7 @@ class FileIndex(ABC):
     def entries(self, name: str) -> list[IndexEntry]:
         """Every valid version of ``name``, oldest first; [] when the index has no such file.
 
-        A bad line is skipped with a warning; a file over its caps raises IndexError_.
+        A bad line is skipped with a warning; a file over its caps raises IndexReadError.
         """
         n = name.lower()
         hit = self._entries.get(n)

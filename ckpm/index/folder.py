@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.base import FileIndex, layout_leaves, limit_of, size_error
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.model.entry import ComponentSummary, IndexDataError
@@ -128,7 +128,7 @@ class FolderIndex(FileIndex):
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as e:
-            raise IndexError_(f"{self._where(rel)}: cannot read ({e.strerror or e})") from None
+            raise IndexReadError(f"{self._where(rel)}: cannot read ({e.strerror or e})") from None
         if len(data) > limit:  # it grew since fstat
             raise size_error(self._where(rel), f"more than {limit:,} bytes", limit, what)
         return self._decode(data, rel)
@@ -173,7 +173,7 @@ class FolderIndex(FileIndex):
     def _default_name(self) -> str:
         return self.root.name
 
-    def _not_an_index(self) -> IndexError_:
-        return IndexError_(f"{self.url}: not an index (no {CONFIG})",
+    def _not_an_index(self) -> IndexReadError:
+        return IndexReadError(f"{self.url}: not an index (no {CONFIG})",
                            hint="an index folder has config.json and one file per component; see docs/formats.md")
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 import pygit2
 from pygit2.enums import ObjectType
 
-from ckpm.errors import CkpmError, IndexError_
+from ckpm.errors import CkpmError, IndexReadError
 from ckpm.fsutil import LockTimeout, file_lock
 from ckpm.index.base import FileIndex, layout_names, limit_of, size_error
 from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
@@ -171,7 +171,7 @@ class GitIndex(FileIndex):
         Memoised reads are dropped, so the next read sees the fetched commit.
         """
         if self.offline:
-            raise IndexError_(f"{self.url}: cannot update the index while offline",
+            raise IndexReadError(f"{self.url}: cannot update the index while offline",
                               hint="run again without --offline")
         if self._repo is None and not self._cached():
             self._clone()
@@ -181,10 +181,10 @@ class GitIndex(FileIndex):
                 fetch_mirror(self.remote_url, self.path, [HEADS_REFSPEC], limits=self.limits,
                              deadline=self.deadline, on_wait=self._note)
         except TransferError as e:
-            raise IndexError_(f"cannot fetch index {self.remote_url}: {e.reason}; the cached copy is unchanged",
+            raise IndexReadError(f"cannot fetch index {self.remote_url}: {e.reason}; the cached copy is unchanged",
                               hint=TIMEOUT_HINT) from None
         except (GitTransferError, pygit2.GitError) as e:
-            raise IndexError_(
+            raise IndexReadError(
                 f"cannot fetch index {self.remote_url}: {git_reason(e)}",
                 hint="check the URL, your network and credentials; the cached copy is unchanged",
             ) from None
@@ -223,8 +223,8 @@ class GitIndex(FileIndex):
         tail = self.remote_url.rstrip("/").rsplit("/", 1)[-1]
         return tail.removesuffix(".git") or "index"
 
-    def _not_an_index(self) -> IndexError_:
-        return IndexError_(
+    def _not_an_index(self) -> IndexReadError:
+        return IndexReadError(
             f"{self.url}: not an index (no {CONFIG} on branch {self._branch_name()})",
             hint="an index repository has config.json and one file per component; see docs/formats.md",
         )
@@ -248,7 +248,7 @@ class GitIndex(FileIndex):
 
     def _clone(self) -> None:
         clone_or_raise(self.remote_url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self._note,
-                       progress=self._progress, error=IndexError_, what="index ",
+                       progress=self._progress, error=IndexReadError, what="index ",
                        hint="check the URL (a local repository is written git+file:///path/to/index.git), "
                             "your network and credentials")
 
@@ -256,7 +256,7 @@ class GitIndex(FileIndex):
         if self._repo is None:
             if not self._cached():
                 if self.offline:
-                    raise IndexError_(
+                    raise IndexReadError(
                         f"{self.url}: no cached copy of this index, and ckpm is offline",
                         hint="run `ckpm index update` once with network access",
                     )
@@ -264,7 +264,7 @@ class GitIndex(FileIndex):
             try:
                 self._repo = pygit2.Repository(str(self.path))
             except pygit2.GitError as e:
-                raise IndexError_(f"{self.url}: the cached clone at {self.path} is damaged ({git_reason(e)})",
+                raise IndexReadError(f"{self.url}: the cached clone at {self.path} is damaged ({git_reason(e)})",
                                   hint=f"delete {self.path}; it is cloned again on next use") from None
         return self._repo
 
@@ -272,7 +272,7 @@ class GitIndex(FileIndex):
         if self._commit is None:
             commit = resolve_branch(self._open_repo())
             if commit is None:
-                raise IndexError_(f"{self.url}: the repository has no commit on HEAD, main or master",
+                raise IndexReadError(f"{self.url}: the repository has no commit on HEAD, main or master",
                                   hint="an index repository needs at least one commit with config.json")
             self._commit = commit
         return self._commit

@@ -40,7 +40,7 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.fsutil import atomic_write
 from ckpm.index.base import FileIndex, limit_of, size_error
 from ckpm.index.cache import cache_key, cache_root
@@ -181,7 +181,7 @@ class HttpIndex(FileIndex):
         so that an unreachable or moved index is reported by ``ckpm index update``.
         """
         if self.offline:
-            raise IndexError_(f"{self.url}: cannot update the index while offline", hint="run again without --offline")
+            raise IndexReadError(f"{self.url}: cannot update the index while offline", hint="run again without --offline")
         self._memo.clear()
         self._etags.clear()
         self._forget()
@@ -201,13 +201,13 @@ class HttpIndex(FileIndex):
     def _default_name(self) -> str:
         return self.base.rstrip("/").rsplit("/", 1)[-1] or "index"
 
-    def _not_an_index(self) -> IndexError_:
-        return IndexError_(f"{self.base}{CONFIG}: not found, so {self.url} is not an index",
+    def _not_an_index(self) -> IndexReadError:
+        return IndexReadError(f"{self.base}{CONFIG}: not found, so {self.url} is not an index",
                            hint="an index root serves config.json; check the URL")
 
     def _scan_summaries(self) -> list[ComponentSummary]:
         """An index without summary.jsonl cannot be searched over HTTP: an error."""
-        raise IndexError_(
+        raise IndexReadError(
             f"{self.url}: this index publishes no summary.jsonl; tag queries and search need it",
             hint="the index maintainer can run `ckpm index reindex` and publish summary.jsonl",
         )
@@ -240,7 +240,7 @@ class HttpIndex(FileIndex):
         if self.offline:
             cached = self._read_cache(rel)
             if cached is None:
-                raise IndexError_(f"{self.base}{rel}: not in the cache, and ckpm is offline",
+                raise IndexReadError(f"{self.base}{rel}: not in the cache, and ckpm is offline",
                                   hint="run once with network access (e.g. `ckpm index update`) to fill the cache")
             result = self._body(rel, cached)
         else:
@@ -329,7 +329,7 @@ class HttpIndex(FileIndex):
         if cached is not None:
             self._warn(f"{url}: {reason}; using the cached copy")
             return cached.body
-        raise IndexError_(f"cannot read index file {url}: {reason}",
+        raise IndexReadError(f"cannot read index file {url}: {reason}",
                           hint="check the URL and your network (or allow more time with --timeout); "
                                "--offline uses only what is cached")
 

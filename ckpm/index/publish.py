@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator, Mapping
 import pygit2
 from pygit2.enums import FileMode, ObjectType
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.fsutil import file_lock
 from ckpm.index.base import parse_component
 from ckpm.index.cache import cache_key
@@ -71,7 +71,7 @@ class IndexChange:
         return d
 
 
-class AlreadyPublished(IndexError_):
+class AlreadyPublished(IndexReadError):
     """The version is in the index already; ``existing`` is its line there."""
 
     code = "already-published"
@@ -81,7 +81,7 @@ class AlreadyPublished(IndexError_):
         self.existing = existing
 
 
-class NotPublished(IndexError_):
+class NotPublished(IndexReadError):
     """A yank or unyank of a version the index does not have."""
 
     code = "not-published"
@@ -119,7 +119,7 @@ def _find(text: str | None, version: str) -> tuple[int, dict[str, Any]] | None:
 
 def _require_index(read: Reader, where: str) -> None:
     if read(CONFIG) is None:
-        raise IndexError_(f"{where} is not a ckpm index: its branch has no {CONFIG}",
+        raise IndexReadError(f"{where} is not a ckpm index: its branch has no {CONFIG}",
                           hint="an index repository holds config.json at its root (`ckpm index init`)")
 
 
@@ -205,16 +205,16 @@ def _reader(repo: pygit2.Repository, commit: pygit2.Commit | None, where: str) -
         except KeyError:
             return None
         if obj.type != ObjectType.BLOB:
-            raise IndexError_(f"{where}:{rel} is not a file")
+            raise IndexReadError(f"{where}:{rel} is not a file")
         limit = MAX_SUMMARY_BYTES if rel == SUMMARY else MAX_CONFIG_BYTES if rel == CONFIG else MAX_FILE_BYTES
         blob = repo[obj.id]
         assert isinstance(blob, pygit2.Blob)
         if blob.size > limit:
-            raise IndexError_(f"{where}:{rel} is {blob.size:,} bytes, over the {limit:,} bytes a reader accepts")
+            raise IndexReadError(f"{where}:{rel} is {blob.size:,} bytes, over the {limit:,} bytes a reader accepts")
         try:
             return bytes(blob.data).decode("utf-8")
         except UnicodeDecodeError:
-            raise IndexError_(f"{where}:{rel} is not UTF-8 text") from None
+            raise IndexReadError(f"{where}:{rel} is not UTF-8 text") from None
 
     return read
 
@@ -292,11 +292,11 @@ def _local_gitdir(index: str) -> Path | None:
     try:
         repo = pygit2.Repository(str(p))
     except (pygit2.GitError, KeyError):
-        raise IndexError_(f"no git repository at {p}",
+        raise IndexReadError(f"no git repository at {p}",
                           hint="make one with `git init --bare` and commit config.json (`ckpm index init`)") from None
     try:
         if not repo.is_bare:
-            raise IndexError_(f"{p} is a git repository with a working tree; ckpm writes only bare index repositories",
+            raise IndexReadError(f"{p} is a git repository with a working tree; ckpm writes only bare index repositories",
                               hint=f"publish to a bare clone (`git clone --bare {p} index.git`) and pull from it, "
                                    "as with any repository people push to")
         return Path(repo.path)
@@ -317,7 +317,7 @@ def _apply(index: str, change: Change, *, signature: tuple[str, str] | None, set
         return _apply_direct(gitdir, index, change, signature=signature, settings=settings,
                              max_attempts=max_attempts, before_push=before_push)
     if direct is True:
-        raise IndexError_(f"{index} is not a local repository; it can only be pushed to")
+        raise IndexReadError(f"{index} is not a local repository; it can only be pushed to")
     return _apply_pushed(index, change, signature=signature, settings=settings, max_attempts=max_attempts,
                          before_push=before_push)
 
@@ -328,7 +328,7 @@ def _prepare(repo: pygit2.Repository, ref: str, where: str, change: Change, sign
     None when ``change`` finds nothing to change."""
     tip = _tip(repo, ref)
     if tip is None:
-        raise IndexError_(f"{where} has no commit on {ref.rsplit('/', 1)[-1]}",
+        raise IndexReadError(f"{where} has no commit on {ref.rsplit('/', 1)[-1]}",
                           hint="an index repository needs a first commit with config.json")
     out = change(_reader(repo, tip, where))
     if out is None:
@@ -362,7 +362,7 @@ def _apply_direct(gitdir: Path, where: str, change: Change, *, signature: tuple[
                 return str(oid), attempt, True
         finally:
             repo.free()
-    raise IndexError_(f"{where}: the branch kept moving; gave up after {max_attempts} tries",
+    raise IndexReadError(f"{where}: the branch kept moving; gave up after {max_attempts} tries",
                       hint="try again; if it keeps happening, something rewrites the index branch in a loop")
 
 
@@ -380,9 +380,9 @@ def _open_clone(index: str, settings: Settings) -> pygit2.Repository:
         with settings.reporter.progress(f"fetching {url}"):
             fetch_mirror(url, path, ["+refs/heads/*:refs/remotes/origin/*"], on_wait=settings.reporter.note)
     except TransferError as e:
-        raise IndexError_(f"cannot reach the index {url}: {e.reason}") from None
+        raise IndexReadError(f"cannot reach the index {url}: {e.reason}") from None
     except (GitTransferError, pygit2.GitError) as e:
-        raise IndexError_(f"cannot reach the index {url}: {git_reason(e)}",
+        raise IndexReadError(f"cannot reach the index {url}: {git_reason(e)}",
                           hint="check the URL and your credentials") from None
     return pygit2.Repository(str(path))
 
@@ -418,7 +418,7 @@ def _remote_side_lock(index: str, settings: Settings) -> Iterator[None]:
     """
     try:
         gitdir = _local_gitdir(index)
-    except IndexError_:
+    except IndexReadError:
         gitdir = None
     if gitdir is None:
         yield
@@ -454,7 +454,7 @@ def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | No
                 except pygit2.GitError as e:
                     reason = git_reason(e)
                     if not _retryable_push(reason):
-                        raise IndexError_(f"cannot push to the index {url}: {reason}",
+                        raise IndexReadError(f"cannot push to the index {url}: {reason}",
                                           hint="check that you may push to it") from None
                     last = reason
                     continue
@@ -465,7 +465,7 @@ def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | No
                 return str(oid), attempt, True
             finally:
                 repo.free()
-    raise IndexError_(f"{url}: the push was rejected {max_attempts} times ({last}); nothing published",
+    raise IndexReadError(f"{url}: the push was rejected {max_attempts} times ({last}); nothing published",
                       hint="others are publishing right now; try again")
 
 
@@ -480,7 +480,7 @@ def publish_line(index: str, line: Mapping[str, Any], *, message: str | None = N
 
     Raises :class:`AlreadyPublished` when that version is there already,
     :class:`~ckpm.model.entry.IndexDataError` when the line is one readers would refuse, and
-    :class:`~ckpm.errors.IndexError_` when the repository cannot be written.
+    :class:`~ckpm.errors.IndexReadError` when the repository cannot be written.
     """
     s = _publish_settings(settings)
     line = dict(line)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.base import FileIndex, Index
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, entry_path
@@ -30,21 +30,21 @@ from ckpm.model.entry import IndexDataError, IndexEntry
 
 def write_lines(dest: Path, idx: Index, names: Iterable[str]) -> dict[str, dict[str, object]]:
     """Write ``idx``'s config.json and the files of components ``names`` into the folder ``dest``
-    (replaced atomically); returns ``{name: {"file", "sha256", "size"}}``. IndexError_ when the
+    (replaced atomically); returns ``{name: {"file", "sha256", "size"}}``. IndexReadError when the
     index cannot give a file (unreachable, refused, or no such component)."""
     if not isinstance(idx, FileIndex):
-        raise IndexError_(f"index {idx.name} ({idx.url}) is not read file by file; its lines cannot be vendored")
+        raise IndexReadError(f"index {idx.name} ({idx.url}) is not read file by file; its lines cannot be vendored")
     texts: dict[str, str] = {}
     config = idx._read_file(CONFIG)
     if config is None:
-        raise IndexError_(f"index {idx.name} ({idx.url}) has no {CONFIG}")
+        raise IndexReadError(f"index {idx.name} ({idx.url}) has no {CONFIG}")
     texts[CONFIG] = config
     out: dict[str, dict[str, object]] = {}
     for name in sorted(set(n.lower() for n in names)):
         rel = entry_path(name)
         text = idx._read_file(rel)
         if not text:
-            raise IndexError_(f"index {idx.name} ({idx.url}) has no file for {name}")
+            raise IndexReadError(f"index {idx.name} ({idx.url}) has no file for {name}")
         texts[rel] = text
         data = text.encode("utf-8")
         out[name] = {"file": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
@@ -80,7 +80,7 @@ def read_line(folder: Path, index: str, name: str, version: str) -> IndexEntry |
     naming the file and the line."""
     try:
         vendored = FolderIndex(folder, name=index, url=str(folder))
-    except IndexError_ as e:
+    except IndexReadError as e:
         raise IndexDataError(f"{folder}: the vendored lines of index {index} cannot be read: {e.message}") from None
     entries = vendored.entries(name)  # the whole file checked: a bad line is reported in warnings
     found = next((e for e in entries if e.version_text == version), None)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ckpm.fsutil import atomic_write
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.base import check_text_size, parse_component, parse_summary_text, size_error
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
@@ -233,7 +233,7 @@ def reindex(root: Path, *, reporter: "Reporter | None" = None) -> int:
             try:
                 text = idx._read_file(rel)
                 es, problems = parse_component(text or "", idx._where(rel), n)
-            except IndexError_ as e:
+            except IndexReadError as e:
                 idx._warn(e.message)
                 continue
             idx._warn_lines(problems, idx._where(rel))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from ckpm.errors import IndexError_, SpecifierError, VersionError
+from ckpm.errors import IndexReadError, SpecifierError, VersionError
 from ckpm.model.requirement import Requirement, plain_requirement, requirement_from_index_dep
 from ckpm.model.targets import matches
 from ckpm.model.version import Specifier, Version, parse_specifier, parse_version
@@ -65,7 +65,7 @@ _JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 _SHOWN = 40
 
 
-class IndexDataError(IndexError_, ValueError):
+class IndexDataError(IndexReadError, ValueError):
     """Index data that breaks the format or its limits: the message says what is wrong.
 
     Raised for one line (the index reader adds ``FILE:LINE`` and skips the line) and by

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.index.layout import CONFIG, SUMMARY
 from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
 from ckpm.model.entry import IndexDataError, IndexEntry, normalize_name, valid_name
@@ -31,7 +31,7 @@ def _short(value: Any, n: int = 80) -> str:
 
 
 def _unavailable(e: Exception) -> ApiError:
-    msg = e.message if isinstance(e, IndexError_) else str(e)
+    msg = e.message if isinstance(e, IndexReadError) else str(e)
     return ApiError(503, "index-unavailable", f"the index cannot be written now: {msg}")
 
 
@@ -107,7 +107,7 @@ class Registry:
                     raise ApiError(409, "already-published", _already(name, entry, e.existing)) from None
                 if isinstance(e, IndexDataError):
                     raise invalid(e.message) from None
-                if isinstance(e, IndexError_):
+                if isinstance(e, IndexReadError):
                     raise _unavailable(e) from None
                 raise
             self.store.sync_export()
@@ -119,7 +119,7 @@ class Registry:
         norm = normalize_name(name)
         try:
             names = {x.name for x in self.store.summaries()}
-        except IndexError_:
+        except IndexReadError:
             names = set()
         names.update(self.store.owners.all())
         other = next((n for n in sorted(names) if n != name and normalize_name(n) == norm), None)
@@ -155,7 +155,7 @@ class Registry:
                 raise not_found(e.message) from None
             except IndexDataError as e:
                 raise invalid(e.message) from None
-            except IndexError_ as e:
+            except IndexReadError as e:
                 raise _unavailable(e) from None
             self.store.sync_export()
         return {"name": name, "version": version, "yanked": yanked}
@@ -203,7 +203,7 @@ class Registry:
             raise not_found(f"no component {_short(name)} on this registry (not a valid name)")
         try:
             entries = self.store.entries(name)
-        except IndexError_ as e:
+        except IndexReadError as e:
             raise ApiError(502, "bad-index-data", e.message) from None
         if not entries:
             raise not_found(f"no component {name} on this registry")
@@ -220,7 +220,7 @@ class Registry:
         text = q.strip().lower()
         try:
             summaries = self.store.summaries()
-        except IndexError_ as e:
+        except IndexReadError as e:
             raise ApiError(502, "bad-index-data", e.message) from None
         scored = []
         for s in summaries:
@@ -245,7 +245,7 @@ class Registry:
         for _, _, s in scored[:limit]:
             try:
                 entries = self.store.entries(s.name)
-            except IndexError_:
+            except IndexReadError:
                 entries = []
             yanked = sorted({e.version_text for e in entries if e.yanked})
             out.append({"name": s.name, "kind": s.kind, "description": s.description, "tags": sorted(s.tags),

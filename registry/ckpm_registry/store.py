@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping
 import pygit2
 from pygit2.enums import DeltaStatus, FileMode, ObjectType
 
-from ckpm.errors import IndexError_
+from ckpm.errors import IndexReadError
 from ckpm.fsutil import LockTimeout, atomic_write, file_lock
 from ckpm.index.base import at_layout_path, limit_of
 from ckpm.index.folder import FolderIndex
@@ -383,4 +383,4 @@ def checked_entry(line: Mapping[str, Any]) -> IndexEntry:
     return IndexEntry.from_line(text, name=name)
 
 
-__all__ = ["IndexStore", "StoreError", "FileBody", "checked_entry", "blob_id", "wanted", "IndexError_"]
+__all__ = ["IndexStore", "StoreError", "FileBody", "checked_entry", "blob_id", "wanted", "IndexReadError"]

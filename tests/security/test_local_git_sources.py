@@ -68,7 +68,7 @@ def test_a_remote_index_may_not_name_a_local_repository(tmp_path: Path, git_repo
     p = LockedPackage("data-leak", "1.0", "dataset", IndexSource("lab"), ["linux-x86_64"], ["data-leak"],
                       sources=[{"git": private.url, "rev": private.tags()["v1"]}], install=[COPY])
     lock = Lock(manifest_hash="", targets=["linux-x86_64"], roots=[], packages=[p])
-    session = provision._Run(ws, lock, provision.SyncOptions())
+    session = provision.SyncSession(ws, lock, provision.SyncOptions())
     with pytest.raises(LocalFileRefused, match="index lab: data-leak 1.0: source.git names the repository"):
         session.export_git(p, p.sources[0])
     assert _leaked(tmp_path) == [] and not (tmp_path / "cache" / "git-export").exists()

@@ -144,12 +144,12 @@ MODES = ["trickle", "drip", "silent-body", "silent"]
 
 
 def test_the_defaults_are_the_index_transfers() -> None:
-    from ckpm.provision import SyncOptions, _Run
+    from ckpm.provision import SyncOptions, SyncSession
 
     params = inspect.signature(fetch_file).parameters
     assert (params["low_speed_bytes"].default, params["low_speed_seconds"].default) == (
         HTTP_LIMITS.low_speed_bytes, HTTP_LIMITS.low_speed_seconds)
-    run = _Run.__new__(_Run)
+    run = SyncSession.__new__(SyncSession)
     run.options = SyncOptions()
     assert run.low_speed == (HTTP_LIMITS.low_speed_bytes, HTTP_LIMITS.low_speed_seconds)
 
