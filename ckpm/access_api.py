@@ -386,10 +386,8 @@ def access(request: Any) -> dict[str, Any]:
     r = dict(request)
     try:
         out: dict[str, Any] = {"return": 0, **fn(r)}
-    except CkpmError as e:
-        out = {"return": e.exit_code or 1, "error": e.message, "hint": e.hint, "details": e.details, "code": e.code}
-        if getattr(e, "record", None) is not None:  # a run that failed validation still measured something
-            out["record"] = e.to_dict()["record"]
+    except CkpmError as e:  # the error's one shape (as in the CLI's --json): a conflict, the mirrors tried, the
+        out = {"return": e.exit_code or 1, **e.to_dict()}  # record of a run that failed validation…
     except OSError as e:
         out = {"return": 1, "error": f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""), "code": "os"}
     s = r.get("_settings")

@@ -63,6 +63,12 @@ def test_access_works_again_and_again_and_validates_requests(tmp_path: Path, ind
     again = ckpm.access({"action": "lock", "project": str(proj), "index": None, "offline": False,
                        "cache_dir": str(tmp_path / "c")})
     assert again["return"] == 0 and again["warnings"] == []
+    # an error has one shape: the --json envelope's error, with the conflict a resolution failure carries
+    bad = ckpm.access({"action": "add", "spec": "lib-a@>=99", **base})
+    r = run("add", "lib-a@>=99", "--json", cwd=proj)
+    cli_error = json.loads(r.stdout)["error"]
+    assert bad["return"] == r.returncode == 2 and "conflict" in bad
+    assert {k: v for k, v in bad.items() if k not in ("return", "warnings")} == cli_error
 
 
 def test_add_a_range_changes_only_the_version(tmp_path: Path, index: Path) -> None:
