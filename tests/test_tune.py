@@ -428,10 +428,10 @@ def test_cli_tune_records_every_point_and_prints_the_frontier(tmp_path: Path) ->
     assert r.returncode == 64 and "needs --scheduler" in r.stderr
 
 
-def test_cli_tune_jobs_2_json(tmp_path: Path) -> None:
+def test_cli_tune_parallel_2_json(tmp_path: Path) -> None:
     proj = _summer(tmp_path)
     (proj / "space.toml").write_text(REAL_SPACE)  # every point compiles its own binary
-    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,size", "--budget", "6", "--jobs", "2",
+    r = ckpm_cli("tune", "--space", "space.toml", "--objectives", "time,size", "--budget", "6", "--parallel", "2",
                  "--record", "t2", "--json", cwd=proj)
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)["data"]
@@ -439,6 +439,8 @@ def test_cli_tune_jobs_2_json(tmp_path: Path) -> None:
     assert all("lock" not in rec for rec in data["records"])
     _check_frontier(data["frontier"], data["records"], ["time", "size"])
     assert len(load_experiment(proj, "t2").records) == 6
+    r = ckpm_cli("tune", "--space", "space.toml", "-j", "2", cwd=proj)  # -j is a build's jobs (sync), not this
+    assert r.returncode == 64 and "No such option" in r.stderr
 
 
 def test_cli_tune_on_a_dask_cluster(tmp_path: Path, cluster) -> None:

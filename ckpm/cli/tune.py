@@ -24,8 +24,8 @@ STRATEGY_CHOICES = ("random", "evolution")  # ckpm.experiment.tune.STRATEGIES (n
               help="Metrics to optimise, comma-separated (time, size, max_rss, or the program's own).")
 @click.option("--budget", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="Number of points to evaluate.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Points evaluated at once on this machine.")
+@click.option("--parallel", "jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Points evaluated at once on this machine (not -j: that is a build's jobs, as in sync).")
 @click.option("--strategy", type=click.Choice(STRATEGY_CHOICES), default="random", show_default=True,
               help="random, or a small evolutionary search.")
 @click.option("--record", help="Save each point's record in experiment NAME as it arrives.")
