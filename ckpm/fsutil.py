@@ -82,6 +82,17 @@ def atomic_write(path: Path | str, data: str | bytes, *, mode: int | None = None
         raise
 
 
+def sha256_file(path: Path | str) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def read_bounded(path: Path | str, limit: int) -> bytes | None:
     """The bytes of ``path``, or None when it holds more than ``limit`` (never reads past it);
     OSError as ``open`` raises it."""

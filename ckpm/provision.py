@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
-from ckpm.fsutil import atomic_write, copy_tree, remove_tree
+from ckpm.fsutil import atomic_write, copy_tree, remove_tree, sha256_file
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
 from ckpm.model.source import GitSource, HostSource
 from ckpm.model.targets import matches
@@ -1048,21 +1048,11 @@ def _vendor_archives(run: SyncSession, archives: dict[tuple[str, ...], tuple[dic
         item.packages.extend(f"{q.name} {q.version}" for q in pkgs)
 
 
-def _sha256_of(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _place(src: Path, target: Path, sha: str) -> None:
     """Copy the verified file ``src`` to ``target`` (atomically), unless ``target`` has its bytes already."""
     import shutil
 
-    if target.is_file() and sha and _sha256_of(target) == sha:
+    if target.is_file() and sha and sha256_file(target) == sha:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -1220,7 +1210,7 @@ def _vendor_python(ws: Workspace, run: SyncSession, dists: list[tuple[LockedPack
 
     for f in sorted(folder.iterdir()):
         if f.is_file() and not f.name.startswith("."):
-            have.setdefault(_sha256_of(f), f)
+            have.setdefault(sha256_file(f), f)
     missing = {sha: w for sha, w in want.items() if sha not in have}
     if missing:
         with tempfile.TemporaryDirectory(prefix=".pip-", dir=dest) as tmp:
@@ -1231,7 +1221,7 @@ def _vendor_python(ws: Workspace, run: SyncSession, dists: list[tuple[LockedPack
             for f in sorted(Path(tmp).iterdir()):
                 if not f.is_file():
                     continue
-                h = _sha256_of(f)
+                h = sha256_file(f)
                 if h in missing and h not in have:
                     target = folder / f.name
                     shutil.move(str(f), str(target))

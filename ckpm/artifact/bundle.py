@@ -40,6 +40,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 
 from ckpm import __version__
 from ckpm.errors import CkpmError, StaleLock
+from ckpm.fsutil import sha256_file
 from ckpm.model.lockfile import LOCKFILE, Lock
 from ckpm.model.manifest import MANIFEST
 from ckpm.model.source import HostSource
@@ -191,7 +192,7 @@ def pack(project: Workspace | Path, out: Path, *, settings: Any = None, targets:
         finally:
             if tmp_out.exists():
                 tmp_out.unlink()
-    return PackResult(out, out.stat().st_size, _sha256_file(out), manifest, skipped)
+    return PackResult(out, out.stat().st_size, sha256_file(out), manifest, skipped)
 
 
 def pack_bytes(ws: Workspace, *, targets: Sequence[str] | None = None, experiments: bool = False,
@@ -422,14 +423,6 @@ class _HashingReader(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return self.h.hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- reading ------------------------------------------------------------------------------------

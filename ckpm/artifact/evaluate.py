@@ -23,7 +23,6 @@ This module sits above the pipeline (it replays experiments); the bundle format 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ from ckpm import __version__
 from ckpm.artifact.bundle import (SOURCES, ArtifactError, Unpacked, read_manifest, read_member, unpack_verified,
                                   verify)
 from ckpm.errors import CkpmError
-from ckpm.fsutil import atomic_write
+from ckpm.fsutil import atomic_write, sha256_file
 from ckpm.model.lockfile import LOCKFILE, Lock
 from ckpm.model.source import HostSource
 from ckpm.workspace import Workspace
@@ -294,17 +293,9 @@ def _missing_sources(lock: Lock, sources: Path) -> list[str]:
                 out.append(f"{p.name} {p.version}: {urls[0]} is not in the bundle")
                 continue
             sha = s.get("sha256")
-            if isinstance(sha, str) and _sha256(path) != sha.removeprefix("sha256:").lower():
+            if isinstance(sha, str) and sha256_file(path) != sha.removeprefix("sha256:").lower():
                 out.append(f"{p.name} {p.version}: the bundle's copy of {urls[0]} has another sha256 than the lock's")
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _functional_and_reproduced(ev: Evaluation, un: Unpacked, settings: Any) -> None:

@@ -35,7 +35,7 @@ from ckpm.errors import BuildError, CkpmError
 from ckpm.detect.machine import machine_facts
 from ckpm.experiment.record import new_id, save_record, summarise
 from ckpm.experiment.tolerance import for_record as tolerances_for
-from ckpm.fsutil import atomic_write
+from ckpm.fsutil import atomic_write, sha256_file
 from ckpm.model.lockfile import Lock
 from ckpm.model.program import (PLACEHOLDER_RE, Program, ProgramError, UnknownFlags, UnknownParameter,
                                  parse_program)
@@ -373,7 +373,7 @@ def validate_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
             checks.append({"check": f"run {n}: {rel} exists", "ok": ok, "detail": "" if ok else f"{rel} was not written"})
         for f in v.get("files", []):
             p = out / f["path"]
-            got = _sha256(p) if p.is_file() else None
+            got = sha256_file(p) if p.is_file() else None
             ok = got == f["sha256"].lower()
             checks.append({"check": f"run {n}: sha256 of {f['path']}", "ok": ok,
                            "detail": "" if ok else (f"{f['path']} differs: sha256 {got[:16]}…, expected "
@@ -721,14 +721,6 @@ def _check_metric(val: Any, c: Mapping[str, Any]) -> tuple[bool, str]:
     if "max" in c and val > c["max"]:
         return False, f"{c['name']} is {val:g}, above {c['max']:g}"
     return True, ""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _facts(ws: Workspace) -> dict[str, str]:
