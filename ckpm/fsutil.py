@@ -360,3 +360,30 @@ def copy_tree(src: Path | str, dst: Path | str, *, dirs_exist_ok: bool = False) 
     for s, d in reversed(made):  # modes and times of folders last, deepest first
         with contextlib.suppress(OSError):
             shutil.copystat(s, d, follow_symlinks=False)
+
+
+def build_dir_atomically(final: Path, build: Callable[[Path], None]) -> bool:
+    """Run ``build(tmp)`` on a fresh temporary path beside ``final``, then rename it into place.
+
+    ``tmp`` does not exist when ``build`` is called (``build`` creates it). Returns True when
+    this call installed ``final``, False when another process got there first (its copy is
+    kept and ours discarded). If ``build`` raises, nothing is left behind.
+    """
+    import shutil
+    import tempfile
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        tmp = work / "new"
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():
+                return False
+            raise
+        return True
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

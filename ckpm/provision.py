@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from ckpm.errors import BuildError, CkpmError, FetchError, LockError, ManifestError, UnpackError
-from ckpm.fsutil import atomic_write, copy_tree, remove_tree, sha256_file
+from ckpm.fsutil import atomic_write, build_dir_atomically, copy_tree, remove_tree, sha256_file
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, read_lock
 from ckpm.model.source import GitSource, HostSource
 from ckpm.model.targets import matches
@@ -418,14 +418,12 @@ class SyncSession:
         done = self.ws.settings.cache_root / "git-export" / name
         if done.is_dir():
             return done
-        tmp = done.with_name(f".{name}.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):
-            remove_tree(tmp)
         tag = src.get("tag")
         if self.vendor_roots:
             use_vendored_git(self.ws, {url: [(rev, tag if isinstance(tag, str) and _TAG_RE.fullmatch(tag) else None)]},
                              self.vendor_roots)
-        try:
+
+        def export(tmp: Path) -> None:
             with self.ws.reporter.progress(f"exporting {url} at {rev[:12]}"):
                 gs = self.ws.git_source(url, subdir)
                 gs.export(rev, tmp)
@@ -437,16 +435,11 @@ class SyncSession:
                 now = gs.cached_commit_of(tag)
                 if now is not None and now != rev:
                     raise TagMoved(p.name, str(p.version), tag, url, rev, now)
-            try:
-                os.replace(tmp, done)
-            except OSError:  # another process exported it meanwhile
-                if not done.is_dir():
-                    raise
+
+        try:
+            build_dir_atomically(done, export)  # another process's finished export is kept
         except GitSourceError as e:
             raise FetchError(f"{p.name} {p.version}: {e.message}", hint=e.hint) from None
-        finally:
-            with contextlib.suppress(OSError):
-                remove_tree(tmp)
         return done
 
     @property

@@ -13,9 +13,7 @@ it is downloaded again when needed.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
-from typing import Callable
 
 from ckpm.settings import default_cache_dir
 
@@ -29,30 +27,3 @@ def cache_root(cache_dir: Path | str | None) -> Path:
 def cache_key(url: str) -> str:
     """A short, file-name-safe key for a URL: the first 16 hex digits of its sha256."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-
-
-def build_dir_atomically(final: Path, build: Callable[[Path], None]) -> bool:
-    """Run ``build(tmp)`` on a fresh temporary path beside ``final``, then rename it into place.
-
-    ``tmp`` does not exist when ``build`` is called (``build`` creates it). Returns True when
-    this call installed ``final``, False when another process got there first (its copy is
-    kept and ours discarded). If ``build`` raises, nothing is left behind.
-    """
-    import shutil
-    import tempfile
-
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        tmp = work / "new"
-        build(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if final.exists():
-                return False
-            raise
-        return True
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

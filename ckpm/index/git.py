@@ -25,9 +25,9 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from ckpm.errors import CkpmError, IndexReadError
-from ckpm.fsutil import LockTimeout, file_lock
+from ckpm.fsutil import LockTimeout, build_dir_atomically, file_lock
 from ckpm.index.base import FileIndex, layout_names, limit_of, size_error
-from ckpm.index.cache import build_dir_atomically, cache_key, cache_root
+from ckpm.index.cache import cache_key, cache_root
 from ckpm.index.layout import CONFIG, entry_path
 from ckpm.index.parsed_cache import cache_dir as parsed_cache_dir
 from ckpm.index.summary_cache import cache_path as summary_cache_path

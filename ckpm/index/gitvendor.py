@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 import pygit2
 
 from ckpm.errors import GitSourceError
-from ckpm.index.cache import build_dir_atomically
+from ckpm.fsutil import build_dir_atomically
 from ckpm.index.git import git_reason, locked_entry, remove_stale_git_locks
 
 LOCKED_REFS = "refs/ckpm/locked/"
