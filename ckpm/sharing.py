@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 from ckpm.errors import CkpmError, UsageError
 from ckpm.experiment.record import ExperimentError, check_name, load_experiment, save_record
 from ckpm.experiment.share import pulled_record, shared_record
-from ckpm.publishing import TOKEN_ENV, AuthError, RegistryError, api_base, request_json, token_for
+from ckpm.publishing import RegistryError, api_base, check_registry_url, request_json, require_token, token_for
 from ckpm.settings import Settings
 
 BATCH = 100
@@ -38,9 +38,7 @@ def registry_api(registry: str | None, settings: Settings) -> str:
         raise UsageError("say which registry: --registry URL",
                          hint="logged in to: " + ", ".join(known) if known else
                          "`ckpm login --registry URL` keeps a registry and its token")
-    if not registry.startswith(("http://", "https://")):
-        raise UsageError(f"--registry takes an http:// or https:// URL, not {registry!r}")
-    return api_base(registry, settings)
+    return api_base(check_registry_url(registry), settings)
 
 
 def _project_facts(project: Path) -> tuple[str | None, str | None]:
@@ -82,10 +80,8 @@ class Pusher:
         self.settings = settings if settings is not None else Settings()
         self.api = registry_api(registry, self.settings)
         self.dry_run = dry_run
-        self.token = token_for(self.api, self.settings, token)
-        if self.token is None and not dry_run:
-            raise AuthError(f"no token for {self.api}",
-                            hint=f"run `ckpm login --registry {self.api}`, set ${TOKEN_ENV}, or pass --token")
+        self.token = (token_for(self.api, self.settings, token) if dry_run
+                      else require_token(self.api, self.settings, token))
         self.home = self.settings.environ.get("HOME")
 
     def prepare(self, records: Sequence[Mapping[str, Any]], project: Path | None = None,

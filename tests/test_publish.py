@@ -15,8 +15,8 @@ import pytest
 
 import ckpm
 from ckpm.errors import UsageError
-from ckpm.publishing import (AuthError, _editing_config, logout, parse_spec, resolve_target, token_for,
-                             write_private)
+from ckpm.publishing import AuthError, logout, parse_spec, resolve_target, token_for, write_private
+from ckpm.publishing.credentials import _editing_config
 from ckpm.settings import Settings, read_config
 from ckpm.testing import GitRepoFactory, component_toml, entry
 

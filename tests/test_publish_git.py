@@ -23,7 +23,7 @@ from ckpm import api
 from ckpm.errors import ManifestError, StaleLock, TagMoved
 from ckpm.index.archive import directory_cksum, tree_cksum_of
 from ckpm.index.layout import entry_path
-from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line
+from ckpm.index.gitwriter import AlreadyPublished, NotPublished, publish_line
 from ckpm.model.lockfile import read_lock
 from ckpm.provision import SyncOptions
 from ckpm.publishing import PublishError, prepare_release, publish, yank

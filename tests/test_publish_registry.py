@@ -24,7 +24,7 @@ from registry_support import RunningRegistry, make_users, serve_subprocess  # no
 
 from ckpm import api  # noqa: E402
 from ckpm.errors import TagMoved  # noqa: E402
-from ckpm.index.publish import AlreadyPublished  # noqa: E402
+from ckpm.index.gitwriter import AlreadyPublished  # noqa: E402
 from ckpm.publishing import AuthError, RegistryError, login, logout, publish, token_for, yank  # noqa: E402
 from ckpm.settings import Settings, read_config  # noqa: E402
 from ckpm.testing import GitRepo, GitRepoFactory, component_toml  # noqa: E402

@@ -21,7 +21,7 @@ import pygit2
 import pytest
 import requests
 
-from ckpm.index.publish import publish_line
+from ckpm.index.gitwriter import publish_line
 from registry_support import RunningRegistry, line_from_repo, make_users, serve_subprocess, tagged_component
 
 

@@ -25,6 +25,14 @@ def embedded_index_path() -> Path:
     return here.parent / "index"
 
 
+def git_index_url(url: str) -> str:
+    """``url`` as :func:`open_index` opens a git index: ``git+…`` kept, a path or a ``file://``
+    URL (a local repository, as ``ckpm publish --index`` takes it) made ``git+file://…``."""
+    if url.startswith("git+"):
+        return url
+    return "git+" + (url if "://" in url else Path(url).expanduser().resolve().as_uri())
+
+
 def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | None = None, offline: bool = False,
                reporter: "Reporter | None" = None, deadline: float | None = None) -> Index:
     """Open the index at ``url`` (None or ``embedded``: the default index that ships with ckpm).

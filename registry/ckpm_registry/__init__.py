@@ -2,7 +2,7 @@
 
 Reads are the index's own files (format 1: ``config.json``, ``summary.jsonl``, one file per
 component), kept as plain files in an exported folder that any static server can serve too.
-Writes (publish, yank, unyank) go through :mod:`ckpm.index.publish`, one at a time under a
+Writes (publish, yank, unyank) go through :mod:`ckpm.index.gitwriter`, one at a time under a
 file lock. See docs/registry.md.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Owners are kept beside the index, not in it: they are the service's access control (logins
 of this registry's users), not index data that clients or mirrors read, and the index
-repository is written only by :mod:`ckpm.index.publish` (one commit per version line). The
+repository is written only by :mod:`ckpm.index.gitwriter` (one commit per version line). The
 state folder defaults to ``<index.git>/ckpm-registry/``, inside the bare repository's folder,
 so a copy of that folder (tar, rsync, a file-system snapshot) carries the owners with the
 index; git itself ignores the folder. Every index commit the service makes is authored by

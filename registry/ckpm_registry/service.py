@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 from ckpm.errors import IndexReadError
 from ckpm.index.layout import CONFIG, SUMMARY
-from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, set_yanked
+from ckpm.index.gitwriter import AlreadyPublished, NotPublished, publish_line, set_yanked
 from ckpm.model.entry import IndexDataError, IndexEntry, normalize_name, valid_name
 from ckpm.model.source import local_file_sources
 from ckpm.model.version import try_version

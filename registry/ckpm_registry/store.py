@@ -9,7 +9,7 @@ service process, or ``ckpm publish --index`` straight into the repository.
 
 Writes (publish, yank, unyank, owners) are made one at a time: a thread mutex, then the file
 lock ``<state>/registry.lock`` that every service process on the index shares. The index
-commits themselves are made by :mod:`ckpm.index.publish` (which takes its own lock on the
+commits themselves are made by :mod:`ckpm.index.gitwriter` (which takes its own lock on the
 repository); nothing here writes git objects.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writing a git index: publish_line, set_yanked, read_line (ckpm/index/publish.py).
+"""Writing a git index: publish_line, set_yanked, read_line (ckpm/index/gitwriter.py).
 
 Real bare repositories made in tmp_path; the pushed path pushes over file:// with pygit2.
 """
@@ -16,7 +16,7 @@ import pytest
 from ckpm.errors import IndexReadError
 from ckpm.index.git import GitIndex
 from ckpm.index.layout import SUMMARY, entry_path
-from ckpm.index.publish import AlreadyPublished, NotPublished, publish_line, read_line, set_yanked
+from ckpm.index.gitwriter import AlreadyPublished, NotPublished, publish_line, read_line, set_yanked
 from ckpm.model.entry import IndexDataError
 from ckpm.settings import Settings
 
@@ -179,7 +179,7 @@ def test_concurrent_processes_all_land(index, tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import sys
         from pathlib import Path
-        from ckpm.index.publish import publish_line
+        from ckpm.index.gitwriter import publish_line
         from ckpm.settings import Settings
         url, name, direct, cache = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4]
         line = {"name": name, "version": "1.0", "kind": "lib"}
