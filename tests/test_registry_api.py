@@ -47,7 +47,7 @@ def snapshot(reg: RunningRegistry) -> tuple[list[str], dict[str, bytes], dict[st
 def error_of(resp: requests.Response) -> str:
     assert resp.headers["content-type"].startswith("application/json"), resp.text
     body = resp.json()
-    assert set(body) == {"error"} and isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert set(body) == {"error"} and isinstance(body["error"]["error"], str) and body["error"]["error"]
     return str(body["error"]["code"])
 
 
@@ -81,7 +81,7 @@ def test_publish_needs_a_token_and_the_names_owner(registry: RunningRegistry, gi
     # another user's token: refused, nothing changes
     before = snapshot(registry)
     r = registry.publish(line_from_repo(repo, "1.1.0"), "bob")
-    assert r.status_code == 403 and error_of(r) == "forbidden" and "alice" in r.json()["error"]["message"]
+    assert r.status_code == 403 and error_of(r) == "forbidden" and "alice" in r.json()["error"]["error"]
     assert registry.yank("lib-a", "1.0.0", "bob").status_code == 403
     assert snapshot(registry) == before
 
@@ -107,7 +107,7 @@ def test_the_same_version_twice_and_a_moved_tag_are_refused(registry: RunningReg
     assert moved["source"]["rev"] == new != first["source"]["rev"]
     r = registry.publish(moved)
     assert r.status_code == 409 and error_of(r) == "already-published"
-    msg = r.json()["error"]["message"]
+    msg = r.json()["error"]["error"]
     assert first["source"]["rev"] in msg and new in msg and "moved" in msg
     assert snapshot(registry) == before
     # what is served is still the first line
@@ -277,7 +277,7 @@ def test_commits_made_outside_the_service_are_served(registry: RunningRegistry, 
     assert r.status_code == 200 and json.loads(r.text)["version"] == "2.0.0"
     # it has no owner here: nobody may take it over through the service
     r = registry.publish(line_from_repo(repo, "2.0.0") | {"version": "2.0.1"}, "carol")
-    assert r.status_code == 403 and "no owner" in r.json()["error"]["message"]
+    assert r.status_code == 403 and "no owner" in r.json()["error"]["error"]
     proc = subprocess.run([sys.executable, "-m", "ckpm_registry.cli", "owners", "add", "lib-direct", "carol",
                            "--index", str(registry.store.gitdir)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

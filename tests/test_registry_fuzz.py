@@ -68,7 +68,7 @@ def test_no_server_errors_from_the_openapi_description(registry: RunningRegistry
                 elif resp.status_code >= 400 and case.method != "HEAD":
                     try:
                         body = resp.json()
-                        ok = isinstance(body, dict) and set(body) == {"error"} and {"code", "message"} <= set(
+                        ok = isinstance(body, dict) and set(body) == {"error"} and {"code", "error"} <= set(
                             body["error"])
                     except (ValueError, json.JSONDecodeError):
                         ok = False

@@ -101,7 +101,7 @@ def total(reg: RunningRegistry) -> int:
 
 def error_of(resp: requests.Response) -> str:
     body = resp.json()
-    assert set(body) == {"error"} and body["error"]["message"]
+    assert set(body) == {"error"} and body["error"]["error"]
     return str(body["error"]["code"])
 
 
@@ -179,7 +179,7 @@ def test_each_endpoint_refuses_with_a_json_error_and_stores_nothing(registry: Ru
     r = requests.delete(f"{url}/{rid}", timeout=30)
     assert r.status_code == 401
     r = requests.delete(f"{url}/{rid}", headers=registry.headers("bob"), timeout=30)
-    assert r.status_code == 403 and error_of(r) == "forbidden" and "alice" in r.json()["error"]["message"]
+    assert r.status_code == 403 and error_of(r) == "forbidden" and "alice" in r.json()["error"]["error"]
     r = requests.delete(f"{url}/{'f' * 32}", headers=registry.headers("alice"), timeout=30)
     assert r.status_code == 404
     assert total(registry) == 1
@@ -206,16 +206,16 @@ def test_limits_answer_413_422_429_and_never_5xx(tmp_path: Path, git_index_facto
         big = post(reg, [rec] * 40)  # over the body size
         assert big.status_code == 413 and error_of(big) == "too-large"
         r = post(reg, [shared(i) for i in range(4)])
-        assert r.status_code == 422 and "at most 3" in r.json()["error"]["message"]
+        assert r.status_code == 422 and "at most 3" in r.json()["error"]["error"]
         many = {f"m{i}": {"values": [1.0]} for i in range(5)}
         r = post(reg, [{**rec, "metrics": many}])
-        assert r.status_code == 422 and "at most 4 per record" in r.json()["error"]["message"]
+        assert r.status_code == 422 and "at most 4 per record" in r.json()["error"]["error"]
         r = post(reg, [{**rec, "metrics": {"time": {"values": [1.0] * 6}}}])
-        assert r.status_code == 422 and "at most 5" in r.json()["error"]["message"]
+        assert r.status_code == 422 and "at most 5" in r.json()["error"]["error"]
         r = post(reg, [{**rec, "target": "x" * 101}])
-        assert r.status_code == 422 and "longer than 100" in r.json()["error"]["message"]
+        assert r.status_code == 422 and "longer than 100" in r.json()["error"]["error"]
         r = post(reg, [{**rec, "config": {"a": {"b": {"c": {"d": {"e": {"f": {}}}}}}}}])
-        assert r.status_code == 422 and "nested deeper" in r.json()["error"]["message"]
+        assert r.status_code == 422 and "nested deeper" in r.json()["error"]["error"]
         assert total(reg) == 0
         # 5 pushes so far were counted against alice's token (the 413 never reached the service): one more is fine
         assert post(reg, [rec]).status_code == 201

@@ -1,7 +1,8 @@
 """The web application (FastAPI): sparse index files, the JSON API, HTML pages, OpenAPI.
 
 Every failure, the framework's own included (404, 405, validation, oversized bodies), is
-answered as ``{"error": {"code": "<stable-code>", "message": "<sentence>"}}``.
+answered as ``{"error": {"code": "<stable-code>", "error": "<sentence>", "hint": ..., "details": [...]}}``
+(ckpm's ``CkpmError.to_dict()``; :mod:`ckpm_registry.errors`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ckpm.index.layout import CONFIG, SUMMARY
 
 from ckpm_registry import html
-from ckpm_registry.errors import STATUS_CODES, ApiError, bad_request, not_found
+from ckpm_registry.errors import ERROR_SCHEMA, STATUS_CODES, ApiError, bad_request, not_found
 from ckpm_registry.service import MAX_LIMIT, MAX_QUERY_LEN, Registry, latest
 from ckpm_registry.store import IndexStore, wanted
 from ckpm_registry.tokens import TokenStore
@@ -154,9 +155,6 @@ def _line_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     return fix(doc), defs
 
 
-ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
-    "type": "object", "required": ["code", "message"],
-    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -219,7 +217,7 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
             detail = f"nothing at {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
-        resp = JSONResponse({"error": {"code": code, "message": detail}}, status_code=exc.status_code)
+        resp = JSONResponse(ApiError(exc.status_code, code, detail).body(), status_code=exc.status_code)
         if exc.headers:
             for k, v in exc.headers.items():
                 resp.headers[k] = v
@@ -236,8 +234,7 @@ def create_app(config: RegistryConfig, *, store: IndexStore | None = None) -> Fa
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": {"code": "internal", "message": "internal error; see the service's log"}},
-                            status_code=500)
+        return _error(ApiError(500, "internal", "internal error; see the service's log"))
 
     # -- the sparse index files --------------------------------------------------------------
 

@@ -42,12 +42,11 @@ def operator_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ckpm_registry.store import StoreError
-        from ckpm_registry.tokens import TokensFileError
+        from ckpm_registry.errors import IndexStoreError, TokensFileError
 
         try:
             return fn(*args, **kwargs)
-        except StoreError as e:
+        except IndexStoreError as e:
             raise OperatorError(str(e), hint=e.hint or "--index names a local bare git repository "
                                                        "whose branch holds config.json") from e
         except TokensFileError as e:

@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ckpm.fsutil import atomic_write, read_bounded
+from ckpm_registry.errors import OwnersFileError
 from ckpm_registry.tokens import file_key
 
 MAX_OWNERS_BYTES = 64 << 20
 MAX_OWNERS_PER_NAME = 64
-
-
-class OwnersFileError(Exception):
-    """The owners file cannot be read (names the file)."""
 
 
 class Owners:

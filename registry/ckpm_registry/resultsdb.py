@@ -42,6 +42,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ckpm_registry.errors import DatabaseError
+
 SCHEMA_VERSION = 1
 #: a record's metric lies outside this fraction of its group's median: "unexpected"
 DEFAULT_TOLERANCE = 0.25
@@ -163,10 +165,6 @@ meta = sa.Table(
 
 #: version → the statements that bring a database of version-1 up to it (none yet: version 1 is the first)
 MIGRATIONS: dict[int, Sequence[str]] = {}
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened or has a schema this service does not know (for the operator)."""
 
 
 @dataclass

@@ -15,9 +15,9 @@ from ckpm.model.entry import IndexDataError, IndexEntry, normalize_name, valid_n
 from ckpm.model.source import local_file_sources
 from ckpm.model.version import try_version
 
-from ckpm_registry.errors import ApiError, forbidden, invalid, not_found
+from ckpm_registry.errors import ApiError, IndexStoreError, forbidden, invalid, not_found
 from ckpm_registry.owners import MAX_OWNERS_PER_NAME
-from ckpm_registry.store import IndexStore, StoreError, checked_entry
+from ckpm_registry.store import IndexStore, checked_entry
 from ckpm_registry.tokens import TokenStore, valid_login
 
 MAX_QUERY_LEN = 256
@@ -135,7 +135,7 @@ class Registry:
         """Bring the export up to the branch tip before a write (a 503 when it cannot be read)."""
         try:
             self.store.sync_export()
-        except StoreError as e:
+        except IndexStoreError as e:
             raise _unavailable(e) from None
 
     # -- yank --------------------------------------------------------------------------------

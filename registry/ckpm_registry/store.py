@@ -38,6 +38,7 @@ from ckpm.index.layout import CONFIG, SUMMARY, entry_path
 from ckpm.model.entry import MAX_CONFIG_BYTES, ComponentSummary, IndexDataError, IndexEntry, valid_name
 from ckpm.settings import Settings
 
+from ckpm_registry.errors import IndexStoreError
 from ckpm_registry.owners import Owners
 
 log = logging.getLogger("ckpm_registry")
@@ -45,14 +46,6 @@ log = logging.getLogger("ckpm_registry")
 MARKER = ".ckpm-export.json"
 #: the temporary file of an atomic_write (``.NAME.XXXXXXXX.tmp``), left behind when a process is killed
 _LEFT_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # in the export folder: the commit (and api URL) it holds
-
-
-class StoreError(Exception):
-    """The index or the state folder cannot be used (a message for the operator, and a hint)."""
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -76,17 +69,17 @@ def wanted(rel: str) -> bool:
 
 
 def open_bare(index: str | Path) -> Path:
-    """The git folder of a local bare index repository (StoreError otherwise)."""
+    """The git folder of a local bare index repository (IndexStoreError otherwise)."""
     p = Path(str(index).removeprefix("git+").removeprefix("file://")).expanduser()
     try:
         repo = pygit2.Repository(str(p))
     except (pygit2.GitError, KeyError):
-        raise StoreError(f"no git repository at {p}",
+        raise IndexStoreError(f"no git repository at {p}",
                          hint="--index names a local bare git repository: make one with `git init --bare` "
                               "and commit config.json to it") from None
     try:
         if not repo.is_bare:
-            raise StoreError(f"{p} has a working tree; the registry serves a bare repository",
+            raise IndexStoreError(f"{p} has a working tree; the registry serves a bare repository",
                              hint=f"make a bare copy with `git clone --bare {p} index.git` and serve that")
         return Path(repo.path).resolve()
     finally:
@@ -127,12 +120,12 @@ class IndexStore:
         return target if isinstance(target, str) else "refs/heads/main"
 
     def tip(self) -> str:
-        """The commit at the tip of the index branch (StoreError when there is none)."""
+        """The commit at the tip of the index branch (IndexStoreError when there is none)."""
         with self._git_mutex:
             try:
                 return str(self._repo.lookup_reference(self._branch).resolve().target)
             except (KeyError, pygit2.GitError):
-                raise StoreError(f"{self.gitdir} has no commit on {self._branch}; "
+                raise IndexStoreError(f"{self.gitdir} has no commit on {self._branch}; "
                                  "an index repository needs a first commit with config.json") from None
 
     def history(self) -> list[str]:
@@ -162,13 +155,13 @@ class IndexStore:
     def _config_bytes(self, data: bytes) -> bytes:
         """The index's config.json with ``api`` set to this service's public URL."""
         if len(data) > MAX_CONFIG_BYTES:
-            raise StoreError(f"{self.gitdir}: config.json is over {MAX_CONFIG_BYTES:,} bytes")
+            raise IndexStoreError(f"{self.gitdir}: config.json is over {MAX_CONFIG_BYTES:,} bytes")
         try:
             cfg = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
-            raise StoreError(f"{self.gitdir}: config.json is not JSON ({e})") from None
+            raise IndexStoreError(f"{self.gitdir}: config.json is not JSON ({e})") from None
         if not isinstance(cfg, dict):
-            raise StoreError(f"{self.gitdir}: config.json is not a JSON object")
+            raise IndexStoreError(f"{self.gitdir}: config.json is not a JSON object")
         if self.public_url:
             cfg["api"] = self.public_url
         return (json.dumps(cfg, indent=2) + "\n").encode("utf-8")
@@ -263,7 +256,7 @@ class IndexStore:
                 if new["config.json"].type != ObjectType.BLOB:
                     raise KeyError
             except KeyError:
-                raise StoreError(f"{self.gitdir}: the tip of {self._branch} has no config.json; not an index") from None
+                raise IndexStoreError(f"{self.gitdir}: the tip of {self._branch} has no config.json; not an index") from None
             self.export.mkdir(parents=True, exist_ok=True)
             if old_tree is not None:
                 self._export_diff(old_tree, new)
@@ -285,7 +278,7 @@ class IndexStore:
         self._checked = now
         try:
             tip = self.tip()
-        except StoreError:
+        except IndexStoreError:
             return
         if tip == self._tip:
             return
@@ -300,7 +293,7 @@ class IndexStore:
                 self.sync_export()
         except LockTimeout:
             pass
-        except StoreError as e:  # a commit from outside that is no index: keep serving the last good export
+        except IndexStoreError as e:  # a commit from outside that is no index: keep serving the last good export
             self.settings.reporter.warning(f"not exported: {e}")
             log.warning("the tip of the index is not exported: %s", e)
         finally:
@@ -383,4 +376,4 @@ def checked_entry(line: Mapping[str, Any]) -> IndexEntry:
     return IndexEntry.from_line(text, name=name)
 
 
-__all__ = ["IndexStore", "StoreError", "FileBody", "checked_entry", "blob_id", "wanted", "IndexReadError"]
+__all__ = ["IndexStore", "IndexStoreError", "FileBody", "checked_entry", "blob_id", "wanted", "IndexReadError"]

@@ -27,6 +27,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ckpm.fsutil import atomic_write, file_lock
+from ckpm_registry.errors import TokensFileError
 
 
 def file_key(path: Path) -> tuple[int, int, int] | None:
@@ -44,10 +45,6 @@ LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TOKEN_PREFIX = "ckpm_"
 MAX_TOKEN_LEN = 256
 MAX_TOKENS_FILE = 4 << 20
-
-
-class TokensFileError(Exception):
-    """The tokens file cannot be read or written (names the file)."""
 
 
 def valid_login(login: str) -> bool:

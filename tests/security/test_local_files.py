@@ -249,7 +249,7 @@ def test_the_registry_answers_422_to_a_file_source(tmp_path: Path, git_index_fac
         for bad in ({"source": {"urls": ["file:///etc/passwd"]}},
                     {"install": [{"steps": [{"kind": "copy"}], "sources": [{"urls": ["/home/u/.ssh/id_rsa"]}]}]}):
             r = reg.publish(line_from_repo(repo, "1.0.0") | bad)
-            assert r.status_code == 422 and "names a local file" in r.json()["error"]["message"], r.text
+            assert r.status_code == 422 and "names a local file" in r.json()["error"]["error"], r.text
         assert reg.history() == before
         assert reg.publish(line_from_repo(repo, "1.0.0")).status_code == 201
     finally:

@@ -114,7 +114,7 @@ def test_the_registry_compares_names_normalised(registry: RunningRegistry, git_r
     for spelling in ("fo.o", "fo--o", "fo_o", "fo._o"):
         repo = tagged_component(git_repo_factory, spelling, ["1.0.0"])
         r = registry.publish(line_from_repo(repo, "1.0.0"), "bob")
-        assert r.status_code == 403 and "fo-o" in r.json()["error"]["message"], r.text
+        assert r.status_code == 403 and "fo-o" in r.json()["error"]["error"], r.text
         r = registry.publish(line_from_repo(repo, "1.0.0"), "alice")  # the owner: told the spelling to use
         assert r.status_code == 409 and r.json()["error"]["code"] == "name-taken", r.text
     for spelling in ("foo.", "fo-o-", "con"):
