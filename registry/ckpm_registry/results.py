@@ -207,9 +207,8 @@ def check_record(rec: Any, user: str, lim: ResultsLimits, where: str = "record")
     variant = json.dumps([config, rec.get("point")], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     peers = hashlib.sha256(f"{lock_hash}\n{host_class}\n{variant}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     created = _str(rec, "created", where)[:64]
-    host_view: dict[str, Any] = {k: host.get(k) for k in ("cpu_model", "cpu_count", "os", "arch", "libc") if k in host}
     return Row(rid, name, _str(prog, "version", f"{where}.program")[:128], target, compiler[:256], user, machine,
-               host_class[:1024], host_view, lock_hash, peers, bool(rec["ok"]), created, doc, stats)
+               host_class[:1024], lock_hash, peers, bool(rec["ok"]), created, doc, stats)
 
 
 def check_push(doc: Any, user: str, lim: ResultsLimits) -> list[Row]:

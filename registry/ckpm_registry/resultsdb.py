@@ -54,41 +54,42 @@ FRONTIER_METRICS = 8
 
 metadata = sa.MetaData()
 
+#: the type of each column that stands in several tables (a record's filter columns, its metrics):
+#: written once, so that the tables cannot disagree on what a program or a compiler is
+_TYPES: dict[str, Any] = {
+    "id": sa.String(64), "result_id": sa.String(64), "best_id": sa.String(64), "median_id": sa.String(64),
+    "program": sa.String(128), "version": sa.String(128), "target": sa.String(128), "compiler": sa.String(256),
+    "user": sa.String(64), "machine": sa.String(32), "host_class": sa.String(1024), "lock_hash": sa.String(128),
+    "peers": sa.String(32),  # records that should measure alike: the same lock, configuration and host class
+    "name": sa.String(128), "metric": sa.String(128), "x": sa.String(128), "y": sa.String(128),
+    "ok": sa.Boolean, "better": sa.String(8), "bx": sa.String(8), "by": sa.String(8),
+    "median": sa.Float, "best": sa.Float, "value": sa.Float, "xv": sa.Float, "yv": sa.Float, "n": sa.Integer,
+    "created": sa.String(64), "pushed": sa.String(32), "doc": sa.Text,
+    "host": sa.Text,  # JSON: the machine's facts, for the page
+}
+
+
+def _columns(*names: str, key: bool = False) -> list[sa.Column[Any]]:
+    """Columns of :data:`_TYPES` (the primary key's with ``key``, else NOT NULL)."""
+    return [sa.Column(n, _TYPES[n], primary_key=True) if key else sa.Column(n, _TYPES[n], nullable=False)
+            for n in names]
+
+
 results = sa.Table(
     "results", metadata,
     sa.Column("seq", sa.Integer, sa.Identity(), primary_key=True),
-    sa.Column("id", sa.String(64), nullable=False, unique=True),
-    sa.Column("program", sa.String(128), nullable=False),
-    sa.Column("version", sa.String(128), nullable=False),
-    sa.Column("target", sa.String(128), nullable=False),
-    sa.Column("compiler", sa.String(256), nullable=False),
-    sa.Column("user", sa.String(64), nullable=False),
-    sa.Column("machine", sa.String(32), nullable=False),
-    sa.Column("host_class", sa.String(1024), nullable=False),
-    sa.Column("lock_hash", sa.String(128), nullable=False),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("created", sa.String(64), nullable=False),
-    sa.Column("pushed", sa.String(32), nullable=False),
-    sa.Column("doc", sa.Text, nullable=False),
+    sa.Column("id", _TYPES["id"], nullable=False, unique=True),
+    *_columns("program", "version", "target", "compiler", "user", "machine", "host_class", "lock_hash", "ok",
+              "created", "pushed", "doc"),
     sa.Index("ix_results_program_seq", "program", "seq"),
     sa.Index("ix_results_user_seq", "user", "seq"),
 )
 
 result_metrics = sa.Table(
     "result_metrics", metadata,
-    sa.Column("result_id", sa.String(64), sa.ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("program", sa.String(128), nullable=False),
-    sa.Column("machine", sa.String(32), nullable=False),
-    sa.Column("target", sa.String(128), nullable=False),
-    sa.Column("compiler", sa.String(256), nullable=False),
-    sa.Column("user", sa.String(64), nullable=False),
-    sa.Column("peers", sa.String(32), nullable=False),  # same lock, configuration and host class
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("better", sa.String(8), nullable=False),
-    sa.Column("median", sa.Float, nullable=False),
-    sa.Column("best", sa.Float, nullable=False),
-    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("result_id", _TYPES["result_id"], sa.ForeignKey("results.id", ondelete="CASCADE"), primary_key=True),
+    *_columns("name", key=True),
+    *_columns("program", "machine", "target", "compiler", "user", "peers", "ok", "better", "median", "best", "n"),
     sa.Index("ix_metrics_group", "program", "machine", "target", "compiler", "name"),
     sa.Index("ix_metrics_peers", "program", "peers", "name"),
     sa.Index("ix_metrics_sorted", "program", "name", "median", "result_id"),
@@ -97,64 +98,33 @@ result_metrics = sa.Table(
 
 machine_stats = sa.Table(
     "machine_stats", metadata,
-    sa.Column("program", sa.String(128), primary_key=True),
-    sa.Column("machine", sa.String(32), primary_key=True),
-    sa.Column("target", sa.String(128), primary_key=True),
-    sa.Column("compiler", sa.String(256), primary_key=True),
-    sa.Column("metric", sa.String(128), primary_key=True),
-    sa.Column("user", sa.String(64), nullable=False),
-    sa.Column("host", sa.Text, nullable=False),  # JSON: the machine's facts, for the page
-    sa.Column("better", sa.String(8), nullable=False),
-    sa.Column("n", sa.Integer, nullable=False),
-    sa.Column("best", sa.Float, nullable=False),
-    sa.Column("median", sa.Float, nullable=False),
-    sa.Column("best_id", sa.String(64), nullable=False),
+    *_columns("program", "machine", "target", "compiler", "metric", key=True),
+    *_columns("user", "host", "better", "n", "best", "median", "best_id"),
 )
 
 peer_stats = sa.Table(
     "peer_stats", metadata,
-    sa.Column("program", sa.String(128), primary_key=True),
-    sa.Column("peers", sa.String(32), primary_key=True),
-    sa.Column("metric", sa.String(128), primary_key=True),
-    sa.Column("n", sa.Integer, nullable=False),
-    sa.Column("median", sa.Float, nullable=False),
-    sa.Column("median_id", sa.String(64), nullable=False),  # the middle record (the lower of two)
+    *_columns("program", "peers", "metric", key=True),
+    *_columns("n", "median", "median_id"),  # median_id: the middle record (the lower of two)
 )
 
 unexpected = sa.Table(
     "unexpected", metadata,
-    sa.Column("result_id", sa.String(64), primary_key=True),
-    sa.Column("metric", sa.String(128), primary_key=True),
-    sa.Column("program", sa.String(128), nullable=False),
-    sa.Column("peers", sa.String(32), nullable=False),
-    sa.Column("lock_hash", sa.String(128), nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("median", sa.Float, nullable=False),
-    sa.Column("median_id", sa.String(64), nullable=False),
+    *_columns("result_id", "metric", key=True),
+    *_columns("program", "peers", "lock_hash", "value", "median", "median_id"),
     sa.Index("ix_unexpected_program", "program"),
 )
 
 frontier_points = sa.Table(
     "frontier_points", metadata,
-    sa.Column("program", sa.String(128), primary_key=True),
-    sa.Column("x", sa.String(128), primary_key=True),  # the pair of metrics, x < y
-    sa.Column("y", sa.String(128), primary_key=True),
-    sa.Column("target", sa.String(128), primary_key=True),
-    sa.Column("compiler", sa.String(256), primary_key=True),
-    sa.Column("user", sa.String(64), primary_key=True),
-    sa.Column("result_id", sa.String(64), primary_key=True),
-    sa.Column("xv", sa.Float, nullable=False),
-    sa.Column("yv", sa.Float, nullable=False),
-    sa.Column("bx", sa.String(8), nullable=False),  # which way x and y are better
-    sa.Column("by", sa.String(8), nullable=False),
+    # x, y: the pair of metrics, x < y; bx, by: which way each is better
+    *_columns("program", "x", "y", "target", "compiler", "user", "result_id", key=True),
+    *_columns("xv", "yv", "bx", "by"),
 )
 
 reproductions = sa.Table(
     "reproductions", metadata,
-    sa.Column("program", sa.String(128), primary_key=True),
-    sa.Column("lock_hash", sa.String(128), primary_key=True),
-    sa.Column("machine", sa.String(32), primary_key=True),
-    sa.Column("user", sa.String(64), primary_key=True),
+    *_columns("program", "lock_hash", "machine", "user", key=True),
 )
 
 meta = sa.Table(
@@ -179,19 +149,34 @@ class Row:
     user: str
     machine: str
     host_class: str
-    host: dict[str, Any]
     lock_hash: str
-    peers: str  # records that should measure alike: the same lock, configuration and host class
+    peers: str  # see _TYPES
     ok: bool
     created: str
     doc: dict[str, Any]
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → {median, best, n, better}
 
+    def result_values(self, pushed: str) -> dict[str, Any]:
+        """The row of ``results`` this record is stored as."""
+        return {"id": self.id, "program": self.program, "version": self.version, "target": self.target,
+                "compiler": self.compiler, "user": self.user, "machine": self.machine, "host_class": self.host_class,
+                "lock_hash": self.lock_hash, "ok": self.ok, "created": self.created, "pushed": pushed,
+                "doc": json.dumps(self.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
 
-def _median(values: Sequence[float]) -> float:
-    vs = sorted(values)
-    mid = len(vs) // 2
-    return vs[mid] if len(vs) % 2 else (vs[mid - 1] + vs[mid]) / 2
+    @classmethod
+    def stored(cls, row: Mapping[Any, Any], *, peers: str, metrics: Sequence[str]) -> "Row":
+        """The record of a ``results`` row (the inverse of :meth:`result_values`), with the names of
+        its metrics (their values are not read back) and its group of peers."""
+        return cls(row["id"], row["program"], row["version"], row["target"], row["compiler"], row["user"],
+                   row["machine"], row["host_class"], row["lock_hash"], peers, bool(row["ok"]), row["created"],
+                   json.loads(row["doc"]), {name: {} for name in metrics})
+
+    def metric_values(self) -> list[dict[str, Any]]:
+        """The rows of ``result_metrics``: one per metric, with the record's filter columns."""
+        return [{"result_id": self.id, "name": k, "program": self.program, "machine": self.machine,
+                 "target": self.target, "compiler": self.compiler, "user": self.user, "peers": self.peers,
+                 "ok": self.ok, "better": m["better"], "median": m["median"], "best": m["best"], "n": m["n"]}
+                for k, m in self.metrics.items()]
 
 
 def database_url(database: str | None, state: Path) -> str:
@@ -296,15 +281,8 @@ class ResultsDB:
                     seen.add(r.id)
                     new.append(r)
             if new:
-                conn.execute(sa.insert(results), [{
-                    "id": r.id, "program": r.program, "version": r.version, "target": r.target,
-                    "compiler": r.compiler, "user": r.user, "machine": r.machine, "host_class": r.host_class,
-                    "lock_hash": r.lock_hash, "ok": r.ok, "created": r.created, "pushed": pushed,
-                    "doc": json.dumps(r.doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)}
-                    for r in new])
-                mrows = [{"result_id": r.id, "name": k, "program": r.program, "machine": r.machine,
-                          "target": r.target, "compiler": r.compiler, "user": r.user, "peers": r.peers, "ok": r.ok, "better": m["better"], "median": m["median"],
-                          "best": m["best"], "n": m["n"]} for r in new for k, m in r.metrics.items()]
+                conn.execute(sa.insert(results), [r.result_values(pushed) for r in new])
+                mrows = [m for r in new for m in r.metric_values()]
                 if mrows:
                     conn.execute(sa.insert(result_metrics), mrows)
                 repro = {(r.program, r.lock_hash, r.machine, r.user) for r in new if r.ok}
@@ -331,13 +309,9 @@ class ResultsDB:
                 return "missing"
             if row["user"] != user:
                 return f"forbidden:{row['user']}"
-            doc = json.loads(row["doc"])
             mrows = conn.execute(sa.select(result_metrics.c.name, result_metrics.c.peers).where(
                 result_metrics.c.result_id == rid)).all()
-            gone = Row(row["id"], row["program"], row["version"], row["target"], row["compiler"], row["user"],
-                       row["machine"], row["host_class"], {}, row["lock_hash"], mrows[0][1] if mrows else "",
-                       row["ok"], row["created"], doc)
-            gone.metrics = {str(name): {} for name, _ in mrows}
+            gone = Row.stored(row, peers=mrows[0][1] if mrows else "", metrics=[str(name) for name, _ in mrows])
             conn.execute(sa.delete(unexpected).where(unexpected.c.result_id == rid))
             conn.execute(sa.delete(result_metrics).where(result_metrics.c.result_id == rid))
             conn.execute(sa.delete(results).where(results.c.id == rid))
