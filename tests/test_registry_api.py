@@ -530,3 +530,26 @@ def test_a_large_summary_goes_gzip_compressed(tmp_path: Path, git_index_factory:
         assert len([s for s in idx.summaries() if "group-3" in s.tags]) == len(range(3, 400, 7))
     finally:
         reg.stop()
+
+
+def test_every_error_body_is_ckpm_error_to_dict(registry: RunningRegistry) -> None:
+    """The API's own refusals and the framework's (404, 405, validation) answer with the shape of
+    ``CkpmError.to_dict()``, the ``error`` of ``ckpm --json``: code, error, hint, details."""
+    from ckpm.errors import CkpmError
+
+    answers = [
+        requests.put(f"{registry.url}/api/v1/publish", json={"line": {}}, timeout=30),  # 401: no token
+        requests.get(f"{registry.url}/api/v1/components/lib-nope/owners", timeout=30),  # 404 from the service
+        requests.get(f"{registry.url}/api/v1/nothing-here", timeout=30),  # 404 from routing
+        requests.post(f"{registry.url}/api/v1/me", timeout=30),  # 405
+        requests.put(f"{registry.url}/api/v1/publish", data=b"not json", headers=registry.headers("alice"),
+                     timeout=30),  # 400
+    ]
+    shape = set(CkpmError("x").to_dict())
+    for r in answers:
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+        err = r.json()["error"]
+        assert set(err) == shape, err
+        assert isinstance(err["code"], str) and err["code"] and isinstance(err["error"], str) and err["error"]
+        assert err["hint"] is None and err["details"] == []
+    assert [r.status_code for r in answers] == [401, 404, 404, 405, 400]

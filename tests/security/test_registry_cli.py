@@ -111,3 +111,14 @@ def test_help_is_one_style() -> None:
         assert cmd in top.stdout
     serve = registry("serve", "-h")
     assert serve.returncode == 0 and "--index" in serve.stdout and "--port" in serve.stdout
+
+
+def test_a_database_or_owners_file_that_cannot_be_used_is_one_error(bare_index: Path) -> None:
+    """Errors of the service are ServiceErrors (CkpmErrors): the database URL and the owners file
+    reach the operator as one line too."""
+    one_error(registry("serve", "--index", str(bare_index), "--port", "0", "--database", "mysql://x"), 1,
+              "--database takes")
+    state = bare_index / "ckpm-registry"
+    state.mkdir(exist_ok=True)
+    (state / "owners.json").write_text("{not json")
+    one_error(registry("owners", "list", "lib-a", "--index", str(bare_index)), 1, "owners.json", "not JSON")
