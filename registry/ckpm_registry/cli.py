@@ -23,12 +23,7 @@ from typing import Any, Callable, Sequence
 import click
 
 from ckpm.errors import CkpmError, UsageError
-
-
-class OperatorError(CkpmError):
-    """The service cannot start or a command cannot run as asked (exit 1)."""
-
-    code = "registry"
+from ckpm_registry.errors import OperatorError
 
 
 def _verbose() -> int:

@@ -2,8 +2,8 @@
 
 Every error of the service is a :class:`ServiceError`, which is ckpm's
 :class:`~ckpm.errors.CkpmError`: a stable ``code``, a message, a hint. The operator's
-(an index, tokens, owners or database file that cannot be used) reach ``ckpm-registry`` as one
-``error:`` line; an :class:`ApiError` is answered with its HTTP status and the body
+(an index, tokens, owners or database file that cannot be used; an :class:`OperatorError`) reach
+``ckpm-registry`` as one ``error:`` line; an :class:`ApiError` is answered with its HTTP status and the body
 ``{"error": CkpmError.to_dict()}``::
 
     {"error": {"code": "<stable-code>", "error": "<sentence>", "hint": null, "details": []}}
@@ -58,6 +58,12 @@ class DatabaseError(ServiceError):
     """The database cannot be opened or has a schema this service does not know (for the operator)."""
 
     code = "database"
+
+
+class OperatorError(ServiceError):
+    """The service cannot start or a command of ``ckpm-registry`` cannot run as asked (exit 1)."""
+
+    code = "registry"
 
 
 def unauthorized(message: str = "a valid token is required: send `Authorization: Bearer <token>`") -> ApiError:

@@ -122,3 +122,25 @@ def test_a_database_or_owners_file_that_cannot_be_used_is_one_error(bare_index: 
     state.mkdir(exist_ok=True)
     (state / "owners.json").write_text("{not json")
     one_error(registry("owners", "list", "lib-a", "--index", str(bare_index)), 1, "owners.json", "not JSON")
+
+
+def test_every_error_class_of_the_registry_is_under_one_root() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import ckpm_registry
+    from ckpm.errors import CkpmError
+    from ckpm_registry.errors import ServiceError
+
+    found = {}
+    for mod in pkgutil.iter_modules(ckpm_registry.__path__):
+        if mod.name == "__main__":
+            continue
+        m = importlib.import_module(f"ckpm_registry.{mod.name}")
+        for name, obj in vars(m).items():
+            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__.startswith("ckpm_registry"):
+                found[f"{obj.__module__}.{name}"] = obj
+    assert len(found) >= 7, found
+    assert [n for n, c in found.items() if not issubclass(c, ServiceError)] == []
+    assert issubclass(ServiceError, CkpmError)
