@@ -144,3 +144,23 @@ def test_error_of_prefers_error_and_ignores_what_is_not_text() -> None:
     assert error_of({"error": {"code": 3, "error": ["no"]}}) == (None, None)
     assert error_of({"error": "flat"}) == (None, None)
     assert error_of(None) == (None, None)
+
+
+def test_the_git_writer_refuses_a_remote_index_offline_and_stops_at_the_deadline(tmp_path: Path,
+                                                                                 git_index_factory: Any) -> None:
+    """Offline, a remote git index is neither read nor written (nothing is contacted: the port
+    is closed anyway); a local one pushed to through our clone stops at a passed deadline."""
+    from ckpm.index.gitwriter import read_line, set_yanked
+
+    remote = "git+https://127.0.0.1:9/index.git"
+    offline = settings_for(tmp_path, offline=True)
+    for call in (lambda: publish_line(remote, entry("lib-a", "1.0.0"), settings=offline),
+                 lambda: set_yanked(remote, "lib-a", "1.0.0", True, settings=offline),
+                 lambda: read_line(remote, "lib-a", "1.0.0", settings=offline)):
+        with pytest.raises(CkpmError, match="while offline"):
+            call()
+    index = git_index_factory({"lib-a": [entry("lib-a", "1.0.0")]})
+    with pytest.raises(CkpmError, match="time limit"):
+        publish_line(index.url, entry("lib-a", "1.1.0"), settings=settings_for(tmp_path), direct=False, deadline=0.0)
+    assert read_line(index.url, "lib-a", "1.1.0", settings=settings_for(tmp_path)) is None
+    assert read_line(index.url, "lib-a", "1.0.0", settings=offline) is not None  # local: no network

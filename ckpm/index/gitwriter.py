@@ -310,7 +310,7 @@ def _publish_settings(settings: Settings | None) -> Settings:
 
 def _apply(index: str, change: Change, *, signature: tuple[str, str] | None, settings: Settings,
            max_attempts: int, before_push: Callable[[], None] | None,
-           direct: bool | None) -> tuple[str, int, bool]:
+           direct: bool | None, deadline: float | None = None) -> tuple[str, int, bool]:
     """Apply ``change`` to the index's branch; (commit, attempts, changed)."""
     gitdir = _local_gitdir(index) if direct is not False else None
     if gitdir is not None:
@@ -319,7 +319,7 @@ def _apply(index: str, change: Change, *, signature: tuple[str, str] | None, set
     if direct is True:
         raise IndexReadError(f"{index} is not a local repository; it can only be pushed to")
     return _apply_pushed(index, change, signature=signature, settings=settings, max_attempts=max_attempts,
-                         before_push=before_push)
+                         before_push=before_push, deadline=deadline)
 
 
 def _prepare(repo: pygit2.Repository, ref: str, where: str, change: Change, signature: tuple[str, str] | None
@@ -370,15 +370,20 @@ def _work_clone(index: str, settings: Settings) -> Path:
     return settings.cache_root / "index-publish" / cache_key(strip_git_plus(index))
 
 
-def _open_clone(index: str, settings: Settings) -> pygit2.Repository:
+def _open_clone(index: str, settings: Settings, deadline: float | None = None) -> pygit2.Repository:
+    """Our bare clone of a remote index, fetched now (offline: refused; ``deadline``, a
+    ``time.monotonic()`` value, bounds the clone and the fetch)."""
     url = strip_git_plus(index)
+    if settings.offline and not is_local(url):
+        raise IndexReadError(f"cannot reach the index {url} while offline", hint="run again without --offline")
     path = _work_clone(index, settings)
     try:
         if not (path / "HEAD").is_file():
             with settings.reporter.progress(f"cloning {url}"):
-                clone_bare(url, path, on_wait=settings.reporter.note)
+                clone_bare(url, path, on_wait=settings.reporter.note, deadline=deadline)
         with settings.reporter.progress(f"fetching {url}"):
-            fetch_mirror(url, path, ["+refs/heads/*:refs/remotes/origin/*"], on_wait=settings.reporter.note)
+            fetch_mirror(url, path, ["+refs/heads/*:refs/remotes/origin/*"], on_wait=settings.reporter.note,
+                         deadline=deadline)
     except TransferError as e:
         raise IndexReadError(f"cannot reach the index {url}: {e.reason}") from None
     except (GitTransferError, pygit2.GitError) as e:
@@ -428,7 +433,8 @@ def _remote_side_lock(index: str, settings: Settings) -> Iterator[None]:
 
 
 def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | None, settings: Settings,
-                  max_attempts: int, before_push: Callable[[], None] | None) -> tuple[str, int, bool]:
+                  max_attempts: int, before_push: Callable[[], None] | None,
+                  deadline: float | None = None) -> tuple[str, int, bool]:
     url = strip_git_plus(index)
     path = _work_clone(index, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -436,7 +442,7 @@ def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | No
                    what=f"publishing to {url}"):
         last = ""
         for attempt in range(1, max_attempts + 1):
-            repo = _open_clone(index, settings)
+            repo = _open_clone(index, settings, deadline)
             try:
                 branch = _head_branch(repo)
                 short = branch.removeprefix("refs/heads/")
@@ -475,8 +481,11 @@ def _apply_pushed(index: str, change: Change, *, signature: tuple[str, str] | No
 def publish_line(index: str, line: Mapping[str, Any], *, message: str | None = None,
                  signature: tuple[str, str] | None = None, settings: Settings | None = None,
                  max_attempts: int = 8, before_push: Callable[[], None] | None = None,
-                 direct: bool | None = None) -> IndexChange:
+                 direct: bool | None = None, deadline: float | None = None) -> IndexChange:
     """Append ``line`` (one version of one component) to the git index ``index``.
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the clone and fetches of a remote index
+    (not the push); offline, a remote index is refused.
 
     Raises :class:`AlreadyPublished` when that version is there already,
     :class:`~ckpm.model.entry.IndexDataError` when the line is one readers would refuse, and
@@ -487,27 +496,30 @@ def publish_line(index: str, line: Mapping[str, Any], *, message: str | None = N
     name, version = _name_version(line)
     commit, attempts, _ = _apply(index, _publish_change(line, strip_git_plus(index), message, s),
                                  signature=signature, settings=s, max_attempts=max_attempts,
-                                 before_push=before_push, direct=direct)
+                                 before_push=before_push, direct=direct, deadline=deadline)
     return IndexChange(name, version, commit, attempts)
 
 
 def set_yanked(index: str, name: str, version: str, yanked: bool, *, message: str | None = None,
                signature: tuple[str, str] | None = None, settings: Settings | None = None,
                max_attempts: int = 8, before_push: Callable[[], None] | None = None,
-               direct: bool | None = None) -> IndexChange:
-    """Mark ``name`` ``version`` yanked (or not); nothing is committed when it already is.
+               direct: bool | None = None, deadline: float | None = None) -> IndexChange:
+    """Mark ``name`` ``version`` yanked (or not); nothing is committed when it already is
+    (``deadline`` as for :func:`publish_line`).
 
     Raises :class:`NotPublished` when the index has no such version.
     """
     s = _publish_settings(settings)
     commit, attempts, changed = _apply(index, _yank_change(name, version, yanked, strip_git_plus(index), message, s),
                                        signature=signature, settings=s, max_attempts=max_attempts,
-                                       before_push=before_push, direct=direct)
+                                       before_push=before_push, direct=direct, deadline=deadline)
     return IndexChange(name, version, commit, attempts, yanked=yanked, changed=changed)
 
 
-def read_line(index: str, name: str, version: str, *, settings: Settings | None = None) -> dict[str, Any] | None:
-    """The line of ``name`` ``version`` at the tip of the index's branch (None when absent)."""
+def read_line(index: str, name: str, version: str, *, settings: Settings | None = None,
+              deadline: float | None = None) -> dict[str, Any] | None:
+    """The line of ``name`` ``version`` at the tip of the index's branch (None when absent;
+    ``deadline`` as for :func:`publish_line`)."""
     if not valid_name(name):
         return None
     s = _publish_settings(settings)
@@ -518,7 +530,7 @@ def read_line(index: str, name: str, version: str, *, settings: Settings | None 
             stack.callback(repo.free)
             tip = _tip(repo, _head_branch(repo))
         else:
-            repo = _open_clone(index, s)
+            repo = _open_clone(index, s, deadline)
             stack.callback(repo.free)
             short = _head_branch(repo).removeprefix("refs/heads/")
             tip = _tip(repo, f"refs/remotes/origin/{short}")

@@ -19,8 +19,8 @@ from ckpm.publishing.release import PublishError, Release, prepare_release, pubt
 from ckpm.publishing.target import Target, check_target, resolve_target
 
 __all__ = [
-    "AuthError", "CONFIG_TABLE", "LoginResult", "PublishError", "PublishResult", "RegistryError", "Release", "TOKEN_ENV",
-    "Target", "YankResult", "api_base", "check_registry_url", "check_target", "exposed_in_transit", "login", "logout",
-    "parse_spec", "prepare_release", "publish", "pubtime_now", "recipe_and_rule_problems", "request_json",
-    "require_token", "resolve_target", "token_for", "write_private", "yank",
+    "AuthError", "CONFIG_TABLE", "LoginResult", "PublishError", "PublishResult", "RegistryError", "Release",
+    "TOKEN_ENV", "Target", "YankResult", "api_base", "check_registry_url", "check_target", "exposed_in_transit",
+    "login", "logout", "parse_spec", "prepare_release", "publish", "pubtime_now", "recipe_and_rule_problems",
+    "request_json", "require_token", "resolve_target", "token_for", "write_private", "yank",
 ]

@@ -7,7 +7,8 @@
 
 Everything is checked before anything is written (:func:`~ckpm.publishing.release.prepare_release`
 and :func:`~ckpm.publishing.target.check_target`). ``timeout`` bounds every network read of the
-command (the target index, the tag at the source URL), as ``lock --timeout`` does.
+command (the target index, the tag at the source URL, the clone and fetches of a git index that
+is pushed to; not the push itself), as ``lock --timeout`` does.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def publish(path: Path | str | None = None, *, index: str | None = None, registr
 
         try:
             change = publish_line(target.url, rel.line, settings=s, before_push=before_push, direct=direct,
+                                  deadline=deadline,
                                   message=f"Publish {rel.name} {rel.version}\n\nfrom {rel.line['source']['git']} "
                                           f"tag {rel.tag} ({rel.commit})")
         except AlreadyPublished as e:  # published meanwhile (after our check)
@@ -126,7 +128,7 @@ def yank(spec: str, *, undo: bool = False, index: str | None = None, registry: s
          token: str | None = None, settings: Settings | None = None,
          timeout: float | None = RESOLVE_SECONDS) -> YankResult:
     """Mark ``NAME@VERSION`` yanked (``undo``: not yanked): new resolutions skip it; locks that
-    pin it keep installing it. ``timeout`` bounds the refresh of this machine's copy of a git index."""
+    pin it keep installing it. ``timeout`` bounds the reads of a git index (as for :func:`publish`)."""
     s = settings if settings is not None else Settings()
     deadline = None if timeout is None else time.monotonic() + timeout
     name, version = parse_spec(spec)
@@ -134,7 +136,7 @@ def yank(spec: str, *, undo: bool = False, index: str | None = None, registry: s
     if target.kind == "git":
         from ckpm.index.gitwriter import set_yanked
 
-        ch = set_yanked(target.url, name, version, not undo, settings=s)
+        ch = set_yanked(target.url, name, version, not undo, settings=s, deadline=deadline)
         refresh_target(target, s, deadline=deadline)
         return YankResult(name, version, not undo, target, ch.changed, ch.commit)
     assert target.api is not None

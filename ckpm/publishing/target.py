@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ckpm.errors import CkpmError, TagMoved, UsageError
+from ckpm.index.transfer import is_local
 from ckpm.publishing.registry_client import api_base, check_registry_url, is_http
 from ckpm.publishing.release import PublishError, Release
 from ckpm.settings import Settings
@@ -107,11 +108,11 @@ def check_target(rel: Release, target: Target, s: Settings, *, deadline: float |
     idx = open_target(target, s, deadline=deadline)
     try:
         where = target.describe()
-        if target.kind == "git":
+        if target.kind == "git" and not (s.offline and not is_local(target.url.removeprefix("git+"))):
             from ckpm.index.gitwriter import read_line
 
-            existing = read_line(target.url, rel.name, rel.version, settings=s)
-        else:
+            existing = read_line(target.url, rel.name, rel.version, settings=s, deadline=deadline)
+        else:  # a registry, or a remote git index offline: the copy just read
             e = idx.find_entry(rel.name, rel.version)
             existing = e.to_json() if e is not None else None
         if existing is not None:
