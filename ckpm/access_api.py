@@ -296,7 +296,7 @@ def _results(r: dict[str, Any]) -> dict[str, Any]:
                    out=Path(_str(r, "out") or "pareto.png"))
         return {"out": str(out)}
     if op == "report":
-        from ckpm.experiment.report import report
+        from ckpm.experiment.htmlreport import report
 
         out = report(project, Path(_str(r, "out") or "report.html"), names=_strs(r, "names"))
         return {"out": str(out)}

@@ -324,10 +324,10 @@ def test_vendor_locked_and_a_replayed_lock_are_verified_too(world: World) -> Non
     store = world.fresh_store()
     os.environ["CKPM_STORE"] = str(store)
     with pytest.raises(StaleLock) as e:
-        provision_stage(world.workspace(), {"request": RunRequest(), "lock": recorded})
+        provision_stage(world.workspace(), RunRequest(), lock=recorded)
     assert line in e.value.details and "recorded lock" in e.value.message
     assert not world.marker.exists() and not store.exists()
-    provision_stage(world.workspace(), {"request": RunRequest(), "lock": read_lock(world.proj / "ckpm.lock")})
+    provision_stage(world.workspace(), RunRequest(), lock=read_lock(world.proj / "ckpm.lock"))
     assert store.is_dir()  # the verified lock provisions
 
 

@@ -317,7 +317,7 @@ def test_plot_of_an_unknown_metric(project: Path, tmp_path: Path) -> None:
 def test_without_matplotlib(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ckpm.errors import CkpmError
     from ckpm.experiment.plot import plot
-    from ckpm.experiment.report import report
+    from ckpm.experiment.htmlreport import report
 
     for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, mod)

@@ -188,7 +188,7 @@ def results_plot(c: CliContext, names: tuple[str, ...], x: str, y: str, out: Pat
 def results_report(c: CliContext, names: tuple[str, ...], out: Path, as_json: bool) -> None:
     """Write one static HTML page with experiments NAMES (default: all), their configuration and plots."""
     from ckpm.cli.output import info
-    from ckpm.experiment.report import report
+    from ckpm.experiment.htmlreport import report
 
     path = report(_project(c, as_json), out, names=list(names) or None, reporter=c.reporter)
     if as_json:

@@ -21,12 +21,17 @@ from ckpm.workspace import Workspace
 
 if TYPE_CHECKING:
     from ckpm.pipeline.run import RunRequest
+    from ckpm.settings import Settings
+
+#: what a Dask executor submits per point: ``run_packed(pack, request) -> record``
+PackedRun = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
 
 MAX_PACK_BYTES = 1 << 30
 PACK_FORMAT = 2
 
 
-def pack_project(project: Path | Workspace, settings: Any = None, *, check: bool = True) -> dict[str, Any]:
+def pack_project(project: Path | Workspace, settings: Settings | None = None, *,
+                 check: bool = True) -> dict[str, Any]:
     """The project as an artifact bundle (bytes) with its name: picklable plain data.
 
     ``check``: refuse a lock that does not hold (``api.check``); a caller that has just locked
@@ -61,8 +66,8 @@ def run_packed(pack: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str,
         return record
 
 
-def packed_evaluator(project: Path | Workspace, settings: Any = None, *,
-                     check: bool = True) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
+def packed_evaluator(project: Path | Workspace, settings: Settings | None = None, *,
+                     check: bool = True) -> tuple[PackedRun, tuple[dict[str, Any]]]:
     """``(run_packed, (pack,))``: what a Dask executor submits per point (the pack once)."""
     return run_packed, (pack_project(project, settings, check=check),)
 
@@ -75,8 +80,9 @@ def _hostname() -> str:
 
 def run_remote(project: Path | Workspace, request: Mapping[str, Any], scheduler: Any) -> dict[str, Any]:
     """``ckpm run --scheduler ADDR``: one run (all its repetitions) on a worker of an existing
-    Dask cluster, from the shipped bundle (files, lock, vendored sources); the record comes back
-    here. The caller has locked the project (``api.lock``)."""
+    Dask cluster (``scheduler``: its address, or a ``distributed.Client``), from the shipped
+    bundle (files, lock, vendored sources); the record comes back here. The caller has locked
+    the project (``api.lock``)."""
     from ckpm.experiment.executor import DaskExecutor
 
     fn, fixed = packed_evaluator(project, check=False)

@@ -1,11 +1,14 @@
 """``ckpm run``: provision → compile → run → validate → record.
 
-Each stage is a function taking the run's context (a dict) and returning its own output
-(a dict), which the record keeps under ``stages``: the Collective Knowledge habit of
-stages that pass dicts, so a notebook can call them one by one. Work happens under the
-project's ``.ckpm/``: compiled programs in ``.ckpm/build/<key>/`` (reused when the sources,
-flags, compiler and target are the same), runs in ``.ckpm/runs/<id>/`` — never inside a
-component's source or a store prefix.
+Each stage is a function that reads the run's context (a frozen :class:`RunContext`: the
+request, the host and target, the lock, where each dependency was provisioned, the program
+and its folder) and returns its own typed result (:class:`ProvisionResult`,
+:class:`CompileResult`, :class:`RunResult`, :class:`ValidateResult`), which the record keeps
+under ``stages`` as plain data (``to_dict``), so a notebook can call them one by one. Work
+happens under the project's ``.ckpm/``: compiled programs in ``.ckpm/build/<key>/`` (reused
+when the sources, flags, compiler and target are the same), runs in ``.ckpm/runs/<id>/`` —
+never inside a component's source or a store prefix. Measuring one run (the launcher, the
+wait, the metrics) is :mod:`ckpm.pipeline.measure`.
 
 The program comes from the project's ``[run]`` table (``ckpm run``) or a dependency's
 (``ckpm run COMPONENT``: its ``run`` table in the lock, its sources in its store prefix).
@@ -17,20 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
-import threading
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ckpm import __version__
-from ckpm.procutil import kill_group
 from ckpm.errors import BuildError, CkpmError
 from ckpm.detect.machine import machine_facts
 from ckpm.experiment.record import new_id, save_record, summarise
@@ -40,44 +37,21 @@ from ckpm.model.lockfile import Lock
 from ckpm.model.program import (PLACEHOLDER_RE, Program, ProgramError, UnknownFlags, UnknownParameter,
                                  parse_program)
 from ckpm.model.source import HostSource
+from ckpm.pipeline.measure import SYSTEM_PATH, Repetition, RunFailed, launcher_for, measure
 from ckpm.workspace import Workspace
 
+if TYPE_CHECKING:
+    from ckpm.build.toolchain import Toolchain
+    from ckpm.pipeline.remote import PackedRun
+    from ckpm.provision import Provisioned
+    from ckpm.settings import Settings
+
+__all__ = ["RunRequest", "RunContext", "ProvisionResult", "CompileResult", "RunResult", "Check", "ValidateResult",
+           "StageResults", "ProgramFailed", "ValidationFailed", "RunFailed", "run", "run_request",
+           "request_evaluator", "packed_evaluator", "provision_stage", "program_of", "compile_stage", "run_stage",
+           "validate_stage", "record_stage"]
+
 STATE = Path(".ckpm")
-# The program is started by a small launcher compiled once per machine: it forks and execs
-# the program, then reports the program's own exit status, peak memory and wall time. Started
-# from Python directly, Linux would count the Python process's memory as the program's peak
-# (ru_maxrss keeps the high-water mark across the exec of a vforked child).
-LAUNCHER_C = r"""
-#include <signal.h>
-#include <stdio.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-    if (argc < 3) return 127;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    pid_t pid = fork();
-    if (pid < 0) return 127;
-    if (pid == 0) { execv(argv[2], argv + 2); _exit(127); }
-    int status = 0; struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0) return 127;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    FILE *f = fopen(argv[1], "w");
-    if (f) {
-        fprintf(f, "%d %ld %.9f\n", status, (long)ru.ru_maxrss,
-                (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-        fclose(f);
-    }
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) { signal(WTERMSIG(status), SIG_DFL); kill(getpid(), WTERMSIG(status)); }
-    return 128;
-}
-"""
-MAX_OUTPUT = 16 << 20  # bytes of stdout read back for metrics and checks
-REGEX_WINDOW = 1 << 20  # characters at the end of stdout that [run.metrics] patterns search
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class ValidationFailed(CkpmError):
@@ -99,12 +73,6 @@ class ProgramFailed(ValidationFailed):
 
     code = "program-failed"
     exit_code = 10
-
-
-class RunFailed(CkpmError):
-    """The program could not be run, or exited with an error."""
-
-    code = "run"
 
 
 @dataclass
@@ -160,20 +128,140 @@ class RunRequest:
                    repeat=repeat, record=s("record"), locked=bool(d.get("locked", False)))
 
 
+# -- what the stages read and return -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    """What provisioning did: the target, the lock the run uses, where each dependency is
+    (by key and by name), and the prefixes sync installed (the store's, the project's environment)."""
+
+    target: str
+    lock: Lock
+    prefixes: Mapping[str, str]
+    installed: frozenset[str]
+    packages: tuple[Provisioned, ...] = ()
+    lock_changed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "packages": [p.to_dict() for p in self.packages],
+                "prefixes": dict(self.prefixes), "lock_changed": self.lock_changed}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the stages after provisioning read, frozen: the request, the host and the target,
+    the lock, where each dependency is, and the program with the folder of its sources."""
+
+    request: RunRequest
+    host: str
+    target: str
+    lock: Lock
+    prefixes: Mapping[str, str]
+    installed: frozenset[str]
+    program: Program
+    folder: Path
+
+    @classmethod
+    def after(cls, request: RunRequest, host: str, provisioned: ProvisionResult, program: Program,
+              folder: Path) -> "RunContext":
+        return cls(request=request, host=host, target=provisioned.target, lock=provisioned.lock,
+                   prefixes=provisioned.prefixes, installed=provisioned.installed, program=program, folder=folder)
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    """The compiled program: the compiler (name, version, path), the command line, the binary,
+    whether an earlier compile was reused, the build key, and the flags."""
+
+    compiler: Mapping[str, str]
+    command: tuple[str, ...]
+    binary: Path
+    size: int
+    reused: bool
+    key: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+    #: the target's toolchain when detection found it for the compile (a cross target), for the run's emulator
+    toolchain: Toolchain | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"compiler": dict(self.compiler), "command": list(self.command), "binary": str(self.binary),
+                "size": self.size, "reused": self.reused, "key": self.key, "cflags": list(self.cflags),
+                "ldflags": list(self.ldflags)}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The chosen command run ``repeat`` times: its last argv and environment (without PATH
+    and HOME), the parameters and input used, the run's folder and each repetition."""
+
+    command: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    params: Mapping[str, str]
+    input: str | None
+    run_dir: Path
+    repetitions: tuple[Repetition, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "argv": list(self.argv), "env": dict(self.env), "params": dict(self.params),
+                "input": self.input, "run_dir": str(self.run_dir),
+                "repetitions": [r.to_dict() for r in self.repetitions]}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of ``[run.validate]`` on one repetition."""
+
+    check: str
+    ok: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class StageResults:
+    """Every stage's result, as the record keeps them under ``stages``."""
+
+    provision: ProvisionResult
+    compile: CompileResult
+    run: RunResult
+    validate: ValidateResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provision": self.provision.to_dict(), "compile": self.compile.to_dict(),
+                "run": self.run.to_dict(), "validate": self.validate.to_dict()}
+
+
 # -- the stages ------------------------------------------------------------------------------
 
-def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
-    """Lock (unless given a lock, or ``locked``) and sync for the target; where each key is."""
+def provision_stage(ws: Workspace, request: RunRequest, *, lock: Lock | None = None,
+                    mirror_dirs: tuple[Path, ...] = ()) -> ProvisionResult:
+    """Lock (unless given a lock, or ``locked``) and sync for the target; where each key is.
+    ``mirror_dirs``: vendored folders tried first (an artifact's sources)."""
     from ckpm import provision as prov
 
-    req: RunRequest = ctx["request"]
-    target = req.target or ws.host_target
-    lock: Lock | None = ctx.get("lock")
-    mirror_dirs = tuple(ctx.get("mirror_dirs", ()))  # vendored folders tried first (an artifact's sources)
+    target = request.target or ws.host_target
+    mirror_dirs = tuple(mirror_dirs)
     if lock is None:
         from ckpm.api import LockOptions, sync
 
-        outcome, res = sync(ws, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs), LockOptions(locked=req.locked))
+        outcome, res = sync(ws, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs),
+                            LockOptions(locked=request.locked))
         lock = outcome.lock
     else:  # a recorded lock (replay, a remote worker): its recipes run only from verified lines
         from ckpm.api import verify_packages
@@ -181,7 +269,6 @@ def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
         prov.use_vendored(ws, mirror_dirs, lock)  # vendored git commits and index lines, for the verification
         verify_packages(ws, lock, what="the recorded lock")
         res = prov.sync(ws, lock, prov.SyncOptions(target=target, mirror_dirs=mirror_dirs))
-    ctx["lock"] = lock
     where: dict[str, str] = {}
     for p in res.packages:
         if p.path is None:
@@ -195,17 +282,15 @@ def provision_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
                     where.setdefault(k, path)
                 where.setdefault(q.name, path)
         where.setdefault(p.name, path)
-    ctx["prefixes"] = where
-    ctx["installed"] = {p.path for p in res.packages if p.path and p.action in ("store", "built", "venv")}
-    ctx["target"] = target
-    return {"target": target, "packages": [p.to_dict() for p in res.packages], "prefixes": where,
-            "lock_changed": res.lock_changed}
+    installed = frozenset(p.path for p in res.packages if p.path and p.action in ("store", "built", "venv"))
+    return ProvisionResult(target=target, lock=lock, prefixes=where, installed=installed,
+                           packages=tuple(res.packages), lock_changed=res.lock_changed)
 
 
-def program_of(ws: Workspace, ctx: dict[str, Any]) -> tuple[Program, Path]:
+def program_of(ws: Workspace, request: RunRequest, provisioned: ProvisionResult) -> tuple[Program, Path]:
     """The program to run and its folder: the project's [run], or a locked component's."""
-    req: RunRequest = ctx["request"]
-    lock: Lock = ctx["lock"]
+    req = request
+    lock = provisioned.lock
     if req.component is None:
         data = ws.manifest.data.get("run")
         if data is None:
@@ -224,25 +309,25 @@ def program_of(ws: Workspace, ctx: dict[str, Any]) -> tuple[Program, Path]:
                            + f"add it first: ckpm add {req.component}")
     if not pkg.run:
         raise ProgramError(f"{pkg.name} {pkg.version} describes no program (no run table in its index line)")
-    folder = ctx["prefixes"].get(pkg.name)
+    folder = provisioned.prefixes.get(pkg.name)
     if folder is None:
-        raise ProgramError(f"{pkg.name} {pkg.version} was not provisioned on {ctx['target']}: its sources are "
+        raise ProgramError(f"{pkg.name} {pkg.version} was not provisioned on {provisioned.target}: its sources are "
                            "not on this machine", hint="its index line needs an install recipe that copies them")
     return parse_program(pkg.run, name=pkg.name, where=f"{pkg.name} {pkg.version} run"), Path(folder)
 
 
-def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def compile_stage(ws: Workspace, ctx: RunContext) -> CompileResult:
     """Compile the program's sources with the locked (or detected) compiler for the target;
     reuse the binary when the sources, flags, compiler and target are unchanged."""
-    req: RunRequest = ctx["request"]
-    prog: Program = ctx["program"]
-    folder: Path = ctx["folder"]
-    target: str = ctx["target"]
+    req = ctx.request
+    prog = ctx.program
+    folder = ctx.folder
+    target = ctx.target
     if req.flags is not None and req.flags not in prog.flags:
         raise UnknownFlags(f"{prog.name} has no flag profile {req.flags!r}"
                            + (f" (it has {', '.join(prog.flags)})" if prog.flags else " (it declares none)"))
     cflags = [*prog.cflags, *(prog.flags.get(req.flags, ()) if req.flags else ()), *req.cflags]
-    cc, cc_info = _compiler(ws, ctx, prog, target)
+    cc, cc_info, tc = _compiler(ws, ctx, prog, target)
     include = [f"-I{p}/include" for p in _dep_prefixes(ctx) if (Path(p) / "include").is_dir()]
     libs = [f"-L{p}/lib" for p in _dep_prefixes(ctx) if (Path(p) / "lib").is_dir()]
     sources = []
@@ -273,22 +358,24 @@ def compile_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
             if not reused:
                 _compile(prog, folder, cc, cflags, include, libs, sources, out_dir, key_data)
     argv = [cc, *cflags, *include, "-o", str(binary), *sources, *libs, *prog.ldflags]
-    return {"compiler": cc_info, "command": argv, "binary": str(binary), "size": binary.stat().st_size,
-            "reused": reused, "key": key, "cflags": cflags, "ldflags": list(prog.ldflags)}
+    return CompileResult(compiler=cc_info, command=tuple(argv), binary=binary, size=binary.stat().st_size,
+                         reused=reused, key=key, cflags=tuple(cflags), ldflags=tuple(prog.ldflags), toolchain=tc)
 
 
 def _compile(prog: Program, folder: Path, cc: str, cflags: list[str], include: list[str], libs: list[str],
              sources: list[str], out_dir: Path, key_data: dict[str, Any]) -> None:
-    """Compile into a staging folder beside ``out_dir`` and rename it into place (marker inside)."""
+    """Compile into a fresh folder beside ``out_dir``, renamed into place with its marker inside
+    (:func:`ckpm.fsutil.build_dir_atomically`); a failed compile's folder is kept as
+    ``<out_dir>-failed``, so that its log stays readable. The caller holds the key's lock."""
     import shutil
 
-    stage = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.{threading.get_ident()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    log = stage / "compile.log"
-    argv = [cc, *cflags, *include, "-o", str(stage / prog.binary), *sources, *libs, *prog.ldflags]
-    env = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C", "HOME": str(stage), "TMPDIR": str(stage)}
-    try:
+    from ckpm.fsutil import build_dir_atomically
+
+    def build(stage: Path) -> None:
+        stage.mkdir()
+        log = stage / "compile.log"
+        argv = [cc, *cflags, *include, "-o", str(stage / prog.binary), *sources, *libs, *prog.ldflags]
+        env = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C", "HOME": str(stage), "TMPDIR": str(stage)}
         with open(log, "wb") as f:
             f.write(("$ " + " ".join(argv) + "\n").encode())
             f.flush()
@@ -302,22 +389,21 @@ def _compile(prog: Program, folder: Path, cc: str, cflags: list[str], include: l
         if r.returncode != 0:
             keep = out_dir.with_name(f"{out_dir.name}-failed")
             shutil.rmtree(keep, ignore_errors=True)
-            os.replace(stage, keep)  # the log stays readable
+            stage.rename(keep)  # the log stays readable
             log = keep / "compile.log"
             tail = log.read_text(errors="replace").splitlines()[-20:]
             raise BuildError(f"{prog.name}: compiling failed (exit {r.returncode})", log=str(log), tail=tail)
         atomic_write(stage / "ok.json", json.dumps(key_data, sort_keys=True) + "\n")
-        shutil.rmtree(out_dir, ignore_errors=True)  # an incomplete folder of a killed compile
-        os.replace(stage, out_dir)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+
+    shutil.rmtree(out_dir, ignore_errors=True)  # an incomplete folder (its binary or marker removed)
+    build_dir_atomically(out_dir, build)
 
 
-def run_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def run_stage(ws: Workspace, ctx: RunContext, compiled: CompileResult) -> RunResult:
     """Run the chosen command ``repeat`` times, each in a fresh output folder; measure."""
-    req: RunRequest = ctx["request"]
-    prog: Program = ctx["program"]
-    binary = Path(ctx["stages"]["compile"]["binary"])
+    req = ctx.request
+    prog = ctx.program
+    binary = compiled.binary
     name, cmd = prog.command_named(req.command)
     unknown = sorted(set(req.params) - set(prog.params))
     if unknown:
@@ -325,100 +411,97 @@ def run_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
                                + (f" (it has {', '.join(prog.params)})" if prog.params else " (it declares none)"))
     params = {**prog.params, **req.params}
     input_key = req.input or prog.input
-    prefixes: Mapping[str, str] = ctx["prefixes"]
+    prefixes = ctx.prefixes
     if input_key is not None and input_key not in prefixes:
         raise ProgramError(f"the input {input_key!r} is not a provisioned dependency of this project",
                            hint=f"add it (ckpm add {input_key}) and run again")
     run_id = new_id()
     run_dir = ws.root / STATE / "runs" / run_id
     emulator: list[str] = []
-    if ctx["target"] != ctx["host"]:
-        tc = _toolchain(ws, ctx)
+    if ctx.target != ctx.host:
+        tc = compiled.toolchain or _toolchain(ws, ctx)
         if not tc.emulator:
-            raise RunFailed(f"no emulator for {ctx['target']} on this host: the program was built but cannot run here",
+            raise RunFailed(f"no emulator for {ctx.target} on this host: the program was built but cannot run here",
                             hint="install Debian's qemu-user (qemu-aarch64) or run it on a machine of that target")
         emulator = list(tc.emulator)
     reps = []
     argv: list[str] = []
-    launcher = launcher_for(ws, ctx)
+    env: dict[str, str] = {}
+    launcher = launcher_for(ws.settings, ctx.host)
     for i in range(req.repeat):
         rep_dir = run_dir / f"rep-{i + 1}"
         out = rep_dir / "out"
         out.mkdir(parents=True)
-        values = {"out": str(out), "src": str(ctx["folder"]), "bin": str(binary),
+        values = {"out": str(out), "src": str(ctx.folder), "bin": str(binary),
                   "input": prefixes.get(input_key, "") if input_key else ""}
         args = [_fill(a, values, params, prefixes, prog.name) for a in cmd.get("args", [])]
         env = _run_env(ctx, {**prog.env, **cmd.get("env", {})}, values, params, prefixes, prog.name, req.env, rep_dir)
         argv = [*emulator, str(binary), *args]
-        reps.append(_measure(argv, rep_dir, env, prog, binary, launcher))
-    return {"command": name, "argv": argv, "env": {k: v for k, v in env.items() if k not in ("PATH", "HOME")},
-            "params": params, "input": input_key, "run_dir": str(run_dir), "repetitions": reps}
+        reps.append(measure(argv, rep_dir, env, prog, binary, launcher))
+    return RunResult(command=name, argv=tuple(argv), env={k: v for k, v in env.items() if k not in ("PATH", "HOME")},
+                     params=params, input=input_key, run_dir=run_dir, repetitions=tuple(reps))
 
 
-def validate_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def validate_stage(ws: Workspace, ctx: RunContext, ran: RunResult) -> ValidateResult:
     """Every check of ``[run.validate]`` on every repetition; the first failure named."""
-    prog: Program = ctx["program"]
-    v = prog.validate
-    checks: list[dict[str, Any]] = []
-    for rep in ctx["stages"]["run"]["repetitions"]:
-        out = Path(rep["out"])
-        n = rep["n"]
-        if rep["exit"] != 0:
-            checks.append({"check": f"run {n} exit status", "ok": False,
-                           "detail": f"the program exited with {rep['exit']}" + (f": {rep['stderr_tail']}"
-                                                                                 if rep.get("stderr_tail") else "")})
+    v = ctx.program.validate
+    checks: list[Check] = []
+    for rep in ran.repetitions:
+        out = rep.out
+        n = rep.n
+        if rep.exit != 0:
+            checks.append(Check(f"run {n} exit status", False,
+                                f"the program exited with {rep.exit}" + (f": {rep.stderr_tail}"
+                                                                         if rep.stderr_tail else "")))
             continue
         for rel in v.get("exists", []):
             ok = (out / rel).exists()
-            checks.append({"check": f"run {n}: {rel} exists", "ok": ok, "detail": "" if ok else f"{rel} was not written"})
+            checks.append(Check(f"run {n}: {rel} exists", ok, "" if ok else f"{rel} was not written"))
         for f in v.get("files", []):
             p = out / f["path"]
             got = sha256_file(p) if p.is_file() else None
             ok = got == f["sha256"].lower()
-            checks.append({"check": f"run {n}: sha256 of {f['path']}", "ok": ok,
-                           "detail": "" if ok else (f"{f['path']} differs: sha256 {got[:16]}…, expected "
-                                                    f"{f['sha256'][:16]}…" if got else f"{f['path']} was not written")})
-        stdout = rep.get("_stdout", "")
+            checks.append(Check(f"run {n}: sha256 of {f['path']}", ok,
+                                "" if ok else (f"{f['path']} differs: sha256 {got[:16]}…, expected "
+                                               f"{f['sha256'][:16]}…" if got else f"{f['path']} was not written")))
         for line in v.get("stdout", []):
-            ok = line in stdout
-            checks.append({"check": f"run {n}: output has {line!r}", "ok": ok,
-                           "detail": "" if ok else f"the output lacks {line!r}"})
+            ok = line in rep.stdout_text
+            checks.append(Check(f"run {n}: output has {line!r}", ok, "" if ok else f"the output lacks {line!r}"))
         for c in v.get("metrics", []):
-            val = rep["metrics"].get(c["name"])
-            ok, why = _check_metric(val, c)
-            checks.append({"check": f"run {n}: metric {c['name']}", "ok": ok, "detail": why})
-    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+            ok, why = _check_metric(rep.metrics.get(c["name"]), c)
+            checks.append(Check(f"run {n}: metric {c['name']}", ok, why))
+    return ValidateResult(tuple(checks))
 
 
-def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
+def record_stage(ws: Workspace, ctx: RunContext, stages: StageResults) -> dict[str, Any]:
     """The experiment record (ckpm/experiment/record.py); saved when the request names one."""
-    req: RunRequest = ctx["request"]
-    prog: Program = ctx["program"]
-    stages = ctx["stages"]
-    reps = [{k: v for k, v in r.items() if not k.startswith("_")} for r in stages["run"]["repetitions"]]
+    req = ctx.request
+    prog = ctx.program
+    reps = [r.to_dict() for r in stages.run.repetitions]
     better = {m.name: m.better for m in prog.metrics}
-    lock: Lock = ctx["lock"]
-    comp = stages["compile"]
+    lock = ctx.lock
+    comp = stages.compile
+    ran = stages.run
     record: dict[str, Any] = {
         "format": 1, "id": new_id(), "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ckpm_version": __version__,
-        "ok": bool(stages["validate"]["ok"]) and all(r["exit"] == 0 for r in reps),
-        "program": {"name": prog.name, "command": stages["run"]["command"],
+        "ok": stages.validate.ok and all(r.exit == 0 for r in stages.run.repetitions),
+        "program": {"name": prog.name, "command": ran.command,
                     "version": _version_of(lock, prog.name), "component": req.component},
-        "target": ctx["target"],
-        "config": {"flags": req.flags, "cflags": comp["cflags"], "ldflags": comp["ldflags"],
-                   "extra_cflags": list(req.cflags), "env": {**prog.env, **req.env}, "params": stages["run"]["params"],
-                   "input": stages["run"]["input"], "repeat": req.repeat, "compiler": comp["compiler"],
-                   "command": stages["run"]["command"], "component": req.component, "target": ctx["target"]},
+        "target": ctx.target,
+        "config": {"flags": req.flags, "cflags": list(comp.cflags), "ldflags": list(comp.ldflags),
+                   "extra_cflags": list(req.cflags), "env": {**prog.env, **req.env}, "params": dict(ran.params),
+                   "input": ran.input, "repeat": req.repeat, "compiler": dict(comp.compiler),
+                   "command": ran.command, "component": req.component, "target": ctx.target},
         "request": req.to_dict(),
         "lock": lock.dumps(),
         "host": _facts(ws),
         "machine": machine_facts(),  # CPU model and count, OS, libc: what a pushed record says of the machine
-        "stages": {k: _small(v) for k, v in stages.items()},
-        "command_lines": [stages["compile"]["command"], stages["run"]["argv"]],
+        "stages": {k: _small(v) for k, v in stages.to_dict().items()},
+        "command_lines": [list(comp.command), list(ran.argv)],
         "repetitions": reps,
         "metrics": summarise(reps, better),
-        "validation": stages["validate"]["checks"],
+        "validation": [c.to_dict() for c in stages.validate.checks],
     }
     record["tolerances"] = tolerances_for(record["metrics"], prog.tolerance)
     if req.record:
@@ -428,51 +511,44 @@ def record_stage(ws: Workspace, ctx: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-STAGES: list[tuple[str, Callable[[Workspace, dict[str, Any]], dict[str, Any]]]] = [
-    ("provision", provision_stage), ("compile", compile_stage), ("run", run_stage), ("validate", validate_stage),
-]
-
-
 def run(ws: Workspace, request: RunRequest, *, lock: Lock | None = None,
         mirror_dirs: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The whole pipeline; returns the record (saved when ``request.record`` names an
     experiment). A failed validation is recorded first, then raised (ValidationFailed).
     ``mirror_dirs``: vendored folders the provision stage tries first (``sync --mirror``)."""
-    ctx: dict[str, Any] = {"request": request, "stages": {}, "host": ws.host_target,
-                           "mirror_dirs": tuple(mirror_dirs)}
-    if lock is not None:
-        ctx["lock"] = lock
-    for name, stage in STAGES:
-        if name == "compile":
-            ctx["program"], ctx["folder"] = program_of(ws, ctx)
-        ctx["stages"][name] = stage(ws, ctx)
-    record = record_stage(ws, ctx)
-    failed = next((r for r in ctx["stages"]["run"]["repetitions"] if r["exit"] != 0), None)
+    provisioned = provision_stage(ws, request, lock=lock, mirror_dirs=tuple(mirror_dirs))
+    program, folder = program_of(ws, request, provisioned)
+    ctx = RunContext.after(request, ws.host_target, provisioned, program, folder)
+    compiled = compile_stage(ws, ctx)
+    ran = run_stage(ws, ctx, compiled)
+    stages = StageResults(provisioned, compiled, ran, validate_stage(ws, ctx, ran))
+    record = record_stage(ws, ctx, stages)
+    failed = next((r for r in ran.repetitions if r.exit != 0), None)
     if failed is not None:
         saved = f"; the record was saved as {record['path']}" if record.get("path") else ""
         err: ValidationFailed = ProgramFailed(
-            f"{record['program']['name']}: the program exited with {failed['exit']} (run {failed['n']})",
-            details=failed["stderr_tail"].splitlines() or ["(it wrote nothing on stderr)"],
-            hint=f"its whole output is in {failed['stderr']} and {failed['stdout']}{saved}")
+            f"{record['program']['name']}: the program exited with {failed.exit} (run {failed.n})",
+            details=failed.stderr_tail.splitlines() or ["(it wrote nothing on stderr)"],
+            hint=f"its whole output is in {failed.stderr} and {failed.stdout}{saved}")
         err.record = record
         raise err
     if not record["ok"]:
-        bad = next((c for c in record["validation"] if not c["ok"]), None)
-        err = ValidationFailed(f"{record['program']['name']}: {bad['detail'] if bad else 'a repetition failed'}",
-                               details=[f"{c['check']}: {c['detail']}" for c in record["validation"] if not c["ok"]][:10],
+        bad = [c for c in stages.validate.checks if not c.ok]
+        err = ValidationFailed(f"{record['program']['name']}: {bad[0].detail if bad else 'a repetition failed'}",
+                               details=[f"{c.check}: {c.detail}" for c in bad][:10],
                                hint=("the record was saved as " + record["path"]) if record.get("path") else None)
         err.record = record
         raise err
     return record
 
 
-def run_request(project: Path | str, settings: Any, request: Mapping[str, Any]) -> dict[str, Any]:
+def run_request(project: Path | str, settings: Settings, request: Mapping[str, Any]) -> dict[str, Any]:
     """One run from plain data (a tuning point): the record, or a CkpmError."""
     ws = Workspace(Path(project), settings)
     return run(ws, RunRequest.from_dict(request))
 
 
-def request_evaluator(project: Path, settings: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def request_evaluator(project: Path, settings: Settings) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """``evaluate(request) -> record`` for tuning on this machine."""
     import functools
 
@@ -481,38 +557,36 @@ def request_evaluator(project: Path, settings: Any) -> Callable[[dict[str, Any]]
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def _dep_prefixes(ctx: dict[str, Any]) -> list[str]:
+def _dep_prefixes(ctx: RunContext) -> list[str]:
     """The prefixes sync installed (the store's, the project's environment): their include,
     lib and bin folders are the program's; the host's own folders are the system's already."""
-    return sorted(ctx.get("installed", ()))
+    return sorted(ctx.installed)
 
 
-def _toolchain(ws: Workspace, ctx: dict[str, Any]) -> Any:
-    tc = ctx.get("_toolchain")
-    if tc is None:
-        from ckpm.build.toolchain import find_toolchain
+def _toolchain(ws: Workspace, ctx: RunContext) -> Toolchain:
+    """The target's toolchain, found by detection (cross compilers and their emulator)."""
+    from ckpm.build.toolchain import find_toolchain
 
-        tc = ctx["_toolchain"] = find_toolchain(ctx["target"], settings=ws.settings, host_target=ctx["host"])
-    return tc
+    return find_toolchain(ctx.target, settings=ws.settings, host_target=ctx.host)
 
 
-def _compiler(ws: Workspace, ctx: dict[str, Any], prog: Program, target: str) -> tuple[str, dict[str, Any]]:
+def _compiler(ws: Workspace, ctx: RunContext, prog: Program,
+              target: str) -> tuple[str, dict[str, str], Toolchain | None]:
     """The compiler: the lock's pin of ``prog.compiler`` when it is a host compiler for this
-    target, else the toolchain detection finds for the target (a cross compiler)."""
-    lock: Lock = ctx["lock"]
-    if target == ctx["host"]:
-        for p in lock.packages:
+    target, else the toolchain detection finds for the target (a cross compiler), returned too."""
+    if target == ctx.host:
+        for p in ctx.lock.packages:
             if prog.compiler in p.keys and isinstance(p.source, HostSource) and p.source.path and target in p.targets:
                 path = p.source.path
                 if prog.language == "c++" and not re.search(r"(\+\+|xx)[^/]*$", path):
                     break
-                return path, {"name": p.name, "version": p.version, "path": path}
+                return path, {"name": p.name, "version": p.version, "path": path}, None
     tc = _toolchain(ws, ctx)
     cc = tc.cxx if prog.language == "c++" else tc.cc
     if not cc:
         raise BuildError(f"no {prog.language} compiler for {target} on this host",
                          hint="add one: ckpm add compiler --tags compiler,lang-c (or install Debian's gcc)")
-    return cc, {"name": Path(cc).name, "version": _cc_version(cc), "path": cc}
+    return cc, {"name": Path(cc).name, "version": _cc_version(cc), "path": cc}, tc
 
 
 def _cc_version(cc: str) -> str:
@@ -540,172 +614,20 @@ def _fill(text: str, values: Mapping[str, str], params: Mapping[str, str], prefi
     return PLACEHOLDER_RE.sub(one, text)
 
 
-def _run_env(ctx: dict[str, Any], declared: Mapping[str, str], values: Mapping[str, str],
+def _run_env(ctx: RunContext, declared: Mapping[str, str], values: Mapping[str, str],
              params: Mapping[str, str], prefixes: Mapping[str, str], program: str, user: Mapping[str, str],
              rep_dir: Path) -> dict[str, str]:
     """A clean environment: the system PATH (with the dependencies' bin first), LANG=C, a HOME
     in the run's folder, the dependencies' variables, the program's env, then the user's --env."""
     from ckpm.build.environment import deps_env
 
-    deps = {k: Path(v) for k, v in prefixes.items() if v in _dep_prefixes(ctx)}
+    installed = _dep_prefixes(ctx)
+    deps = {k: Path(v) for k, v in prefixes.items() if v in installed}
     env = {"PATH": SYSTEM_PATH, "LANG": "C", "LC_ALL": "C", "HOME": str(rep_dir), "TMPDIR": str(rep_dir)}
     env.update(deps_env(deps, base_path=SYSTEM_PATH))
     env.update({k: _fill(v, values, params, prefixes, program) for k, v in declared.items()})
     env.update(user)
     return env
-
-
-def _measure(argv: list[str], rep_dir: Path, env: dict[str, str], prog: Program, binary: Path,
-             launcher: str | None = None) -> dict[str, Any]:
-    """Run once: wall time, exit status, peak memory, parsed metrics; output to files.
-
-    With the launcher (the usual case) the times and the peak memory are the program's own;
-    without one (no C compiler for this host), Python measures: the wall time then includes
-    starting the process, and the peak memory is at least Python's (a documented floor)."""
-    out = rep_dir / "out"
-    stdout_path, stderr_path = rep_dir / "stdout.txt", rep_dir / "stderr.txt"
-    report = rep_dir / "launcher.txt"
-    posix = os.name == "posix"
-    full = [launcher, str(report), *argv] if launcher else argv
-    with open(stdout_path, "wb") as so, open(stderr_path, "wb") as se:
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.Popen(full, cwd=rep_dir, env=env, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
-                                    start_new_session=posix)
-        except OSError as e:
-            raise RunFailed(f"cannot run {argv[0]} ({e.strerror or e})") from None
-        rss_mib = 0.0
-        code: int
-        try:
-            if posix and hasattr(os, "wait4"):
-                code, rss_mib = _wait4(proc, prog.timeout, t0)
-            else:  # pragma: no cover
-                code = proc.wait(timeout=prog.timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            raise RunFailed(f"{prog.name} ran longer than {prog.timeout:g} s and was stopped",
-                            hint=f"its output so far: {stdout_path}") from None
-        except BaseException:
-            kill_group(proc)
-            raise
-        wall = time.perf_counter() - t0
-    if launcher:
-        parts = _read(report).split()
-        if len(parts) == 3:
-            status, maxrss, secs = int(parts[0]), int(parts[1]), float(parts[2])
-            code = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else code
-            rss_mib = maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-            wall = secs
-        elif code == 127:
-            raise RunFailed(f"cannot run {argv[0]}: not found or not executable")
-    stdout = _read(stdout_path)
-    metrics: dict[str, Any] = {"time": wall, "size": binary.stat().st_size, "max_rss": rss_mib}
-    problems = []
-    for m in prog.metrics:
-        value, why = _parse_metric(m, stdout, out)
-        if value is not None:
-            metrics[m.name] = value
-        else:
-            problems.append(why)
-    return {"n": int(rep_dir.name.split("-")[-1]), "exit": code, "metrics": metrics, "out": str(out),
-            "stdout": str(stdout_path), "stderr": str(stderr_path),
-            "stderr_tail": _tail_lines(_read(stderr_path)) if code else "",
-            "metric_problems": problems, "_stdout": stdout}
-
-
-def launcher_for(ws: Workspace, ctx: dict[str, Any]) -> str | None:
-    """The measuring launcher for this host: compiled once into the cache by the host's C
-    compiler (found by detection only then), reused by every later run (None without a compiler)."""
-    key = hashlib.sha256((ctx["host"] + "\0" + LAUNCHER_C).encode()).hexdigest()[:16]
-    path = Path(ws.settings.cache_root) / "launcher" / key / "ckpm-launch"
-    if path.is_file() and os.access(path, os.X_OK):
-        return str(path)
-    try:
-        from ckpm.build.toolchain import find_toolchain
-
-        tc = find_toolchain(ctx["host"], settings=ws.settings, host_target=ctx["host"])
-    except CkpmError:
-        return None
-    if not tc.cc:
-        return None
-    tmp = path.with_name(f".ckpm-launch.{os.getpid()}.{threading.get_ident()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    src = path.with_name("launch.c")
-    atomic_write(src, LAUNCHER_C)
-    try:
-        r = subprocess.run([tc.cc, "-O2", "-o", str(tmp), str(src)], capture_output=True, timeout=60,
-                           env={"PATH": SYSTEM_PATH, "LANG": "C"})
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if r.returncode != 0:
-        return None
-    os.replace(tmp, path)
-    return str(path)
-
-
-def _wait4(proc: subprocess.Popen[bytes], timeout: float, t0: float) -> tuple[int, float]:
-    """Wait for ``proc`` within ``timeout``: its exit code and peak memory (MiB)."""
-    deadline = t0 + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid != 0:
-            code = os.waitstatus_to_exitcode(status)
-            proc.returncode = code
-            return code, usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        if time.perf_counter() > deadline:
-            raise subprocess.TimeoutExpired(proc.args, timeout)
-        time.sleep(0.0005 if time.perf_counter() - t0 < 0.05 else 0.005)
-
-
-def _tail_lines(text: str, head: int = 3, tail: int = 9, chars: int = 2000) -> str:
-    """What explains a failure, from a program's stderr: whole lines, never one cut mid-word.
-    A long output keeps its first ``head`` lines (a tool often says what went wrong first, then
-    prints its usage) and its last ``tail`` (a crash's last words), with ``…`` between them."""
-    lines = [line[:300] for line in text.rstrip().splitlines()]
-    if len(lines) > head + tail:
-        lines = [*lines[:head], "…", *lines[-tail:]]
-    kept: list[str] = []
-    size = 0
-    for line in lines:
-        size += len(line) + 1
-        if size > chars:
-            kept.append("…")
-            break
-        kept.append(line)
-    return "\n".join(kept)
-
-
-def _read(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_OUTPUT).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _parse_metric(m: Any, stdout: str, out: Path) -> tuple[float | None, str]:
-    if m.regex is not None:
-        # the last MiB only: a program prints its figures at the end, and a pattern from
-        # someone else's [run] must not backtrack over megabytes of output
-        hit = re.search(m.regex, stdout[-REGEX_WINDOW:])
-        if hit is None:
-            return None, f"{m.name}: the output has no match for {m.regex!r}"
-        text = hit.group(1)
-    else:
-        path = out / (m.file or "metrics.json")
-        try:
-            data = json.loads(_read(path) or "null")
-        except ValueError:
-            return None, f"{m.name}: {path.name} is not JSON"
-        if not isinstance(data, dict) or m.json not in data:
-            return None, f"{m.name}: {path.name} has no key {m.json!r}"
-        text = data[m.json]
-    try:
-        return float(text), ""
-    except (TypeError, ValueError):
-        if isinstance(text, str) and re.fullmatch(r"[0-9a-fA-F]{1,16}", text):
-            return float(int(text, 16)), ""
-        return None, f"{m.name}: {str(text)[:40]!r} is not a number"
 
 
 def _check_metric(val: Any, c: Mapping[str, Any]) -> tuple[bool, str]:
@@ -749,8 +671,8 @@ def with_target(request: RunRequest, target: str | None) -> RunRequest:
     return replace(request, target=target)
 
 
-def packed_evaluator(project: Path | Workspace, settings: Any = None, *,
-                     check: bool = True) -> tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]:
+def packed_evaluator(project: Path | Workspace, settings: Settings | None = None, *,
+                     check: bool = True) -> tuple[PackedRun, tuple[dict[str, Any]]]:
     """For Dask: ``(run_packed, (pack,))`` (see ckpm/pipeline/remote.py)."""
     from ckpm.pipeline.remote import packed_evaluator as pe
 

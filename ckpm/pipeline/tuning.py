@@ -8,15 +8,20 @@ point's record is saved as it arrives, so an interrupted tuning run keeps what i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ckpm.errors import UsageError
 from ckpm.workspace import Workspace
 
+if TYPE_CHECKING:
+    from ckpm.experiment.executor import DaskExecutor
+    from ckpm.experiment.space import Space
+    from ckpm.experiment.tune import TuneResult
+
 
 def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budget: int = 20, jobs: int = 1,
                  strategy: str = "random", record: str | None = None, scheduler: str | None = None, seed: int = 0,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> tuple[Any, Any]:
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> tuple[TuneResult, Space]:
     """Run the search; returns (TuneResult, Space). Raises TuneError when every point failed."""
     from ckpm.experiment.record import check_name, save_record
     from ckpm.experiment.space import load_space
@@ -29,7 +34,7 @@ def tune_project(ws: Workspace, space_file: Path, *, objectives: list[str], budg
     space = load_space(Path(space_file))
     _check_objectives(ws, space.base_request().get("component"), objectives)
     project = ws.root
-    executor: Any = None
+    executor: DaskExecutor | None = None
     evaluate = None
     if scheduler:
         from ckpm.api import lock
