@@ -86,12 +86,15 @@ def test_created_files_follow_the_umask_and_replacing_keeps_the_mode(tmp_path: P
     assert stat.S_IMODE(os.stat(tmp_path / "new.txt").st_mode) == 0o600
 
 
-def _holder(lock: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another process that holds ``lock`` for ``seconds``; returns once it holds it."""
+def _holder(lock: Path, seconds: float, until: Path | None = None) -> subprocess.Popen[str]:
+    """Another process that holds ``lock`` for ``seconds`` (or, given ``until``, until that file
+    exists: an event, not a duration); returns once it holds it."""
+    wait = (f"    while not os.path.exists({str(until)!r}): time.sleep(0.01)" if until is not None
+            else f"    time.sleep({seconds})")
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import time; from ckpm.fsutil import file_lock\n"
+                               "import os, time; from ckpm.fsutil import file_lock\n"
                                f"with file_lock({str(lock)!r}):\n"
-                               f"    print('held', flush=True); time.sleep({seconds})"],
+                               f"    print('held', flush=True)\n{wait}"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
@@ -99,9 +102,15 @@ def _holder(lock: Path, seconds: float) -> subprocess.Popen[str]:
 
 def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
-    holder = _holder(lock, 1.0)
+    release = tmp_path / "release"
+    holder = _holder(lock, 0, until=release)  # held until we have said that we wait
     said: list[str] = []
-    with file_lock(lock, on_wait=said.append, what="on x"):
+
+    def on_wait(message: str) -> None:
+        said.append(message)
+        release.write_text("")
+
+    with file_lock(lock, on_wait=on_wait, what="on x"):
         pass
     assert holder.wait(timeout=30) == 0
     assert said == ["waiting for another ckpm process on x…"]
@@ -109,7 +118,6 @@ def test_file_lock_waits_and_says_so_once(tmp_path: Path) -> None:
 
 def test_file_lock_is_reentrant_in_a_thread_and_excludes_other_threads(tmp_path: Path) -> None:
     import threading
-    import time
 
     lock = tmp_path / "x.lock"
     order: list[str] = []
@@ -117,13 +125,19 @@ def test_file_lock_is_reentrant_in_a_thread_and_excludes_other_threads(tmp_path:
         with file_lock(lock):  # the same thread again: no deadlock
             order.append("nested")
 
+        waiting = threading.Event()
+
         def other() -> None:
-            with file_lock(lock, on_wait=lambda _m: order.append("other waits")):
+            def on_wait(_m: str) -> None:
+                order.append("other waits")
+                waiting.set()
+
+            with file_lock(lock, on_wait=on_wait):
                 order.append("other holds")
 
         t = threading.Thread(target=other)
         t.start()
-        time.sleep(0.3)
+        assert waiting.wait(60)  # the other thread is blocked on the lock: an event, not a nap
         order.append("main releases")
     t.join(timeout=30)
     assert order == ["nested", "other waits", "main releases", "other holds"]
