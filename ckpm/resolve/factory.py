@@ -21,8 +21,9 @@ from ckpm.resolve.candidates import Candidate, Req
 ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
 
 
-class HostSource(Protocol):
-    """Software found on this machine, offered as candidates (see ckpm.detect)."""
+class HostLookup(Protocol):
+    """Software found on this machine, offered as candidates (see ckpm.detect; the records of
+    where a locked package came from are ckpm.model.source.HostSource)."""
 
     def candidates_for(self, key: str, reqs: Sequence[Req], target: str, ident: str) -> list[Candidate]:
         ...
@@ -54,7 +55,7 @@ class CandidateFactory:
         pins: dict[str, Pin] | None = None,
         prerelease: bool = False,
         git_source: Callable[[str, str | None], Any] | None = None,
-        host: HostSource | None = None,
+        host: HostLookup | None = None,
         deadline: float | None = None,
         reporter: Any = None,
         stored: frozenset[tuple[str, str, str]] = frozenset(),

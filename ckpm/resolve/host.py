@@ -24,7 +24,7 @@ LOCAL_ENV = ".venv"  # a project's own virtual environment, searched before PATH
 
 
 class DetectedHost:
-    """A HostSource over the detect rules of the project's indexes.
+    """A HostLookup over the detect rules of the project's indexes.
 
     Detection runs in ``settings.env`` (PATH, overrides), with ``settings.python`` for python
     packages, and the project's own ``.venv`` searched first: what it finds there is marked

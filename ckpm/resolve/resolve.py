@@ -15,8 +15,8 @@ from ckpm.model.targets import matches
 from ckpm.resolve import explain
 from ckpm.resolve.candidates import Candidate, Req, ident_for
 from ckpm.resolve.engine import IncrementalResolution, Stuck, build_result
-from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostSource, Pin
-from ckpm.resolve.provider import Provider, Reporter
+from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostLookup, Pin
+from ckpm.resolve.provider import Provider, ResolutionReporter
 
 # Backtracks resolvelib may spend before the complete (SAT) search takes over. Counted,
 # never timed, so the switch (and so the lock) does not depend on the machine's speed.
@@ -95,7 +95,7 @@ def resolve_target(
     pins: dict[str, Pin] | None = None,
     prerelease: bool = False,
     git_source: Callable[[str, str | None], Any] | None = None,
-    host: HostSource | None = None,
+    host: HostLookup | None = None,
     budget: Budget | None = None,
     extra: Sequence[Requirement] = (),
     reporter: Any = None,
@@ -119,7 +119,7 @@ def resolve_target(
         roots.append(Req(r, target, ident_for(r.key, target, target)))
     root_idents = {r.ident for r in roots}
     provider = Provider(factory, root_idents=root_idents)
-    rep = Reporter(progress=reporter, target=target)
+    rep = ResolutionReporter(progress=reporter, target=target)
     method = "resolvelib"
     try:
         if budget.complete_first:
@@ -132,7 +132,7 @@ def resolve_target(
             try:  # the assignment satisfies every requirement: no backjump, so no state history
                 state = _search(provider, rep, roots, budget, None, 2)
             except Stuck:  # should not happen; a full search with its whole history is the safety net
-                state = _search(provider, Reporter(progress=reporter, target=target), roots, budget, None, None)
+                state = _search(provider, ResolutionReporter(progress=reporter, target=target), roots, budget, None, None)
         except ResolutionImpossible as e2:
             raise explain.impossible(provider, target, e2.causes) from None
         method = "sat"
@@ -150,7 +150,7 @@ def resolve_target(
     return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
 
 
-def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None,
+def _search(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, stuck_after: int | None,
             keep_states: int | None) -> Any:
     """One resolvelib pass within the budget's rounds and deadline; returns the final state."""
     target = rep.target
@@ -167,8 +167,8 @@ def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget,
         budget.rounds_used += rep.rounds
 
 
-def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, target: str,
-              causes: Any, progress: Any) -> tuple[Provider, Reporter]:
+def _complete(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, target: str,
+              causes: Any, progress: Any) -> tuple[Provider, ResolutionReporter]:
     """The complete search; returns a provider that prefers its assignment, or raises the explanation."""
     from ckpm.resolve import sat
 
@@ -198,7 +198,7 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
     factory.preferred = answer.assignment
     confirm = Provider(factory, root_idents=provider.root_idents, confirming=True)
     confirm.reqs_seen = provider.reqs_seen
-    return confirm, Reporter(progress=progress, target=target)
+    return confirm, ResolutionReporter(progress=progress, target=target)
 
 
 def build_lock(
