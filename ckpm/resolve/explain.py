@@ -101,7 +101,7 @@ def considered(provider: Provider, ident: str, reqs: Sequence[Req]) -> tuple[lis
             reason = f.reasons_against(r, c)
             if reason:
                 why.append({"reason": reason, "asked_by": r.who()})
-        out.append({"name": c.name, "version": c.version.text, "origin": c.origin, "label": c.label(),
+        out.append({"name": c.name, "version": c.version.text, "origin": c.origin.value, "label": c.label(),
                     "rejected": why})
     return out, len(cands), None
 

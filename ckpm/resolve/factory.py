@@ -16,7 +16,7 @@ from ckpm.index.base import Index
 from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
 from ckpm.model.source import GitSource, Source
-from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.candidates import Candidate, Origin, Req
 
 ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
 
@@ -180,7 +180,7 @@ class CandidateFactory:
         return err
 
     # -- candidates -----------------------------------------------------------------------
-    def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: str, idx: Index | None) -> Candidate:
+    def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: Origin, idx: Index | None) -> Candidate:
         c = Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin=origin, entry=e,
                       index_name=idx.name if idx else None, index_url=idx.url if idx else None)
         pin = self.pins.get(ident)
@@ -208,7 +208,7 @@ class CandidateFactory:
             pin = self.pins.get(ident)
             pinned = pin.source if pin is not None and isinstance(pin.source, GitSource) else None
             for e in self.git_entries(url, subdir, first=pin.version if pin else None, pinned=pinned):
-                yield self._make(ident, key, target, e, "git", None)
+                yield self._make(ident, key, target, e, Origin.GIT, None)
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
         entries = self.index_entries(key, index_name)
@@ -227,13 +227,13 @@ class CandidateFactory:
                 return
         made = self._made.get(memo_key)
         if made is None:
-            made = self._made[memo_key] = [self._make(ident, key, target, e, "index", idx) for e, idx in entries]
+            made = self._made[memo_key] = [self._make(ident, key, target, e, Origin.INDEX, idx) for e, idx in entries]
         yield from made
 
     def reasons_against(self, r: Req, c: Candidate) -> str | None:
         """Why ``c`` does not satisfy ``r`` (None when it does)."""
         req = r.req
-        if req.git and (c.origin != "git" or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
+        if req.git and (c.origin is not Origin.GIT or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
             return f"not from {req.git}"
         allow_pre = self.prerelease or c.locked or req.spec.names_prerelease
         if not req.spec.contains(c.version, prereleases=allow_pre):
@@ -300,8 +300,8 @@ class CandidateFactory:
         lst.sort(key=lambda c: c.version.sort_key, reverse=True)  # packaging's order, compared in C
         stored = self.stored
         if stored:
-            lst.sort(key=lambda c: (not c.locked, c.origin != "host",
+            lst.sort(key=lambda c: (not c.locked, c.origin is not Origin.HOST,
                                     (c.name, c.version.text, c.target) not in stored))
         else:
-            lst.sort(key=lambda c: (not c.locked, c.origin != "host"))
+            lst.sort(key=lambda c: (not c.locked, c.origin is not Origin.HOST))
         return lst

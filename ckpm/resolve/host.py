@@ -10,12 +10,15 @@ host profile.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ckpm.index.base import Index
 from ckpm.model.entry import IndexEntry
 from ckpm.model.version import try_version
-from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.candidates import Candidate, Origin, Req
+
+if TYPE_CHECKING:
+    from ckpm.detect.record import Detected
 
 
 # The C library fact is __libc; __glibc and __musl name it with its implementation.
@@ -49,8 +52,8 @@ class DetectedHost:
         self.local = os.path.join(self.root, LOCAL_ENV) if self.root and os.path.isdir(
             os.path.join(self.root, LOCAL_ENV)) else None
         self.warnings: list[str] = []
-        self._found: dict[str, list[Any]] = {}
-        self._facts: dict[str, Any] | None = None
+        self._found: dict[str, list[Detected]] = {}
+        self._facts: dict[str, Detected] | None = None
         self._cands: dict[str, list[Candidate]] = {}
 
     @property
@@ -72,7 +75,7 @@ class DetectedHost:
         self.settings.reporter.warn_all(list(messages))
 
     # -- detection ----------------------------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Detected]:
         if self._facts is None:
             from ckpm.detect import host_facts
 
@@ -109,7 +112,7 @@ class DetectedHost:
         self._warn(res.warnings)
         return res
 
-    def detected(self, names: Sequence[str]) -> dict[str, list[Any]]:
+    def detected(self, names: Sequence[str]) -> dict[str, list[Detected]]:
         """Detection records per component name (each component probed at most once)."""
         todo = {n: self.rules_of(n) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
@@ -203,7 +206,7 @@ class DetectedHost:
                     return found
             raise first
 
-    def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Any]:
+    def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Detected]:
         """Run one index rule (or, with None, the host facts) afresh; every match, localised,
         the one at ``path`` first. ``path`` is only compared, never executed."""
         from ckpm.detect import recheck
@@ -215,7 +218,7 @@ class DetectedHost:
         self._warn(warnings)
         return [self._localise(d) for d in found]
 
-    def _localise(self, d: Any) -> Any:
+    def _localise(self, d: Detected) -> Detected:
         """A record found inside the project's .venv, with its path relative to the project."""
         if not (self.root and self.local and d.path):
             return d
@@ -225,9 +228,9 @@ class DetectedHost:
         return d.replace(path=os.path.relpath(real, self.root), extra={**d.extra, "local": True})
 
 
-def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Any) -> Candidate:
-    return Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin="host", entry=e,
-                     host=d.to_json())
+def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Detected) -> Candidate:
+    return Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin=Origin.HOST, entry=e,
+                     host=d)
 
 
 #: detectors whose fingerprint is the found file's own (ckpm/detect/detectors/executable.py,

@@ -13,7 +13,7 @@ from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of,
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import matches
 from ckpm.resolve import explain
-from ckpm.resolve.candidates import Candidate, Req, ident_for
+from ckpm.resolve.candidates import Candidate, Origin, Req, ident_for
 from ckpm.resolve.engine import IncrementalResolution, Stuck, build_result
 from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostLookup, Pin
 from ckpm.resolve.provider import Provider, ResolutionReporter
@@ -221,7 +221,7 @@ def build_lock(
             p = packages.get(pid)
             if p is None:
                 p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
-                if c.origin in ("index", "git"):
+                if c.origin is not Origin.HOST:
                     p.sources, p.install = provisioning_of(c.entry)
                     run = (c.entry.raw or {}).get("run")
                     if isinstance(run, dict):
