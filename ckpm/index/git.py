@@ -223,7 +223,7 @@ class GitIndex(FileIndex):
         self.summary_cache = (summary_cache_path(cache_root(cache_dir), url), url)
         self.parsed_cache = parsed_cache_dir(cache_root(cache_dir), url)
         self.mirror = BareMirror(
-            self.remote_url, self.path, reporter=self.reporter if self.reporter is not None else Reporter(),
+            self.remote_url, self.path, reporter=self.reporter,
             offline=offline, deadline=deadline, limits=limits, error=IndexReadError, label=url, what="index ",
             noun="clone", clone_hint="check the URL (a local repository is written git+file:///path/to/index.git), "
                                      "your network and credentials",

@@ -24,7 +24,7 @@ A fetch moves and prunes refs but never deletes objects (libgit2 does not gc), s
 commit a lock pinned stays readable after its tag moved: :meth:`GitComponentSource.entry_at_commit`.
 
 Clones and fetches are bounded (:mod:`ckpm.index.transfer`) and hold the mirror's file lock
-(``<cache>/git/<key>.lock``); warnings go to the ``reporter`` (and stay in ``warnings``), and
+(``<cache>/git/<key>.lock``); warnings go to the ``reporter`` (which keeps them, once each), and
 clones and fetches are wrapped in ``reporter.progress("cloning <url>")`` / ``"fetching <url>"``.
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _norm_subdir(subdir: str | None) -> str | None:
 class GitComponentSource:
     """The versions of one component published as tags of a git repository.
 
-    ``reporter`` receives every warning (also kept in :attr:`warnings`), notes and progress;
+    ``reporter`` receives every warning (kept there, once each), notes and progress;
     ``deadline`` (a ``time.monotonic()`` value, also settable as an attribute) bounds every
     clone and fetch of the command; ``limits`` sets the per-transfer timeout and low-speed limit.
     """
@@ -113,13 +113,12 @@ class GitComponentSource:
         self.url = strip_git_plus(url)
         self.subdir = _norm_subdir(subdir)
         self.offline = offline
-        self.reporter = reporter
+        self.reporter = reporter if reporter is not None else Reporter()
         root = cache_root(cache_dir)
         self.path = root / "git" / cache_key(self.url)
         self.meta_dir = root / "git-meta"
-        self.warnings: list[str] = []
         self.mirror = BareMirror(
-            self.url, self.path, reporter=reporter if reporter is not None else Reporter(), offline=offline,
+            self.url, self.path, reporter=self.reporter, offline=offline,
             deadline=deadline, limits=limits, error=GitSourceError, label=self.url, what="", noun="mirror",
             clone_hint="check the git URL (a local repository is written file:///path/to/repo.git), "
                        "your network and credentials",
@@ -399,10 +398,7 @@ class GitComponentSource:
     # -- internals ------------------------------------------------------------------------
 
     def _warn(self, msg: str) -> None:
-        if msg not in self.warnings:
-            self.warnings.append(msg)
-        if self.reporter is not None:
-            self.reporter.warning(msg)
+        self.reporter.warning(msg)
 
     def _open(self) -> pygit2.Repository:
         return self.mirror.open()

@@ -16,6 +16,7 @@ from ckpm.index.base import Index
 from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
 from ckpm.model.source import GitSource, Source
+from ckpm.report import Reporter
 from ckpm.resolve.candidates import Candidate, Origin, Req
 
 ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
@@ -57,10 +58,10 @@ class CandidateFactory:
         git_source: Callable[[str, str | None], Any] | None = None,
         host: HostLookup | None = None,
         deadline: float | None = None,
-        reporter: Any = None,
+        reporter: Reporter | None = None,
         stored: frozenset[tuple[str, str, str]] = frozenset(),
     ) -> None:
-        self.reporter = reporter
+        self.reporter = reporter if reporter is not None else Reporter()
         self.stored = stored  # (name, version, target) already built in the store: preferred after the host
         self.indexes = list(indexes)
         self.main_target = main_target
@@ -116,7 +117,7 @@ class CandidateFactory:
                         entries = idx.entries(s.name)
                     except CkpmError as e:  # one refused file must not hide every other provider
                         message = f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}"
-                        (self.reporter.warning if self.reporter is not None else idx.warnings.append)(message)
+                        self.reporter.warning(message)
                         continue
                     out.extend((e, idx) for e in entries if tags <= e.tag_set)
         self._capability[tags] = out
@@ -146,8 +147,7 @@ class CandidateFactory:
                 if e is None:
                     e = src.entry_at(tv)
             except CkpmError as err:  # a broken tag must not hide the good ones, but the user hears of it
-                if self.reporter is not None:
-                    self.reporter.warning(f"{src.url}: tag {tv.tag} skipped: {err.message}")
+                self.reporter.warning(f"{src.url}: tag {tv.tag} skipped: {err.message}")
                 continue
             if e is not None:
                 yield e
@@ -166,8 +166,7 @@ class CandidateFactory:
         name = e.name
         message = (f"{name}: tag {tv.tag} of {src.url} moved from {pinned.rev[:12]} to {tv.commit[:12]}; "
                    f"keeping the locked {pinned.rev[:12]} (`ckpm lock --upgrade-package {name}` takes the new one)")
-        if self.reporter is not None:
-            self.reporter.warning(message)
+        self.reporter.warning(message)
         return e
 
     def unknown(self, key: str, reqs: Sequence[Req] = ()) -> UnknownComponent:

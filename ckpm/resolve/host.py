@@ -51,7 +51,7 @@ class DetectedHost:
         self.root = os.path.realpath(project_root) if project_root is not None else None
         self.local = os.path.join(self.root, LOCAL_ENV) if self.root and os.path.isdir(
             os.path.join(self.root, LOCAL_ENV)) else None
-        self.warnings: list[str] = []
+        self.reporter = self.settings.reporter  # every warning of detection and of the rules, once
         self._found: dict[str, list[Detected]] = {}
         self._facts: dict[str, Detected] | None = None
         self._cands: dict[str, list[Candidate]] = {}
@@ -67,12 +67,6 @@ class DetectedHost:
                 if os.path.exists(p):
                     return p
         return None
-
-    def _warn(self, messages: Sequence[str]) -> None:
-        for m in messages:
-            if m not in self.warnings:
-                self.warnings.append(m)
-        self.settings.reporter.warn_all(list(messages))
 
     # -- detection ----------------------------------------------------------------------
     def facts(self) -> dict[str, Detected]:
@@ -98,18 +92,14 @@ class DetectedHost:
         from ckpm.detect.rules import rules_of_entries
 
         entries, index = self._entries_from(name)
-        warnings: list[str] = []
-        rules = rules_of_entries(entries, origin=f"index {index}", warnings=warnings)
-        self._warn(warnings)
-        return rules
+        return rules_of_entries(entries, origin=f"index {index}", reporter=self.reporter)
 
     def _detect(self, rules: Mapping[str, Any], *, refresh: bool) -> Any:
         from ckpm.detect import detect
 
         res = detect(rules, refresh=refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
                      python=self.python, search_paths=[self.local] if self.local else (),
-                     path_roots=self.settings.roots(), owned=True)
-        self._warn(res.warnings)
+                     path_roots=self.settings.roots(), owned=True, reporter=self.reporter)
         return res
 
     def detected(self, names: Sequence[str]) -> dict[str, list[Detected]]:
@@ -117,7 +107,7 @@ class DetectedHost:
         todo = {n: self.rules_of(n) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
         if todo:
-            with self.settings.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
+            with self.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
                 res = self._detect(todo, refresh=self.refresh)
             if self._facts is None:
                 self._facts = res.facts
@@ -168,7 +158,7 @@ class DetectedHost:
             latest = entries[-1]
             for d in recs:
                 if try_version(d.version) is None:
-                    self._warn([f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored"])
+                    self.reporter.warning(f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored")
                     continue
                 if capability and d.extra.get("cross"):
                     continue  # a cross compiler does not build for this host
@@ -199,9 +189,7 @@ class DetectedHost:
                     es = idx.entries(name)
                 except CkpmError:
                     continue
-                warnings: list[str] = []
-                found = rule_by_id(rules_of_entries(es, origin=f"index {idx.name}", warnings=warnings), rule_id)
-                self._warn(warnings)
+                found = rule_by_id(rules_of_entries(es, origin=f"index {idx.name}", reporter=self.reporter), rule_id)
                 if found is not None:
                     return found
             raise first
@@ -211,11 +199,9 @@ class DetectedHost:
         the one at ``path`` first. ``path`` is only compared, never executed."""
         from ckpm.detect import recheck
 
-        warnings: list[str] = []
         found = recheck(name, rule, path=path, timeout=self.timeout, env=self.env, python=self.python,
                         search_paths=[self.local] if self.local else (), path_roots=self.settings.roots(),
-                        warnings=warnings)
-        self._warn(warnings)
+                        reporter=self.reporter)
         return [self._localise(d) for d in found]
 
     def _localise(self, d: Detected) -> Detected:

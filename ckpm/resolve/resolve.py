@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
+from ckpm.report import Reporter
 from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 from ckpm.index.base import Index
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies
@@ -98,7 +99,7 @@ def resolve_target(
     host: HostLookup | None = None,
     budget: Budget | None = None,
     extra: Sequence[Requirement] = (),
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     stored: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> TargetResult:
     """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError.
@@ -109,6 +110,7 @@ def resolve_target(
     second, confirming pass; an unsatisfiable closure is explained from the solver's core.
     """
     budget = budget or Budget()
+    reporter = reporter if reporter is not None else Reporter()
     deadline = budget.start()
     factory = CandidateFactory(
         indexes, main_target=target, host_target=host_target, pins=pins, prerelease=prerelease,
@@ -168,13 +170,12 @@ def _search(provider: Provider, rep: ResolutionReporter, roots: list[Req], budge
 
 
 def _complete(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, target: str,
-              causes: Any, progress: Any) -> tuple[Provider, ResolutionReporter]:
+              causes: Any, progress: Reporter) -> tuple[Provider, ResolutionReporter]:
     """The complete search; returns a provider that prefers its assignment, or raises the explanation."""
     from ckpm.resolve import sat
 
     factory = provider.factory
-    if progress is not None:
-        progress.update(f"resolving for {target}: complete search")
+    progress.update(f"resolving for {target}: complete search")
     try:
         problem = sat.collect(provider, roots)
         answer = sat.solve(problem, deadline=budget.deadline)
@@ -192,7 +193,7 @@ def _complete(provider: Provider, rep: ResolutionReporter, roots: list[Req], bud
         if causes is not None:
             raise explain.impossible(provider, target, causes)
         raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s", "the explanation of a conflict")
-    if answer.stopped_early and progress is not None:
+    if answer.stopped_early:
         progress.warning(f"resolving for {target}: the time budget ran out while looking for newer versions; "
                          "the lock is valid but may not hold the newest versions (raise --timeout)")
     factory.preferred = answer.assignment
