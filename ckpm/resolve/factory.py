@@ -17,7 +17,7 @@ from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
 from ckpm.model.source import GitSource, Source
 from ckpm.report import Reporter
-from ckpm.resolve.candidates import Candidate, Origin, Req
+from ckpm.resolve.candidates import ORIGIN_GIT, ORIGIN_HOST, ORIGIN_INDEX, Candidate, Origin, Req
 
 ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
 
@@ -207,7 +207,7 @@ class CandidateFactory:
             pin = self.pins.get(ident)
             pinned = pin.source if pin is not None and isinstance(pin.source, GitSource) else None
             for e in self.git_entries(url, subdir, first=pin.version if pin else None, pinned=pinned):
-                yield self._make(ident, key, target, e, Origin.GIT, None)
+                yield self._make(ident, key, target, e, ORIGIN_GIT, None)
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
         entries = self.index_entries(key, index_name)
@@ -226,13 +226,13 @@ class CandidateFactory:
                 return
         made = self._made.get(memo_key)
         if made is None:
-            made = self._made[memo_key] = [self._make(ident, key, target, e, Origin.INDEX, idx) for e, idx in entries]
+            made = self._made[memo_key] = [self._make(ident, key, target, e, ORIGIN_INDEX, idx) for e, idx in entries]
         yield from made
 
     def reasons_against(self, r: Req, c: Candidate) -> str | None:
         """Why ``c`` does not satisfy ``r`` (None when it does)."""
         req = r.req
-        if req.git and (c.origin is not Origin.GIT or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
+        if req.git and (c.origin is not ORIGIN_GIT or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
             return f"not from {req.git}"
         allow_pre = self.prerelease or c.locked or req.spec.names_prerelease
         if not req.spec.contains(c.version, prereleases=allow_pre):
@@ -299,8 +299,8 @@ class CandidateFactory:
         lst.sort(key=lambda c: c.version.sort_key, reverse=True)  # packaging's order, compared in C
         stored = self.stored
         if stored:
-            lst.sort(key=lambda c: (not c.locked, c.origin is not Origin.HOST,
+            lst.sort(key=lambda c: (not c.locked, c.origin is not ORIGIN_HOST,
                                     (c.name, c.version.text, c.target) not in stored))
         else:
-            lst.sort(key=lambda c: (not c.locked, c.origin is not Origin.HOST))
+            lst.sort(key=lambda c: (not c.locked, c.origin is not ORIGIN_HOST))
         return lst
