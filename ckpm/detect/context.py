@@ -20,8 +20,8 @@ from ckpm.detect.fingerprint import fingerprint_of
 from ckpm.detect.probe import ProbeOutput, run_probe, truncate
 from ckpm.detect.record import Detected
 from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical, denied
-from ckpm.report import Reporter
 from ckpm.model.targets import ARCH_ALIASES, host_arch, host_os, normalize_arch  # noqa: F401  (one spelling of platforms)
+from ckpm.report import Reporter
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")

@@ -14,8 +14,8 @@ from ckpm.detect.cache import HostProfile, default_cache_dir, profile_path
 from ckpm.detect.context import DetectContext
 from ckpm.detect.detectors.base import same_path
 from ckpm.detect.record import DetectionResult, Detected, rank
-from ckpm.report import Reporter
 from ckpm.detect.trust import BUILTIN_KINDS, MAX_VERSION, kind_of, rule_id, show_value, validate_rule, where
+from ckpm.report import Reporter
 
 if TYPE_CHECKING:
     from ckpm.detect.registry import DetectorRegistry
