@@ -296,11 +296,13 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
     from ckpm.detect import detect
     from ckpm.detect.rules import rules_from_index, rules_of_entries
 
+    settings = settings if settings is not None else Settings(cache_dir=cache_dir)
+    reporter = settings.reporter
+    said = len(reporter.warnings)  # the result lists what this detection said (rejected rules first)
     rules: dict[str, Any] = {}
-    warnings: list[str] = []
     if key is None:
         for idx in reversed(list(indexes)):
-            rules.update(rules_from_index(idx, origin=f"index {idx.name}", warnings=warnings))
+            rules.update(rules_from_index(idx, origin=f"index {idx.name}", reporter=reporter))
     else:
         k = key.lower()
         names: list[str] = []
@@ -317,15 +319,15 @@ def detect_host(indexes: Sequence[Index], *, key: str | None = None, manifest: P
         for n in sorted(set(names)):
             idx_of = next((idx for idx in indexes if idx.entries(n)), None)
             es = idx_of.entries(n) if idx_of is not None else []
-            r = rules_of_entries(es, origin=f"index {idx_of.name if idx_of else '?'}", warnings=warnings)
+            r = rules_of_entries(es, origin=f"index {idx_of.name if idx_of else '?'}", reporter=reporter)
             if r:
                 rules[n] = r
         if not rules:
             raise UnknownComponent(f"nothing in the index says how to detect {key!r}",
                                    hint="an index entry needs `detect` rules; see docs/detection.md")
-    settings = settings if settings is not None else Settings(cache_dir=cache_dir)
-    with settings.reporter.progress("detecting software on this host"):
+    with reporter.progress("detecting software on this host"):
         res = detect(rules, refresh=refresh or settings.refresh_host, cache_dir=cache_dir or settings.cache_dir,
-                     python=settings.python, env=settings.environ, path_roots=settings.roots(), owned=True)
-    res.warnings[:0] = [w for w in warnings if w not in res.warnings]
+                     python=settings.python, env=settings.environ, path_roots=settings.roots(), owned=True,
+                     reporter=reporter)
+    res.warnings = reporter.warnings[said:]
     return res

@@ -1,9 +1,11 @@
 """One channel for what the library has to tell a person: warnings and progress.
 
 The API takes a :class:`Reporter` (from :class:`ckpm.settings.Settings`) and passes it
-down to the index clients, git sources and the host adapter, as resolvelib passes its
-reporter to the resolver. The library never prints: the base class collects warnings
-(deduplicated, in order) and ignores progress; the CLI subclass shows a spinner on a
+down to the index clients, git sources, the candidate factory, the host adapter and
+detection, as resolvelib passes its reporter to the resolver. Each of those takes one
+always: given none, it makes a fresh base Reporter, so no part keeps warnings of its own.
+The library never prints: the base class collects warnings (deduplicated, in order: the
+warn-once of every part) and ignores progress; the CLI subclass shows a spinner on a
 terminal and prints warnings on stderr; ``--json`` carries the collected warnings in its
 envelope.
 """

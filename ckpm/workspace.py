@@ -83,8 +83,7 @@ class Workspace:
     @property
     def manifest(self) -> ProjectManifest:
         if self._manifest is None:
-            self._manifest = load_project(self.manifest_path)
-            self.reporter.warn_all(self._manifest.warnings)
+            self._manifest = load_project(self.manifest_path, self.reporter)
         return self._manifest
 
     def set_manifest(self, m: ProjectManifest) -> None:

@@ -66,7 +66,7 @@ def test_musl_from_a_fake_ldd(tmp_path):
                "Usage: ldd [options] [--] pathname", exit_code=1))
     ctx = DetectContext(env={"PATH": str(tmp_path)})
     assert libc.from_ldd(ctx) == ("musl", "1.2.4")
-    assert ctx.probes_run == 1 and ctx.warnings == []
+    assert ctx.probes_run == 1 and ctx.reporter.warnings == []
 
 
 @pytest.mark.parametrize("var", ["CKPM_OVERRIDE_GLIBC", "CKPM_OVERRIDE_LIBC"])
@@ -141,7 +141,7 @@ def test_cuda_smi_without_driver_is_absent_with_a_warning(tmp_path):
         "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", exit_code=9))
     ctx = DetectContext(env={"PATH": str(tmp_path)})
     assert cuda.detect(ctx, proc_version=str(tmp_path / "missing")) is None
-    assert len(ctx.warnings) == 1 and "couldn't communicate" in ctx.warnings[0]
+    assert len(ctx.reporter.warnings) == 1 and "couldn't communicate" in ctx.reporter.warnings[0]
 
 
 @pytest.mark.parametrize("driver, expected", [

@@ -10,6 +10,7 @@ import pytest
 
 from ckpm.detect import Detected, detect, match_recorded, recheck, rule_id
 from ckpm.detect.testing import runs_of, tool_script, write_exe
+from ckpm.report import Reporter
 
 VER = {"version_regex": r"tool (\d+\.\d+\.\d+)"}
 RULE = {"executable": ["tool", "tool-*"], **VER}
@@ -75,8 +76,9 @@ def test_same_version_at_another_path(found, tmp_path, monkeypatch):
 def test_broken_now_is_none_not_an_exception(found):
     bindir, counter, recs = found
     write_exe(bindir / "tool", tool_script(stderr="error while loading shared libraries", exit_code=127))
-    warnings: list[str] = []
-    now = recheck("tool", RULE, path=recs["tool"].path, warnings=warnings)
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    now = recheck("tool", RULE, path=recs["tool"].path, reporter=rep)
     assert not match_recorded(now, recs["tool"].path).same_path
     assert any("exited with 127" in w for w in warnings)
 
@@ -87,8 +89,9 @@ def test_hanging_now_times_out(found):
 
     bindir, counter, recs = found
     write_exe(bindir / "tool", f"exec {shutil.which('sleep', path='/usr/bin:/bin')} 30")
-    warnings: list[str] = []
-    now = recheck("tool", RULE, path=recs["tool"].path, timeout=0.3, warnings=warnings)
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    now = recheck("tool", RULE, path=recs["tool"].path, timeout=0.3, reporter=rep)
     assert not match_recorded(now, recs["tool"].path).same_path
     assert any("timed out after 0.3s" in w for w in warnings)
 
@@ -111,14 +114,15 @@ def test_a_lock_record_naming_a_shell_runs_nothing(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     hostile = {"executable": "/bin/sh", "version_args": ["-c", f"touch {marker}; echo 1.0"]}
-    warnings: list[str] = []
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
     # a harmless-looking rule with the path of a shell: the path is only compared
     assert recheck("evil", {"executable": "ckpm-surely-absent-tool", "version_args": ["--version"]},
                    path="/bin/sh") == []
-    assert recheck("evil", hostile, path="/bin/sh", warnings=warnings) == []
+    assert recheck("evil", hostile, path="/bin/sh", reporter=rep) == []
     assert not marker.exists()
     assert any("executable '/bin/sh' must be a bare name" in w for w in warnings)
     args_only = {"executable": "sh", "version_args": ["-c", f"touch {marker}"]}
-    assert recheck("evil", args_only, path="/bin/sh", warnings=warnings) == []
+    assert recheck("evil", args_only, path="/bin/sh", reporter=rep) == []
     assert not marker.exists()
     assert any("version_args ['-c', " in w for w in warnings)

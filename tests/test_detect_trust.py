@@ -22,6 +22,7 @@ from ckpm.detect.testing import tool_script, write_exe
 from ckpm.detect.trust import VERSION_ARGS, Roots
 from ckpm.index.writer import init_index, write_component
 from ckpm.testing import entry
+from ckpm.report import Reporter
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_VERSION = "7.7.7"  # what the fake private key holds: it must never reach a result
@@ -90,8 +91,9 @@ def test_hostile_index_through_rules_from_index(tmp_path: Path, marker: Path, en
     for name, rules in hostile_rules(tmp_path, marker).items():
         write_component(idx, [entry(name, "1.0", kind="tool", detect=rules)])
     write_component(idx, [entry("tool-ok", "1.0", kind="tool", detect=[{"executable": ["ok"]}])])
-    warnings: list[str] = []
-    got = rules_from_index(open_index(str(idx)), origin="index lab", warnings=warnings)
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    got = rules_from_index(open_index(str(idx)), origin="index lab", reporter=rep)
     # a component whose rules are all rejected has none left; path roots are checked at detection
     assert list(got) == ["evil-ssh", "evil-ssh-name", "tool-ok"]
     for name, text in EXPECTED.items():
@@ -175,8 +177,9 @@ def test_version_args_in_the_fixed_set(args: object) -> None:
 def test_every_rule_of_the_embedded_index_is_valid() -> None:
     from ckpm.index import open_index
 
-    warnings: list[str] = []
-    rules = rules_from_index(open_index(None), origin="index default", warnings=warnings)
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    rules = rules_from_index(open_index(None), origin="index default", reporter=rep)
     assert warnings == []
     assert len(rules) > 10 and any("gcc-[0-9]*" in json.dumps(r) for rs in rules.values() for r in rs)
 
@@ -207,8 +210,9 @@ def test_rules_of_entries_numbers_rules_in_their_entry() -> None:
     from ckpm.model.entry import IndexEntry
 
     e = IndexEntry.from_json(entry("tool-ok", "1.0", detect=[{"executable": "ok"}, {"executable": "/bin/sh"}]))
-    warnings: list[str] = []
-    assert rules_of_entries([e], origin="index lab", warnings=warnings) == [{"executable": "ok"}]
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    assert rules_of_entries([e], origin="index lab", reporter=rep) == [{"executable": "ok"}]
     assert warnings == ["index lab: component tool-ok: detect rule 2: executable '/bin/sh' must be a bare name "
                         "(no path, no leading '-', '.' or '~'); it is searched on PATH; rule ignored"]
 

@@ -309,6 +309,6 @@ def test_embedded_index_reads_without_warnings():
     for n in idx.all_names():
         assert idx.entries(n)
     assert len(idx.summaries()) == len(EXPECTED)
-    assert idx.warnings == []
+    assert idx.reporter.warnings == []
     summaries, problems = parse_summary_text((INDEX / SUMMARY).read_text(encoding="utf-8"), SUMMARY)
     assert problems == [] and [s.name for s in summaries] == sorted(EXPECTED)

@@ -54,7 +54,7 @@ def test_versions_from_tags(mytool, cache: Path) -> None:
         ("1.3.0", "1.3.0", tags["1.3.0"]),
     ]
     assert all(isinstance(tv, TaggedVersion) and len(tv.commit) == 40 for tv in vs)
-    assert src.warnings == []
+    assert src.reporter.warnings == []
     assert src.find("1.2") == vs[0] and src.find("v1.3.0") == vs[1] and src.find("9") is None
     assert (cache / "git" / cache_key(mytool.url) / "HEAD").is_file()
 
@@ -72,7 +72,7 @@ def test_entry_at_reads_the_manifest(mytool, cache: Path) -> None:
     assert src.entry_at(old).version_text == "1.2.0"
     assert src.entry_at(old).source["tag"] == "v1.2.0"
     assert [x.version_text for x in src.entries()] == ["1.2.0", "1.3.0"]
-    assert src.warnings == []
+    assert src.reporter.warnings == []
 
 
 def test_git_plus_url_is_accepted(mytool, cache: Path) -> None:
@@ -88,7 +88,7 @@ def test_tag_without_manifest_is_skipped(git_repo_factory, cache: Path) -> None:
     })
     src = GitComponentSource(repo.url, cache_dir=cache)
     assert [tv.tag for tv in src.versions()] == ["v0.2.0"]
-    assert len(src.warnings) == 1 and "v0.1.0" in src.warnings[0] and "ckpm.toml" in src.warnings[0]
+    assert len(src.reporter.warnings) == 1 and "v0.1.0" in src.reporter.warnings[0] and "ckpm.toml" in src.reporter.warnings[0]
 
 
 def test_tag_wins_over_manifest_version(git_repo_factory, cache: Path) -> None:
@@ -97,8 +97,8 @@ def test_tag_wins_over_manifest_version(git_repo_factory, cache: Path) -> None:
     src = GitComponentSource(repo.url, cache_dir=cache)
     a, b = (src.entry_at(tv) for tv in src.versions())
     assert (a.version_text, b.version_text) == ("2.0.0", "2.1.0")
-    assert len(src.warnings) == 1
-    assert "v2.0.0" in src.warnings[0] and "1.9.0" in src.warnings[0] and "tag wins" in src.warnings[0]
+    assert len(src.reporter.warnings) == 1
+    assert "v2.0.0" in src.reporter.warnings[0] and "1.9.0" in src.reporter.warnings[0] and "tag wins" in src.reporter.warnings[0]
 
 
 def test_invalid_manifest_at_one_tag(git_repo_factory, cache: Path) -> None:
@@ -109,7 +109,7 @@ def test_invalid_manifest_at_one_tag(git_repo_factory, cache: Path) -> None:
         src.entry_at(v1)
     assert "v1.0.0" in ei.value.message and "invalid TOML" in ei.value.message
     assert [e.version_text for e in src.entries()] == ["1.1.0"]
-    assert any("v1.0.0 skipped" in w for w in src.warnings)
+    assert any("v1.0.0 skipped" in w for w in src.reporter.warnings)
 
 
 def test_moved_tag_is_seen_after_refresh(mytool, cache: Path) -> None:
@@ -222,4 +222,4 @@ def test_fetch_failure_with_mirror_warns(mytool, cache: Path) -> None:
     shutil.rmtree(mytool.path)
     src.refresh()
     assert len(src.versions()) == n
-    assert len(src.warnings) == 1 and "cannot fetch" in src.warnings[0] and mytool.url in src.warnings[0]
+    assert len(src.reporter.warnings) == 1 and "cannot fetch" in src.reporter.warnings[0] and mytool.url in src.reporter.warnings[0]

@@ -76,10 +76,10 @@ def test_line_of_another_component_is_skipped_and_reported(libb_index: Path) -> 
     assert [e.name for e in idx.entries("libb")] == ["libb", "libb"]
     assert _versions(idx, "liba") == ["1.0"]  # liba's own file; 9.0 is nowhere
     where = libb_index / LIBB
-    assert idx.warnings == [f"{where}:2: name 'liba' does not match the file, which holds 'libb'; line skipped"]
-    assert rep.warnings == idx.warnings
+    assert idx.reporter.warnings == [f"{where}:2: name 'liba' does not match the file, which holds 'libb'; line skipped"]
+    assert rep.warnings == idx.reporter.warnings
     _versions(idx, "libb")
-    assert len(idx.warnings) == 1  # memoised: reported once
+    assert len(idx.reporter.warnings) == 1  # memoised: reported once
 
 
 def test_add_libb_never_locks_liba(libb_index: Path, tmp_path: Path) -> None:
@@ -148,8 +148,8 @@ def test_bad_line_is_skipped_and_reported(index_factory, bad: str, what: str) ->
     _add_lines(root, "libb", bad, _line(entry("libb", "2.0")))
     idx = FolderIndex(root)
     assert _versions(idx, "libb") == ["1.0", "2.0"]  # the rest of the file still works
-    assert len(idx.warnings) == 1
-    (msg,) = idx.warnings
+    assert len(idx.reporter.warnings) == 1
+    (msg,) = idx.reporter.warnings
     assert msg.startswith(f"{root / LIBB}:2: ") and msg.endswith("; line skipped")
     assert what.replace(",", "") in msg.replace(",", "")
     assert _printable(msg) and len(msg) < 400
@@ -166,7 +166,7 @@ def test_control_characters_are_escaped_for_the_reporter(index_factory) -> None:
     _add_lines(root, "libb", '{"name":"x\\u001b]0;pwned\\u0007","version":"1"}', '{"name":"\\u009b31m","version":"1"}')
     idx = open_index(str(root), reporter=Collect())
     assert _versions(idx, "libb") == ["1.0"]
-    assert len(seen) == 2 and seen == idx.warnings
+    assert len(seen) == 2 and seen == idx.reporter.warnings
     assert r"'x\x1b]0;pwned\x07'" in seen[0] and r"'\x9b31m'" in seen[1]
     assert all(_printable(m) for m in seen)
 
@@ -176,8 +176,8 @@ def test_many_bad_lines_are_counted_not_listed(index_factory) -> None:
     _add_lines(root, "libb", *(['{"name":"nope"'] * 100))
     idx = FolderIndex(root)
     assert _versions(idx, "libb") == ["1.0"]
-    assert len(idx.warnings) == 21
-    assert idx.warnings[-1] == f"{root / LIBB}: 80 more bad lines skipped"
+    assert len(idx.reporter.warnings) == 21
+    assert idx.reporter.warnings[-1] == f"{root / LIBB}: 80 more bad lines skipped"
 
 
 def test_a_file_with_no_good_line_is_an_unknown_component(libb_index: Path) -> None:
@@ -185,7 +185,7 @@ def test_a_file_with_no_good_line_is_an_unknown_component(libb_index: Path) -> N
     p.write_text(_line(entry("liba", "9.0")) + "\n")
     idx = FolderIndex(libb_index)
     assert idx.entries("libb") == []
-    assert len(idx.warnings) == 1
+    assert len(idx.reporter.warnings) == 1
 
 
 # -- 1, 6: size and version caps ----------------------------------------------------------------
@@ -303,7 +303,7 @@ def test_summary_bad_lines_are_skipped_and_never_rewritten(index_factory) -> Non
     idx = FolderIndex(root, reporter=rep)
     sums = {x.name: x.versions for x in idx.summaries()}
     assert sums == {"liba": ("1.0",), "libb": ("1.0",)}
-    w = idx.warnings
+    w = idx.reporter.warnings
     assert len(w) == 5 and w == rep.warnings
     assert w[0] == (f"{s}:3: name '../../../etc/passwd' is not a valid component name "
                     f"([a-z0-9][a-z0-9._-]*, at most 64 characters); line skipped")
@@ -388,7 +388,7 @@ def test_every_client_completes_the_protocol(index_factory, git_index_factory, h
     for idx in clients:
         assert isinstance(idx, Index)
         assert idx.all_names() == ["liba", "libb"]
-        assert idx.warnings == []
+        assert idx.reporter.warnings == []
         idx.update()
         assert _versions(idx, "liba") == ["1.0"]
         idx.close()
@@ -413,7 +413,7 @@ def test_stale_summary_left_out_by_folder_and_git(index_factory, git_index_facto
     (root / LIBB).unlink()  # deleted by hand; summary.jsonl not rebuilt
     idx = FolderIndex(root)
     assert [s.name for s in idx.summaries()] == ["liba"]
-    assert idx.warnings == [f"{root / SUMMARY}: 'libb' has no component file (a stale summary; "
+    assert idx.reporter.warnings == [f"{root / SUMMARY}: 'libb' has no component file (a stale summary; "
                             "`ckpm index reindex` rebuilds it); left out"]
     assert idx.all_names() == ["liba"]
     assert api.search([idx], tags="x") == []
@@ -424,7 +424,7 @@ def test_stale_summary_left_out_by_folder_and_git(index_factory, git_index_facto
                    for p in gi.folder.rglob("*") if p.is_file()}, "delete libb, keep the summary")
     g = GitIndex(gi.url, cache_dir=ckpm_cache_dir)
     assert [s.name for s in g.summaries()] == ["liba"]
-    assert any("'libb' has no component file" in w for w in g.warnings)
+    assert any("'libb' has no component file" in w for w in g.reporter.warnings)
 
 
 def test_http_stale_summary_is_tolerated(index_factory, http_index_server, ckpm_cache_dir: Path) -> None:
@@ -450,7 +450,7 @@ def test_git_index_skips_bad_lines(git_index_factory, ckpm_cache_dir: Path) -> N
     idx = open_index(gi.url, cache_dir=ckpm_cache_dir, reporter=rep)
     assert isinstance(idx, GitIndex)
     assert _versions(idx, "libb") == ["1.0", "2.0"]
-    assert rep.warnings == idx.warnings == [
+    assert rep.warnings == idx.reporter.warnings == [
         f"{gi.url}#{LIBB}:2: name 'liba' does not match the file, which holds 'libb'; line skipped",
         f"{gi.url}#{LIBB}:3: a string holds a lone surrogate (\\ud800); line skipped",
     ]
@@ -477,7 +477,7 @@ def test_http_index_skips_bad_lines(index_factory, http_index_server, ckpm_cache
     assert _versions(idx, "libb") == ["1.0", "2.0"]
     assert [s.name for s in idx.summaries()] == ["libb"]
     base = http_index_server.url + "/"
-    assert rep.warnings == idx.warnings == [
+    assert rep.warnings == idx.reporter.warnings == [
         f"{base}{LIBB}:2: name 'liba' does not match the file, which holds 'libb'; line skipped",
         f"{base}{SUMMARY}:2: name '../../../etc/passwd' is not a valid component name "
         "([a-z0-9][a-z0-9._-]*, at most 64 characters); line skipped",
@@ -622,4 +622,4 @@ def test_stale_summary_check_counts_files_as_a_stat_would(index_factory, tmp_pat
     names = [s.name for s in idx.summaries()]
     assert names == ["liba", "libd"]
     assert names == [n for n in sorted(comps) if os.path.isfile(root / entry_path(n))]
-    assert len(idx.warnings) == 3
+    assert len(idx.reporter.warnings) == 3

@@ -91,4 +91,4 @@ def test_index_factory_writes_only_valid_lines(index_factory) -> None:
         index_factory.append(root, entry("libb", "1" * 10_000))
     idx = FolderIndex(root)
     assert [e.version_text for e in idx.entries("libb")] == ["1.0"]
-    assert [s.name for s in idx.summaries()] == ["libb"] and idx.warnings == []
+    assert [s.name for s in idx.summaries()] == ["libb"] and idx.reporter.warnings == []

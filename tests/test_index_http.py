@@ -48,7 +48,7 @@ def test_reads_only_the_files_it_needs(served, http_index_server, cache: Path) -
     assert dict(http_index_server.hits) == {"config.json": 1, A: 1, B: 1}
     assert idx.name == "web"
     assert idx.revision() is None
-    assert idx.warnings == []
+    assert idx.reporter.warnings == []
     assert (cache / "index-http" / cache_key(http_index_server.url) / A).is_file()
 
 
@@ -109,7 +109,7 @@ def test_offline_uses_only_the_cache(served, http_index_server, cache: Path) -> 
     with pytest.raises(IndexReadError, match="not in the cache") as ei:
         offline.entries("lib-b")
     assert B in ei.value.message
-    assert offline.warnings == []
+    assert offline.reporter.warnings == []
 
 
 def test_server_down_is_a_clear_error(http_index_server, cache: Path) -> None:
@@ -129,8 +129,8 @@ def test_server_down_with_cache_warns_and_uses_it(served, http_index_server, cac
     http_index_server.stop()
     idx = HttpIndex(url, cache_dir=cache, timeout=2)
     assert _versions(idx, "lib-a") == ["1.0", "1.1"]
-    assert len(idx.warnings) == 2  # config.json and lib-a
-    assert all("using the cached copy" in w and url in w for w in idx.warnings)
+    assert len(idx.reporter.warnings) == 2  # config.json and lib-a
+    assert all("using the cached copy" in w and url in w for w in idx.reporter.warnings)
     with pytest.raises(IndexReadError, match="cannot read index file"):
         idx.entries("lib-b")  # never cached
 
@@ -182,7 +182,7 @@ def test_server_error_falls_back_to_cache(served, http_index_server, cache: Path
     http_index_server.errors[A] = 503
     idx = HttpIndex(http_index_server.url, cache_dir=cache)
     assert _versions(idx, "lib-a") == ["1.0", "1.1"]
-    assert idx.warnings == [f"{http_index_server.url}/{A}: HTTP 503 Service Unavailable; using the cached copy"]
+    assert idx.reporter.warnings == [f"{http_index_server.url}/{A}: HTTP 503 Service Unavailable; using the cached copy"]
     http_index_server.errors[B] = 503
     with pytest.raises(IndexReadError, match="HTTP 503") as ei:
         idx.entries("lib-b")

@@ -155,7 +155,7 @@ def test_a_file_with_bad_lines_is_not_kept_and_warns_every_time(tmp_path: Path) 
     for _ in range(2):
         idx = FolderIndex(root, cache_dir=cache)
         assert [e.version_text for e in idx.entries("zlib")] == ["1.3"]
-        assert len(idx.warnings) == 1 and idx.warnings[0].startswith(f"{p}:2:")
+        assert len(idx.reporter.warnings) == 1 and idx.reporter.warnings[0].startswith(f"{p}:2:")
     assert not list((cache / "index-parsed").glob("*/zlib"))
 
 
@@ -165,7 +165,7 @@ def test_an_unwritable_cache_is_only_slower(tmp_path: Path) -> None:
     (cache / "index-parsed").write_text("a file where the folder would be")
     idx = FolderIndex(root, cache_dir=cache)
     assert [e.version_text for e in idx.entries("zlib")] == ["1.3"]
-    assert idx.warnings == []
+    assert idx.reporter.warnings == []
 
 
 def test_a_git_index_is_keyed_by_blob(git_index_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

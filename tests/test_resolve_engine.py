@@ -22,7 +22,7 @@ from ckpm.model.targets import host_target
 from ckpm.model.version import parse_specifier, parse_version
 from ckpm.resolve.engine import IncrementalResolution
 from ckpm.resolve.factory import CandidateFactory
-from ckpm.resolve.provider import Provider, Reporter
+from ckpm.resolve.provider import Provider, ResolutionReporter
 from ckpm.resolve.resolve import Budget, resolve_target, root_requirements
 
 VERSIONS = [f"{1 + i // 4}.{i % 4}.0" for i in range(8)]
@@ -91,7 +91,7 @@ def test_the_incremental_loop_pins_what_resolvelib_pins(tmp_path: Path, seed: in
         factory = CandidateFactory([idx], main_target=host, host_target=host)
         reqs = root_requirements(deps_of(roots), host, host, host)
         provider = Provider(factory, root_idents={r.ident for r in reqs})
-        reporter = Reporter()
+        reporter = ResolutionReporter()
         try:
             state = cls(provider, reporter).resolve(reqs, max_rounds=20_000)
             results.append(({k: c.version.text for k, c in state.mapping.items()}, reporter.backtracks))
@@ -242,7 +242,7 @@ def test_incompatibilities_stay_free_of_duplicates_across_backjumps(tmp_path: Pa
         idx = open_index(str(tmp_path / f"i{seed}"))
         factory = CandidateFactory([idx], main_target=host, host_target=host)
         reqs = root_requirements(deps_of(roots), host, host, host)
-        resolution = IncrementalResolution(Provider(factory, root_idents={r.ident for r in reqs}), Reporter())
+        resolution = IncrementalResolution(Provider(factory, root_idents={r.ident for r in reqs}), ResolutionReporter())
         try:
             resolution.resolve(reqs, max_rounds=20_000)
         except Exception:

@@ -169,7 +169,7 @@ def test_the_providers_range_answers_change_nothing_in_a_resolution(tmp_path: Pa
     backtracks and pins as with every candidate checked against every requirement."""
     from ckpm.model.targets import host_target
     from ckpm.resolve.engine import IncrementalResolution
-    from ckpm.resolve.provider import Provider, Reporter
+    from ckpm.resolve.provider import Provider, ResolutionReporter
     from ckpm.resolve.resolve import root_requirements
     from test_resolve_engine import conflict_graph, deps_of  # tests/ is on sys.path (pytest prepends it)
 
@@ -182,7 +182,7 @@ def test_the_providers_range_answers_change_nothing_in_a_resolution(tmp_path: Pa
         f = CandidateFactory([open_index(str(tmp_path / "index"))], main_target=host, host_target=host)
         reqs = root_requirements(deps_of(roots), host, host, host)
         provider = Provider(f, root_idents={r.ident for r in reqs})
-        reporter = Reporter()
+        reporter = ResolutionReporter()
         try:
             state = IncrementalResolution(provider, reporter).resolve(reqs, max_rounds=20_000)
             outcome: Any = {k: c.version.text for k, c in state.mapping.items()}
@@ -200,7 +200,7 @@ def _collected(tmp_path: Path, seed: int, **factory: Any) -> tuple[Any, Candidat
     from ckpm.model.targets import host_target
     from ckpm.resolve import sat
     from ckpm.resolve.engine import IncrementalResolution
-    from ckpm.resolve.provider import Provider, Reporter
+    from ckpm.resolve.provider import Provider, ResolutionReporter
     from ckpm.resolve.resolve import root_requirements
     from test_resolve_engine import conflict_graph, deps_of  # tests/ is on sys.path (pytest prepends it)
 
@@ -210,7 +210,7 @@ def _collected(tmp_path: Path, seed: int, **factory: Any) -> tuple[Any, Candidat
     reqs = root_requirements(deps_of(roots), host, host, host)
     provider = Provider(f, root_idents={r.ident for r in reqs})
     try:
-        IncrementalResolution(provider, Reporter(), stuck_after=3).resolve(reqs, max_rounds=20_000)
+        IncrementalResolution(provider, ResolutionReporter(), stuck_after=3).resolve(reqs, max_rounds=20_000)
     except Exception:  # stuck, or impossible: what matters is the views it left
         pass
     return sat.collect(provider, reqs), f

@@ -101,8 +101,8 @@ def test_bad_lines_are_reported_on_every_search_cached_or_not(tmp_path: Path) ->
     for _ in range(2):
         idx = FolderIndex(root, cache_dir=cache)
         assert _seen(idx)["lib-a"][2] == ("1.0", "1.1")
-        assert [w.split(": ", 1)[0] for w in idx.warnings] == [f"{p}:3", f"{p}:4"]
-        assert "line skipped" in idx.warnings[0] and "other" in idx.warnings[1]
+        assert [w.split(": ", 1)[0] for w in idx.reporter.warnings] == [f"{p}:3", f"{p}:4"]
+        assert "line skipped" in idx.reporter.warnings[0] and "other" in idx.reporter.warnings[1]
 
 
 def test_a_file_over_its_cap_is_left_out_with_a_warning(tmp_path: Path) -> None:
@@ -113,7 +113,7 @@ def test_a_file_over_its_cap_is_left_out_with_a_warning(tmp_path: Path) -> None:
     p.write_text(p.read_text() + "\n" * (MAX_FILE_BYTES + 1))
     idx = FolderIndex(root, cache_dir=cache)
     assert set(_seen(idx)) == {"zlib"}
-    assert any("over the cap" in w for w in idx.warnings)
+    assert any("over the cap" in w for w in idx.reporter.warnings)
 
 
 def test_the_scan_agrees_with_reading_every_entry(tmp_path: Path) -> None:
@@ -306,7 +306,7 @@ def test_a_published_summary_with_bad_lines_is_not_kept_and_warns_every_time(tmp
     for _ in range(2):
         idx = FolderIndex(root, cache_dir=cache)
         assert {s.name for s in idx.summaries()} == {"lib-a", "zlib"}
-        assert any("summary.jsonl" in w for w in idx.warnings)
+        assert any("summary.jsonl" in w for w in idx.reporter.warnings)
     assert not published_path(cache_path(cache, str(root.resolve()))).exists()
 
 

@@ -445,7 +445,7 @@ def test_a_git_export_keeps_links_inside_the_tree(tmp_path: Path) -> None:
     assert (dest / "a.txt").read_bytes() == b"data" and os.readlink(dest / "ok") == "a.txt"
     assert not os.path.lexists(dest / "up") and not os.path.lexists(dest / "abs")
     assert not os.path.lexists(dest / "d" / "deep")
-    assert sum("leads outside the tree" in w for w in src.warnings) == 3
+    assert sum("leads outside the tree" in w for w in src.reporter.warnings) == 3
 
 
 def test_fetch_downloads_a_transitive_package_and_builds_nothing(tmp_path: Path, mirror: Mirror) -> None:

@@ -406,7 +406,7 @@ def test_slow_server_with_a_cached_copy_warns_through_the_reporter(served_index,
     slow = HttpIndex(server.url, cache_dir=cache, limits=FAST, reporter=rep)
     assert slow.name == "web"
     want = f"{server.url}/config.json: too slow (fewer than 100 bytes in 1 s); using the cached copy"
-    assert rep.warnings == [want] and slow.warnings == [want]
+    assert rep.warnings == [want] and slow.reporter.warnings == [want]
     assert rep.labels == [f"fetching {server.url}/config.json"]
 
 
@@ -525,7 +525,7 @@ def test_git_fetch_timeout_keeps_the_cached_mirror(git_repo_factory, raw_server,
     src = GitComponentSource(url, cache_dir=cache, limits=FAST, reporter=rep)
     assert [tv.tag for tv in src.versions()] == ["v1.0.0", "v1.1.0"]  # the cached tags
     assert len(rep.warnings) == 1 and url in rep.warnings[0] and "too slow" in rep.warnings[0]
-    assert src.warnings == rep.warnings
+    assert src.reporter.warnings == rep.warnings
     assert rep.labels == [f"fetching {url}"]
     with pytest.raises(GitSourceError, match="too slow") as ei:  # where the tag is now is unknown
         src.commit_of("v1.0.0")
@@ -617,7 +617,7 @@ def test_concurrent_processes_fetch_one_mirror(git_repo_factory, tmp_path: Path)
             src = GitComponentSource({origin.url!r}, cache_dir={str(cache)!r})
             src.refresh()
             assert len(src.versions()) >= 3, src.versions()
-            assert src.warnings == [], src.warnings
+            assert src.reporter.warnings == [], src.reporter.warnings
         print("ok")
     """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -676,7 +676,7 @@ def test_git_source_warnings_go_to_the_reporter(git_repo_factory, tmp_path: Path
     assert [e.version_text for e in src.entries()] == ["1.0.0"]
     assert any("tag v1.1.0 has no ckpm.toml" in w for w in rep.warnings)
     assert any("tag v1.2.0 skipped" in w for w in rep.warnings)
-    assert rep.warnings == src.warnings
+    assert rep.warnings == src.reporter.warnings
 
 
 def test_old_commit_of_a_moved_tag_stays_readable(git_repo_factory, tmp_path: Path) -> None:

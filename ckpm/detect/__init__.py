@@ -19,6 +19,7 @@ from ckpm.detect.trust import rule_id, validate_rule
 
 if TYPE_CHECKING:
     from ckpm.detect.engine import Rechecked
+    from ckpm.report import Reporter
 
 __all__ = ["Detected", "DetectionResult", "detect", "host_facts", "recheck", "match_recorded", "Rechecked",
            "fingerprint_of", "rule_id", "validate_rule", "invalid_overrides"]
@@ -51,6 +52,7 @@ def detect(
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
     owned: bool = False,
+    reporter: Reporter | None = None,
 ) -> DetectionResult:
     """Run every rule (component name → its ``detect`` rules) and the host facts.
 
@@ -66,13 +68,14 @@ def detect(
     data (ckpm passes it for every index's rules), so each may only run executables that
     belong to its component (:func:`ckpm.detect.trust.belongs_to`); the default trusts the
     caller's own rules on that point (every other limit holds for all rules).
-    Never raises for a failing probe or a rejected rule: see ``warnings``.
+    Never raises for a failing probe or a rejected rule: each is a warning to ``reporter``
+    (said once), and the result's ``warnings`` lists what this run said.
     """
     from ckpm.detect.engine import run_detection
 
     return run_detection(rules, refresh=refresh, cache_dir=cache_dir, timeout=timeout,
                          search_paths=search_paths, python=python, env=env, path_roots=path_roots,
-                         origin=origin, owned=owned)
+                         origin=origin, owned=owned, reporter=reporter)
 
 
 def recheck(
@@ -86,7 +89,7 @@ def recheck(
     search_paths: Sequence[str] = (),
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
-    warnings: list[str] | None = None,
+    reporter: Reporter | None = None,
     owned: bool = True,
 ) -> list[Detected]:
     """Re-check what a lock pinned: run ``rule`` (looked up again in the index by its
@@ -97,13 +100,13 @@ def recheck(
     component ``name`` and the recorded ``path``, which is only compared (never executed).
     For a host fact (``name`` starting with ``__``, ``rule`` None) the facts are recomputed,
     overrides applied. Use :func:`match_recorded` to tell "same version at another path"
-    from "missing". ``warnings`` (a list) receives what went wrong. The rule is an index's
+    from "missing". ``reporter`` receives what went wrong. The rule is an index's
     (``owned``, the default): it may only run executables that belong to ``name``.
     """
     from ckpm.detect.engine import recheck_rule
 
     return recheck_rule(name, rule, path=path, timeout=timeout, env=env, python=python, search_paths=search_paths,
-                        path_roots=path_roots, origin=origin, warnings=warnings, owned=owned)
+                        path_roots=path_roots, origin=origin, reporter=reporter, owned=owned)
 
 
 def match_recorded(found: Sequence[Detected], path: str | None, version: str | None = None) -> "Rechecked":

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any, Sequence
 
+from ckpm.report import Reporter
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ckpm.detect", description="Detect host facts and installed software.")
@@ -28,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_rules(args: argparse.Namespace, warnings: list[str] | None = None) -> dict[str, Any]:
+def load_rules(args: argparse.Namespace, reporter: Reporter | None = None) -> dict[str, Any]:
     rules: dict[str, Any] = {}
     if args.index:
         from ckpm.detect.rules import rules_from_index
@@ -36,7 +38,7 @@ def load_rules(args: argparse.Namespace, warnings: list[str] | None = None) -> d
 
         idx = open_index(None if args.index == "embedded" else args.index)
         origin = f"index {getattr(idx, 'name', None) or args.index}"
-        rules.update(rules_from_index(idx, origin=origin, warnings=warnings))
+        rules.update(rules_from_index(idx, origin=origin, reporter=reporter))
     if args.rules:
         text = sys.stdin.read() if args.rules == "-" else open(args.rules, encoding="utf-8").read()
         data = json.loads(text)
@@ -48,9 +50,9 @@ def load_rules(args: argparse.Namespace, warnings: list[str] | None = None) -> d
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    rejected: list[str] = []
+    reporter = Reporter()  # the index's rejected rules, then what detection said
     try:
-        rules = load_rules(args, rejected)
+        rules = load_rules(args, reporter)
     except (OSError, ValueError) as e:
         print(f"error: cannot read rules: {e}", file=sys.stderr)
         return 2
@@ -60,9 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ckpm.detect import detect
 
     result = detect(rules, refresh=args.refresh, cache_dir=args.cache_dir, timeout=args.timeout,
-                    search_paths=args.search_path, python=args.python, path_roots=args.path_root)
+                    search_paths=args.search_path, python=args.python, path_roots=args.path_root,
+                    reporter=reporter)
     # (a RULES.json file is the user's own; an index's rules were checked by rules_from_index)
-    result.warnings[:0] = rejected
+    result.warnings = list(reporter.warnings)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")

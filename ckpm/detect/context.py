@@ -21,6 +21,7 @@ from ckpm.detect.probe import ProbeOutput, run_probe, truncate
 from ckpm.detect.record import Detected
 from ckpm.detect.trust import MAX_GLOB_MATCHES, Roots, canonical, denied
 from ckpm.model.targets import ARCH_ALIASES, host_arch, host_os, normalize_arch  # noqa: F401  (one spelling of platforms)
+from ckpm.report import Reporter
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 _VAR = re.compile(r"\$(\w+)|\$\{([^}]+)\}")
@@ -48,7 +49,9 @@ class DetectContext:
         refresh: bool = False,
         jobs: int = 8,
         path_roots: Sequence[str | os.PathLike[str]] = (),
+        reporter: Reporter | None = None,
     ) -> None:
+        self.reporter = reporter if reporter is not None else Reporter()  # receives every warning, once
         self.timeout = float(timeout)
         self.jobs = max(1, int(jobs))
         self.env: dict[str, str] = dict(os.environ if env is None else env)
@@ -58,7 +61,6 @@ class DetectContext:
         self.refresh = refresh
         self.path_roots = [os.fspath(p) for p in path_roots]
         self._roots: Roots | None = None
-        self.warnings: list[str] = []
         self.probes_run = 0
         self.cache_hits = 0
         self.cache_misses = 0
@@ -69,9 +71,13 @@ class DetectContext:
     # -- warnings and probes -------------------------------------------------------------
 
     def warn(self, message: str) -> None:
-        """Record a non-fatal problem (shown to the user, never raised)."""
+        """A non-fatal problem (shown to the user, never raised): to the reporter, or, while a
+        memoised value is computed, kept with it (and said when the value is used)."""
         buf = getattr(self._local, "warnings", None)
-        (buf if buf is not None else self.warnings).append(message)
+        if buf is not None:
+            buf.append(message)
+        else:
+            self.reporter.warning(message)
 
     def run(
         self,

@@ -15,6 +15,7 @@ from ckpm.detect.context import DetectContext
 from ckpm.detect.detectors.base import same_path
 from ckpm.detect.record import DetectionResult, Detected, rank
 from ckpm.detect.trust import BUILTIN_KINDS, MAX_VERSION, kind_of, rule_id, show_value, validate_rule, where
+from ckpm.report import Reporter
 
 if TYPE_CHECKING:
     from ckpm.detect.registry import DetectorRegistry
@@ -39,6 +40,7 @@ def run_detection(
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
     owned: bool = False,
+    reporter: Reporter | None = None,
 ) -> DetectionResult:
     """See :func:`ckpm.detect.detect`. Every rule is validated here (:mod:`ckpm.detect.trust`)
     before any of it is used, whoever the caller is."""
@@ -47,8 +49,10 @@ def run_detection(
 
     environ = dict(os.environ if env is None else env)
     profile = open_profile(cache_dir, environ) if use_cache else HostProfile(None)
+    reporter = reporter if reporter is not None else Reporter()
+    said = len(reporter.warnings)  # the result lists what this run said
     ctx = DetectContext(timeout=timeout, env=environ, search_paths=search_paths, python=python,
-                        profile=profile, refresh=refresh, path_roots=path_roots)
+                        profile=profile, refresh=refresh, path_roots=path_roots, reporter=reporter)
     if profile.load_error:
         ctx.warn(profile.load_error)
     facts = compute_facts(ctx)
@@ -58,12 +62,12 @@ def run_detection(
         found[name] = (detect_component(name, rule_list, ctx, registry, origin=origin, owned=owned)
                       if registry else [])
     if registry is not None:
-        ctx.warnings.extend(registry.errors)
+        ctx.warn_all(registry.errors)
     try:
         profile.save()
     except OSError as e:
         ctx.warn(f"could not write the host profile {profile.path}: {e}")
-    return DetectionResult(found=found, facts=facts, warnings=ctx.warnings, probes_run=ctx.probes_run,
+    return DetectionResult(found=found, facts=facts, warnings=reporter.warnings[said:], probes_run=ctx.probes_run,
                            cache_hits=ctx.cache_hits, cache_misses=ctx.cache_misses,
                            cache_path=str(profile.path) if profile.path else None)
 
@@ -137,14 +141,14 @@ def recheck_rule(
     search_paths: Sequence[str] = (),
     path_roots: Sequence[str | os.PathLike[str]] = (),
     origin: str | None = None,
-    warnings: list[str] | None = None,
+    reporter: Reporter | None = None,
     owned: bool = True,
 ) -> list[Detected]:
     """See :func:`ckpm.detect.recheck`."""
     from ckpm.detect.registry import DetectorRegistry
 
     ctx = DetectContext(timeout=timeout, env=env, search_paths=search_paths, python=python, refresh=True,
-                        path_roots=path_roots)
+                        path_roots=path_roots, reporter=reporter)
     if rule is None:
         if not name.startswith("__"):
             return []
@@ -157,8 +161,6 @@ def recheck_rule(
                                owned=owned)
     if path is not None:  # the match at the recorded path first; the path is only compared
         out.sort(key=lambda d: not same_path(d.path, path))
-    if warnings is not None:
-        warnings.extend(ctx.warnings)
     return out
 
 

@@ -102,7 +102,7 @@ class DetectorRegistry:
             fp = combine(interpreter_fingerprint(sys.executable), dirs_fingerprint(local_sys_path()))
             got = ctx.memo_value(["entry-points", GROUP, sys.executable], fp, lambda: list(scan_entry_points()))
             table, warns = dict(got[0]), list(got[1])
-            ctx.warnings.extend(w for w in warns if w not in ctx.warnings)
+            ctx.warn_all(warns)
         return cls.with_builtins(table)
 
     @classmethod

@@ -3,7 +3,7 @@
 Duck-typed over :class:`ckpm.index.Index` (``summaries()``, ``entries(name)``), so that
 this package does not import the index clients. With ``origin=`` (``"index lab"``), each
 rule is validated (:func:`ckpm.detect.trust.validate_rule`): a rejected rule is left
-out and its warning appended to ``warnings``. Detection validates again anyway, so a
+out and its warning goes to the ``reporter``. Detection validates again anyway, so a
 caller that skips this step is still safe; passing ``origin`` only makes the warning
 name the index.
 """
@@ -12,34 +12,33 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from ckpm.detect.trust import canonical, rule_id, validate_rule
+from ckpm.report import Reporter
 
 
 def rules_from_index(
-    index: Any, *, origin: str | None = None, warnings: list[str] | None = None,
+    index: Any, *, origin: str | None = None, reporter: Reporter | None = None,
 ) -> dict[str, list[Mapping[str, Any]]]:
     """Every component that declares ``detect`` rules, with the union of its versions' rules
     (newest version's first, duplicates dropped), sorted by name.
 
-    ``origin``: validate each rule, naming this origin in the warnings (default: the
-    index's ``name`` as ``"index NAME"`` when ``warnings`` is given, else no validation).
+    ``origin`` (``"index NAME"``): validate each rule, naming this origin in the warnings
+    sent to ``reporter``; without it, no validation.
     """
-    if origin is None and warnings is not None:
-        origin = f"index {getattr(index, 'name', '?')}"
     out: dict[str, list[Mapping[str, Any]]] = {}
     for summary in sorted(index.summaries(), key=lambda s: s.name):
-        rules = rules_of_entries(index.entries(summary.name), origin=origin, warnings=warnings)
+        rules = rules_of_entries(index.entries(summary.name), origin=origin, reporter=reporter)
         if rules:
             out[summary.name] = rules
     return out
 
 
 def rules_of_entries(
-    entries: Any, *, origin: str | None = None, warnings: list[str] | None = None,
+    entries: Any, *, origin: str | None = None, reporter: Reporter | None = None,
 ) -> list[Mapping[str, Any]]:
     """The union of the ``detect`` rules of one component's entries, newest first, no duplicates.
 
-    With ``origin``, rules that break a limit are left out, one warning each appended to
-    ``warnings`` (``index lab: component evil-tool: detect rule 1: executable '/bin/sh'
+    With ``origin``, rules that break a limit are left out, one warning each to ``reporter``
+    (``index lab: component evil-tool: detect rule 1: executable '/bin/sh'
     must be a bare name; rule ignored``); the number is the rule's place in its entry.
     """
     rules: list[Mapping[str, Any]] = []
@@ -58,8 +57,8 @@ def rules_of_entries(
                 continue
             clean, problems = validate_rule(rule, origin=origin, component=getattr(entry, "name", None),
                                             number=number)
-            if warnings is not None:
-                warnings.extend(p for p in problems if p not in warnings)
+            if reporter is not None:
+                reporter.warn_all(problems)
             if clean is not None:
                 rules.append(clean)
     return rules

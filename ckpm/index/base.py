@@ -25,12 +25,10 @@ from ckpm.model.entry import (
     check_entry, check_summary, fast_entries, fast_summary_fields, load_index_line, load_json_line, shown,
     summary_fields, utf8_len, valid_name,
 )
-from ckpm.report import escape_control
+from ckpm.report import Reporter, escape_control
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from ckpm.report import Reporter
 
 SUPPORTED_FORMAT = 1
 
@@ -45,13 +43,13 @@ class Index(Protocol):
     """A registry of components. Reads are lazy and memoised per instance.
 
     Problems in the index's data that do not stop a read (a skipped line, a stale
-    summary entry, a cached copy used because the server is down) are collected in
-    :attr:`warnings`, in order and once each.
+    summary entry, a cached copy used because the server is down) go to its
+    :attr:`reporter` (:class:`ckpm.report.Reporter`), which keeps them in order, once each.
     """
 
     name: str
     url: str
-    warnings: list[str]
+    reporter: Reporter
 
     def entries(self, name: str) -> list[IndexEntry]:
         """Every valid published version of ``name``, oldest first; [] when unknown.
@@ -325,17 +323,15 @@ class FileIndex(ABC):
     (:meth:`_where`), and what to do without ``summary.jsonl`` (:meth:`_scan_summaries`).
     Nothing is read until the first use of :attr:`config`, :meth:`entries` or :meth:`summaries`.
 
-    Problems in the data are collected in :attr:`warnings` and, when the index has a
-    ``reporter`` (:class:`ckpm.report.Reporter`), also sent to ``reporter.warning``.
+    Problems in the data go to ``reporter.warning`` (:class:`ckpm.report.Reporter`; without
+    one, the index has its own, which only collects them).
     """
 
     url: str
 
     def __init__(self, name: str | None, *, reporter: "Reporter | None" = None) -> None:
         self._name = name
-        self.reporter = reporter
-        self.warnings: list[str] = []
-        self._warned: set[str] = set()
+        self.reporter: Reporter = reporter if reporter is not None else Reporter()
         self._config: dict[str, Any] | None = None
         self._entries: dict[str, list[IndexEntry]] = {}
         self._refused: dict[str, IndexReadError] = {}
@@ -662,11 +658,5 @@ class FileIndex(ABC):
             self._warn(f"{where}: {len(problems) - MAX_LINE_WARNINGS} more bad lines skipped")
 
     def _warn(self, message: str) -> None:
-        """Collect a warning (once) and pass it to the reporter, if any."""
-        message = escape_control(message)
-        if message in self._warned:
-            return
-        self._warned.add(message)
-        self.warnings.append(message)
-        if self.reporter is not None:
-            self.reporter.warning(message)
+        """A warning to the reporter (which says it once)."""
+        self.reporter.warning(message)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pygit2
 from pygit2.enums import ObjectType
@@ -101,20 +101,6 @@ def fetch_mirror(remote_url: str, path: Path, refspecs: list[str], *, limits: Li
             raise
 
 
-def clone_or_raise(remote_url: str, dest: Path, *, limits: Any, deadline: float | None,
-                   on_wait: Callable[[str], None] | None,
-                   progress: Callable[[str], "contextlib.AbstractContextManager[None]"],
-                   error: type[CkpmError], what: str, hint: str) -> None:
-    """:func:`clone_bare` under a progress label; a failure is ``error`` naming the URL and why."""
-    try:
-        with progress(f"cloning {remote_url}"):
-            clone_bare(remote_url, dest, limits=limits, deadline=deadline, on_wait=on_wait)
-    except TransferError as e:
-        raise error(f"cannot clone {what}{remote_url}: {e.reason}", hint=TIMEOUT_HINT) from None
-    except (GitTransferError, pygit2.GitError) as e:
-        raise error(f"cannot clone {what}{remote_url}: {git_reason(e)}", hint=hint) from None
-
-
 def resolve_branch(repo: pygit2.Repository, candidates: tuple[str, ...] = BRANCH_REFS) -> pygit2.Commit | None:
     """The commit of the first of ``candidates`` that resolves to a commit, or None."""
     for name in candidates:
@@ -129,6 +115,92 @@ def resolve_branch(repo: pygit2.Repository, candidates: tuple[str, ...] = BRANCH
 
 TIMEOUT_HINT = ("the server did not answer in time or sent too little; check the URL and your network, "
                 "or allow more time with --timeout")
+
+
+class MirrorFetchFailed(Exception):
+    """A fetch into a :class:`BareMirror` failed; the mirror is as it was. ``bound``: a limit
+    (time, speed, size) stopped it, rather than the remote or git."""
+
+    def __init__(self, reason: str, *, bound: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.bound = bound
+
+
+class BareMirror:
+    """A bare clone of a remote in the cache, opened without a checkout: cloned when first
+    needed (into a temporary folder renamed into place), fetched on demand, under the cache
+    entry's file lock (git lock files a killed process left are removed first).
+
+    The one open-or-clone of :class:`GitIndex` (``<cache>/index-git/<key>``) and
+    :class:`~ckpm.index.gitsource.GitComponentSource` (``<cache>/git/<key>``). The owner
+    words the errors: ``error`` is raised naming ``label`` (the URL as the user wrote it);
+    ``what`` is put before the URL of a failed clone (``"index "``); ``noun`` names the
+    cached copy in the message for a damaged one (``clone``, ``mirror``). ``deadline`` (a
+    ``time.monotonic()`` value) and ``limits`` bound each clone and fetch.
+    """
+
+    def __init__(self, remote_url: str, path: Path, *, reporter: Reporter, offline: bool, deadline: float | None,
+                 limits: Limits, error: type[CkpmError], label: str, what: str, noun: str, clone_hint: str,
+                 offline_message: str, offline_hint: str) -> None:
+        self.remote_url = remote_url
+        self.path = path
+        self.reporter = reporter
+        self.offline = offline
+        self.deadline = deadline
+        self.limits = limits
+        self.error = error
+        self.label = label
+        self.what = what
+        self.noun = noun
+        self.clone_hint = clone_hint
+        self.offline_message = offline_message
+        self.offline_hint = offline_hint
+        self._repo: pygit2.Repository | None = None
+
+    def cached(self) -> bool:
+        """Whether the clone is in the cache (or already open)."""
+        return self._repo is not None or (self.path / "HEAD").is_file()
+
+    def open(self) -> pygit2.Repository:
+        """The repository, cloned first when it is not cached (offline: ``error`` instead)."""
+        if self._repo is None:
+            if not (self.path / "HEAD").is_file():
+                if self.offline:
+                    raise self.error(f"{self.label}: {self.offline_message}", hint=self.offline_hint)
+                self._clone()
+            try:
+                self._repo = pygit2.Repository(str(self.path))
+            except pygit2.GitError as e:
+                raise self.error(f"{self.label}: the cached {self.noun} at {self.path} is damaged ({git_reason(e)})",
+                                 hint=f"delete {self.path}; it is cloned again on next use") from None
+        return self._repo
+
+    def fetch(self, refspecs: list[str]) -> None:
+        """Fetch ``refspecs`` (forced, pruned) under ``fetching <url>``; raises
+        :class:`MirrorFetchFailed`. The repository is opened afresh on next use (the fetch wrote
+        it from outside this object)."""
+        try:
+            with self.reporter.progress(f"fetching {self.remote_url}"):
+                fetch_mirror(self.remote_url, self.path, refspecs, limits=self.limits, deadline=self.deadline,
+                             on_wait=self.reporter.note)
+        except TransferError as e:
+            raise MirrorFetchFailed(e.reason, bound=True) from None
+        except (GitTransferError, pygit2.GitError) as e:
+            raise MirrorFetchFailed(git_reason(e), bound=False) from None
+        finally:
+            self._repo = None
+
+    def _clone(self) -> None:
+        """:func:`clone_bare` under ``cloning <url>``; a failure is ``error`` naming the URL and why."""
+        url = self.remote_url
+        try:
+            with self.reporter.progress(f"cloning {url}"):
+                clone_bare(url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self.reporter.note)
+        except TransferError as e:
+            raise self.error(f"cannot clone {self.what}{url}: {e.reason}", hint=TIMEOUT_HINT) from None
+        except (GitTransferError, pygit2.GitError) as e:
+            raise self.error(f"cannot clone {self.what}{url}: {git_reason(e)}", hint=self.clone_hint) from None
 
 
 class GitIndex(FileIndex):
@@ -150,10 +222,23 @@ class GitIndex(FileIndex):
         self.path = cache_root(cache_dir) / "index-git" / cache_key(url)
         self.summary_cache = (summary_cache_path(cache_root(cache_dir), url), url)
         self.parsed_cache = parsed_cache_dir(cache_root(cache_dir), url)
-        self.deadline = deadline
-        self.limits = limits
-        self._repo: pygit2.Repository | None = None
+        self.mirror = BareMirror(
+            self.remote_url, self.path, reporter=self.reporter,
+            offline=offline, deadline=deadline, limits=limits, error=IndexReadError, label=url, what="index ",
+            noun="clone", clone_hint="check the URL (a local repository is written git+file:///path/to/index.git), "
+                                     "your network and credentials",
+            offline_message="no cached copy of this index, and ckpm is offline",
+            offline_hint="run `ckpm index update` once with network access")
         self._commit: pygit2.Commit | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        """Bounds every clone and fetch of the command (a ``time.monotonic()`` value)."""
+        return self.mirror.deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self.mirror.deadline = value
 
     def revision(self) -> str:
         """The hex id of the commit being read (the fetched default branch)."""
@@ -173,22 +258,17 @@ class GitIndex(FileIndex):
         if self.offline:
             raise IndexReadError(f"{self.url}: cannot update the index while offline",
                               hint="run again without --offline")
-        if self._repo is None and not self._cached():
-            self._clone()
-        self._open_repo()
+        self.mirror.open()
         try:
-            with self._progress(f"fetching {self.remote_url}"):
-                fetch_mirror(self.remote_url, self.path, [HEADS_REFSPEC], limits=self.limits,
-                             deadline=self.deadline, on_wait=self._note)
-        except TransferError as e:
-            raise IndexReadError(f"cannot fetch index {self.remote_url}: {e.reason}; the cached copy is unchanged",
-                              hint=TIMEOUT_HINT) from None
-        except (GitTransferError, pygit2.GitError) as e:
+            self.mirror.fetch([HEADS_REFSPEC])
+        except MirrorFetchFailed as e:
+            if e.bound:
+                raise IndexReadError(f"cannot fetch index {self.remote_url}: {e.reason}; the cached copy is unchanged",
+                                     hint=TIMEOUT_HINT) from None
             raise IndexReadError(
-                f"cannot fetch index {self.remote_url}: {git_reason(e)}",
+                f"cannot fetch index {self.remote_url}: {e.reason}",
                 hint="check the URL, your network and credentials; the cached copy is unchanged",
             ) from None
-        self._repo = None  # the fetch wrote the clone from outside this object: reopen it
         self._commit = None
         self._forget()
         return self.revision()
@@ -236,37 +316,8 @@ class GitIndex(FileIndex):
 
     # -- internals ------------------------------------------------------------------------
 
-    def _cached(self) -> bool:
-        return (self.path / "HEAD").is_file()
-
-    def _note(self, message: str) -> None:
-        if self.reporter is not None:
-            self.reporter.note(message)
-
-    def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
-        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
-
-    def _clone(self) -> None:
-        clone_or_raise(self.remote_url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self._note,
-                       progress=self._progress, error=IndexReadError, what="index ",
-                       hint="check the URL (a local repository is written git+file:///path/to/index.git), "
-                            "your network and credentials")
-
     def _open_repo(self) -> pygit2.Repository:
-        if self._repo is None:
-            if not self._cached():
-                if self.offline:
-                    raise IndexReadError(
-                        f"{self.url}: no cached copy of this index, and ckpm is offline",
-                        hint="run `ckpm index update` once with network access",
-                    )
-                self._clone()
-            try:
-                self._repo = pygit2.Repository(str(self.path))
-            except pygit2.GitError as e:
-                raise IndexReadError(f"{self.url}: the cached clone at {self.path} is damaged ({git_reason(e)})",
-                                  hint=f"delete {self.path}; it is cloned again on next use") from None
-        return self._repo
+        return self.mirror.open()
 
     def _head(self) -> pygit2.Commit:
         if self._commit is None:

@@ -24,12 +24,11 @@ A fetch moves and prunes refs but never deletes objects (libgit2 does not gc), s
 commit a lock pinned stays readable after its tag moved: :meth:`GitComponentSource.entry_at_commit`.
 
 Clones and fetches are bounded (:mod:`ckpm.index.transfer`) and hold the mirror's file lock
-(``<cache>/git/<key>.lock``); warnings go to the ``reporter`` (and stay in ``warnings``), and
+(``<cache>/git/<key>.lock``); warnings go to the ``reporter`` (which keeps them, once each), and
 clones and fetches are wrapped in ``reporter.progress("cloning <url>")`` / ``"fetching <url>"``.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -43,8 +42,8 @@ from pygit2.enums import ObjectType
 from ckpm.errors import GitSourceError, ManifestError
 from ckpm.fsutil import atomic_write
 from ckpm.index.cache import cache_key, cache_root
-from ckpm.index.git import TIMEOUT_HINT, clone_or_raise, fetch_mirror, git_reason, strip_git_plus
-from ckpm.index.transfer import GIT_LIMITS, GitTransferError, Limits, TransferError
+from ckpm.index.git import TIMEOUT_HINT, BareMirror, MirrorFetchFailed, strip_git_plus
+from ckpm.index.transfer import GIT_LIMITS, Limits
 from ckpm.model.entry import IndexDataError, IndexEntry, check_entry
 from ckpm.model.manifest import parse_component_manifest
 from ckpm.model.version import Version, try_version
@@ -103,7 +102,7 @@ def _norm_subdir(subdir: str | None) -> str | None:
 class GitComponentSource:
     """The versions of one component published as tags of a git repository.
 
-    ``reporter`` receives every warning (also kept in :attr:`warnings`), notes and progress;
+    ``reporter`` receives every warning (kept there, once each), notes and progress;
     ``deadline`` (a ``time.monotonic()`` value, also settable as an attribute) bounds every
     clone and fetch of the command; ``limits`` sets the per-transfer timeout and low-speed limit.
     """
@@ -114,19 +113,31 @@ class GitComponentSource:
         self.url = strip_git_plus(url)
         self.subdir = _norm_subdir(subdir)
         self.offline = offline
-        self.reporter = reporter
-        self.deadline = deadline
-        self.limits = limits
+        self.reporter = reporter if reporter is not None else Reporter()
         root = cache_root(cache_dir)
         self.path = root / "git" / cache_key(self.url)
         self.meta_dir = root / "git-meta"
-        self.warnings: list[str] = []
-        self._repo: pygit2.Repository | None = None
+        self.mirror = BareMirror(
+            self.url, self.path, reporter=self.reporter, offline=offline,
+            deadline=deadline, limits=limits, error=GitSourceError, label=self.url, what="", noun="mirror",
+            clone_hint="check the git URL (a local repository is written file:///path/to/repo.git), "
+                       "your network and credentials",
+            offline_message="not in the cache, and ckpm is offline",
+            offline_hint="run once with network access so that the repository is mirrored")
         self._versions: list[TaggedVersion] | None = None
         self._entries: list[IndexEntry] | None = None
         self._at: dict[tuple[str, str], IndexEntry] = {}
         self._refreshed = False
         self._fetch_failed: str | None = None  # why the last fetch of this instance failed
+
+    @property
+    def deadline(self) -> float | None:
+        """Bounds every clone and fetch of the command (a ``time.monotonic()`` value)."""
+        return self.mirror.deadline
+
+    @deadline.setter
+    def deadline(self, value: float | None) -> None:
+        self.mirror.deadline = value
 
     @property
     def manifest_path(self) -> str:
@@ -145,17 +156,11 @@ class GitComponentSource:
             raise GitSourceError(f"cannot fetch {self.url} while offline", hint="run again without --offline")
         self._open()
         try:
-            with self._progress(f"fetching {self.url}"):
-                fetch_mirror(self.url, self.path, list(REFRESH_REFSPECS), limits=self.limits,
-                             deadline=self.deadline, on_wait=self._note)
+            self.mirror.fetch(list(REFRESH_REFSPECS))
             self._fetch_failed = None
-        except TransferError as e:
+        except MirrorFetchFailed as e:
             self._fetch_failed = e.reason
             self._warn(f"cannot fetch {self.url} ({e.reason}); using the tags cached on {self.path}")
-        except (GitTransferError, pygit2.GitError) as e:
-            self._fetch_failed = git_reason(e)
-            self._warn(f"cannot fetch {self.url} ({git_reason(e)}); using the tags cached on {self.path}")
-        self._repo = None  # the fetch wrote the mirror from outside this object: reopen it
         self._refreshed = True
         self._versions = None
         self._entries = None
@@ -381,7 +386,7 @@ class GitComponentSource:
     def cached_commit_of(self, tag: str) -> str | None:
         """The commit ``tag`` points to in the mirror as it is (no fetch, never raises for the
         network), or None if the tag (or the mirror) is not there."""
-        if self._repo is None and not (self.path / "HEAD").is_file():
+        if not self.mirror.cached():
             return None
         try:
             repo = self._open()
@@ -393,36 +398,10 @@ class GitComponentSource:
     # -- internals ------------------------------------------------------------------------
 
     def _warn(self, msg: str) -> None:
-        if msg not in self.warnings:
-            self.warnings.append(msg)
-        if self.reporter is not None:
-            self.reporter.warning(msg)
-
-    def _note(self, message: str) -> None:
-        if self.reporter is not None:
-            self.reporter.note(message)
-
-    def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
-        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
+        self.reporter.warning(msg)
 
     def _open(self) -> pygit2.Repository:
-        if self._repo is None:
-            if not (self.path / "HEAD").is_file():
-                if self.offline:
-                    raise GitSourceError(
-                        f"{self.url}: not in the cache, and ckpm is offline",
-                        hint="run once with network access so that the repository is mirrored",
-                    )
-                clone_or_raise(self.url, self.path, limits=self.limits, deadline=self.deadline, on_wait=self._note,
-                               progress=self._progress, error=GitSourceError, what="",
-                               hint="check the git URL (a local repository is written file:///path/to/repo.git), "
-                                    "your network and credentials")
-            try:
-                self._repo = pygit2.Repository(str(self.path))
-            except pygit2.GitError as e:
-                raise GitSourceError(f"{self.url}: the cached mirror at {self.path} is damaged ({git_reason(e)})",
-                                     hint=f"delete {self.path}; it is cloned again on next use") from None
-        return self._repo
+        return self.mirror.open()
 
     def _ready(self) -> pygit2.Repository:
         """The mirror, fetched once per instance (one per command; unless offline)."""

@@ -11,7 +11,7 @@ body, written atomically, so a header never describes another body. A 404 is cac
 ``{"status": 404}`` so that offline runs can tell "absent" from "never fetched".
 
 When the server cannot be reached (or is too slow), a cached copy is used and a warning goes
-to the ``reporter`` (and :attr:`HttpIndex.warnings`); without one, the error names the URL and
+to the ``reporter``; without a cached copy, the error names the URL and
 the reason.
 
 Bounds (:mod:`ckpm.index.transfer`): each response is streamed and refused past its cap,
@@ -334,11 +334,10 @@ class HttpIndex(FileIndex):
                                "--offline uses only what is cached")
 
     def _note(self, message: str) -> None:
-        if self.reporter is not None:
-            self.reporter.note(message)
+        self.reporter.note(message)
 
     def _progress(self, label: str) -> "contextlib.AbstractContextManager[None]":
-        return self.reporter.progress(label) if self.reporter is not None else contextlib.nullcontext()
+        return self.reporter.progress(label)
 
     def _cache_file(self, rel: str) -> Path:
         return self.path / rel

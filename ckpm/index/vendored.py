@@ -84,6 +84,6 @@ def read_line(folder: Path, index: str, name: str, version: str) -> IndexEntry |
         raise IndexDataError(f"{folder}: the vendored lines of index {index} cannot be read: {e.message}") from None
     entries = vendored.entries(name)  # the whole file checked: a bad line is reported in warnings
     found = next((e for e in entries if e.version_text == version), None)
-    if found is None and vendored.warnings:
-        raise IndexDataError(f"the vendored line of {name} {version} is damaged: {vendored.warnings[0]}")
+    if found is None and vendored.reporter.warnings:
+        raise IndexDataError(f"the vendored line of {name} {version} is damaged: {vendored.reporter.warnings[0]}")
     return found

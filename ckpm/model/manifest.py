@@ -24,6 +24,7 @@ from ckpm.model.entry import KINDS, valid_name
 from ckpm.model.requirement import Requirement, requirement_from_manifest, split_tags
 from ckpm.model.targets import pattern_problem, validate_target
 from ckpm.model.version import try_version
+from ckpm.report import Reporter
 
 MANIFEST = "ckpm.toml"
 
@@ -93,7 +94,7 @@ def _check_keys(text: str, origin: str, table: str | None, data: Mapping[str, An
 
 
 def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "dependencies",
-                        warnings: list[str] | None = None) -> dict[str, Requirement]:
+                        reporter: Reporter | None = None) -> dict[str, Requirement]:
     if not isinstance(deps, Mapping):
         raise ManifestError(origin, f"[{table}] must be a table", _line_of(text, table))
     out: dict[str, Requirement] = {}
@@ -114,8 +115,8 @@ def _parse_dependencies(text: str, origin: str, deps: Any, table: str = "depende
             for t in req.targets or ():
                 if not any(ch in t for ch in "*?["):
                     validate_target(t)
-                elif warnings is not None and (problem := pattern_problem(t)):
-                    warnings.append(f"{origin}:{where()}: dependency {key!r}: {problem}; it matches no target")
+                elif reporter is not None and (problem := pattern_problem(t)):
+                    reporter.warning(f"{origin}:{where()}: dependency {key!r}: {problem}; it matches no target")
         except CkpmError as e:
             raise ManifestError(origin, f"dependency {key!r}: {e.message}", where(), hint=e.hint) from None
         except ValueError as e:
@@ -144,7 +145,6 @@ class ProjectManifest:
     indexes: list[IndexRef]
     targets: list[str]
     data: dict[str, Any] = field(repr=False, default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # e.g. target patterns that match nothing
 
     @property
     def root(self) -> Path:
@@ -169,8 +169,12 @@ def _canon(v: Any) -> Any:
     return v
 
 
-def parse_project_manifest(text: str, path: Path) -> ProjectManifest:
-    """Parse a project manifest's text; raises ManifestError naming ``path`` and the line."""
+def parse_project_manifest(text: str, path: Path, reporter: Reporter | None = None) -> ProjectManifest:
+    """Parse a project manifest's text; raises ManifestError naming ``path`` and the line.
+
+    ``reporter`` hears of what is odd but not wrong (a target pattern that matches nothing);
+    without one, that is not checked.
+    """
     origin = str(path)
     data = load_toml(text, origin)
     _check_keys(text, origin, None, data, TOP_KEYS, "ckpm.toml")
@@ -189,8 +193,7 @@ def parse_project_manifest(text: str, path: Path) -> ProjectManifest:
     version = proj.get("version")
     if version is not None and (not isinstance(version, str) or try_version(version) is None):
         raise ManifestError(origin, f"[project] version {version!r} is not a version", _line_of(text, "project", "version"))
-    warnings: list[str] = []
-    deps = _parse_dependencies(text, origin, data.get("dependencies", {}), warnings=warnings)
+    deps = _parse_dependencies(text, origin, data.get("dependencies", {}), reporter=reporter)
     indexes = []
     raw_idx = data.get("index", [])
     if not isinstance(raw_idx, list):
@@ -212,12 +215,12 @@ def parse_project_manifest(text: str, path: Path) -> ProjectManifest:
             raise ManifestError(origin, e.message, _line_of(text, "targets", "default"), hint=e.hint) from None
     return ProjectManifest(
         path=Path(path), name=name, version=version, description=str(proj.get("description", "")),
-        dependencies=deps, indexes=indexes, targets=[str(t) for t in targets], data=data, warnings=warnings,
+        dependencies=deps, indexes=indexes, targets=[str(t) for t in targets], data=data,
     )
 
 
-def load_project(path: Path) -> ProjectManifest:
-    """Read ``path`` (a ckpm.toml); raises ManifestError."""
+def load_project(path: Path, reporter: Reporter | None = None) -> ProjectManifest:
+    """Read ``path`` (a ckpm.toml); raises ManifestError. ``reporter``: as :func:`parse_project_manifest`."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM (some Windows editors write one) is not TOML
@@ -227,7 +230,7 @@ def load_project(path: Path) -> ProjectManifest:
         raise ManifestError(str(path), f"not UTF-8 text ({e.reason})") from None
     except OSError as e:
         raise ManifestError(str(path), f"cannot read it ({e.strerror or e})") from None
-    return parse_project_manifest(text, path)
+    return parse_project_manifest(text, path, reporter)
 
 
 def parse_component_manifest(text: str, origin: str) -> dict[str, Any]:

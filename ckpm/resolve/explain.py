@@ -5,7 +5,7 @@ from typing import Any, Iterable, Sequence
 
 from ckpm.errors import CkpmError, ResolutionError
 from ckpm.resolve.candidates import Req
-from ckpm.resolve.provider import Provider, Reporter
+from ckpm.resolve.provider import Provider, ResolutionReporter
 
 MAX_CANDIDATES_SHOWN = 12
 
@@ -101,7 +101,7 @@ def considered(provider: Provider, ident: str, reqs: Sequence[Req]) -> tuple[lis
             reason = f.reasons_against(r, c)
             if reason:
                 why.append({"reason": reason, "asked_by": r.who()})
-        out.append({"name": c.name, "version": c.version.text, "origin": c.origin, "label": c.label(),
+        out.append({"name": c.name, "version": c.version.text, "origin": c.origin.value, "label": c.label(),
                     "rejected": why})
     return out, len(cands), None
 
@@ -200,7 +200,7 @@ def impossible(provider: Provider, target: str, causes: Iterable[Any]) -> Resolu
                            f"(target {target})", details=details, hint=hint, conflict=conflict, target=target)
 
 
-def too_deep(reporter: Reporter, target: str, why: str, stage: str | None = None) -> ResolutionError:
+def too_deep(reporter: ResolutionReporter, target: str, why: str, stage: str | None = None) -> ResolutionError:
     """The search stopped at a budget: say where it was and which keys it kept failing on."""
     spots = reporter.hot_spots()
     details = [f"gave up after {reporter.rounds} rounds ({why})" + (f", during {stage}" if stage else "")]

@@ -16,13 +16,15 @@ from ckpm.index.base import Index
 from ckpm.index.lookup import unknown_component
 from ckpm.model.entry import IndexEntry
 from ckpm.model.source import GitSource, Source
-from ckpm.resolve.candidates import Candidate, Req
+from ckpm.report import Reporter
+from ckpm.resolve.candidates import ORIGIN_GIT, ORIGIN_HOST, ORIGIN_INDEX, Candidate, Origin, Req
 
 ANY_TARGET = ("*",)  # an entry's usual targets: supports every target
 
 
-class HostSource(Protocol):
-    """Software found on this machine, offered as candidates (see ckpm.detect)."""
+class HostLookup(Protocol):
+    """Software found on this machine, offered as candidates (see ckpm.detect; the records of
+    where a locked package came from are ckpm.model.source.HostSource)."""
 
     def candidates_for(self, key: str, reqs: Sequence[Req], target: str, ident: str) -> list[Candidate]:
         ...
@@ -54,12 +56,12 @@ class CandidateFactory:
         pins: dict[str, Pin] | None = None,
         prerelease: bool = False,
         git_source: Callable[[str, str | None], Any] | None = None,
-        host: HostSource | None = None,
+        host: HostLookup | None = None,
         deadline: float | None = None,
-        reporter: Any = None,
+        reporter: Reporter | None = None,
         stored: frozenset[tuple[str, str, str]] = frozenset(),
     ) -> None:
-        self.reporter = reporter
+        self.reporter = reporter if reporter is not None else Reporter()
         self.stored = stored  # (name, version, target) already built in the store: preferred after the host
         self.indexes = list(indexes)
         self.main_target = main_target
@@ -115,7 +117,7 @@ class CandidateFactory:
                         entries = idx.entries(s.name)
                     except CkpmError as e:  # one refused file must not hide every other provider
                         message = f"{e.message}; {s.name} is left out of {','.join(sorted(tags))}"
-                        (self.reporter.warning if self.reporter is not None else idx.warnings.append)(message)
+                        self.reporter.warning(message)
                         continue
                     out.extend((e, idx) for e in entries if tags <= e.tag_set)
         self._capability[tags] = out
@@ -145,8 +147,7 @@ class CandidateFactory:
                 if e is None:
                     e = src.entry_at(tv)
             except CkpmError as err:  # a broken tag must not hide the good ones, but the user hears of it
-                if self.reporter is not None:
-                    self.reporter.warning(f"{src.url}: tag {tv.tag} skipped: {err.message}")
+                self.reporter.warning(f"{src.url}: tag {tv.tag} skipped: {err.message}")
                 continue
             if e is not None:
                 yield e
@@ -165,8 +166,7 @@ class CandidateFactory:
         name = e.name
         message = (f"{name}: tag {tv.tag} of {src.url} moved from {pinned.rev[:12]} to {tv.commit[:12]}; "
                    f"keeping the locked {pinned.rev[:12]} (`ckpm lock --upgrade-package {name}` takes the new one)")
-        if self.reporter is not None:
-            self.reporter.warning(message)
+        self.reporter.warning(message)
         return e
 
     def unknown(self, key: str, reqs: Sequence[Req] = ()) -> UnknownComponent:
@@ -179,7 +179,7 @@ class CandidateFactory:
         return err
 
     # -- candidates -----------------------------------------------------------------------
-    def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: str, idx: Index | None) -> Candidate:
+    def _make(self, ident: str, key: str, target: str, e: IndexEntry, origin: Origin, idx: Index | None) -> Candidate:
         c = Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin=origin, entry=e,
                       index_name=idx.name if idx else None, index_url=idx.url if idx else None)
         pin = self.pins.get(ident)
@@ -207,7 +207,7 @@ class CandidateFactory:
             pin = self.pins.get(ident)
             pinned = pin.source if pin is not None and isinstance(pin.source, GitSource) else None
             for e in self.git_entries(url, subdir, first=pin.version if pin else None, pinned=pinned):
-                yield self._make(ident, key, target, e, "git", None)
+                yield self._make(ident, key, target, e, ORIGIN_GIT, None)
             return
         index_name = next((r.req.index for r in reqs if r.req.index), None)
         entries = self.index_entries(key, index_name)
@@ -226,13 +226,13 @@ class CandidateFactory:
                 return
         made = self._made.get(memo_key)
         if made is None:
-            made = self._made[memo_key] = [self._make(ident, key, target, e, "index", idx) for e, idx in entries]
+            made = self._made[memo_key] = [self._make(ident, key, target, e, ORIGIN_INDEX, idx) for e, idx in entries]
         yield from made
 
     def reasons_against(self, r: Req, c: Candidate) -> str | None:
         """Why ``c`` does not satisfy ``r`` (None when it does)."""
         req = r.req
-        if req.git and (c.origin != "git" or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
+        if req.git and (c.origin is not ORIGIN_GIT or c.entry.source.get("git") != self._git_urls.get(req.git, req.git)):
             return f"not from {req.git}"
         allow_pre = self.prerelease or c.locked or req.spec.names_prerelease
         if not req.spec.contains(c.version, prereleases=allow_pre):
@@ -299,8 +299,8 @@ class CandidateFactory:
         lst.sort(key=lambda c: c.version.sort_key, reverse=True)  # packaging's order, compared in C
         stored = self.stored
         if stored:
-            lst.sort(key=lambda c: (not c.locked, c.origin != "host",
+            lst.sort(key=lambda c: (not c.locked, c.origin is not ORIGIN_HOST,
                                     (c.name, c.version.text, c.target) not in stored))
         else:
-            lst.sort(key=lambda c: (not c.locked, c.origin != "host"))
+            lst.sort(key=lambda c: (not c.locked, c.origin is not ORIGIN_HOST))
         return lst

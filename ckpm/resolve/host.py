@@ -10,12 +10,15 @@ host profile.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ckpm.index.base import Index
 from ckpm.model.entry import IndexEntry
 from ckpm.model.version import try_version
-from ckpm.resolve.candidates import Candidate, Req
+from ckpm.resolve.candidates import Candidate, Origin, Req
+
+if TYPE_CHECKING:
+    from ckpm.detect.record import Detected
 
 
 # The C library fact is __libc; __glibc and __musl name it with its implementation.
@@ -24,7 +27,7 @@ LOCAL_ENV = ".venv"  # a project's own virtual environment, searched before PATH
 
 
 class DetectedHost:
-    """A HostSource over the detect rules of the project's indexes.
+    """A HostLookup over the detect rules of the project's indexes.
 
     Detection runs in ``settings.env`` (PATH, overrides), with ``settings.python`` for python
     packages, and the project's own ``.venv`` searched first: what it finds there is marked
@@ -48,9 +51,9 @@ class DetectedHost:
         self.root = os.path.realpath(project_root) if project_root is not None else None
         self.local = os.path.join(self.root, LOCAL_ENV) if self.root and os.path.isdir(
             os.path.join(self.root, LOCAL_ENV)) else None
-        self.warnings: list[str] = []
-        self._found: dict[str, list[Any]] = {}
-        self._facts: dict[str, Any] | None = None
+        self.reporter = self.settings.reporter  # every warning of detection and of the rules, once
+        self._found: dict[str, list[Detected]] = {}
+        self._facts: dict[str, Detected] | None = None
         self._cands: dict[str, list[Candidate]] = {}
 
     @property
@@ -65,14 +68,8 @@ class DetectedHost:
                     return p
         return None
 
-    def _warn(self, messages: Sequence[str]) -> None:
-        for m in messages:
-            if m not in self.warnings:
-                self.warnings.append(m)
-        self.settings.reporter.warn_all(list(messages))
-
     # -- detection ----------------------------------------------------------------------
-    def facts(self) -> dict[str, Any]:
+    def facts(self) -> dict[str, Detected]:
         if self._facts is None:
             from ckpm.detect import host_facts
 
@@ -95,26 +92,22 @@ class DetectedHost:
         from ckpm.detect.rules import rules_of_entries
 
         entries, index = self._entries_from(name)
-        warnings: list[str] = []
-        rules = rules_of_entries(entries, origin=f"index {index}", warnings=warnings)
-        self._warn(warnings)
-        return rules
+        return rules_of_entries(entries, origin=f"index {index}", reporter=self.reporter)
 
     def _detect(self, rules: Mapping[str, Any], *, refresh: bool) -> Any:
         from ckpm.detect import detect
 
         res = detect(rules, refresh=refresh, cache_dir=self.cache_dir, timeout=self.timeout, env=self.env,
                      python=self.python, search_paths=[self.local] if self.local else (),
-                     path_roots=self.settings.roots(), owned=True)
-        self._warn(res.warnings)
+                     path_roots=self.settings.roots(), owned=True, reporter=self.reporter)
         return res
 
-    def detected(self, names: Sequence[str]) -> dict[str, list[Any]]:
+    def detected(self, names: Sequence[str]) -> dict[str, list[Detected]]:
         """Detection records per component name (each component probed at most once)."""
         todo = {n: self.rules_of(n) for n in names if n not in self._found}
         todo = {n: r for n, r in todo.items() if r}
         if todo:
-            with self.settings.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
+            with self.reporter.progress(f"detecting {', '.join(sorted(todo))} on this host"):
                 res = self._detect(todo, refresh=self.refresh)
             if self._facts is None:
                 self._facts = res.facts
@@ -165,7 +158,7 @@ class DetectedHost:
             latest = entries[-1]
             for d in recs:
                 if try_version(d.version) is None:
-                    self._warn([f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored"])
+                    self.reporter.warning(f"{name}: detected version {d.version!r} at {d.path} is not a version; ignored")
                     continue
                 if capability and d.extra.get("cross"):
                     continue  # a cross compiler does not build for this host
@@ -196,26 +189,22 @@ class DetectedHost:
                     es = idx.entries(name)
                 except CkpmError:
                     continue
-                warnings: list[str] = []
-                found = rule_by_id(rules_of_entries(es, origin=f"index {idx.name}", warnings=warnings), rule_id)
-                self._warn(warnings)
+                found = rule_by_id(rules_of_entries(es, origin=f"index {idx.name}", reporter=self.reporter), rule_id)
                 if found is not None:
                     return found
             raise first
 
-    def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Any]:
+    def probe_again(self, name: str, rule: Mapping[str, Any] | None, path: str | None) -> list[Detected]:
         """Run one index rule (or, with None, the host facts) afresh; every match, localised,
         the one at ``path`` first. ``path`` is only compared, never executed."""
         from ckpm.detect import recheck
 
-        warnings: list[str] = []
         found = recheck(name, rule, path=path, timeout=self.timeout, env=self.env, python=self.python,
                         search_paths=[self.local] if self.local else (), path_roots=self.settings.roots(),
-                        warnings=warnings)
-        self._warn(warnings)
+                        reporter=self.reporter)
         return [self._localise(d) for d in found]
 
-    def _localise(self, d: Any) -> Any:
+    def _localise(self, d: Detected) -> Detected:
         """A record found inside the project's .venv, with its path relative to the project."""
         if not (self.root and self.local and d.path):
             return d
@@ -225,9 +214,9 @@ class DetectedHost:
         return d.replace(path=os.path.relpath(real, self.root), extra={**d.extra, "local": True})
 
 
-def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Any) -> Candidate:
-    return Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin="host", entry=e,
-                     host=d.to_json())
+def _candidate(ident: str, key: str, target: str, e: IndexEntry, d: Detected) -> Candidate:
+    return Candidate(ident=ident, key=key, name=e.name, version=e.version, target=target, origin=Origin.HOST, entry=e,
+                     host=d)
 
 
 #: detectors whose fingerprint is the found file's own (ckpm/detect/detectors/executable.py,

@@ -154,7 +154,7 @@ class Provider(AbstractProvider):
 _UNSEEN: Any = object()
 
 
-class Reporter(BaseReporter):
+class ResolutionReporter(BaseReporter):
     """Counts rounds and rejections so a stuck resolution can say where it was stuck.
 
     With ``progress`` (a :class:`ckpm.report.Reporter`), every 100th round updates the

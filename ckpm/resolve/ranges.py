@@ -15,7 +15,7 @@ from bisect import bisect_left, bisect_right
 from operator import attrgetter
 from typing import Any
 
-from ckpm.resolve.candidates import Candidate
+from ckpm.resolve.candidates import ORIGIN_INDEX, Candidate
 from ckpm.resolve.factory import ANY_TARGET
 
 THRESHOLD_OPS = frozenset((">=", ">", "<", "<="))
@@ -38,7 +38,7 @@ class RangeView:
     def __init__(self, cands: list[Candidate], target: str, shared: RunsTable | None = None) -> None:
         self.cands = cands
         self.memo: dict[int, tuple[Any, list[int]]] = {}  # id(spec) → (spec, variables it admits), for sat
-        simple = all(c.origin == "index" and not c.locked and c.version.plain for c in cands)
+        simple = all(c.origin is ORIGIN_INDEX and not c.locked and c.version.plain for c in cands)
         self.simple = simple
         self.clean = False
         self.keys: list[Any] = []

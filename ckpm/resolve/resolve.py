@@ -7,16 +7,17 @@ from typing import Any, Callable, Sequence
 
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
+from ckpm.report import Reporter
 from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 from ckpm.index.base import Index
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import matches
 from ckpm.resolve import explain
-from ckpm.resolve.candidates import Candidate, Req, ident_for
+from ckpm.resolve.candidates import Candidate, Origin, Req, ident_for
 from ckpm.resolve.engine import IncrementalResolution, Stuck, build_result
-from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostSource, Pin
-from ckpm.resolve.provider import Provider, Reporter
+from ckpm.resolve.factory import BudgetExceeded, CandidateFactory, HostLookup, Pin
+from ckpm.resolve.provider import Provider, ResolutionReporter
 
 # Backtracks resolvelib may spend before the complete (SAT) search takes over. Counted,
 # never timed, so the switch (and so the lock) does not depend on the machine's speed.
@@ -95,10 +96,10 @@ def resolve_target(
     pins: dict[str, Pin] | None = None,
     prerelease: bool = False,
     git_source: Callable[[str, str | None], Any] | None = None,
-    host: HostSource | None = None,
+    host: HostLookup | None = None,
     budget: Budget | None = None,
     extra: Sequence[Requirement] = (),
-    reporter: Any = None,
+    reporter: Reporter | None = None,
     stored: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> TargetResult:
     """Resolve ``deps`` (the project's dependencies) for one target; raises ResolutionError.
@@ -109,6 +110,7 @@ def resolve_target(
     second, confirming pass; an unsatisfiable closure is explained from the solver's core.
     """
     budget = budget or Budget()
+    reporter = reporter if reporter is not None else Reporter()
     deadline = budget.start()
     factory = CandidateFactory(
         indexes, main_target=target, host_target=host_target, pins=pins, prerelease=prerelease,
@@ -119,7 +121,7 @@ def resolve_target(
         roots.append(Req(r, target, ident_for(r.key, target, target)))
     root_idents = {r.ident for r in roots}
     provider = Provider(factory, root_idents=root_idents)
-    rep = Reporter(progress=reporter, target=target)
+    rep = ResolutionReporter(progress=reporter, target=target)
     method = "resolvelib"
     try:
         if budget.complete_first:
@@ -132,7 +134,7 @@ def resolve_target(
             try:  # the assignment satisfies every requirement: no backjump, so no state history
                 state = _search(provider, rep, roots, budget, None, 2)
             except Stuck:  # should not happen; a full search with its whole history is the safety net
-                state = _search(provider, Reporter(progress=reporter, target=target), roots, budget, None, None)
+                state = _search(provider, ResolutionReporter(progress=reporter, target=target), roots, budget, None, None)
         except ResolutionImpossible as e2:
             raise explain.impossible(provider, target, e2.causes) from None
         method = "sat"
@@ -150,7 +152,7 @@ def resolve_target(
     return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
 
 
-def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None,
+def _search(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, stuck_after: int | None,
             keep_states: int | None) -> Any:
     """One resolvelib pass within the budget's rounds and deadline; returns the final state."""
     target = rep.target
@@ -167,14 +169,13 @@ def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget,
         budget.rounds_used += rep.rounds
 
 
-def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, target: str,
-              causes: Any, progress: Any) -> tuple[Provider, Reporter]:
+def _complete(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, target: str,
+              causes: Any, progress: Reporter) -> tuple[Provider, ResolutionReporter]:
     """The complete search; returns a provider that prefers its assignment, or raises the explanation."""
     from ckpm.resolve import sat
 
     factory = provider.factory
-    if progress is not None:
-        progress.update(f"resolving for {target}: complete search")
+    progress.update(f"resolving for {target}: complete search")
     try:
         problem = sat.collect(provider, roots)
         answer = sat.solve(problem, deadline=budget.deadline)
@@ -192,13 +193,13 @@ def _complete(provider: Provider, rep: Reporter, roots: list[Req], budget: Budge
         if causes is not None:
             raise explain.impossible(provider, target, causes)
         raise explain.too_deep(rep, target, f"more than {budget.seconds:g} s", "the explanation of a conflict")
-    if answer.stopped_early and progress is not None:
+    if answer.stopped_early:
         progress.warning(f"resolving for {target}: the time budget ran out while looking for newer versions; "
                          "the lock is valid but may not hold the newest versions (raise --timeout)")
     factory.preferred = answer.assignment
     confirm = Provider(factory, root_idents=provider.root_idents, confirming=True)
     confirm.reqs_seen = provider.reqs_seen
-    return confirm, Reporter(progress=progress, target=target)
+    return confirm, ResolutionReporter(progress=progress, target=target)
 
 
 def build_lock(
@@ -221,7 +222,7 @@ def build_lock(
             p = packages.get(pid)
             if p is None:
                 p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
-                if c.origin in ("index", "git"):
+                if c.origin is not Origin.HOST:
                     p.sources, p.install = provisioning_of(c.entry)
                     run = (c.entry.raw or {}).get("run")
                     if isinstance(run, dict):

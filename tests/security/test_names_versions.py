@@ -81,7 +81,7 @@ def test_lines_with_them_are_refused_by_the_writer_and_skipped_by_readers(tmp_pa
     path.write_text("\n".join(json.dumps(_line("lib-a", v)) for v in ["1.0.0", *HOSTILE_VERSIONS[:3]]) + "\n")
     idx = FolderIndex(root)
     assert [e.version_text for e in idx.entries("lib-a")] == ["1.0.0"]
-    assert len(idx.warnings) == 3 and all("not a version" in w for w in idx.warnings), idx.warnings
+    assert len(idx.reporter.warnings) == 3 and all("not a version" in w for w in idx.reporter.warnings), idx.reporter.warnings
 
 
 @pytest.fixture

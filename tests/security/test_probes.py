@@ -26,6 +26,7 @@ from ckpm.detect.probe import PROBE_ENV_KEEP  # noqa: E402
 from ckpm.detect.rules import rules_from_index, rules_of_entries  # noqa: E402
 from ckpm.detect.trust import belongs_to, name_stem, validate_rule  # noqa: E402
 from ckpm.model.entry import IndexEntry  # noqa: E402
+from ckpm.report import Reporter
 
 #: programs an attacker's index named for a component that is not theirs: each must be refused
 FOREIGN = ("touch", "logger", "curl", "wget", "ssh", "scp", "kubectl", "nc", "sh", "bash", "env", "python3",
@@ -45,8 +46,9 @@ def test_a_rule_naming_another_program_is_rejected_with_a_warning(component: str
         if belongs_to(exe, component):
             continue  # (git for a component named …git… would belong; none of these components is)
         e = IndexEntry.from_json(_entry(component, [{"executable": exe, "version_args": ["version"]}]))
-        warnings: list[str] = []
-        if rules_of_entries([e], origin="index attacker", warnings=warnings):
+        rep = Reporter()
+        warnings = rep.warnings  # what the reporter was told, in order, once each
+        if rules_of_entries([e], origin="index attacker", reporter=rep):
             escaped.append(exe)
         else:
             assert len(warnings) == 1 and "does not belong to the component" in warnings[0]
@@ -75,8 +77,9 @@ def test_what_belongs_to_a_component(component: str, exe: str, ok: bool) -> None
 def test_the_embedded_index_satisfies_the_rule() -> None:
     from ckpm.index import open_index
 
-    warnings: list[str] = []
-    rules = rules_from_index(open_index(None), origin="index embedded", warnings=warnings)
+    rep = Reporter()
+    warnings = rep.warnings  # what the reporter was told, in order, once each
+    rules = rules_from_index(open_index(None), origin="index embedded", reporter=rep)
     assert warnings == []
     assert {"compiler-gcc", "compiler-gxx", "tool-make", "tool-cmake", "tool-python"} <= set(rules)
 
