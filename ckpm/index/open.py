@@ -38,8 +38,8 @@ def open_index(url: str | None, *, name: str | None = None, cache_dir: Path | No
     """Open the index at ``url`` (None or ``embedded``: the default index that ships with ckpm).
 
     Problems found in the index's data (a malformed line, a line of another component)
-    are collected in the index's ``warnings`` and, with a ``reporter``, also sent to
-    ``reporter.warning``. ``deadline`` (a ``time.monotonic()`` value) bounds every network
+    go to ``reporter.warning`` (once each); without a ``reporter`` the index makes its own,
+    which only collects them (``index.reporter.warnings``). ``deadline`` (a ``time.monotonic()`` value) bounds every network
     read of a git or HTTP index.
     """
     from ckpm.index.cache import cache_root
