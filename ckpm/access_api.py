@@ -383,9 +383,9 @@ def _index(r: dict[str, Any]) -> dict[str, Any]:
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
-    "vendor": _vendor, "env": _env, "store": _store, "cache": _cache, "index": _index, "run": _run, "replay": _replay, "tune": _tune,
-    "results": _results, "publish": _publish, "yank": _yank, "login": _login, "logout": _logout,
-    "import_ck": _import_ck,
+    "vendor": _vendor, "env": _env, "store": _store, "cache": _cache, "index": _index, "run": _run,
+    "replay": _replay, "tune": _tune, "results": _results, "publish": _publish, "yank": _yank, "login": _login,
+    "logout": _logout, "import_ck": _import_ck,
 }
 
 

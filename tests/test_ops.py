@@ -139,3 +139,27 @@ def test_results_export_import_and_compare_answer_alike(tmp_path: Path, home: di
     assert again["added"] == 0 and again["known"] == 1  # the same record, already there
     assert [r["name"] for r in access(action="results", project=str(proj))["experiments"]] == [
         "again", "baseline", "tuned"]
+
+
+def test_access_tune_pushes_each_point_as_the_cli_does(tmp_path: Path, git_index_factory: Any) -> None:
+    """``access({"action": "tune", "push": …})`` goes through the same ``ckpm.ops.run.tune`` as
+    ``ckpm tune --push`` (tests/test_results_registry.py): each point reaches the registry."""
+    import requests
+    from test_results_registry import start
+    from test_tune import REAL_SPACE, _summer
+
+    reg = start(tmp_path, git_index_factory, None)
+    try:
+        proj = _summer(tmp_path)
+        (proj / "space.toml").write_text(REAL_SPACE)
+        out = access(action="tune", project=str(proj), space=str(proj / "space.toml"), objectives="time,size",
+                     budget=2, record="t", push="crowd", registry=reg.url, token=reg.tokens_of["alice"])
+        assert out["experiment"] == "t" and len(out["records"]) == 2
+        assert len(out["pushed"]["added"]) == 2 and out["pushed"]["registry"] == reg.url.rstrip("/")
+        page = requests.get(f"{reg.url}/api/v1/results", params={"user": "alice", "full": "true"}, timeout=30).json()
+        assert page["total"] == 2 and {x["record"]["experiment"] for x in page["results"]} == {"crowd"}
+        lone = ckpm.access({"action": "tune", "project": str(proj), "space": str(proj / "space.toml"),
+                            "registry": reg.url})
+        assert lone["return"] == 64 and "--registry is for --push" in lone["error"]
+    finally:
+        reg.stop()

@@ -1,7 +1,8 @@
 """``ckpm publish``, ``ckpm yank``, ``ckpm login``, ``ckpm logout``: a maintainer's commands.
 
-Thin over :mod:`ckpm.ops.publish` (which is :mod:`ckpm.publishing`). ``--index`` is ckpm's global option (it may stand after
-the command, and ``$CKPM_INDEX`` sets it too); here it names the index to write.
+Thin over :mod:`ckpm.ops.publish` (which is :mod:`ckpm.publishing`). ``--index`` is ckpm's
+global option (it may stand after the command, and ``$CKPM_INDEX`` sets it too); here it names
+the index to write.
 """
 from __future__ import annotations
 

@@ -75,6 +75,7 @@ def results_ls(c: CliContext, as_json: bool) -> None:
     """List the experiments with their latest record's metrics (medians)."""
     from ckpm.cli.output import info
     from ckpm.ops import results as ops_results
+    from ckpm.ops.results import fmt_number
 
     rows = ops_results.ls(c.project_root(as_json=as_json), reporter=c.reporter)
     if as_json:
@@ -88,7 +89,7 @@ def results_ls(c: CliContext, as_json: bool) -> None:
         names += [m for m in r["metrics"] if m not in names]
     _table(["experiment", "records", "latest", "program", "result", *names],
            [[r["name"], str(r["records"]), r["latest"] or "", r["program"] or "",
-             _ok(r["ok"]) if r["latest"] else "", *(ops_results.fmt_number(r["metrics"].get(m)) for m in names)] for r in rows])
+             _ok(r["ok"]) if r["latest"] else "", *(fmt_number(r["metrics"].get(m)) for m in names)] for r in rows])
 
 
 @results.command("show")

@@ -1,6 +1,7 @@
 """``ckpm results push`` and ``ckpm results pull``: experiments to and from a registry.
 
-Thin over :mod:`ckpm.ops.results` (and so :mod:`ckpm.sharing`); registered on the ``results`` group (``cli/results.py``).
+Thin over :mod:`ckpm.ops.results` (and so :mod:`ckpm.sharing`); registered on the ``results``
+group (``cli/results.py``).
 """
 from __future__ import annotations
 
