@@ -315,7 +315,7 @@ def _results(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tune(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.ops.run import tune
+    from ckpm.ops.tune import tune
 
     def integer(key: str, default: int) -> int:
         v = r.get(key, default)

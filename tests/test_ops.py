@@ -142,7 +142,7 @@ def test_results_export_import_and_compare_answer_alike(tmp_path: Path, home: di
 
 
 def test_access_tune_pushes_each_point_as_the_cli_does(tmp_path: Path, git_index_factory: Any) -> None:
-    """``access({"action": "tune", "push": …})`` goes through the same ``ckpm.ops.run.tune`` as
+    """``access({"action": "tune", "push": …})`` goes through the same ``ckpm.ops.tune.tune`` as
     ``ckpm tune --push`` (tests/test_results_registry.py): each point reaches the registry."""
     import requests
     from test_results_registry import start

@@ -1,6 +1,6 @@
 """``ckpm tune``: search a space of run variants; every point recorded, the frontier printed.
 
-The command parses options, calls :func:`ckpm.ops.run.tune` (the pipeline's evaluation of each
+The command parses options, calls :func:`ckpm.ops.tune.tune` (the pipeline's evaluation of each
 point, here or on Dask; each point's record saved, and pushed with ``--push``, as it arrives, so
 an interrupted tuning run keeps what it measured) and prints each point and the frontier.
 """
@@ -43,7 +43,7 @@ def tune(c: CliContext, space_file: Path, objectives: str, budget: int, jobs: in
          token: str | None, as_json: bool) -> None:
     """Try variants of a run (flags, env, parameters) and report the best trade-offs."""
     from ckpm.errors import UsageError
-    from ckpm.ops.run import objective_names, tune as do_tune
+    from ckpm.ops.tune import objective_names, tune as do_tune
 
     kind = executor_kind or ("dask" if scheduler else "local")
     if kind == "dask" and not scheduler:

@@ -9,7 +9,8 @@ One module per area, each imported on first use (nothing is imported here, so th
 - :mod:`ckpm.ops.sync`: ``sync``, ``fetch``, ``vendor``, ``env`` (over ``ckpm.api``);
 - :mod:`ckpm.ops.store`: ``store ls/path/gc``, ``cache ls/clean``;
 - :mod:`ckpm.ops.index`: ``index reindex``;
-- :mod:`ckpm.ops.run`: ``run``, ``replay``, ``tune`` (over ``ckpm.pipeline``);
+- :mod:`ckpm.ops.run`: ``run``, ``replay`` (over ``ckpm.pipeline``);
+- :mod:`ckpm.ops.tune`: ``tune`` (with ``--push``);
 - :mod:`ckpm.ops.results`: ``results ls/show/compare/plot/report/export/import/push/pull``;
 - :mod:`ckpm.ops.publish`: ``publish``, ``yank``, ``login``, ``logout``;
 - :mod:`ckpm.ops.artifact`: ``artifact pack/inspect/evaluate``;
