@@ -185,15 +185,11 @@ def _show(r: dict[str, Any]) -> dict[str, Any]:
 
 def _detect(r: dict[str, Any]) -> dict[str, Any]:
     from ckpm.api import detect_host
-    from ckpm.errors import NoProject
+    from ckpm.ops.session import manifest_or_none
 
     settings = _settings(r)
-    manifest = None
-    if r.get("project") is not None:
-        try:
-            manifest = _ws(r).manifest
-        except NoProject:
-            pass
+    project = _str(r, "project")
+    manifest = manifest_or_none(project, settings) if project is not None else None
     res = detect_host(_indexes(r), key=_str(r, "key"), manifest=manifest, refresh=bool(r.get("refresh")),
                       settings=settings)
     return res.to_json()  # type: ignore[no-any-return]

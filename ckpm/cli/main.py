@@ -199,16 +199,11 @@ def _report_check(c: CliContext, res: Any, as_json: bool) -> None:
 def detect(c: CliContext, key: str | None, refresh: bool, as_json: bool) -> None:
     """Show host facts and detected software (all, or what satisfies KEY)."""
     from ckpm import api
-    from ckpm.errors import NoProject
+    from ckpm.ops.session import manifest_or_none
 
-    manifest = None
     settings = c.settings(as_json=as_json)
-    try:
-        manifest = c.workspace(as_json=as_json).manifest
-    except NoProject:
-        pass
-    res = api.detect_host(c.indexes(as_json=as_json), key=key, manifest=manifest, refresh=refresh,
-                          cache_dir=settings.cache_dir, settings=settings)
+    res = api.detect_host(c.indexes(as_json=as_json), key=key, manifest=manifest_or_none(c.project, settings),
+                          refresh=refresh, cache_dir=settings.cache_dir, settings=settings)
     c.reporter.warn_all(res.warnings)
     if as_json:
         emit(c, {k: v for k, v in res.to_json().items() if k != "warnings"})

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ckpm.index import Index
+    from ckpm.model.manifest import ProjectManifest
     from ckpm.report import Reporter
     from ckpm.settings import Settings
     from ckpm.workspace import Workspace
@@ -27,6 +28,17 @@ def open_workspace(project: Path | str | None, settings: Settings) -> Workspace:
     from ckpm.workspace import Workspace
 
     return Workspace(project, settings)
+
+
+def manifest_or_none(project: Path | str | None, settings: Settings) -> ProjectManifest | None:
+    """The manifest of the project in ``project`` (or a parent folder), or None outside a project
+    (``ckpm detect`` reads a project's dependency keys when there is one)."""
+    from ckpm.errors import NoProject
+
+    try:
+        return open_workspace(project, settings).manifest
+    except NoProject:
+        return None
 
 
 def project_root(project: Path | str | None) -> Path:
