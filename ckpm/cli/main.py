@@ -1,4 +1,5 @@
-"""``ckpm``: the command line. Every command is a few lines over ``ckpm.api``.
+"""``ckpm``: the command line. Every command is a few lines over the facade: ``ckpm.api``,
+``ckpm.queries`` or a module of ``ckpm.ops`` (tests/test_layers.py allows nothing else).
 
 Heavy modules (the resolver, pygit2, requests, rich) are imported inside the
 commands, so ``ckpm --version`` and ``ckpm --help`` start fast.
