@@ -1,4 +1,8 @@
-"""``ckpm.access({...})``: the Collective Knowledge unified I/O over the library API.
+"""``ckpm.access({...})``: the Collective Knowledge unified I/O over the library's facade.
+
+An adapter, as the CLI is: it checks a request's inputs, calls one function of ``ckpm.api``,
+``ckpm.queries`` or ``ckpm.ops`` (the same one the CLI's command calls) and returns its answer
+as plain data (``tests/test_layers.py`` keeps it from importing anything else of the library).
 
 A request is a dict with an ``action`` and that action's inputs; the answer is a dict
 with ``return`` 0 and the outputs, or ``return`` > 0 and ``error`` (never an exception
@@ -20,15 +24,17 @@ Common inputs: ``project`` (folder), ``index`` (URL), ``cache_dir``, ``offline``
 | ``search`` | ``text``, ``tags``, ``kind``, ``limit`` |
 | ``show`` | ``name`` |
 | ``detect`` | ``key``, ``refresh`` |
-| ``sync`` | ``target``, ``locked``, ``mirrors`` (vendored folders), ``jobs`` |
+| ``sync`` | ``target``, ``locked``, ``allow_host_drift``, ``mirrors`` (vendored folders), ``jobs`` |
 | ``fetch`` | ``names``, ``target``, ``locked``, ``mirrors`` |
 | ``vendor`` | ``dest``, ``locked``, ``mirrors``, ``targets`` |
 | ``env`` | ``target`` |
 | ``store`` | ``op`` (``ls``, ``path`` with ``name``, ``gc`` with ``dry_run``) |
+| ``cache`` | ``op`` (``ls``; ``clean`` with ``downloads_only``, ``older_than_days``, ``dry_run``) |
+| ``index`` | ``op`` (``update``; ``reindex`` with ``path``, an index folder) |
 | ``run`` | ``component``, ``command``, ``flags``, ``cflags``, ``env``, ``params``, ``input``, ``target``, ``repeat``, ``record``, ``locked``, ``scheduler`` |
 | ``replay`` | ``name``, ``id``, ``tolerance``, ``record`` |
-| ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names``; ``export`` with ``name``, ``out`` |
-| ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed`` |
+| ``results`` | ``op``: ``ls``; ``show`` with ``name`` (``NAME`` or ``NAME@ID``); ``compare`` with ``a``, ``b``, ``metrics``; ``plot`` with ``names``, ``x``, ``y``, ``out``; ``report`` with ``out``, ``names``; ``export`` with ``name``, ``out``; ``import`` with ``path``, ``name`` |
+| ``tune`` | ``space`` (a file), ``objectives``, ``budget``, ``jobs``, ``strategy``, ``record``, ``scheduler``, ``seed``, ``push`` (with ``registry``, ``token``) |
 | ``publish`` | ``path`` (the component's folder), ``index`` (a git index) or ``registry``, ``token``, ``tag``, ``source_url``, ``dry_run`` |
 | ``yank`` | ``spec`` (``NAME@VERSION``), ``undo``, ``index`` or ``registry``, ``token`` |
 | ``login`` | ``registry``, ``token`` |
@@ -76,22 +82,21 @@ def _settings(r: dict[str, Any]) -> Any:
     """The request's settings (made once per request; its reporter collects the warnings)."""
     s = r.get("_settings")
     if s is None:
-        from ckpm.workspace import Settings, check_settings
+        from ckpm.ops.session import make_settings
 
         cache_dir = r.get("cache_dir")
         if cache_dir is not None and not isinstance(cache_dir, str):
             raise RequestError("'cache_dir' must be a string")
-        s = Settings(index_url=_str(r, "index"), cache_dir=Path(cache_dir) if cache_dir else None,
-                     offline=bool(r.get("offline", False)),
-                     no_host=bool(r.get("no_host", False)))
-        r["_settings"] = check_settings(s)
+        s = make_settings(index_url=_str(r, "index"), cache_dir=Path(cache_dir) if cache_dir else None,
+                          offline=bool(r.get("offline", False)), no_host=bool(r.get("no_host", False)))
+        r["_settings"] = s
     return s
 
 
 def _ws(r: dict[str, Any]) -> Any:
-    from ckpm.api import Workspace
+    from ckpm.ops.session import open_workspace
 
-    return Workspace(_str(r, "project"), _settings(r))
+    return open_workspace(_str(r, "project"), _settings(r))
 
 
 def _init(r: dict[str, Any]) -> dict[str, Any]:
@@ -156,16 +161,10 @@ def _why_not(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _indexes(r: dict[str, Any]) -> Sequence[Any]:
-    from ckpm.api import make_indexes
-    from ckpm.errors import NoProject
+    from ckpm.ops.session import indexes
 
-    settings = _settings(r)
-    if settings.effective_index_url() is None and r.get("project") is not None:
-        try:
-            return _ws(r).indexes  # type: ignore[no-any-return]
-        except NoProject:
-            pass
-    return make_indexes(None, settings)
+    project = _str(r, "project")
+    return indexes(_settings(r), project, look_for_project=project is not None)
 
 
 def _search(r: dict[str, Any]) -> dict[str, Any]:
@@ -186,15 +185,11 @@ def _show(r: dict[str, Any]) -> dict[str, Any]:
 
 def _detect(r: dict[str, Any]) -> dict[str, Any]:
     from ckpm.api import detect_host
-    from ckpm.errors import NoProject
+    from ckpm.ops.session import manifest_or_none
 
     settings = _settings(r)
-    manifest = None
-    if r.get("project") is not None:
-        try:
-            manifest = _ws(r).manifest
-        except NoProject:
-            pass
+    project = _str(r, "project")
+    manifest = manifest_or_none(project, settings) if project is not None else None
     res = detect_host(_indexes(r), key=_str(r, "key"), manifest=manifest, refresh=bool(r.get("refresh")),
                       settings=settings)
     return res.to_json()  # type: ignore[no-any-return]
@@ -205,111 +200,118 @@ def _mirror_dirs(r: dict[str, Any]) -> tuple[Path, ...]:
 
 
 def _sync(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.api import LockOptions, sync
-    from ckpm.provision import SyncOptions
+    from ckpm.ops.sync import sync
 
     jobs = r.get("jobs", 0)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 0:
         raise RequestError("'jobs' must be a non-negative integer")
-    outcome, res = sync(_ws(r), SyncOptions(target=_str(r, "target"), jobs=jobs, mirror_dirs=_mirror_dirs(r)),
-                        LockOptions(locked=bool(r.get("locked"))))
+    outcome, res = sync(_ws(r), target=_str(r, "target"), jobs=jobs, mirrors=_mirror_dirs(r),
+                        locked=bool(r.get("locked")), allow_host_drift=bool(r.get("allow_host_drift")))
     return {"lock": outcome.to_dict(), **res.to_dict()}
 
 
 def _fetch(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.api import LockOptions, fetch
+    from ckpm.ops.sync import fetch
 
-    res = fetch(_ws(r), _strs(r, "names") or (), target=_str(r, "target"), mirror_dirs=_mirror_dirs(r),
-                lock_options=LockOptions(locked=bool(r.get("locked"))))
-    return res.to_dict()  # type: ignore[no-any-return]
+    return fetch(_ws(r), _strs(r, "names") or (), target=_str(r, "target"), mirrors=_mirror_dirs(r),
+                 locked=bool(r.get("locked"))).to_dict()
 
 
 def _vendor(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.api import LockOptions, vendor
+    from ckpm.ops.sync import vendor
 
     dest = _str(r, "dest", required=True) or ""
-    res = vendor(_ws(r), Path(dest), mirror_dirs=_mirror_dirs(r), lock_options=LockOptions(locked=bool(r.get("locked"))),
-                 targets=_strs(r, "targets") or None)
-    return res.to_dict()  # type: ignore[no-any-return]
+    return vendor(_ws(r), Path(dest), targets=_strs(r, "targets"), mirrors=_mirror_dirs(r),
+                  locked=bool(r.get("locked"))).to_dict()
 
 
 def _env(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.api import environment
+    from ckpm.ops.sync import environment
 
     return {"env": environment(_ws(r), _str(r, "target"))}
 
 
 def _store(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm import provision
+    from ckpm.ops import store
 
     op = _str(r, "op") or "ls"
     settings = _settings(r)
     if op == "ls":
-        return {"entries": [{"key": e.key, "name": e.name, "version": e.version, "target": e.target,
-                             "path": str(e.path)} for e in provision.store_entries(settings)]}
+        return {"entries": [store.entry_dict(e) for e in store.store_ls(settings)]}
     if op == "path":
         name = _str(r, "name", required=True) or ""
-        return {"paths": [str(e.path) for e in provision.store_path(settings, name, _str(r, "target"))]}
+        return {"paths": [str(p) for p in store.store_paths(settings, name, _str(r, "target"))]}
     if op == "gc":
-        return {"removed": provision.store_gc(settings, dry_run=bool(r.get("dry_run")))}
+        return {"removed": store.store_gc(settings, dry_run=bool(r.get("dry_run")))}
     raise RequestError(f"store: unknown op {op!r} (ls, path, gc)")
 
 
+def _cache(r: dict[str, Any]) -> dict[str, Any]:
+    from ckpm.ops import store
+
+    op = _str(r, "op") or "ls"
+    settings = _settings(r)
+    if op == "ls":
+        return store.cache_ls(settings)
+    if op == "clean":
+        days = r.get("older_than_days")
+        if days is not None and (not isinstance(days, (int, float)) or isinstance(days, bool)):
+            raise RequestError("'older_than_days' must be a number")
+        dry_run = bool(r.get("dry_run"))
+        res = store.cache_clean(settings, downloads_only=bool(r.get("downloads_only")), older_than_days=days,
+                                dry_run=dry_run)
+        return store.clean_dict(res, dry_run=dry_run)
+    raise RequestError(f"cache: unknown op {op!r} (ls, clean)")
+
+
 def _run(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.pipeline.run import RunRequest
+    from ckpm.ops import run
 
-    req = RunRequest.from_dict({k: v for k, v in r.items() if k in (
+    req = run.run_request({k: v for k, v in r.items() if k in (
         "component", "command", "flags", "cflags", "env", "params", "input", "target", "repeat", "record", "locked")})
-    scheduler = _str(r, "scheduler")
-    from ckpm.pipeline.remote import run_pipeline
-
-    rec = run_pipeline(_ws(r), req, scheduler=scheduler)  # with a scheduler, on a worker of a Dask cluster
-    return {k: v for k, v in rec.items() if k != "lock"}
+    return run.run(_ws(r), req, scheduler=_str(r, "scheduler"))  # with a scheduler, on a worker of a Dask cluster
 
 
 def _replay(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.pipeline.replay import DEFAULT_TOLERANCE, replay
+    from ckpm.ops.run import replay
 
-    tol = r.get("tolerance", DEFAULT_TOLERANCE)
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0:
+    tol = r.get("tolerance")
+    if tol is not None and (not isinstance(tol, (int, float)) or isinstance(tol, bool) or tol < 0):
         raise RequestError("'tolerance' must be a non-negative number")
-    return replay(_ws(r), _str(r, "name", required=True) or "", record_id=_str(r, "id"), tolerance=float(tol),
-                  save_as=_str(r, "record")).to_dict()
+    return replay(_ws(r), _str(r, "name", required=True) or "", record_id=_str(r, "id"),
+                  tolerance=None if tol is None else float(tol), save_as=_str(r, "record")).to_dict()
 
 
 def _results(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.experiment import results as res
+    from ckpm.ops import results as res
+    from ckpm.ops.session import project_root
 
-    project = _ws(r).root
+    project = project_root(_str(r, "project"))
+    reporter = _settings(r).reporter
     op = _str(r, "op") or "ls"
     if op == "ls":
-        return {"experiments": res.list_results(project)}
+        return {"experiments": res.ls(project, reporter=reporter)}
     if op == "show":
-        return res.show(project, _str(r, "name", required=True) or "")
+        return res.show(project, _str(r, "name", required=True) or "", reporter=reporter)
     if op == "compare":
         return res.compare(project, _str(r, "a", required=True) or "", _str(r, "b", required=True) or "",
-                           metrics=_strs(r, "metrics"))
+                           metrics=_strs(r, "metrics"), reporter=reporter)
     if op == "plot":
-        from ckpm.experiment.plot import plot
-
-        out = plot(project, _strs(r, "names") or [], x=_str(r, "x") or "time", y=_str(r, "y") or "size",
-                   out=Path(_str(r, "out") or "pareto.png"))
+        out = res.plot(project, _strs(r, "names") or [], x=_str(r, "x") or "time", y=_str(r, "y") or "size",
+                       out=Path(_str(r, "out") or "pareto.png"), reporter=reporter)
         return {"out": str(out)}
     if op == "report":
-        from ckpm.experiment.htmlreport import report
-
-        out = report(project, Path(_str(r, "out") or "report.html"), names=_strs(r, "names"))
+        out = res.report(project, Path(_str(r, "out") or "report.html"), names=_strs(r, "names"), reporter=reporter)
         return {"out": str(out)}
     if op == "export":
-        from ckpm.experiment.record import export_experiment
-
-        return export_experiment(project, _str(r, "name", required=True) or "",
-                                 Path(_str(r, "out", required=True) or ""))
-    raise RequestError(f"results: unknown op {op!r} (ls, show, compare, plot, report, export)")
+        return res.export(project, _str(r, "name", required=True) or "", Path(_str(r, "out", required=True) or ""))
+    if op == "import":
+        return res.import_(project, Path(_str(r, "path", required=True) or ""), name=_str(r, "name"))
+    raise RequestError(f"results: unknown op {op!r} (ls, show, compare, plot, report, export, import)")
 
 
 def _tune(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.pipeline.tuning import tune_project
+    from ckpm.ops.tune import tune
 
     def integer(key: str, default: int) -> int:
         v = r.get(key, default)
@@ -317,18 +319,15 @@ def _tune(r: dict[str, Any]) -> dict[str, Any]:
             raise RequestError(f"{key!r} must be a whole number")
         return v
 
-    objectives = _strs(r, "objectives") or ["time"]
-    if len(objectives) == 1 and "," in objectives[0]:
-        objectives = [o.strip() for o in objectives[0].split(",") if o.strip()]
-    result, space = tune_project(_ws(r), Path(_str(r, "space", required=True) or ""), objectives=objectives,
-                                 budget=integer("budget", 20), jobs=max(1, integer("jobs", 1)),
-                                 strategy=_str(r, "strategy") or "random", record=_str(r, "record"),
-                                 scheduler=_str(r, "scheduler"), seed=integer("seed", 0))
-    return {**result.to_dict(), "space": space.to_dict()}
+    out = tune(_ws(r), Path(_str(r, "space", required=True) or ""), objectives=_strs(r, "objectives") or ["time"],
+               budget=integer("budget", 20), jobs=max(1, integer("jobs", 1)), strategy=_str(r, "strategy") or "random",
+               record=_str(r, "record"), scheduler=_str(r, "scheduler"), seed=integer("seed", 0),
+               push=_str(r, "push"), registry=_str(r, "registry"), token=_str(r, "token"))
+    return out.to_dict()
 
 
 def _publish(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.publishing import publish
+    from ckpm.ops.publish import publish
 
     return publish(_str(r, "path"), index=_str(r, "index"), registry=_str(r, "registry"), token=_str(r, "token"),
                    tag=_str(r, "tag"), source_url=_str(r, "source_url"), dry_run=bool(r.get("dry_run", False)),
@@ -336,40 +335,53 @@ def _publish(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _yank(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.publishing import yank
+    from ckpm.ops.publish import yank
 
     return yank(_str(r, "spec", required=True) or "", undo=bool(r.get("undo", False)), index=_str(r, "index"),
                 registry=_str(r, "registry"), token=_str(r, "token"), settings=_settings(r)).to_dict()
 
 
 def _login(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.publishing import login
+    from ckpm.ops.publish import login
 
     return login(_str(r, "registry", required=True) or "", _str(r, "token", required=True) or "",
                  settings=_settings(r)).to_dict()
 
 
 def _logout(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.publishing import logout
+    from ckpm.ops.publish import logout
 
     return {"forgotten": logout(_str(r, "registry"), settings=_settings(r))}
 
 
 def _import_ck(r: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.ck import import_ck
+    from ckpm.ops.ck import import_ck
 
-    mods = _strs(r, "modules")
     report = import_ck(_str(r, "src", required=True) or "", Path(_str(r, "into") or "ck-index"), rev=_str(r, "rev"),
-                       settings=_settings(r), modules=tuple(mods) if mods else None)
+                       settings=_settings(r), modules=_strs(r, "modules"))
     return report.to_dict()
+
+
+def _index(r: dict[str, Any]) -> dict[str, Any]:
+    op = _str(r, "op") or "update"
+    if op == "update":
+        from ckpm.api import index_update
+
+        return {"indexes": index_update(_indexes(r))}
+    if op == "reindex":
+        from ckpm.ops.index import reindex
+
+        path = Path(_str(r, "path", required=True) or "")
+        return {"path": str(path / "summary.jsonl"), "components": reindex(path, reporter=_settings(r).reporter)}
+    raise RequestError(f"index: unknown op {op!r} (update, reindex)")
 
 
 ACTIONS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "init": _init, "lock": _lock, "check": _check, "add": _add, "remove": _remove, "tree": _tree, "why": _why,
     "why_not": _why_not, "search": _search, "show": _show, "detect": _detect, "sync": _sync, "fetch": _fetch,
-    "vendor": _vendor, "env": _env, "store": _store, "run": _run, "replay": _replay, "tune": _tune,
-    "results": _results, "publish": _publish, "yank": _yank, "login": _login, "logout": _logout,
-    "import_ck": _import_ck,
+    "vendor": _vendor, "env": _env, "store": _store, "cache": _cache, "index": _index, "run": _run,
+    "replay": _replay, "tune": _tune, "results": _results, "publish": _publish, "yank": _yank, "login": _login,
+    "logout": _logout, "import_ck": _import_ck,
 }
 
 

@@ -35,6 +35,8 @@ from ckpm.workspace import (  # noqa: F401  (re-exported)
 _QUERIES = ("SearchHit", "TreeNode", "WhyNot", "detect_host", "index_update", "require_lock", "search", "show",
             "tree", "why", "why_not")
 if TYPE_CHECKING:
+    from ckpm.fetch.vendor import VendorResult
+    from ckpm.provision import SyncOptions, SyncResult
     from ckpm.queries import (  # noqa: F401  (re-exported)
         SearchHit, TreeNode, WhyNot, detect_host, index_update, require_lock, search, show, tree, why, why_not,
     )
@@ -657,7 +659,10 @@ def _check_package(ws: Workspace, p: LockedPackage, notes: list[str], moved: lis
     if isinstance(src, GitSource):
         gs = ws.git_source(src.git, src.subdir)
         try:
-            now = gs.cached_commit_of(src.tag) if ws.settings.offline else gs.commit_of(src.tag)
+            if src.tag is None:  # a lock names the tag of every git source; without one nothing matches
+                now = None
+            else:
+                now = gs.cached_commit_of(src.tag) if ws.settings.offline else gs.commit_of(src.tag)
         except CkpmError as e:
             return _unreachable(ws, p, src.git, e, notes), None
         if now is None and ws.settings.offline:
@@ -855,7 +860,8 @@ def _lock_for_target(ws: Workspace, target: str, lock_options: LockOptions | Non
     return lock(ws, opts)
 
 
-def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = None) -> tuple[LockOutcome, Any]:
+def sync(ws: Workspace, options: SyncOptions | None = None,
+         lock_options: LockOptions | None = None) -> tuple[LockOutcome, SyncResult]:
     """``ckpm sync``: lock (unless ``locked``), then provision every locked package for one target."""
     from ckpm import provision
 
@@ -869,7 +875,7 @@ def sync(ws: Workspace, options: Any = None, lock_options: LockOptions | None = 
 
 def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None,
           mirror_dirs: Sequence[Path] = (), lock_options: LockOptions | None = None,
-          deadline: float | None = None) -> Any:
+          deadline: float | None = None) -> SyncResult:
     """``ckpm fetch [NAME…]``: download and verify the sources of the named packages (all when
     none are named) and their dependencies; nothing is built. ``deadline`` (``time.monotonic()``)
     bounds the downloads."""
@@ -884,7 +890,7 @@ def fetch(ws: Workspace, names: Sequence[str] = (), *, target: str | None = None
 
 
 def vendor(ws: Workspace, dest: Path, *, mirror_dirs: Sequence[Path] = (),
-           lock_options: LockOptions | None = None, targets: Sequence[str] | None = None) -> Any:
+           lock_options: LockOptions | None = None, targets: Sequence[str] | None = None) -> VendorResult:
     """``ckpm vendor DIR``: every source a sync of ``targets`` (default: the lock's) needs (archives,
     git repositories, python distributions), in a folder that works as a mirror. Returns a
     :class:`ckpm.fetch.vendor.VendorResult` (``counts()``, ``summary()``); raises

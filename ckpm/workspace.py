@@ -23,7 +23,9 @@ from ckpm.model.targets import validate_target
 from ckpm.settings import INDEX_ENV, RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS, Settings, SettingsError
 
 if TYPE_CHECKING:
+    from ckpm.index.gitsource import GitComponentSource
     from ckpm.model.lockfile import Lock
+    from ckpm.resolve.host import DetectedHost
 
 __all__ = ["INDEX_ENV", "Settings", "Workspace", "check_settings", "make_indexes", "LockOptions",
            "resolve_workspace"]
@@ -65,9 +67,9 @@ class Workspace:
         self.mirror_dirs: tuple[Path, ...] = ()
         self._manifest: ProjectManifest | None = None
         self._indexes: list[Index] | None = None
-        self._git_sources: dict[tuple[str, str | None], Any] = {}
-        self._host: Any = None
-        self._facts_host: Any = None
+        self._git_sources: dict[tuple[str, str | None], GitComponentSource] = {}
+        self._host: DetectedHost | None = None
+        self._facts_host: DetectedHost | None = None
 
     @property
     def lock_path(self) -> Path:
@@ -127,7 +129,7 @@ class Workspace:
             self.reporter.warning(f"the store at {self.settings.store_dir} could not be read ({e.strerror or e})")
             return frozenset()
 
-    def git_source(self, url: str, subdir: str | None) -> Any:
+    def git_source(self, url: str, subdir: str | None) -> GitComponentSource:
         key = (url, subdir)
         src = self._git_sources.get(key)
         if src is None:
@@ -138,7 +140,7 @@ class Workspace:
             self._git_sources[key] = src
         return src
 
-    def host_source(self) -> Any:
+    def host_source(self) -> DetectedHost:
         """Software on this machine as resolution candidates; with --no-host only the host
         facts (``__os``, ``__python``…: the platform, not something installed)."""
         if self.settings.no_host:
@@ -155,7 +157,7 @@ class Workspace:
                                       project_root=self.root)
         return self._host
 
-    def host_source_for_check(self) -> Any:
+    def host_source_for_check(self) -> DetectedHost:
         """The host adapter even under --no-host: checking the lock's host pins needs it."""
         if self._host is None:
             from ckpm.resolve.host import DetectedHost

@@ -1,4 +1,4 @@
-"""The package's import arrows run one way: cli → api/queries → workspace → resolve → index/detect → model.
+"""The package's import arrows run one way: cli, access → ops → api/queries → workspace → resolve → index/detect → model.
 
 Read from the source (every import statement, also those inside functions), so a shortcut
 that would make the layers a tangle fails here rather than in review.
@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent / "ckpm"
 LEAVES = {"ckpm", "ckpm.errors", "ckpm.fsutil", "ckpm.lazy", "ckpm.netutil", "ckpm.gcpause", "ckpm.procutil", "ckpm.report"}
 # entry points (``ckpm.access``, ``python -m ckpm``, ``python -m ckpm.detect``) sit on top of everything
 ENTRY_POINTS = {"ckpm", "ckpm.__main__", "ckpm.detect.__main__"}
+# what the two adapters (the CLI and ``ckpm.access``) may import, beside the leaves: the settings
+# they make, and the facade of the library
+FACADE = {"ckpm.settings", "ckpm.api", "ckpm.queries", "ckpm.ops"}
 # what each layer may import, beside itself and the leaves
 ALLOWED: dict[str, set[str]] = {
     "ckpm.model": set(),
@@ -46,9 +49,6 @@ ALLOWED: dict[str, set[str]] = {
                      "ckpm.store"},
     "ckpm.api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision", "ckpm.experiment"},
-    "ckpm.access_api": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve",
-                        "ckpm.workspace", "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build",
-                        "ckpm.provision", "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck"},
     # `ckpm publish`, `yank`, `login`: a maintainer's side of an index (git index writer, registry client)
     "ckpm.publishing": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
     # `ckpm container`: a project's OCI image (its context is the project, its lock and `vendor`)
@@ -59,10 +59,14 @@ ALLOWED: dict[str, set[str]] = {
     "ckpm.sharing": {"ckpm.model", "ckpm.settings", "ckpm.experiment", "ckpm.publishing"},
     # `ckpm import ck`: CK repositories read as data and written as an index
     "ckpm.ck": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.build"},
-    "ckpm.cli": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
+    # the commands above the API (cargo's ops/, uv's commands/): what the CLI and access() both call
+    "ckpm.ops": {"ckpm.model", "ckpm.settings", "ckpm.index", "ckpm.detect", "ckpm.resolve", "ckpm.workspace",
                  "ckpm.queries", "ckpm.api", "ckpm.fetch", "ckpm.store", "ckpm.build", "ckpm.provision",
                  "ckpm.pipeline", "ckpm.experiment", "ckpm.publishing", "ckpm.ck", "ckpm.artifact",
                  "ckpm.artifact.evaluate", "ckpm.sharing", "ckpm.container"},
+    # the adapters: they parse, call the facade (api, queries, ops) and print or return; nothing else
+    "ckpm.access_api": FACADE,
+    "ckpm.cli": FACADE,
 }
 
 

@@ -25,9 +25,9 @@ def artifact_group() -> None:
 @handle_errors
 def pack_cmd(c: CliContext, file: Path, targets: tuple[str, ...], no_experiments: bool, as_json: bool) -> None:
     """Write the project (tracked files, lock, vendored sources, experiment records) to FILE."""
-    from ckpm.artifact import pack
+    from ckpm.ops.artifact import pack
 
-    res = pack(c.workspace(as_json=as_json), file, targets=list(targets) or None, experiments=not no_experiments)
+    res = pack(c.workspace(as_json=as_json), file, targets=targets, experiments=not no_experiments)
     if as_json:
         emit(c, res.to_dict())
         return
@@ -48,7 +48,7 @@ def pack_cmd(c: CliContext, file: Path, targets: tuple[str, ...], no_experiments
 @handle_errors
 def inspect_cmd(c: CliContext, file: Path, as_json: bool) -> None:
     """Show what FILE holds and what this machine must already have; nothing runs."""
-    from ckpm.artifact.evaluate import inspect
+    from ckpm.ops.artifact import inspect
 
     c.offline = True
     data = inspect(file, c.settings(as_json=as_json))
@@ -90,7 +90,7 @@ def evaluate_cmd(c: CliContext, file: Path, into: Path | None, report_dir: Path 
 
     Exit 0: reproduced; 9: functional, not reproduced; 8: available, not functional;
     7: not available (damaged or incomplete)."""
-    from ckpm.artifact.evaluate import evaluate
+    from ckpm.ops.artifact import evaluate
 
     c.offline = True
     ev = evaluate(file, into=into, report_dir=report_dir, settings=c.settings(as_json=as_json))

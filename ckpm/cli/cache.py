@@ -1,11 +1,10 @@
 """``ckpm cache ls`` and ``ckpm cache clean``: what the cache folder holds, and emptying it.
 
-The library side is :mod:`ckpm.fetch.cache` (through ``ckpm.provision``): cleaning takes the
+The library side is :mod:`ckpm.fetch.cache` (through ``ckpm.ops.store`` and ``ckpm.provision``): cleaning takes the
 locks a sync takes and skips whatever a running command uses.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import click
 
@@ -33,20 +32,17 @@ def cache() -> None:
 @handle_errors
 def cache_ls(c: CliContext, as_json: bool) -> None:
     """Show what the cache folder holds, area by area, with sizes."""
-    from ckpm import provision
+    from ckpm.ops.store import cache_ls
 
-    settings = c.settings(as_json=as_json)
-    areas = provision.cache_usage(settings)
+    data = cache_ls(c.settings(as_json=as_json))
     if as_json:
-        emit(c, {"cache_dir": str(settings.cache_root), "total": sum(a.size for a in areas),
-                 "areas": [{"name": a.name, "path": str(a.path), "what": a.what, "entries": a.entries,
-                            "size": a.size} for a in areas]})
+        emit(c, data)
         return
     from ckpm.cli.output import info, table
 
-    table(["area", "entries", "size", "what"], [(a.name, a.entries, human(a.size), a.what) for a in areas],
-          title=str(settings.cache_root))
-    info(f"{human(sum(a.size for a in areas))} in all")
+    table(["area", "entries", "size", "what"],
+          [(a["name"], a["entries"], human(a["size"]), a["what"]) for a in data["areas"]], title=data["cache_dir"])
+    info(f"{human(data['total'])} in all")
 
 
 @cache.command("clean")
@@ -60,13 +56,12 @@ def cache_ls(c: CliContext, as_json: bool) -> None:
 @handle_errors
 def cache_clean(c: CliContext, downloads_only: bool, older_than: float | None, dry_run: bool, as_json: bool) -> None:
     """Remove cached downloads and exported git trees; what a running command uses is kept."""
-    from ckpm import provision
+    from ckpm.ops.store import cache_clean, clean_dict
 
-    res = provision.cache_clean(c.settings(as_json=as_json), downloads_only=downloads_only,
-                                older_than_days=older_than, dry_run=dry_run)
+    res = cache_clean(c.settings(as_json=as_json), downloads_only=downloads_only, older_than_days=older_than,
+                      dry_run=dry_run)
     if as_json:
-        emit(c, {"removed": [_item(i) for i in res.removed], "in_use": [_item(i) for i in res.in_use],
-                 "freed": res.freed, "dry_run": dry_run})
+        emit(c, clean_dict(res, dry_run=dry_run))
         return
     from ckpm.cli.output import info
 
@@ -75,7 +70,3 @@ def cache_clean(c: CliContext, downloads_only: bool, older_than: float | None, d
     verb = "would free" if dry_run else "freed"
     info(f"{len(res.removed)} entries {'to remove' if dry_run else 'removed'}, {verb} {human(res.freed)}"
          + (f"; {len(res.in_use)} in use, kept" if res.in_use else ""))
-
-
-def _item(i: Any) -> dict[str, Any]:
-    return {"area": i.area, "path": str(i.path), "size": i.size, "mtime": i.mtime}

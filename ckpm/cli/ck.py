@@ -1,6 +1,6 @@
 """``ckpm import ck SRC``: a Collective Knowledge repository brought over as ckpm components.
 
-Thin over :func:`ckpm.ck.import_ck`: the report as tables (counts per CK module, then each
+Thin over :mod:`ckpm.ops.ck`: the report as tables (counts per CK module, then each
 entry skipped and why, each entry imported with what could not be carried over), or the
 ``--json`` envelope.
 """
@@ -35,21 +35,18 @@ def import_ck_cmd(c: CliContext, src: str, into: Path, rev: str | None, modules:
 
     Nothing of the repository runs: CK's customize.py and scripts are code and are
     reported, per entry, as not carried over."""
-    from ckpm.ck import import_ck
     from ckpm.cli.output import info, table
+    from ckpm.ops import ck as ops_ck
 
-    settings = c.settings(as_json=as_json)
-    report = import_ck(src, into, rev=rev, settings=settings, modules=modules or None)
+    report = ops_ck.import_ck(src, into, rev=rev, settings=c.settings(as_json=as_json), modules=modules)
     if as_json:
         emit(c, report.to_dict())
         return
     rows = [[mod, n["entries"], n["imported"], n["skipped"]] for mod, n in report.counts().items()]
     table(["CK module", "entries", "imported", "skipped"], rows,
           title=f"{src}" + (f" at {report.rev[:12]}" if report.rev else "") + f" → {into}")
-    from ckpm.ck.mapping import MAPPERS
-
-    skipped = [m for m in report.items if m.line is None and m.entry.module in MAPPERS]
-    other = sorted({m.entry.module for m in report.items if m.entry.module not in MAPPERS})
+    skipped = ops_ck.skipped(report)
+    other = ops_ck.unmapped_modules(report)
     if skipped or report.unreadable:
         table(["entry", "why it was skipped"],
               [[m.entry.where, m.skipped or ""] for m in skipped]

@@ -24,37 +24,34 @@ class CliContext:
     def settings(self, *, as_json: bool = False, **kw: Any) -> Any:
         """The settings of this run (global flags and the environment, read once)."""
         from ckpm.cli.output import ConsoleReporter
-        from ckpm.workspace import Settings, check_settings
+        from ckpm.ops.session import make_settings
 
         if self.reporter is None:
             self.reporter = ConsoleReporter(verbose=self.verbose, quiet=as_json)
-        return check_settings(Settings(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline,
-                                       reporter=self.reporter, **kw))
+        return make_settings(index_url=self.index, cache_dir=self.cache_dir, offline=self.offline,
+                             reporter=self.reporter, **kw)
 
     def workspace(self, *, as_json: bool = False, **kw: Any) -> Any:
-        from ckpm.workspace import Workspace
+        from ckpm.ops.session import open_workspace
 
-        return Workspace(self.project, self.settings(as_json=as_json, **kw))
+        return open_workspace(self.project, self.settings(as_json=as_json, **kw))
+
+    def project_root(self, *, as_json: bool = False) -> Path:
+        """The project's folder (the nearest ckpm.toml's), the manifest unread; sets up the
+        reporter for warnings."""
+        from ckpm.cli.output import ConsoleReporter
+        from ckpm.ops.session import project_root
+
+        if self.reporter is None:
+            self.reporter = ConsoleReporter(verbose=self.verbose, quiet=as_json)
+        return project_root(self.project)
 
     def indexes(self, *, as_json: bool = False, timeout: float | None = None) -> list[Any]:
         """The project's indexes when inside a project, else --index / the embedded index;
         with ``timeout``, every read of theirs ends within that many seconds from now."""
-        import time
+        from ckpm.ops.session import indexes
 
-        from ckpm.errors import NoProject
-        from ckpm.workspace import bound_indexes, make_indexes
-
-        opts = self.settings(as_json=as_json)
-        if opts.effective_index_url():
-            found = make_indexes(None, opts)
-        else:
-            try:
-                found = list(self.workspace(as_json=as_json).indexes)
-            except NoProject:
-                found = make_indexes(None, opts)
-        if timeout is not None:
-            bound_indexes(found, time.monotonic() + timeout)
-        return found
+        return list(indexes(self.settings(as_json=as_json), self.project, timeout=timeout))
 
     def warnings(self) -> list[str]:
         return list(self.reporter.warnings) if self.reporter is not None else []

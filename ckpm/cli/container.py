@@ -1,4 +1,4 @@
-"""``ckpm container build`` and ``ckpm container file``: a project's OCI image (ckpm.container)."""
+"""``ckpm container build`` and ``ckpm container file``: a project's OCI image (``ckpm.ops.container``)."""
 from __future__ import annotations
 
 import sys
@@ -35,7 +35,7 @@ def container() -> None:
 def build_cmd(c: CliContext, base: str, tag: str | None, target: str | None, engine_name: str | None,
               allow_host_drift: bool, context_dir: Path | None, no_cache: bool, as_json: bool) -> None:
     """Build the image: base, then ckpm, then the store (synced offline), then the project."""
-    from ckpm.container.build import BaseHostDrift, build_image
+    from ckpm.ops.container import BaseHostDrift, build_image
 
     ws = c.workspace(as_json=as_json)
     if not as_json:
@@ -77,10 +77,9 @@ def _drift_table(check: Any, word: str) -> None:
 @handle_errors
 def file_cmd(c: CliContext, dest: Path | None, base: str, target: str | None, as_json: bool) -> None:
     """Write the Containerfile and its build context into DEST (default: container/ in the project); no build."""
-    from ckpm.container.context import write_context
+    from ckpm.ops.container import write_file
 
-    ws = c.workspace(as_json=as_json)
-    out = write_context(ws, dest or ws.root / "container", base=base, target=target)
+    out = write_file(c.workspace(as_json=as_json), dest, base=base, target=target)
     if as_json:
         emit(c, out.to_dict())
         return

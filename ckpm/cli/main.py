@@ -1,4 +1,5 @@
-"""``ckpm``: the command line. Every command is a few lines over ``ckpm.api``.
+"""``ckpm``: the command line. Every command is a few lines over the facade: ``ckpm.api``,
+``ckpm.queries`` or a module of ``ckpm.ops`` (tests/test_layers.py allows nothing else).
 
 Heavy modules (the resolver, pygit2, requests, rich) are imported inside the
 commands, so ``ckpm --version`` and ``ckpm --help`` start fast.
@@ -199,16 +200,11 @@ def _report_check(c: CliContext, res: Any, as_json: bool) -> None:
 def detect(c: CliContext, key: str | None, refresh: bool, as_json: bool) -> None:
     """Show host facts and detected software (all, or what satisfies KEY)."""
     from ckpm import api
-    from ckpm.errors import NoProject
+    from ckpm.ops.session import manifest_or_none
 
-    manifest = None
     settings = c.settings(as_json=as_json)
-    try:
-        manifest = c.workspace(as_json=as_json).manifest
-    except NoProject:
-        pass
-    res = api.detect_host(c.indexes(as_json=as_json), key=key, manifest=manifest, refresh=refresh,
-                          cache_dir=settings.cache_dir, settings=settings)
+    res = api.detect_host(c.indexes(as_json=as_json), key=key, manifest=manifest_or_none(c.project, settings),
+                          refresh=refresh, cache_dir=settings.cache_dir, settings=settings)
     c.reporter.warn_all(res.warnings)
     if as_json:
         emit(c, {k: v for k, v in res.to_json().items() if k != "warnings"})
@@ -410,16 +406,14 @@ def run_cmd(c: CliContext, component: str | None, command: str | None, flags: st
             env: tuple[str, ...], params: tuple[str, ...], input_key: str | None, target: str | None, repeat: int,
             record: str | None, locked: bool, scheduler: str | None, as_json: bool) -> None:
     """Provision, compile, run, validate and record a program (default: the project's own)."""
-    from ckpm.pipeline.run import RunRequest
+    from ckpm.ops import run as ops_run
 
-    req = RunRequest(component=component, command=command, flags=flags, cflags=tuple((cflags or "").split()),
-                     env=_pairs(env, "--env"), params=_pairs(params, "--param"), input=input_key, target=target,
-                     repeat=repeat, record=record, locked=locked)
-    from ckpm.pipeline.remote import run_pipeline
-
-    rec = run_pipeline(c.workspace(as_json=as_json), req, scheduler=scheduler)
+    req = ops_run.run_request({"component": component, "command": command, "flags": flags, "cflags": cflags or "",
+                               "env": _pairs(env, "--env"), "params": _pairs(params, "--param"), "input": input_key,
+                               "target": target, "repeat": repeat, "record": record, "locked": locked})
+    rec = ops_run.run(c.workspace(as_json=as_json), req, scheduler=scheduler)
     if as_json:
-        emit(c, {k: v for k, v in rec.items() if k != "lock"})
+        emit(c, rec)
         return
     _print_record(rec)
 
@@ -457,13 +451,13 @@ def _print_record(rec: dict[str, Any]) -> None:
 @handle_errors
 def replay(c: CliContext, name: str, record_id: str | None, tolerance: float, record: str | None, as_json: bool) -> None:
     """Run a recorded experiment again with its recorded configuration and lock; report what differs."""
-    from ckpm.pipeline.replay import replay as do_replay
+    from ckpm.ops.run import REPLAY_DIFFERS, replay as do_replay
 
     res = do_replay(c.workspace(as_json=as_json), name, record_id=record_id, tolerance=tolerance, save_as=record)
     if as_json:
         emit(c, res.to_dict())
         if not res.ok:
-            sys.exit(6)
+            sys.exit(REPLAY_DIFFERS)
         return
     from ckpm.cli.output import info, table
 
@@ -484,7 +478,7 @@ def replay(c: CliContext, name: str, record_id: str | None, tolerance: float, re
         if not res.record.get("ok"):
             what.append("validation failed")
         click.echo(f"replay of {name}: " + "; ".join(what), err=True)
-        sys.exit(6)
+        sys.exit(REPLAY_DIFFERS)
 
 
 # -- provisioning ---------------------------------------------------------------------------
@@ -512,17 +506,10 @@ def sync(c: CliContext, target: str | None, locked: bool, allow_host_drift: bool
          timeout: float | None,
          mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Provision every locked package: from the host, the store, or fetched and built."""
-    import time
+    from ckpm.ops import sync as ops_sync
 
-    from ckpm import api
-    from ckpm.provision import SyncOptions
-
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    ws = c.workspace(as_json=as_json, no_host=no_host)
-    lock_opts = _lock_opts(timeout=timeout if timeout is not None else 120.0, locked=locked)
-    lock_opts.allow_host_drift = allow_host_drift
-    outcome, res = api.sync(ws, SyncOptions(target=target, jobs=jobs, mirror_dirs=mirrors, deadline=deadline),
-                            lock_opts)
+    outcome, res = ops_sync.sync(c.workspace(as_json=as_json, no_host=no_host), target=target, jobs=jobs,
+                                 mirrors=mirrors, timeout=timeout, locked=locked, allow_host_drift=allow_host_drift)
     if as_json:
         emit(c, {"lock": outcome.to_dict(), **res.to_dict()})
         return
@@ -555,14 +542,10 @@ def _report_sync(res: Any, verb: str = "synced") -> None:
 def fetch(c: CliContext, names: tuple[str, ...], target: str | None, locked: bool, timeout: float | None,
           mirrors: tuple[Path, ...], as_json: bool) -> None:
     """Download and verify the sources of NAMES (default: every locked package); build nothing."""
-    import time
+    from ckpm.ops import sync as ops_sync
 
-    from ckpm import api
-
-    deadline = time.monotonic() + timeout if timeout is not None else None
     ws = c.workspace(as_json=as_json)
-    res = api.fetch(ws, names, target=target, mirror_dirs=mirrors, deadline=deadline,
-                    lock_options=_lock_opts(locked=locked, timeout=timeout if timeout is not None else 120.0))
+    res = ops_sync.fetch(ws, names, target=target, mirrors=mirrors, timeout=timeout, locked=locked)
     if as_json:
         emit(c, res.to_dict())
         return
@@ -587,20 +570,16 @@ def fetch(c: CliContext, names: tuple[str, ...], target: str | None, locked: boo
 def vendor(c: CliContext, dest: Path, targets: tuple[str, ...], locked: bool, mirrors: tuple[Path, ...],
            as_json: bool) -> None:
     """Write every source a sync needs (archives, git repositories, python distributions) into DEST."""
-    from ckpm import api
     from ckpm.cli.output import info
+    from ckpm.ops import sync as ops_sync
 
-    ws = c.workspace(as_json=as_json)
-    res = api.vendor(ws, dest, mirror_dirs=mirrors, lock_options=_lock_opts(locked=locked), targets=targets or None)
+    res = ops_sync.vendor(c.workspace(as_json=as_json), dest, targets=targets, mirrors=mirrors, locked=locked)
     if as_json:
         emit(c, res.to_dict())
         return
     info(f"vendored {res.summary()} into {dest}")
-    schemes = sorted({it.source.split("://", 1)[0] for it in res.items
-                      if it.kind == "archive" and it.source.startswith(("http://", "https://"))}) or ["https"]
-    rules = ", ".join(f"\"{s}://\" = [\"{dest}\"]" for s in schemes)
     click.echo(f"to use it offline: ckpm sync --locked --offline --mirror {dest}   (or in ckpm.toml: "
-               f"[mirrors] {rules})", err=True)
+               f"[mirrors] {ops_sync.offline_rules(res, dest)})", err=True)
 
 
 @cli.command("env")
@@ -612,9 +591,9 @@ def env_cmd(c: CliContext, target: str | None, as_json: bool) -> None:
     """Print the environment (PATH, CC, CXX, CPPFLAGS, LDFLAGS, PKG_CONFIG_PATH, *_ROOT…) to use the deps."""
     import shlex
 
-    from ckpm import api
+    from ckpm.ops.sync import environment
 
-    variables = api.environment(c.workspace(as_json=as_json), target)
+    variables = environment(c.workspace(as_json=as_json), target)
     if as_json:
         emit(c, variables)
         return
@@ -633,12 +612,11 @@ def store() -> None:
 @handle_errors
 def store_ls(c: CliContext, as_json: bool) -> None:
     """List the complete prefixes of the store."""
-    from ckpm import provision
+    from ckpm.ops import store as ops_store
 
-    entries = provision.store_entries(c.settings(as_json=as_json))
+    entries = ops_store.store_ls(c.settings(as_json=as_json))
     if as_json:
-        emit(c, [{"key": e.key, "name": e.name, "version": e.version, "target": e.target, "path": str(e.path)}
-                 for e in entries])
+        emit(c, [ops_store.entry_dict(e) for e in entries])
         return
     from ckpm.cli.output import table
 
@@ -652,14 +630,14 @@ def store_ls(c: CliContext, as_json: bool) -> None:
 @handle_errors
 def store_path(c: CliContext, name: str, target: str | None) -> None:
     """Print the store prefix(es) of NAME."""
-    from ckpm import provision
     from ckpm.errors import CkpmError
+    from ckpm.ops.store import store_paths
 
-    entries = provision.store_path(c.settings(), name, target)
-    if not entries:
+    paths = store_paths(c.settings(), name, target)
+    if not paths:
         raise CkpmError(f"no prefix of {name} in the store", hint="run `ckpm sync` first")
-    for e in entries:
-        click.echo(str(e.path))
+    for p in paths:
+        click.echo(str(p))
 
 
 @store.command("gc")
@@ -669,10 +647,10 @@ def store_path(c: CliContext, name: str, target: str | None) -> None:
 @handle_errors
 def store_gc(c: CliContext, dry_run: bool, as_json: bool) -> None:
     """Remove the prefixes that no known project's lock uses."""
-    from ckpm import provision
     from ckpm.cli.output import info, plural
+    from ckpm.ops.store import store_gc
 
-    removed = provision.store_gc(c.settings(as_json=as_json), dry_run=dry_run)
+    removed = store_gc(c.settings(as_json=as_json), dry_run=dry_run)
     if as_json:
         emit(c, {"removed": removed, "dry_run": dry_run})
         return
@@ -709,7 +687,7 @@ def index_update(c: CliContext, timeout: float | None, as_json: bool) -> None:
 @handle_errors
 def index_reindex(c: CliContext, path: Path) -> None:
     """Rebuild PATH/summary.jsonl from the component files of an index folder."""
-    from ckpm.index.writer import reindex
+    from ckpm.ops.index import reindex
 
     n = reindex(path)
     click.echo(f"{path}/summary.jsonl: {n} components")

@@ -1,7 +1,8 @@
 """``ckpm publish``, ``ckpm yank``, ``ckpm login``, ``ckpm logout``: a maintainer's commands.
 
-Thin over :mod:`ckpm.publishing`. ``--index`` is ckpm's global option (it may stand after
-the command, and ``$CKPM_INDEX`` sets it too); here it names the index to write.
+Thin over :mod:`ckpm.ops.publish` (which is :mod:`ckpm.publishing`). ``--index`` is ckpm's
+global option (it may stand after the command, and ``$CKPM_INDEX`` sets it too); here it names
+the index to write.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def publish_cmd(c: CliContext, registry: str | None, token: str | None, tag: str
                 dry_run: bool, as_json: bool) -> None:
     """Publish the tagged version of the component here (--index GIT_URL or --registry URL)."""
     from ckpm.cli.output import info
-    from ckpm.publishing import publish
+    from ckpm.ops.publish import publish
     from ckpm.report import escape_control
 
     s = c.settings(as_json=as_json)
@@ -64,7 +65,7 @@ def publish_cmd(c: CliContext, registry: str | None, token: str | None, tag: str
 def yank_cmd(c: CliContext, spec: str, undo: bool, registry: str | None, token: str | None, as_json: bool) -> None:
     """Yank a published version: new resolutions skip it; existing locks keep it."""
     from ckpm.cli.output import info
-    from ckpm.publishing import yank
+    from ckpm.ops.publish import yank
     from ckpm.report import escape_control
 
     res = yank(spec, undo=undo, index=c.index, registry=registry, token=token, settings=c.settings(as_json=as_json))
@@ -86,7 +87,7 @@ def login_cmd(c: CliContext, registry: str, token: str | None, as_json: bool) ->
     """Check a registry token and keep it in the user config (mode 0600)."""
     from ckpm.cli.output import info
     from ckpm.errors import UsageError
-    from ckpm.publishing import login
+    from ckpm.ops.publish import login
 
     s = c.settings(as_json=as_json)
     if token is None:
@@ -111,7 +112,7 @@ def login_cmd(c: CliContext, registry: str, token: str | None, as_json: bool) ->
 def logout_cmd(c: CliContext, registry: str | None, as_json: bool) -> None:
     """Forget registry tokens kept by `ckpm login`."""
     from ckpm.cli.output import info
-    from ckpm.publishing import logout
+    from ckpm.ops.publish import logout
 
     gone = logout(registry, settings=c.settings(as_json=as_json))
     if as_json:

@@ -1,7 +1,7 @@
 """``ckpm results``: list, show, compare, plot and report recorded experiments.
 
 Each command finds the project (``-C`` or the current folder and its parents), calls one
-function of ``ckpm.experiment`` and prints its answer: a table for people (verdicts
+function of ``ckpm.ops.results`` and prints its answer: a table for people (verdicts
 coloured on a terminal), or the ``--json`` envelope. Damaged record files are warnings.
 """
 from __future__ import annotations
@@ -13,16 +13,6 @@ import click
 
 from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 
-
-
-def _project(c: CliContext, as_json: bool) -> Path:
-    """The project root (the folder of the nearest ckpm.toml); sets up the reporter for warnings."""
-    from ckpm.cli.output import ConsoleReporter
-    from ckpm.model.manifest import find_project
-
-    if c.reporter is None:
-        c.reporter = ConsoleReporter(verbose=c.verbose, quiet=as_json)
-    return find_project(c.project or Path(".")).parent
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
@@ -47,7 +37,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | N
 
 
 def _range(s: dict[str, Any] | None) -> str:
-    from ckpm.experiment.results import fmt_number
+    from ckpm.ops.results import fmt_number
 
     if not s:
         return ""
@@ -84,9 +74,10 @@ def results() -> None:
 def results_ls(c: CliContext, as_json: bool) -> None:
     """List the experiments with their latest record's metrics (medians)."""
     from ckpm.cli.output import info
-    from ckpm.experiment.results import fmt_number, list_results
+    from ckpm.ops import results as ops_results
+    from ckpm.ops.results import fmt_number
 
-    rows = list_results(_project(c, as_json), reporter=c.reporter)
+    rows = ops_results.ls(c.project_root(as_json=as_json), reporter=c.reporter)
     if as_json:
         emit(c, rows)
         return
@@ -108,9 +99,9 @@ def results_ls(c: CliContext, as_json: bool) -> None:
 @handle_errors
 def results_show(c: CliContext, name: str, as_json: bool) -> None:
     """Every record of experiment NAME (or the record NAME@ID): configuration and metrics."""
-    from ckpm.experiment.results import show
+    from ckpm.ops.results import show
 
-    data = show(_project(c, as_json), name, reporter=c.reporter)
+    data = show(c.project_root(as_json=as_json), name, reporter=c.reporter)
     if as_json:
         emit(c, data)
         return
@@ -135,9 +126,9 @@ def results_compare(c: CliContext, a: str, b: str, metrics: tuple[str, ...], as_
     A change is named only when the ranges of the repetitions do not overlap.
     """
     from ckpm.cli.output import info
-    from ckpm.experiment.results import compare
+    from ckpm.ops.results import compare
 
-    data = compare(_project(c, as_json), a, b, metrics=list(metrics) or None, reporter=c.reporter)
+    data = compare(c.project_root(as_json=as_json), a, b, metrics=metrics, reporter=c.reporter)
     if as_json:
         emit(c, data)
         return
@@ -169,9 +160,9 @@ def results_compare(c: CliContext, a: str, b: str, metrics: tuple[str, ...], as_
 def results_plot(c: CliContext, names: tuple[str, ...], x: str, y: str, out: Path, as_json: bool) -> None:
     """Plot every record of experiments NAMES (x against y, medians with min–max) and the Pareto frontier."""
     from ckpm.cli.output import info
-    from ckpm.experiment.plot import plot
+    from ckpm.ops.results import plot
 
-    path = plot(_project(c, as_json), list(names), x=x, y=y, out=out, reporter=c.reporter)
+    path = plot(c.project_root(as_json=as_json), names, x=x, y=y, out=out, reporter=c.reporter)
     if as_json:
         emit(c, {"path": str(path), "x": x, "y": y, "names": list(names)})
         return
@@ -188,9 +179,9 @@ def results_plot(c: CliContext, names: tuple[str, ...], x: str, y: str, out: Pat
 def results_report(c: CliContext, names: tuple[str, ...], out: Path, as_json: bool) -> None:
     """Write one static HTML page with experiments NAMES (default: all), their configuration and plots."""
     from ckpm.cli.output import info
-    from ckpm.experiment.htmlreport import report
+    from ckpm.ops.results import report
 
-    path = report(_project(c, as_json), out, names=list(names) or None, reporter=c.reporter)
+    path = report(c.project_root(as_json=as_json), out, names=names, reporter=c.reporter)
     if as_json:
         emit(c, {"path": str(path), "names": list(names)})
         return
@@ -207,9 +198,9 @@ def results_report(c: CliContext, names: tuple[str, ...], out: Path, as_json: bo
 def results_export(c: CliContext, name: str, out: Path, as_json: bool) -> None:
     """Write experiment NAME (every record, with its lock and configuration) as one JSON file."""
     from ckpm.cli.output import info
-    from ckpm.experiment.record import export_experiment
+    from ckpm.ops.results import export
 
-    res = export_experiment(_project(c, as_json), name, out)
+    res = export(c.project_root(as_json=as_json), name, out)
     if as_json:
         emit(c, res)
         return
@@ -227,9 +218,9 @@ def results_export(c: CliContext, name: str, out: Path, as_json: bool) -> None:
 def results_import(c: CliContext, path: Path, name: str | None, as_json: bool) -> None:
     """Add the records of a file written by `ckpm results export` to this project's experiments."""
     from ckpm.cli.output import info
-    from ckpm.experiment.record import import_experiment
+    from ckpm.ops.results import import_
 
-    res = import_experiment(_project(c, as_json), path, name=name)
+    res = import_(c.project_root(as_json=as_json), path, name=name)
     if as_json:
         emit(c, res)
         return

@@ -1,6 +1,7 @@
 """``ckpm results push`` and ``ckpm results pull``: experiments to and from a registry.
 
-Thin over :mod:`ckpm.sharing`; registered on the ``results`` group (``cli/results.py``).
+Thin over :mod:`ckpm.ops.results` (and so :mod:`ckpm.sharing`); registered on the ``results``
+group (``cli/results.py``).
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import click
 
 from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_ctx
 from ckpm.cli.registry import token_option
-from ckpm.cli.results import _project
 
 registry_option = click.option("--registry", metavar="URL",
                                help="The registry (default: the only one `ckpm login` keeps).")
@@ -29,12 +29,10 @@ def push_cmd(c: CliContext, name: str, registry: str | None, token: str | None, 
     the machine, the metrics with every repetition, the validation; nothing else)."""
     from ckpm.cli.output import info
     from ckpm.report import escape_control
-    from ckpm.sharing import push
+    from ckpm.ops.results import push
 
-    project = _project(c, as_json)
+    project = c.project_root(as_json=as_json)
     res = push(project, name, registry=registry, token=token, dry_run=dry_run, settings=c.settings(as_json=as_json))
-    for why in res.skipped:
-        c.reporter.warning(f"not pushed: {why}")
     if as_json:
         emit(c, res.to_dict())
         return
@@ -61,9 +59,9 @@ def pull_cmd(c: CliContext, program: str, registry: str | None, into: str | None
     """Pull others' records of PROGRAM into a local experiment (`results ls/show/compare` read it)."""
     from ckpm.cli.output import info
     from ckpm.report import escape_control
-    from ckpm.sharing import pull
+    from ckpm.ops.results import pull
 
-    project = _project(c, as_json)
+    project = c.project_root(as_json=as_json)
     res = pull(project, program, registry=registry, into=into, user=user, target=target,
                settings=c.settings(as_json=as_json))
     if as_json:

@@ -1,9 +1,8 @@
 """``ckpm tune``: search a space of run variants; every point recorded, the frontier printed.
 
-The command parses options, gets the evaluation function from the pipeline
-(``ckpm.pipeline.run``: ``request_evaluator`` here, ``packed_evaluator`` for Dask), calls
-:func:`ckpm.experiment.tune.tune`, and saves each point's record as it arrives, so an
-interrupted tuning run keeps what it measured.
+The command parses options, calls :func:`ckpm.ops.tune.tune` (the pipeline's evaluation of each
+point, here or on Dask; each point's record saved, and pushed with ``--push``, as it arrives, so
+an interrupted tuning run keeps what it measured) and prints each point and the frontier.
 """
 from __future__ import annotations
 
@@ -44,14 +43,14 @@ def tune(c: CliContext, space_file: Path, objectives: str, budget: int, jobs: in
          token: str | None, as_json: bool) -> None:
     """Try variants of a run (flags, env, parameters) and report the best trade-offs."""
     from ckpm.errors import UsageError
-    from ckpm.pipeline.tuning import tune_project
+    from ckpm.ops.tune import objective_names, tune as do_tune
 
     kind = executor_kind or ("dask" if scheduler else "local")
     if kind == "dask" and not scheduler:
         raise UsageError("--executor dask needs --scheduler tcp://HOST:PORT")
     if kind == "local" and scheduler:
         raise UsageError("--scheduler is for --executor dask")
-    names = [o.strip() for o in objectives.split(",") if o.strip()]
+    names = objective_names(objectives)
     # several points at once share the reporter: keep it quiet (no spinner), warnings printed after
     ws = c.workspace(as_json=as_json or jobs > 1 or kind == "dask")
     if not as_json:
@@ -59,47 +58,26 @@ def tune(c: CliContext, space_file: Path, objectives: str, budget: int, jobs: in
               + (f"{jobs} at a time" if kind == "local" else f"Dask at {scheduler}")
               + (f"; recording as {record}" if record else ""))
     done = [0]
-    pusher = None
-    if push is not None:
-        from ckpm.experiment.record import check_name
-        from ckpm.sharing import Pusher, PushResult
-
-        check_name(push)
-        pusher = Pusher(registry, token=token, settings=ws.settings)
-        pushed = PushResult(pusher.api, push, False)
-    elif registry is not None:
-        raise UsageError("--registry is for --push NAME")
 
     def arrived(rec: dict[str, Any]) -> None:
         done[0] += 1
-        if pusher is not None:  # crowd-tuning: each point goes out as it arrives
-            from ckpm.errors import CkpmError
-
-            shared, skipped = pusher.prepare([rec], ws.root, experiment=push)
-            try:
-                if shared:
-                    pusher.send(shared, pushed)
-            except CkpmError as e:  # the point is kept locally (--record); the search goes on
-                pushed.skipped.append(f"point {done[0]}: {e.message}")
-                ws.settings.reporter.warning(f"point {done[0]} not pushed: {e.message}")
         if not as_json:
             _info(f"({done[0]}/{budget}) {_point_text(rec['point'])}: {_outcome_text(rec, names)}")
 
     try:
-        result, space = tune_project(ws, space_file, objectives=names, budget=budget, jobs=jobs, strategy=strategy,
-                                     record=record, scheduler=scheduler if kind == "dask" else None, seed=seed,
-                                     on_record=arrived)
+        out = do_tune(ws, space_file, objectives=names, budget=budget, jobs=jobs, strategy=strategy, record=record,
+                      scheduler=scheduler if kind == "dask" else None, seed=seed, push=push, registry=registry,
+                      token=token, on_record=arrived)
     finally:
         if not as_json:
             for w in c.warnings():
                 click.echo(f"warning: {w}", err=True)
     if as_json:
-        emit(c, {**result.to_dict(), "experiment": record, "space": space.to_dict(),
-                 **({"pushed": pushed.to_dict()} if pusher is not None else {})})
+        emit(c, out.to_dict())
         return
-    if pusher is not None:
-        _info(f"pushed {len(pushed.added) + len(pushed.existing)} point(s) to {pusher.api} as {push}")
-    _print_frontier(result, space.names, names)
+    if out.pushed is not None:
+        _info(f"pushed {len(out.pushed.added) + len(out.pushed.existing)} point(s) to {out.pushed.registry} as {push}")
+    _print_frontier(out.result, out.space.names, names)
 
 
 def _info(msg: str) -> None:
