@@ -159,3 +159,38 @@ def test_lock_refuses_an_index_line_with_a_broken_recipe_naming_the_index(tmp_pa
         api.lock(api.Workspace(proj))
     assert e.value.message.startswith("index lab: lib-x 1.0: install[0]: not a valid install recipe"), e.value.message
     assert not (proj / "ckpm.lock").exists() and not marker.exists()
+
+
+def test_each_source_kind_has_its_fetcher_and_a_first_download_pins_the_typed_source(tmp_path: Path) -> None:
+    import hashlib
+
+    from ckpm import provision
+    from ckpm.provision.fetchers import expand_all
+    from ckpm.testing import HttpIndexServer
+
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "data.txt").write_bytes(b"hello\n")
+    server = HttpIndexServer(files)
+    url = server.start()
+    try:
+        proj = tmp_path / "proj"
+        proj.mkdir()
+        (proj / "ckpm.toml").write_text('[project]\nname = "p"\n')
+        ws = api.Workspace(proj, api.Settings(cache_dir=tmp_path / "cache", store_dir=tmp_path / "store",
+                                              config_path=tmp_path / "no-config.toml"))
+        src = parse_fetch_source({"urls": [f"{url}/data.txt"]})  # no sha256: trust on first use
+        p = LockedPackage("data-x", "1.0", "dataset", IndexSource("lab"), [ws.host_target], ["data-x"],
+                          sources=[src], install=[parse_recipe({"steps": [{"kind": "copy"}]})])
+        session = provision.SyncSession(ws, Lock("", [ws.host_target], [], [p]), provision.SyncOptions())
+        assert isinstance(session.fetchers[ArchiveSource], provision.ArchiveFetcher)
+        assert isinstance(session.fetchers[GitSource], provision.GitTreeFetcher)
+        got = session.fetch(p, src)
+        assert got.path.read_bytes() == b"hello\n"
+        assert got.source == {"urls": [f"{url}/data.txt"], "sha256": hashlib.sha256(b"hello\n").hexdigest(), "size": 6}
+        assert p.sources == [got.source]  # the lock's value is replaced, never changed in place
+        assert session.learnt == [(p, got.source, f"{url}/data.txt")]
+        expand_all(session, [(got.path, got.source)], tmp_path / "src")
+        assert (tmp_path / "src" / got.path.name).read_bytes() == b"hello\n"  # a plain file is copied in
+    finally:
+        server.stop()

@@ -907,8 +907,7 @@ class IndexEntry:
         """The program the ``run`` table describes; None without one (ProgramError when broken)."""
         from ckpm.model.recipe import line_program
 
-        prog: Program | None = line_program(self)
-        return prog
+        return line_program(self)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "IndexEntry":

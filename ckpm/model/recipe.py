@@ -21,12 +21,15 @@ recipe round-trips exactly (``{"kind": "make"}`` is not rewritten with its defau
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar, Iterator, Mapping, Sequence, Union
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence, Union
 
 from ckpm.model.recipe_checks import MAX_BYTE_COUNT, STEP_KINDS, check_recipe
 from ckpm.model.source import ArchiveSource, GitSource, LockTable
 from ckpm.model.targets import matches
+
+if TYPE_CHECKING:
+    from ckpm.model.program import Program
 
 #: a file to fetch for a build: downloaded from URLs, or the tree of a git commit
 FetchSource = Union[ArchiveSource, GitSource]
@@ -150,12 +153,6 @@ class Recipe(_Table):
     def compiles(self) -> bool:
         """A recipe with a step that may run a compiler: it gets the target's toolchain."""
         return any(s.compiles for s in self.steps)
-
-    def with_source_pinned(self, old: FetchSource, new: FetchSource) -> "Recipe":
-        """The recipe with each of its sources equal to ``old`` replaced by ``new``."""
-        if not self.sources or old not in self.sources:
-            return self
-        return replace(self, sources=tuple(new if s == old else s for s in self.sources))
 
 
 @dataclass(frozen=True, eq=False)
@@ -294,7 +291,7 @@ def line_sources(entry: Any) -> tuple[FetchSource, ...]:
         raise _line_error(entry, f"source: {e}") from None
 
 
-def line_program(entry: Any) -> Any:
+def line_program(entry: Any) -> "Program | None":
     """The program an index line's ``run`` table describes (a ``Program``), None without one;
     ProgramError names the line."""
     from ckpm.model.program import parse_program
