@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -221,8 +222,9 @@ def test_an_edge_that_points_at_nothing(world: World) -> None:
 
 
 def test_a_changed_source_url(world: World) -> None:
-    def elsewhere(lk: Lock) -> None:
-        _pkg(lk, "data-hello").sources[0]["urls"] = ["http://127.0.0.1:9/data-hello-1.0.tar.gz"]
+    def elsewhere(lk: Lock) -> None:  # the lock's values are typed and frozen: a new one replaces the old
+        p = _pkg(lk, "data-hello")
+        p.sources[0] = replace(p.sources[0], urls=("http://127.0.0.1:9/data-hello-1.0.tar.gz",))
     world.edit(elsewhere)
     world.assert_stale(f"data-hello 1.0: sources: [0].urls[0] is 'http://127.0.0.1:9/data-hello-1.0.tar.gz' in the "
                        f"lock, '{world.server.url}/data-hello-1.0.tar.gz' in index lab")
@@ -271,7 +273,8 @@ def _keys(lk: Lock) -> None:
 
 
 def _run_table(lk: Lock) -> None:
-    _pkg(lk, "lib-app").run = {"command": "sh"}
+    # a program the lock's reader accepts (a broken one is refused when read: test_lock_typed.py)
+    _pkg(lk, "lib-app").run = {"command": "sh", "sources": ["main.c"]}
 
 
 def _extra_root(lk: Lock) -> None:

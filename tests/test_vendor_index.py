@@ -176,7 +176,7 @@ def test_a_hand_edited_lock_is_refused_against_the_vendored_line(tmp_path: Path,
     assert lock is not None
     (mylib,) = lock.find("mylib")
     assert mylib.install[0]["steps"] == COPY["install"][0]["steps"]
-    mylib.install[0]["steps"] = [{"kind": "script", "run": [f"touch {marker}"]}]
+    mylib.install[0] = {**mylib.install[0], "steps": [{"kind": "script", "run": [f"touch {marker}"]}]}  # (frozen)
     (p.proj / "ckpm.lock").write_text(lock.dumps())
     fresh = _env(tmp_path, "evaluator")
     r = ckpm("sync", "--locked", "--offline", "--mirror", str(p.vendor), cwd=p.proj, env=fresh, offline_net=True)
@@ -366,7 +366,7 @@ def test_evaluate_runs_nothing_of_a_bundled_lock_its_lines_refute(tmp_path: Path
     lock = read_lock(proj / "ckpm.lock")
     assert lock is not None
     (mylib,) = lock.find("mylib")
-    mylib.install[0]["steps"] = [{"kind": "script", "run": [f"touch {marker}"]}]
+    mylib.install[0] = {**mylib.install[0], "steps": [{"kind": "script", "run": [f"touch {marker}"]}]}  # (frozen)
     (proj / "ckpm.lock").write_text(lock.dumps())
     bundle = tmp_path / "crafted.ckpm.tar"
     code = ("import sys\nfrom pathlib import Path\nfrom ckpm.artifact import pack\n"

@@ -272,18 +272,18 @@ def _missing_sources(lock: Lock, sources: Path) -> list[str]:
     """Each URL source of the lock whose file is not in ``sources`` (or has another sha256).
     Git and pip sources are checked by provisioning them offline (functional)."""
     from ckpm.fetch.mirrors import vendor_relpath
+    from ckpm.model.source import ArchiveSource
 
     out = []
     for p in sorted(lock.packages, key=lambda p: p.ident):
-        srcs = [s for s in p.sources if isinstance(s, dict)]
+        srcs = list(p.sources)
         for r in p.install:
-            if r.get("steps") and any(isinstance(st, dict) and st.get("kind") == "pip" for st in r["steps"]):
-                continue
-            srcs.extend(s for s in (r.get("sources") or []) if isinstance(s, dict))
+            if not r.is_pip:
+                srcs.extend(r.sources or ())
         for s in srcs:
-            urls = s.get("urls")
-            if not isinstance(urls, list) or not urls or not isinstance(urls[0], str):
+            if not isinstance(s, ArchiveSource) or not s.urls:
                 continue
+            urls = s.urls
             try:
                 path = sources / vendor_relpath(urls[0])
             except ValueError:
@@ -292,8 +292,8 @@ def _missing_sources(lock: Lock, sources: Path) -> list[str]:
             if not path.is_file():
                 out.append(f"{p.name} {p.version}: {urls[0]} is not in the bundle")
                 continue
-            sha = s.get("sha256")
-            if isinstance(sha, str) and sha256_file(path) != sha.removeprefix("sha256:").lower():
+            sha = s.digest
+            if sha is not None and sha256_file(path) != sha.lower():
                 out.append(f"{p.name} {p.version}: the bundle's copy of {urls[0]} has another sha256 than the lock's")
     return out
 

@@ -4,7 +4,8 @@
   compilers found by ckpm's compiler detection; qemu to run a cross target's programs).
 - :mod:`ckpm.build.recipes`: :func:`run_recipe` runs a recipe's steps (script, make, cmake,
   pip, copy) in a :class:`BuildContext`, in the clean environment of :func:`build_env`.
-- :mod:`ckpm.build.checks`: :func:`check_recipe`, every problem of a recipe before it runs.
+- recipes are checked where they enter (:mod:`ckpm.model.recipe`, :func:`ckpm.model.recipe_checks.check_recipe`):
+  the build takes typed :class:`~ckpm.model.recipe.Recipe` values.
 - :mod:`ckpm.build.environment`: :func:`deps_env`, the variables that make dependency
   prefixes visible (to a build, and to ``ckpm env``).
 - :mod:`ckpm.build.process`: how one build command runs (log, deadline, process group).

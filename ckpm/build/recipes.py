@@ -1,6 +1,8 @@
 """Install recipes: the steps that turn unpacked sources into files under a staged prefix.
 
-A recipe is data (an index line's or a manifest's ``install`` table)::
+A recipe is data (an index line's or a manifest's ``install`` table), parsed and checked
+once into a :class:`~ckpm.model.recipe.Recipe` of :class:`~ckpm.model.recipe.Step` values
+where it enters (the lock's reader, an index line's ``recipes``); this module takes those::
 
     {"targets": ["linux-*"], "sources": [...], "env": {"CFLAGS": "-O2"},
      "steps": [{"kind": "make"}, {"kind": "copy", "from": "data", "to": "share/data"}]}
@@ -59,9 +61,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from ckpm.build.checks import STEP_KINDS, canonical_name, check_recipe, env_problems, requirement_name
+from ckpm.model.recipe import Recipe, RecipeInvalid, Step, parse_recipe
+from ckpm.model.recipe_checks import STEP_KINDS, canonical_name, check_recipe, env_problems, requirement_name
 from ckpm.build.environment import SYSTEM_PATH, deps_env
 from ckpm.build.process import append_log, fail, run_command
 from ckpm.build.toolchain import Toolchain, toolchain_record
@@ -144,25 +147,31 @@ def build_env(ctx: BuildContext) -> dict[str, str]:
     return env
 
 
-def run_recipe(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
-    """Check ``recipe`` and run its steps in order; return what a lock or store record keeps.
+def run_recipe(recipe: Recipe | Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
+    """Run the steps of ``recipe`` in order; return what a lock or store record keeps.
 
     The record has ``steps`` (the kinds run), ``toolchain`` (when something was built) and
     ``pip`` (for pip steps: ``[{"name", "version", "sha256", "url"}]`` of the distributions
     installed, read from pip's ``--report``; distributions already present in the venv are
-    not listed). Nothing runs when the recipe or the context is invalid (BuildError).
+    not listed). Nothing runs when the recipe or the context is invalid (BuildError). A recipe
+    given as data (a table) is parsed and checked here first.
     """
-    problems = check_recipe(recipe)
+    problems = []
+    if not isinstance(recipe, Recipe):
+        try:
+            recipe = parse_recipe(recipe)
+        except RecipeInvalid as e:
+            problems = e.problems
     problems += env_problems(ctx.env, "the build's env")
-    if problems:
+    if problems or not isinstance(recipe, Recipe):
         shown = problems[:10] + ([f"… and {len(problems) - 10} more"] if len(problems) > 10 else [])
         raise BuildError("the install recipe is invalid: " + "; ".join(shown),
                          hint="fix the recipe in the index or manifest that provides it; nothing was run")
     from ckpm.model.targets import matches
 
     tc = ctx.toolchain
-    targets = recipe.get("targets")
-    if targets and not matches(tc.target, targets):
+    targets = recipe.targets
+    if targets and not matches(tc.target, list(targets)):
         raise BuildError(f"the install recipe is for {', '.join(targets)}, not for {tc.target}",
                          hint="choose a target the recipe supports, or a version that supports this one")
     for name, what in (("prefix", ctx.prefix), ("destdir", ctx.destdir), ("source", ctx.source),
@@ -171,27 +180,27 @@ def run_recipe(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
             raise BuildError(f"the build's {name} must be an absolute path, not {what}")
     if not Path(ctx.source).is_dir():
         raise BuildError(f"the sources to build are missing: {ctx.source} is not a folder")
-    steps: list[Mapping[str, Any]] = list(recipe["steps"])
-    if tc.cross and any(s["kind"] == "pip" for s in steps):
+    steps = recipe.steps
+    if tc.cross and any(s.kind == "pip" for s in steps):
         raise BuildError(f"pip steps install into this host's Python and cannot build for {tc.target}",
                          hint="provision Python packages for the host target only")
-    if tc.cc is None and any(s["kind"] in ("make", "cmake") for s in steps):
+    if tc.cc is None and any(s.kind in ("make", "cmake") for s in steps):
         raise BuildError(f"the recipe has make or cmake steps but the toolchain for {tc.target} has no C compiler",
                          hint="build with the toolchain that ckpm.build.toolchain.find_toolchain returns")
-    ctx = _with_recipe_env(ctx, recipe.get("env") or {})
-    installs = any(s["kind"] != "pip" for s in steps)
+    ctx = _with_recipe_env(ctx, recipe.env_vars)
+    installs = any(s.kind != "pip" for s in steps)
     for d in (ctx.build_dir, *((ctx.destdir, ctx.stage) if installs else ())):
         Path(d).mkdir(parents=True, exist_ok=True)
     Path(ctx.log).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + (ctx.timeout if ctx.timeout is not None else DEFAULT_TIMEOUT)
-    record: dict[str, Any] = {"steps": [s["kind"] for s in steps]}
+    record: dict[str, Any] = {"steps": [s.kind for s in steps]}
     env = build_env(ctx)
     for i, step in enumerate(steps, 1):
-        kind = step["kind"]
+        kind = step.kind
         label = f"step {i} of {len(steps)} ({kind})"
         append_log(ctx.log, f"\n## ckpm: {label}\n")
         if kind == "script":
-            for line in step["run"]:
+            for line in step.run or ():
                 run_command(["/bin/sh", "-e", "-c", line], cwd=ctx.source, env=env, log=ctx.log, step=label,
                             deadline=deadline)
         elif kind == "make":
@@ -202,7 +211,7 @@ def run_recipe(recipe: Mapping[str, Any], ctx: BuildContext) -> dict[str, Any]:
             record.setdefault("pip", []).extend(_pip(step, ctx, env, label, deadline, i))
         elif kind == "copy":
             _copy(step, ctx, label)
-    if any(s["kind"] in ("script", "make", "cmake") for s in steps):
+    if recipe.compiles:
         record["toolchain"] = toolchain_record(tc)
     if installs:
         _check_staged(ctx)
@@ -216,37 +225,37 @@ def _with_recipe_env(ctx: BuildContext, recipe_env: Mapping[str, str]) -> BuildC
     return replace(ctx, env={**dict(recipe_env), **ctx.env})
 
 
-def _make(step: Mapping[str, Any], ctx: BuildContext, env: dict[str, str], label: str, deadline: float) -> None:
+def _make(step: Step, ctx: BuildContext, env: dict[str, str], label: str, deadline: float) -> None:
     tc = ctx.toolchain
-    conf = step.get("configure", "auto")
+    conf = step.configure_mode
     script = Path(ctx.source) / "configure"
     if conf is True and not script.is_file():
         raise fail(label, "the recipe asks for ./configure but the sources have none", ctx.log,
                    hint="set configure = false (or \"auto\") in the recipe, or run autoreconf in a script step first")
     if conf is True or (conf == "auto" and script.is_file()):
         runner = ["./configure"] if os.access(script, os.X_OK) else ["/bin/sh", "./configure"]
-        run_command([*runner, f"--prefix={ctx.prefix}", *tc.configure_args(), *step.get("configure_args", [])],
+        run_command([*runner, f"--prefix={ctx.prefix}", *tc.configure_args(), *(step.configure_args or ())],
                     cwd=ctx.source, env=env, log=ctx.log, step=label, deadline=deadline)
     variables = [*tc.make_vars(), f"PREFIX={ctx.prefix}"]
-    run_command(["make", f"-j{max(1, ctx.jobs)}", *variables, *step.get("make_args", [])],
+    run_command(["make", f"-j{max(1, ctx.jobs)}", *variables, *(step.make_args or ())],
                 cwd=ctx.source, env=env, log=ctx.log, step=label, deadline=deadline)
-    run_command(["make", "install", f"DESTDIR={ctx.destdir}", *variables, *step.get("install_args", [])],
+    run_command(["make", "install", f"DESTDIR={ctx.destdir}", *variables, *(step.install_args or ())],
                 cwd=ctx.source, env=env, log=ctx.log, step=label, deadline=deadline)
 
 
-def _cmake(step: Mapping[str, Any], ctx: BuildContext, env: dict[str, str], label: str, deadline: float,
+def _cmake(step: Step, ctx: BuildContext, env: dict[str, str], label: str, deadline: float,
            number: int) -> None:
     tc = ctx.toolchain
     build = Path(ctx.build_dir) / f"cmake-{number}"
     configure = ["cmake", "-S", str(ctx.source), "-B", str(build), f"-DCMAKE_INSTALL_PREFIX={ctx.prefix}",
-                 f"-DCMAKE_BUILD_TYPE={step.get('build_type', 'Release')}"]
+                 f"-DCMAKE_BUILD_TYPE={step.cmake_build_type}"]
     if tc.cross:
         tfile = tc.cmake_toolchain_file(Path(ctx.build_dir) / f"toolchain-{number}.cmake",
                                         roots=[p for p in ctx.deps.values()])
         configure.append(f"-DCMAKE_TOOLCHAIN_FILE={tfile}")
     if ctx.deps:
         configure.append("-DCMAKE_PREFIX_PATH=" + ";".join(str(p) for p in ctx.deps.values()))
-    run_command([*configure, *step.get("args", [])], cwd=Path(ctx.build_dir), env=env, log=ctx.log, step=label,
+    run_command([*configure, *(step.args or ())], cwd=Path(ctx.build_dir), env=env, log=ctx.log, step=label,
                 deadline=deadline)
     run_command(["cmake", "--build", str(build), "-j", str(max(1, ctx.jobs))], cwd=Path(ctx.build_dir), env=env,
                 log=ctx.log, step=label, deadline=deadline)
@@ -258,7 +267,7 @@ def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _pip(step: Mapping[str, Any], ctx: BuildContext, env: dict[str, str], label: str, deadline: float,
+def _pip(step: Step, ctx: BuildContext, env: dict[str, str], label: str, deadline: float,
          number: int) -> list[dict[str, Any]]:
     if ctx.venv is None:
         raise fail(label, "a pip step needs the project's Python environment, and none was given", ctx.log)
@@ -276,13 +285,12 @@ def _pip(step: Mapping[str, Any], ctx: BuildContext, env: dict[str, str], label:
     report.unlink(missing_ok=True)
     argv = [str(python), "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
             "--report", str(report), *ctx.pip_args]
-    reqs: list[str] = list(step["requirements"])
-    hashes: Mapping[str, list[str]] | None = step.get("hashes")
-    if hashes:
-        by_name = {canonical_name(k): v for k, v in hashes.items()}
+    reqs: list[str] = list(step.requirements or ())
+    if step.hashes:
+        by_name = {canonical_name(k): v for k, v in step.hashes}
         lines = []
         for req in reqs:
-            digests = by_name.get(requirement_name(req) or "", [])
+            digests: Sequence[str] = by_name.get(requirement_name(req) or "", ())
             opts = " ".join(f"--hash=sha256:{d.removeprefix('sha256:').lower()}" for d in digests)
             lines.append(f"{req} {opts}".rstrip())
         reqfile = Path(ctx.build_dir) / f"requirements-{number}.txt"
@@ -338,8 +346,8 @@ def _inside(root: Path, rel: str) -> Path:
     return target
 
 
-def _copy(step: Mapping[str, Any], ctx: BuildContext, label: str) -> None:
-    src_rel, dst_rel = step.get("from", "."), step.get("to", ".")
+def _copy(step: Step, ctx: BuildContext, label: str) -> None:
+    src_rel, dst_rel = step.copy_from, step.copy_to
     try:
         src = _inside(Path(ctx.source), src_rel)
         dst = _inside(ctx.stage, dst_rel)

@@ -393,7 +393,7 @@ def map_package(entry: CkEntry) -> Mapped:
     if targets == []:
         return Mapped(entry, name, "package", skipped=f"only for {meta.get('only_for_target_os_tags')!r}",
                       not_carried=notes)
-    from ckpm.build.checks import check_recipe
+    from ckpm.model.recipe_checks import check_recipe
 
     # an archive of the entry is named by the importer (a file URL and its sha256): checked as a URL
     problems = check_recipe({**recipe, "sources": [{"urls": ["https://ck-entry.invalid/file"]} if "ck_entry_file" in x

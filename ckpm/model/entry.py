@@ -19,6 +19,10 @@ from ckpm.model.requirement import Requirement, plain_requirement, requirement_f
 from ckpm.model.targets import matches
 from ckpm.model.version import Specifier, Version, parse_specifier, parse_version
 
+if TYPE_CHECKING:
+    from ckpm.model.program import Program
+    from ckpm.model.recipe import FetchSource, Recipe
+
 KINDS = ("program", "lib", "compiler", "tool", "model", "dataset", "script")
 #: Windows device names: no file of such a name (with any extension) can exist there
 DEVICE_NAMES = ("con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10)))
@@ -881,6 +885,29 @@ class IndexEntry:
 
     def supports(self, target: str) -> bool:
         return matches(target, self.targets)
+
+    # typed views of the line's provisioning data, parsed and checked when first used (never
+    # when the line is read: resolving reads thousands of lines and provisions a few)
+    @cached_property
+    def recipes(self) -> tuple[Recipe, ...]:
+        """The ``install`` recipes (``model/recipe.py``); IndexDataError names a broken one."""
+        from ckpm.model.recipe import line_recipes
+
+        return line_recipes(self)
+
+    @cached_property
+    def fetch_sources(self) -> tuple[FetchSource, ...]:
+        """The ``source`` as a lock keeps it to fetch (an archive or a git tree; none for a host line)."""
+        from ckpm.model.recipe import line_sources
+
+        return line_sources(self)
+
+    @cached_property
+    def program(self) -> Program | None:
+        """The program the ``run`` table describes; None without one (ProgramError when broken)."""
+        from ckpm.model.recipe import line_program
+
+        return line_program(self)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "IndexEntry":

@@ -1,6 +1,6 @@
 """Environment variables that data from outside may not set.
 
-A recipe's ``env`` (``ckpm/build/checks.py``), a program's ``[run]`` ``env`` and those of its
+A recipe's ``env`` (``ckpm/model/recipe_checks.py``), a program's ``[run]`` ``env`` and those of its
 commands (``ckpm/model/program.py``), and what ``ckpm import ck`` carries over
 (``ckpm/ck/mapping.py``) share this one list: variables ckpm sets itself, and variables that
 change how every program runs — the dynamic loader's (``LD_*``, ``DYLD_*``, ``GCONV_PATH``),

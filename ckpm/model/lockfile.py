@@ -10,7 +10,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,8 +18,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ckpm.errors import LockError
-from ckpm.model.source import Source, source_from_lock
-from ckpm.model.targets import matches
+from ckpm.model.program import Program, ProgramError, parse_program
+from ckpm.model.recipe import (FetchSource, PipDist, Recipe, RecipeInvalid, all_sources, parse_fetch_source,
+                               parse_pip_dist, parse_recipe)
+from ckpm.model.source import ArchiveSource, LockTable, Source, source_from_lock
 
 LOCK_VERSION = 1
 LOCKFILE = "ckpm.lock"
@@ -57,6 +59,7 @@ class LockedPackage:
     ``sources`` and ``install`` are copied from the index line (its ``source`` when it has
     ``urls`` or ``git``, and its ``install`` recipes), so that ``ckpm sync --locked`` needs
     no index; a sha256 learnt on the first download (trust on first use) is written here.
+    All of them are typed and checked when the lock is read (``model/recipe.py``).
     """
 
     name: str
@@ -66,10 +69,10 @@ class LockedPackage:
     targets: list[str]
     keys: list[str]
     dependencies: list[LockedDep] = field(default_factory=list)
-    sources: list[dict[str, Any]] = field(default_factory=list)  # [{urls, sha256?, size?} or {git, rev}]
-    install: list[dict[str, Any]] = field(default_factory=list)  # recipes: [{targets, sources?, steps, env?}]
-    pip: list[dict[str, Any]] = field(default_factory=list)  # python distributions installed: [{name, version, sha256}]
-    run: dict[str, Any] = field(default_factory=dict)  # a program's [run] table (ckpm/model/program.py), as data
+    sources: list[FetchSource] = field(default_factory=list)  # [{urls, sha256?, size?} or {git, rev}]
+    install: list[Recipe] = field(default_factory=list)  # recipes: [{targets, sources?, steps, env?}]
+    pip: list[PipDist] = field(default_factory=list)  # python distributions installed: [{name, version, sha256}]
+    run: Program | None = None  # a program's [run] table (ckpm/model/program.py)
 
     @property
     def source_kind(self) -> str:
@@ -78,6 +81,14 @@ class LockedPackage:
     @property
     def ident(self) -> tuple[str, str, str]:
         return (self.name, self.version, self.source.identity())
+
+    def all_sources(self) -> list[FetchSource]:
+        """The package's own sources, then those of each of its recipes."""
+        return list(all_sources(self.sources, self.install))
+
+    def map_sources(self, change: Callable[[FetchSource], FetchSource]) -> None:
+        """Replace each of :meth:`all_sources` (in that order) with ``change(source)``."""
+        self.sources, self.install = _map_sources(self.sources, self.install, change)
 
 
 @dataclass
@@ -117,14 +128,16 @@ class Lock:
             if q is None:
                 continue
             if q.pip and not p.pip and q.install == p.install:
-                p.pip = [dict(x) for x in q.pip]
-            learnt = {_urls_key(s): s for s in _all_sources(q) if s.get("sha256")}
-            for s in _all_sources(p):
-                got = learnt.get(_urls_key(s))
-                if got is not None and not s.get("sha256"):
-                    s["sha256"] = got["sha256"]
-                    if got.get("size") is not None and s.get("size") is None:
-                        s["size"] = got["size"]
+                p.pip = list(q.pip)
+            learnt = {s.urls: s for s in q.all_sources() if isinstance(s, ArchiveSource) and s.sha256}
+
+            def carry(s: FetchSource) -> FetchSource:
+                got = learnt.get(s.urls) if isinstance(s, ArchiveSource) and not s.sha256 else None
+                if got is None or got.sha256 is None or not isinstance(s, ArchiveSource):
+                    return s
+                return s.pinned(got.sha256, got.size if s.size is None else s.size)
+
+            p.map_sources(carry)
 
     def dumps(self) -> str:
         """The lock as TOML text (deterministic)."""
@@ -169,7 +182,7 @@ class Lock:
                 out.extend(f"    {_v(x)}," for x in p.install)
                 out.append("]")
             if p.run:
-                out.append(f"run = {_v(p.run)}")
+                out.append(f"run = {_v(p.run.raw if isinstance(p.run, Program) else p.run)}")
             if p.pip:
                 out.append("pip = [")
                 out.extend(f"    {_v(x)}," for x in sorted(p.pip, key=lambda x: str(x.get("name"))))
@@ -194,6 +207,9 @@ class Lock:
             raise LockError(f"{origin}: not a valid lock file ({e})", hint="delete it and run `ckpm lock`") from None
         try:
             meta = data["metadata"]
+            tables = data.get("package", [])
+            if not isinstance(tables, list):
+                raise TypeError("package: a list of tables expected")
             lv = int(meta.get("lock-version", 0))
             if lv != LOCK_VERSION:
                 raise LockError(f"{origin}: lock-version {lv} is not supported (this ckpm reads {LOCK_VERSION})",
@@ -202,19 +218,7 @@ class Lock:
                 manifest_hash=str(meta["manifest-hash"]),
                 targets=_strs(meta.get("targets", [])),
                 roots=[LockedDep.from_dict(r) for r in data.get("root", [])],
-                packages=[
-                    LockedPackage(
-                        name=str(p["name"]), version=str(p["version"]), kind=str(p.get("kind", "lib")),
-                        source=source_from_lock(p.get("source", {}), origin), targets=_strs(p.get("targets", [])),
-                        keys=_strs(p.get("keys", [p["name"]])),
-                        dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
-                        sources=_tables(p.get("sources", []), "sources", origin),
-                        install=_tables(p.get("install", []), "install", origin),
-                        pip=_tables(p.get("pip", []), "pip", origin, limit=MAX_LOCK_PIP),
-                        run=_table(p.get("run", {}), "run", origin),
-                    )
-                    for p in data.get("package", [])
-                ],
+                packages=[_package(p, origin, text, k) for k, p in enumerate(tables)],
                 indexes=[dict(i) for i in meta.get("index", [])],
                 ckpm_version=str(meta.get("ckpm-version", "")),
                 prerelease=bool(meta.get("prerelease", False)),
@@ -248,65 +252,100 @@ def read_lock(path: Path) -> Lock | None:
     return Lock.loads(text, str(path))
 
 
-def provisioning_of(entry: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """What the lock keeps of an index line to provision it: its ``source`` when that can be
-    fetched (``urls``, or ``git`` with ``rev``), and its ``install`` recipes, copied as data."""
-    src = dict(entry.source or {})
-    sources: list[dict[str, Any]] = []
-    if src.get("urls"):
-        sources.append({k: src[k] for k in ("urls", "sha256", "size", "unpacked-size") if src.get(k) is not None})
-    elif src.get("git") and src.get("rev"):
-        # the tag it was published from rides along, so that sync can tell when it moved
-        sources.append({k: src[k] for k in ("git", "rev", "subdir", "tag") if src.get(k) is not None})
-    return sources, [_plain(r) for r in entry.install or ()]
+def provisioning_of(entry: Any) -> tuple[list[FetchSource], list[Recipe]]:
+    """What the lock keeps of an index line (an ``IndexEntry``) to provision it: its ``source``
+    when that can be fetched (``urls``, or ``git`` with ``rev``), and its ``install`` recipes,
+    as the line's typed accessors parse and check them (IndexDataError names the line)."""
+    return list(entry.fetch_sources), list(entry.recipes)
 
 
-def recipe_applies(recipe: dict[str, Any], targets: list[str]) -> bool:
-    """A recipe for one of ``targets`` (malformed ``targets`` are kept, for sync to report)."""
-    ts = recipe.get("targets")
-    if not isinstance(ts, list) or not all(isinstance(t, str) for t in ts):
-        return True
-    return any(matches(t, ts) for t in targets)
+def recipe_applies(recipe: Recipe, targets: list[str]) -> bool:
+    """A recipe for one of ``targets``."""
+    return any(recipe.applies(t) for t in targets)
 
 
-def _plain(v: Any) -> Any:
-    """JSON data as plain dicts and lists (nulls dropped from tables: TOML has none)."""
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items() if x is not None}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
+def _package(p: Any, origin: str, text: str, k: int) -> LockedPackage:
+    """The ``k``-th ``[[package]]`` table, typed; a LockError names the file, its line and the package."""
+    if not isinstance(p, dict):
+        raise TypeError("package: a table expected")
+    name, version = str(p["name"]), str(p["version"])
+
+    def bad(what: str, problem: str, hint: str) -> LockError:
+        return LockError(f"{origin}:{_package_line(text, k)}: {name} {version}: {what}{problem}", hint=hint)
+
+    damaged = "the lock was edited or damaged: restore it, or run `ckpm lock` to write it again"
+    sources: list[FetchSource] = []
+    for i, x in enumerate(_tables(p.get("sources", []), "sources", origin)):
+        try:
+            sources.append(parse_fetch_source(x))
+        except RecipeInvalid as e:
+            raise bad(f"sources[{i}]: ", str(e), damaged) from None
+    install: list[Recipe] = []
+    for i, x in enumerate(_tables(p.get("install", []), "install", origin)):
+        try:
+            install.append(parse_recipe(x))
+        except RecipeInvalid as e:
+            raise bad(f"install[{i}]: ", f"not a valid install recipe: {e}",
+                      "the lock was edited, or copied a broken recipe from its index: run `ckpm lock`, and report "
+                      "a broken recipe to the index's maintainers; nothing was run") from None
+    pip: list[PipDist] = []
+    for i, x in enumerate(_tables(p.get("pip", []), "pip", origin, limit=MAX_LOCK_PIP)):
+        try:
+            pip.append(parse_pip_dist(x))
+        except RecipeInvalid as e:
+            raise bad(f"pip[{i}]: ", str(e), damaged) from None
+    run_table = _table(p.get("run", {}), "run", origin)
+    run = None
+    if run_table:
+        try:
+            run = parse_program(run_table, name=name, where=f"{name} {version} run")
+        except ProgramError as e:
+            raise LockError(f"{origin}:{_package_line(text, k)}: {e.message}", hint=damaged) from None
+    return LockedPackage(
+        name=name, version=version, kind=str(p.get("kind", "lib")),
+        source=source_from_lock(p.get("source", {}), origin), targets=_strs(p.get("targets", [])),
+        keys=_strs(p.get("keys", [p["name"]])),
+        dependencies=[LockedDep.from_dict(d) for d in p.get("dependencies", [])],
+        sources=sources, install=install, pip=pip, run=run,
+    )
 
 
-def _all_sources(p: LockedPackage) -> list[dict[str, Any]]:
-    """The package's own sources and those of its recipes (the tables themselves, to update)."""
-    out = list(p.sources)
-    for r in p.install:
-        srcs = r.get("sources")
-        if isinstance(srcs, list):
-            out.extend(x for x in srcs if isinstance(x, dict))
-    return out
+def _package_line(text: str, k: int) -> int:
+    """The line (1-based) of the ``k``-th ``[[package]]`` header of ``text`` (0 if not found)."""
+    seen = -1
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip() == "[[package]]":
+            seen += 1
+            if seen == k:
+                return n
+    return 0
 
 
-def _urls_key(s: Mapping[str, Any]) -> tuple[str, ...]:
-    urls = s.get("urls")
-    return tuple(str(u) for u in urls) if isinstance(urls, list) else ()
+def _map_sources(sources: list[FetchSource], install: list[Recipe],
+                 change: Callable[[FetchSource], FetchSource]) -> tuple[list[FetchSource], list[Recipe]]:
+    """``sources`` and ``install`` with each source (the package's, then each recipe's) changed."""
+    from dataclasses import replace
+
+    return ([change(s) for s in sources],
+            [replace(r, sources=tuple(change(s) for s in r.sources)) if r.sources else r for r in install])
 
 
-def without_learnt(p: LockedPackage, sources: list[dict[str, Any]],
-                   install: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def without_learnt(p: LockedPackage, sources: list[FetchSource],
+                   install: list[Recipe]) -> tuple[list[FetchSource], list[Recipe]]:
     """``p``'s sources and recipes with a sha256/size dropped where ``sources``/``install``
     (the index's) have none: what the lock should equal when only trust on first use added."""
-    import copy
+    from dataclasses import replace
 
-    mine = copy.deepcopy((p.sources, p.install))
-    theirs = LockedPackage(p.name, p.version, p.kind, p.source, [], [], [], sources, install)
-    for a, b in zip(_all_sources(LockedPackage(p.name, p.version, p.kind, p.source, [], [], [], *mine)),
-                    _all_sources(theirs)):
-        for k in ("sha256", "size"):
-            if k in a and k not in b:
-                del a[k]
-    return mine
+    theirs = iter(all_sources(sources, install))
+
+    def drop(a: FetchSource) -> FetchSource:
+        b = next(theirs, None)
+        if b is None or not isinstance(a, ArchiveSource):
+            return a
+        return replace(a, sha256=a.sha256 if b.get("sha256") is not None else None,
+                       size=a.size if b.get("size") is not None else None)
+
+    return _map_sources(p.sources, p.install, drop)
 
 
 MAX_LOCK_TABLES = 64  #: sources or install recipes of one package
@@ -358,6 +397,8 @@ def _s(s: str) -> str:
 
 
 def _v(v: Any) -> str:
+    if isinstance(v, LockTable):
+        v = v.to_lock()
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -23,7 +23,38 @@ from typing import Any, ClassVar, Iterator
 from ckpm.errors import LockError
 
 
-class Source(Mapping[str, Any]):
+class LockTable(Mapping[str, Any]):
+    """A frozen dataclass that reads as its lock table (``src["rev"]``) and equals it: two
+    values of one type compare field by field; a value and a plain table, by the table."""
+
+    def to_lock(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is type(self):
+            return self._values() == other._values()  # type: ignore[attr-defined]
+        if isinstance(other, Mapping) and not isinstance(other, LockTable):
+            return self.to_lock() == dict(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    # -- Mapping over the lock table ----------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self.to_lock()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_lock())
+
+    def __len__(self) -> int:
+        return len(self.to_lock())
+
+
+class Source(LockTable):
     """Base of the source kinds: a frozen dataclass that reads as its lock table."""
 
     kind: ClassVar[str] = ""
@@ -41,16 +72,6 @@ class Source(Mapping[str, Any]):
             out[f.name.replace("_", "-")] = list(v) if isinstance(v, tuple) else v
         return out
 
-    # -- Mapping over the lock table ----------------------------------------------------
-    def __getitem__(self, key: str) -> Any:
-        return self.to_lock()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_lock())
-
-    def __len__(self) -> int:
-        return len(self.to_lock())
-
 
 @dataclass(frozen=True)
 class IndexSource(Source):
@@ -65,9 +86,10 @@ class IndexSource(Source):
         return f"index:{self.index}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GitSource(Source):
-    """A tag of a git repository, pinned to its full commit."""
+    """A tag of a git repository, pinned to its full commit (also a package's ``sources``
+    item or a recipe's: the tree to build from)."""
 
     git: str
     rev: str
@@ -102,13 +124,27 @@ class HostSource(Source):
         return f"host:{self.path or self.fact or ''}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ArchiveSource(Source):
-    """Files downloaded from URLs (mirrors in order), verified against ``sha256``."""
+    """Files downloaded from URLs (mirrors in order), verified against ``sha256``; as a
+    package's ``sources`` item (or a recipe's) also its ``size`` and ``unpacked-size``."""
 
     urls: tuple[str, ...]
     sha256: str | None = None
+    size: int | None = None
+    unpacked_size: int | None = None
     kind: ClassVar[str] = "archive"
+
+    @property
+    def digest(self) -> str | None:
+        """The sha256 without its ``sha256:`` prefix (None when the lock has none yet)."""
+        return self.sha256.removeprefix("sha256:") if self.sha256 else None
+
+    def pinned(self, sha256: str, size: int | None) -> "ArchiveSource":
+        """This source with what a first download learnt (trust on first use)."""
+        from dataclasses import replace
+
+        return replace(self, sha256=sha256, size=size)
 
     def identity(self) -> str:
         return f"archive:{self.sha256 or (self.urls[0] if self.urls else '')}"

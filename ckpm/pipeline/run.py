@@ -275,7 +275,7 @@ def provision_stage(ws: Workspace, request: RunRequest, *, lock: Lock | None = N
             continue
         path = p.path
         if p.action == "host":
-            path = str(prov._host_prefix(Path(p.path))) if Path(p.path).is_file() else p.path
+            path = str(prov.host_prefix(Path(p.path))) if Path(p.path).is_file() else p.path
         for q in lock.packages:
             if q.name == p.name and q.version == p.version:
                 for k in q.keys:
@@ -307,13 +307,13 @@ def program_of(ws: Workspace, request: RunRequest, provisioned: ProvisionResult)
         raise ProgramError(f"{req.component} is not in {ws.lock_path.name}",
                            hint=(f"did you mean {', '.join(near)}? " if near else "")
                            + f"add it first: ckpm add {req.component}")
-    if not pkg.run:
+    if pkg.run is None:
         raise ProgramError(f"{pkg.name} {pkg.version} describes no program (no run table in its index line)")
     folder = provisioned.prefixes.get(pkg.name)
     if folder is None:
         raise ProgramError(f"{pkg.name} {pkg.version} was not provisioned on {provisioned.target}: its sources are "
                            "not on this machine", hint="its index line needs an install recipe that copies them")
-    return parse_program(pkg.run, name=pkg.name, where=f"{pkg.name} {pkg.version} run"), Path(folder)
+    return pkg.run, Path(folder)  # checked when the lock was read
 
 
 def compile_stage(ws: Workspace, ctx: RunContext) -> CompileResult:

@@ -89,7 +89,7 @@ def _check_objectives(ws: Workspace, component: str | None, objectives: list[str
         lock = ws.read_lock()
         pkg = next((p for p in (lock.packages if lock else []) if p.name == component.lower()
                     or component.lower() in p.keys), None)
-        data, where, name = (pkg.run if pkg else None), f"{component} run", component
+        data, where, name = (pkg.run.raw if pkg and pkg.run else None), f"{component} run", component
     if not data:
         return  # the run itself says what is missing, with its own hint
     prog = parse_program(data, name=name, where=where)

@@ -215,7 +215,7 @@ def prepare_release(path: Path | str | None = None, *, tag: str | None = None, s
 def recipe_and_rule_problems(line: Mapping[str, Any]) -> list[str]:
     """What readers would refuse in a line's ``install`` recipes, ``detect`` rules and ``run``
     program (checked as ``ckpm sync``, detection and ``ckpm run`` check them)."""
-    from ckpm.build.checks import check_recipe
+    from ckpm.model.recipe_checks import check_recipe
     from ckpm.detect.trust import validate_rule
     from ckpm.model.program import parse_program
 

@@ -10,7 +10,9 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from ckpm.report import Reporter
 from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 from ckpm.index.base import Index
+from ckpm.errors import CkpmError
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies
+from ckpm.model.source import IndexSource
 from ckpm.model.requirement import Requirement
 from ckpm.model.targets import matches
 from ckpm.resolve import explain
@@ -223,10 +225,14 @@ def build_lock(
             if p is None:
                 p = packages[pid] = LockedPackage(c.name, c.version.text, c.entry.kind, c.source, [], [])
                 if c.origin is not Origin.HOST:
-                    p.sources, p.install = provisioning_of(c.entry)
-                    run = (c.entry.raw or {}).get("run")
-                    if isinstance(run, dict):
-                        p.run = _plain_table(run)
+                    try:
+                        p.sources, p.install = provisioning_of(c.entry)
+                        p.run = c.entry.program
+                    except CkpmError as e:  # a broken recipe, source or program: named with its index
+                        where = f"index {c.source.index}" if isinstance(c.source, IndexSource) else c.source.identity()
+                        e.message = f"{where}: {e.message}"
+                        e.args = (e.message,)
+                        raise
             if c.key not in p.keys:
                 p.keys.append(c.key)
             pkg_targets.setdefault(pid, set()).add(c.target)
@@ -255,13 +261,6 @@ def build_lock(
         manifest_hash=manifest_hash, targets=all_targets, roots=roots, packages=list(packages.values()),
         indexes=list(indexes), ckpm_version=ckpm_version, prerelease=prerelease,
     )
-
-
-def _plain_table(v: dict[str, Any]) -> dict[str, Any]:
-    from ckpm.model.lockfile import _plain
-
-    out = _plain(v)
-    return out if isinstance(out, dict) else {}
 
 
 def original_of(r: Requirement) -> str:

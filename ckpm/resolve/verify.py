@@ -38,7 +38,7 @@ from ckpm.model.entry import IndexEntry
 from ckpm.model.manifest import ProjectManifest
 from ckpm.model.lockfile import Lock, LockedDep, LockedPackage, provisioning_of, recipe_applies, without_learnt
 from ckpm.model.requirement import Requirement
-from ckpm.model.source import GitSource, HostSource, IndexSource
+from ckpm.model.source import GitSource, HostSource, IndexSource, LockTable
 from ckpm.model.targets import matches
 from ckpm.model.version import try_version
 
@@ -169,16 +169,21 @@ def package_problems(p: LockedPackage, entry: IndexEntry, where: str) -> list[Lo
     if isinstance(p.source, GitSource) and p.source.cksum is not None and p.source.cksum != entry.cksum:
         bad("source", f"cksum {p.source.cksum} in the lock, {entry.cksum} for the tree of commit "
                       f"{p.source.rev[:12]}")
-    sources, install = provisioning_of(entry)
+    try:
+        sources, install = provisioning_of(entry)
+    except CkpmError as e:  # the line's recipe or source is broken: the lock's (which was read) differs
+        bad("install" if "install[" in e.message else "sources", f"{where} has no usable line: {e.message}")
+        return out
     install = [r for r in install if recipe_applies(r, p.targets)]
     mine_sources, mine_install = without_learnt(p, sources, install)
     if mine_sources != sources:
-        bad("sources", _difference(mine_sources, sources, where))
+        bad("sources", _difference(_tables(mine_sources), _tables(sources), where))
     if mine_install != install:
-        bad("install", _difference(mine_install, install, where))
+        bad("install", _difference(_tables(mine_install), _tables(install), where))
     run = _run_of(entry)
-    if p.run != run:
-        bad("run", _difference(p.run, run, where))
+    mine_run = p.run.raw if p.run is not None else {}
+    if mine_run != run:
+        bad("run", _difference(mine_run, run, where))
     unsupported = [t for t in p.targets if not entry.supports(t)]
     if unsupported:
         bad("targets", f"{where} does not support {', '.join(unsupported)} (it supports {', '.join(entry.targets)})")
@@ -186,12 +191,18 @@ def package_problems(p: LockedPackage, entry: IndexEntry, where: str) -> list[Lo
 
 
 def _run_of(entry: IndexEntry) -> dict[str, Any]:
-    """The program's ``run`` table as ``build_lock`` copies it from a line."""
-    from ckpm.model.lockfile import _plain
+    """The program's ``run`` table as ``build_lock`` copies it from a line (the table a
+    ``Program`` keeps: compared as data, so that a broken line's table is a difference too)."""
+    from ckpm.model.recipe import plain_data
 
     run = (entry.raw or {}).get("run")
-    out = _plain(run) if isinstance(run, dict) else {}
+    out = plain_data(run) if isinstance(run, dict) else {}
     return out if isinstance(out, dict) else {}
+
+
+def _tables(values: Sequence[LockTable]) -> list[dict[str, Any]]:
+    """Typed lock values as the tables the lock writes (to describe a difference key by key)."""
+    return [v.to_lock() for v in values]
 
 
 def _difference(mine: Any, theirs: Any, where: str, path: str = "", depth: int = 0) -> str:

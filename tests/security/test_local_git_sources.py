@@ -65,12 +65,15 @@ def test_a_remote_index_may_not_name_a_local_repository(tmp_path: Path, git_repo
     private = git_repo_factory("private", {"v1": {"notes.txt": SECRET}})
     proj = _project(tmp_path, "https://registry.invalid/ckpm/")
     ws = api.Workspace(proj, api.Settings(cache_dir=tmp_path / "cache"))
+    from ckpm.model.recipe import parse_fetch_source, parse_recipe
+
     p = LockedPackage("data-leak", "1.0", "dataset", IndexSource("lab"), ["linux-x86_64"], ["data-leak"],
-                      sources=[{"git": private.url, "rev": private.tags()["v1"]}], install=[COPY])
+                      sources=[parse_fetch_source({"git": private.url, "rev": private.tags()["v1"]})],
+                      install=[parse_recipe(COPY)])
     lock = Lock(manifest_hash="", targets=["linux-x86_64"], roots=[], packages=[p])
     session = provision.SyncSession(ws, lock, provision.SyncOptions())
     with pytest.raises(LocalFileRefused, match="index lab: data-leak 1.0: source.git names the repository"):
-        session.export_git(p, p.sources[0])
+        session.fetch(p, p.sources[0])  # the git tree's fetcher
     assert _leaked(tmp_path) == [] and not (tmp_path / "cache" / "git-export").exists()
 
 

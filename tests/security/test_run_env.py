@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ckpm.build.checks import check_recipe
+from ckpm.model.recipe_checks import check_recipe
 from ckpm.ck import import_ck
 from ckpm.index.layout import entry_path
 from ckpm.model.envnames import reserved_env
