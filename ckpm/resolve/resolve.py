@@ -128,6 +128,16 @@ def resolve_target(
     except (Stuck, ResolutionImpossible) as e:
         first_causes = e.causes if isinstance(e, ResolutionImpossible) else None
         provider, rep = _complete(provider, rep, roots, budget, target, first_causes, reporter)
+        checked = confirm_assignment(provider, roots)
+        if checked is not None:  # every requirement of the assignment holds: what resolvelib would pin
+            mapping, root_edges, edges = checked
+            rounds = len(mapping) + 1  # the confirming pass's: one per pin, and the one that finds all pinned
+            if rounds > budget.rounds_left():
+                rep.rounds = budget.rounds_left()
+                budget.rounds_used = budget.max_rounds
+                raise explain.too_deep(rep, target, f"more than {budget.max_rounds} rounds")
+            budget.rounds_used += rounds
+            return TargetResult(target, mapping, root_edges, edges, rounds, "sat")
         try:
             try:  # the assignment satisfies every requirement: no backjump, so no state history
                 state = _search(provider, rep, roots, budget, None, 2)
@@ -148,6 +158,54 @@ def resolve_target(
             elif info.parent.ident in result.mapping:
                 edges.setdefault(info.parent.ident, []).append((info.requirement, ident))
     return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
+
+
+Edges = dict[str, list[tuple[Req, str]]]
+
+
+def confirm_assignment(provider: Provider, roots: list[Req]) -> tuple[dict[str, Candidate], list[tuple[Req, str]],
+                                                                      Edges] | None:
+    """The complete search's assignment (``factory.preferred``) checked requirement by requirement
+    from the roots, as the mapping, root edges and edges that resolvelib's confirming pass would
+    return; None when some requirement does not hold (that pass then decides, and explains).
+
+    The confirming pass pins each key's assigned candidate first, so when every requirement of
+    every reached candidate admits the assignment, it pins exactly the assignment's keys that the
+    roots reach, never backtracks, and records these edges: the same lock. This walk asks only
+    ``satisfies`` (what resolvelib's checks ask) and ``get_dependencies``, without resolvelib's
+    state copies, criteria and candidate lists (about a tenth of a conflict graph's lock).
+    """
+    f = provider.factory
+    chosen = f.preferred
+    satisfies = f.satisfies
+    mapping: dict[str, Candidate] = {}
+    root_edges: list[tuple[Req, str]] = []
+    edges: Edges = {}
+    todo: list[Candidate] = []
+
+    def reach(r: Req) -> bool:
+        c = chosen.get(r.ident)
+        if c is None or not satisfies(r, c):
+            return False
+        if r.ident not in mapping:
+            mapping[r.ident] = c
+            todo.append(c)
+        return mapping[r.ident] is c
+
+    for r in roots:
+        if not reach(r):
+            return None
+        root_edges.append((r, r.ident))
+    while todo:
+        parent = todo.pop()
+        out = []
+        for r in provider.get_dependencies(parent):
+            if not reach(r):
+                return None
+            out.append((r, r.ident))
+        if out:
+            edges[parent.ident] = out
+    return mapping, root_edges, edges
 
 
 def _search(provider: Provider, rep: Reporter, roots: list[Req], budget: Budget, stuck_after: int | None,
