@@ -55,7 +55,8 @@ def test_the_direct_check_gives_what_the_confirming_pass_gives(tmp_path: Path, s
     result = build_result(state)
     assert {k: c for k, c in result.mapping.items()} == mapping
     assert all(result.mapping[k] is c for k, c in mapping.items())
-    want_roots, want_edges = [], {}
+    want_roots: list[Any] = []
+    want_edges: dict[str, list[Any]] = {}
     for ident, crit in result.criteria.items():
         if ident not in result.mapping:
             continue

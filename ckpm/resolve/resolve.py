@@ -130,14 +130,13 @@ def resolve_target(
         provider, rep = _complete(provider, rep, roots, budget, target, first_causes, reporter)
         checked = confirm_assignment(provider, roots)
         if checked is not None:  # every requirement of the assignment holds: what resolvelib would pin
-            mapping, root_edges, edges = checked
-            rounds = len(mapping) + 1  # the confirming pass's: one per pin, and the one that finds all pinned
+            rounds = len(checked[0]) + 1  # the confirming pass's: one per pin, and the one that finds all pinned
             if rounds > budget.rounds_left():
                 rep.rounds = budget.rounds_left()
                 budget.rounds_used = budget.max_rounds
                 raise explain.too_deep(rep, target, f"more than {budget.max_rounds} rounds")
             budget.rounds_used += rounds
-            return TargetResult(target, mapping, root_edges, edges, rounds, "sat")
+            return TargetResult(target, *checked, rounds, "sat")
         try:
             try:  # the assignment satisfies every requirement: no backjump, so no state history
                 state = _search(provider, rep, roots, budget, None, 2)
