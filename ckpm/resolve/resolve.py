@@ -105,8 +105,10 @@ def resolve_target(
 
     resolvelib searches first. When it backtracks more than ``budget.stuck_after`` times
     or finds no solution, the complete search (ckpm.resolve.sat) takes the candidate
-    closure to a SAT solver: its assignment becomes resolvelib's first preference for a
-    second, confirming pass; an unsatisfiable closure is explained from the solver's core.
+    closure to a SAT solver: its assignment is checked requirement by requirement from the
+    roots (:func:`confirm_assignment`), or, when one does not hold, becomes resolvelib's first
+    preference for a second, confirming pass; an unsatisfiable closure is explained from the
+    solver's core.
     """
     budget = budget or Budget()
     deadline = budget.start()

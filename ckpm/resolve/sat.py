@@ -21,8 +21,9 @@ The preference order is the resolver's (lock pins, then the host, then the newes
 the first choice of each key gets a positive phase and the others a negative one, then
 a greedy pass walks the solution from the roots and gives each key, in breadth-first
 order, the most preferred candidate that the keys decided before it leave possible
-(:class:`_Greedy`). The assignment then goes back to resolvelib as its first preference,
-so every lock still comes out of resolvelib with its usual checks.
+(:class:`_Greedy`). The assignment is then checked requirement by requirement from the roots
+(``resolve.confirm_assignment``, with the checks resolvelib asks); only when one does not hold
+does it go back to resolvelib as its first preference, for a confirming pass that decides.
 
 When the formula is unsatisfiable, :func:`explain` re-encodes it with one selector per
 requirement group (the project's requirement on a key, or a component's requirement on
