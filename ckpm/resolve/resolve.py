@@ -31,9 +31,10 @@ STUCK_AFTER = 30
 # resolvelib knows, so the budget is also counted in keys rechecked (the sum, over the
 # backtracks, of the keys known then): 30,000 is 30 backtracks up to 1,000 keys, 10 at 3,000.
 # On the conflict graphs of bench/bench_conflict.py the largest sum at the switch was 3,625
-# (40 seeds, C = 0.3) and 4,909 (C = 0.15), so only STUCK_AFTER decides there; the 3,063-package closure of bench/bench_scale.py, stuck either way, spent 38% of its
-# first lock's CPU in the first pass with 100,000 and now switches after 10 backtracks (the same
-# lock: the complete search's answer depends only on the closure and the preference order).
+# (40 seeds, C = 0.3) and 4,909 (C = 0.15), so only STUCK_AFTER decides there; the
+# 3,063-package closure of bench/bench_scale.py, stuck either way, spent about a third of its
+# first lock's CPU in the first pass with 100,000 and now switches after 10 backtracks (the
+# same lock: the complete search's answer depends only on the closure and the preference order).
 STUCK_WORK = 30_000
 # States resolvelib keeps for backjumping (it copies the whole state at every pin, so
 # keeping all of them costs O(n²) memory: 690 MB for a 2,900-package lock). A backjump
