@@ -12,7 +12,11 @@ envelope.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Callable, Iterator
+
+#: finds a character that :func:`escape_control` escapes
+_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]").search
 
 
 def escape_control(text: str) -> str:
@@ -21,6 +25,8 @@ def escape_control(text: str) -> str:
     Index and lock text comes from someone else: printed raw, an ESC sequence could
     rewrite the user's terminal.
     """
+    if _PLAIN(text) is None:  # the usual text: nothing to escape, and no loop over its characters
+        return text
     out = []
     for ch in text:
         o = ord(ch)

@@ -32,8 +32,13 @@ from ckpm.resolve.provider import Provider, ResolutionReporter
 STUCK_AFTER = 30
 # ...or sooner on a large graph: each backtrack rewrites the state and rechecks every key
 # resolvelib knows, so the budget is also counted in keys rechecked (the sum, over the
-# backtracks, of the keys known then): 100,000 is 60 backtracks up to 1,666 keys, 33 at 3,000.
-STUCK_WORK = 100_000
+# backtracks, of the keys known then): 30,000 is 30 backtracks up to 1,000 keys, 10 at 3,000.
+# On the conflict graphs of bench/bench_conflict.py the largest sum at the switch was 3,625
+# (40 seeds, C = 0.3) and 4,909 (C = 0.15), so only STUCK_AFTER decides there; the
+# 3,063-package closure of bench/bench_scale.py, stuck either way, spent about a third of its
+# first lock's CPU in the first pass with 100,000 and now switches after 10 backtracks (the
+# same lock: the complete search's answer depends only on the closure and the preference order).
+STUCK_WORK = 30_000
 # States resolvelib keeps for backjumping (it copies the whole state at every pin, so
 # keeping all of them costs O(n²) memory: 690 MB for a 2,900-package lock). A backjump
 # deeper than this hands over to the complete search.
@@ -108,8 +113,10 @@ def resolve_target(
 
     resolvelib searches first. When it backtracks more than ``budget.stuck_after`` times
     or finds no solution, the complete search (ckpm.resolve.sat) takes the candidate
-    closure to a SAT solver: its assignment becomes resolvelib's first preference for a
-    second, confirming pass; an unsatisfiable closure is explained from the solver's core.
+    closure to a SAT solver: its assignment is checked requirement by requirement from the
+    roots (:func:`confirm_assignment`), or, when one does not hold, becomes resolvelib's first
+    preference for a second, confirming pass; an unsatisfiable closure is explained from the
+    solver's core.
     """
     budget = budget or Budget()
     reporter = reporter if reporter is not None else Reporter()
@@ -132,6 +139,15 @@ def resolve_target(
     except (Stuck, ResolutionImpossible) as e:
         first_causes = e.causes if isinstance(e, ResolutionImpossible) else None
         provider, rep = _complete(provider, rep, roots, budget, target, first_causes, reporter)
+        checked = confirm_assignment(provider, roots)
+        if checked is not None:  # every requirement of the assignment holds: what resolvelib would pin
+            rounds = len(checked[0]) + 1  # the confirming pass's: one per pin, and the one that finds all pinned
+            if rounds > budget.rounds_left():
+                rep.rounds = budget.rounds_left()
+                budget.rounds_used = budget.max_rounds
+                raise explain.too_deep(rep, target, f"more than {budget.max_rounds} rounds")
+            budget.rounds_used += rounds
+            return TargetResult(target, *checked, rounds, "sat")
         try:
             try:  # the assignment satisfies every requirement: no backjump, so no state history
                 state = _search(provider, rep, roots, budget, None, 2)
@@ -152,6 +168,54 @@ def resolve_target(
             elif info.parent.ident in result.mapping:
                 edges.setdefault(info.parent.ident, []).append((info.requirement, ident))
     return TargetResult(target, dict(result.mapping), root_edges, edges, rep.rounds, method)
+
+
+Edges = dict[str, list[tuple[Req, str]]]
+
+
+def confirm_assignment(provider: Provider, roots: list[Req]) -> tuple[dict[str, Candidate], list[tuple[Req, str]],
+                                                                      Edges] | None:
+    """The complete search's assignment (``factory.preferred``) checked requirement by requirement
+    from the roots, as the mapping, root edges and edges that resolvelib's confirming pass would
+    return; None when some requirement does not hold (that pass then decides, and explains).
+
+    The confirming pass pins each key's assigned candidate first, so when every requirement of
+    every reached candidate admits the assignment, it pins exactly the assignment's keys that the
+    roots reach, never backtracks, and records these edges: the same lock. This walk asks only
+    ``satisfies`` (what resolvelib's checks ask) and ``get_dependencies``, without resolvelib's
+    state copies, criteria and candidate lists (about a tenth of a conflict graph's lock).
+    """
+    f = provider.factory
+    chosen = f.preferred
+    satisfies = f.satisfies
+    mapping: dict[str, Candidate] = {}
+    root_edges: list[tuple[Req, str]] = []
+    edges: Edges = {}
+    todo: list[Candidate] = []
+
+    def reach(r: Req) -> bool:
+        c = chosen.get(r.ident)
+        if c is None or not satisfies(r, c):
+            return False
+        if r.ident not in mapping:
+            mapping[r.ident] = c
+            todo.append(c)
+        return mapping[r.ident] is c
+
+    for r in roots:
+        if not reach(r):
+            return None
+        root_edges.append((r, r.ident))
+    while todo:
+        parent = todo.pop()
+        out = []
+        for r in provider.get_dependencies(parent):
+            if not reach(r):
+                return None
+            out.append((r, r.ident))
+        if out:
+            edges[parent.ident] = out
+    return mapping, root_edges, edges
 
 
 def _search(provider: Provider, rep: ResolutionReporter, roots: list[Req], budget: Budget, stuck_after: int | None,

@@ -21,8 +21,9 @@ The preference order is the resolver's (lock pins, then the host, then the newes
 the first choice of each key gets a positive phase and the others a negative one, then
 a greedy pass walks the solution from the roots and gives each key, in breadth-first
 order, the most preferred candidate that the keys decided before it leave possible
-(:class:`_Greedy`). The assignment then goes back to resolvelib as its first preference,
-so every lock still comes out of resolvelib with its usual checks.
+(:class:`_Greedy`). The assignment is then checked requirement by requirement from the roots
+(``resolve.confirm_assignment``, with the checks resolvelib asks); only when one does not hold
+does it go back to resolvelib as its first preference, for a confirming pass that decides.
 
 When the formula is unsatisfiable, :func:`explain` re-encodes it with one selector per
 requirement group (the project's requirement on a key, or a component's requirement on
@@ -40,6 +41,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Iterable, Sequence
 
 from ckpm.errors import ResolutionError, UnknownComponent
@@ -175,6 +177,10 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
     memo_main: dict[int, tuple[Req, list[int]]] = {}
     main_get = memo_main.get
     memo: dict[tuple[str, int], tuple[Req, list[int]]] = {}  # (ident, id(dep)) → for the others
+    # id(entry.deps) → the edges of a candidate for the main target with that tuple (the tuples
+    # stay alive with their entries in p.cands)
+    by_deps: dict[int, list[tuple[Req, list[int]]]] = {}
+    by_deps_get = by_deps.get
     while queue:
         c, v = queue.popleft()
         f.check_budget()
@@ -184,9 +190,13 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
         target = c.target
         deps = c.entry.deps
         if target == main_target:  # the usual case: every dependency seen before, on this target
+            hit_all = by_deps_get(id(deps))  # versions of a component often share their tuple
+            if hit_all is not None:
+                deps_out[v] = hit_all
+                continue
             seen = [main_get(id(dep)) for dep in deps]
             if None not in seen:
-                deps_out[v] = seen  # type: ignore[assignment]  # (no None in it)
+                deps_out[v] = by_deps[id(deps)] = seen  # type: ignore[assignment]  # (no None in it)
                 continue
         out = []
         for dep in deps:
@@ -207,6 +217,8 @@ def collect(provider: Any, roots: Sequence[Req], *, max_candidates: int = MAX_CA
                     hit = memo[sig] = (r, matches(r))
             out.append(hit)
         deps_out[v] = out
+        if target == main_target:
+            by_deps[id(deps)] = out
     stored = f.stored
     for ident, vs in by_ident.items():  # preference order (the factory's, not memoised: asked once per key)
         view = sole.get(ident)
@@ -347,6 +359,22 @@ class _Solver:
         self.s.delete()
 
 
+def _raw_add(solver: Any) -> Any:
+    """A function that adds one clause to ``solver``: Minicard's C function on its handle when
+    this PySAT has it (see :func:`add_clauses`), else the solver's ``add_clause``."""
+    handle = getattr(getattr(solver, "solver", None), "minicard", None)
+    if handle is not None:
+        try:
+            import pysolvers  # type: ignore[import-not-found]  # PySAT's C extension
+
+            raw = getattr(pysolvers, "minicard_add_cl", None)
+        except ImportError:  # pragma: no cover - PySAT without its bundled solvers
+            raw = None
+        if raw is not None:
+            return partial(raw, handle)
+    return solver.add_clause
+
+
 def add_clauses(solver: Any, clauses: Iterable[list[int]]) -> None:
     """Add ``clauses`` to a PySAT ``Solver``: straight to Minicard's C function when this PySAT
     has it, else through ``add_clause``. A conflict graph's closure has some 25,000 clauses,
@@ -385,15 +413,15 @@ class Answer:
 
 def solve(p: Problem, *, deadline: float | None = None) -> Answer:
     """A satisfying assignment, as preferred as a greedy pass makes it; ``assignment=None`` if none."""
-    formula = _Formula(p)
-    cl = formula.clauses
-    for v in range(1, p.size + 1):
-        for _r, ms in p.deps.get(v, ()):
-            cl.append([-v, *ms])
-    for _r, ms in p.roots:
-        cl.append(list(ms))
-    solver = _Solver(formula, deadline)
+    solver = _Solver(_Formula(p), deadline)
     try:
+        # the clauses go to the solver as they are made (25,000 on a conflict graph's closure)
+        add = _raw_add(solver.s)
+        for v, edges in p.deps.items():
+            for _r, ms in edges:
+                add([-v, *ms])
+        for _r, ms in p.roots:
+            add(list(ms))
         phases = []
         for ident in sorted(p.by_ident):
             vs = p.by_ident[ident]
