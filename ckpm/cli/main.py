@@ -17,7 +17,34 @@ from ckpm.cli.common import CliContext, emit, handle_errors, json_option, pass_c
 from ckpm.settings import RESOLVE_MAX_ROUNDS, RESOLVE_SECONDS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: commands kept in their own modules (over ckpm.cli.common, like this one): name → "module:attribute",
+#: imported when a command line names one or help lists them, not by every command
+LAZY_COMMANDS = {
+    "results": "ckpm.cli.results:results", "tune": "ckpm.cli.tune:tune", "import": "ckpm.cli.ck:import_group",
+    "publish": "ckpm.cli.registry:publish_cmd", "yank": "ckpm.cli.registry:yank_cmd",
+    "login": "ckpm.cli.registry:login_cmd", "logout": "ckpm.cli.registry:logout_cmd",
+    "container": "ckpm.cli.container:container", "artifact": "ckpm.cli.artifact:artifact_group",
+    "cache": "ckpm.cli.cache:cache",
+}
+
+
+class _LazyGroup(click.Group):
+    """The top-level group: a command of :data:`LAZY_COMMANDS` is imported when first asked for."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = LAZY_COMMANDS.get(cmd_name)
+        if where is not None and cmd_name not in self.commands:
+            from importlib import import_module
+
+            module, attr = where.split(":")
+            self.add_command(getattr(import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY_COMMANDS})
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="ckpm")
 @click.option("-C", "--project", type=click.Path(file_okay=False, path_type=Path), help="Run as if in DIR.")
 @click.option("--index", envvar="CKPM_INDEX", help="Index URL (folder, file://, git+…, https://); overrides [[index]].")
@@ -703,7 +730,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
     Only the options above are moved, with their values; everything after ``--`` stays.
     """
-    commands = set(cli.commands)  # type: ignore[attr-defined]
+    commands = {*cli.commands, *LAZY_COMMANDS}  # type: ignore[attr-defined]
     i, n = 0, len(argv)
     while i < n and argv[i] not in commands:  # find the command, skipping global options and values
         a = argv[i]
@@ -732,28 +759,6 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return argv[:i] + moved + head[i:] + rest
 
 
-def _register_subcommands() -> None:
-    """Commands kept in their own modules (over ckpm.cli.common, like this one)."""
-    from ckpm.cli.ck import import_group
-    from ckpm.cli.container import container as container_group
-    from ckpm.cli.registry import login_cmd, logout_cmd, publish_cmd, yank_cmd
-    from ckpm.cli.results import results as results_group
-    from ckpm.cli.tune import tune as tune_cmd
-
-    for cmd in (results_group, tune_cmd, import_group, publish_cmd, yank_cmd, login_cmd, logout_cmd,
-                container_group):
-        cli.add_command(cmd)
-    from ckpm.cli.artifact import artifact_group
-
-    cli.add_command(artifact_group)
-    from ckpm.cli.cache import cache as cache_group
-
-    cli.add_command(cache_group)
-
-
-_register_subcommands()
-
-
 def _usage_error(e: click.exceptions.UsageError, args: list[str]) -> None:
     """A usage error in ckpm's own shape: ``error:`` and a hint on stderr, or the ``--json``
     envelope (code ``usage``) when the command line asked for JSON."""
@@ -777,7 +782,7 @@ def _refuse_an_option_as_a_value(args: list[str]) -> None:
     ctx = click.Context(cli, info_name="ckpm")
     i = 0
     while i < len(args) and isinstance(group, click.Group):  # find the command (global options first)
-        sub = group.commands.get(args[i])
+        sub = group.get_command(ctx, args[i])
         if sub is not None:
             ctx = click.Context(sub, parent=ctx, info_name=args[i])
             group = sub

@@ -30,6 +30,8 @@ from ckpm.report import Reporter, escape_control
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ckpm.index.summary_cache import Scanned
+
 SUPPORTED_FORMAT = 1
 
 T = TypeVar("T")
@@ -328,6 +330,8 @@ class FileIndex(ABC):
     """
 
     url: str
+    #: whether a scan may read half the component files in a forked child (ckpm.index.scan)
+    parallel_scan = False
 
     def __init__(self, name: str | None, *, reporter: "Reporter | None" = None) -> None:
         self._name = name
@@ -387,24 +391,19 @@ class FileIndex(ABC):
         A component file that is refused as a whole is reported as a warning and left out
         (one bad component must not break search).
         """
-        from ckpm.index.summary_cache import Scanned, load, save
+        from ckpm.index.scan import scan
+        from ckpm.index.summary_cache import load, save
 
         keys = self._file_keys()
         where = self.summary_cache
         old = load(*where) if where is not None else {}
-        fresh: dict[str, Scanned] = {}
-        changed = False
-        for name in sorted(keys):
-            hit = old.get(name)
-            if hit is None or hit.key != keys[name]:
-                changed = True
-                rel = entry_path(name)
-                try:
-                    text = self._read_file(rel)
-                    summary, problems = summary_of_component(text or "", self._where(rel), name)
-                except IndexDataError as e:
-                    summary, problems = None, [e.message]
-                hit = Scanned(keys[name], summary, tuple(problems))
+        names = sorted(keys)
+        todo = [n for n in names if (h := old.get(n)) is None or h.key != keys[n]]
+        read = scan(lambda n: self._scan_file(n, keys[n]), todo, parallel=self.parallel_scan)
+        changed = bool(todo)
+        fresh = {}
+        for name in names:
+            hit = read[name] if name in read else old[name]
             fresh[name] = hit
             if hit.problems:
                 self._warn_lines(list(hit.problems), self._where(entry_path(name)))
@@ -413,6 +412,18 @@ class FileIndex(ABC):
         if where is not None and (changed or len(fresh) != len(old)):
             save(*where, fresh)
         return [h.summary for h in fresh.values() if h.summary is not None]
+
+    def _scan_file(self, name: str, key: str) -> "Scanned":
+        """What a scan finds in component ``name``'s file, whose key is ``key`` (no warning said)."""
+        from ckpm.index.summary_cache import Scanned
+
+        rel = entry_path(name)
+        try:
+            text = self._read_file(rel)
+            summary, problems = summary_of_component(text or "", self._where(rel), name)
+        except IndexDataError as e:
+            summary, problems = None, [e.message]
+        return Scanned(key, summary, tuple(problems))
 
     # -- identity -------------------------------------------------------------------------
 

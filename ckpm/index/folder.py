@@ -53,6 +53,8 @@ class FolderIndex(FileIndex):
     folder holds.
     """
 
+    parallel_scan = True  # plain file reads: a forked child may read half of a cold scan
+
     def __init__(self, root: Path, *, name: str | None = None, url: str | None = None,
                  reporter: "Reporter | None" = None, cache_dir: Path | None = None) -> None:
         super().__init__(name or None, reporter=reporter)

@@ -12,7 +12,6 @@ store builds each prefix once, and a worker whose store has a prefix already rea
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -45,6 +44,8 @@ def pack_project(project: Path | Workspace, settings: Settings | None = None, *,
 
 def run_packed(pack: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
     """On a worker: unpack and verify the bundle, provision from its lock and sources, run, return the record."""
+    import tempfile  # here: with shutil, bz2, lzma and random, which a local run never needs
+
     from ckpm.artifact.bundle import unpack_verified
     from ckpm.pipeline.run import RunRequest, run
     from ckpm.settings import Settings

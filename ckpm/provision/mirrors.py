@@ -84,14 +84,15 @@ def vendor_roots(ws: Workspace, mirror_dirs: Sequence[Path] = ()) -> list[Path]:
     """The folders made by ``ckpm vendor`` that a sync reads: each ``--mirror DIR``, then each
     folder with a ``ckpm-vendor.json`` that a ``[mirrors]`` rule names (``"https://" = ["vendor/"]``).
     Their archives, git repositories and python distributions all serve the sync."""
+    roots = [Path(d).absolute() for d in mirror_dirs]
+    if ws.manifest.data.get("mirrors") is None and not ws.settings.config_table("mirrors"):
+        return roots
+    # here, after the common case returned: urllib.request imports http.client, ssl and email
     from urllib.parse import urlsplit
     from urllib.request import url2pathname
 
     from ckpm.fetch.vendor import is_vendor_root
 
-    roots = [Path(d).absolute() for d in mirror_dirs]
-    if ws.manifest.data.get("mirrors") is None and not ws.settings.config_table("mirrors"):
-        return roots
     for _, reps in mirrors_for(ws).rules:
         for rep in reps:
             if rep[:7].lower() != "file://":
