@@ -38,7 +38,7 @@ def _index(root: Path, n: int) -> Path:
 def _read(root: Path, cache: Path) -> tuple[list[tuple[str, str, list[str], str, tuple[str, ...]]], list[str]]:
     idx = FolderIndex(root, cache_dir=cache)
     got = [(s.name, s.kind, sorted(s.tags), s.description, tuple(s.versions)) for s in idx.summaries()]
-    return got, idx.warnings
+    return got, idx.reporter.warnings
 
 
 @needs_fork

@@ -34,14 +34,36 @@ clean environment, outside the source tree and the store's finished prefixes.
 """
 from __future__ import annotations
 
-from ckpm.provision.session import (PIP_MARKER, STATE_DIR, Provisioned, SyncOptions, SyncResult, SyncSession,
-                                    host_prefix, needed, open_store, recipe_for, sources_of, sync)
-from ckpm.provision.fetchers import ArchiveFetcher, Fetched, Fetcher, GitTreeFetcher, PipFetcher
-from ckpm.provision.mirrors import (PIP_PASSTHROUGH, git_pins, mirrors_for, pip_args, pip_env, use_vendored,
-                                    use_vendored_git, vendor_roots)
-from ckpm.provision.vendoring import vendor
-from ckpm.provision.environment import env
-from ckpm.provision.store_cmds import cache_clean, cache_usage, lock_keys_of, store_entries, store_gc, store_path
+from typing import TYPE_CHECKING
+
+from ckpm.lazy import lazy_exports
+
+# each name loads its module on first use: a warm `ckpm run` or `sync` needs the session, not
+# the fetchers' archive code, vendoring or the store commands
+_EXPORTS = {
+    **dict.fromkeys(("PIP_MARKER", "STATE_DIR", "Provisioned", "SyncOptions", "SyncResult", "SyncSession",
+                     "host_prefix", "needed", "open_store", "recipe_for", "sources_of", "sync"),
+                    "ckpm.provision.session"),
+    **dict.fromkeys(("ArchiveFetcher", "Fetched", "Fetcher", "GitTreeFetcher", "PipFetcher"), "ckpm.provision.fetchers"),
+    **dict.fromkeys(("PIP_PASSTHROUGH", "git_pins", "mirrors_for", "pip_args", "pip_env", "use_vendored",
+                     "use_vendored_git", "vendor_roots"), "ckpm.provision.mirrors"),
+    "vendor": "ckpm.provision.vendoring",
+    "env": "ckpm.provision.environment",
+    **dict.fromkeys(("cache_clean", "cache_usage", "lock_keys_of", "store_entries", "store_gc", "store_path"),
+                    "ckpm.provision.store_cmds"),
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from ckpm.provision.environment import env
+    from ckpm.provision.fetchers import ArchiveFetcher, Fetched, Fetcher, GitTreeFetcher, PipFetcher
+    from ckpm.provision.mirrors import (PIP_PASSTHROUGH, git_pins, mirrors_for, pip_args, pip_env, use_vendored,
+                                        use_vendored_git, vendor_roots)
+    from ckpm.provision.session import (PIP_MARKER, STATE_DIR, Provisioned, SyncOptions, SyncResult, SyncSession,
+                                        host_prefix, needed, open_store, recipe_for, sources_of, sync)
+    from ckpm.provision.store_cmds import (cache_clean, cache_usage, lock_keys_of, store_entries, store_gc,
+                                           store_path)
+    from ckpm.provision.vendoring import vendor
 
 __all__ = ["PIP_MARKER", "PIP_PASSTHROUGH", "STATE_DIR", "ArchiveFetcher", "Fetched", "Fetcher", "GitTreeFetcher",
            "PipFetcher", "Provisioned", "SyncOptions", "SyncResult", "SyncSession", "cache_clean", "cache_usage",

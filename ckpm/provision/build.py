@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -33,6 +32,8 @@ def build_prefix(run: "SyncSession", p: LockedPackage, t: str, recipe: Recipe,
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{safe_name(p.name)}-{safe_name(p.version)}-{t}.log"
     log.write_text("", encoding="utf-8")
+    import tempfile  # here, not at the top: a warm run builds nothing (tempfile imports shutil, bz2, lzma)
+
     work = Path(tempfile.mkdtemp(prefix=f"build-{safe_name(p.name)}-", dir=destdir.parent))
     try:
         src = work / "src"
@@ -89,6 +90,8 @@ def install_python(run: "SyncSession", p: LockedPackage, t: str, recipe: Recipe)
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{safe_name(p.name)}-{safe_name(p.version)}-pip.log"
     log.write_text("", encoding="utf-8")
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="ckpm-pip-") as tmp:
         ctx = BuildContext(source=Path(tmp), build_dir=Path(tmp), prefix=venv, destdir=Path(tmp),
                            toolchain=host_only(t, run.host), log=log, python=run.interpreter(),

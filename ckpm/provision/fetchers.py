@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +141,8 @@ class ArchiveFetcher(Fetcher):
 
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / (fetched.name if number == 0 else f"{number}-{fetched.name}")
+        import shutil
+
         shutil.copyfile(fetched, target)
         # the umask's mode, less the read bits the cached file lacks (a private file stays private)
         os.chmod(target, 0o644 & ~current_umask() & ((fetched.stat().st_mode & 0o044) | 0o600))
