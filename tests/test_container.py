@@ -30,6 +30,8 @@ from ckpm.workspace import Settings, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "localhost/debian:bookworm"
+# the images this run builds are its own: another copy of the suite beside it builds and removes its own
+RUN = f"-{os.getpid()}"
 BASE_PACKAGES = "python3,python3-venv,gcc,libc6-dev,make"
 BASE_PYTHON = "3.11"  # bookworm's
 CONTAINERS_CONF = """\
@@ -75,7 +77,8 @@ def base_image(engine_env: None, tmp_path_factory: pytest.TempPathFactory) -> It
         pytest.skip(f"the image's ckpm is this Python's ({sys.version.split()[0]}), and the base "
                     f"(Debian bookworm) has Python {BASE_PYTHON}")
     yield _make_base(tmp_path_factory)
-    for tag in ("localhost/ckpm-test-demo:1", "localhost/ckpm-test-demo:2", "localhost/ckpm-test-cxx:1"):
+    for tag in (f"localhost/ckpm-test-demo{RUN}:1", f"localhost/ckpm-test-demo{RUN}:2", f"localhost/ckpm-test-cxx{RUN}:1",
+                f"localhost/ckpm-test-http{RUN}:1"):
         podman("rmi", "--force", tag)
 
 
@@ -127,7 +130,7 @@ def built_demo(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dic
                   env={**os.environ, "CKPM_CACHE_DIR": str(tmp / "cache"), "CKPM_STORE": str(tmp / "store"),
                        "CKPM_CONFIG": str(tmp / "no-config.toml")})
     assert recorded.returncode == 0, recorded.stderr
-    res = build_image(ws, base=base_image, tag="localhost/ckpm-test-demo:1")
+    res = build_image(ws, base=base_image, tag=f"localhost/ckpm-test-demo{RUN}:1")
     return {"ws": ws, "project": project, "result": res, "tmp": tmp}
 
 
@@ -136,7 +139,7 @@ def built_demo(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 @needs_podman
 def test_demo_image_runs_the_project_offline(built_demo: dict[str, Any]) -> None:
     res = built_demo["result"]
-    assert res.engine == "podman" and res.tag == "localhost/ckpm-test-demo:1"
+    assert res.engine == "podman" and res.tag == f"localhost/ckpm-test-demo{RUN}:1"
     labels = json.loads(podman("image", "inspect", res.tag, "--format", "{{json .Labels}}").stdout)
     lock_sha = hashlib.sha256((built_demo["project"] / "ckpm.lock").read_bytes()).hexdigest()
     assert labels["io.ckpm.lock.sha256"] == lock_sha
@@ -218,7 +221,7 @@ def test_rebuild_after_one_file_change_reuses_base_ckpm_and_store(built_demo: di
     before = layers(first.tag)
     readme = built_demo["project"] / "programs" / "image-corners" / "README.md"
     readme.write_text(readme.read_text() + "\nOne more line.\n")
-    second = build_image(ws, base=first.context.base, tag="localhost/ckpm-test-demo:2")
+    second = build_image(ws, base=first.context.base, tag=f"localhost/ckpm-test-demo{RUN}:2")
     after = layers(second.tag)
     log = second.log.read_text()
     steps = log.split("STEP ")[1:]
@@ -253,18 +256,18 @@ def cxx_project(tmp: Path) -> Workspace:
 @needs_podman
 def test_base_without_the_locked_host_compiler_is_refused(base_image: str, tmp_path: Path) -> None:
     ws = cxx_project(tmp_path)
-    podman("rmi", "--force", "localhost/ckpm-test-cxx:1")  # left by an interrupted run
+    podman("rmi", "--force", f"localhost/ckpm-test-cxx{RUN}:1")  # left by an interrupted run
     with pytest.raises(BaseHostDrift) as e:
-        build_image(ws, base=base_image, tag="localhost/ckpm-test-cxx:1")
+        build_image(ws, base=base_image, tag=f"localhost/ckpm-test-cxx{RUN}:1")
     (row,) = e.value.check.errors
     assert row.name == "compiler-gxx" and row.found == "missing" and "/usr/bin/g++" in row.expected
-    assert podman("image", "exists", "localhost/ckpm-test-cxx:1").returncode != 0
+    assert podman("image", "exists", f"localhost/ckpm-test-cxx{RUN}:1").returncode != 0
 
     # the command line: the drift table of `lock --check`, exit 4, no traceback
     env = {**os.environ, "CKPM_CACHE_DIR": str(tmp_path / "cache"), "CKPM_STORE": str(tmp_path / "store"),
            "CKPM_CONFIG": str(tmp_path / "no-config.toml")}
     cli = sh([sys.executable, "-m", "ckpm", "-C", str(ws.root), "container", "build", "--base", base_image,
-              "--tag", "localhost/ckpm-test-cxx:1"], env=env)
+              "--tag", f"localhost/ckpm-test-cxx{RUN}:1"], env=env)
     assert cli.returncode == 4, cli.stderr
     assert "Traceback" not in cli.stderr
     table = cli.stdout
@@ -274,11 +277,11 @@ def test_base_without_the_locked_host_compiler_is_refused(base_image: str, tmp_p
 
     # with --allow-host-drift: built, and the difference is a label
     cli = sh([sys.executable, "-m", "ckpm", "-C", str(ws.root), "container", "build", "--base", base_image,
-              "--tag", "localhost/ckpm-test-cxx:1", "--allow-host-drift", "--json"], env=env)
+              "--tag", f"localhost/ckpm-test-cxx{RUN}:1", "--allow-host-drift", "--json"], env=env)
     assert cli.returncode == 0, cli.stderr
     out = json.loads(cli.stdout)["data"]
     assert out["host_check"]["host_drift"][0]["name"] == "compiler-gxx"
-    labels = json.loads(podman("image", "inspect", "localhost/ckpm-test-cxx:1", "--format", "{{json .Labels}}").stdout)
+    labels = json.loads(podman("image", "inspect", f"localhost/ckpm-test-cxx{RUN}:1", "--format", "{{json .Labels}}").stdout)
     assert json.loads(labels["io.ckpm.host-drift"]) == [["compiler-gxx", row.expected, "missing"]]
 
 
@@ -296,7 +299,7 @@ def test_project_on_an_http_index_is_checked_and_synced_offline_in_the_image(
                                        f'[[index]]\nname = "lab"\nurl = "{http_index_server.url}"\n')
     ws = Workspace(project, settings_for(tmp_path))
     api.lock(ws)
-    res = build_image(ws, base=base_image, tag="localhost/ckpm-test-http:1")
+    res = build_image(ws, base=base_image, tag=f"localhost/ckpm-test-http{RUN}:1")
     try:
         assert res.check.errors == [], res.check.drift
         assert any(p.name.startswith("index-http") for p in (res.context.path / "cache").iterdir())
