@@ -18,19 +18,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "security"))
 from sec_store_support import (COPY, FileServer, ckpm_env, line, make_index, make_project, run_ckpm,  # noqa: E402
                                sha256_of, source_of, tar_bytes)
+from sec_store_support import server  # noqa: E402,F401 (a fixture this module uses)
 
 DAY = 86400
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    s = FileServer(root)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _archive(server: FileServer, name: str, payload: bytes) -> Path:

@@ -20,18 +20,8 @@ from ckpm.experiment.record import save_record
 sys.path.insert(0, str(Path(__file__).parent / "security"))
 from sec_store_support import (COPY, FileServer, line, make_index, make_project, source_of,  # noqa: E402
                                tar_bytes)
+from sec_store_support import server  # noqa: E402,F401 (a fixture this module uses)
 from test_results import record  # noqa: E402
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    s = FileServer(root)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
+
+import pytest
 
 from ckpm.index.writer import init_index, reindex, write_component
 
@@ -52,6 +54,19 @@ class FileServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[FileServer]:
+    """A loopback file server over ``tmp_path/served`` (import it into a test module to use it)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    s = FileServer(root)
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 def sha256_of(path: Path) -> str:

@@ -25,6 +25,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from sec_store_support import (COPY, FileServer, ckpm_env, line, make_index, make_project, run_ckpm,  # noqa: E402
                                source_of, staging_left, tar_bytes)
+from sec_store_support import server  # noqa: E402,F401 (a fixture this module uses)
 
 from ckpm.errors import UnpackError  # noqa: E402
 from ckpm.fsutil import copy_tree, remove_tree, walk_tree  # noqa: E402
@@ -32,17 +33,6 @@ from ckpm.model.entry import IndexDataError, check_entry  # noqa: E402
 from ckpm.store.unpack import MAX_DEPTH, RATIO_FLOOR, UnpackBudget, unpack  # noqa: E402
 
 DEEP = 1500
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    s = FileServer(root)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 # -- finding 3: depth ------------------------------------------------------------------------------

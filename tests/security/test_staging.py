@@ -24,21 +24,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from sec_store_support import (FileServer, ckpm_env, line, make_index, make_project, run_ckpm,  # noqa: E402
                                source_of, staging_left, tar_bytes)
+from sec_store_support import server  # noqa: E402,F401 (a fixture this module uses)
 
 from ckpm.fsutil import file_lock  # noqa: E402
 
 KILLS = 5
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[FileServer]:
-    root = tmp_path / "served"
-    root.mkdir()
-    s = FileServer(root)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str]) -> str:
