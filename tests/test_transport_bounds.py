@@ -553,6 +553,13 @@ def test_git_happy_path_through_the_child_process(git_repo_factory, monkeypatch,
 
 # -- Ctrl-C --------------------------------------------------------------------------------------
 
+def sigint_default() -> None:
+    """In the child, before it starts: Ctrl-C as a terminal gives it. A shell that starts the suite
+    in the background (``cmd &`` without job control) leaves SIGINT ignored in its children, and
+    Python then keeps it ignored: no KeyboardInterrupt would ever come."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_once_connected(p: subprocess.Popen[str], server: RawServer) -> tuple[str, str]:
     """Send SIGINT to ``p`` once its clone has connected to ``server``; its (stdout, stderr).
 
@@ -589,7 +596,8 @@ def test_ctrl_c_during_a_first_clone_aborts_and_leaves_no_clone(kind: str, raw_s
         print("finished", flush=True)
     """
     p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                         preexec_fn=sigint_default)
     assert p.stdout is not None and p.stdout.readline().strip() == "start"
     out, err = interrupt_once_connected(p, server)
     assert p.returncode != 0
@@ -709,7 +717,7 @@ def test_cli_ctrl_c_during_index_clone_exits_130(raw_server, tmp_path: Path) -> 
     cache = tmp_path / "cache"
     p = subprocess.Popen([sys.executable, "-m", "ckpm", "--index", f"git+{server.url}/index.git", "--cache-dir",
                           str(cache), "index", "update"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                         text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=sigint_default)
     _, err = interrupt_once_connected(p, server)
     assert p.returncode == 130, err
     assert server.hung_up.wait(300)
