@@ -67,8 +67,9 @@ def _project(tmp_path: Path, server: FileServer) -> tuple[Path, Path, Path]:
     archive.write_bytes(tar_bytes([("slow-1.0/data.txt", b"payload\n")]))
     steps = [{"kind": "script", "run": [
         "head -c 4000000 /dev/zero > ballast.bin",  # what a build writes in its work folder
-        f"echo $$ > {marker}.tmp && mv {marker}.tmp {marker}",
-        f"read line < {fifo}",
+        # one command: the pid written is the shell that blocks, so the test can kill it (a killed
+        # ckpm leaves its build's process group running; nothing else would end it)
+        f"echo $$ > {marker}.tmp && mv {marker}.tmp {marker} && read line < {fifo}",
         'mkdir -p "$DESTDIR$PREFIX/share" && cp data.txt "$DESTDIR$PREFIX/share/"',
     ]}]
     index = make_index(tmp_path / "index", [line("slow-build", "1.0", source_of(server, archive), steps)])
