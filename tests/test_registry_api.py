@@ -553,3 +553,25 @@ def test_every_error_body_is_ckpm_error_to_dict(registry: RunningRegistry) -> No
         assert isinstance(err["code"], str) and err["code"] and isinstance(err["error"], str) and err["error"]
         assert err["hint"] is None and err["details"] == []
     assert [r.status_code for r in answers] == [401, 404, 404, 405, 400]
+
+
+def test_a_ref_lock_left_by_a_killed_service_does_not_block_the_next_publish(tmp_path: Path, git_index_factory: Any,
+                                                                           git_repo_factory: Any) -> None:
+    """A service SIGKILLed while libgit2 moved the branch leaves ``refs/heads/main.lock``; the next
+    service, which owns the repository, removes it under the writer's lock before it writes."""
+    gi = git_index_factory({}, name="lab")
+    gitdir = Path(gi.git.path)
+    (gitdir / "refs" / "heads").mkdir(parents=True, exist_ok=True)
+    stale = gitdir / "refs" / "heads" / "main.lock"
+    stale.write_text("0" * 40 + "\n")
+    tokens = tmp_path / "tokens.toml"
+    users = make_users(tokens, "alice")
+    reg = RunningRegistry(index=str(gitdir), tokens=tokens, tokens_of=users, refresh=0.0).start()
+    try:
+        assert not stale.exists()
+        line = line_from_repo(tagged_component(git_repo_factory, "lib-a", ["1.0.0"]), "1.0.0")
+        r = requests.put(f"{reg.url}/api/v1/publish", json={"line": line}, timeout=30,
+                         headers={"Authorization": f"Bearer {users['alice']}"})
+        assert r.status_code == 201, r.text
+    finally:
+        reg.stop()

@@ -35,6 +35,8 @@ from ckpm.fsutil import LockTimeout, atomic_write, file_lock
 from ckpm.index.base import at_layout_path, limit_of
 from ckpm.index.folder import FolderIndex
 from ckpm.index.layout import CONFIG, SUMMARY, entry_path
+from ckpm.index.gitwriter import LOCK_NAME
+from ckpm.index.transfer import remove_stale_git_locks
 from ckpm.model.entry import MAX_CONFIG_BYTES, ComponentSummary, IndexDataError, IndexEntry, valid_name
 from ckpm.settings import Settings
 
@@ -92,6 +94,11 @@ class IndexStore:
     def __init__(self, index: str | Path, *, state: Path | None = None, export: Path | None = None,
                  public_url: str = "", refresh: float = 1.0, settings: Settings | None = None) -> None:
         self.gitdir = open_bare(index)
+        # the service owns its repository, written only under the writer's lock: lock files that a
+        # killed writer (this service, SIGKILLed while libgit2 moved a ref) left would make every
+        # later publish fail ("failed to lock file refs/heads/main.lock"); under that lock none is live
+        with file_lock(self.gitdir / LOCK_NAME):
+            remove_stale_git_locks(self.gitdir)
         self.state = Path(state) if state is not None else self.gitdir / "ckpm-registry"
         self.export = Path(export) if export is not None else self.state / "export"
         self.public_url = public_url.rstrip("/")

@@ -114,11 +114,18 @@ _line = st.fixed_dictionaries(
 
 
 def _consume(entry: IndexEntry) -> None:
-    """What ckpm does with a line it accepted: versions, deps, targets, the lock's copy, a line again."""
+    """What ckpm does with a line it accepted: versions, deps, targets, the lock's copy, a line again.
+
+    A line's recipes, sources and program are parsed when first used (reading a component file
+    stays cheap), so using them may raise too: a CkpmError naming the line, nothing else."""
     entry.version
     entry.deps
     entry.supports("linux-x86_64")
-    sources, install = provisioning_of(entry)
+    try:
+        sources, install = provisioning_of(entry)
+    except CkpmError as e:
+        assert entry.name in e.message, e.message  # the line is named
+        install = []
     for r in install:
         recipe_applies(r, ["linux-x86_64"])
     IndexEntry.from_line(entry.to_line(), name=entry.name)
