@@ -33,8 +33,10 @@ from ckpm.store import Store
 root, key, work = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
 class Notes(Reporter):
-    def note(self, message):
-        (work / f"waiting-{os.getpid()}").write_text(message)
+    def note(self, message):  # written whole, then renamed: the test reads it once it exists
+        tmp = work / f".waiting-{os.getpid()}"
+        tmp.write_text(message)
+        os.replace(tmp, work / f"waiting-{os.getpid()}")
 
 def build(destdir, prefix):
     with open(work / "builds", "a") as f:
