@@ -26,6 +26,7 @@ from typing import Any
 from ckpm.container.context import CKPM_HOME, PROJECT_DIR, ContextSummary, allow_drift, write_context
 from ckpm.container.engine import ContainerError, Engine, engine_failure, find_engine
 from ckpm.container.wheels import interpreter
+from ckpm.api import HostDrift  # the one row of a host pin that differs (lock --check prints the same)
 from ckpm.errors import HostDriftError
 from ckpm.fsutil import file_lock
 from ckpm.workspace import Workspace
@@ -36,30 +37,16 @@ DRIFT_LABEL = "io.ckpm.host-drift"
 
 
 @dataclass
-class BaseDrift:
-    """One host pin of the lock as the base image has it (the rows of ``lock --check``'s table)."""
-
-    name: str
-    expected: str
-    found: str
-    action: str
-    severity: str = "error"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
 class BaseCheck:
     """What the base image has of the lock's host pins."""
 
     base: str
-    drift: list[BaseDrift]
+    drift: list[HostDrift]
     allowed: bool
     notes: list[str] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[BaseDrift]:
+    def errors(self) -> list[HostDrift]:
         return [d for d in self.drift if d.severity == "error"]
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +134,7 @@ def check_base(engine: Engine, ctx: Path, base: str, *, allow_drift: bool, no_ca
             raise ContainerError(f"the host check in the base image {base} failed: {err.get('error')}",
                                  hint=err.get("hint"))
         data = doc["data"]
-        rows = [BaseDrift(str(d["name"]), str(d["expected"]), str(d["found"]), str(d["action"]),
+        rows = [HostDrift(str(d["name"]), str(d["expected"]), str(d["found"]), str(d["action"]),
                           str(d.get("severity", "error"))) for d in data["host_drift"]]
     except (ValueError, KeyError, TypeError) as e:
         raise engine_failure(engine, "host check in the base (no report)", res) from e
